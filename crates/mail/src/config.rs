@@ -1,0 +1,27 @@
+use serde::{Deserialize, Serialize};
+
+/// Limits and switches of mail feature extraction. The defaults suit a mail provider; they are
+/// part of a model's metadata, since a model learns what the extractor showed it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    /// Bytes of a message that are parsed at all (default 1 MiB). The rest is not read.
+    pub max_scan_bytes: usize,
+    /// Bytes of each text or HTML part whose content is analysed (default 64 KiB).
+    pub max_part_bytes: usize,
+    /// Bytes of normalised text (subject, then bodies) cut into character n-grams (default 3,000).
+    pub ngram_bytes: usize,
+    /// Distinct word tokens kept per message (default 2,000).
+    pub max_words: usize,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            max_scan_bytes: 1 << 20,
+            max_part_bytes: 64 << 10,
+            ngram_bytes: 3_000,
+            max_words: 2_000,
+        }
+    }
+}

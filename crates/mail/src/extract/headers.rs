@@ -1,0 +1,261 @@
+//! Header signals: which fields exist, who the message claims to be from and whether the
+//! claims agree, the Received chain's shape, the mailer, authentication verdicts, dates.
+//!
+//! Relay *domains* from Received are deliberately not features: in archived corpora the
+//! relays name the mailing list, not the sender, and a model that learned them would learn the
+//! list. Shapes (hop count, protocols, HELO forms) generalise.
+
+use mail_parser::{Address, Host, Message};
+
+use super::url::registrable_domain;
+use super::{Emitter, ns};
+
+/// Header fields looked at per message, at most (a hostile message may carry thousands).
+const MAX_HEADERS: usize = 200;
+/// Received hops inspected, from the most recent.
+const MAX_HOPS: usize = 4;
+
+pub(super) fn extract(msg: &Message<'_>, out: &mut Emitter<'_>) {
+    header_names(msg, out);
+    let from = sender(msg, out);
+    recipients(msg, from.as_deref(), out);
+    received(msg, out);
+    mailer(msg, out);
+    auth(msg, out);
+    date_and_id(msg, from.as_deref(), out);
+}
+
+fn header_names(msg: &Message<'_>, out: &mut Emitter<'_>) {
+    let headers = msg.headers();
+    out.num(ns::HDR_NAME, "count", headers.len());
+    let mut name = String::with_capacity(32);
+    for h in headers.iter().take(MAX_HEADERS) {
+        name.clear();
+        name.extend(h.name().chars().take(40).map(|c| c.to_ascii_lowercase()));
+        out.token(ns::HDR_NAME, &name);
+    }
+}
+
+fn domain_of(addr: &str) -> Option<&str> {
+    addr.rsplit_once('@').map(|(_, d)| d.trim_end_matches('>')).filter(|d| !d.is_empty())
+}
+
+fn first_address<'m>(a: Option<&'m Address<'_>>) -> Option<(Option<&'m str>, Option<&'m str>)> {
+    a.and_then(|a| a.first()).map(|a| (a.name(), a.address()))
+}
+
+/// Emits sender signals and returns the From registrable domain.
+fn sender(msg: &Message<'_>, out: &mut Emitter<'_>) -> Option<String> {
+    let Some((name, addr)) = first_address(msg.from()) else {
+        out.flag(ns::SENDER, "no_from");
+        return None;
+    };
+    let from_dom = addr.and_then(domain_of).and_then(registrable_domain);
+    match &from_dom {
+        Some(d) => {
+            out.pair(ns::SENDER, "from_dom", d);
+            if let Some((_, tld)) = d.rsplit_once('.') {
+                out.pair(ns::SENDER, "from_tld", tld);
+            }
+        }
+        None => out.flag(ns::SENDER, "from_no_domain"),
+    }
+    if let Some(local) = addr.and_then(|a| a.rsplit_once('@')).map(|(l, _)| l) {
+        let digits = local.bytes().filter(u8::is_ascii_digit).count();
+        out.num(ns::SENDER, "from_local_digits", digits);
+        out.num(ns::SENDER, "from_local_len", local.len());
+    }
+    match name {
+        None => out.flag(ns::SENDER, "from_no_name"),
+        Some(n) => {
+            if let Some(named) = domain_of(n).and_then(registrable_domain) {
+                out.flag(ns::SENDER, "from_name_has_address");
+                if Some(&named) != from_dom.as_ref() {
+                    out.flag(ns::SENDER, "from_name_address_mismatch");
+                }
+            }
+            if n.chars().any(|c| !c.is_ascii()) {
+                out.flag(ns::SENDER, "from_name_non_ascii");
+            }
+        }
+    }
+    let mut compare = |what: &str, other: Option<&str>| {
+        let Some(other) = other else { return };
+        match (other.rsplit_once('@').and_then(|(_, d)| registrable_domain(d)), &from_dom) {
+            (Some(o), Some(f)) if &o == f => out.pair(ns::SENDER, what, "same"),
+            (Some(o), _) => {
+                out.pair(ns::SENDER, what, "differs");
+                out.pair(ns::SENDER, &format!("{what}_dom"), &o);
+            }
+            (None, _) => out.pair(ns::SENDER, what, "no_domain"),
+        }
+    };
+    compare("reply_to", first_address(msg.reply_to()).and_then(|(_, a)| a));
+    compare("return_path", msg.return_address());
+    from_dom
+}
+
+fn recipients(msg: &Message<'_>, from_dom: Option<&str>, out: &mut Emitter<'_>) {
+    let to: Vec<&str> = msg.to().map(|a| a.iter().filter_map(|a| a.address()).collect()).unwrap_or_default();
+    let cc = msg.cc().map_or(0, |a| a.iter().count());
+    if msg.to().is_none() {
+        out.flag(ns::RCPT, "no_to");
+    }
+    out.num(ns::RCPT, "to", to.len());
+    out.num(ns::RCPT, "cc", cc);
+    if let Some(f) = from_dom {
+        if to.iter().any(|a| domain_of(a).and_then(registrable_domain).as_deref() == Some(f)) {
+            out.flag(ns::RCPT, "to_same_domain_as_from");
+        }
+    }
+    if let (Some(t), Some((_, Some(f)))) = (to.first(), first_address(msg.from())) {
+        if t.eq_ignore_ascii_case(f) {
+            out.flag(ns::RCPT, "to_is_from");
+        }
+    }
+}
+
+fn received(msg: &Message<'_>, out: &mut Emitter<'_>) {
+    let hops: Vec<_> = msg.received_all().collect();
+    out.num(ns::RECEIVED, "hops", hops.len());
+    for (i, hop) in hops.iter().take(MAX_HOPS).enumerate() {
+        let pos = i.min(2); // 0: ours, 1: previous, 2: older ones together
+        if let Some(with) = &hop.with {
+            out.pair(ns::RECEIVED, &format!("with{pos}"), &format!("{with:?}").to_ascii_lowercase());
+        }
+        if hop.tls_version.is_some() || hop.tls_cipher.is_some() {
+            out.flag(ns::RECEIVED, &format!("tls{pos}"));
+        }
+        match &hop.helo {
+            Some(Host::IpAddr(_)) => out.flag(ns::RECEIVED, &format!("helo_ip{pos}")),
+            Some(Host::Name(h)) if !h.contains('.') => {
+                out.flag(ns::RECEIVED, &format!("helo_nodot{pos}"))
+            }
+            Some(Host::Name(h)) => {
+                if let (Some(Host::Name(f)), true) = (&hop.from, hop.from_iprev.is_some()) {
+                    if !f.eq_ignore_ascii_case(h) {
+                        out.flag(ns::RECEIVED, &format!("helo_ne_from{pos}"));
+                    }
+                }
+            }
+            None => {}
+        }
+        if let Some(rev) = &hop.from_iprev {
+            if rev.eq_ignore_ascii_case("unknown") {
+                out.flag(ns::RECEIVED, &format!("rdns_unknown{pos}"));
+            }
+        }
+        if hop.from_ip.is_some_and(|ip| match ip {
+            std::net::IpAddr::V4(v4) => v4.is_private() || v4.is_loopback(),
+            std::net::IpAddr::V6(v6) => v6.is_loopback(),
+        }) {
+            out.flag(ns::RECEIVED, &format!("private_ip{pos}"));
+        }
+        if hop.date.is_none() {
+            out.flag(ns::RECEIVED, &format!("no_date{pos}"));
+        }
+    }
+}
+
+fn mailer(msg: &Message<'_>, out: &mut Emitter<'_>) {
+    let raw = msg.header_raw("X-Mailer").or_else(|| msg.header_raw("User-Agent"));
+    let Some(raw) = raw else {
+        out.flag(ns::MAILER, "none");
+        return;
+    };
+    // Words only, versions dropped: "Microsoft Outlook Express 6.00.2600" → "microsoft_outlook_express".
+    let words: Vec<String> = raw
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| w.len() > 1)
+        .take(3)
+        .map(str::to_lowercase)
+        .collect();
+    out.token(ns::MAILER, &words.join("_"));
+}
+
+fn auth(msg: &Message<'_>, out: &mut Emitter<'_>) {
+    for (name, value) in msg.headers_raw().take(MAX_HEADERS) {
+        if name.eq_ignore_ascii_case("Authentication-Results") || name.eq_ignore_ascii_case("ARC-Authentication-Results") {
+            for method in ["spf", "dkim", "dmarc", "arc"] {
+                if let Some(verdict) = auth_verdict(value, method) {
+                    out.pair(ns::AUTH, method, &verdict);
+                }
+            }
+        } else if name.eq_ignore_ascii_case("Received-SPF") {
+            if let Some(word) = value.split_whitespace().next() {
+                out.pair(ns::AUTH, "received_spf", &word.to_ascii_lowercase());
+            }
+        } else if name.eq_ignore_ascii_case("DKIM-Signature") {
+            out.flag(ns::AUTH, "dkim_signed");
+        }
+    }
+}
+
+/// The verdict word after `method=` in an Authentication-Results value.
+fn auth_verdict(value: &str, method: &str) -> Option<String> {
+    let lower = value.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find(method) {
+        let start = from + i;
+        let after = start + method.len();
+        let boundary = start == 0 || !lower.as_bytes()[start - 1].is_ascii_alphanumeric();
+        if boundary && lower.as_bytes().get(after) == Some(&b'=') {
+            let verdict: String =
+                lower[after + 1..].chars().take_while(|c| c.is_ascii_alphabetic()).take(12).collect();
+            if !verdict.is_empty() {
+                return Some(verdict);
+            }
+        }
+        from = after;
+    }
+    None
+}
+
+fn date_and_id(msg: &Message<'_>, from_dom: Option<&str>, out: &mut Emitter<'_>) {
+    match msg.date() {
+        None => out.flag(ns::DATE, "no_date"),
+        Some(d) => {
+            if !d.is_valid() {
+                out.flag(ns::DATE, "invalid");
+            }
+            if d.tz_hour > 14 {
+                out.flag(ns::DATE, "bad_timezone");
+            }
+            if d.year < 1990 {
+                out.flag(ns::DATE, "ancient");
+            }
+            let received = msg.received_all().find_map(|r| r.date.map(|d| d.to_timestamp()));
+            if let Some(r) = received {
+                let ahead = d.to_timestamp() - r;
+                if ahead > 86_400 {
+                    out.flag(ns::DATE, "in_future");
+                } else if ahead < -3 * 86_400 {
+                    out.flag(ns::DATE, "stale");
+                }
+            }
+        }
+    }
+    match msg.message_id() {
+        None => out.flag(ns::DATE, "no_message_id"),
+        Some(id) => match (domain_of(id).and_then(registrable_domain), from_dom) {
+            (None, _) => out.flag(ns::DATE, "message_id_no_domain"),
+            (Some(d), Some(f)) if d == f => out.flag(ns::DATE, "message_id_from_domain"),
+            (Some(_), _) => out.flag(ns::DATE, "message_id_other_domain"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_verdicts_are_read_at_word_boundaries() {
+        let v = "mx.example; spf=pass smtp.mailfrom=a.example; dkim=fail (bad sig) header.d=x; dmarc=none";
+        assert_eq!(auth_verdict(v, "spf").as_deref(), Some("pass"));
+        assert_eq!(auth_verdict(v, "dkim").as_deref(), Some("fail"));
+        assert_eq!(auth_verdict(v, "dmarc").as_deref(), Some("none"));
+        assert_eq!(auth_verdict(v, "arc"), None);
+        assert_eq!(auth_verdict("xspf=pass", "spf"), None);
+    }
+}

@@ -1,0 +1,162 @@
+//! Mail feature extraction: one module per signal, each only emitting named tokens.
+//!
+//! The orchestration here decides what text each module sees: headers first, then every
+//! text and HTML part (a bounded prefix of each), then URLs found in either, then the
+//! character n-grams of the normalised subject and body text.
+
+mod headers;
+mod html;
+mod mime;
+mod text;
+mod url;
+
+use warden_core::{FeatureSink, Namespace};
+
+use crate::Mail;
+
+pub use text::normalize_words;
+pub use url::registrable_domain;
+
+/// Every namespace the mail extractor emits, for documentation and explanations.
+pub mod ns {
+    use warden_core::Namespace;
+    /// Header field names present (lower case).
+    pub const HDR_NAME: Namespace = Namespace::new("hdr");
+    /// Sender signals: From / Reply-To / Return-Path domains and their mismatches.
+    pub const SENDER: Namespace = Namespace::new("sender");
+    /// Recipients: counts and shapes of To and Cc.
+    pub const RCPT: Namespace = Namespace::new("rcpt");
+    /// The Received chain: hop count, protocols, relay shapes and domains.
+    pub const RECEIVED: Namespace = Namespace::new("received");
+    /// The mailer (X-Mailer / User-Agent), version numbers dropped.
+    pub const MAILER: Namespace = Namespace::new("mailer");
+    /// Authentication-Results verdicts (spf, dkim, dmarc, arc).
+    pub const AUTH: Namespace = Namespace::new("auth");
+    /// Date anomalies and Message-ID shape.
+    pub const DATE: Namespace = Namespace::new("date");
+    /// MIME structure, charsets, transfer encodings.
+    pub const MIME: Namespace = Namespace::new("mime");
+    /// Attachments: types and file extensions.
+    pub const ATTACH: Namespace = Namespace::new("attach");
+    /// Subject word tokens.
+    pub const SUBJECT: Namespace = Namespace::new("subj");
+    /// Subject shape: capitals, punctuation, encodings.
+    pub const SUBJECT_SHAPE: Namespace = Namespace::new("subj_shape");
+    /// Body word tokens (normalised, confusables folded).
+    pub const BODY: Namespace = Namespace::new("body");
+    /// Body shape: length, capitals, mixed-script words.
+    pub const BODY_SHAPE: Namespace = Namespace::new("body_shape");
+    /// HTML signals: links, forms, hidden text, images, scripts.
+    pub const HTML: Namespace = Namespace::new("html");
+    /// URL registrable domains.
+    pub const URL_DOMAIN: Namespace = Namespace::new("url_dom");
+    /// URL shapes: IP hosts, user-info tricks, ports, counts, TLDs.
+    pub const URL_SHAPE: Namespace = Namespace::new("url");
+    /// Character 4-grams of the normalised subject and body text.
+    pub const NGRAM: Namespace = Namespace::new("ng");
+    /// Whole-message facts: size, whether it parsed.
+    pub const MESSAGE: Namespace = Namespace::new("msg");
+}
+
+/// Extracts all features of `mail` into `sink`.
+pub fn extract(mail: &Mail<'_>, sink: &mut dyn FeatureSink) {
+    let config = mail.config();
+    let mut out = Emitter { sink };
+    out.num(ns::MESSAGE, "size", mail.raw().len());
+    let mut texts = text::TextCollector::new(config);
+    let mut urls = url::UrlCollector::default();
+    match mail.message() {
+        Some(msg) => {
+            headers::extract(msg, &mut out);
+            let subject = msg.subject().unwrap_or("");
+            text::subject(subject, msg.header_raw("Subject").unwrap_or(""), &mut out);
+            texts.push_subject(subject);
+            mime::extract(msg, config, &mut texts, &mut urls, &mut out);
+        }
+        None => {
+            // Unreadable as a message: the raw bytes are still text worth looking at.
+            out.flag(ns::MESSAGE, "unparsed");
+            let len = mail.raw().len().min(config.max_part_bytes);
+            texts.push_body(&String::from_utf8_lossy(&mail.raw()[..len]));
+        }
+    }
+    for body in texts.bodies() {
+        urls.scan_text(body);
+    }
+    urls.emit(&mut out);
+    texts.emit(&mut out);
+}
+
+/// A thin wrapper over the sink with the token shapes the modules share.
+pub(crate) struct Emitter<'s> {
+    sink: &'s mut dyn FeatureSink,
+}
+
+impl Emitter<'_> {
+    /// A token as it is.
+    #[inline]
+    pub fn token(&mut self, ns: Namespace, token: &str) {
+        self.sink.add(ns, token.as_bytes());
+    }
+
+    /// A boolean fact.
+    pub fn flag(&mut self, ns: Namespace, name: &str) {
+        self.sink.add(ns, name.as_bytes());
+    }
+
+    /// `name=value`.
+    pub fn pair(&mut self, ns: Namespace, name: &str, value: &str) {
+        self.sink.add(ns, format!("{name}={value}").as_bytes());
+    }
+
+    /// A count, as its logarithmic bucket (`name=0`, `1`, `2-3`, `4-7`, …).
+    pub fn num(&mut self, ns: Namespace, name: &str, n: usize) {
+        self.sink.add(ns, format!("{name}={}", bucket(n)).as_bytes());
+    }
+}
+
+/// The power-of-two bucket of a count, as a readable range.
+pub(crate) fn bucket(n: usize) -> String {
+    match n {
+        0 => "0".into(),
+        1 => "1".into(),
+        _ => {
+            let lo = 1usize << (usize::BITS - 1 - n.leading_zeros());
+            format!("{lo}-{}", lo * 2 - 1)
+        }
+    }
+}
+
+/// The first `max` bytes of `s`, cut back to a character boundary.
+pub(crate) fn prefix(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_powers_of_two() {
+        assert_eq!(bucket(0), "0");
+        assert_eq!(bucket(1), "1");
+        assert_eq!(bucket(2), "2-3");
+        assert_eq!(bucket(3), "2-3");
+        assert_eq!(bucket(4), "4-7");
+        assert_eq!(bucket(1000), "512-1023");
+    }
+
+    #[test]
+    fn prefix_respects_char_boundaries() {
+        assert_eq!(prefix("héllo", 2), "h");
+        assert_eq!(prefix("héllo", 3), "hé");
+        assert_eq!(prefix("abc", 10), "abc");
+    }
+}

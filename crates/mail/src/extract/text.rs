@@ -1,0 +1,223 @@
+//! Subject and body text: Unicode word tokens, their shape, and character 4-grams.
+//!
+//! Words are found with Unicode segmentation (UAX #29), lower-cased and NFKC-normalised.
+//! A word mixing Latin letters with letters of another script ("pаypal" with a Cyrillic а)
+//! is folded to its Latin look-alike with decancer and flagged: that is the disguise, while a
+//! word wholly in one script is left as it is, so real Cyrillic or Greek text keeps its words.
+
+use std::collections::HashSet;
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_segmentation::UnicodeSegmentation;
+
+use super::{Emitter, ns, prefix};
+use crate::MailConfig;
+
+/// Longest word kept, in characters; longer runs are base64 or noise.
+const MAX_WORD_CHARS: usize = 40;
+
+/// Calls `f` with each normalised word of `text`; returns how many words mixed scripts.
+pub fn normalize_words(text: &str, mut f: impl FnMut(&str)) -> usize {
+    let mut buf = String::with_capacity(64);
+    let mut mixed = 0;
+    for word in text.unicode_words() {
+        if word.len() > MAX_WORD_CHARS * 4 {
+            continue;
+        }
+        buf.clear();
+        if word.is_ascii() {
+            buf.extend(word.bytes().map(|b| b.to_ascii_lowercase() as char));
+        } else {
+            buf.extend(word.nfkc().flat_map(char::to_lowercase));
+            let latin = buf.chars().any(|c| c.is_ascii_alphabetic());
+            let other = buf.chars().any(|c| c.is_alphabetic() && !c.is_ascii());
+            if latin && other {
+                if let Ok(cured) = decancer::cure(&buf, decancer::Options::default()) {
+                    mixed += 1;
+                    buf = cured.to_string();
+                }
+            }
+        }
+        let chars = buf.chars().count();
+        if chars == 0 || chars > MAX_WORD_CHARS {
+            continue;
+        }
+        if buf.bytes().all(|b| b.is_ascii_digit()) {
+            // Numbers by length: prices and phone numbers differ, their digits rarely matter.
+            f(&format!("<num{}>", buf.len().min(12)));
+        } else {
+            f(&buf);
+        }
+    }
+    mixed
+}
+
+/// Subject tokens and shape.
+pub(super) fn subject(subject: &str, raw: &str, out: &mut Emitter<'_>) {
+    if subject.is_empty() {
+        out.flag(ns::SUBJECT_SHAPE, "empty");
+        return;
+    }
+    let mixed = normalize_words(subject, |w| out.token(ns::SUBJECT, w));
+    if mixed > 0 {
+        out.flag(ns::SUBJECT_SHAPE, "mixed_script");
+    }
+    let letters = subject.chars().filter(|c| c.is_alphabetic()).count();
+    let upper = subject.chars().filter(|c| c.is_uppercase()).count();
+    if letters >= 5 && upper * 2 > letters {
+        out.flag(ns::SUBJECT_SHAPE, "mostly_capitals");
+    }
+    out.num(ns::SUBJECT_SHAPE, "len", subject.chars().count());
+    out.num(ns::SUBJECT_SHAPE, "bangs", subject.matches('!').count());
+    if subject.contains('$') || subject.contains('€') {
+        out.flag(ns::SUBJECT_SHAPE, "currency");
+    }
+    if !subject.is_ascii() {
+        out.flag(ns::SUBJECT_SHAPE, "non_ascii");
+    }
+    let lower = subject.trim_start().to_lowercase();
+    if lower.starts_with("re:") || lower.starts_with("aw:") {
+        out.flag(ns::SUBJECT_SHAPE, "reply");
+    } else if lower.starts_with("fw:") || lower.starts_with("fwd:") {
+        out.flag(ns::SUBJECT_SHAPE, "forward");
+    }
+    // RFC 2047 encoded words: their charset and encoding (=?utf-8?B?…?=).
+    let mut rest = raw;
+    while let Some(i) = rest.find("=?") {
+        let word = &rest[i + 2..];
+        let mut fields = word.splitn(3, '?');
+        if let (Some(cs), Some(enc)) = (fields.next(), fields.next()) {
+            if cs.len() <= 20 && enc.len() == 1 {
+                out.pair(ns::SUBJECT_SHAPE, "encoded", &format!("{}/{}", cs.to_ascii_lowercase(), enc.to_ascii_lowercase()));
+            }
+        }
+        rest = word;
+    }
+}
+
+/// Gathers the text of a message (subject, bounded prefix of each part) for words, shape and
+/// n-grams.
+pub(super) struct TextCollector {
+    max_part_bytes: usize,
+    max_words: usize,
+    ngram_bytes: usize,
+    subject: String,
+    bodies: Vec<String>,
+}
+
+impl TextCollector {
+    pub fn new(config: &MailConfig) -> Self {
+        TextCollector {
+            max_part_bytes: config.max_part_bytes,
+            max_words: config.max_words,
+            ngram_bytes: config.ngram_bytes,
+            subject: String::new(),
+            bodies: Vec::new(),
+        }
+    }
+
+    pub fn push_subject(&mut self, subject: &str) {
+        self.subject = prefix(subject, 1024).to_owned();
+    }
+
+    /// Adds a body text; only its first `max_part_bytes` are kept.
+    pub fn push_body(&mut self, text: &str) {
+        self.bodies.push(prefix(text, self.max_part_bytes).to_owned());
+    }
+
+    pub fn bodies(&self) -> impl Iterator<Item = &str> {
+        self.bodies.iter().map(String::as_str)
+    }
+
+    pub fn emit(&self, out: &mut Emitter<'_>) {
+        let total: usize = self.bodies.iter().map(String::len).sum();
+        out.num(ns::BODY_SHAPE, "len", total);
+        if total == 0 {
+            out.flag(ns::BODY_SHAPE, "empty");
+        }
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut mixed = 0;
+        let (mut letters, mut upper) = (0usize, 0usize);
+        for body in &self.bodies {
+            for c in body.chars().filter(|c| c.is_alphabetic()) {
+                letters += 1;
+                upper += c.is_uppercase() as usize;
+            }
+            mixed += normalize_words(body, |w| {
+                if seen.len() < self.max_words && !seen.contains(w) {
+                    seen.insert(w.to_owned());
+                    out.token(ns::BODY, w);
+                }
+            });
+        }
+        if mixed > 0 {
+            out.num(ns::BODY_SHAPE, "mixed_script_words", mixed);
+        }
+        if letters >= 20 {
+            out.num(ns::BODY_SHAPE, "capitals_pct", upper * 100 / letters);
+        }
+        self.ngrams(out);
+    }
+
+    /// Character 4-grams of the normalised text: lower case, every run of non-alphanumeric
+    /// characters folded to one space, at most `ngram_bytes` of it.
+    fn ngrams(&self, out: &mut Emitter<'_>) {
+        let mut text = String::with_capacity(self.ngram_bytes + 8);
+        let mut space = true;
+        let sources = std::iter::once(self.subject.as_str()).chain(self.bodies.iter().map(String::as_str));
+        'outer: for source in sources {
+            for c in source.chars() {
+                if text.len() >= self.ngram_bytes {
+                    break 'outer;
+                }
+                if c.is_alphanumeric() {
+                    text.extend(c.to_lowercase());
+                    space = false;
+                } else if !space {
+                    text.push(' ');
+                    space = true;
+                }
+            }
+            if !space {
+                text.push(' ');
+                space = true;
+            }
+        }
+        let starts: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
+        for w in starts.windows(5) {
+            out.token(ns::NGRAM, &text[w[0]..w[4]]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> (Vec<String>, usize) {
+        let mut v = Vec::new();
+        let mixed = normalize_words(s, |w| v.push(w.to_owned()));
+        (v, mixed)
+    }
+
+    #[test]
+    fn words_are_lowercased_and_numbers_bucketed() {
+        let (w, mixed) = words("FREE Money: call 5551234 now!");
+        assert_eq!(w, ["free", "money", "call", "<num7>", "now"]);
+        assert_eq!(mixed, 0);
+    }
+
+    #[test]
+    fn mixed_script_words_are_folded_but_pure_scripts_kept() {
+        // "pаypal" with a Cyrillic а (U+0430).
+        let (w, mixed) = words("p\u{0430}ypal Привет");
+        assert_eq!(w, ["paypal", "привет"]);
+        assert_eq!(mixed, 1);
+    }
+
+    #[test]
+    fn fullwidth_letters_are_normalised() {
+        let (w, _) = words("ＦＲＥＥ");
+        assert_eq!(w, ["free"]);
+    }
+}

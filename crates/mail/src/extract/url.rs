@@ -1,0 +1,199 @@
+//! URLs found in text and HTML: their registrable domains and their tricks.
+//!
+//! Only the host of a URL matters here, and spam URLs are often not valid URLs at all, so the
+//! authority is cut out by hand (a full URL parser would reject exactly the URLs worth seeing).
+
+use std::collections::HashSet;
+
+use memchr::memmem;
+
+use super::{Emitter, ns};
+
+/// URLs looked at per message, at most.
+const MAX_URLS: usize = 128;
+/// Distinct domains emitted per message, at most.
+const MAX_DOMAINS: usize = 32;
+
+/// The registrable domain (public suffix plus one label) of a host, lower-cased.
+/// `None` for IP addresses, single labels and hosts under no known suffix.
+pub fn registrable_domain(host: &str) -> Option<String> {
+    let host = host.trim().trim_end_matches('.');
+    if host.is_empty() || host.len() > 253 || host.parse::<std::net::IpAddr>().is_ok() {
+        return None;
+    }
+    let lower = host.to_lowercase();
+    psl::domain_str(&lower).map(str::to_owned)
+}
+
+/// The parts of a URL's authority that the features need.
+#[derive(Debug, PartialEq)]
+struct Authority<'a> {
+    host: &'a str,
+    userinfo: bool,
+    port: bool,
+}
+
+/// Cuts the authority out of `scheme://authority/...` (or a bare `www.` start).
+fn authority(url: &str) -> Option<Authority<'_>> {
+    let rest = match url.find("://") {
+        Some(i) => &url[i + 3..],
+        None => url,
+    };
+    let end = rest.find(['/', '?', '#', '\\']).unwrap_or(rest.len());
+    let auth = &rest[..end];
+    let (userinfo, hostport) = match auth.rfind('@') {
+        Some(i) => (true, &auth[i + 1..]),
+        None => (false, auth),
+    };
+    let (host, port) = if hostport.starts_with('[') {
+        let close = hostport.find(']')?;
+        (&hostport[1..close], hostport[close + 1..].starts_with(':'))
+    } else {
+        match hostport.rfind(':') {
+            Some(i) => (&hostport[..i], true),
+            None => (hostport, false),
+        }
+    };
+    (!host.is_empty()).then_some(Authority { host, userinfo, port })
+}
+
+/// Collects URLs from a message's text and HTML, then emits their features once.
+#[derive(Default)]
+pub(super) struct UrlCollector {
+    urls: Vec<String>,
+    /// (href, anchor text) pairs whose anchor text itself looks like a URL or domain.
+    anchors: Vec<(String, String)>,
+}
+
+impl UrlCollector {
+    pub fn push(&mut self, url: &str) {
+        // Sentence punctuation after a URL in text is not part of it.
+        let url = url.trim_end_matches(['.', ',', ';', ':', '!', '?']);
+        if self.urls.len() < MAX_URLS && !url.is_empty() {
+            self.urls.push(url.chars().take(2048).collect());
+        }
+    }
+
+    pub fn push_anchor(&mut self, href: &str, text: &str) {
+        if self.anchors.len() < MAX_URLS {
+            self.anchors.push((href.to_owned(), text.trim().to_owned()));
+        }
+    }
+
+    /// Finds `http://`, `https://` and `www.` URLs in plain text.
+    pub fn scan_text(&mut self, text: &str) {
+        let bytes = text.as_bytes();
+        let end_of = |start: usize| {
+            bytes[start..]
+                .iter()
+                .position(|&b| b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'<' | b'>' | b')' | b']'))
+                .map_or(bytes.len(), |i| start + i)
+        };
+        for i in memmem::find_iter(bytes, b"://") {
+            let start = if i >= 5 && bytes[i - 5..i].eq_ignore_ascii_case(b"https") {
+                i - 5
+            } else if i >= 4 && bytes[i - 4..i].eq_ignore_ascii_case(b"http") {
+                i - 4
+            } else {
+                continue;
+            };
+            self.push(&text[start..end_of(i + 3)]);
+            if self.urls.len() >= MAX_URLS {
+                return;
+            }
+        }
+        for i in memmem::find_iter(bytes, b"www.") {
+            if i > 0 && matches!(bytes[i - 1], b'/' | b'.' | b'@') {
+                continue;
+            }
+            self.push(&text[i..end_of(i)]);
+        }
+    }
+
+    pub fn emit(&self, out: &mut Emitter<'_>) {
+        out.num(ns::URL_SHAPE, "count", self.urls.len());
+        let mut domains: HashSet<String> = HashSet::new();
+        let mut shapes: HashSet<&'static str> = HashSet::new();
+        for url in &self.urls {
+            let lower_scheme = url.get(..5).map(str::to_ascii_lowercase);
+            shapes.insert(match lower_scheme.as_deref() {
+                Some("https") => "scheme=https",
+                Some("http:") => "scheme=http",
+                _ => "scheme=none",
+            });
+            if url.len() > 200 {
+                shapes.insert("long");
+            }
+            let Some(a) = authority(url) else { continue };
+            if a.userinfo {
+                shapes.insert("userinfo");
+            }
+            if a.port {
+                shapes.insert("port");
+            }
+            if a.host.parse::<std::net::IpAddr>().is_ok() {
+                shapes.insert("ip_host");
+                continue;
+            }
+            if a.host.to_ascii_lowercase().contains("xn--") {
+                shapes.insert("punycode");
+            }
+            if a.host.split('.').count() > 4 {
+                shapes.insert("deep_host");
+            }
+            if domains.len() < MAX_DOMAINS {
+                if let Some(d) = registrable_domain(a.host) {
+                    domains.insert(d);
+                }
+            }
+        }
+        for (href, text) in &self.anchors {
+            let href_dom = authority(href).and_then(|a| registrable_domain(a.host));
+            let text_dom = authority(text).and_then(|a| registrable_domain(a.host));
+            if let (Some(h), Some(t)) = (href_dom, text_dom) {
+                if h != t {
+                    shapes.insert("anchor_domain_mismatch");
+                }
+            }
+        }
+        out.num(ns::URL_SHAPE, "domains", domains.len());
+        for s in shapes {
+            out.flag(ns::URL_SHAPE, s);
+        }
+        for d in &domains {
+            out.token(ns::URL_DOMAIN, d);
+            if let Some((_, tld)) = d.rsplit_once('.') {
+                out.pair(ns::URL_SHAPE, "tld", tld);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registrable_domains_follow_the_public_suffix_list() {
+        assert_eq!(registrable_domain("Mail.Example.CO.UK").as_deref(), Some("example.co.uk"));
+        assert_eq!(registrable_domain("a.b.example.com.").as_deref(), Some("example.com"));
+        assert_eq!(registrable_domain("192.0.2.1"), None);
+        assert_eq!(registrable_domain(""), None);
+    }
+
+    #[test]
+    fn authority_sees_userinfo_ports_and_ipv6() {
+        let a = authority("http://paypal.com@evil.example:8080/x").unwrap();
+        assert_eq!(a, Authority { host: "evil.example", userinfo: true, port: true });
+        assert_eq!(authority("https://[2001:db8::1]/").unwrap().host, "2001:db8::1");
+        assert_eq!(authority("www.example.org/path").unwrap().host, "www.example.org");
+        assert_eq!(authority("http:///nohost"), None);
+    }
+
+    #[test]
+    fn text_scanning_finds_urls_without_duplicating_www() {
+        let mut c = UrlCollector::default();
+        c.scan_text("see HTTPS://www.Example.com/a?b and www.other.example.net, not ftp://x.y");
+        assert_eq!(c.urls, vec!["HTTPS://www.Example.com/a?b", "www.other.example.net"]);
+    }
+}

@@ -1,0 +1,69 @@
+//! The mail event: hostile RFC 5322/MIME bytes in, hashed features out.
+//!
+//! Every input that can be read gets features, whatever it is: a message that mail-parser
+//! cannot read at all still yields character n-grams of its raw bytes. Work is bounded: only
+//! the first [`MailConfig::max_scan_bytes`] of a message are parsed and only the first
+//! [`MailConfig::max_part_bytes`] of each part are analysed, so a part of many megabytes costs
+//! no more than a small one. The features themselves are listed in `FEATURES.md` at the root of
+//! the repository; [`extract`] holds one module per signal.
+#![deny(missing_docs)]
+
+mod config;
+pub mod extract;
+mod raw;
+
+pub use config::MailConfig;
+pub use raw::{LIST_HEADER_PREFIXES, is_gtube, strip_list_headers, strip_mbox_from_line};
+
+use mail_parser::{Message, MessageParser};
+use warden_core::{Event, EventKind, FeatureSink, MailAction};
+
+/// A mail message ready for feature extraction: the raw bytes (bounded prefix) and, when
+/// they could be read as a message, their parsed form.
+pub struct Mail<'a> {
+    raw: &'a [u8],
+    parsed: Option<Message<'a>>,
+    config: &'a MailConfig,
+}
+
+impl<'a> Mail<'a> {
+    /// Parses `bytes`. Never fails and never panics: unreadable input is kept raw.
+    pub fn parse(bytes: &'a [u8], config: &'a MailConfig) -> Self {
+        let bytes = strip_mbox_from_line(bytes);
+        let raw = &bytes[..bytes.len().min(config.max_scan_bytes)];
+        let parsed = MessageParser::default().parse(raw);
+        Mail { raw, parsed, config }
+    }
+
+    /// The bytes that were analysed (without any mbox `From ` line, cut at the scan limit).
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// The parsed message, when the bytes could be read as one.
+    pub fn message(&self) -> Option<&Message<'a>> {
+        self.parsed.as_ref()
+    }
+
+    /// The configuration the message was parsed with.
+    pub fn config(&self) -> &MailConfig {
+        self.config
+    }
+
+    /// True when the message carries the GTUBE test string.
+    pub fn is_gtube(&self) -> bool {
+        is_gtube(self.raw)
+    }
+}
+
+impl Event for Mail<'_> {
+    type Action = MailAction;
+
+    fn kind(&self) -> EventKind {
+        EventKind::Mail
+    }
+
+    fn extract(&self, sink: &mut dyn FeatureSink) {
+        extract::extract(self, sink);
+    }
+}

@@ -1,0 +1,134 @@
+//! Byte-level work done before parsing: mbox separators, list-header stripping, GTUBE.
+//!
+//! These run on raw bytes because they must see the message exactly as it arrived (and
+//! stripping must happen before anything else looks at the headers).
+
+use std::borrow::Cow;
+
+use memchr::memmem;
+
+/// The GTUBE test string (SpamAssassin's and Rspamd's): a message carrying it is spam by fiat.
+const GTUBE: &[u8] = b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
+
+/// True when `raw` contains the GTUBE string.
+pub fn is_gtube(raw: &[u8]) -> bool {
+    memmem::find(raw, GTUBE).is_some()
+}
+
+/// Drops a leading mbox `From ` separator line, if there is one.
+pub fn strip_mbox_from_line(raw: &[u8]) -> &[u8] {
+    if raw.starts_with(b"From ") {
+        match memchr::memchr(b'\n', raw) {
+            Some(end) => &raw[end + 1..],
+            None => &[],
+        }
+    } else {
+        raw
+    }
+}
+
+/// Header-field names (lower case) that mailing lists and archives add; a name ending in `-`
+/// is a prefix. Several public corpora give their labels away through these.
+pub const LIST_HEADER_PREFIXES: &[&str] = &[
+    "list-",
+    "precedence",
+    "sender",
+    "x-mailing-list",
+    "x-beenthere",
+    "delivered-to",
+    "x-original-to",
+    "x-spam-",
+    "x-rspamd-",
+];
+
+fn is_list_header(name: &[u8]) -> bool {
+    LIST_HEADER_PREFIXES.iter().any(|p| {
+        let p = p.as_bytes();
+        if p.ends_with(b"-") {
+            name.len() >= p.len() && name[..p.len()].eq_ignore_ascii_case(p)
+        } else {
+            name.eq_ignore_ascii_case(p)
+        }
+    })
+}
+
+/// Removes the header fields of [`LIST_HEADER_PREFIXES`] (with their folded continuation
+/// lines) from the message's top-level header. The body and every other byte are untouched;
+/// nothing is copied when there is nothing to remove.
+pub fn strip_list_headers(raw: &[u8]) -> Cow<'_, [u8]> {
+    let body_start = raw.len();
+    let mut keep: Vec<(usize, usize)> = Vec::new();
+    let mut dropped = false;
+    let mut pos = 0;
+    let mut dropping = false;
+    while pos < raw.len() {
+        let end = memchr::memchr(b'\n', &raw[pos..]).map_or(raw.len(), |i| pos + i + 1);
+        let line = &raw[pos..end];
+        let content = line.strip_suffix(b"\n").unwrap_or(line);
+        let content = content.strip_suffix(b"\r").unwrap_or(content);
+        if content.is_empty() {
+            // End of the header block: everything from here on is kept.
+            keep.push((pos, body_start));
+            break;
+        }
+        let continuation = matches!(line[0], b' ' | b'\t');
+        if !continuation {
+            let name_end = memchr::memchr(b':', content).unwrap_or(content.len());
+            dropping = is_list_header(content[..name_end].trim_ascii_end());
+        }
+        if dropping {
+            dropped = true;
+        } else {
+            keep.push((pos, end));
+        }
+        pos = end;
+    }
+    if !dropped {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for (s, e) in keep {
+        out.extend_from_slice(&raw[s..e]);
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_list_fields_and_their_continuations_only_in_the_header() {
+        let m = b"From: a@b.example\r\nList-Id: <x.lists.example>\r\n\tfolded\r\nSubject: hi\r\n\
+                  X-Spam-Status: No\r\nPrecedence: bulk\r\nSenderx: kept\r\n\r\nList-Id: body stays\r\n";
+        let out = strip_list_headers(m);
+        assert_eq!(
+            &out[..],
+            &b"From: a@b.example\r\nSubject: hi\r\nSenderx: kept\r\n\r\nList-Id: body stays\r\n"[..]
+        );
+    }
+
+    #[test]
+    fn nothing_to_strip_borrows() {
+        let m = b"From: a@b.example\nSubject: hi\n\nbody\n";
+        assert!(matches!(strip_list_headers(m), Cow::Borrowed(_)));
+        // A message without a body separator is handled too.
+        let m = b"Subject: x\nlist-unsubscribe: y";
+        assert_eq!(&strip_list_headers(m)[..], b"Subject: x\n");
+    }
+
+    #[test]
+    fn mbox_from_line_is_dropped() {
+        assert_eq!(strip_mbox_from_line(b"From x Mon\nSubject: a\n"), b"Subject: a\n");
+        assert_eq!(strip_mbox_from_line(b"From: a\n"), b"From: a\n");
+        assert_eq!(strip_mbox_from_line(b"From no newline"), b"");
+    }
+
+    #[test]
+    fn gtube_is_found_anywhere() {
+        let mut m = b"Subject: t\n\nhello ".to_vec();
+        assert!(!is_gtube(&m));
+        m.extend_from_slice(GTUBE);
+        assert!(is_gtube(&m));
+    }
+}
