@@ -12,4 +12,6 @@ mod features;
 
 pub use decision::{Decision, MailAction, Reason, Thresholds, ThresholdsError, logit, sigmoid};
 pub use event::{Event, EventKind};
-pub use features::{FeatureSink, FeatureVec, HashedSink, Namespace, NamedSink, feature_hash};
+pub use features::{
+    FeatureSink, FeatureVec, HashedSink, NamedSink, Namespace, feature_hash, feature_hash_u32,
+};

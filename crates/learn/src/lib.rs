@@ -1,0 +1,40 @@
+//! Online learners over hashed features, and the model files that hold them.
+//!
+//! Two learners, both online (one message at a time, in order):
+//! - [`Ftrl`]: FTRL-Proximal logistic regression (McMahan et al., 2013), per-coordinate
+//!   learning rates and L1/L2 regularisation. Its output is a calibrated log-odds.
+//! - [`NaiveBayes`]: multinomial naive Bayes over feature presence, the classic Bayesian spam
+//!   filter. Its log-odds rank well but are over-confident.
+//!
+//! Both index a table of `2^bits` slots with the low bits of each feature hash. A [`Model`]
+//! wraps one learner with its metadata and saves atomically to a versioned file.
+#![deny(missing_docs)]
+
+mod ftrl;
+mod model;
+mod nb;
+mod rehearsal;
+
+pub use ftrl::{Ftrl, FtrlParams};
+pub use model::{FORMAT_VERSION, Learner, LearnerSpec, Model, ModelError, ModelMeta};
+pub use nb::NaiveBayes;
+pub use rehearsal::RehearsalParams;
+
+use warden_core::FeatureVec;
+
+/// What every online learner does.
+pub trait OnlineLearner {
+    /// The log-odds that `x` is spam (abusive).
+    fn predict(&self, x: &FeatureVec) -> f64;
+    /// Learns that `x` is spam (`true`) or not.
+    fn learn(&mut self, x: &FeatureVec, spam: bool) {
+        let score = self.predict(x);
+        self.learn_scored(x, spam, score);
+    }
+    /// [`OnlineLearner::learn`] when `score == self.predict(x)` is already known.
+    fn learn_scored(&mut self, x: &FeatureVec, spam: bool, score: f64);
+    /// What the feature with this hash adds to the log-odds when present.
+    fn contribution(&self, hash: u64) -> f64;
+    /// The constant part of the log-odds (the bias or the prior).
+    fn bias(&self) -> f64;
+}

@@ -9,10 +9,12 @@ pub struct MailConfig {
     pub max_scan_bytes: usize,
     /// Bytes of each text or HTML part whose content is analysed (default 64 KiB).
     pub max_part_bytes: usize,
-    /// Bytes of normalised text (subject, then bodies) cut into character n-grams (default 3,000).
+    /// Bytes of normalised text (subject, then bodies) cut into 4-grams (default 2,000).
     pub ngram_bytes: usize,
-    /// Distinct word tokens kept per message (default 2,000).
+    /// Body words looked at per message (default 2,000).
     pub max_words: usize,
+    /// Bytes of the raw message, headers included, cut into byte 4-grams (default 2,000).
+    pub raw_ngram_bytes: usize,
 }
 
 impl Default for MailConfig {
@@ -20,8 +22,9 @@ impl Default for MailConfig {
         MailConfig {
             max_scan_bytes: 1 << 20,
             max_part_bytes: 64 << 10,
-            ngram_bytes: 3_000,
+            ngram_bytes: 2_000,
             max_words: 2_000,
+            raw_ngram_bytes: 2_000,
         }
     }
 }

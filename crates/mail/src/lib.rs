@@ -32,7 +32,11 @@ impl<'a> Mail<'a> {
         let bytes = strip_mbox_from_line(bytes);
         let raw = &bytes[..bytes.len().min(config.max_scan_bytes)];
         let parsed = MessageParser::default().parse(raw);
-        Mail { raw, parsed, config }
+        Mail {
+            raw,
+            parsed,
+            config,
+        }
     }
 
     /// The bytes that were analysed (without any mbox `From ` line, cut at the scan limit).

@@ -37,7 +37,9 @@ fn header_names(msg: &Message<'_>, out: &mut Emitter<'_>) {
 }
 
 fn domain_of(addr: &str) -> Option<&str> {
-    addr.rsplit_once('@').map(|(_, d)| d.trim_end_matches('>')).filter(|d| !d.is_empty())
+    addr.rsplit_once('@')
+        .map(|(_, d)| d.trim_end_matches('>'))
+        .filter(|d| !d.is_empty())
 }
 
 fn first_address<'m>(a: Option<&'m Address<'_>>) -> Option<(Option<&'m str>, Option<&'m str>)> {
@@ -81,7 +83,12 @@ fn sender(msg: &Message<'_>, out: &mut Emitter<'_>) -> Option<String> {
     }
     let mut compare = |what: &str, other: Option<&str>| {
         let Some(other) = other else { return };
-        match (other.rsplit_once('@').and_then(|(_, d)| registrable_domain(d)), &from_dom) {
+        match (
+            other
+                .rsplit_once('@')
+                .and_then(|(_, d)| registrable_domain(d)),
+            &from_dom,
+        ) {
             (Some(o), Some(f)) if &o == f => out.pair(ns::SENDER, what, "same"),
             (Some(o), _) => {
                 out.pair(ns::SENDER, what, "differs");
@@ -90,13 +97,19 @@ fn sender(msg: &Message<'_>, out: &mut Emitter<'_>) -> Option<String> {
             (None, _) => out.pair(ns::SENDER, what, "no_domain"),
         }
     };
-    compare("reply_to", first_address(msg.reply_to()).and_then(|(_, a)| a));
+    compare(
+        "reply_to",
+        first_address(msg.reply_to()).and_then(|(_, a)| a),
+    );
     compare("return_path", msg.return_address());
     from_dom
 }
 
 fn recipients(msg: &Message<'_>, from_dom: Option<&str>, out: &mut Emitter<'_>) {
-    let to: Vec<&str> = msg.to().map(|a| a.iter().filter_map(|a| a.address()).collect()).unwrap_or_default();
+    let to: Vec<&str> = msg
+        .to()
+        .map(|a| a.iter().filter_map(|a| a.address()).collect())
+        .unwrap_or_default();
     let cc = msg.cc().map_or(0, |a| a.iter().count());
     if msg.to().is_none() {
         out.flag(ns::RCPT, "no_to");
@@ -104,7 +117,10 @@ fn recipients(msg: &Message<'_>, from_dom: Option<&str>, out: &mut Emitter<'_>) 
     out.num(ns::RCPT, "to", to.len());
     out.num(ns::RCPT, "cc", cc);
     if let Some(f) = from_dom {
-        if to.iter().any(|a| domain_of(a).and_then(registrable_domain).as_deref() == Some(f)) {
+        if to
+            .iter()
+            .any(|a| domain_of(a).and_then(registrable_domain).as_deref() == Some(f))
+        {
             out.flag(ns::RCPT, "to_same_domain_as_from");
         }
     }
@@ -121,7 +137,11 @@ fn received(msg: &Message<'_>, out: &mut Emitter<'_>) {
     for (i, hop) in hops.iter().take(MAX_HOPS).enumerate() {
         let pos = i.min(2); // 0: ours, 1: previous, 2: older ones together
         if let Some(with) = &hop.with {
-            out.pair(ns::RECEIVED, &format!("with{pos}"), &format!("{with:?}").to_ascii_lowercase());
+            out.pair(
+                ns::RECEIVED,
+                &format!("with{pos}"),
+                &format!("{with:?}").to_ascii_lowercase(),
+            );
         }
         if hop.tls_version.is_some() || hop.tls_cipher.is_some() {
             out.flag(ns::RECEIVED, &format!("tls{pos}"));
@@ -158,7 +178,9 @@ fn received(msg: &Message<'_>, out: &mut Emitter<'_>) {
 }
 
 fn mailer(msg: &Message<'_>, out: &mut Emitter<'_>) {
-    let raw = msg.header_raw("X-Mailer").or_else(|| msg.header_raw("User-Agent"));
+    let raw = msg
+        .header_raw("X-Mailer")
+        .or_else(|| msg.header_raw("User-Agent"));
     let Some(raw) = raw else {
         out.flag(ns::MAILER, "none");
         return;
@@ -175,7 +197,9 @@ fn mailer(msg: &Message<'_>, out: &mut Emitter<'_>) {
 
 fn auth(msg: &Message<'_>, out: &mut Emitter<'_>) {
     for (name, value) in msg.headers_raw().take(MAX_HEADERS) {
-        if name.eq_ignore_ascii_case("Authentication-Results") || name.eq_ignore_ascii_case("ARC-Authentication-Results") {
+        if name.eq_ignore_ascii_case("Authentication-Results")
+            || name.eq_ignore_ascii_case("ARC-Authentication-Results")
+        {
             for method in ["spf", "dkim", "dmarc", "arc"] {
                 if let Some(verdict) = auth_verdict(value, method) {
                     out.pair(ns::AUTH, method, &verdict);
@@ -200,8 +224,11 @@ fn auth_verdict(value: &str, method: &str) -> Option<String> {
         let after = start + method.len();
         let boundary = start == 0 || !lower.as_bytes()[start - 1].is_ascii_alphanumeric();
         if boundary && lower.as_bytes().get(after) == Some(&b'=') {
-            let verdict: String =
-                lower[after + 1..].chars().take_while(|c| c.is_ascii_alphabetic()).take(12).collect();
+            let verdict: String = lower[after + 1..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphabetic())
+                .take(12)
+                .collect();
             if !verdict.is_empty() {
                 return Some(verdict);
             }
@@ -224,7 +251,9 @@ fn date_and_id(msg: &Message<'_>, from_dom: Option<&str>, out: &mut Emitter<'_>)
             if d.year < 1990 {
                 out.flag(ns::DATE, "ancient");
             }
-            let received = msg.received_all().find_map(|r| r.date.map(|d| d.to_timestamp()));
+            let received = msg
+                .received_all()
+                .find_map(|r| r.date.map(|d| d.to_timestamp()));
             if let Some(r) = received {
                 let ahead = d.to_timestamp() - r;
                 if ahead > 86_400 {

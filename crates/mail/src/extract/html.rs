@@ -30,7 +30,11 @@ struct Signals {
 
 /// Inline styles that hide text from the reader while filters still read it.
 fn hides(style: &str) -> bool {
-    let s: String = style.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+    let s: String = style
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
     s.contains("display:none")
         || s.contains("visibility:hidden")
         || s.contains("font-size:0")
@@ -45,94 +49,80 @@ pub(super) fn extract(html: &str, urls: &mut UrlCollector, out: &mut Emitter<'_>
     let state = RefCell::new(Signals::default());
     let result = {
         let settings = Settings::new()
-            .append_element_content_handler(
-                    element!("a[href]", |el| {
-                        let mut s = state.borrow_mut();
-                        s.links += 1;
-                        if s.hrefs.len() < 128 {
-                            let href = el.get_attribute("href").unwrap_or_default();
-                            s.hrefs.push(href);
-                            s.anchor_text.push(String::new());
-                        }
-                        Ok(())
-                    }),
-            )
-            .append_element_content_handler(
-                    text!("a[href]", |t| {
-                        let mut s = state.borrow_mut();
-                        if let Some(last) = s.anchor_text.last_mut() {
-                            if last.len() < 256 {
-                                last.push_str(t.as_str());
-                            }
-                        }
-                        Ok(())
-                    }),
-            )
-            .append_element_content_handler(
-                    element!("img", |el| {
-                        let mut s = state.borrow_mut();
-                        s.images += 1;
-                        let tiny = |a: &str| el.get_attribute(a).is_some_and(|v| matches!(v.trim(), "0" | "1" | "1px" | "0px"));
-                        if tiny("width") || tiny("height") {
-                            s.tiny_images += 1;
-                        }
-                        Ok(())
-                    }),
-            )
-            .append_element_content_handler(
-                    element!("form", |_| {
-                        state.borrow_mut().forms += 1;
-                        Ok(())
-                    }),
-            )
-            .append_element_content_handler(
-                    element!("input[type=password]", |_| {
-                        state.borrow_mut().password = true;
-                        Ok(())
-                    }),
-            )
-            .append_element_content_handler(
-                    element!("script", |_| {
-                        state.borrow_mut().scripts += 1;
-                        Ok(())
-                    }),
-            )
-            .append_element_content_handler(
-                    element!("iframe", |_| {
-                        state.borrow_mut().iframes = true;
-                        Ok(())
-                    }),
-            )
-            .append_element_content_handler(
-                    element!("object, embed", |_| {
-                        state.borrow_mut().embeds = true;
-                        Ok(())
-                    }),
-            )
-            .append_element_content_handler(
-                    element!("meta[http-equiv]", |el| {
-                        if el.get_attribute("http-equiv").is_some_and(|v| v.eq_ignore_ascii_case("refresh")) {
-                            state.borrow_mut().refresh = true;
-                        }
-                        Ok(())
-                    }),
-            )
-            .append_element_content_handler(
-                    element!("base[href]", |_| {
-                        state.borrow_mut().base = true;
-                        Ok(())
-                    }),
-            )
-            .append_element_content_handler(
-                    element!("[style]", |el| {
-                        if el.get_attribute("style").is_some_and(|s| hides(&s)) {
-                            state.borrow_mut().hidden += 1;
-                        }
-                        Ok(())
-                    }),
-            );
+            .append_element_content_handler(element!("a[href]", |el| {
+                let mut s = state.borrow_mut();
+                s.links += 1;
+                if s.hrefs.len() < 128 {
+                    let href = el.get_attribute("href").unwrap_or_default();
+                    s.hrefs.push(href);
+                    s.anchor_text.push(String::new());
+                }
+                Ok(())
+            }))
+            .append_element_content_handler(text!("a[href]", |t| {
+                let mut s = state.borrow_mut();
+                if let Some(last) = s.anchor_text.last_mut() {
+                    if last.len() < 256 {
+                        last.push_str(t.as_str());
+                    }
+                }
+                Ok(())
+            }))
+            .append_element_content_handler(element!("img", |el| {
+                let mut s = state.borrow_mut();
+                s.images += 1;
+                let tiny = |a: &str| {
+                    el.get_attribute(a)
+                        .is_some_and(|v| matches!(v.trim(), "0" | "1" | "1px" | "0px"))
+                };
+                if tiny("width") || tiny("height") {
+                    s.tiny_images += 1;
+                }
+                Ok(())
+            }))
+            .append_element_content_handler(element!("form", |_| {
+                state.borrow_mut().forms += 1;
+                Ok(())
+            }))
+            .append_element_content_handler(element!("input[type=password]", |_| {
+                state.borrow_mut().password = true;
+                Ok(())
+            }))
+            .append_element_content_handler(element!("script", |_| {
+                state.borrow_mut().scripts += 1;
+                Ok(())
+            }))
+            .append_element_content_handler(element!("iframe", |_| {
+                state.borrow_mut().iframes = true;
+                Ok(())
+            }))
+            .append_element_content_handler(element!("object, embed", |_| {
+                state.borrow_mut().embeds = true;
+                Ok(())
+            }))
+            .append_element_content_handler(element!("meta[http-equiv]", |el| {
+                if el
+                    .get_attribute("http-equiv")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("refresh"))
+                {
+                    state.borrow_mut().refresh = true;
+                }
+                Ok(())
+            }))
+            .append_element_content_handler(element!("base[href]", |_| {
+                state.borrow_mut().base = true;
+                Ok(())
+            }))
+            .append_element_content_handler(element!("[style]", |el| {
+                if el.get_attribute("style").is_some_and(|s| hides(&s)) {
+                    state.borrow_mut().hidden += 1;
+                }
+                Ok(())
+            }));
         let mut rewriter = HtmlRewriter::new(settings, |_: &[u8]| {});
-        rewriter.write(html.as_bytes()).and_then(|()| rewriter.end())
+        rewriter
+            .write(html.as_bytes())
+            .and_then(|()| rewriter.end())
     };
     if result.is_err() {
         out.flag(ns::HTML, "parse_error");

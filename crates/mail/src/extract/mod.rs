@@ -52,8 +52,10 @@ pub mod ns {
     pub const URL_DOMAIN: Namespace = Namespace::new("url_dom");
     /// URL shapes: IP hosts, user-info tricks, ports, counts, TLDs.
     pub const URL_SHAPE: Namespace = Namespace::new("url");
-    /// Character 4-grams of the normalised subject and body text.
+    /// Byte 4-grams of the normalised subject and body text (character 4-grams for ASCII).
     pub const NGRAM: Namespace = Namespace::new("ng");
+    /// Byte 4-grams of the raw message's first bytes, headers included.
+    pub const RAW_NGRAM: Namespace = Namespace::new("raw");
     /// Whole-message facts: size, whether it parsed.
     pub const MESSAGE: Namespace = Namespace::new("msg");
 }
@@ -85,6 +87,22 @@ pub fn extract(mail: &Mail<'_>, sink: &mut dyn FeatureSink) {
     }
     urls.emit(&mut out);
     texts.emit(&mut out);
+    raw_ngrams(mail.raw(), config.raw_ngram_bytes, &mut out);
+}
+
+/// Byte 4-grams of the message as it arrived: header structure, encodings and markup that
+/// no parsed field shows. Line-ending differences are folded (CR dropped).
+fn raw_ngrams(raw: &[u8], max: usize, out: &mut Emitter<'_>) {
+    let mut window = 0u32;
+    let mut filled = 0;
+    for &b in raw.iter().take(max).filter(|&&b| b != b'\r') {
+        // The newest byte is the most significant: `to_le_bytes` reads the window in order.
+        window = (window >> 8) | (u32::from(b.to_ascii_lowercase()) << 24);
+        filled += 1;
+        if filled >= 4 {
+            out.sink.add_u32(ns::RAW_NGRAM, window);
+        }
+    }
 }
 
 /// A thin wrapper over the sink with the token shapes the modules share.
@@ -111,7 +129,8 @@ impl Emitter<'_> {
 
     /// A count, as its logarithmic bucket (`name=0`, `1`, `2-3`, `4-7`, …).
     pub fn num(&mut self, ns: Namespace, name: &str, n: usize) {
-        self.sink.add(ns, format!("{name}={}", bucket(n)).as_bytes());
+        self.sink
+            .add(ns, format!("{name}={}", bucket(n)).as_bytes());
     }
 }
 

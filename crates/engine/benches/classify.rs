@@ -1,0 +1,90 @@
+//! Classify and learn throughput on real corpora (one core).
+//!
+//! `cargo bench -p warden-engine --bench classify` reads the SpamAssassin corpus and the
+//! modern corpus from `../shared/corpora` (or `WARDEN_CORPORA`); without them it measures
+//! synthetic messages and says so. Messages are loaded into memory first: the figures are
+//! parse + features + score (classify), and one online learning step on top (learn).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use warden_engine::{Config, MailEngine};
+
+fn corpora_dir() -> PathBuf {
+    std::env::var_os("WARDEN_CORPORA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora")
+        })
+}
+
+/// The messages of a corpus, or synthetic ones when it is absent.
+fn messages(name: &str) -> (String, Vec<Vec<u8>>) {
+    let dir = corpora_dir().join(name);
+    match warden_corpus::Corpus::open(&dir) {
+        Ok(c) => {
+            let msgs: Vec<Vec<u8>> = c
+                .items
+                .iter()
+                .filter_map(|i| std::fs::read(&i.path).ok())
+                .collect();
+            (name.to_owned(), msgs)
+        }
+        Err(_) => {
+            eprintln!(
+                "{} not found: measuring 2,000 synthetic messages instead",
+                dir.display()
+            );
+            (
+                format!("synthetic (no {name})"),
+                (0..2000)
+                    .map(|i| warden_corpus::synth::message(i, i % 3 == 0, 1))
+                    .collect(),
+            )
+        }
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let model = warden_engine::starter_model().expect("starter model");
+    let mut engine = MailEngine::new(model, Config::default()).expect("default config");
+    for corpus in ["spamassassin", "modern"] {
+        let (label, msgs) = messages(corpus);
+        let bytes: usize = msgs.iter().map(Vec::len).sum();
+        eprintln!(
+            "{label}: {} messages, mean {:.1} KB",
+            msgs.len(),
+            bytes as f64 / msgs.len() as f64 / 1e3
+        );
+        let mut g = c.benchmark_group(format!("classify/{label}"));
+        g.throughput(Throughput::Elements(msgs.len() as u64));
+        g.sample_size(10).measurement_time(Duration::from_secs(20));
+        g.bench_function("decide", |b| {
+            b.iter(|| {
+                for m in &msgs {
+                    std::hint::black_box(engine.decide(m));
+                }
+            })
+        });
+        g.finish();
+        // Learning alone, on features extracted beforehand: the cost on top of classify.
+        let feats: Vec<_> = msgs.iter().take(1000).map(|m| engine.features(m)).collect();
+        let mut g = c.benchmark_group(format!("learn/{label}"));
+        g.throughput(Throughput::Elements(feats.len() as u64));
+        g.sample_size(10).measurement_time(Duration::from_secs(10));
+        g.bench_function("learn_one", |b| {
+            let mut spam = false;
+            b.iter(|| {
+                for x in &feats {
+                    spam = !spam;
+                    engine.learn_features(x, spam);
+                }
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,232 @@
+//! The decision pipeline for mail: raw bytes → features → model score → thresholds →
+//! a [`Decision`] with its reasons.
+//!
+//! The order of a decision is fixed: the GTUBE test string forces `reject`; otherwise the
+//! model's log-odds is the score and the configured thresholds pick the action.
+#![deny(missing_docs)]
+
+mod config;
+
+pub use config::{Config, ConfigError, ThresholdConfig};
+
+use warden_core::{
+    Decision, Event, FeatureVec, HashedSink, MailAction, NamedSink, Reason, sigmoid,
+};
+use warden_learn::{Learner, Model, ModelError, OnlineLearner};
+use warden_mail::{Mail, MailConfig};
+
+/// The starter model that ships inside the binary (see the README for what it learned).
+static STARTER_MODEL: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../models/starter.wdm"
+));
+
+/// Loads the starter model.
+pub fn starter_model() -> Result<Model, ModelError> {
+    Model::from_bytes(STARTER_MODEL)
+}
+
+/// Decides on mail messages with one model and one configuration.
+#[derive(Debug, Clone)]
+pub struct MailEngine {
+    model: Model,
+    config: Config,
+    thresholds: warden_core::Thresholds<MailAction>,
+}
+
+impl MailEngine {
+    /// An engine over `model` with `config`.
+    pub fn new(model: Model, config: Config) -> Result<Self, ConfigError> {
+        let thresholds = config.thresholds.build()?;
+        Ok(MailEngine {
+            model,
+            config,
+            thresholds,
+        })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The model, to save it.
+    pub fn into_model(self) -> Model {
+        self.model
+    }
+
+    /// The mail extraction settings in force.
+    pub fn mail_config(&self) -> &MailConfig {
+        &self.config.mail
+    }
+
+    /// The hashed features of a raw message.
+    pub fn features(&self, raw: &[u8]) -> FeatureVec {
+        let mail = Mail::parse(raw, &self.config.mail);
+        let mut sink = HashedSink::with_capacity(4096);
+        mail.extract(&mut sink);
+        sink.finish()
+    }
+
+    /// The model's log-odds for a feature vector.
+    pub fn score(&self, x: &FeatureVec) -> f64 {
+        self.model.learner.predict(x)
+    }
+
+    /// Learns a labelled message online.
+    pub fn learn(&mut self, raw: &[u8], spam: bool) {
+        let x = self.features(raw);
+        self.learn_features(&x, spam);
+    }
+
+    /// Learns an already extracted message.
+    pub fn learn_features(&mut self, x: &FeatureVec, spam: bool) {
+        self.model.learn(x, spam);
+    }
+
+    /// Learns an already extracted and scored message (`score` from [`MailEngine::score`]).
+    pub fn learn_scored(&mut self, x: &FeatureVec, spam: bool, score: f64) {
+        self.model.learn_scored(x, spam, score);
+    }
+
+    /// Decides on a raw message. Reasons name the verdict's source only; see
+    /// [`MailEngine::decide_explained`] for the features behind it.
+    pub fn decide(&self, raw: &[u8]) -> Decision<MailAction> {
+        let mail = Mail::parse(raw, &self.config.mail);
+        let mut sink = HashedSink::with_capacity(4096);
+        mail.extract(&mut sink);
+        let x = sink.finish();
+        self.finish(&mail, &x, Vec::new())
+    }
+
+    /// Decides on a raw message and names the features that weighed most, rebuilt from the
+    /// message itself (the model holds no names).
+    pub fn decide_explained(&self, raw: &[u8]) -> Decision<MailAction> {
+        let mail = Mail::parse(raw, &self.config.mail);
+        let mut sink = NamedSink::new();
+        mail.extract(&mut sink);
+        let (x, names) = sink.finish();
+        let mut weighed: Vec<(f64, u64)> = x
+            .hashes()
+            .iter()
+            .map(|&h| (self.model.learner.contribution(h), h))
+            .filter(|(c, _)| *c != 0.0)
+            .collect();
+        weighed.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()));
+        let features = weighed
+            .into_iter()
+            .take(self.config.explain.top_features)
+            .map(|(c, h)| {
+                let name = names.get(&h).map_or("?", String::as_str);
+                Reason {
+                    name: format!("FEATURE:{name}"),
+                    description: format!(
+                        "{name} is in the message; it weighs {c:+.3} toward {}",
+                        if c > 0.0 { "spam" } else { "ham" }
+                    ),
+                    contribution: c,
+                }
+            })
+            .collect();
+        self.finish(&mail, &x, features)
+    }
+
+    fn finish(
+        &self,
+        mail: &Mail<'_>,
+        x: &FeatureVec,
+        features: Vec<Reason>,
+    ) -> Decision<MailAction> {
+        let score = self.score(x);
+        let probability = sigmoid(score);
+        let mut reasons = Vec::with_capacity(features.len() + 2);
+        let action = if mail.is_gtube() {
+            reasons.push(Reason {
+                name: "GTUBE".into(),
+                description: "the GTUBE test string: rejected by fiat".into(),
+                contribution: 0.0,
+            });
+            MailAction::Reject
+        } else {
+            self.thresholds.action(score)
+        };
+        let learner = match self.model.learner {
+            Learner::Ftrl(_) => "FTRL-Proximal",
+            Learner::NaiveBayes(_) => "naive Bayes",
+        };
+        reasons.push(Reason {
+            name: "MODEL".into(),
+            description: format!(
+                "{learner} model over {} features: P(spam) = {probability:.4}, log-odds {score:+.3}",
+                x.len()
+            ),
+            contribution: score,
+        });
+        reasons.extend(features);
+        Decision {
+            action,
+            score,
+            probability,
+            reasons,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warden_learn::{FtrlParams, LearnerSpec};
+
+    const GTUBE: &str = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
+
+    fn engine() -> MailEngine {
+        let model = Model::new(
+            warden_core::EventKind::Mail,
+            LearnerSpec::Ftrl(FtrlParams {
+                bits: 16,
+                ..Default::default()
+            }),
+            serde_json::Value::Null,
+            warden_learn::RehearsalParams::default(),
+        );
+        MailEngine::new(model, Config::default()).unwrap()
+    }
+
+    #[test]
+    fn gtube_is_rejected_even_by_an_empty_model() {
+        let e = engine();
+        let d = e.decide(format!("Subject: test\r\n\r\n{GTUBE}\r\n").as_bytes());
+        assert_eq!(d.action, MailAction::Reject);
+        assert_eq!(d.reasons[0].name, "GTUBE");
+        let d = e.decide(b"Subject: hello\r\n\r\nhi\r\n");
+        assert_eq!(d.action, MailAction::Deliver);
+        assert!((d.probability - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn learning_moves_decisions_and_explanations_name_features() {
+        let mut e = engine();
+        let spam = b"Subject: cheap pills\r\n\r\nbuy cheap pills now\r\n";
+        let ham = b"Subject: meeting notes\r\n\r\nthe agenda for tomorrow\r\n";
+        for _ in 0..30 {
+            e.learn(spam, true);
+            e.learn(ham, false);
+        }
+        let d = e.decide_explained(spam);
+        assert!(d.probability > 0.9, "{d:?}");
+        assert!(d.action > MailAction::Deliver);
+        assert!(
+            d.reasons
+                .iter()
+                .any(|r| r.name == "FEATURE:subj:pills" && r.contribution > 0.0),
+            "{:?}",
+            d.reasons
+        );
+        assert!(e.decide(ham).probability < 0.1);
+        assert_eq!(
+            e.decide(spam).score,
+            d.score,
+            "explaining does not change the score"
+        );
+    }
+}

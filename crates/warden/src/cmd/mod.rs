@@ -1,0 +1,158 @@
+//! The subcommands, and what they share: configuration, models, corpora.
+
+pub mod classify;
+pub mod eval;
+pub mod train;
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use warden_corpus::{Corpus, Item};
+use warden_engine::Config;
+use warden_learn::{FtrlParams, LearnerSpec, Model, RehearsalParams};
+
+use crate::LearnerArg;
+
+/// The configuration file, or the defaults.
+pub fn load_config(path: Option<&Path>) -> Result<Config> {
+    match path {
+        Some(p) => Ok(Config::load(p)?),
+        None => Ok(Config::default()),
+    }
+}
+
+/// A model file, or the starter model that ships in the binary.
+pub fn load_model(path: Option<&Path>) -> Result<Model> {
+    match path {
+        Some(p) => Model::load(p).with_context(|| format!("cannot load model {}", p.display())),
+        None => warden_engine::starter_model().context("the built-in starter model is damaged"),
+    }
+}
+
+/// How to build an empty model.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LearnerArgs {
+    /// Learning method.
+    #[arg(long, value_enum, default_value_t = LearnerArg::Ftrl)]
+    pub learner: LearnerArg,
+    /// Table size exponent: 2^bits weight slots.
+    #[arg(long, default_value_t = FtrlParams::default().bits)]
+    pub bits: u8,
+    /// FTRL learning-rate scale.
+    #[arg(long, default_value_t = FtrlParams::default().alpha)]
+    pub alpha: f64,
+    /// FTRL learning-rate smoothing.
+    #[arg(long, default_value_t = FtrlParams::default().beta)]
+    pub beta: f64,
+    /// FTRL L1 regularisation.
+    #[arg(long, default_value_t = FtrlParams::default().l1)]
+    pub l1: f64,
+    /// FTRL L2 regularisation.
+    #[arg(long, default_value_t = FtrlParams::default().l2)]
+    pub l2: f64,
+    /// Hard examples kept for rehearsal (0 turns rehearsal off).
+    #[arg(long, default_value_t = RehearsalParams::default().capacity)]
+    pub rehearsal_capacity: usize,
+    /// Buffered hard examples learned again after each new hard one.
+    #[arg(long, default_value_t = RehearsalParams::default().replays)]
+    pub rehearsal_replays: usize,
+    /// An example is hard when its true label had less than this probability.
+    #[arg(long, default_value_t = RehearsalParams::default().hard_below)]
+    pub rehearsal_hard_below: f64,
+}
+
+/// An empty model of the chosen learner.
+pub fn new_model(args: &LearnerArgs, config: &Config) -> Result<Model> {
+    let bits = args.bits;
+    anyhow::ensure!((8..=28).contains(&bits), "--bits must be between 8 and 28");
+    let spec = match args.learner {
+        LearnerArg::Ftrl => LearnerSpec::Ftrl(FtrlParams {
+            bits,
+            alpha: args.alpha,
+            beta: args.beta,
+            l1: args.l1,
+            l2: args.l2,
+        }),
+        LearnerArg::Nb => LearnerSpec::NaiveBayes { bits },
+    };
+    let extractor = serde_json::to_value(&config.mail).expect("mail config serialises");
+    let rehearsal = RehearsalParams {
+        capacity: args.rehearsal_capacity,
+        replays: args.rehearsal_replays,
+        hard_below: args.rehearsal_hard_below,
+    };
+    Ok(Model::new(
+        warden_core::EventKind::Mail,
+        spec,
+        extractor,
+        rehearsal,
+    ))
+}
+
+/// The corpora's items, concatenated in order, then shuffled when a seed is given.
+pub fn read_corpora(paths: &[PathBuf], shuffle: Option<u64>) -> Result<Vec<Item>> {
+    anyhow::ensure!(!paths.is_empty(), "give at least one --corpus");
+    let mut items = Vec::new();
+    for p in paths {
+        let c = Corpus::open(p)?;
+        anyhow::ensure!(
+            !c.items.is_empty(),
+            "{}: the corpus lists no message",
+            p.display()
+        );
+        items.extend(c.items);
+    }
+    if let Some(seed) = shuffle {
+        warden_corpus::shuffle(&mut items, seed);
+    }
+    Ok(items)
+}
+
+/// Applies `--strip-list-headers` when asked.
+pub fn prepare(raw: &[u8], strip: bool) -> Cow<'_, [u8]> {
+    if strip {
+        warden_mail::strip_list_headers(raw)
+    } else {
+        Cow::Borrowed(raw)
+    }
+}
+
+/// A progress bar on a terminal; hidden otherwise.
+pub fn progress(len: usize, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// Prints a model's metadata.
+pub fn model_info(path: Option<&Path>) -> Result<()> {
+    let started = std::time::Instant::now();
+    let model = load_model(path)?;
+    let elapsed = started.elapsed();
+    let mut v = serde_json::to_value(&model.meta)?;
+    v["load_ms"] = serde_json::json!((elapsed.as_secs_f64() * 1e3 * 100.0).round() / 100.0);
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
+}
+
+/// Peak resident memory of this process so far, in MiB (Linux; 0 elsewhere).
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}

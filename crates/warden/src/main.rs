@@ -1,0 +1,84 @@
+//! `warden`: the command line. Wiring only; the work lives in the library crates.
+
+mod cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Warden: spam and abuse decisions, explained.
+#[derive(Parser)]
+#[command(name = "warden", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The learning method of a new model.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+pub enum LearnerArg {
+    /// FTRL-Proximal logistic regression (the default: calibrated, best ranked).
+    Ftrl,
+    /// Multinomial naive Bayes (for comparison).
+    Nb,
+}
+
+/// How `eval` splits the corpus.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+pub enum Mode {
+    /// TREC immediate feedback: classify each message, then learn its label.
+    Online,
+    /// Learn the first 80%, score the last 20%.
+    Split,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Decide on messages: one JSON line per input, in argument order.
+    Classify(cmd::classify::Args),
+    /// Train a model on labelled corpora.
+    Train(cmd::train::Args),
+    /// Evaluate on labelled corpora: ROC figures, calibration, speed, memory.
+    Eval(cmd::eval::Args),
+    /// Inspect a model file.
+    Model {
+        /// The model file (the starter model when omitted).
+        model: Option<PathBuf>,
+    },
+    /// Write a synthetic labelled corpus (for tests and memory runs).
+    Synth {
+        /// Folder to write into (created).
+        #[arg(long)]
+        out: PathBuf,
+        /// Messages to write.
+        #[arg(long, default_value_t = 1000)]
+        count: u64,
+        /// Generator seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Classify(a) => cmd::classify::run(a),
+        Command::Train(a) => cmd::train::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Eval(a) => cmd::eval::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Model { model } => cmd::model_info(model.as_deref()).map(|()| ExitCode::SUCCESS),
+        Command::Synth { out, count, seed } => (|| {
+            std::fs::create_dir_all(&out)?;
+            warden_corpus::synth::write_corpus(&out, count, seed)?;
+            eprintln!("wrote {count} messages and labels.tsv to {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        })(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("warden: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

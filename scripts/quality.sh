@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Quality bars of issue 2: `warden eval --mode online --strip-list-headers` from an empty
+# model, mean (1-AUC)% over --shuffle 1..5, per corpus. Extra arguments go to every eval.
+#   scripts/quality.sh [--check] [eval args…]
+# With --check, exits non-zero when a mean misses its bar.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+corpora=${CORPORA:-$here/../shared/corpora}
+warden=${WARDEN:-$here/target/release/warden}
+check=0
+if [ "${1:-}" = "--check" ]; then check=1; shift; fi
+declare -A bar=([spamassassin]=0.08 [csdmc2010]=0.003)
+out=$(mktemp -d)
+status=0
+for c in spamassassin csdmc2010; do
+  vals=()
+  for seed in 1 2 3 4 5; do
+    "$warden" eval --corpus "$corpora/$c" --mode online --strip-list-headers --shuffle "$seed" \
+      --json "$out/$c.$seed.json" "$@" >/dev/null
+    vals+=("$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['one_minus_auc_pct'])" "$out/$c.$seed.json")")
+  done
+  mean=$(python3 -c "import sys; v=[float(x) for x in sys.argv[1:]]; print(f'{sum(v)/len(v):.5f}')" "${vals[@]}")
+  ok=$(python3 -c "import sys; print('ok' if float(sys.argv[1]) <= float(sys.argv[2]) else 'MISSED')" "$mean" "${bar[$c]}")
+  printf '%-13s (1-AUC)%% mean %s  (bar %s: %s)  per seed: %s\n' "$c" "$mean" "${bar[$c]}" "$ok" "$(printf '%.4f ' "${vals[@]}")"
+  [ "$ok" = ok ] || status=1
+done
+rm -rf "$out"
+if [ $check = 1 ]; then exit $status; fi
