@@ -76,9 +76,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Thresholds<A> {
     /// Builds thresholds; steps must be finite and rise with the severity of their action.
     pub fn new(lowest: A, mut steps: Vec<(f64, A)>) -> Result<Self, ThresholdsError> {
         if let Some((s, a)) = steps.iter().find(|(s, _)| !s.is_finite()) {
-            return Err(ThresholdsError(format!(
-                "threshold for {a:?} is not a number: {s}"
-            )));
+            return Err(ThresholdsError(format!("threshold for {a:?} is not a number: {s}")));
         }
         steps.sort_by(|a, b| a.1.cmp(&b.1));
         for w in steps.windows(2) {
@@ -90,28 +88,19 @@ impl<A: Copy + Ord + std::fmt::Debug> Thresholds<A> {
             }
         }
         if let Some((_, a)) = steps.iter().find(|(_, a)| *a <= lowest) {
-            return Err(ThresholdsError(format!(
-                "{a:?} is not harsher than {lowest:?}"
-            )));
+            return Err(ThresholdsError(format!("{a:?} is not harsher than {lowest:?}")));
         }
         Ok(Thresholds { lowest, steps })
     }
 
     /// The action for a score. NaN gets the mildest action.
     pub fn action(&self, score: f64) -> A {
-        self.steps
-            .iter()
-            .rev()
-            .find(|(min, _)| score >= *min)
-            .map_or(self.lowest, |(_, a)| *a)
+        self.steps.iter().rev().find(|(min, _)| score >= *min).map_or(self.lowest, |(_, a)| *a)
     }
 
     /// The minimum score of `action`, if it has a step.
     pub fn minimum(&self, action: A) -> Option<f64> {
-        self.steps
-            .iter()
-            .find(|(_, a)| *a == action)
-            .map(|(s, _)| *s)
+        self.steps.iter().find(|(_, a)| *a == action).map(|(s, _)| *s)
     }
 }
 
@@ -173,9 +162,6 @@ mod tests {
 
     #[test]
     fn actions_serialise_in_lower_case() {
-        assert_eq!(
-            serde_json::to_string(&Quarantine).unwrap(),
-            "\"quarantine\""
-        );
+        assert_eq!(serde_json::to_string(&Quarantine).unwrap(), "\"quarantine\"");
     }
 }

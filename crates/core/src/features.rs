@@ -22,10 +22,7 @@ impl Namespace {
     /// Declares a namespace. Names are part of the model format: renaming one invalidates
     /// what models learned about it.
     pub const fn new(name: &'static str) -> Self {
-        Namespace {
-            name,
-            seed: const_xxh3_64(name.as_bytes()),
-        }
+        Namespace { name, seed: const_xxh3_64(name.as_bytes()) }
     }
 
     /// The namespace's name.
@@ -57,6 +54,12 @@ pub trait FeatureSink {
     fn add(&mut self, ns: Namespace, token: &[u8]);
     /// Adds a 4-byte token (an n-gram window, little-endian), hashed by [`feature_hash_u32`].
     fn add_u32(&mut self, ns: Namespace, token: u32);
+    /// Adds many 4-byte tokens at once (one call per n-gram run, not per window).
+    fn add_u32s(&mut self, ns: Namespace, tokens: &[u32]) {
+        for &t in tokens {
+            self.add_u32(ns, t);
+        }
+    }
 }
 
 /// A finished, sparse, binary feature vector: the distinct hashes present, in no set order.
@@ -72,9 +75,7 @@ pub struct FeatureVec {
 impl FeatureVec {
     /// Builds a vector from raw hashes (any order, duplicates allowed).
     pub fn from_hashes(hashes: Vec<u64>) -> Self {
-        FeatureVec {
-            hashes: distinct(hashes),
-        }
+        FeatureVec { hashes: distinct(hashes) }
     }
 
     /// The distinct feature hashes, in first-seen order.
@@ -101,25 +102,46 @@ fn distinct(mut hashes: Vec<u64>) -> Vec<u64> {
     if hashes.len() < 2 {
         return hashes;
     }
+    thread_local! {
+        // Reused between calls: a fresh table per message would be a fresh mapping of
+        // zeroed pages from the kernel, costing more than the deduplication.
+        static TABLE: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
     let cap = (hashes.len() * 2).next_power_of_two();
     let mask = cap - 1;
-    // 0 marks an empty slot; a real hash of 0 is tracked on the side.
-    let mut table = vec![0u64; cap];
-    let mut zero_seen = false;
+    TABLE.with_borrow_mut(|table| {
+        table.clear();
+        table.resize(cap, 0);
+        dedup_with(&mut hashes, table, mask);
+    });
+    hashes
+}
+
+/// The table holds 32-bit fingerprints (the hash's high half) at slots chosen by its low
+/// bits, half the memory of full hashes and so mostly in cache. Two features are taken for
+/// one only when both halves agree on the slot and the fingerprint: about one message in
+/// 2^40 would lose a feature.
+fn dedup_with(hashes: &mut Vec<u64>, table: &mut [u32], mask: usize) {
+    // 0 marks an empty slot; hashes whose fingerprint is 0 are kept aside, compared whole.
+    let mut zeros: Vec<u64> = Vec::new();
     let mut kept = 0;
     for i in 0..hashes.len() {
         let h = hashes[i];
-        let fresh = if h == 0 {
-            !std::mem::replace(&mut zero_seen, true)
+        let fp = (h >> 32) as u32;
+        let fresh = if fp == 0 {
+            !zeros.contains(&h) && {
+                zeros.push(h);
+                true
+            }
         } else {
             let mut slot = (h as usize) & mask;
             loop {
                 match table[slot] {
                     0 => {
-                        table[slot] = h;
+                        table[slot] = fp;
                         break true;
                     }
-                    x if x == h => break false,
+                    x if x == fp => break false,
                     _ => slot = (slot + 1) & mask,
                 }
             }
@@ -130,7 +152,6 @@ fn distinct(mut hashes: Vec<u64>) -> Vec<u64> {
         }
     }
     hashes.truncate(kept);
-    hashes
 }
 
 /// The sink used on the hot path: it keeps hashes only.
@@ -147,9 +168,7 @@ impl HashedSink {
 
     /// An empty sink with room for `n` features.
     pub fn with_capacity(n: usize) -> Self {
-        HashedSink {
-            hashes: Vec::with_capacity(n),
-        }
+        HashedSink { hashes: Vec::with_capacity(n) }
     }
 
     /// Finishes into a [`FeatureVec`].
@@ -167,6 +186,10 @@ impl FeatureSink for HashedSink {
     #[inline]
     fn add_u32(&mut self, ns: Namespace, token: u32) {
         self.hashes.push(feature_hash_u32(ns, token));
+    }
+
+    fn add_u32s(&mut self, ns: Namespace, tokens: &[u32]) {
+        self.hashes.extend(tokens.iter().map(|&t| feature_hash_u32(ns, t)));
     }
 }
 
@@ -198,21 +221,15 @@ impl FeatureSink for NamedSink {
     fn add(&mut self, ns: Namespace, token: &[u8]) {
         let h = feature_hash(ns, token);
         self.hashes.push(h);
-        self.names
-            .entry(h)
-            .or_insert_with(|| format!("{}:{}", ns.name(), String::from_utf8_lossy(token)));
+        self.names.entry(h).or_insert_with(|| format!("{}:{}", ns.name(), String::from_utf8_lossy(token)));
     }
 
     fn add_u32(&mut self, ns: Namespace, token: u32) {
         let h = feature_hash_u32(ns, token);
         self.hashes.push(h);
-        self.names.entry(h).or_insert_with(|| {
-            format!(
-                "{}:{}",
-                ns.name(),
-                String::from_utf8_lossy(&token.to_le_bytes())
-            )
-        });
+        self.names
+            .entry(h)
+            .or_insert_with(|| format!("{}:{}", ns.name(), String::from_utf8_lossy(&token.to_le_bytes())));
     }
 }
 
@@ -237,14 +254,12 @@ mod tests {
         }
         let v = s.finish();
         assert_eq!(v.len(), 3);
-        let expect: Vec<u64> = [b"x", b"y", b"z"]
-            .iter()
-            .map(|t| feature_hash(A, &t[..]))
-            .collect();
+        let expect: Vec<u64> = [b"x", b"y", b"z"].iter().map(|t| feature_hash(A, &t[..])).collect();
         assert_eq!(v.hashes(), &expect[..]);
+        let big = |x: u64| x << 32 | x;
         assert_eq!(
-            FeatureVec::from_hashes(vec![0, 5, 0, 5, 7]).hashes(),
-            &[0, 5, 7]
+            FeatureVec::from_hashes(vec![0, big(5), 0, big(5), 1, big(7)]).hashes(),
+            &[0, big(5), 1, big(7)]
         );
     }
 
@@ -261,10 +276,7 @@ mod tests {
         let (nv, names) = n.finish();
         assert_eq!(h.finish(), nv);
         assert_eq!(names[&feature_hash(B, b"hello")], "b:hello");
-        assert_eq!(
-            names[&feature_hash_u32(A, u32::from_le_bytes(*b"abcd"))],
-            "a:abcd"
-        );
+        assert_eq!(names[&feature_hash_u32(A, u32::from_le_bytes(*b"abcd"))], "a:abcd");
         assert_ne!(feature_hash_u32(A, 1), feature_hash_u32(B, 1));
     }
 }

@@ -31,9 +31,7 @@ pub enum CorpusError {
         what: String,
     },
     /// Neither `labels.tsv` nor a TREC index.
-    #[error(
-        "{0}: not a corpus (expected a folder with labels.tsv or full/index, or a TREC index file)"
-    )]
+    #[error("{0}: not a corpus (expected a folder with labels.tsv or full/index, or a TREC index file)")]
     NotACorpus(PathBuf),
 }
 
@@ -67,10 +65,7 @@ impl Corpus {
     }
 
     fn read(path: &Path) -> Result<String, CorpusError> {
-        let bytes = std::fs::read(path).map_err(|source| CorpusError::Io {
-            path: path.into(),
-            source,
-        })?;
+        let bytes = std::fs::read(path).map_err(|source| CorpusError::Io { path: path.into(), source })?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
@@ -101,15 +96,9 @@ impl Corpus {
                     what: "expected path<TAB>label".into(),
                 });
             };
-            items.push(Item {
-                path: dir.join(p),
-                spam: Self::label(l, file, n + 1)?,
-            });
+            items.push(Item { path: dir.join(p), spam: Self::label(l, file, n + 1)? });
         }
-        Ok(Corpus {
-            source: dir.into(),
-            items,
-        })
+        Ok(Corpus { source: dir.into(), items })
     }
 
     fn trec_index(source: &Path, index: &Path) -> Result<Corpus, CorpusError> {
@@ -128,15 +117,9 @@ impl Corpus {
                     what: "expected `spam|ham PATH`".into(),
                 });
             };
-            items.push(Item {
-                path: base.join(p.trim()),
-                spam: Self::label(l, index, n + 1)?,
-            });
+            items.push(Item { path: base.join(p.trim()), spam: Self::label(l, index, n + 1)? });
         }
-        Ok(Corpus {
-            source: source.into(),
-            items,
-        })
+        Ok(Corpus { source: source.into(), items })
     }
 }
 
@@ -167,37 +150,17 @@ mod tests {
     fn reads_labels_tsv_and_trec_index() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        std::fs::write(
-            d.join("labels.tsv"),
-            "path\tlabel\tsubset\na/1\tspam\tx\n\nb/2\tham\n",
-        )
-        .unwrap();
+        std::fs::write(d.join("labels.tsv"), "path\tlabel\tsubset\na/1\tspam\tx\n\nb/2\tham\n").unwrap();
         let c = Corpus::open(d).unwrap();
         assert_eq!(
             c.items,
-            vec![
-                Item {
-                    path: d.join("a/1"),
-                    spam: true
-                },
-                Item {
-                    path: d.join("b/2"),
-                    spam: false
-                }
-            ]
+            vec![Item { path: d.join("a/1"), spam: true }, Item { path: d.join("b/2"), spam: false }]
         );
 
         let t = d.join("trec");
         std::fs::create_dir_all(t.join("full")).unwrap();
-        std::fs::write(
-            t.join("full/index"),
-            "spam ../data/inmail.1\nham ../data/inmail.2\n",
-        )
-        .unwrap();
-        for c in [
-            Corpus::open(&t).unwrap(),
-            Corpus::open(&t.join("full/index")).unwrap(),
-        ] {
+        std::fs::write(t.join("full/index"), "spam ../data/inmail.1\nham ../data/inmail.2\n").unwrap();
+        for c in [Corpus::open(&t).unwrap(), Corpus::open(&t.join("full/index")).unwrap()] {
             assert_eq!(c.items.len(), 2);
             assert_eq!(c.items[0].path, t.join("full/../data/inmail.1"));
             assert!(c.items[0].spam && !c.items[1].spam);

@@ -49,11 +49,7 @@ pub fn roc_curve(scored: &[(f64, bool)]) -> Vec<RocPoint> {
     let neg = scored.iter().filter(|s| !s.1).count().max(1) as f64;
     let mut sorted: Vec<(f64, bool)> = scored.to_vec();
     sorted.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let mut points = vec![RocPoint {
-        threshold: f64::INFINITY,
-        fpr: 0.0,
-        tpr: 0.0,
-    }];
+    let mut points = vec![RocPoint { threshold: f64::INFINITY, fpr: 0.0, tpr: 0.0 }];
     let (mut tp, mut fp) = (0usize, 0usize);
     let mut i = 0;
     while i < sorted.len() {
@@ -66,30 +62,19 @@ pub fn roc_curve(scored: &[(f64, bool)]) -> Vec<RocPoint> {
             }
             i += 1;
         }
-        points.push(RocPoint {
-            threshold: t,
-            fpr: fp as f64 / neg,
-            tpr: tp as f64 / pos,
-        });
+        points.push(RocPoint { threshold: t, fpr: fp as f64 / neg, tpr: tp as f64 / pos });
     }
     points
 }
 
 /// The lowest false-positive rate at which at least `recall` of the spam is caught.
 pub fn fpr_at_recall(curve: &[RocPoint], recall: f64) -> Option<f64> {
-    curve
-        .iter()
-        .find(|p| p.tpr >= recall - 1e-12)
-        .map(|p| p.fpr)
+    curve.iter().find(|p| p.tpr >= recall - 1e-12).map(|p| p.fpr)
 }
 
 /// The highest recall reached with a false-positive rate of at most `fpr`.
 pub fn recall_at_fpr(curve: &[RocPoint], fpr: f64) -> f64 {
-    curve
-        .iter()
-        .filter(|p| p.fpr <= fpr + 1e-12)
-        .map(|p| p.tpr)
-        .fold(0.0, f64::max)
+    curve.iter().filter(|p| p.fpr <= fpr + 1e-12).map(|p| p.tpr).fold(0.0, f64::max)
 }
 
 /// Mean negative log-likelihood of the labels under probabilities `p(spam)`, natural log,
@@ -181,15 +166,8 @@ mod tests {
     #[test]
     fn curve_points_give_operating_figures() {
         // spam: 0.9 0.8 0.4 ; ham: 0.7 0.3 0.2 0.1
-        let s = [
-            (0.9, true),
-            (0.8, true),
-            (0.4, true),
-            (0.7, false),
-            (0.3, false),
-            (0.2, false),
-            (0.1, false),
-        ];
+        let s =
+            [(0.9, true), (0.8, true), (0.4, true), (0.7, false), (0.3, false), (0.2, false), (0.1, false)];
         let c = roc_curve(&s);
         assert_eq!(c.len(), 8);
         assert_eq!(fpr_at_recall(&c, 0.6), Some(0.0));
@@ -204,10 +182,7 @@ mod tests {
     fn log_loss_and_reliability() {
         let p = [(0.5, true), (0.5, false)];
         assert!((log_loss(&p) - 2f64.ln()).abs() < 1e-12);
-        assert!(
-            log_loss(&[(0.0, true)]) > 30.0,
-            "certain and wrong is clamped, not infinite"
-        );
+        assert!(log_loss(&[(0.0, true)]) > 30.0, "certain and wrong is clamped, not infinite");
         let bins = reliability(&[(0.05, false), (0.15, true), (0.95, true), (1.0, true)]);
         assert_eq!(bins.len(), 3);
         assert_eq!(bins[2].count, 2);

@@ -27,11 +27,7 @@ fn y_of(tpr: f64) -> f64 {
 /// Draws `curve` with a title; false-positive rates below 10⁻⁴ are drawn at 10⁻⁴.
 pub fn roc_svg(curve: &[RocPoint], title: &str) -> String {
     let mut s = String::new();
-    let esc = |t: &str| {
-        t.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    };
+    let esc = |t: &str| t.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
     let _ = write!(
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">
@@ -80,11 +76,8 @@ pub fn roc_svg(curve: &[RocPoint], title: &str) -> String {
         last_y = y;
     }
     let _ = writeln!(pts, "{:.1},{last_y:.1}", x_of(1.0));
-    let _ = writeln!(
-        s,
-        r##"<polyline fill="none" stroke="#c0392b" stroke-width="2" points="{}"/>"##,
-        pts.trim()
-    );
+    let _ =
+        writeln!(s, r##"<polyline fill="none" stroke="#c0392b" stroke-width="2" points="{}"/>"##, pts.trim());
     s.push_str("</svg>\n");
     s
 }
@@ -96,21 +89,9 @@ mod tests {
     #[test]
     fn svg_is_well_formed_and_escapes_titles() {
         let c = [
-            RocPoint {
-                threshold: f64::INFINITY,
-                fpr: 0.0,
-                tpr: 0.0,
-            },
-            RocPoint {
-                threshold: 1.0,
-                fpr: 0.001,
-                tpr: 0.9,
-            },
-            RocPoint {
-                threshold: 0.0,
-                fpr: 1.0,
-                tpr: 1.0,
-            },
+            RocPoint { threshold: f64::INFINITY, fpr: 0.0, tpr: 0.0 },
+            RocPoint { threshold: 1.0, fpr: 0.001, tpr: 0.9 },
+            RocPoint { threshold: 0.0, fpr: 1.0, tpr: 1.0 },
         ];
         let svg = roc_svg(&c, "a <b> & c");
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));

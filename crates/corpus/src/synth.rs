@@ -64,13 +64,7 @@ const SPAM_WORDS: &[&str] = &[
     "test",
     "team",
 ];
-const DOMAINS: &[&str] = &[
-    "example.org",
-    "example.com",
-    "example.net",
-    "mail.example",
-    "test.example",
-];
+const DOMAINS: &[&str] = &["example.org", "example.com", "example.net", "mail.example", "test.example"];
 
 /// SplitMix64: reproducible everywhere, which is all a corpus generator needs.
 struct Rng(u64);
@@ -117,12 +111,7 @@ pub fn message(index: u64, spam: bool, seed: u64) -> Vec<u8> {
     );
     let text = body.join(" ");
     if r.below(3) == 0 {
-        let url = format!(
-            "http://{}.{}/{}",
-            word(&mut r),
-            r.pick(DOMAINS),
-            r.below(10_000)
-        );
+        let url = format!("http://{}.{}/{}", word(&mut r), r.pick(DOMAINS), r.below(10_000));
         m.push_str(&format!(
             "Content-Type: multipart/alternative; boundary=\"b{index}\"\r\n\r\n--b{index}\r\n\
              Content-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n{url}\r\n--b{index}\r\n\
@@ -131,9 +120,7 @@ pub fn message(index: u64, spam: bool, seed: u64) -> Vec<u8> {
             word(&mut r)
         ));
     } else {
-        m.push_str(&format!(
-            "Content-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"
-        ));
+        m.push_str(&format!("Content-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"));
     }
     m.into_bytes()
 }
@@ -171,10 +158,7 @@ mod tests {
         assert!(ca.items.iter().any(|i| i.spam) && ca.items.iter().any(|i| !i.spam));
         for item in &ca.items {
             let rel = item.path.strip_prefix(a.path()).unwrap();
-            assert_eq!(
-                std::fs::read(&item.path).unwrap(),
-                std::fs::read(b.path().join(rel)).unwrap()
-            );
+            assert_eq!(std::fs::read(&item.path).unwrap(), std::fs::read(b.path().join(rel)).unwrap());
         }
         assert_ne!(message(1, true, 7), message(1, true, 8));
     }

@@ -14,9 +14,7 @@ use warden_engine::{Config, MailEngine};
 fn corpora_dir() -> PathBuf {
     std::env::var_os("WARDEN_CORPORA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora")
-        })
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora"))
 }
 
 /// The messages of a corpus, or synthetic ones when it is absent.
@@ -24,23 +22,14 @@ fn messages(name: &str) -> (String, Vec<Vec<u8>>) {
     let dir = corpora_dir().join(name);
     match warden_corpus::Corpus::open(&dir) {
         Ok(c) => {
-            let msgs: Vec<Vec<u8>> = c
-                .items
-                .iter()
-                .filter_map(|i| std::fs::read(&i.path).ok())
-                .collect();
+            let msgs: Vec<Vec<u8>> = c.items.iter().filter_map(|i| std::fs::read(&i.path).ok()).collect();
             (name.to_owned(), msgs)
         }
         Err(_) => {
-            eprintln!(
-                "{} not found: measuring 2,000 synthetic messages instead",
-                dir.display()
-            );
+            eprintln!("{} not found: measuring 2,000 synthetic messages instead", dir.display());
             (
                 format!("synthetic (no {name})"),
-                (0..2000)
-                    .map(|i| warden_corpus::synth::message(i, i % 3 == 0, 1))
-                    .collect(),
+                (0..2000).map(|i| warden_corpus::synth::message(i, i % 3 == 0, 1)).collect(),
             )
         }
     }
@@ -52,11 +41,7 @@ fn bench(c: &mut Criterion) {
     for corpus in ["spamassassin", "modern"] {
         let (label, msgs) = messages(corpus);
         let bytes: usize = msgs.iter().map(Vec::len).sum();
-        eprintln!(
-            "{label}: {} messages, mean {:.1} KB",
-            msgs.len(),
-            bytes as f64 / msgs.len() as f64 / 1e3
-        );
+        eprintln!("{label}: {} messages, mean {:.1} KB", msgs.len(), bytes as f64 / msgs.len() as f64 / 1e3);
         let mut g = c.benchmark_group(format!("classify/{label}"));
         g.throughput(Throughput::Elements(msgs.len() as u64));
         g.sample_size(10).measurement_time(Duration::from_secs(20));
@@ -67,6 +52,24 @@ fn bench(c: &mut Criterion) {
                 }
             })
         });
+        g.bench_function("features_only", |b| {
+            b.iter(|| {
+                for m in &msgs {
+                    std::hint::black_box(engine.features(m));
+                }
+            })
+        });
+        let all: Vec<_> = msgs.iter().map(|m| engine.features(m)).collect();
+        let distinct: usize = all.iter().map(|x| x.len()).sum();
+        eprintln!("{label}: {:.0} distinct features per message", distinct as f64 / all.len() as f64);
+        g.bench_function("score_only", |b| {
+            b.iter(|| {
+                for x in &all {
+                    std::hint::black_box(engine.score(x));
+                }
+            })
+        });
+        drop(all);
         g.finish();
         // Learning alone, on features extracted beforehand: the cost on top of classify.
         let feats: Vec<_> = msgs.iter().take(1000).map(|m| engine.features(m)).collect();

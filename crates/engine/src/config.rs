@@ -45,11 +45,7 @@ pub struct ThresholdConfig {
 
 impl Default for ThresholdConfig {
     fn default() -> Self {
-        ThresholdConfig {
-            junk: 1.0,
-            quarantine: 6.0,
-            reject: 10.0,
-        }
+        ThresholdConfig { junk: 1.0, quarantine: 6.0, reject: 10.0 }
     }
 }
 
@@ -95,14 +91,10 @@ pub struct Config {
 impl Config {
     /// Reads and checks a TOML configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.into(),
-            source,
-        })?;
-        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.into(),
-            message: e.to_string(),
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
+        let config: Config = toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
         config.thresholds.build()?;
         Ok(config)
     }
@@ -116,11 +108,7 @@ mod tests {
     fn files_override_defaults_and_unknown_keys_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("w.toml");
-        std::fs::write(
-            &p,
-            "[thresholds]\njunk = 2.5\n[mail]\nmax_part_bytes = 1000\n",
-        )
-        .unwrap();
+        std::fs::write(&p, "[thresholds]\njunk = 2.5\n[mail]\nmax_part_bytes = 1000\n").unwrap();
         let c = Config::load(&p).unwrap();
         assert_eq!(c.thresholds.junk, 2.5);
         assert_eq!(c.thresholds.reject, ThresholdConfig::default().reject);

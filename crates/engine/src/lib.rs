@@ -9,17 +9,13 @@ mod config;
 
 pub use config::{Config, ConfigError, ThresholdConfig};
 
-use warden_core::{
-    Decision, Event, FeatureVec, HashedSink, MailAction, NamedSink, Reason, sigmoid,
-};
+use warden_core::{Decision, Event, FeatureVec, HashedSink, MailAction, NamedSink, Reason, sigmoid};
 use warden_learn::{Learner, Model, ModelError, OnlineLearner};
 use warden_mail::{Mail, MailConfig};
 
 /// The starter model that ships inside the binary (see the README for what it learned).
-static STARTER_MODEL: &[u8] = include_bytes!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../models/starter.wdm"
-));
+static STARTER_MODEL: &[u8] =
+    include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/starter.wdm"));
 
 /// Loads the starter model.
 pub fn starter_model() -> Result<Model, ModelError> {
@@ -38,11 +34,7 @@ impl MailEngine {
     /// An engine over `model` with `config`.
     pub fn new(model: Model, config: Config) -> Result<Self, ConfigError> {
         let thresholds = config.thresholds.build()?;
-        Ok(MailEngine {
-            model,
-            config,
-            thresholds,
-        })
+        Ok(MailEngine { model, config, thresholds })
     }
 
     /// The model.
@@ -66,6 +58,22 @@ impl MailEngine {
         let mut sink = HashedSink::with_capacity(4096);
         mail.extract(&mut sink);
         sink.finish()
+    }
+
+    /// The readable names of a raw message's features, each with its weight in the model,
+    /// strongest first.
+    pub fn named_features(&self, raw: &[u8]) -> Vec<(String, f64)> {
+        let mail = Mail::parse(raw, &self.config.mail);
+        let mut sink = NamedSink::new();
+        mail.extract(&mut sink);
+        let (x, names) = sink.finish();
+        let mut out: Vec<(String, f64)> = x
+            .hashes()
+            .iter()
+            .map(|h| (names.get(h).cloned().unwrap_or_default(), self.model.learner.contribution(*h)))
+            .collect();
+        out.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then_with(|| a.0.cmp(&b.0)));
+        out
     }
 
     /// The model's log-odds for a feature vector.
@@ -131,12 +139,7 @@ impl MailEngine {
         self.finish(&mail, &x, features)
     }
 
-    fn finish(
-        &self,
-        mail: &Mail<'_>,
-        x: &FeatureVec,
-        features: Vec<Reason>,
-    ) -> Decision<MailAction> {
+    fn finish(&self, mail: &Mail<'_>, x: &FeatureVec, features: Vec<Reason>) -> Decision<MailAction> {
         let score = self.score(x);
         let probability = sigmoid(score);
         let mut reasons = Vec::with_capacity(features.len() + 2);
@@ -163,12 +166,7 @@ impl MailEngine {
             contribution: score,
         });
         reasons.extend(features);
-        Decision {
-            action,
-            score,
-            probability,
-            reasons,
-        }
+        Decision { action, score, probability, reasons }
     }
 }
 
@@ -182,10 +180,7 @@ mod tests {
     fn engine() -> MailEngine {
         let model = Model::new(
             warden_core::EventKind::Mail,
-            LearnerSpec::Ftrl(FtrlParams {
-                bits: 16,
-                ..Default::default()
-            }),
+            LearnerSpec::Ftrl(FtrlParams { bits: 16, ..Default::default() }),
             serde_json::Value::Null,
             warden_learn::RehearsalParams::default(),
         );
@@ -216,17 +211,11 @@ mod tests {
         assert!(d.probability > 0.9, "{d:?}");
         assert!(d.action > MailAction::Deliver);
         assert!(
-            d.reasons
-                .iter()
-                .any(|r| r.name == "FEATURE:subj:pills" && r.contribution > 0.0),
+            d.reasons.iter().any(|r| r.name == "FEATURE:subj:pills" && r.contribution > 0.0),
             "{:?}",
             d.reasons
         );
         assert!(e.decide(ham).probability < 0.1);
-        assert_eq!(
-            e.decide(spam).score,
-            d.score,
-            "explaining does not change the score"
-        );
+        assert_eq!(e.decide(spam).score, d.score, "explaining does not change the score");
     }
 }

@@ -26,13 +26,7 @@ pub struct FtrlParams {
 
 impl Default for FtrlParams {
     fn default() -> Self {
-        FtrlParams {
-            alpha: 0.01,
-            beta: 1.0,
-            l1: 0.0,
-            l2: 0.0,
-            bits: 22,
-        }
+        FtrlParams { alpha: 0.01, beta: 1.0, l1: 0.0, l2: 0.0, bits: 22 }
     }
 }
 
@@ -104,13 +98,7 @@ impl Ftrl {
         self.slots
             .iter()
             .enumerate()
-            .filter(move |(i, s)| {
-                if nonzero_only {
-                    self.weights[*i] != 0.0
-                } else {
-                    s.n > 0.0
-                }
-            })
+            .filter(move |(i, s)| if nonzero_only { self.weights[*i] != 0.0 } else { s.n > 0.0 })
             .map(|(i, s)| (i as u32, s.z, s.n))
     }
 
@@ -126,16 +114,12 @@ impl Ftrl {
         entries: impl Iterator<Item = (u32, f32, f32)>,
     ) -> Result<Self, u32> {
         let mut m = Ftrl::new(params);
-        m.bias = Slot {
-            z: bias.0,
-            n: bias.1,
-        };
+        m.bias = Slot { z: bias.0, n: bias.1 };
         m.bias_weight = m.weight_of(m.bias);
         for (i, z, n) in entries {
             let slot = Slot { z, n };
             let w = m.weight_of(slot);
-            let (Some(s), Some(wt)) = (m.slots.get_mut(i as usize), m.weights.get_mut(i as usize))
-            else {
+            let (Some(s), Some(wt)) = (m.slots.get_mut(i as usize), m.weights.get_mut(i as usize)) else {
                 return Err(i);
             };
             *s = slot;
@@ -147,11 +131,7 @@ impl Ftrl {
 
 impl OnlineLearner for Ftrl {
     fn predict(&self, x: &FeatureVec) -> f64 {
-        let sum: f32 = x
-            .hashes()
-            .iter()
-            .map(|&h| self.weights[self.index(h)])
-            .sum();
+        let sum: f32 = x.hashes().iter().map(|&h| self.weights[self.index(h)]).sum();
         self.bias_weight as f64 + sum as f64
     }
 
@@ -190,11 +170,7 @@ mod tests {
 
     #[test]
     fn learns_a_separable_problem() {
-        let mut m = Ftrl::new(FtrlParams {
-            bits: 10,
-            alpha: 0.5,
-            ..Default::default()
-        });
+        let mut m = Ftrl::new(FtrlParams { bits: 10, alpha: 0.5, ..Default::default() });
         for _ in 0..200 {
             m.learn(&vec(&[1, 2, 3]), true);
             m.learn(&vec(&[4, 5, 3]), false);
@@ -207,10 +183,7 @@ mod tests {
 
     #[test]
     fn one_step_moves_the_prediction_towards_the_label() {
-        let mut m = Ftrl::new(FtrlParams {
-            bits: 8,
-            ..Default::default()
-        });
+        let mut m = Ftrl::new(FtrlParams { bits: 8, ..Default::default() });
         let x = vec(&[7, 8]);
         let before = m.predict(&x);
         m.learn(&x, true);
@@ -222,16 +195,11 @@ mod tests {
 
     #[test]
     fn entries_round_trip() {
-        let mut m = Ftrl::new(FtrlParams {
-            bits: 8,
-            ..Default::default()
-        });
+        let mut m = Ftrl::new(FtrlParams { bits: 8, ..Default::default() });
         m.learn(&vec(&[1, 300, 5000]), true);
         let again = Ftrl::from_entries(*m.params(), m.bias_state(), m.entries(false)).unwrap();
         let x = vec(&[1, 300, 77]);
         assert_eq!(m.predict(&x), again.predict(&x));
-        assert!(
-            Ftrl::from_entries(*m.params(), (0.0, 0.0), [(1 << 9, 1.0, 1.0)].into_iter()).is_err()
-        );
+        assert!(Ftrl::from_entries(*m.params(), (0.0, 0.0), [(1 << 9, 1.0, 1.0)].into_iter()).is_err());
     }
 }

@@ -44,9 +44,7 @@ pub enum ModelError {
     #[error("not a Warden model file (bad magic bytes)")]
     BadMagic,
     /// Written by another format version.
-    #[error(
-        "model format version {0} is not supported (this build reads version {FORMAT_VERSION})"
-    )]
+    #[error("model format version {0} is not supported (this build reads version {FORMAT_VERSION})")]
     UnsupportedVersion(u32),
     /// Damaged or truncated.
     #[error("model file is corrupt: {0}")]
@@ -186,10 +184,7 @@ impl Model {
     pub fn learn_scored(&mut self, x: &FeatureVec, spam: bool, score: f64) {
         let p = warden_core::sigmoid(score);
         self.learner.learn_scored(x, spam, score);
-        for (again, label) in self
-            .rehearsal
-            .after(x, spam, if spam { p } else { 1.0 - p })
-        {
+        for (again, label) in self.rehearsal.after(x, spam, if spam { p } else { 1.0 - p }) {
             self.learner.learn(&again, label);
         }
         self.meta.messages += 1;
@@ -205,8 +200,7 @@ impl Model {
         let mut meta = self.meta.clone();
         meta.compact = compact && matches!(self.learner, Learner::Ftrl(_));
         if meta.created.is_empty() {
-            meta.created =
-                humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+            meta.created = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
         }
         let meta_json = serde_json::to_vec(&meta).expect("metadata serialises");
         let mut out = Vec::with_capacity(1 << 20);
@@ -228,10 +222,8 @@ impl Model {
                 let (bz, bn) = m.bias_state();
                 out.extend_from_slice(&bz.to_le_bytes());
                 out.extend_from_slice(&bn.to_le_bytes());
-                let entries = m
-                    .entries(meta.compact)
-                    .map(|(i, z, n)| [i, z.to_bits(), n.to_bits()])
-                    .collect();
+                let entries =
+                    m.entries(meta.compact).map(|(i, z, n)| [i, z.to_bits(), n.to_bits()]).collect();
                 put3(&mut out, entries);
             }
             Learner::NaiveBayes(m) => {
@@ -257,10 +249,7 @@ impl Model {
             return Err(corrupt("truncated header"));
         }
         let (body, sum) = bytes.split_at(bytes.len() - 8);
-        let mut r = Reader {
-            bytes: body,
-            pos: 8,
-        };
+        let mut r = Reader { bytes: body, pos: 8 };
         let version = r.u32()?;
         if version != FORMAT_VERSION {
             return Err(ModelError::UnsupportedVersion(version));
@@ -282,9 +271,7 @@ impl Model {
                 let m = Ftrl::from_entries(
                     *p,
                     bias,
-                    entries
-                        .into_iter()
-                        .map(|[i, z, n]| (i, f32::from_bits(z), f32::from_bits(n))),
+                    entries.into_iter().map(|[i, z, n]| (i, f32::from_bits(z), f32::from_bits(n))),
                 )
                 .map_err(|i| ModelError::Corrupt(format!("slot {i} outside the table")))?;
                 Learner::Ftrl(m)
@@ -295,12 +282,8 @@ impl Model {
                 }
                 let docs = (r.u64()?, r.u64()?);
                 let entries = r.entries3()?;
-                let m = NaiveBayes::from_entries(
-                    *bits,
-                    docs,
-                    entries.into_iter().map(|[i, s, h]| (i, s, h)),
-                )
-                .map_err(|i| ModelError::Corrupt(format!("slot {i} outside the table")))?;
+                let m = NaiveBayes::from_entries(*bits, docs, entries.into_iter().map(|[i, s, h]| (i, s, h)))
+                    .map_err(|i| ModelError::Corrupt(format!("slot {i} outside the table")))?;
                 Learner::NaiveBayes(m)
             }
             _ => return Err(corrupt("learner tag does not match the metadata")),
@@ -309,41 +292,22 @@ impl Model {
             return Err(corrupt("trailing bytes after the learner state"));
         }
         let rehearsal = Rehearsal::new(meta.rehearsal);
-        Ok(Model {
-            meta,
-            learner,
-            rehearsal,
-        })
+        Ok(Model { meta, learner, rehearsal })
     }
 
     /// Reads a model file.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
-            path: path.into(),
-            source,
-        })?;
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Io { path: path.into(), source })?;
         Model::from_bytes(&bytes)
     }
 
     /// Writes the model atomically: a temporary file beside `path`, fsync, rename, fsync of
     /// the directory. A reader sees the old file or the new one, never a part of either.
     pub fn save(&self, path: &Path, compact: bool) -> Result<(), ModelError> {
-        let io = |source| ModelError::Io {
-            path: path.into(),
-            source,
-        };
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = path
-            .file_name()
-            .ok_or_else(|| io(std::io::Error::other("not a file path")))?;
-        let tmp = dir.join(format!(
-            ".{}.tmp{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
+        let io = |source| ModelError::Io { path: path.into(), source };
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let name = path.file_name().ok_or_else(|| io(std::io::Error::other("not a file path")))?;
+        let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
         let write = || -> std::io::Result<()> {
             let mut f = File::create(&tmp)?;
             f.write_all(&self.to_bytes(compact))?;
@@ -372,26 +336,18 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
     fn u32(&mut self) -> Result<u32, ModelError> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
     }
     fn u64(&mut self) -> Result<u64, ModelError> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().expect("8 bytes"),
-        ))
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
     }
     fn entries3(&mut self) -> Result<Vec<[u32; 3]>, ModelError> {
         let n = self.u32()? as usize;
-        let raw = self.take(
-            n.checked_mul(12)
-                .ok_or_else(|| ModelError::Corrupt("entry count".into()))?,
-        )?;
+        let raw = self.take(n.checked_mul(12).ok_or_else(|| ModelError::Corrupt("entry count".into()))?)?;
         Ok(raw
             .chunks_exact(12)
             .map(|c| {
-                let w =
-                    |k: usize| u32::from_le_bytes(c[k * 4..k * 4 + 4].try_into().expect("4 bytes"));
+                let w = |k: usize| u32::from_le_bytes(c[k * 4..k * 4 + 4].try_into().expect("4 bytes"));
                 [w(0), w(1), w(2)]
             })
             .collect())
@@ -403,27 +359,17 @@ mod tests {
     use super::*;
 
     fn trained(spec: LearnerSpec) -> Model {
-        let mut m = Model::new(
-            EventKind::Mail,
-            spec,
-            serde_json::json!({"k": 1}),
-            RehearsalParams::default(),
-        );
+        let mut m =
+            Model::new(EventKind::Mail, spec, serde_json::json!({"k": 1}), RehearsalParams::default());
         for i in 0..50u64 {
-            m.learn(
-                &FeatureVec::from_hashes(vec![i % 7, 100 + i % 3, 9999]),
-                i % 2 == 0,
-            );
+            m.learn(&FeatureVec::from_hashes(vec![i % 7, 100 + i % 3, 9999]), i % 2 == 0);
         }
         m
     }
 
     fn specs() -> [LearnerSpec; 2] {
         [
-            LearnerSpec::Ftrl(FtrlParams {
-                bits: 12,
-                ..Default::default()
-            }),
+            LearnerSpec::Ftrl(FtrlParams { bits: 12, ..Default::default() }),
             LearnerSpec::NaiveBayes { bits: 12 },
         ]
     }
@@ -450,28 +396,16 @@ mod tests {
     #[test]
     fn damage_is_detected_not_loaded() {
         let bytes = trained(specs()[0].clone()).to_bytes(false);
-        assert!(matches!(
-            Model::from_bytes(b"hello"),
-            Err(ModelError::BadMagic)
-        ));
+        assert!(matches!(Model::from_bytes(b"hello"), Err(ModelError::BadMagic)));
         for cut in [9, 20, bytes.len() / 2, bytes.len() - 1] {
-            assert!(
-                Model::from_bytes(&bytes[..cut]).is_err(),
-                "truncated at {cut}"
-            );
+            assert!(Model::from_bytes(&bytes[..cut]).is_err(), "truncated at {cut}");
         }
         let mut flipped = bytes.clone();
         let mid = flipped.len() / 2;
         flipped[mid] ^= 0x40;
-        assert!(matches!(
-            Model::from_bytes(&flipped),
-            Err(ModelError::Corrupt(_))
-        ));
+        assert!(matches!(Model::from_bytes(&flipped), Err(ModelError::Corrupt(_))));
         let mut newer = bytes;
         newer[8] = 99;
-        assert!(matches!(
-            Model::from_bytes(&newer),
-            Err(ModelError::UnsupportedVersion(99))
-        ));
+        assert!(matches!(Model::from_bytes(&newer), Err(ModelError::UnsupportedVersion(99))));
     }
 }

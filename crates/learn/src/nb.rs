@@ -76,11 +76,7 @@ impl NaiveBayes {
 
 impl OnlineLearner for NaiveBayes {
     fn predict(&self, x: &FeatureVec) -> f64 {
-        self.bias()
-            + x.hashes()
-                .iter()
-                .map(|&h| self.ratio((h & self.mask) as usize))
-                .sum::<f64>()
+        self.bias() + x.hashes().iter().map(|&h| self.ratio((h & self.mask) as usize)).sum::<f64>()
     }
 
     fn learn_scored(&mut self, x: &FeatureVec, spam: bool, _score: f64) {
@@ -120,10 +116,7 @@ mod tests {
         }
         assert!(m.predict(&spam) > 2.0);
         assert!(m.predict(&ham) < -2.0);
-        assert!(
-            m.contribution(2).abs() < 1e-9,
-            "a feature in both classes alike is neutral"
-        );
+        assert!(m.contribution(2).abs() < 1e-9, "a feature in both classes alike is neutral");
         let again = NaiveBayes::from_entries(8, m.docs(), m.entries()).unwrap();
         assert_eq!(again.predict(&spam), m.predict(&spam));
     }

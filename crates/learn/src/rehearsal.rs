@@ -25,22 +25,14 @@ pub struct RehearsalParams {
 
 impl Default for RehearsalParams {
     fn default() -> Self {
-        RehearsalParams {
-            capacity: 512,
-            replays: 8,
-            hard_below: 0.9,
-        }
+        RehearsalParams { capacity: 512, replays: 8, hard_below: 0.9 }
     }
 }
 
 impl RehearsalParams {
     /// No rehearsal.
     pub fn off() -> Self {
-        RehearsalParams {
-            capacity: 0,
-            replays: 0,
-            hard_below: 0.0,
-        }
+        RehearsalParams { capacity: 0, replays: 0, hard_below: 0.0 }
     }
 }
 
@@ -55,11 +47,7 @@ pub(crate) struct Rehearsal {
 impl Rehearsal {
     pub fn new(params: RehearsalParams) -> Self {
         let on = params.capacity > 0 && params.replays > 0;
-        Rehearsal {
-            params: on.then_some(params),
-            buffer: Vec::new(),
-            rng: 0x2545_F491_4F6C_DD1D,
-        }
+        Rehearsal { params: on.then_some(params), buffer: Vec::new(), rng: 0x2545_F491_4F6C_DD1D }
     }
 
     fn next(&mut self) -> u64 {
@@ -108,11 +96,7 @@ mod tests {
 
     #[test]
     fn only_hard_examples_are_kept_and_replayed() {
-        let mut r = Rehearsal::new(RehearsalParams {
-            capacity: 2,
-            replays: 3,
-            hard_below: 0.9,
-        });
+        let mut r = Rehearsal::new(RehearsalParams { capacity: 2, replays: 3, hard_below: 0.9 });
         let x = FeatureVec::from_hashes(vec![1]);
         assert!(r.after(&x, true, 0.95).is_empty());
         assert_eq!(r.len(), 0, "an easy example is not kept");

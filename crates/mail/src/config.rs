@@ -11,7 +11,7 @@ pub struct MailConfig {
     pub max_part_bytes: usize,
     /// Bytes of normalised text (subject, then bodies) cut into 4-grams (default 2,000).
     pub ngram_bytes: usize,
-    /// Body words looked at per message (default 2,000).
+    /// Body words looked at per message (default 500).
     pub max_words: usize,
     /// Bytes of the raw message, headers included, cut into byte 4-grams (default 2,000).
     pub raw_ngram_bytes: usize,
@@ -23,7 +23,7 @@ impl Default for MailConfig {
             max_scan_bytes: 1 << 20,
             max_part_bytes: 64 << 10,
             ngram_bytes: 2_000,
-            max_words: 2_000,
+            max_words: 500,
             raw_ngram_bytes: 2_000,
         }
     }

@@ -18,6 +18,19 @@ pub use raw::{LIST_HEADER_PREFIXES, is_gtube, strip_list_headers, strip_mbox_fro
 use mail_parser::{Message, MessageParser};
 use warden_core::{Event, EventKind, FeatureSink, MailAction};
 
+/// The parser, built once (building one fills a table of header parsers). It parses the
+/// fields the extractor reads; every other field, Received included, stays raw: a message may
+/// carry dozens of Received fields and only the newest few are looked at, so `extract`
+/// parses those itself.
+static PARSER: std::sync::LazyLock<MessageParser> = std::sync::LazyLock::new(|| {
+    use mail_parser::HeaderName;
+    MessageParser::new()
+        .with_minimal_headers()
+        .header_id(HeaderName::MessageId)
+        .header_id(HeaderName::ReturnPath)
+        .header_address(HeaderName::Sender)
+});
+
 /// A mail message ready for feature extraction: the raw bytes (bounded prefix) and, when
 /// they could be read as a message, their parsed form.
 pub struct Mail<'a> {
@@ -31,12 +44,8 @@ impl<'a> Mail<'a> {
     pub fn parse(bytes: &'a [u8], config: &'a MailConfig) -> Self {
         let bytes = strip_mbox_from_line(bytes);
         let raw = &bytes[..bytes.len().min(config.max_scan_bytes)];
-        let parsed = MessageParser::default().parse(raw);
-        Mail {
-            raw,
-            parsed,
-            config,
-        }
+        let parsed = PARSER.parse(raw);
+        Mail { raw, parsed, config }
     }
 
     /// The bytes that were analysed (without any mbox `From ` line, cut at the scan limit).

@@ -119,10 +119,7 @@ mod tests {
 
     #[test]
     fn mbox_from_line_is_dropped() {
-        assert_eq!(
-            strip_mbox_from_line(b"From x Mon\nSubject: a\n"),
-            b"Subject: a\n"
-        );
+        assert_eq!(strip_mbox_from_line(b"From x Mon\nSubject: a\n"), b"Subject: a\n");
         assert_eq!(strip_mbox_from_line(b"From: a\n"), b"From: a\n");
         assert_eq!(strip_mbox_from_line(b"From no newline"), b"");
     }

@@ -41,6 +41,20 @@ enum Command {
     Train(cmd::train::Args),
     /// Evaluate on labelled corpora: ROC figures, calibration, speed, memory.
     Eval(cmd::eval::Args),
+    /// List a message's features with their weights, strongest first (tab-separated).
+    Features {
+        /// Model file (default: the starter model).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Configuration file (TOML).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Remove mailing-list and archive header fields first.
+        #[arg(long)]
+        strip_list_headers: bool,
+        /// The message (`-` for standard input).
+        file: PathBuf,
+    },
     /// Inspect a model file.
     Model {
         /// The model file (the starter model when omitted).
@@ -66,6 +80,10 @@ fn main() -> ExitCode {
         Command::Classify(a) => cmd::classify::run(a),
         Command::Train(a) => cmd::train::run(a).map(|()| ExitCode::SUCCESS),
         Command::Eval(a) => cmd::eval::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Features { model, config, strip_list_headers, file } => {
+            cmd::features(model.as_deref(), config.as_deref(), strip_list_headers, &file)
+                .map(|()| ExitCode::SUCCESS)
+        }
         Command::Model { model } => cmd::model_info(model.as_deref()).map(|()| ExitCode::SUCCESS),
         Command::Synth { out, count, seed } => (|| {
             std::fs::create_dir_all(&out)?;

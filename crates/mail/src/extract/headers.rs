@@ -5,7 +5,8 @@
 //! relays name the mailing list, not the sender, and a model that learned them would learn the
 //! list. Shapes (hop count, protocols, HELO forms) generalise.
 
-use mail_parser::{Address, Host, Message};
+use mail_parser::parsers::MessageStream;
+use mail_parser::{Address, HeaderName, HeaderValue, Host, Message, Received};
 
 use super::url::registrable_domain;
 use super::{Emitter, ns};
@@ -19,10 +20,33 @@ pub(super) fn extract(msg: &Message<'_>, out: &mut Emitter<'_>) {
     header_names(msg, out);
     let from = sender(msg, out);
     recipients(msg, from.as_deref(), out);
-    received(msg, out);
+    let hops = received_hops(msg);
+    received(&hops, out);
     mailer(msg, out);
     auth(msg, out);
-    date_and_id(msg, from.as_deref(), out);
+    date_and_id(msg, &hops.newest, from.as_deref(), out);
+}
+
+/// The Received chain: how long it is, and the newest hops parsed.
+struct Hops<'x> {
+    count: usize,
+    newest: Vec<Received<'x>>,
+}
+
+fn received_hops<'x>(msg: &'x Message<'x>) -> Hops<'x> {
+    let raw = msg.raw_message();
+    let fields = msg.headers().iter().filter(|h| h.name == HeaderName::Received);
+    let mut hops = Hops { count: 0, newest: Vec::with_capacity(MAX_HOPS) };
+    for h in fields {
+        hops.count += 1;
+        if hops.newest.len() < MAX_HOPS {
+            let value = raw.get(h.offset_start as usize..h.offset_end as usize).unwrap_or_default();
+            if let HeaderValue::Received(r) = MessageStream::new(value).parse_received() {
+                hops.newest.push(*r);
+            }
+        }
+    }
+    hops
 }
 
 fn header_names(msg: &Message<'_>, out: &mut Emitter<'_>) {
@@ -37,9 +61,7 @@ fn header_names(msg: &Message<'_>, out: &mut Emitter<'_>) {
 }
 
 fn domain_of(addr: &str) -> Option<&str> {
-    addr.rsplit_once('@')
-        .map(|(_, d)| d.trim_end_matches('>'))
-        .filter(|d| !d.is_empty())
+    addr.rsplit_once('@').map(|(_, d)| d.trim_end_matches('>')).filter(|d| !d.is_empty())
 }
 
 fn first_address<'m>(a: Option<&'m Address<'_>>) -> Option<(Option<&'m str>, Option<&'m str>)> {
@@ -83,12 +105,7 @@ fn sender(msg: &Message<'_>, out: &mut Emitter<'_>) -> Option<String> {
     }
     let mut compare = |what: &str, other: Option<&str>| {
         let Some(other) = other else { return };
-        match (
-            other
-                .rsplit_once('@')
-                .and_then(|(_, d)| registrable_domain(d)),
-            &from_dom,
-        ) {
+        match (other.rsplit_once('@').and_then(|(_, d)| registrable_domain(d)), &from_dom) {
             (Some(o), Some(f)) if &o == f => out.pair(ns::SENDER, what, "same"),
             (Some(o), _) => {
                 out.pair(ns::SENDER, what, "differs");
@@ -97,19 +114,13 @@ fn sender(msg: &Message<'_>, out: &mut Emitter<'_>) -> Option<String> {
             (None, _) => out.pair(ns::SENDER, what, "no_domain"),
         }
     };
-    compare(
-        "reply_to",
-        first_address(msg.reply_to()).and_then(|(_, a)| a),
-    );
+    compare("reply_to", first_address(msg.reply_to()).and_then(|(_, a)| a));
     compare("return_path", msg.return_address());
     from_dom
 }
 
 fn recipients(msg: &Message<'_>, from_dom: Option<&str>, out: &mut Emitter<'_>) {
-    let to: Vec<&str> = msg
-        .to()
-        .map(|a| a.iter().filter_map(|a| a.address()).collect())
-        .unwrap_or_default();
+    let to: Vec<&str> = msg.to().map(|a| a.iter().filter_map(|a| a.address()).collect()).unwrap_or_default();
     let cc = msg.cc().map_or(0, |a| a.iter().count());
     if msg.to().is_none() {
         out.flag(ns::RCPT, "no_to");
@@ -117,10 +128,7 @@ fn recipients(msg: &Message<'_>, from_dom: Option<&str>, out: &mut Emitter<'_>) 
     out.num(ns::RCPT, "to", to.len());
     out.num(ns::RCPT, "cc", cc);
     if let Some(f) = from_dom {
-        if to
-            .iter()
-            .any(|a| domain_of(a).and_then(registrable_domain).as_deref() == Some(f))
-        {
+        if to.iter().any(|a| domain_of(a).and_then(registrable_domain).as_deref() == Some(f)) {
             out.flag(ns::RCPT, "to_same_domain_as_from");
         }
     }
@@ -131,26 +139,19 @@ fn recipients(msg: &Message<'_>, from_dom: Option<&str>, out: &mut Emitter<'_>) 
     }
 }
 
-fn received(msg: &Message<'_>, out: &mut Emitter<'_>) {
-    let hops: Vec<_> = msg.received_all().collect();
-    out.num(ns::RECEIVED, "hops", hops.len());
-    for (i, hop) in hops.iter().take(MAX_HOPS).enumerate() {
+fn received(hops: &Hops<'_>, out: &mut Emitter<'_>) {
+    out.num(ns::RECEIVED, "hops", hops.count);
+    for (i, hop) in hops.newest.iter().enumerate() {
         let pos = i.min(2); // 0: ours, 1: previous, 2: older ones together
         if let Some(with) = &hop.with {
-            out.pair(
-                ns::RECEIVED,
-                &format!("with{pos}"),
-                &format!("{with:?}").to_ascii_lowercase(),
-            );
+            out.pair(ns::RECEIVED, &format!("with{pos}"), &format!("{with:?}").to_ascii_lowercase());
         }
         if hop.tls_version.is_some() || hop.tls_cipher.is_some() {
             out.flag(ns::RECEIVED, &format!("tls{pos}"));
         }
         match &hop.helo {
             Some(Host::IpAddr(_)) => out.flag(ns::RECEIVED, &format!("helo_ip{pos}")),
-            Some(Host::Name(h)) if !h.contains('.') => {
-                out.flag(ns::RECEIVED, &format!("helo_nodot{pos}"))
-            }
+            Some(Host::Name(h)) if !h.contains('.') => out.flag(ns::RECEIVED, &format!("helo_nodot{pos}")),
             Some(Host::Name(h)) => {
                 if let (Some(Host::Name(f)), true) = (&hop.from, hop.from_iprev.is_some()) {
                     if !f.eq_ignore_ascii_case(h) {
@@ -178,9 +179,7 @@ fn received(msg: &Message<'_>, out: &mut Emitter<'_>) {
 }
 
 fn mailer(msg: &Message<'_>, out: &mut Emitter<'_>) {
-    let raw = msg
-        .header_raw("X-Mailer")
-        .or_else(|| msg.header_raw("User-Agent"));
+    let raw = msg.header_raw("X-Mailer").or_else(|| msg.header_raw("User-Agent"));
     let Some(raw) = raw else {
         out.flag(ns::MAILER, "none");
         return;
@@ -224,11 +223,8 @@ fn auth_verdict(value: &str, method: &str) -> Option<String> {
         let after = start + method.len();
         let boundary = start == 0 || !lower.as_bytes()[start - 1].is_ascii_alphanumeric();
         if boundary && lower.as_bytes().get(after) == Some(&b'=') {
-            let verdict: String = lower[after + 1..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphabetic())
-                .take(12)
-                .collect();
+            let verdict: String =
+                lower[after + 1..].chars().take_while(|c| c.is_ascii_alphabetic()).take(12).collect();
             if !verdict.is_empty() {
                 return Some(verdict);
             }
@@ -238,7 +234,7 @@ fn auth_verdict(value: &str, method: &str) -> Option<String> {
     None
 }
 
-fn date_and_id(msg: &Message<'_>, from_dom: Option<&str>, out: &mut Emitter<'_>) {
+fn date_and_id(msg: &Message<'_>, hops: &[Received<'_>], from_dom: Option<&str>, out: &mut Emitter<'_>) {
     match msg.date() {
         None => out.flag(ns::DATE, "no_date"),
         Some(d) => {
@@ -251,9 +247,7 @@ fn date_and_id(msg: &Message<'_>, from_dom: Option<&str>, out: &mut Emitter<'_>)
             if d.year < 1990 {
                 out.flag(ns::DATE, "ancient");
             }
-            let received = msg
-                .received_all()
-                .find_map(|r| r.date.map(|d| d.to_timestamp()));
+            let received = hops.iter().find_map(|r| r.date.map(|d| d.to_timestamp()));
             if let Some(r) = received {
                 let ahead = d.to_timestamp() - r;
                 if ahead > 86_400 {

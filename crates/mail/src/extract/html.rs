@@ -30,11 +30,7 @@ struct Signals {
 
 /// Inline styles that hide text from the reader while filters still read it.
 fn hides(style: &str) -> bool {
-    let s: String = style
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_ascii_lowercase();
+    let s: String = style.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
     s.contains("display:none")
         || s.contains("visibility:hidden")
         || s.contains("font-size:0")
@@ -72,8 +68,7 @@ pub(super) fn extract(html: &str, urls: &mut UrlCollector, out: &mut Emitter<'_>
                 let mut s = state.borrow_mut();
                 s.images += 1;
                 let tiny = |a: &str| {
-                    el.get_attribute(a)
-                        .is_some_and(|v| matches!(v.trim(), "0" | "1" | "1px" | "0px"))
+                    el.get_attribute(a).is_some_and(|v| matches!(v.trim(), "0" | "1" | "1px" | "0px"))
                 };
                 if tiny("width") || tiny("height") {
                     s.tiny_images += 1;
@@ -101,10 +96,7 @@ pub(super) fn extract(html: &str, urls: &mut UrlCollector, out: &mut Emitter<'_>
                 Ok(())
             }))
             .append_element_content_handler(element!("meta[http-equiv]", |el| {
-                if el
-                    .get_attribute("http-equiv")
-                    .is_some_and(|v| v.eq_ignore_ascii_case("refresh"))
-                {
+                if el.get_attribute("http-equiv").is_some_and(|v| v.eq_ignore_ascii_case("refresh")) {
                     state.borrow_mut().refresh = true;
                 }
                 Ok(())
@@ -120,9 +112,7 @@ pub(super) fn extract(html: &str, urls: &mut UrlCollector, out: &mut Emitter<'_>
                 Ok(())
             }));
         let mut rewriter = HtmlRewriter::new(settings, |_: &[u8]| {});
-        rewriter
-            .write(html.as_bytes())
-            .and_then(|()| rewriter.end())
+        rewriter.write(html.as_bytes()).and_then(|()| rewriter.end())
     };
     if result.is_err() {
         out.flag(ns::HTML, "parse_error");

@@ -44,9 +44,7 @@ pub(super) fn extract(
             out.flag(ns::MIME, "encoding_problem");
         }
         let is_attachment = part.attachment_name().is_some()
-            || part
-                .content_disposition()
-                .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
+            || part.content_disposition().is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
         match &part.body {
             PartType::Text(t) if !is_attachment => {
                 plain += 1;
@@ -79,36 +77,19 @@ fn attachment(name: Option<&str>, ctype: &str, len: usize, out: &mut Emitter<'_>
     let Some(name) = name else { return };
     let lower = name.to_lowercase();
     let mut pieces = lower.rsplit('.');
-    let ext = pieces
-        .next()
-        .filter(|e| e.len() <= 8 && *e != lower)
-        .unwrap_or("");
+    let ext = pieces.next().filter(|e| e.len() <= 8 && *e != lower).unwrap_or("");
     out.pair(ns::ATTACH, "ext", ext);
     // "invoice.pdf.exe": a harmless-looking extension in front of the real one.
-    if pieces.next().is_some_and(|e| {
-        matches!(
-            e,
-            "pdf" | "doc" | "docx" | "xls" | "xlsx" | "jpg" | "png" | "txt"
-        )
-    }) && pieces.next().is_some()
+    if pieces
+        .next()
+        .is_some_and(|e| matches!(e, "pdf" | "doc" | "docx" | "xls" | "xlsx" | "jpg" | "png" | "txt"))
+        && pieces.next().is_some()
     {
         out.flag(ns::ATTACH, "double_extension");
     }
     if matches!(
         ext,
-        "exe"
-            | "scr"
-            | "js"
-            | "vbs"
-            | "bat"
-            | "cmd"
-            | "com"
-            | "pif"
-            | "jar"
-            | "hta"
-            | "lnk"
-            | "iso"
-            | "img"
+        "exe" | "scr" | "js" | "vbs" | "bat" | "cmd" | "com" | "pif" | "jar" | "hta" | "lnk" | "iso" | "img"
     ) {
         out.flag(ns::ATTACH, "executable");
     }

@@ -14,7 +14,7 @@ use warden_core::{FeatureSink, Namespace};
 
 use crate::Mail;
 
-pub use text::normalize_words;
+pub use text::{WordStats, normalize_words};
 pub use url::registrable_domain;
 
 /// Every namespace the mail extractor emits, for documentation and explanations.
@@ -63,7 +63,7 @@ pub mod ns {
 /// Extracts all features of `mail` into `sink`.
 pub fn extract(mail: &Mail<'_>, sink: &mut dyn FeatureSink) {
     let config = mail.config();
-    let mut out = Emitter { sink };
+    let mut out = Emitter { sink, buf: String::with_capacity(64) };
     out.num(ns::MESSAGE, "size", mail.raw().len());
     let mut texts = text::TextCollector::new(config);
     let mut urls = url::UrlCollector::default();
@@ -93,21 +93,14 @@ pub fn extract(mail: &Mail<'_>, sink: &mut dyn FeatureSink) {
 /// Byte 4-grams of the message as it arrived: header structure, encodings and markup that
 /// no parsed field shows. Line-ending differences are folded (CR dropped).
 fn raw_ngrams(raw: &[u8], max: usize, out: &mut Emitter<'_>) {
-    let mut window = 0u32;
-    let mut filled = 0;
-    for &b in raw.iter().take(max).filter(|&&b| b != b'\r') {
-        // The newest byte is the most significant: `to_le_bytes` reads the window in order.
-        window = (window >> 8) | (u32::from(b.to_ascii_lowercase()) << 24);
-        filled += 1;
-        if filled >= 4 {
-            out.sink.add_u32(ns::RAW_NGRAM, window);
-        }
-    }
+    out.ngrams(ns::RAW_NGRAM, raw.iter().take(max).filter(|&&b| b != b'\r').map(u8::to_ascii_lowercase));
 }
 
 /// A thin wrapper over the sink with the token shapes the modules share.
 pub(crate) struct Emitter<'s> {
     sink: &'s mut dyn FeatureSink,
+    /// Scratch space for composed tokens.
+    buf: String,
 }
 
 impl Emitter<'_> {
@@ -124,26 +117,53 @@ impl Emitter<'_> {
 
     /// `name=value`.
     pub fn pair(&mut self, ns: Namespace, name: &str, value: &str) {
-        self.sink.add(ns, format!("{name}={value}").as_bytes());
+        self.buf.clear();
+        self.buf.push_str(name);
+        self.buf.push('=');
+        self.buf.push_str(value);
+        self.sink.add(ns, self.buf.as_bytes());
     }
 
     /// A count, as its logarithmic bucket (`name=0`, `1`, `2-3`, `4-7`, …).
     pub fn num(&mut self, ns: Namespace, name: &str, n: usize) {
-        self.sink
-            .add(ns, format!("{name}={}", bucket(n)).as_bytes());
+        self.buf.clear();
+        self.buf.push_str(name);
+        self.buf.push('=');
+        let _ = write_bucket(&mut self.buf, n);
+        self.sink.add(ns, self.buf.as_bytes());
+    }
+
+    /// Byte 4-grams of `bytes`, each window a little-endian `u32` (oldest byte first).
+    pub fn ngrams(&mut self, ns: Namespace, bytes: impl Iterator<Item = u8>) {
+        let mut windows = Vec::with_capacity(4096);
+        let mut window = 0u32;
+        for (i, b) in bytes.enumerate() {
+            window = (window >> 8) | (u32::from(b) << 24);
+            if i >= 3 {
+                windows.push(window);
+            }
+        }
+        self.sink.add_u32s(ns, &windows);
+    }
+}
+
+/// Writes the power-of-two bucket of a count as a readable range.
+fn write_bucket(out: &mut impl std::fmt::Write, n: usize) -> std::fmt::Result {
+    match n {
+        0 | 1 => write!(out, "{n}"),
+        _ => {
+            let lo = 1usize << (usize::BITS - 1 - n.leading_zeros());
+            write!(out, "{lo}-{}", lo * 2 - 1)
+        }
     }
 }
 
 /// The power-of-two bucket of a count, as a readable range.
-pub(crate) fn bucket(n: usize) -> String {
-    match n {
-        0 => "0".into(),
-        1 => "1".into(),
-        _ => {
-            let lo = 1usize << (usize::BITS - 1 - n.leading_zeros());
-            format!("{lo}-{}", lo * 2 - 1)
-        }
-    }
+#[cfg(test)]
+fn bucket(n: usize) -> String {
+    let mut s = String::new();
+    let _ = write_bucket(&mut s, n);
+    s
 }
 
 /// The first `max` bytes of `s`, cut back to a character boundary.

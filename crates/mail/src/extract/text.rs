@@ -14,27 +14,48 @@ use crate::MailConfig;
 /// Longest word kept, in characters; longer runs are base64 or noise.
 const MAX_WORD_CHARS: usize = 40;
 
-/// Calls `f` with each normalised word of `text`; returns how many words mixed scripts.
-pub fn normalize_words(text: &str, mut f: impl FnMut(&str)) -> usize {
+/// What [`normalize_words`] saw besides the words.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct WordStats {
+    /// Words passed on.
+    pub words: usize,
+    /// Words that mixed Latin with another script.
+    pub mixed_script: usize,
+    /// Letters in the words looked at.
+    pub letters: usize,
+    /// Of which upper case.
+    pub upper: usize,
+}
+
+/// Calls `f` with each normalised word of `text`, at most `max` of them, and stops there.
+pub fn normalize_words(text: &str, max: usize, mut f: impl FnMut(&str)) -> WordStats {
     let mut buf = String::with_capacity(64);
-    let mut mixed = 0;
-    for word in text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-    {
+    let mut stats = WordStats::default();
+    for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        if stats.words >= max {
+            break;
+        }
         if word.len() > MAX_WORD_CHARS * 4 {
             continue;
         }
         buf.clear();
         if word.is_ascii() {
-            buf.extend(word.bytes().map(|b| b.to_ascii_lowercase() as char));
+            for b in word.bytes() {
+                stats.letters += b.is_ascii_alphabetic() as usize;
+                stats.upper += b.is_ascii_uppercase() as usize;
+                buf.push(b.to_ascii_lowercase() as char);
+            }
         } else {
+            for c in word.chars().filter(|c| c.is_alphabetic()) {
+                stats.letters += 1;
+                stats.upper += c.is_uppercase() as usize;
+            }
             buf.extend(word.nfkc().flat_map(char::to_lowercase));
             let latin = buf.chars().any(|c| c.is_ascii_alphabetic());
             let other = buf.chars().any(|c| c.is_alphabetic() && !c.is_ascii());
             if latin && other {
                 if let Ok(cured) = decancer::cure(&buf, decancer::Options::default()) {
-                    mixed += 1;
+                    stats.mixed_script += 1;
                     buf = cured.to_string();
                 }
             }
@@ -43,6 +64,7 @@ pub fn normalize_words(text: &str, mut f: impl FnMut(&str)) -> usize {
         if chars == 0 || chars > MAX_WORD_CHARS {
             continue;
         }
+        stats.words += 1;
         if buf.bytes().all(|b| b.is_ascii_digit()) {
             // Numbers by length: prices and phone numbers differ, their digits rarely matter.
             f(&format!("<num{}>", buf.len().min(12)));
@@ -50,7 +72,7 @@ pub fn normalize_words(text: &str, mut f: impl FnMut(&str)) -> usize {
             f(&buf);
         }
     }
-    mixed
+    stats
 }
 
 /// Subject tokens and shape.
@@ -59,8 +81,8 @@ pub(super) fn subject(subject: &str, raw: &str, out: &mut Emitter<'_>) {
         out.flag(ns::SUBJECT_SHAPE, "empty");
         return;
     }
-    let mixed = normalize_words(subject, |w| out.token(ns::SUBJECT, w));
-    if mixed > 0 {
+    let stats = normalize_words(subject, usize::MAX, |w| out.token(ns::SUBJECT, w));
+    if stats.mixed_script > 0 {
         out.flag(ns::SUBJECT_SHAPE, "mixed_script");
     }
     let letters = subject.chars().filter(|c| c.is_alphabetic()).count();
@@ -127,8 +149,7 @@ impl TextCollector {
 
     /// Adds a body text; only its first `max_part_bytes` are kept.
     pub fn push_body(&mut self, text: &str) {
-        self.bodies
-            .push(prefix(text, self.max_part_bytes).to_owned());
+        self.bodies.push(prefix(text, self.max_part_bytes).to_owned());
     }
 
     pub fn bodies(&self) -> impl Iterator<Item = &str> {
@@ -141,20 +162,13 @@ impl TextCollector {
         if total == 0 {
             out.flag(ns::BODY_SHAPE, "empty");
         }
-        let mut words = 0;
-        let mut mixed = 0;
-        let (mut letters, mut upper) = (0usize, 0usize);
+        let (mut words, mut mixed, mut letters, mut upper) = (0, 0, 0, 0);
         for body in &self.bodies {
-            for c in body.chars().filter(|c| c.is_alphabetic()) {
-                letters += 1;
-                upper += c.is_uppercase() as usize;
-            }
-            mixed += normalize_words(body, |w| {
-                if words < self.max_words {
-                    words += 1;
-                    out.token(ns::BODY, w);
-                }
-            });
+            let stats = normalize_words(body, self.max_words - words, |w| out.token(ns::BODY, w));
+            words += stats.words;
+            mixed += stats.mixed_script;
+            letters += stats.letters;
+            upper += stats.upper;
         }
         if mixed > 0 {
             out.num(ns::BODY_SHAPE, "mixed_script_words", mixed);
@@ -171,8 +185,7 @@ impl TextCollector {
     fn ngrams(&self, out: &mut Emitter<'_>) {
         let mut text = String::with_capacity(self.ngram_bytes + 8);
         let mut space = true;
-        let sources =
-            std::iter::once(self.subject.as_str()).chain(self.bodies.iter().map(String::as_str));
+        let sources = std::iter::once(self.subject.as_str()).chain(self.bodies.iter().map(String::as_str));
         'outer: for source in sources {
             for c in source.chars() {
                 if text.len() >= self.ngram_bytes {
@@ -194,13 +207,7 @@ impl TextCollector {
                 space = true;
             }
         }
-        let mut window = 0u32;
-        for (i, &b) in text.as_bytes().iter().enumerate() {
-            window = (window >> 8) | (u32::from(b) << 24);
-            if i >= 3 {
-                out.sink.add_u32(ns::NGRAM, window);
-            }
-        }
+        out.ngrams(ns::NGRAM, text.bytes());
     }
 }
 
@@ -210,8 +217,16 @@ mod tests {
 
     fn words(s: &str) -> (Vec<String>, usize) {
         let mut v = Vec::new();
-        let mixed = normalize_words(s, |w| v.push(w.to_owned()));
-        (v, mixed)
+        let stats = normalize_words(s, usize::MAX, |w| v.push(w.to_owned()));
+        (v, stats.mixed_script)
+    }
+
+    #[test]
+    fn word_limits_stop_early_and_capitals_are_counted() {
+        let mut v = Vec::new();
+        let stats = normalize_words("ONE Two three four", 3, |w| v.push(w.to_owned()));
+        assert_eq!(v, ["one", "two", "three"]);
+        assert_eq!(stats, WordStats { words: 3, mixed_script: 0, letters: 11, upper: 4 });
     }
 
     #[test]

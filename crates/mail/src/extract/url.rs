@@ -54,11 +54,7 @@ fn authority(url: &str) -> Option<Authority<'_>> {
             None => (hostport, false),
         }
     };
-    (!host.is_empty()).then_some(Authority {
-        host,
-        userinfo,
-        port,
-    })
+    (!host.is_empty()).then_some(Authority { host, userinfo, port })
 }
 
 /// Collects URLs from a message's text and HTML, then emits their features once.
@@ -181,14 +177,8 @@ mod tests {
 
     #[test]
     fn registrable_domains_follow_the_public_suffix_list() {
-        assert_eq!(
-            registrable_domain("Mail.Example.CO.UK").as_deref(),
-            Some("example.co.uk")
-        );
-        assert_eq!(
-            registrable_domain("a.b.example.com.").as_deref(),
-            Some("example.com")
-        );
+        assert_eq!(registrable_domain("Mail.Example.CO.UK").as_deref(), Some("example.co.uk"));
+        assert_eq!(registrable_domain("a.b.example.com.").as_deref(), Some("example.com"));
         assert_eq!(registrable_domain("192.0.2.1"), None);
         assert_eq!(registrable_domain(""), None);
     }
@@ -196,22 +186,9 @@ mod tests {
     #[test]
     fn authority_sees_userinfo_ports_and_ipv6() {
         let a = authority("http://paypal.com@evil.example:8080/x").unwrap();
-        assert_eq!(
-            a,
-            Authority {
-                host: "evil.example",
-                userinfo: true,
-                port: true
-            }
-        );
-        assert_eq!(
-            authority("https://[2001:db8::1]/").unwrap().host,
-            "2001:db8::1"
-        );
-        assert_eq!(
-            authority("www.example.org/path").unwrap().host,
-            "www.example.org"
-        );
+        assert_eq!(a, Authority { host: "evil.example", userinfo: true, port: true });
+        assert_eq!(authority("https://[2001:db8::1]/").unwrap().host, "2001:db8::1");
+        assert_eq!(authority("www.example.org/path").unwrap().host, "www.example.org");
         assert_eq!(authority("http:///nohost"), None);
     }
 
@@ -219,9 +196,6 @@ mod tests {
     fn text_scanning_finds_urls_without_duplicating_www() {
         let mut c = UrlCollector::default();
         c.scan_text("see HTTPS://www.Example.com/a?b and www.other.example.net, not ftp://x.y");
-        assert_eq!(
-            c.urls,
-            vec!["HTTPS://www.Example.com/a?b", "www.other.example.net"]
-        );
+        assert_eq!(c.urls, vec!["HTTPS://www.Example.com/a?b", "www.other.example.net"]);
     }
 }

@@ -1,6 +1,6 @@
 //! `warden classify`: one JSON line per input, in argument order.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,12 +29,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut failed = false;
     for file in &args.files {
         let name = file.display().to_string();
-        let read = if name == "-" {
-            let mut v = Vec::new();
-            std::io::stdin().read_to_end(&mut v).map(|_| v)
-        } else {
-            std::fs::read(file)
-        };
+        let read = super::read_input(file);
         let line = match read {
             Ok(raw) => {
                 let d = engine.decide_explained(&raw);
@@ -54,9 +49,5 @@ pub fn run(args: Args) -> Result<ExitCode> {
         writeln!(out, "{line}")?;
     }
     out.flush()?;
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

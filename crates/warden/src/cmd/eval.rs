@@ -106,10 +106,8 @@ pub fn run(args: Args) -> Result<()> {
         .iter()
         .map(|&r| (format!("{r:.2}"), json!(metrics::fpr_at_recall(&curve, r))))
         .collect();
-    let recall_at: serde_json::Map<String, serde_json::Value> = [0.001, 0.01]
-        .iter()
-        .map(|&f| (format!("{f}"), json!(metrics::recall_at_fpr(&curve, f))))
-        .collect();
+    let recall_at: serde_json::Map<String, serde_json::Value> =
+        [0.001, 0.01].iter().map(|&f| (format!("{f}"), json!(metrics::recall_at_fpr(&curve, f)))).collect();
     let report = json!({
         "corpora": args.corpora.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "mode": match args.mode { Mode::Online => "online", Mode::Split => "split" },
@@ -143,11 +141,7 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(p) = &args.plot {
         let title = format!(
             "ROC: {} ({} mode, 1-AUC = {:.4}%)",
-            args.corpora
-                .iter()
-                .map(|c| c.display().to_string())
-                .collect::<Vec<_>>()
-                .join(" + "),
+            args.corpora.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(" + "),
             report["mode"].as_str().unwrap_or(""),
             report["one_minus_auc_pct"].as_f64().unwrap_or(f64::NAN)
         );
@@ -158,19 +152,14 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 fn print_summary(r: &serde_json::Value) {
-    let pct = |v: &serde_json::Value| {
-        v.as_f64()
-            .map_or("n/a".into(), |x| format!("{:.3}%", x * 100.0))
-    };
+    let pct = |v: &serde_json::Value| v.as_f64().map_or("n/a".into(), |x| format!("{:.3}%", x * 100.0));
     println!(
         "{} messages ({} spam, {} ham), {} mode{}, learner {}",
         r["messages"],
         r["spam"],
         r["ham"],
         r["mode"].as_str().unwrap_or(""),
-        r["shuffle"]
-            .as_u64()
-            .map_or(String::new(), |s| format!(", shuffle {s}")),
+        r["shuffle"].as_u64().map_or(String::new(), |s| format!(", shuffle {s}")),
         r["learner"].as_str().unwrap_or("")
     );
     println!(
@@ -184,10 +173,7 @@ fn print_summary(r: &serde_json::Value) {
     for k in ["0.001", "0.01"] {
         println!("  recall at FPR {k:<5} {}", pct(&r["recall_at_fpr"][k]));
     }
-    println!(
-        "  log-loss        {:.4}",
-        r["log_loss"].as_f64().unwrap_or(f64::NAN)
-    );
+    println!("  log-loss        {:.4}", r["log_loss"].as_f64().unwrap_or(f64::NAN));
     println!("  calibration     predicted → observed spam (count)");
     for b in r["reliability"].as_array().into_iter().flatten() {
         println!(
@@ -203,8 +189,5 @@ fn print_summary(r: &serde_json::Value) {
         "  speed           {:.0} msgs/s (features + score + learn, one core)",
         r["msgs_per_sec"].as_f64().unwrap_or(0.0)
     );
-    println!(
-        "  peak RSS        {:.1} MB",
-        r["peak_rss_mb"].as_f64().unwrap_or(0.0)
-    );
+    println!("  peak RSS        {:.1} MB", r["peak_rss_mb"].as_f64().unwrap_or(0.0));
 }

@@ -82,12 +82,7 @@ pub fn new_model(args: &LearnerArgs, config: &Config) -> Result<Model> {
         replays: args.rehearsal_replays,
         hard_below: args.rehearsal_hard_below,
     };
-    Ok(Model::new(
-        warden_core::EventKind::Mail,
-        spec,
-        extractor,
-        rehearsal,
-    ))
+    Ok(Model::new(warden_core::EventKind::Mail, spec, extractor, rehearsal))
 }
 
 /// The corpora's items, concatenated in order, then shuffled when a seed is given.
@@ -96,11 +91,7 @@ pub fn read_corpora(paths: &[PathBuf], shuffle: Option<u64>) -> Result<Vec<Item>
     let mut items = Vec::new();
     for p in paths {
         let c = Corpus::open(p)?;
-        anyhow::ensure!(
-            !c.items.is_empty(),
-            "{}: the corpus lists no message",
-            p.display()
-        );
+        anyhow::ensure!(!c.items.is_empty(), "{}: the corpus lists no message", p.display());
         items.extend(c.items);
     }
     if let Some(seed) = shuffle {
@@ -111,25 +102,42 @@ pub fn read_corpora(paths: &[PathBuf], shuffle: Option<u64>) -> Result<Vec<Item>
 
 /// Applies `--strip-list-headers` when asked.
 pub fn prepare(raw: &[u8], strip: bool) -> Cow<'_, [u8]> {
-    if strip {
-        warden_mail::strip_list_headers(raw)
-    } else {
-        Cow::Borrowed(raw)
-    }
+    if strip { warden_mail::strip_list_headers(raw) } else { Cow::Borrowed(raw) }
 }
 
 /// A progress bar on a terminal; hidden otherwise.
 pub fn progress(len: usize, what: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
     );
     bar.set_message(what.to_owned());
     bar
+}
+
+/// Reads a message from a file, or standard input for `-`.
+pub fn read_input(path: &Path) -> std::io::Result<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut v)?;
+        Ok(v)
+    } else {
+        std::fs::read(path)
+    }
+}
+
+/// Prints a message's features with their weights.
+pub fn features(model: Option<&Path>, config: Option<&Path>, strip: bool, file: &Path) -> Result<()> {
+    let engine = warden_engine::MailEngine::new(load_model(model)?, load_config(config)?)?;
+    let raw = read_input(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut out = String::new();
+    for (name, weight) in engine.named_features(&prepare(&raw, strip)) {
+        out.push_str(&format!("{weight:+.4}\t{}\n", name.escape_debug()));
+    }
+    print!("{out}");
+    Ok(())
 }
 
 /// Prints a model's metadata.
@@ -148,11 +156,9 @@ pub fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|kb| kb.parse::<f64>().ok())
-            })
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
         })
         .map_or(0.0, |kb| kb / 1024.0)
 }

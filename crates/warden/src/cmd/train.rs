@@ -51,25 +51,15 @@ pub fn run(args: Args) -> Result<()> {
     }
     bar.finish_and_clear();
     let mut model = engine.into_model();
-    model.meta.trained_on = args
-        .corpora
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
-    model
-        .save(&args.out, args.compact)
-        .with_context(|| format!("cannot save {}", args.out.display()))?;
+    model.meta.trained_on = args.corpora.iter().map(|p| p.display().to_string()).collect();
+    model.save(&args.out, args.compact).with_context(|| format!("cannot save {}", args.out.display()))?;
     let size = std::fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
     eprintln!(
         "learned {} messages ({} spam, {} ham{}); wrote {} ({:.1} MB)",
         model.meta.messages,
         model.meta.spam,
         model.meta.ham,
-        if unreadable > 0 {
-            format!(", {unreadable} unreadable skipped")
-        } else {
-            String::new()
-        },
+        if unreadable > 0 { format!(", {unreadable} unreadable skipped") } else { String::new() },
         args.out.display(),
         size as f64 / 1e6
     );
