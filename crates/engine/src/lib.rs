@@ -32,8 +32,14 @@ pub struct MailEngine {
 
 impl MailEngine {
     /// An engine over `model` with `config`.
-    pub fn new(model: Model, config: Config) -> Result<Self, ConfigError> {
+    ///
+    /// Features must be extracted as the model learned them: when the model records its
+    /// extractor settings, those replace the configuration's `[mail]` section.
+    pub fn new(model: Model, mut config: Config) -> Result<Self, ConfigError> {
         let thresholds = config.thresholds.build()?;
+        if let Ok(mail) = serde_json::from_value::<MailConfig>(model.meta.extractor.clone()) {
+            config.mail = mail;
+        }
         Ok(MailEngine { model, config, thresholds })
     }
 

@@ -15,6 +15,11 @@ pub struct MailConfig {
     pub max_words: usize,
     /// Bytes of the raw message, headers included, cut into byte 4-grams (default 2,000).
     pub raw_ngram_bytes: usize,
+    /// Leave the trace fields (Received, DKIM-Signature, ARC-*, Authentication-Results,
+    /// Received-SPF) out of the raw 4-grams (default false). A model trained on archived
+    /// corpora, whose trace describes the archive rather than the sender, should set it; a
+    /// model that learns a site's own traffic gains from the trace.
+    pub raw_ngrams_skip_trace: bool,
 }
 
 impl Default for MailConfig {
@@ -25,6 +30,7 @@ impl Default for MailConfig {
             ngram_bytes: 2_000,
             max_words: 500,
             raw_ngram_bytes: 2_000,
+            raw_ngrams_skip_trace: false,
         }
     }
 }

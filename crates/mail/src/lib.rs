@@ -13,7 +13,10 @@ pub mod extract;
 mod raw;
 
 pub use config::MailConfig;
-pub use raw::{LIST_HEADER_PREFIXES, is_gtube, strip_list_headers, strip_mbox_from_line};
+pub use raw::{
+    LIST_HEADER_PREFIXES, TRACE_HEADER_PREFIXES, is_gtube, strip_header_fields, strip_list_headers,
+    strip_mbox_from_line,
+};
 
 use mail_parser::{Message, MessageParser};
 use warden_core::{Event, EventKind, FeatureSink, MailAction};

@@ -42,7 +42,11 @@ pub const LIST_HEADER_PREFIXES: &[&str] = &[
 ];
 
 fn is_list_header(name: &[u8]) -> bool {
-    LIST_HEADER_PREFIXES.iter().any(|p| {
+    matches_any(name, LIST_HEADER_PREFIXES)
+}
+
+fn matches_any(name: &[u8], prefixes: &[&str]) -> bool {
+    prefixes.iter().any(|p| {
         let p = p.as_bytes();
         if p.ends_with(b"-") {
             name.len() >= p.len() && name[..p.len()].eq_ignore_ascii_case(p)
@@ -56,6 +60,28 @@ fn is_list_header(name: &[u8]) -> bool {
 /// lines) from the message's top-level header. The body and every other byte are untouched;
 /// nothing is copied when there is nothing to remove.
 pub fn strip_list_headers(raw: &[u8]) -> Cow<'_, [u8]> {
+    strip_header_fields(raw, is_list_header)
+}
+
+/// Header-field names (lower case; a trailing `-` makes a prefix) of the trace a message
+/// gathers in transit: the relays' and verifiers' words, not the sender's.
+pub const TRACE_HEADER_PREFIXES: &[&str] = &[
+    "received",
+    "dkim-signature",
+    "x-google-dkim-signature",
+    "arc-",
+    "authentication-results",
+    "received-spf",
+];
+
+/// True for a trace field's name.
+pub(crate) fn is_trace_header(name: &[u8]) -> bool {
+    matches_any(name, TRACE_HEADER_PREFIXES)
+}
+
+/// Removes every top-level header field whose name `drop` selects, with its continuation
+/// lines; nothing is copied when nothing is dropped.
+pub fn strip_header_fields(raw: &[u8], drop: impl Fn(&[u8]) -> bool) -> Cow<'_, [u8]> {
     let body_start = raw.len();
     let mut keep: Vec<(usize, usize)> = Vec::new();
     let mut dropped = false;
@@ -74,7 +100,7 @@ pub fn strip_list_headers(raw: &[u8]) -> Cow<'_, [u8]> {
         let continuation = matches!(line[0], b' ' | b'\t');
         if !continuation {
             let name_end = memchr::memchr(b':', content).unwrap_or(content.len());
-            dropping = is_list_header(content[..name_end].trim_ascii_end());
+            dropping = drop(content[..name_end].trim_ascii_end());
         }
         if dropping {
             dropped = true;

@@ -55,10 +55,22 @@ enum Command {
         /// The message (`-` for standard input).
         file: PathBuf,
     },
-    /// Inspect a model file.
+    /// Inspect a model file: its metadata and, given corpora, its strongest features.
     Model {
         /// The model file (the starter model when omitted).
         model: Option<PathBuf>,
+        /// Name the strongest features found in these corpora (the model holds no names).
+        #[arg(long = "features-from")]
+        features_from: Vec<PathBuf>,
+        /// How many features to list on each side.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+        /// Only features present in at least this many of the corpora's messages.
+        #[arg(long, default_value_t = 20)]
+        min_messages: u32,
+        /// Remove mailing-list and archive header fields before naming features.
+        #[arg(long)]
+        strip_list_headers: bool,
     },
     /// Write a synthetic labelled corpus (for tests and memory runs).
     Synth {
@@ -84,7 +96,10 @@ fn main() -> ExitCode {
             cmd::features(model.as_deref(), config.as_deref(), strip_list_headers, &file)
                 .map(|()| ExitCode::SUCCESS)
         }
-        Command::Model { model } => cmd::model_info(model.as_deref()).map(|()| ExitCode::SUCCESS),
+        Command::Model { model, features_from, top, min_messages, strip_list_headers } => {
+            cmd::model_info(model.as_deref(), &features_from, top, min_messages, strip_list_headers)
+                .map(|()| ExitCode::SUCCESS)
+        }
         Command::Synth { out, count, seed } => (|| {
             std::fs::create_dir_all(&out)?;
             warden_corpus::synth::write_corpus(&out, count, seed)?;

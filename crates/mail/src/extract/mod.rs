@@ -87,12 +87,20 @@ pub fn extract(mail: &Mail<'_>, sink: &mut dyn FeatureSink) {
     }
     urls.emit(&mut out);
     texts.emit(&mut out);
-    raw_ngrams(mail.raw(), config.raw_ngram_bytes, &mut out);
+    raw_ngrams(mail.raw(), config.raw_ngram_bytes, config.raw_ngrams_skip_trace, &mut out);
 }
 
 /// Byte 4-grams of the message as it arrived: header structure, encodings and markup that
-/// no parsed field shows. Line-ending differences are folded (CR dropped).
-fn raw_ngrams(raw: &[u8], max: usize, out: &mut Emitter<'_>) {
+/// no parsed field shows. Line-ending differences are folded (CR dropped). With `skip_trace`,
+/// the trace fields (Received, DKIM and ARC signatures, verdicts) are left out first.
+fn raw_ngrams(raw: &[u8], max: usize, skip_trace: bool, out: &mut Emitter<'_>) {
+    let stripped;
+    let raw = if skip_trace {
+        stripped = crate::strip_header_fields(&raw[..raw.len().min(64 << 10)], crate::raw::is_trace_header);
+        &stripped[..]
+    } else {
+        raw
+    };
     out.ngrams(ns::RAW_NGRAM, raw.iter().take(max).filter(|&&b| b != b'\r').map(u8::to_ascii_lowercase));
 }
 

@@ -140,14 +140,46 @@ pub fn features(model: Option<&Path>, config: Option<&Path>, strip: bool, file: 
     Ok(())
 }
 
-/// Prints a model's metadata.
-pub fn model_info(path: Option<&Path>) -> Result<()> {
+/// Prints a model's metadata and, given corpora, its strongest features by name.
+pub fn model_info(
+    path: Option<&Path>,
+    corpora: &[PathBuf],
+    top: usize,
+    min_messages: u32,
+    strip: bool,
+) -> Result<()> {
     let started = std::time::Instant::now();
     let model = load_model(path)?;
     let elapsed = started.elapsed();
     let mut v = serde_json::to_value(&model.meta)?;
     v["load_ms"] = serde_json::json!((elapsed.as_secs_f64() * 1e3 * 100.0).round() / 100.0);
     println!("{}", serde_json::to_string_pretty(&v)?);
+    if corpora.is_empty() {
+        return Ok(());
+    }
+    let engine = warden_engine::MailEngine::new(model, Config::default())?;
+    let items = read_corpora(corpora, None)?;
+    let bar = progress(items.len(), "naming features");
+    let mut seen: std::collections::HashMap<String, (f64, u32)> = std::collections::HashMap::new();
+    for item in &items {
+        bar.inc(1);
+        let Ok(raw) = std::fs::read(&item.path) else { continue };
+        for (name, w) in engine.named_features(&prepare(&raw, strip)) {
+            seen.entry(name).or_insert((w, 0)).1 += 1;
+        }
+    }
+    bar.finish_and_clear();
+    let mut all: Vec<(String, f64, u32)> =
+        seen.into_iter().filter(|(_, (_, c))| *c >= min_messages).map(|(n, (w, c))| (n, w, c)).collect();
+    all.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let show = |rows: &mut dyn Iterator<Item = &(String, f64, u32)>, title: &str| {
+        println!("\n{title}\n  weight   messages  feature");
+        for (n, w, c) in rows {
+            println!("  {w:+.3}  {c:>8}  {}", n.escape_debug());
+        }
+    };
+    show(&mut all.iter().take(top), "strongest toward spam:");
+    show(&mut all.iter().rev().take(top), "strongest toward ham:");
     Ok(())
 }
 
