@@ -115,7 +115,14 @@ fn sender(msg: &Message<'_>, out: &mut Emitter<'_>) -> Option<String> {
         }
     };
     compare("reply_to", first_address(msg.reply_to()).and_then(|(_, a)| a));
-    compare("return_path", msg.return_address());
+    // Return-Path only (mail-parser's `return_address` falls back to From, which would
+    // always agree with itself).
+    let return_path = match msg.return_path() {
+        HeaderValue::Text(t) => Some(t.as_ref()),
+        HeaderValue::TextList(l) => l.last().map(|t| t.as_ref()),
+        _ => None,
+    };
+    compare("return_path", return_path);
     from_dom
 }
 

@@ -26,6 +26,8 @@ struct Signals {
     hrefs: Vec<String>,
     /// Anchor texts, aligned with `hrefs`.
     anchor_text: Vec<String>,
+    /// Form actions and remote image sources.
+    other_urls: Vec<String>,
 }
 
 /// Inline styles that hide text from the reader while filters still read it.
@@ -67,6 +69,11 @@ pub(super) fn extract(html: &str, urls: &mut UrlCollector, out: &mut Emitter<'_>
             .append_element_content_handler(element!("img", |el| {
                 let mut s = state.borrow_mut();
                 s.images += 1;
+                if let Some(src) = el.get_attribute("src").filter(|v| v.len() < 2048 && v.contains("://")) {
+                    if s.other_urls.len() < 64 {
+                        s.other_urls.push(src);
+                    }
+                }
                 let tiny = |a: &str| {
                     el.get_attribute(a).is_some_and(|v| matches!(v.trim(), "0" | "1" | "1px" | "0px"))
                 };
@@ -75,8 +82,12 @@ pub(super) fn extract(html: &str, urls: &mut UrlCollector, out: &mut Emitter<'_>
                 }
                 Ok(())
             }))
-            .append_element_content_handler(element!("form", |_| {
-                state.borrow_mut().forms += 1;
+            .append_element_content_handler(element!("form", |el| {
+                let mut s = state.borrow_mut();
+                s.forms += 1;
+                if let Some(action) = el.get_attribute("action") {
+                    s.other_urls.push(action);
+                }
                 Ok(())
             }))
             .append_element_content_handler(element!("input[type=password]", |_| {
@@ -134,6 +145,9 @@ pub(super) fn extract(html: &str, urls: &mut UrlCollector, out: &mut Emitter<'_>
         if on {
             out.flag(ns::HTML, flag);
         }
+    }
+    for url in &s.other_urls {
+        urls.push(url);
     }
     for (href, text) in s.hrefs.iter().zip(&s.anchor_text) {
         urls.push(href);

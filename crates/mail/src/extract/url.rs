@@ -150,10 +150,12 @@ impl UrlCollector {
             }
         }
         for (href, text) in &self.anchors {
-            let href_dom = authority(href).and_then(|a| registrable_domain(a.host));
-            let text_dom = authority(text).and_then(|a| registrable_domain(a.host));
-            if let (Some(h), Some(t)) = (href_dom, text_dom) {
-                if h != t {
+            // Anchor text that names a domain, over a link that goes elsewhere (another
+            // domain, or a bare IP address): the phisher's oldest trick.
+            let Some(shown) = authority(text).and_then(|a| registrable_domain(a.host)) else { continue };
+            let target = authority(href).map(|a| (a.host, registrable_domain(a.host)));
+            if let Some((host, dom)) = target {
+                if dom.as_deref() != Some(shown.as_str()) && !host.is_empty() {
                     shapes.insert("anchor_domain_mismatch");
                 }
             }

@@ -1,0 +1,236 @@
+//! End-to-end: the real `warden` binary in a temporary directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn warden(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_warden")).args(args).output().expect("warden runs")
+}
+
+fn example(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name).display().to_string()
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+fn synth(dir: &Path, count: u64, seed: u64) -> PathBuf {
+    let c = dir.join(format!("synth{seed}"));
+    let out = warden(&[
+        "synth",
+        "--out",
+        c.to_str().unwrap(),
+        "--count",
+        &count.to_string(),
+        "--seed",
+        &seed.to_string(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    c
+}
+
+#[test]
+fn classify_with_the_starter_model_answers_in_argument_order() {
+    let files = [example("phishing.eml"), example("ham.eml"), example("gtube.eml")];
+    let out = warden(&["classify", &files[0], &files[1], &files[2]]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 3);
+    for (line, file) in lines.iter().zip(&files) {
+        assert_eq!(line["file"], file.as_str());
+        for key in ["action", "score", "probability", "reasons"] {
+            assert!(line.get(key).is_some(), "{key} missing in {line}");
+        }
+    }
+    assert_eq!(lines[2]["action"], "reject", "GTUBE is rejected");
+    assert_eq!(lines[2]["reasons"][0]["name"], "GTUBE");
+    assert_eq!(lines[1]["action"], "deliver");
+    assert!(lines[0]["probability"].as_f64().unwrap() > lines[1]["probability"].as_f64().unwrap());
+    let reasons = lines[0]["reasons"].as_array().unwrap();
+    assert!(
+        reasons.iter().any(|r| r["name"].as_str().unwrap().starts_with("FEATURE:")),
+        "features explain it"
+    );
+}
+
+#[test]
+fn unreadable_inputs_give_an_error_line_and_a_failing_status() {
+    let out = warden(&["classify", "/nonexistent/x.eml", &example("ham.eml")]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines = json_lines(&out);
+    assert_eq!(lines[0]["file"], "/nonexistent/x.eml");
+    assert!(lines[0]["error"].as_str().unwrap().contains("No such file"));
+    assert_eq!(lines[1]["action"], "deliver", "later inputs are still classified");
+}
+
+#[test]
+fn classify_reads_standard_input() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["classify", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        &std::fs::read(example("gtube.eml")).unwrap(),
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let lines = json_lines(&out);
+    assert_eq!(lines[0]["file"], "-");
+    assert_eq!(lines[0]["action"], "reject");
+}
+
+#[test]
+fn hostile_files_all_get_decisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut big = b"Subject: big\r\nContent-Type: text/html\r\n\r\n<p>".to_vec();
+    big.extend(std::iter::repeat_n(b'x', 6 << 20));
+    let cases: [(&str, Vec<u8>); 5] = [
+        ("empty", Vec::new()),
+        ("garbage", (0..=255u8).cycle().take(5000).collect()),
+        (
+            "truncated",
+            b"Content-Type: multipart/mixed; boundary=\"q\"\n\n--q\nContent-Type: text/pl".to_vec(),
+        ),
+        ("lf-only-mbox", b"From x Mon\nFrom: a@b.example\nSubject: lf\n\nbody\n".to_vec()),
+        ("big", big),
+    ];
+    let mut paths = Vec::new();
+    for (name, bytes) in &cases {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        paths.push(p.display().to_string());
+    }
+    let args: Vec<&str> = std::iter::once("classify").chain(paths.iter().map(String::as_str)).collect();
+    let out = warden(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), cases.len());
+    assert!(lines.iter().all(|l| l.get("action").is_some()), "{lines:?}");
+}
+
+#[test]
+fn train_then_classify_and_eval_with_the_trained_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = synth(dir.path(), 300, 1);
+    let model = dir.path().join("m.wdm");
+    let out = warden(&[
+        "train",
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+        "--bits",
+        "16",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let info = warden(&["model", model.to_str().unwrap()]);
+    let meta: Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(meta["messages"], 300);
+    assert_eq!(meta["learner"]["ftrl"]["bits"], 16);
+
+    // A fresh corpus from another seed: the trained model separates it.
+    let test = synth(dir.path(), 200, 2);
+    let json = dir.path().join("eval.json");
+    let plot = dir.path().join("roc.svg");
+    let out = warden(&[
+        "eval",
+        "--corpus",
+        test.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--mode",
+        "split",
+        "--json",
+        json.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(r["messages"], 40, "split mode scores the last 20%");
+    assert!(r["roc_auc"].as_f64().unwrap() > 0.9, "{r}");
+    for key in ["one_minus_auc_pct", "log_loss", "msgs_per_sec", "peak_rss_mb"] {
+        assert!(r[key].is_number(), "{key}: {r}");
+    }
+    for k in ["0.90", "0.95", "0.99"] {
+        assert!(r["fpr_at_recall"][k].is_number(), "fpr_at_recall {k}");
+    }
+    for k in ["0.001", "0.01"] {
+        assert!(r["recall_at_fpr"][k].is_number(), "recall_at_fpr {k}");
+    }
+    assert!(std::fs::read_to_string(&plot).unwrap().contains("<polyline"));
+}
+
+#[test]
+fn online_eval_reads_trec_indexes_and_counts_every_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = synth(dir.path(), 120, 3);
+    // The same messages as a TREC index: `label ../path`, relative to the index file.
+    let tsv = std::fs::read_to_string(corpus.join("labels.tsv")).unwrap();
+    let full = corpus.join("full");
+    std::fs::create_dir_all(&full).unwrap();
+    let index: String = tsv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (p, label) = l.split_once('\t').unwrap();
+            format!("{label} ../{p}\n")
+        })
+        .collect();
+    std::fs::write(full.join("index"), index).unwrap();
+    std::fs::remove_file(corpus.join("labels.tsv")).unwrap();
+    let json = dir.path().join("e.json");
+    let out = warden(&[
+        "eval",
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--shuffle",
+        "7",
+        "--bits",
+        "16",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(r["messages"], 120);
+    assert_eq!(r["mode"], "online");
+    assert_eq!(r["spam"].as_u64().unwrap() + r["ham"].as_u64().unwrap(), 120);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ROC AUC"));
+}
+
+#[test]
+fn bad_configuration_and_models_are_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("w.toml");
+    std::fs::write(&cfg, "[thresholds]\njunk = 1.0\nrejct = 5.0\n").unwrap();
+    let out = warden(&["classify", "--config", cfg.to_str().unwrap(), &example("ham.eml")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rejct") && err.contains("w.toml"), "{err}");
+
+    let model = dir.path().join("bad.wdm");
+    std::fs::write(&model, b"WARDEN\0M\x01\0\0\0garbage").unwrap();
+    let out = warden(&["classify", "--model", model.to_str().unwrap(), &example("ham.eml")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.wdm") && err.contains("corrupt"), "{err}");
+}
+
+#[test]
+fn thresholds_from_configuration_change_the_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("strict.toml");
+    std::fs::write(&cfg, "[thresholds]\njunk = -50.0\nquarantine = -40.0\nreject = -30.0\n").unwrap();
+    let out = warden(&["classify", "--config", cfg.to_str().unwrap(), &example("ham.eml")]);
+    assert_eq!(json_lines(&out)[0]["action"], "reject");
+}

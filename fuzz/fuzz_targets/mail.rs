@@ -1,0 +1,39 @@
+//! Hostile bytes through everything a message meets before a decision: mbox and list-header
+//! stripping, parsing, every feature extractor (hashed and named), and the engine's decision.
+//! Nothing may panic, and the hashed and named extractions must agree.
+#![no_main]
+
+use std::sync::LazyLock;
+
+use libfuzzer_sys::fuzz_target;
+use warden_core::{Event, HashedSink, NamedSink};
+use warden_engine::{Config, MailEngine};
+use warden_mail::{Mail, MailConfig};
+
+static ENGINE: LazyLock<MailEngine> = LazyLock::new(|| {
+    MailEngine::new(warden_engine::starter_model().expect("starter model"), Config::default()).expect("config")
+});
+
+// Small limits so that the fuzzer reaches the truncation paths too.
+static SMALL: LazyLock<MailConfig> = LazyLock::new(|| MailConfig {
+    max_scan_bytes: 2048,
+    max_part_bytes: 512,
+    ngram_bytes: 300,
+    max_words: 50,
+    raw_ngram_bytes: 300,
+    raw_ngrams_skip_trace: true,
+});
+
+fuzz_target!(|data: &[u8]| {
+    let stripped = warden_mail::strip_list_headers(data);
+    for config in [&*SMALL, &MailConfig::default()] {
+        let mail = Mail::parse(&stripped, config);
+        let mut hashed = HashedSink::new();
+        mail.extract(&mut hashed);
+        let mut named = NamedSink::new();
+        mail.extract(&mut named);
+        assert_eq!(hashed.finish(), named.finish().0, "named and hashed extraction disagree");
+    }
+    let d = ENGINE.decide_explained(data);
+    assert!(d.probability.is_finite() && (0.0..=1.0).contains(&d.probability));
+});
