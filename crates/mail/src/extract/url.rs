@@ -1,9 +1,12 @@
 //! URLs found in text and HTML: their registrable domains and their tricks.
 //!
+//! Sets here are ordered: the same message must give its features in the same order every
+//! time, so that scores are reproducible to the last bit.
+//!
 //! Only the host of a URL matters here, and spam URLs are often not valid URLs at all, so the
 //! authority is cut out by hand (a full URL parser would reject exactly the URLs worth seeing).
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 
 use memchr::memmem;
 
@@ -114,8 +117,8 @@ impl UrlCollector {
 
     pub fn emit(&self, out: &mut Emitter<'_>) {
         out.num(ns::URL_SHAPE, "count", self.urls.len());
-        let mut domains: HashSet<String> = HashSet::new();
-        let mut shapes: HashSet<&'static str> = HashSet::new();
+        let mut domains: BTreeSet<String> = BTreeSet::new();
+        let mut shapes: BTreeSet<&'static str> = BTreeSet::new();
         for url in &self.urls {
             let lower_scheme = url.get(..5).map(str::to_ascii_lowercase);
             shapes.insert(match lower_scheme.as_deref() {
