@@ -19,9 +19,17 @@ for c in spamassassin csdmc2010; do
       --json "$out/$c.$seed.json" "$@" >/dev/null
     vals+=("$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['one_minus_auc_pct'])" "$out/$c.$seed.json")")
   done
+  extra=$(python3 -c '
+import json, sys
+rs = [json.load(open(p)) for p in sys.argv[1:]]
+m = lambda f: sum(f(r) for r in rs) / len(rs)
+print("log-loss %.4f, FPR at 95%% recall %.3f%%, recall at 0.1%% FPR %.2f%%" % (
+    m(lambda r: r["log_loss"]), 100 * m(lambda r: r["fpr_at_recall"]["0.95"]), 100 * m(lambda r: r["recall_at_fpr"]["0.001"])))
+' "$out/$c".*.json)
   mean=$(python3 -c "import sys; v=[float(x) for x in sys.argv[1:]]; print(f'{sum(v)/len(v):.5f}')" "${vals[@]}")
   ok=$(python3 -c "import sys; print('ok' if float(sys.argv[1]) <= float(sys.argv[2]) else 'MISSED')" "$mean" "${bar[$c]}")
   printf '%-13s (1-AUC)%% mean %s  (bar %s: %s)  per seed: %s\n' "$c" "$mean" "${bar[$c]}" "$ok" "$(printf '%.4f ' "${vals[@]}")"
+  printf '%-13s means: %s\n' "" "$extra"
   [ "$ok" = ok ] || status=1
 done
 rm -rf "$out"

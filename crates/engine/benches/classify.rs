@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use warden_engine::{Config, MailEngine};
+use warden_learn::OnlineLearner;
 
 fn corpora_dir() -> PathBuf {
     std::env::var_os("WARDEN_CORPORA")
@@ -17,49 +18,49 @@ fn corpora_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora"))
 }
 
-/// The messages of a corpus, or synthetic ones when it is absent.
-fn messages(name: &str) -> (String, Vec<Vec<u8>>) {
+/// The labelled messages of a corpus (shuffled with seed 1), or synthetic ones when it is absent.
+fn messages(name: &str) -> (String, Vec<(Vec<u8>, bool)>) {
     let dir = corpora_dir().join(name);
     match warden_corpus::Corpus::open(&dir) {
-        Ok(c) => {
-            let msgs: Vec<Vec<u8>> = c.items.iter().filter_map(|i| std::fs::read(&i.path).ok()).collect();
+        Ok(mut c) => {
+            warden_corpus::shuffle(&mut c.items, 1);
+            let msgs = c.items.iter().filter_map(|i| Some((std::fs::read(&i.path).ok()?, i.spam))).collect();
             (name.to_owned(), msgs)
         }
         Err(_) => {
             eprintln!("{} not found: measuring 2,000 synthetic messages instead", dir.display());
-            (
-                format!("synthetic (no {name})"),
-                (0..2000).map(|i| warden_corpus::synth::message(i, i % 3 == 0, 1)).collect(),
-            )
+            let msgs =
+                (0..2000).map(|i| (warden_corpus::synth::message(i, i % 3 == 0, 1), i % 3 == 0)).collect();
+            (format!("synthetic (no {name})"), msgs)
         }
     }
 }
 
 fn bench(c: &mut Criterion) {
     let model = warden_engine::starter_model().expect("starter model");
-    let mut engine = MailEngine::new(model, Config::default()).expect("default config");
+    let engine = MailEngine::new(model, Config::default()).expect("default config");
     for corpus in ["spamassassin", "modern"] {
         let (label, msgs) = messages(corpus);
-        let bytes: usize = msgs.iter().map(Vec::len).sum();
+        let bytes: usize = msgs.iter().map(|m| m.0.len()).sum();
         eprintln!("{label}: {} messages, mean {:.1} KB", msgs.len(), bytes as f64 / msgs.len() as f64 / 1e3);
         let mut g = c.benchmark_group(format!("classify/{label}"));
         g.throughput(Throughput::Elements(msgs.len() as u64));
         g.sample_size(10).measurement_time(Duration::from_secs(20));
         g.bench_function("decide", |b| {
             b.iter(|| {
-                for m in &msgs {
+                for (m, _) in &msgs {
                     std::hint::black_box(engine.decide(m));
                 }
             })
         });
         g.bench_function("features_only", |b| {
             b.iter(|| {
-                for m in &msgs {
+                for (m, _) in &msgs {
                     std::hint::black_box(engine.features(m));
                 }
             })
         });
-        let all: Vec<_> = msgs.iter().map(|m| engine.features(m)).collect();
+        let all: Vec<_> = msgs.iter().map(|(m, _)| engine.features(m)).collect();
         let distinct: usize = all.iter().map(|x| x.len()).sum();
         eprintln!("{label}: {:.0} distinct features per message", distinct as f64 / all.len() as f64);
         g.bench_function("score_only", |b| {
@@ -71,19 +72,41 @@ fn bench(c: &mut Criterion) {
         });
         drop(all);
         g.finish();
-        // Learning alone, on features extracted beforehand: the cost on top of classify.
-        let feats: Vec<_> = msgs.iter().take(1000).map(|m| engine.features(m)).collect();
+        // Learning, on features extracted beforehand: the cost on top of classify.
+        // `ftrl_step`: one FTRL-Proximal update per message (what every message costs).
+        // `stream_with_rehearsal`: an empty model learning the stream in order with its true
+        // labels, hard examples rehearsed, as `warden eval` does (the amortised cost).
+        let feats: Vec<_> = msgs.iter().take(2000).map(|(m, spam)| (engine.features(m), *spam)).collect();
         let mut g = c.benchmark_group(format!("learn/{label}"));
         g.throughput(Throughput::Elements(feats.len() as u64));
         g.sample_size(10).measurement_time(Duration::from_secs(10));
-        g.bench_function("learn_one", |b| {
-            let mut spam = false;
+        g.bench_function("ftrl_step", |b| {
+            let mut learner = warden_learn::Ftrl::new(warden_learn::FtrlParams::default());
             b.iter(|| {
-                for x in &feats {
-                    spam = !spam;
-                    engine.learn_features(x, spam);
+                for (x, spam) in &feats {
+                    let score = learner.predict(x);
+                    learner.learn_scored(x, *spam, score);
                 }
             })
+        });
+        g.bench_function("stream_with_rehearsal", |b| {
+            b.iter_batched(
+                || {
+                    warden_learn::Model::new(
+                        warden_core::EventKind::Mail,
+                        warden_learn::LearnerSpec::Ftrl(warden_learn::FtrlParams::default()),
+                        serde_json::Value::Null,
+                        warden_learn::RehearsalParams::default(),
+                    )
+                },
+                |mut model| {
+                    for (x, spam) in &feats {
+                        model.learn(x, *spam);
+                    }
+                    model
+                },
+                criterion::BatchSize::LargeInput,
+            )
         });
         g.finish();
     }

@@ -30,11 +30,12 @@ impl Default for FtrlParams {
     }
 }
 
-/// One slot's learning state.
+/// One slot's learning state: FTRL's `z`, and the square root of its sum of squared
+/// gradients `n` (kept as the root: each update then needs one square root, not three).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Slot {
     z: f32,
-    n: f32,
+    root_n: f32,
 }
 
 /// FTRL-Proximal logistic regression.
@@ -75,36 +76,38 @@ impl Ftrl {
         (hash & self.mask) as usize
     }
 
+    #[inline]
     fn weight_of(&self, s: Slot) -> f32 {
         let p = &self.params;
-        let z = s.z as f64;
-        if z.abs() <= p.l1 {
+        let (l1, z) = (p.l1 as f32, s.z);
+        if z.abs() <= l1 {
             0.0
         } else {
-            (-(z - z.signum() * p.l1) / ((p.beta + (s.n as f64).sqrt()) / p.alpha + p.l2)) as f32
+            -(z - z.signum() * l1) / ((p.beta as f32 + s.root_n) / p.alpha as f32 + p.l2 as f32)
         }
     }
 
-    fn update(&self, s: &mut Slot, w: f32, g: f64) {
-        let n = s.n as f64;
-        let sigma = ((n + g * g).sqrt() - n.sqrt()) / self.params.alpha;
-        s.z = (s.z as f64 + g - sigma * w as f64) as f32;
-        s.n = (n + g * g) as f32;
+    #[inline]
+    fn update(&self, s: &mut Slot, w: f32, g: f32) {
+        let root_n = (s.root_n * s.root_n + g * g).sqrt();
+        let sigma = (root_n - s.root_n) / self.params.alpha as f32;
+        s.z += g - sigma * w;
+        s.root_n = root_n;
     }
 
-    /// Slots that carry state, as `(index, z, n)`; with `nonzero_only`, just those whose
+    /// Slots that carry state, as `(index, z, sqrt(n))`; with `nonzero_only`, just those whose
     /// weight is not zero (what prediction needs).
     pub(crate) fn entries(&self, nonzero_only: bool) -> impl Iterator<Item = (u32, f32, f32)> + '_ {
         self.slots
             .iter()
             .enumerate()
-            .filter(move |(i, s)| if nonzero_only { self.weights[*i] != 0.0 } else { s.n > 0.0 })
-            .map(|(i, s)| (i as u32, s.z, s.n))
+            .filter(move |(i, s)| if nonzero_only { self.weights[*i] != 0.0 } else { s.root_n > 0.0 })
+            .map(|(i, s)| (i as u32, s.z, s.root_n))
     }
 
-    /// The bias slot, as `(z, n)`.
+    /// The bias slot, as `(z, sqrt(n))`.
     pub(crate) fn bias_state(&self) -> (f32, f32) {
-        (self.bias.z, self.bias.n)
+        (self.bias.z, self.bias.root_n)
     }
 
     /// Rebuilds a model from saved state. Indices beyond the table are an error.
@@ -114,10 +117,10 @@ impl Ftrl {
         entries: impl Iterator<Item = (u32, f32, f32)>,
     ) -> Result<Self, u32> {
         let mut m = Ftrl::new(params);
-        m.bias = Slot { z: bias.0, n: bias.1 };
+        m.bias = Slot { z: bias.0, root_n: bias.1 };
         m.bias_weight = m.weight_of(m.bias);
-        for (i, z, n) in entries {
-            let slot = Slot { z, n };
+        for (i, z, root_n) in entries {
+            let slot = Slot { z, root_n };
             let w = m.weight_of(slot);
             let (Some(s), Some(wt)) = (m.slots.get_mut(i as usize), m.weights.get_mut(i as usize)) else {
                 return Err(i);
@@ -137,7 +140,7 @@ impl OnlineLearner for Ftrl {
 
     fn learn_scored(&mut self, x: &FeatureVec, spam: bool, score: f64) {
         let p = sigmoid(score);
-        let g = p - if spam { 1.0 } else { 0.0 };
+        let g = (p - if spam { 1.0 } else { 0.0 }) as f32;
         for &h in x.hashes() {
             let i = self.index(h);
             let mut s = self.slots[i];

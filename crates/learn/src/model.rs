@@ -8,7 +8,7 @@
 //! | 4 | format version ([`FORMAT_VERSION`]) |
 //! | 4 + n | metadata: length, then JSON ([`ModelMeta`]) |
 //! | 1 | learner tag: 1 FTRL, 2 naive Bayes |
-//! | … | learner state: FTRL `bias z f32, bias n f32, count u32, count × (index u32, z f32, n f32)`; naive Bayes `spam docs u64, ham docs u64, count u32, count × (index u32, spam u32, ham u32)` |
+//! | … | learner state: FTRL `bias z f32, bias √n f32, count u32, count × (index u32, z f32, √n f32)`; naive Bayes `spam docs u64, ham docs u64, count u32, count × (index u32, spam u32, ham u32)` |
 //! | 8 | xxh3-64 of every byte before it |
 //!
 //! A model file holds numbers only: hashed slots and their state, never a token, an address or
