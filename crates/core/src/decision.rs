@@ -78,7 +78,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Thresholds<A> {
         if let Some((s, a)) = steps.iter().find(|(s, _)| !s.is_finite()) {
             return Err(ThresholdsError(format!("threshold for {a:?} is not a number: {s}")));
         }
-        steps.sort_by(|a, b| a.1.cmp(&b.1));
+        steps.sort_by_key(|s| s.1);
         for w in steps.windows(2) {
             if w[0].0 > w[1].0 {
                 return Err(ThresholdsError(format!(

@@ -98,7 +98,7 @@ fn sender(msg: &Message<'_>, out: &mut Emitter<'_>) -> Option<String> {
                     out.flag(ns::SENDER, "from_name_address_mismatch");
                 }
             }
-            if n.chars().any(|c| !c.is_ascii()) {
+            if !n.is_ascii() {
                 out.flag(ns::SENDER, "from_name_non_ascii");
             }
         }
@@ -134,15 +134,15 @@ fn recipients(msg: &Message<'_>, from_dom: Option<&str>, out: &mut Emitter<'_>) 
     }
     out.num(ns::RCPT, "to", to.len());
     out.num(ns::RCPT, "cc", cc);
-    if let Some(f) = from_dom {
-        if to.iter().any(|a| domain_of(a).and_then(registrable_domain).as_deref() == Some(f)) {
-            out.flag(ns::RCPT, "to_same_domain_as_from");
-        }
+    if let Some(f) = from_dom
+        && to.iter().any(|a| domain_of(a).and_then(registrable_domain).as_deref() == Some(f))
+    {
+        out.flag(ns::RCPT, "to_same_domain_as_from");
     }
-    if let (Some(t), Some((_, Some(f)))) = (to.first(), first_address(msg.from())) {
-        if t.eq_ignore_ascii_case(f) {
-            out.flag(ns::RCPT, "to_is_from");
-        }
+    if let (Some(t), Some((_, Some(f)))) = (to.first(), first_address(msg.from()))
+        && t.eq_ignore_ascii_case(f)
+    {
+        out.flag(ns::RCPT, "to_is_from");
     }
 }
 
@@ -160,18 +160,18 @@ fn received(hops: &Hops<'_>, out: &mut Emitter<'_>) {
             Some(Host::IpAddr(_)) => out.flag(ns::RECEIVED, &format!("helo_ip{pos}")),
             Some(Host::Name(h)) if !h.contains('.') => out.flag(ns::RECEIVED, &format!("helo_nodot{pos}")),
             Some(Host::Name(h)) => {
-                if let (Some(Host::Name(f)), true) = (&hop.from, hop.from_iprev.is_some()) {
-                    if !f.eq_ignore_ascii_case(h) {
-                        out.flag(ns::RECEIVED, &format!("helo_ne_from{pos}"));
-                    }
+                if let (Some(Host::Name(f)), true) = (&hop.from, hop.from_iprev.is_some())
+                    && !f.eq_ignore_ascii_case(h)
+                {
+                    out.flag(ns::RECEIVED, &format!("helo_ne_from{pos}"));
                 }
             }
             None => {}
         }
-        if let Some(rev) = &hop.from_iprev {
-            if rev.eq_ignore_ascii_case("unknown") {
-                out.flag(ns::RECEIVED, &format!("rdns_unknown{pos}"));
-            }
+        if let Some(rev) = &hop.from_iprev
+            && rev.eq_ignore_ascii_case("unknown")
+        {
+            out.flag(ns::RECEIVED, &format!("rdns_unknown{pos}"));
         }
         if hop.from_ip.is_some_and(|ip| match ip {
             std::net::IpAddr::V4(v4) => v4.is_private() || v4.is_loopback(),

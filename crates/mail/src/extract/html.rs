@@ -59,20 +59,20 @@ pub(super) fn extract(html: &str, urls: &mut UrlCollector, out: &mut Emitter<'_>
             }))
             .append_element_content_handler(text!("a[href]", |t| {
                 let mut s = state.borrow_mut();
-                if let Some(last) = s.anchor_text.last_mut() {
-                    if last.len() < 256 {
-                        last.push_str(t.as_str());
-                    }
+                if let Some(last) = s.anchor_text.last_mut()
+                    && last.len() < 256
+                {
+                    last.push_str(t.as_str());
                 }
                 Ok(())
             }))
             .append_element_content_handler(element!("img", |el| {
                 let mut s = state.borrow_mut();
                 s.images += 1;
-                if let Some(src) = el.get_attribute("src").filter(|v| v.len() < 2048 && v.contains("://")) {
-                    if s.other_urls.len() < 64 {
-                        s.other_urls.push(src);
-                    }
+                if let Some(src) = el.get_attribute("src").filter(|v| v.len() < 2048 && v.contains("://"))
+                    && s.other_urls.len() < 64
+                {
+                    s.other_urls.push(src);
                 }
                 let tiny = |a: &str| {
                     el.get_attribute(a).is_some_and(|v| matches!(v.trim(), "0" | "1" | "1px" | "0px"))

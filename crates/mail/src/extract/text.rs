@@ -53,11 +53,12 @@ pub fn normalize_words(text: &str, max: usize, mut f: impl FnMut(&str)) -> WordS
             buf.extend(word.nfkc().flat_map(char::to_lowercase));
             let latin = buf.chars().any(|c| c.is_ascii_alphabetic());
             let other = buf.chars().any(|c| c.is_alphabetic() && !c.is_ascii());
-            if latin && other {
-                if let Ok(cured) = decancer::cure(&buf, decancer::Options::default()) {
-                    stats.mixed_script += 1;
-                    buf = cured.to_string();
-                }
+            if latin
+                && other
+                && let Ok(cured) = decancer::cure(&buf, decancer::Options::default())
+            {
+                stats.mixed_script += 1;
+                buf = cured.to_string();
             }
         }
         let chars = buf.chars().count();
@@ -109,14 +110,15 @@ pub(super) fn subject(subject: &str, raw: &str, out: &mut Emitter<'_>) {
     while let Some(i) = rest.find("=?") {
         let word = &rest[i + 2..];
         let mut fields = word.splitn(3, '?');
-        if let (Some(cs), Some(enc)) = (fields.next(), fields.next()) {
-            if cs.len() <= 20 && enc.len() == 1 {
-                out.pair(
-                    ns::SUBJECT_SHAPE,
-                    "encoded",
-                    &format!("{}/{}", cs.to_ascii_lowercase(), enc.to_ascii_lowercase()),
-                );
-            }
+        if let (Some(cs), Some(enc)) = (fields.next(), fields.next())
+            && cs.len() <= 20
+            && enc.len() == 1
+        {
+            out.pair(
+                ns::SUBJECT_SHAPE,
+                "encoded",
+                &format!("{}/{}", cs.to_ascii_lowercase(), enc.to_ascii_lowercase()),
+            );
         }
         rest = word;
     }

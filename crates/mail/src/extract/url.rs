@@ -146,10 +146,10 @@ impl UrlCollector {
             if a.host.split('.').count() > 4 {
                 shapes.insert("deep_host");
             }
-            if domains.len() < MAX_DOMAINS {
-                if let Some(d) = registrable_domain(a.host) {
-                    domains.insert(d);
-                }
+            if domains.len() < MAX_DOMAINS
+                && let Some(d) = registrable_domain(a.host)
+            {
+                domains.insert(d);
             }
         }
         for (href, text) in &self.anchors {
@@ -157,10 +157,11 @@ impl UrlCollector {
             // domain, or a bare IP address): the phisher's oldest trick.
             let Some(shown) = authority(text).and_then(|a| registrable_domain(a.host)) else { continue };
             let target = authority(href).map(|a| (a.host, registrable_domain(a.host)));
-            if let Some((host, dom)) = target {
-                if dom.as_deref() != Some(shown.as_str()) && !host.is_empty() {
-                    shapes.insert("anchor_domain_mismatch");
-                }
+            if let Some((host, dom)) = target
+                && dom.as_deref() != Some(shown.as_str())
+                && !host.is_empty()
+            {
+                shapes.insert("anchor_domain_mismatch");
             }
         }
         out.num(ns::URL_SHAPE, "domains", domains.len());
