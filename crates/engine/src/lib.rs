@@ -60,26 +60,38 @@ impl MailEngine {
 
     /// The hashed features of a raw message.
     pub fn features(&self, raw: &[u8]) -> FeatureVec {
+        self.parse_and_extract(raw).1
+    }
+
+    fn parse_and_extract<'a>(&'a self, raw: &'a [u8]) -> (Mail<'a>, FeatureVec) {
         let mail = Mail::parse(raw, &self.config.mail);
-        let mut sink = HashedSink::with_capacity(4096);
+        // Room for a typical message's features (two 2,000-byte n-gram windows and words)
+        // without growing.
+        let mut sink = HashedSink::with_capacity(8192);
         mail.extract(&mut sink);
-        sink.finish()
+        (mail, sink.finish())
     }
 
     /// The readable names of a raw message's features, each with its weight in the model,
     /// strongest first.
     pub fn named_features(&self, raw: &[u8]) -> Vec<(String, f64)> {
+        self.parse_and_name(raw).2
+    }
+
+    /// Extracts into a [`NamedSink`]: the message, its features, and their names with their
+    /// weights, strongest first (ties by name, so the order is stable).
+    fn parse_and_name<'a>(&'a self, raw: &'a [u8]) -> (Mail<'a>, FeatureVec, Vec<(String, f64)>) {
         let mail = Mail::parse(raw, &self.config.mail);
         let mut sink = NamedSink::new();
         mail.extract(&mut sink);
-        let (x, names) = sink.finish();
-        let mut out: Vec<(String, f64)> = x
+        let (x, mut names) = sink.finish();
+        let mut weighed: Vec<(String, f64)> = x
             .hashes()
             .iter()
-            .map(|h| (names.get(h).cloned().unwrap_or_default(), self.model.learner.contribution(*h)))
+            .map(|h| (names.remove(h).unwrap_or_default(), self.model.learner.contribution(*h)))
             .collect();
-        out.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then_with(|| a.0.cmp(&b.0)));
-        out
+        weighed.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then_with(|| a.0.cmp(&b.0)));
+        (mail, x, weighed)
     }
 
     /// The model's log-odds for a feature vector.
@@ -106,40 +118,25 @@ impl MailEngine {
     /// Decides on a raw message. Reasons name the verdict's source only; see
     /// [`MailEngine::decide_explained`] for the features behind it.
     pub fn decide(&self, raw: &[u8]) -> Decision<MailAction> {
-        let mail = Mail::parse(raw, &self.config.mail);
-        let mut sink = HashedSink::with_capacity(4096);
-        mail.extract(&mut sink);
-        let x = sink.finish();
+        let (mail, x) = self.parse_and_extract(raw);
         self.finish(&mail, &x, Vec::new())
     }
 
     /// Decides on a raw message and names the features that weighed most, rebuilt from the
     /// message itself (the model holds no names).
     pub fn decide_explained(&self, raw: &[u8]) -> Decision<MailAction> {
-        let mail = Mail::parse(raw, &self.config.mail);
-        let mut sink = NamedSink::new();
-        mail.extract(&mut sink);
-        let (x, names) = sink.finish();
-        let mut weighed: Vec<(f64, u64)> = x
-            .hashes()
-            .iter()
-            .map(|&h| (self.model.learner.contribution(h), h))
-            .filter(|(c, _)| *c != 0.0)
-            .collect();
-        weighed.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()));
+        let (mail, x, weighed) = self.parse_and_name(raw);
         let features = weighed
             .into_iter()
+            .filter(|(_, c)| *c != 0.0)
             .take(self.config.explain.top_features)
-            .map(|(c, h)| {
-                let name = names.get(&h).map_or("?", String::as_str);
-                Reason {
-                    name: format!("FEATURE:{name}"),
-                    description: format!(
-                        "{name} is in the message; it weighs {c:+.3} toward {}",
-                        if c > 0.0 { "spam" } else { "ham" }
-                    ),
-                    contribution: c,
-                }
+            .map(|(name, c)| Reason {
+                name: format!("FEATURE:{name}"),
+                description: format!(
+                    "{name} is in the message; it weighs {c:+.3} toward {}",
+                    if c > 0.0 { "spam" } else { "ham" }
+                ),
+                contribution: c,
             })
             .collect();
         self.finish(&mail, &x, features)
@@ -216,11 +213,12 @@ mod tests {
         let d = e.decide_explained(spam);
         assert!(d.probability > 0.9, "{d:?}");
         assert!(d.action > MailAction::Deliver);
-        assert!(
-            d.reasons.iter().any(|r| r.name == "FEATURE:subj:pills" && r.contribution > 0.0),
-            "{:?}",
-            d.reasons
-        );
+        let features: Vec<_> = d.reasons.iter().filter(|r| r.name.starts_with("FEATURE:")).collect();
+        assert_eq!(features.len(), Config::default().explain.top_features);
+        assert!(features.iter().all(|r| r.contribution > 0.0), "{features:?}");
+        let named = e.named_features(spam);
+        let pills = named.iter().find(|(n, _)| n == "subj:pills").expect("subject word named");
+        assert!(pills.1 > 0.0 && (pills.1 - named[0].1).abs() < 1e-9, "among the strongest: {named:?}");
         assert!(e.decide(ham).probability < 0.1);
         assert_eq!(e.decide(spam).score, d.score, "explaining does not change the score");
     }
