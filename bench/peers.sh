@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Warden, Rspamd 3.4 and SpamAssassin 4 on the same split of one corpus, offline.
+#   bench/peers.sh [CORPUS_DIR] [SEED]      (default ../shared/corpora/spamassassin, seed 1)
+# Installs the peers from Debian's packages when missing, runs them on loopback with every
+# network module off (../shared/notes/peers.md), trains each Bayes on the first 80% of
+# `warden eval --mode split --shuffle SEED` and scores the last 20%. Not part of CI.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+corpus=$(cd "${1:-$here/../shared/corpora/spamassassin}" && pwd)
+seed=${2:-1}
+work=$(mktemp -d /tmp/warden-peers.XXXXXX)
+chmod 755 "$work"
+trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true' EXIT
+# Peers left running by an interrupted earlier run hold the ports: stop them first.
+pkill -f 'spamd -d -L .*--listen=127.0.0.1:7830' 2>/dev/null || true
+pkill -x rspamd 2>/dev/null || true
+pkill -f 'redis-server 127.0.0.1:6390' 2>/dev/null || true
+
+if ! command -v rspamd >/dev/null || ! command -v spamd >/dev/null || ! command -v redis-server >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rspamd spamassassin spamc redis-server
+fi
+cargo build --release --quiet --manifest-path "$here/Cargo.toml"
+warden=${CARGO_TARGET_DIR:-$here/target}/release/warden
+
+echo "== split: $corpus, --mode split --shuffle $seed"
+"$warden" eval --corpus "$corpus" --mode split --shuffle "$seed" --scores "$work/test.tsv" >/dev/null
+python3 - "$corpus" "$work" <<'PY'
+import os, sys
+corpus, work = sys.argv[1], sys.argv[2]
+test = {l.split("\t")[0] for l in open(f"{work}/test.tsv")}
+with open(f"{work}/labels.tsv", "w") as out, open(f"{work}/train-spam.lst", "w") as s, open(f"{work}/train-ham.lst", "w") as h:
+    out.write("path\tlabel\n")
+    for line in list(open(f"{corpus}/labels.tsv"))[1:]:
+        p, label = line.rstrip("\n").split("\t")[:2]
+        full = os.path.join(corpus, p)
+        if full not in test:
+            out.write(f"{full}\t{label}\n")
+            (s if label == "spam" else h).write(full + "\n")
+PY
+mkdir -p "$work/train" && mv "$work/labels.tsv" "$work/train/"
+echo "train: $(wc -l < "$work/train-spam.lst") spam, $(wc -l < "$work/train-ham.lst") ham; test: $(wc -l < "$work/test.tsv")"
+
+echo "== Warden: an empty model learns the 80%"
+"$warden" train --corpus "$work/train" --shuffle "$seed" --out "$work/warden.wdm" 2>&1 | tail -1
+python3 "$here/bench/peers.py" warden "$work/test.tsv" "$warden" "$work/warden.wdm"
+
+echo "== Rspamd 3.4 (offline, Bayes in Redis)"
+redis-server --bind 127.0.0.1 --port 6390 --save '' --appendonly no --daemonize yes --pidfile "$work/redis.pid" >/dev/null
+L=$work/rspamd
+mkdir -p "$L/local.d" "$L/override.d" "$L/db" "$L/run" "$L/log"
+echo 'dns { nameserver = ["127.0.0.1:53"]; timeout = 0.2s; retransmits = 1; }' > "$L/local.d/options.inc"
+echo 'servers = "127.0.0.1:6390";' > "$L/local.d/redis.conf"
+echo 'min_learns = 50; autolearn = false;' > "$L/local.d/classifier-bayes.conf"
+echo 'count = 2;' > "$L/local.d/worker-normal.inc"
+for m in rbl surbl emails spf dkim dmarc arc asn hfilter fuzzy_check rspamd_update phishing url_redirector \
+         mx_check dcc bimi greylist p0f external_services antivirus replies; do
+  echo 'enabled = false;' > "$L/override.d/$m.conf"
+done
+chown -R _rspamd:_rspamd "$L"
+vars=(--var=LOCAL_CONFDIR="$L" --var=DBDIR="$L/db" --var=RUNDIR="$L/run" --var=LOGDIR="$L/log")
+rspamd -u _rspamd -g _rspamd -c /etc/rspamd/rspamd.conf "${vars[@]}" -p "$work/rspamd.pid" >"$work/rspamd.out" 2>&1
+for _ in $(seq 120); do curl -sf http://127.0.0.1:11333/ping >/dev/null && break; sleep 0.5; done
+xargs -a "$work/train-spam.lst" -d '\n' rspamc -h 127.0.0.1:11334 -n 8 --header 'Learn-Type: bulk' learn_spam >/dev/null
+xargs -a "$work/train-ham.lst" -d '\n' rspamc -h 127.0.0.1:11334 -n 8 --header 'Learn-Type: bulk' learn_ham >/dev/null
+python3 "$here/bench/peers.py" rspamd "$work/test.tsv"
+
+echo "== SpamAssassin 4 (spamd -L, Bayes trained with sa-learn)"
+S=$work/sa
+mkdir -p "$S"
+cp -r /etc/spamassassin/. "$S/"   # the stock .pre files load the plugins, Bayes among them
+printf '\nuse_bayes 1\nbayes_auto_learn 0\nbayes_path %s/bayes\nbayes_file_mode 0777\n' "$S" >> "$S/local.cf"
+chown -R debian-spamd:debian-spamd "$S"
+sa=(--siteconfigpath="$S")
+xargs -a "$work/train-spam.lst" -d '\n' runuser -u debian-spamd -- sa-learn "${sa[@]}" --no-sync --spam >/dev/null
+xargs -a "$work/train-ham.lst" -d '\n' runuser -u debian-spamd -- sa-learn "${sa[@]}" --no-sync --ham >/dev/null
+runuser -u debian-spamd -- sa-learn "${sa[@]}" --sync >/dev/null
+spamd -d -L "${sa[@]}" --listen=127.0.0.1:7830 --max-children=2 --min-children=2 -u debian-spamd -g debian-spamd \
+  --helper-home-dir="$S" --pidfile="$work/spamd.pid" --syslog="$work/spamd.log"
+for _ in $(seq 120); do spamc -d 127.0.0.1 -p 7830 -K >/dev/null 2>&1 && break; sleep 0.5; done
+python3 "$here/bench/peers.py" spamassassin "$work/test.tsv" 7830
+echo "work files: $work"
