@@ -123,21 +123,21 @@ impl Corpus {
     }
 }
 
-/// Shuffles `items` reproducibly for `seed` (Fisher-Yates over SplitMix64).
-///
-/// Hand-written so that a seed names the same order on every platform and in every future
-/// version: published figures quote seeds.
+/// One step of SplitMix64: reproducible on every platform and in every future version, which
+/// is all the shuffles and the corpus generator need (published figures quote seeds).
+pub(crate) fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Shuffles `items` reproducibly for `seed` (Fisher-Yates over [`splitmix64`]).
 pub fn shuffle<T>(items: &mut [T], seed: u64) {
     let mut state = seed;
-    let mut next = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
     for i in (1..items.len()).rev() {
-        let j = (next() % (i as u64 + 1)) as usize;
+        let j = (splitmix64(&mut state) % (i as u64 + 1)) as usize;
         items.swap(i, j);
     }
 }

@@ -66,16 +66,12 @@ const SPAM_WORDS: &[&str] = &[
 ];
 const DOMAINS: &[&str] = &["example.org", "example.com", "example.net", "mail.example", "test.example"];
 
-/// SplitMix64: reproducible everywhere, which is all a corpus generator needs.
+/// The generator's random source: the crate's SplitMix64.
 struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        crate::corpus::splitmix64(&mut self.0)
     }
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
