@@ -128,30 +128,50 @@ fn dedup_with(hashes: &mut Vec<u64>, table: &mut [u32], mask: usize) {
     for i in 0..hashes.len() {
         let h = hashes[i];
         let fp = (h >> 32) as u32;
-        let fresh = if fp == 0 {
-            !zeros.contains(&h) && {
-                zeros.push(h);
-                true
-            }
+        let slot = (h as usize) & mask;
+        let found = table[slot];
+        // The common case, settled at the first slot without a branch: the slot is empty (a
+        // new feature) or holds this very fingerprint (a repeat). Whether a feature repeats
+        // is a coin toss the branch predictor would lose half the time.
+        let (empty, same) = (found == 0, found == fp);
+        let fresh = if (empty | same) & (fp != 0) {
+            table[slot] = fp;
+            empty
         } else {
-            let mut slot = (h as usize) & mask;
-            loop {
-                match table[slot] {
-                    0 => {
-                        table[slot] = fp;
-                        break true;
-                    }
-                    x if x == fp => break false,
-                    _ => slot = (slot + 1) & mask,
-                }
-            }
+            insert_slow(h, fp, slot, table, mask, &mut zeros)
         };
-        if fresh {
-            hashes[kept] = h;
-            kept += 1;
-        }
+        hashes[kept] = h;
+        kept += usize::from(fresh);
     }
     hashes.truncate(kept);
+}
+
+/// Probes on past an occupied slot, or handles a zero fingerprint. True if `h` is new.
+#[cold]
+fn insert_slow(
+    h: u64,
+    fp: u32,
+    mut slot: usize,
+    table: &mut [u32],
+    mask: usize,
+    zeros: &mut Vec<u64>,
+) -> bool {
+    if fp == 0 {
+        return !zeros.contains(&h) && {
+            zeros.push(h);
+            true
+        };
+    }
+    loop {
+        match table[slot] {
+            0 => {
+                table[slot] = fp;
+                return true;
+            }
+            x if x == fp => return false,
+            _ => slot = (slot + 1) & mask,
+        }
+    }
 }
 
 /// The sink used on the hot path: it keeps hashes only.

@@ -31,20 +31,22 @@ pub struct WordStats {
 pub fn normalize_words(text: &str, max: usize, mut f: impl FnMut(&str)) -> WordStats {
     let mut buf = String::with_capacity(64);
     let mut stats = WordStats::default();
-    for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-        if stats.words >= max {
-            break;
-        }
+    let mut rest = text;
+    while stats.words < max {
+        let Some((word, after)) = next_word(rest) else { break };
+        rest = after;
         if word.len() > MAX_WORD_CHARS * 4 {
             continue;
         }
         buf.clear();
-        if word.is_ascii() {
+        let chars = if word.is_ascii() {
             for b in word.bytes() {
-                stats.letters += b.is_ascii_alphabetic() as usize;
-                stats.upper += b.is_ascii_uppercase() as usize;
-                buf.push(b.to_ascii_lowercase() as char);
+                stats.letters += usize::from(b.is_ascii_alphabetic());
+                stats.upper += usize::from(b.is_ascii_uppercase());
             }
+            buf.push_str(word);
+            buf.make_ascii_lowercase();
+            buf.len()
         } else {
             for c in word.chars().filter(|c| c.is_alphabetic()) {
                 stats.letters += 1;
@@ -60,20 +62,59 @@ pub fn normalize_words(text: &str, max: usize, mut f: impl FnMut(&str)) -> WordS
                 stats.mixed_script += 1;
                 buf = cured.to_string();
             }
-        }
-        let chars = buf.chars().count();
+            buf.chars().count()
+        };
         if chars == 0 || chars > MAX_WORD_CHARS {
             continue;
         }
         stats.words += 1;
         if buf.bytes().all(|b| b.is_ascii_digit()) {
             // Numbers by length: prices and phone numbers differ, their digits rarely matter.
-            f(&format!("<num{}>", buf.len().min(12)));
+            f(NUMBER_TOKENS[buf.len().min(12) - 1]);
         } else {
             f(&buf);
         }
     }
     stats
+}
+
+/// The tokens numbers of 1 to 12 or more digits become.
+const NUMBER_TOKENS: [&str; 12] = [
+    "<num1>", "<num2>", "<num3>", "<num4>", "<num5>", "<num6>", "<num7>", "<num8>", "<num9>", "<num10>",
+    "<num11>", "<num12>",
+];
+
+/// The next maximal run of alphanumeric characters in `text`, and what follows it. ASCII is
+/// classified byte by byte; only other characters are decoded.
+fn next_word(text: &str) -> Option<(&str, &str)> {
+    let is_word = |s: &str, i: usize| -> (bool, usize) {
+        let b = s.as_bytes()[i];
+        if b.is_ascii() {
+            (b.is_ascii_alphanumeric(), 1)
+        } else {
+            let c = s[i..].chars().next().unwrap_or(' ');
+            (c.is_alphanumeric(), c.len_utf8())
+        }
+    };
+    let mut i = 0;
+    let start = loop {
+        if i >= text.len() {
+            return None;
+        }
+        let (word, len) = is_word(text, i);
+        if word {
+            break i;
+        }
+        i += len;
+    };
+    while i < text.len() {
+        let (word, len) = is_word(text, i);
+        if !word {
+            break;
+        }
+        i += len;
+    }
+    Some((&text[start..i], &text[i..]))
 }
 
 /// Subject tokens and shape.
@@ -185,31 +226,46 @@ impl TextCollector {
     /// characters folded to one space, at most `ngram_bytes` of it. Over UTF-8 bytes, so a
     /// window is a character 4-gram in ASCII and part of one elsewhere: cheap and script-blind.
     fn ngrams(&self, out: &mut Emitter<'_>) {
-        let mut text = String::with_capacity(self.ngram_bytes + 8);
+        let mut text: Vec<u8> = Vec::with_capacity(self.ngram_bytes + 8);
         let mut space = true;
         let sources = std::iter::once(self.subject.as_str()).chain(self.bodies.iter().map(String::as_str));
         'outer: for source in sources {
-            for c in source.chars() {
+            let mut i = 0;
+            while i < source.len() {
                 if text.len() >= self.ngram_bytes {
                     break 'outer;
                 }
-                if c.is_ascii_alphanumeric() {
-                    text.push(c.to_ascii_lowercase());
-                    space = false;
-                } else if !c.is_ascii() && c.is_alphanumeric() {
-                    text.extend(c.to_lowercase());
-                    space = false;
-                } else if !space {
-                    text.push(' ');
+                let b = source.as_bytes()[i];
+                if b.is_ascii() {
+                    i += 1;
+                    if b.is_ascii_alphanumeric() {
+                        text.push(b.to_ascii_lowercase());
+                        space = false;
+                        continue;
+                    }
+                } else {
+                    let c = source[i..].chars().next().unwrap_or(' ');
+                    i += c.len_utf8();
+                    if c.is_alphanumeric() {
+                        let mut utf8 = [0; 4];
+                        for l in c.to_lowercase() {
+                            text.extend_from_slice(l.encode_utf8(&mut utf8).as_bytes());
+                        }
+                        space = false;
+                        continue;
+                    }
+                }
+                if !space {
+                    text.push(b' ');
                     space = true;
                 }
             }
             if !space {
-                text.push(' ');
+                text.push(b' ');
                 space = true;
             }
         }
-        out.ngrams(ns::NGRAM, text.bytes());
+        out.ngrams(ns::NGRAM, text.iter().copied());
     }
 }
 
