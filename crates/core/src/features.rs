@@ -75,7 +75,7 @@ pub struct FeatureVec {
 impl FeatureVec {
     /// Builds a vector from raw hashes (any order, duplicates allowed).
     pub fn from_hashes(hashes: Vec<u64>) -> Self {
-        FeatureVec { hashes: distinct(hashes) }
+        FeatureVec { hashes: distinct(hashes, |_| {}) }
     }
 
     /// The distinct feature hashes, in first-seen order.
@@ -98,7 +98,7 @@ impl FeatureVec {
 ///
 /// An open-addressing set over the (already well mixed) hashes: a message yields a few
 /// thousand features, mostly repeats, and this is several times faster than sorting them.
-fn distinct(mut hashes: Vec<u64>) -> Vec<u64> {
+fn distinct(mut hashes: Vec<u64>, look: impl FnMut(u64)) -> Vec<u64> {
     if hashes.len() < 2 {
         return hashes;
     }
@@ -112,7 +112,7 @@ fn distinct(mut hashes: Vec<u64>) -> Vec<u64> {
     TABLE.with_borrow_mut(|table| {
         table.clear();
         table.resize(cap, 0);
-        dedup_with(&mut hashes, table, mask);
+        dedup_with(&mut hashes, table, mask, look);
     });
     hashes
 }
@@ -121,12 +121,13 @@ fn distinct(mut hashes: Vec<u64>) -> Vec<u64> {
 /// bits, half the memory of full hashes and so mostly in cache. Two features are taken for
 /// one only when both halves agree on the slot and the fingerprint: about one message in
 /// 2^40 would lose a feature.
-fn dedup_with(hashes: &mut Vec<u64>, table: &mut [u32], mask: usize) {
+fn dedup_with(hashes: &mut Vec<u64>, table: &mut [u32], mask: usize, mut look: impl FnMut(u64)) {
     // 0 marks an empty slot; hashes whose fingerprint is 0 are kept aside, compared whole.
     let mut zeros: Vec<u64> = Vec::new();
     let mut kept = 0;
     for i in 0..hashes.len() {
         let h = hashes[i];
+        look(h);
         let fp = (h >> 32) as u32;
         let slot = (h as usize) & mask;
         let found = table[slot];
@@ -194,6 +195,13 @@ impl HashedSink {
     /// Finishes into a [`FeatureVec`].
     pub fn finish(self) -> FeatureVec {
         FeatureVec::from_hashes(self.hashes)
+    }
+
+    /// Finishes into a [`FeatureVec`], calling `look` with every hash (repeats included) as
+    /// deduplication reaches it: a model can start fetching the weights it is about to read
+    /// while deduplication still works.
+    pub fn finish_looking(self, look: impl FnMut(u64)) -> FeatureVec {
+        FeatureVec { hashes: distinct(self.hashes, look) }
     }
 }
 

@@ -69,7 +69,8 @@ impl MailEngine {
         // without growing.
         let mut sink = HashedSink::with_capacity(8192);
         mail.extract(&mut sink);
-        (mail, sink.finish())
+        // The model's weights start loading while duplicates are being removed.
+        (mail, sink.finish_looking(|h| self.model.learner.prefetch(h)))
     }
 
     /// The readable names of a raw message's features, each with its weight in the model,

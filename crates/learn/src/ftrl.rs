@@ -191,6 +191,11 @@ impl OnlineLearner for Ftrl {
     fn bias(&self) -> f64 {
         self.bias_weight as f64
     }
+
+    #[inline]
+    fn prefetch(&self, hash: u64) {
+        prefetch(&self.weights[self.index(hash)]);
+    }
 }
 
 #[cfg(test)]

@@ -37,4 +37,10 @@ pub trait OnlineLearner {
     fn contribution(&self, hash: u64) -> f64;
     /// The constant part of the log-odds (the bias or the prior).
     fn bias(&self) -> f64;
+    /// A hint that `hash` is about to be predicted on: a learner whose state lives in a large
+    /// table can start loading it. Does nothing by default.
+    #[inline]
+    fn prefetch(&self, hash: u64) {
+        let _ = hash;
+    }
 }

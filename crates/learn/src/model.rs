@@ -135,6 +135,13 @@ impl OnlineLearner for Learner {
     fn bias(&self) -> f64 {
         self.inner().bias()
     }
+    #[inline]
+    fn prefetch(&self, hash: u64) {
+        match self {
+            Learner::Ftrl(m) => m.prefetch(hash),
+            Learner::NaiveBayes(m) => m.prefetch(hash),
+        }
+    }
 }
 
 /// A learner with its metadata.

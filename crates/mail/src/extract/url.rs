@@ -77,6 +77,12 @@ impl UrlCollector {
         }
     }
 
+    /// Links whose anchor text names a host, as `(href, text)`.
+    #[cfg(test)]
+    pub fn anchors(&self) -> &[(String, String)] {
+        &self.anchors
+    }
+
     pub fn push_anchor(&mut self, href: &str, text: &str) {
         if self.anchors.len() < MAX_URLS {
             self.anchors.push((href.to_owned(), text.trim().to_owned()));
