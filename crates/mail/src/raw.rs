@@ -82,41 +82,55 @@ pub(crate) fn is_trace_header(name: &[u8]) -> bool {
 /// Removes every top-level header field whose name `drop` selects, with its continuation
 /// lines; nothing is copied when nothing is dropped.
 pub fn strip_header_fields(raw: &[u8], drop: impl Fn(&[u8]) -> bool) -> Cow<'_, [u8]> {
-    let body_start = raw.len();
-    let mut keep: Vec<(usize, usize)> = Vec::new();
-    let mut dropped = false;
-    let mut pos = 0;
-    let mut dropping = false;
-    while pos < raw.len() {
-        let end = memchr::memchr(b'\n', &raw[pos..]).map_or(raw.len(), |i| pos + i + 1);
-        let line = &raw[pos..end];
-        let content = line.strip_suffix(b"\n").unwrap_or(line);
-        let content = content.strip_suffix(b"\r").unwrap_or(content);
-        if content.is_empty() {
-            // End of the header block: everything from here on is kept.
-            keep.push((pos, body_start));
-            break;
-        }
-        let continuation = matches!(line[0], b' ' | b'\t');
-        if !continuation {
-            let name_end = memchr::memchr(b':', content).unwrap_or(content.len());
-            dropping = drop(content[..name_end].trim_ascii_end());
-        }
-        if dropping {
-            dropped = true;
-        } else {
-            keep.push((pos, end));
-        }
-        pos = end;
-    }
-    if !dropped {
+    let mut spans = kept_spans(raw, drop);
+    let first = spans.next().unwrap_or_default();
+    if first.len() == raw.len() {
         return Cow::Borrowed(raw);
     }
     let mut out = Vec::with_capacity(raw.len());
-    for (s, e) in keep {
-        out.extend_from_slice(&raw[s..e]);
+    out.extend_from_slice(first);
+    for span in spans {
+        out.extend_from_slice(span);
     }
     Cow::Owned(out)
+}
+
+/// The parts of `raw` that [`strip_header_fields`] keeps, in order, without copying: runs of
+/// kept header lines, then the blank line and the body as one span.
+pub(crate) fn kept_spans<'r>(
+    raw: &'r [u8],
+    drop: impl Fn(&[u8]) -> bool + 'r,
+) -> impl Iterator<Item = &'r [u8]> + 'r {
+    let mut pos = 0;
+    // Whether the current field is dropped: its continuation lines go with it.
+    let mut dropping = false;
+    std::iter::from_fn(move || {
+        let mut span_start = None;
+        while pos < raw.len() {
+            let end = memchr::memchr(b'\n', &raw[pos..]).map_or(raw.len(), |i| pos + i + 1);
+            let line = &raw[pos..end];
+            let content = line.strip_suffix(b"\n").unwrap_or(line);
+            let content = content.strip_suffix(b"\r").unwrap_or(content);
+            if content.is_empty() {
+                // End of the header block: everything from here on is kept.
+                let from = span_start.unwrap_or(pos);
+                pos = raw.len();
+                return Some(&raw[from..]);
+            }
+            if !matches!(line[0], b' ' | b'\t') {
+                let name_end = memchr::memchr(b':', content).unwrap_or(content.len());
+                dropping = drop(content[..name_end].trim_ascii_end());
+            }
+            let line_start = pos;
+            pos = end;
+            match (dropping, span_start) {
+                (true, Some(from)) => return Some(&raw[from..line_start]),
+                (false, None) => span_start = Some(line_start),
+                _ => {}
+            }
+        }
+        span_start.map(|from| &raw[from..])
+    })
 }
 
 #[cfg(test)]

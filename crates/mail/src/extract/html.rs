@@ -192,9 +192,33 @@ impl Pass {
     fn separate(&mut self, name: &[u8]) {
         let block = matches!(
             name,
-            b"br" | b"p" | b"div" | b"td" | b"th" | b"tr" | b"li" | b"ul" | b"ol" | b"table" | b"tbody"
-                | b"h1" | b"h2" | b"h3" | b"h4" | b"h5" | b"h6" | b"hr" | b"blockquote" | b"pre"
-                | b"center" | b"body" | b"section" | b"header" | b"footer" | b"dt" | b"dd"
+            b"br"
+                | b"p"
+                | b"div"
+                | b"td"
+                | b"th"
+                | b"tr"
+                | b"li"
+                | b"ul"
+                | b"ol"
+                | b"table"
+                | b"tbody"
+                | b"h1"
+                | b"h2"
+                | b"h3"
+                | b"h4"
+                | b"h5"
+                | b"h6"
+                | b"hr"
+                | b"blockquote"
+                | b"pre"
+                | b"center"
+                | b"body"
+                | b"section"
+                | b"header"
+                | b"footer"
+                | b"dt"
+                | b"dd"
         );
         if block && !self.text.ends_with(['\n', ' ']) && !self.text.is_empty() {
             self.text.push('\n');

@@ -11,10 +11,10 @@ use crate::MailConfig;
 /// MIME parts looked at per message, at most.
 const MAX_PARTS: usize = 64;
 
-pub(super) fn extract(
-    msg: &Message<'_>,
+pub(super) fn extract<'m>(
+    msg: &'m Message<'_>,
     config: &MailConfig,
-    texts: &mut TextCollector,
+    texts: &mut TextCollector<'m>,
     urls: &mut UrlCollector,
     out: &mut Emitter<'_>,
 ) {
@@ -54,7 +54,7 @@ pub(super) fn extract(
                 html_parts += 1;
                 let h = prefix(h, config.max_part_bytes);
                 let text = html::extract(h, urls, out);
-                texts.push_body(&text);
+                texts.push_owned_body(text);
             }
             PartType::Message(_) => out.flag(ns::MIME, "nested_message"),
             PartType::Multipart(_) => {}

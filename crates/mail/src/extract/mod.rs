@@ -79,7 +79,7 @@ pub fn extract(mail: &Mail<'_>, sink: &mut dyn FeatureSink) {
             // Unreadable as a message: the raw bytes are still text worth looking at.
             out.flag(ns::MESSAGE, "unparsed");
             let len = mail.raw().len().min(config.max_part_bytes);
-            texts.push_body(&String::from_utf8_lossy(&mail.raw()[..len]));
+            texts.push_owned_body(String::from_utf8_lossy(&mail.raw()[..len]).into_owned());
         }
     }
     for body in texts.bodies() {
@@ -94,14 +94,13 @@ pub fn extract(mail: &Mail<'_>, sink: &mut dyn FeatureSink) {
 /// no parsed field shows. Line-ending differences are folded (CR dropped). With `skip_trace`,
 /// the trace fields (Received, DKIM and ARC signatures, verdicts) are left out first.
 fn raw_ngrams(raw: &[u8], max: usize, skip_trace: bool, out: &mut Emitter<'_>) {
-    let stripped;
-    let raw = if skip_trace {
-        stripped = crate::strip_header_fields(&raw[..raw.len().min(64 << 10)], crate::raw::is_trace_header);
-        &stripped[..]
+    let kept = |b: &&u8| **b != b'\r';
+    if skip_trace {
+        let spans = crate::raw::kept_spans(&raw[..raw.len().min(64 << 10)], crate::raw::is_trace_header);
+        out.ngrams(ns::RAW_NGRAM, spans.flatten().take(max).filter(kept).map(u8::to_ascii_lowercase));
     } else {
-        raw
-    };
-    out.ngrams(ns::RAW_NGRAM, raw.iter().take(max).filter(|&&b| b != b'\r').map(u8::to_ascii_lowercase));
+        out.ngrams(ns::RAW_NGRAM, raw.iter().take(max).filter(kept).map(u8::to_ascii_lowercase));
+    }
 }
 
 /// A thin wrapper over the sink with the token shapes the modules share.

@@ -6,6 +6,8 @@
 //! is folded to its Latin look-alike with decancer and flagged: that is the disguise, while a
 //! word wholly in one script is left as it is, so real Cyrillic or Greek text keeps its words.
 
+use std::borrow::Cow;
+
 use unicode_normalization::UnicodeNormalization;
 
 use super::{Emitter, ns, prefix};
@@ -167,40 +169,48 @@ pub(super) fn subject(subject: &str, raw: &str, out: &mut Emitter<'_>) {
 
 /// Gathers the text of a message (subject, bounded prefix of each part) for words, shape and
 /// n-grams.
-pub(super) struct TextCollector {
+pub(super) struct TextCollector<'m> {
     max_part_bytes: usize,
     max_words: usize,
     ngram_bytes: usize,
-    subject: String,
-    bodies: Vec<String>,
+    subject: &'m str,
+    /// Borrowed from the parsed message where possible; HTML parts' text is made here.
+    bodies: Vec<Cow<'m, str>>,
 }
 
-impl TextCollector {
+impl<'m> TextCollector<'m> {
     pub fn new(config: &MailConfig) -> Self {
         TextCollector {
             max_part_bytes: config.max_part_bytes,
             max_words: config.max_words,
             ngram_bytes: config.ngram_bytes,
-            subject: String::new(),
+            subject: "",
             bodies: Vec::new(),
         }
     }
 
-    pub fn push_subject(&mut self, subject: &str) {
-        self.subject = prefix(subject, 1024).to_owned();
+    pub fn push_subject(&mut self, subject: &'m str) {
+        self.subject = prefix(subject, 1024);
     }
 
     /// Adds a body text; only its first `max_part_bytes` are kept.
-    pub fn push_body(&mut self, text: &str) {
-        self.bodies.push(prefix(text, self.max_part_bytes).to_owned());
+    pub fn push_body(&mut self, text: &'m str) {
+        self.bodies.push(Cow::Borrowed(prefix(text, self.max_part_bytes)));
+    }
+
+    /// Adds a body text made during extraction; only its first `max_part_bytes` are kept.
+    pub fn push_owned_body(&mut self, mut text: String) {
+        let len = prefix(&text, self.max_part_bytes).len();
+        text.truncate(len);
+        self.bodies.push(Cow::Owned(text));
     }
 
     pub fn bodies(&self) -> impl Iterator<Item = &str> {
-        self.bodies.iter().map(String::as_str)
+        self.bodies.iter().map(|b| &**b)
     }
 
     pub fn emit(&self, out: &mut Emitter<'_>) {
-        let total: usize = self.bodies.iter().map(String::len).sum();
+        let total: usize = self.bodies.iter().map(|b| b.len()).sum();
         out.num(ns::BODY_SHAPE, "len", total);
         if total == 0 {
             out.flag(ns::BODY_SHAPE, "empty");
@@ -228,7 +238,7 @@ impl TextCollector {
     fn ngrams(&self, out: &mut Emitter<'_>) {
         let mut text: Vec<u8> = Vec::with_capacity(self.ngram_bytes + 8);
         let mut space = true;
-        let sources = std::iter::once(self.subject.as_str()).chain(self.bodies.iter().map(String::as_str));
+        let sources = std::iter::once(self.subject).chain(self.bodies());
         'outer: for source in sources {
             let mut i = 0;
             while i < source.len() {
