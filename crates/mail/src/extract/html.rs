@@ -100,7 +100,7 @@ impl Pass {
             CallbackEvent::EndTag { name } => self.end_tag(name),
             CallbackEvent::String { value } => {
                 if self.hidden_depth == 0 {
-                    let value = String::from_utf8_lossy(value);
+                    let value = utf8(value);
                     self.text.push_str(&value);
                     if self.in_anchor
                         && let Some(anchor) = self.signals.anchor_text.last_mut()
@@ -116,7 +116,7 @@ impl Pass {
 
     fn attribute(&mut self, value: &[u8]) {
         let Some(attr) = self.tag.pending.take() else { return };
-        let text = || String::from_utf8_lossy(value).into_owned();
+        let text = || utf8(value).into_owned();
         let tag = &mut self.tag;
         match attr {
             Attr::Href => tag.href = Some(text()),
@@ -126,7 +126,7 @@ impl Pass {
             Attr::Action => tag.action = Some(text()),
             Attr::Type => tag.password |= value.eq_ignore_ascii_case(b"password"),
             Attr::HttpEquiv => tag.refresh |= value.eq_ignore_ascii_case(b"refresh"),
-            Attr::Style => tag.hidden |= hides(&String::from_utf8_lossy(value)),
+            Attr::Style => tag.hidden |= hides(&utf8(value)),
         }
     }
 
@@ -240,6 +240,16 @@ impl<E: html5gum::Emitter> ForwardingEmitter for Quiet<E> {
 
     fn should_emit_errors(&mut self) -> bool {
         false
+    }
+}
+
+/// Text the tokenizer gave back. It read a `&str`, so this is UTF-8 but for a character
+/// reference to an invalid code point; validating first is much faster than the lossy
+/// conversion's byte-by-byte walk.
+fn utf8(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
     }
 }
 

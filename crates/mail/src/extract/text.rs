@@ -29,42 +29,77 @@ pub struct WordStats {
     pub upper: usize,
 }
 
+/// Byte classes for the ASCII fast path: one table lookup per byte instead of several tests.
+const WORD: u8 = 1;
+const ALPHA: u8 = 2;
+const UPPER: u8 = 4;
+const NON_ASCII: u8 = 8;
+
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if !c.is_ascii() {
+            NON_ASCII
+        } else if c.is_ascii_uppercase() {
+            WORD | ALPHA | UPPER
+        } else if c.is_ascii_lowercase() {
+            WORD | ALPHA
+        } else if c.is_ascii_digit() {
+            WORD
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
+
 /// Calls `f` with each normalised word of `text`, at most `max` of them, and stops there.
 pub fn normalize_words(text: &str, max: usize, mut f: impl FnMut(&str)) -> WordStats {
     let mut buf = String::with_capacity(64);
     let mut stats = WordStats::default();
-    let mut rest = text;
-    while stats.words < max {
-        let Some((word, after)) = next_word(rest) else { break };
-        rest = after;
-        if word.len() > MAX_WORD_CHARS * 4 {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while stats.words < max && i < bytes.len() {
+        let class = CLASS[bytes[i] as usize];
+        if class & (WORD | NON_ASCII) == 0 {
+            i += 1;
             continue;
         }
-        buf.clear();
-        let chars = if word.is_ascii() {
-            for b in word.bytes() {
-                stats.letters += usize::from(b.is_ascii_alphabetic());
-                stats.upper += usize::from(b.is_ascii_uppercase());
+        // An ASCII run, classified byte by byte; a word that turns out to hold other
+        // characters is read again on the general path.
+        let start = i;
+        let (mut letters, mut upper) = (0, 0);
+        while i < bytes.len() {
+            let class = CLASS[bytes[i] as usize];
+            if class & WORD == 0 {
+                break;
             }
+            letters += usize::from(class & ALPHA != 0);
+            upper += usize::from(class & UPPER != 0);
+            i += 1;
+        }
+        let chars = if i == bytes.len() || CLASS[bytes[i] as usize] & NON_ASCII == 0 {
+            let word = &text[start..i];
+            if word.len() > MAX_WORD_CHARS * 4 {
+                continue;
+            }
+            stats.letters += letters;
+            stats.upper += upper;
+            buf.clear();
             buf.push_str(word);
             buf.make_ascii_lowercase();
             buf.len()
         } else {
-            for c in word.chars().filter(|c| c.is_alphabetic()) {
-                stats.letters += 1;
-                stats.upper += c.is_uppercase() as usize;
+            let Some((word, after)) = next_word(&text[start..]) else { break };
+            i = text.len() - after.len();
+            if word.len() > MAX_WORD_CHARS * 4 {
+                continue;
             }
-            buf.extend(word.nfkc().flat_map(char::to_lowercase));
-            let latin = buf.chars().any(|c| c.is_ascii_alphabetic());
-            let other = buf.chars().any(|c| c.is_alphabetic() && !c.is_ascii());
-            if latin
-                && other
-                && let Ok(cured) = decancer::cure(&buf, decancer::Options::default())
-            {
-                stats.mixed_script += 1;
-                buf = cured.to_string();
-            }
-            buf.chars().count()
+            buf.clear();
+            general_word(word, &mut buf, &mut stats)
         };
         if chars == 0 || chars > MAX_WORD_CHARS {
             continue;
@@ -78,6 +113,34 @@ pub fn normalize_words(text: &str, max: usize, mut f: impl FnMut(&str)) -> WordS
         }
     }
     stats
+}
+
+/// Normalises a word that is not plain ASCII into `buf`, returning its length in characters.
+fn general_word(word: &str, buf: &mut String, stats: &mut WordStats) -> usize {
+    if word.is_ascii() {
+        for b in word.bytes() {
+            stats.letters += usize::from(b.is_ascii_alphabetic());
+            stats.upper += usize::from(b.is_ascii_uppercase());
+        }
+        buf.push_str(word);
+        buf.make_ascii_lowercase();
+        return buf.len();
+    }
+    for c in word.chars().filter(|c| c.is_alphabetic()) {
+        stats.letters += 1;
+        stats.upper += c.is_uppercase() as usize;
+    }
+    buf.extend(word.nfkc().flat_map(char::to_lowercase));
+    let latin = buf.chars().any(|c| c.is_ascii_alphabetic());
+    let other = buf.chars().any(|c| c.is_alphabetic() && !c.is_ascii());
+    if latin
+        && other
+        && let Ok(cured) = decancer::cure(buf, decancer::Options::default())
+    {
+        stats.mixed_script += 1;
+        *buf = cured.to_string();
+    }
+    buf.chars().count()
 }
 
 /// The tokens numbers of 1 to 12 or more digits become.
@@ -246,9 +309,10 @@ impl<'m> TextCollector<'m> {
                     break 'outer;
                 }
                 let b = source.as_bytes()[i];
-                if b.is_ascii() {
+                let class = CLASS[b as usize];
+                if class & NON_ASCII == 0 {
                     i += 1;
-                    if b.is_ascii_alphanumeric() {
+                    if class & WORD != 0 {
                         text.push(b.to_ascii_lowercase());
                         space = false;
                         continue;
