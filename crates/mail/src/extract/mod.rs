@@ -94,13 +94,24 @@ pub fn extract(mail: &Mail<'_>, sink: &mut dyn FeatureSink) {
 /// no parsed field shows. Line-ending differences are folded (CR dropped). With `skip_trace`,
 /// the trace fields (Received, DKIM and ARC signatures, verdicts) are left out first.
 fn raw_ngrams(raw: &[u8], max: usize, skip_trace: bool, out: &mut Emitter<'_>) {
-    let kept = |b: &&u8| **b != b'\r';
+    let mut text = Vec::with_capacity(max.min(raw.len()));
+    let mut take = |spans: &mut dyn Iterator<Item = &[u8]>| {
+        let mut budget = max;
+        for span in spans {
+            let part = &span[..span.len().min(budget)];
+            budget -= part.len();
+            text.extend(part.iter().filter(|&&b| b != b'\r').map(u8::to_ascii_lowercase));
+            if budget == 0 {
+                break;
+            }
+        }
+    };
     if skip_trace {
-        let spans = crate::raw::kept_spans(&raw[..raw.len().min(64 << 10)], crate::raw::is_trace_header);
-        out.ngrams(ns::RAW_NGRAM, spans.flatten().take(max).filter(kept).map(u8::to_ascii_lowercase));
+        take(&mut crate::raw::kept_spans(&raw[..raw.len().min(64 << 10)], crate::raw::is_trace_header));
     } else {
-        out.ngrams(ns::RAW_NGRAM, raw.iter().take(max).filter(kept).map(u8::to_ascii_lowercase));
+        take(&mut std::iter::once(raw));
     }
+    out.ngrams(ns::RAW_NGRAM, &text);
 }
 
 /// A thin wrapper over the sink with the token shapes the modules share.
@@ -141,15 +152,9 @@ impl Emitter<'_> {
     }
 
     /// Byte 4-grams of `bytes`, each window a little-endian `u32` (oldest byte first).
-    pub fn ngrams(&mut self, ns: Namespace, bytes: impl Iterator<Item = u8>) {
-        let mut windows = Vec::with_capacity(4096);
-        let mut window = 0u32;
-        for (i, b) in bytes.enumerate() {
-            window = (window >> 8) | (u32::from(b) << 24);
-            if i >= 3 {
-                windows.push(window);
-            }
-        }
+    pub fn ngrams(&mut self, ns: Namespace, bytes: &[u8]) {
+        let windows: Vec<u32> =
+            bytes.windows(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect();
         self.sink.add_u32s(ns, &windows);
     }
 }

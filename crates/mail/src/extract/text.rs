@@ -339,7 +339,7 @@ impl<'m> TextCollector<'m> {
                 space = true;
             }
         }
-        out.ngrams(ns::NGRAM, text.iter().copied());
+        out.ngrams(ns::NGRAM, &text);
     }
 }
 
