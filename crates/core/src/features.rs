@@ -226,12 +226,24 @@ impl FeatureSink for HashedSink {
 pub struct NamedSink {
     hashes: Vec<u64>,
     names: HashMap<u64, String>,
+    /// When set, only these hashes are named (naming is the costly part).
+    only: Option<std::collections::HashSet<u64>>,
 }
 
 impl NamedSink {
     /// An empty sink.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty sink that names only the features in `wanted`: what an explanation needs
+    /// once the strongest features are known by their hashes.
+    pub fn naming_only(wanted: std::collections::HashSet<u64>) -> Self {
+        NamedSink { only: Some(wanted), ..Self::default() }
+    }
+
+    fn wants(&self, h: u64) -> bool {
+        self.only.as_ref().is_none_or(|w| w.contains(&h))
     }
 
     /// The readable name of a hash seen by this sink (`namespace:token`).
@@ -249,15 +261,21 @@ impl FeatureSink for NamedSink {
     fn add(&mut self, ns: Namespace, token: &[u8]) {
         let h = feature_hash(ns, token);
         self.hashes.push(h);
-        self.names.entry(h).or_insert_with(|| format!("{}:{}", ns.name(), String::from_utf8_lossy(token)));
+        if self.wants(h) {
+            self.names
+                .entry(h)
+                .or_insert_with(|| format!("{}:{}", ns.name(), String::from_utf8_lossy(token)));
+        }
     }
 
     fn add_u32(&mut self, ns: Namespace, token: u32) {
         let h = feature_hash_u32(ns, token);
         self.hashes.push(h);
-        self.names
-            .entry(h)
-            .or_insert_with(|| format!("{}:{}", ns.name(), String::from_utf8_lossy(&token.to_le_bytes())));
+        if self.wants(h) {
+            self.names.entry(h).or_insert_with(|| {
+                format!("{}:{}", ns.name(), String::from_utf8_lossy(&token.to_le_bytes()))
+            });
+        }
     }
 }
 

@@ -124,13 +124,14 @@ impl MailEngine {
     }
 
     /// Decides on a raw message and names the features that weighed most, rebuilt from the
-    /// message itself (the model holds no names).
+    /// message itself (the model holds no names). The score is the one [`MailEngine::decide`]
+    /// gives: the features are found by their hashes first, and only the strongest few are
+    /// named, by extracting the message again.
     pub fn decide_explained(&self, raw: &[u8]) -> Decision<MailAction> {
-        let (mail, x, weighed) = self.parse_and_name(raw);
-        let features = weighed
+        let (mail, x) = self.parse_and_extract(raw);
+        let features = self
+            .strongest(&mail, &x, self.config.explain.top_features)
             .into_iter()
-            .filter(|(_, c)| *c != 0.0)
-            .take(self.config.explain.top_features)
             .map(|(name, c)| Reason {
                 name: format!("FEATURE:{name}"),
                 description: format!(
@@ -141,6 +142,31 @@ impl MailEngine {
             })
             .collect();
         self.finish(&mail, &x, features)
+    }
+
+    /// The `k` features of `x` with the largest weights (by magnitude, ties by name), named.
+    fn strongest(&self, mail: &Mail<'_>, x: &FeatureVec, k: usize) -> Vec<(String, f64)> {
+        if k == 0 {
+            return Vec::new();
+        }
+        let learner = &self.model.learner;
+        let mut weighed: Vec<(u64, f64)> =
+            x.hashes().iter().map(|&h| (h, learner.contribution(h))).filter(|(_, c)| *c != 0.0).collect();
+        if weighed.len() > k {
+            // Keep the k strongest and every feature tied with the k-th: ties are broken by
+            // name, and names are only known after naming.
+            weighed.select_nth_unstable_by(k - 1, |a, b| b.1.abs().total_cmp(&a.1.abs()));
+            let cut = weighed[k - 1].1.abs();
+            weighed.retain(|(_, c)| c.abs() >= cut);
+        }
+        let mut sink = NamedSink::naming_only(weighed.iter().map(|(h, _)| *h).collect());
+        mail.extract(&mut sink);
+        let (_, mut names) = sink.finish();
+        let mut named: Vec<(String, f64)> =
+            weighed.into_iter().map(|(h, c)| (names.remove(&h).unwrap_or_default(), c)).collect();
+        named.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then_with(|| a.0.cmp(&b.0)));
+        named.truncate(k);
+        named
     }
 
     fn finish(&self, mail: &Mail<'_>, x: &FeatureVec, features: Vec<Reason>) -> Decision<MailAction> {
@@ -222,5 +248,32 @@ mod tests {
         assert!(pills.1 > 0.0 && (pills.1 - named[0].1).abs() < 1e-9, "among the strongest: {named:?}");
         assert!(e.decide(ham).probability < 0.1);
         assert_eq!(e.decide(spam).score, d.score, "explaining does not change the score");
+    }
+
+    #[test]
+    fn explanations_name_the_strongest_features_of_the_full_list() {
+        // The explanation names only its top features; it must pick the same ones, in the
+        // same order, as naming every feature and sorting would.
+        let engine = MailEngine::new(starter_model().unwrap(), Config::default()).unwrap();
+        for raw in [
+            &include_bytes!("../../../examples/ham.eml")[..],
+            &include_bytes!("../../../examples/phishing.eml")[..],
+            &include_bytes!("../../../examples/gtube.eml")[..],
+        ] {
+            let d = engine.decide_explained(raw);
+            let shown: Vec<(String, f64)> = d
+                .reasons
+                .iter()
+                .filter_map(|r| Some((r.name.strip_prefix("FEATURE:")?.to_owned(), r.contribution)))
+                .collect();
+            let all: Vec<(String, f64)> = engine
+                .named_features(raw)
+                .into_iter()
+                .filter(|(_, c)| *c != 0.0)
+                .take(Config::default().explain.top_features)
+                .collect();
+            assert_eq!(shown, all);
+            assert_eq!(d.score, engine.decide(raw).score);
+        }
     }
 }
