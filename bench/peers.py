@@ -4,10 +4,13 @@
 Run by bench/peers.sh, which installs and starts the peers offline. Every system learns the
 same first 80% of `warden eval --mode split --shuffle SEED` and scores the same last 20%.
 Prints (1-AUC)% of each system's Bayes probability and of its total score, the false-positive
-rate at 95% recall, and CPU milliseconds per scored message.
+rate at 95% recall, and CPU milliseconds per scored message: every system runs as a server on
+loopback (Warden and Rspamd with two workers, spamd with two children) and is sent the test
+messages one at a time; CPU is the server processes' own (utime + stime, children included).
 """
 import http.client
 import json
+import math
 import os
 import subprocess
 import sys
@@ -73,8 +76,9 @@ def report(name, bayes, total, cpu_ms):
             "fpr_at_95_recall": fpr_at_recall(total), "cpu_ms_per_msg": cpu_ms}
 
 
-def rspamd(test, port=11333):
-    pids = pids_of("^(rspamd|redis-server)$")
+def checkv2(test, port, pids, bayes_of):
+    """Every test message through Rspamd's /checkv2 protocol, one request at a time on one
+    keep-alive connection: the client Rspamd and Warden are both measured with."""
     before = cpu_seconds(pids)
     bayes, total = [], []
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -82,16 +86,29 @@ def rspamd(test, port=11333):
         body = open(path, "rb").read()
         conn.request("POST", "/checkv2", body=body, headers={"IP": "192.0.2.1", "From": "a@example.org"})
         r = json.loads(conn.getresponse().read())
-        sym = r.get("symbols", {})
-        p = 0.5
-        for name, sign in (("BAYES_SPAM", 1), ("BAYES_HAM", -1)):
-            if name in sym:
-                opt = (sym[name].get("options") or ["0%"])[0]
-                p = 0.5 + sign * float(opt.rstrip("%")) / 200
-        bayes.append((p, spam))
+        bayes.append((bayes_of(r.get("symbols", {})), spam))
         total.append((r.get("score", 0.0), spam))
     cpu = cpu_seconds(pids) - before
     return bayes, total, 1000 * cpu / len(test)
+
+
+def rspamd_bayes(sym):
+    p = 0.5
+    for name, sign in (("BAYES_SPAM", 1), ("BAYES_HAM", -1)):
+        if name in sym:
+            opt = (sym[name].get("options") or ["0%"])[0]
+            p = 0.5 + sign * float(opt.rstrip("%")) / 200
+    return p
+
+
+def rspamd(test, port=11333):
+    return checkv2(test, port, pids_of("^(rspamd|redis-server)$"), rspamd_bayes)
+
+
+def warden(test, port):
+    # The model's log-odds is the MODEL symbol's score.
+    model_p = lambda sym: 1 / (1 + math.exp(-sym["MODEL"]["score"]))
+    return checkv2(test, port, pids_of("^warden$"), model_p)
 
 
 def spamassassin(test, port):
@@ -115,20 +132,6 @@ def spamassassin(test, port):
     return bayes, total, 1000 * cpu / len(test)
 
 
-def warden(test, warden_bin, model):
-    files = [p for p, _ in test]
-    t0 = os.times()
-    out = subprocess.run([warden_bin, "classify", "--model", model] + files, capture_output=True, text=True).stdout
-    t1 = os.times()
-    cpu = (t1.children_user - t0.children_user) + (t1.children_system - t0.children_system)
-    bayes, total = [], []
-    for line, (_, spam) in zip(out.splitlines(), test):
-        d = json.loads(line)
-        bayes.append((d["probability"], spam))
-        total.append((d["score"], spam))
-    return bayes, total, 1000 * cpu / len(test)
-
-
 def main():
     which, listfile = sys.argv[1], sys.argv[2]
     test = []
@@ -140,7 +143,7 @@ def main():
     elif which == "spamassassin":
         res = report("SpamAssassin", *spamassassin(test, int(sys.argv[3])))
     else:
-        res = report("Warden", *warden(test, sys.argv[3], sys.argv[4]))
+        res = report("Warden", *warden(test, int(sys.argv[3])))
     print(json.dumps({which: res}), file=sys.stderr)
 
 

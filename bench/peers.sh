@@ -15,6 +15,7 @@ trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true' EXIT
 pkill -f 'spamd -d -L .*--listen=127.0.0.1:7830' 2>/dev/null || true
 pkill -x rspamd 2>/dev/null || true
 pkill -f 'redis-server 127.0.0.1:6390' 2>/dev/null || true
+pkill -f 'warden serve .*--listen 127.0.0.1:11390' 2>/dev/null || true
 
 if ! command -v rspamd >/dev/null || ! command -v spamd >/dev/null || ! command -v redis-server >/dev/null; then
   apt-get update -qq
@@ -41,9 +42,13 @@ PY
 mkdir -p "$work/train" && mv "$work/labels.tsv" "$work/train/"
 echo "train: $(wc -l < "$work/train-spam.lst") spam, $(wc -l < "$work/train-ham.lst") ham; test: $(wc -l < "$work/test.tsv")"
 
-echo "== Warden: an empty model learns the 80%"
+echo "== Warden: an empty model learns the 80%; warden serve scores the 20%"
 "$warden" train --corpus "$work/train" --shuffle "$seed" --out "$work/warden.wdm" 2>&1 | tail -1
-python3 "$here/bench/peers.py" warden "$work/test.tsv" "$warden" "$work/warden.wdm"
+"$warden" serve --model "$work/warden.wdm" --listen 127.0.0.1:11390 --threads 2 2>"$work/warden.log" &
+echo $! > "$work/warden.pid"
+for _ in $(seq 120); do curl -sf http://127.0.0.1:11390/ping >/dev/null && break; sleep 0.5; done
+python3 "$here/bench/peers.py" warden "$work/test.tsv" 11390
+kill "$(cat "$work/warden.pid")"
 
 echo "== Rspamd 3.4 (offline, Bayes in Redis)"
 redis-server --bind 127.0.0.1 --port 6390 --save '' --appendonly no --daemonize yes --pidfile "$work/redis.pid" >/dev/null

@@ -53,6 +53,11 @@ impl MailEngine {
         self.model
     }
 
+    /// The configuration in force (its `[mail]` section is the model's, see [`MailEngine::new`]).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// The mail extraction settings in force.
     pub fn mail_config(&self) -> &MailConfig {
         &self.config.mail

@@ -234,3 +234,71 @@ fn thresholds_from_configuration_change_the_action() {
     let out = warden(&["classify", "--config", cfg.to_str().unwrap(), &example("ham.eml")]);
     assert_eq!(json_lines(&out)[0]["action"], "reject");
 }
+
+/// A `warden serve` on a free loopback port, stopped with SIGTERM when dropped.
+struct Server {
+    child: std::process::Child,
+    addr: String,
+    /// Kept open: the server logs to it until it stops.
+    stderr: std::io::BufReader<std::process::ChildStderr>,
+}
+
+impl Server {
+    fn start() -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--threads", "2"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("warden serve starts");
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        let addr = line.trim().rsplit("http://").next().expect("the address is printed").to_owned();
+        Server { child, addr, stderr }
+    }
+
+    /// One HTTP/1.1 request; the status code and the body.
+    fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        s.write_all(body).unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        let status = reply.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = reply.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        (status, body)
+    }
+
+    /// Stops the server with SIGTERM: its exit status and what it logged meanwhile.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let mut log = String::new();
+        std::io::Read::read_to_string(&mut self.stderr, &mut log).unwrap();
+        (self.child.wait().unwrap(), log)
+    }
+}
+
+#[test]
+fn serve_decides_over_http_and_stops_cleanly_on_sigterm() {
+    let server = Server::start();
+    let gtube = std::fs::read(example("gtube.eml")).unwrap();
+    let (status, body) = server.request("POST", "/v1/mail/check", &gtube);
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["action"], "reject");
+    let (status, body) = server.request("POST", "/checkv2", &std::fs::read(example("ham.eml")).unwrap());
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["action"], "no action", "{v}");
+    assert_eq!(server.request("GET", "/ping", b""), (200, "pong\r\n".to_owned()));
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("stopped"), "{log}");
+}

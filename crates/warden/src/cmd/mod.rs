@@ -2,6 +2,7 @@
 
 pub mod classify;
 pub mod eval;
+pub mod serve;
 pub mod train;
 
 use std::borrow::Cow;
