@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Warden, Rspamd 3.4 and SpamAssassin 4 on the same split of one corpus, offline.
 #   bench/peers.sh [CORPUS_DIR] [SEED]      (default ../shared/corpora/spamassassin, seed 1)
+#   SYSTEMS="rspamd spamassassin" bench/peers.sh …   runs only those (default: all three)
 # Installs the peers from Debian's packages when missing, runs them on loopback with every
 # network module off (../shared/notes/peers.md), trains each Bayes on the first 80% of
 # `warden eval --mode split --shuffle SEED` and scores the last 20%. Not part of CI.
@@ -11,8 +12,13 @@ seed=${2:-1}
 work=$(mktemp -d /tmp/warden-peers.XXXXXX)
 chmod 755 "$work"
 trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true' EXIT
-# Peers left running by an interrupted earlier run hold the ports: stop them first.
-pkill -f 'spamd -d -L .*--listen=127.0.0.1:7830' 2>/dev/null || true
+systems=${SYSTEMS:-warden rspamd spamassassin}
+runs() { [[ " $systems " == *" $1 "* ]]; }
+# Peers left running by an interrupted earlier run hold the ports: stop them first (spamd
+# renames itself "spamd" and "spamd child", rspamd "rspamd: …"). This stops any spamd or
+# rspamd on the machine: run it where they serve nothing else.
+pkill -f '^spamd' 2>/dev/null || true
+pkill -f '^rspamd' 2>/dev/null || true
 pkill -x rspamd 2>/dev/null || true
 pkill -f 'redis-server 127.0.0.1:6390' 2>/dev/null || true
 pkill -f 'warden serve .*--listen 127.0.0.1:11390' 2>/dev/null || true
@@ -42,6 +48,7 @@ PY
 mkdir -p "$work/train" && mv "$work/labels.tsv" "$work/train/"
 echo "train: $(wc -l < "$work/train-spam.lst") spam, $(wc -l < "$work/train-ham.lst") ham; test: $(wc -l < "$work/test.tsv")"
 
+if runs warden; then
 echo "== Warden: an empty model learns the 80%; warden serve scores the 20%"
 "$warden" train --corpus "$work/train" --shuffle "$seed" --out "$work/warden.wdm" 2>&1 | tail -1
 "$warden" serve --model "$work/warden.wdm" --listen 127.0.0.1:11390 --threads 2 2>"$work/warden.log" &
@@ -49,7 +56,9 @@ echo $! > "$work/warden.pid"
 for _ in $(seq 120); do curl -sf http://127.0.0.1:11390/ping >/dev/null && break; sleep 0.5; done
 python3 "$here/bench/peers.py" warden "$work/test.tsv" 11390
 kill "$(cat "$work/warden.pid")"
+fi
 
+if runs rspamd; then
 echo "== Rspamd 3.4 (offline, Bayes in Redis)"
 redis-server --bind 127.0.0.1 --port 6390 --save '' --appendonly no --daemonize yes --pidfile "$work/redis.pid" >/dev/null
 L=$work/rspamd
@@ -69,7 +78,10 @@ for _ in $(seq 120); do curl -sf http://127.0.0.1:11333/ping >/dev/null && break
 xargs -a "$work/train-spam.lst" -d '\n' rspamc -h 127.0.0.1:11334 -n 8 --header 'Learn-Type: bulk' learn_spam >/dev/null
 xargs -a "$work/train-ham.lst" -d '\n' rspamc -h 127.0.0.1:11334 -n 8 --header 'Learn-Type: bulk' learn_ham >/dev/null
 python3 "$here/bench/peers.py" rspamd "$work/test.tsv"
+kill "$(cat "$work/rspamd.pid")" "$(cat "$work/redis.pid")"
+fi
 
+if runs spamassassin; then
 echo "== SpamAssassin 4 (spamd -L, Bayes trained with sa-learn)"
 S=$work/sa
 mkdir -p "$S"
@@ -84,4 +96,6 @@ spamd -d -L "${sa[@]}" --listen=127.0.0.1:7830 --max-children=2 --min-children=2
   --helper-home-dir="$S" --pidfile="$work/spamd.pid" --syslog="$work/spamd.log"
 for _ in $(seq 120); do spamc -d 127.0.0.1 -p 7830 -K >/dev/null 2>&1 && break; sleep 0.5; done
 python3 "$here/bench/peers.py" spamassassin "$work/test.tsv" 7830
+kill "$(cat "$work/spamd.pid")"
+fi
 echo "work files: $work"
