@@ -171,4 +171,49 @@ mod tests {
         m.extend_from_slice(GTUBE);
         assert!(is_gtube(&m));
     }
+
+    /// The header stripping written the plain way, line by line, to check the one in use.
+    fn strip_by_lines(raw: &[u8], drop: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut dropping = false;
+        let mut in_header = true;
+        for line in raw.split_inclusive(|&b| b == b'\n') {
+            let content = line.strip_suffix(b"\n").unwrap_or(line);
+            let content = content.strip_suffix(b"\r").unwrap_or(content);
+            if in_header && content.is_empty() {
+                in_header = false;
+            }
+            if in_header && !matches!(line[0], b' ' | b'\t') {
+                let name = content.split(|&b| b == b':').next().unwrap_or(content);
+                dropping = drop(name.trim_ascii_end());
+            }
+            if !in_header || !dropping {
+                out.extend_from_slice(line);
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn kept_spans_agree_with_stripping_line_by_line(
+            lines in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("Received: from x\r\n".to_owned()),
+                    proptest::strategy::Just("\tfolded on\n".to_owned()),
+                    proptest::strategy::Just("Subject: s\n".to_owned()),
+                    proptest::strategy::Just("DKIM-Signature: v=1\r\n".to_owned()),
+                    proptest::strategy::Just("\r\n".to_owned()),
+                    proptest::strategy::Just("body Received: not a header\n".to_owned()),
+                    "[ -~]{0,12}\n?",
+                ],
+                0..12,
+            )
+        ) {
+            let raw = lines.concat().into_bytes();
+            let spans: Vec<u8> = kept_spans(&raw, is_trace_header).flatten().copied().collect();
+            proptest::prop_assert_eq!(&spans, &strip_by_lines(&raw, is_trace_header));
+            proptest::prop_assert_eq!(&strip_header_fields(&raw, is_trace_header)[..], &spans[..]);
+        }
+    }
 }
