@@ -6,24 +6,18 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use serde_json::json;
-use warden_engine::MailEngine;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Model file (default: the starter model built into the binary).
-    #[arg(long)]
-    model: Option<PathBuf>,
-    /// Configuration file (TOML).
-    #[arg(long)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    engine: super::EngineArgs,
     /// Messages to classify; `-` reads one from standard input.
     #[arg(required = true)]
     files: Vec<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let config = super::load_config(args.config.as_deref())?;
-    let engine = MailEngine::new(super::load_model(args.model.as_deref())?, config)?;
+    let engine = args.engine.engine()?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut failed = false;

@@ -15,6 +15,29 @@ use warden_learn::{FtrlParams, LearnerSpec, Model, RehearsalParams};
 
 use crate::LearnerArg;
 
+/// The model and configuration a deciding command runs with.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// Model file (default: the starter model built into the binary).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Configuration file (TOML).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+impl EngineArgs {
+    /// The engine these arguments describe.
+    pub fn engine(&self) -> Result<warden_engine::MailEngine> {
+        engine(self.model.as_deref(), self.config.as_deref())
+    }
+}
+
+/// The engine of a model file (or the starter model) and a configuration file (or defaults).
+pub fn engine(model: Option<&Path>, config: Option<&Path>) -> Result<warden_engine::MailEngine> {
+    Ok(warden_engine::MailEngine::new(load_model(model)?, load_config(config)?)?)
+}
+
 /// The configuration file, or the defaults.
 pub fn load_config(path: Option<&Path>) -> Result<Config> {
     match path {
@@ -131,7 +154,7 @@ pub fn read_input(path: &Path) -> std::io::Result<Vec<u8>> {
 
 /// Prints a message's features with their weights.
 pub fn features(model: Option<&Path>, config: Option<&Path>, strip: bool, file: &Path) -> Result<()> {
-    let engine = warden_engine::MailEngine::new(load_model(model)?, load_config(config)?)?;
+    let engine = engine(model, config)?;
     let raw = read_input(file).with_context(|| format!("cannot read {}", file.display()))?;
     let mut out = String::new();
     for (name, weight) in engine.named_features(&prepare(&raw, strip)) {

@@ -1,20 +1,14 @@
 //! `warden serve`: the decision pipeline as a long-running server.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use warden_engine::MailEngine;
 use warden_server::{AppState, ServerOptions};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Model file (default: the starter model built into the binary).
-    #[arg(long)]
-    model: Option<PathBuf>,
-    /// Configuration file (TOML).
-    #[arg(long)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    engine: super::EngineArgs,
     /// Scanning listener: Warden's HTTP API and Rspamd's /checkv2 and /ping. Loopback by
     /// default; port 0 picks a free one (the address is printed).
     #[arg(long, default_value_t = ServerOptions::default().listen)]
@@ -28,8 +22,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let config = super::load_config(args.config.as_deref())?;
-    let engine = MailEngine::new(super::load_model(args.model.as_deref())?, config)?;
+    let engine = args.engine.engine()?;
     let options = ServerOptions { listen: args.listen, max_message_bytes: args.max_message_bytes };
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.threads {
