@@ -237,9 +237,15 @@ impl NamedSink {
     }
 
     /// An empty sink that names only the features in `wanted`: what an explanation needs
-    /// once the strongest features are known by their hashes.
+    /// once the strongest features are known by their hashes. It keeps names and nothing
+    /// else: read them with [`NamedSink::into_names`] (its feature vector stays empty).
     pub fn naming_only(wanted: std::collections::HashSet<u64>) -> Self {
         NamedSink { only: Some(wanted), ..Self::default() }
+    }
+
+    /// The names gathered, without building the feature vector.
+    pub fn into_names(self) -> HashMap<u64, String> {
+        self.names
     }
 
     fn wants(&self, h: u64) -> bool {
@@ -260,7 +266,9 @@ impl NamedSink {
 impl FeatureSink for NamedSink {
     fn add(&mut self, ns: Namespace, token: &[u8]) {
         let h = feature_hash(ns, token);
-        self.hashes.push(h);
+        if self.only.is_none() {
+            self.hashes.push(h);
+        }
         if self.wants(h) {
             self.names
                 .entry(h)
@@ -270,7 +278,9 @@ impl FeatureSink for NamedSink {
 
     fn add_u32(&mut self, ns: Namespace, token: u32) {
         let h = feature_hash_u32(ns, token);
-        self.hashes.push(h);
+        if self.only.is_none() {
+            self.hashes.push(h);
+        }
         if self.wants(h) {
             self.names.entry(h).or_insert_with(|| {
                 format!("{}:{}", ns.name(), String::from_utf8_lossy(&token.to_le_bytes()))
@@ -290,6 +300,20 @@ mod tests {
     fn namespaces_separate_equal_tokens() {
         assert_ne!(feature_hash(A, b"x"), feature_hash(B, b"x"));
         assert_eq!(feature_hash(A, b"x"), feature_hash(A, b"x"));
+    }
+
+    #[test]
+    fn a_naming_only_sink_names_just_the_wanted_features() {
+        let wanted = [feature_hash(A, b"y"), feature_hash_u32(B, u32::from_le_bytes(*b"abcd"))];
+        let mut s = NamedSink::naming_only(wanted.into_iter().collect());
+        for t in [b"x", b"y", b"y"] {
+            s.add(A, t);
+        }
+        s.add_u32s(B, &[u32::from_le_bytes(*b"abcd"), u32::from_le_bytes(*b"zzzz")]);
+        let names = s.into_names();
+        assert_eq!(names.len(), 2);
+        assert_eq!(names[&wanted[0]], "a:y");
+        assert_eq!(names[&wanted[1]], "b:abcd");
     }
 
     #[test]

@@ -166,7 +166,7 @@ impl MailEngine {
         }
         let mut sink = NamedSink::naming_only(weighed.iter().map(|(h, _)| *h).collect());
         mail.extract(&mut sink);
-        let (_, mut names) = sink.finish();
+        let mut names = sink.into_names();
         let mut named: Vec<(String, f64)> =
             weighed.into_iter().map(|(h, c)| (names.remove(&h).unwrap_or_default(), c)).collect();
         named.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then_with(|| a.0.cmp(&b.0)));
