@@ -71,14 +71,26 @@ impl AppState {
 
 /// The scanning listener's routes.
 pub fn router(state: AppState, options: &ServerOptions) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/v1/mail/check", post(check))
         .route("/checkv2", post(rspamd::checkv2))
         .route("/ping", get(rspamd::ping))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(|| async { "ready\n" }))
-        .layer(DefaultBodyLimit::max(options.max_message_bytes))
-        .with_state(state)
+        .with_state(state);
+    guarded(routes, options)
+}
+
+/// What every listener's routes are wrapped in: the message size limit, and a panic in a
+/// handler answered as 500 with a JSON error instead of a dropped connection (no input is
+/// known to cause one: the extractors are fuzzed).
+fn guarded(routes: Router, options: &ServerOptions) -> Router {
+    routes.layer(DefaultBodyLimit::max(options.max_message_bytes)).layer(
+        tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            ApiError::internal("internal error while deciding (a bug: please report it)".into())
+                .into_response()
+        }),
+    )
 }
 
 /// Serves on `listener` until `shutdown` resolves, then finishes the requests in flight.
@@ -245,6 +257,20 @@ mod tests {
         assert_eq!(v["symbols"]["GTUBE"]["name"], "GTUBE");
         assert!(v["symbols"]["MODEL"]["score"].is_number());
         assert_eq!(call(app(100), "GET", "/ping", b"").await, (StatusCode::OK, b"pong\r\n".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_and_the_router_keeps_serving() {
+        async fn boom() -> &'static str {
+            panic!("boom")
+        }
+        let routes = Router::new().route("/boom", get(boom)).route("/fine", get(|| async { "fine" }));
+        let app = guarded(routes, &ServerOptions::default());
+        let (status, body) = call(app.clone(), "GET", "/boom", b"").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(v["error"].as_str().unwrap().contains("internal error"));
+        assert_eq!(call(app, "GET", "/fine", b"").await, (StatusCode::OK, b"fine".to_vec()));
     }
 
     #[tokio::test]
