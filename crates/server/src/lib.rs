@@ -122,26 +122,23 @@ pub struct CheckReply {
     pub elapsed_us: u64,
 }
 
-async fn check(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+async fn check(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<CheckReply>, ApiError> {
     let start = Instant::now();
-    let raw = match body {
-        Ok(raw) => raw,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+    let raw = body?;
     let id = message_id(&raw);
-    match state.decide(raw).await {
-        Ok(d) => Json(CheckReply {
-            id,
-            action: d.action,
-            score: d.score,
-            probability: d.probability,
-            reasons: d.reasons,
-            model_version: state.model_version.to_string(),
-            elapsed_us: start.elapsed().as_micros() as u64,
-        })
-        .into_response(),
-        Err(e) => e.into_response(),
-    }
+    let d = state.decide(raw).await?;
+    Ok(Json(CheckReply {
+        id,
+        action: d.action,
+        score: d.score,
+        probability: d.probability,
+        reasons: d.reasons,
+        model_version: state.model_version.to_string(),
+        elapsed_us: start.elapsed().as_micros() as u64,
+    }))
 }
 
 /// A message's identity for feedback: the hex xxh3 of its bytes.
@@ -203,12 +200,17 @@ mod tests {
         (status, res.into_body().collect().await.unwrap().to_bytes().to_vec())
     }
 
+    /// A call that must answer 200 with JSON.
+    async fn call_ok(app: Router, uri: &str, body: &[u8]) -> serde_json::Value {
+        let (status, body) = call(app, "POST", uri, body).await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        serde_json::from_slice(&body).unwrap()
+    }
+
     #[tokio::test]
     async fn check_answers_a_decision_with_its_reasons() {
         let msg = format!("Subject: test\r\n\r\n{GTUBE}\r\n");
-        let (status, body) = call(app(1 << 20), "POST", "/v1/mail/check", msg.as_bytes()).await;
-        assert_eq!(status, StatusCode::OK);
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let v = call_ok(app(1 << 20), "/v1/mail/check", msg.as_bytes()).await;
         assert_eq!(v["action"], "reject");
         assert_eq!(v["id"], message_id(msg.as_bytes()));
         assert_eq!(v["reasons"][0]["name"], "GTUBE");
@@ -220,9 +222,7 @@ mod tests {
     async fn large_messages_are_decided_off_the_async_workers() {
         let mut msg = b"Subject: big\r\n\r\n".to_vec();
         msg.resize(INLINE_BYTES + 1000, b'a');
-        let (status, body) = call(app(1 << 20), "POST", "/v1/mail/check", &msg).await;
-        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let v = call_ok(app(1 << 20), "/v1/mail/check", &msg).await;
         assert!(v["action"].is_string());
     }
 
@@ -238,19 +238,14 @@ mod tests {
 
     #[tokio::test]
     async fn garbage_still_gets_a_decision() {
-        let (status, body) =
-            call(app(1 << 20), "POST", "/v1/mail/check", &[0xff, 0x00, 0xfe, b'\n', 0x80]).await;
-        assert_eq!(status, StatusCode::OK);
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let v = call_ok(app(1 << 20), "/v1/mail/check", &[0xff, 0x00, 0xfe, b'\n', 0x80]).await;
         assert!(v["action"].is_string(), "{v}");
     }
 
     #[tokio::test]
     async fn checkv2_answers_in_rspamds_shape() {
         let msg = format!("Subject: test\r\n\r\n{GTUBE}\r\n");
-        let (status, body) = call(app(1 << 20), "POST", "/checkv2", msg.as_bytes()).await;
-        assert_eq!(status, StatusCode::OK);
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let v = call_ok(app(1 << 20), "/checkv2", msg.as_bytes()).await;
         assert_eq!(v["action"], "reject");
         assert_eq!(v["is_skipped"], false);
         assert_eq!(v["required_score"], 10.0);

@@ -19,7 +19,7 @@ use std::time::Instant;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::response::{IntoResponse, Json, Response};
+use axum::response::Json;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use warden_core::MailAction;
@@ -46,7 +46,7 @@ struct Symbol {
 }
 
 #[derive(Debug, Serialize)]
-struct CheckV2 {
+pub(crate) struct CheckV2 {
     is_skipped: bool,
     score: f64,
     required_score: f64,
@@ -56,16 +56,12 @@ struct CheckV2 {
     time_real: f64,
 }
 
-pub(crate) async fn checkv2(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+pub(crate) async fn checkv2(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<CheckV2>, ApiError> {
     let start = Instant::now();
-    let raw = match body {
-        Ok(raw) => raw,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let d = match state.decide(raw).await {
-        Ok(d) => d,
-        Err(e) => return e.into_response(),
-    };
+    let d = state.decide(body?).await?;
     let symbols = d
         .reasons
         .into_iter()
@@ -80,7 +76,7 @@ pub(crate) async fn checkv2(State(state): State<AppState>, body: Result<Bytes, B
             (r.name, symbol)
         })
         .collect();
-    Json(CheckV2 {
+    Ok(Json(CheckV2 {
         is_skipped: false,
         score: d.score,
         required_score: state.engine.config().thresholds.reject,
@@ -88,8 +84,7 @@ pub(crate) async fn checkv2(State(state): State<AppState>, body: Result<Bytes, B
         symbols,
         messages: BTreeMap::new(),
         time_real: start.elapsed().as_secs_f64(),
-    })
-    .into_response()
+    }))
 }
 
 pub(crate) async fn ping() -> &'static str {

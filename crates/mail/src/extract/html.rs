@@ -167,10 +167,8 @@ impl Pass {
             b"object" | b"embed" => s.embeds = true,
             b"meta" => s.refresh |= tag.refresh,
             b"base" => s.base |= tag.href.is_some(),
+            b"script" => s.scripts += 1,
             _ => {}
-        }
-        if tag.name == b"script" {
-            s.scripts += 1;
         }
         if hides_content(&tag.name) {
             self.hidden_depth += 1;
