@@ -50,6 +50,11 @@ impl Default for ThresholdConfig {
 }
 
 impl ThresholdConfig {
+    /// Checks that the thresholds rise from junk to reject.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        self.build().map(|_| ())
+    }
+
     pub(crate) fn build(&self) -> Result<Thresholds<MailAction>, ConfigError> {
         Ok(Thresholds::new(
             MailAction::Deliver,

@@ -7,7 +7,7 @@
 
 mod config;
 
-pub use config::{Config, ConfigError, ThresholdConfig};
+pub use config::{Config, ConfigError, ExplainConfig, ThresholdConfig};
 
 use warden_core::{Decision, Event, FeatureVec, HashedSink, MailAction, NamedSink, Reason, sigmoid};
 use warden_learn::{Learner, Model, ModelError, OnlineLearner};
@@ -56,6 +56,20 @@ impl MailEngine {
     /// The configuration in force (its `[mail]` section is the model's, see [`MailEngine::new`]).
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Replaces the configuration (thresholds, explanations); the model keeps its own
+    /// extractor settings, as in [`MailEngine::new`].
+    pub fn set_config(&mut self, mut config: Config) -> Result<(), ConfigError> {
+        self.thresholds = config.thresholds.build()?;
+        config.mail = self.config.mail.clone();
+        self.config = config;
+        Ok(())
+    }
+
+    /// The model, to learn into it directly.
+    pub fn model_mut(&mut self) -> &mut Model {
+        &mut self.model
     }
 
     /// The mail extraction settings in force.
@@ -133,6 +147,11 @@ impl MailEngine {
     /// gives: the features are found by their hashes first, and only the strongest few are
     /// named, by extracting the message again.
     pub fn decide_explained(&self, raw: &[u8]) -> Decision<MailAction> {
+        self.decide_explained_features(raw).0
+    }
+
+    /// [`MailEngine::decide_explained`], with the message's features (to learn it later).
+    pub fn decide_explained_features(&self, raw: &[u8]) -> (Decision<MailAction>, FeatureVec) {
         let (mail, x) = self.parse_and_extract(raw);
         let features = self
             .strongest(&mail, &x, self.config.explain.top_features)
@@ -146,7 +165,8 @@ impl MailEngine {
                 contribution: c,
             })
             .collect();
-        self.finish(&mail, &x, features)
+        let d = self.finish(&mail, &x, features);
+        (d, x)
     }
 
     /// The `k` features of `x` with the largest weights (by magnitude, ties by name), named.

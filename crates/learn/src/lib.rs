@@ -16,7 +16,7 @@ mod nb;
 mod rehearsal;
 
 pub use ftrl::{Ftrl, FtrlParams};
-pub use model::{FORMAT_VERSION, Learner, LearnerSpec, Model, ModelError, ModelMeta};
+pub use model::{CheckpointMark, FORMAT_VERSION, Learner, LearnerSpec, Model, ModelError, ModelMeta};
 pub use nb::NaiveBayes;
 pub use rehearsal::RehearsalParams;
 

@@ -91,6 +91,19 @@ pub struct ModelMeta {
     /// How hard examples are learned again (the buffer itself is not saved).
     #[serde(default)]
     pub rehearsal: RehearsalParams,
+    /// Set in a server's checkpoint: which feedback store it learned from, and up to which
+    /// record, so that a restart teaches it only the records after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointMark>,
+}
+
+/// Where a checkpointed model stands in a feedback store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointMark {
+    /// The store's identity.
+    pub store: String,
+    /// The last record learned.
+    pub seq: u64,
 }
 
 /// A learner of either kind.
@@ -177,6 +190,7 @@ impl Model {
                 extractor,
                 compact: false,
                 rehearsal,
+                checkpoint: None,
             },
         }
     }
@@ -200,6 +214,15 @@ impl Model {
         } else {
             self.meta.ham += 1;
         }
+    }
+
+    /// Learns a correction: `x` was learned before with the other label. The earlier lesson
+    /// is dropped from the rehearsal buffer (or it would be rehearsed against the correction),
+    /// and the new label is learned twice, once to undo the earlier lesson and once to teach.
+    pub fn correct(&mut self, x: &FeatureVec, spam: bool) {
+        self.rehearsal.forget(x);
+        self.learn(x, spam);
+        self.learn(x, spam);
     }
 
     /// Serialises the model. `compact` keeps only slots with a non-zero weight (FTRL).

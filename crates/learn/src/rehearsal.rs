@@ -83,6 +83,11 @@ impl Rehearsal {
         again
     }
 
+    /// Drops every buffered copy of `x` (its label has been corrected).
+    pub fn forget(&mut self, x: &FeatureVec) {
+        self.buffer.retain(|(b, _)| b != x);
+    }
+
     /// Examples held.
     #[cfg(test)]
     pub fn len(&self) -> usize {
@@ -104,6 +109,8 @@ mod tests {
         assert_eq!(r.after(&x, false, 0.1).len(), 3);
         r.after(&x, false, 0.1);
         assert_eq!(r.len(), 2, "the buffer is bounded");
+        r.forget(&x);
+        assert_eq!(r.len(), 0, "a corrected example is not rehearsed with its old label");
         let mut off = Rehearsal::new(RehearsalParams::off());
         off.after(&x, true, 0.0);
         assert_eq!(off.len(), 0);

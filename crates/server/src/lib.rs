@@ -1,149 +1,298 @@
-//! `warden serve`: the decision pipeline over HTTP.
+//! `warden serve`: the decision pipeline as a long-running service.
 //!
-//! The scanning listener answers Warden's own API (`POST /v1/mail/check`) and Rspamd's
-//! normal-worker protocol (`POST /checkv2`, `GET /ping`), so that an MTA already configured
-//! for Rspamd can ask Warden instead. Decisions are CPU work of about a tenth of a
-//! millisecond: small messages are decided on the async worker that received them, large ones
-//! on the blocking pool so that one big message never stalls the requests behind it.
+//! Two HTTP listeners, on Rspamd's ports so that an MTA configured for Rspamd can ask Warden
+//! instead:
+//! - the **scanning** listener (default 127.0.0.1:11333): Warden's API (`POST /v1/mail/check`,
+//!   `POST /v1/mail/feedback`) and Rspamd's normal worker (`POST /checkv2`, `GET /ping`);
+//! - the **controller** (default 127.0.0.1:11334): Rspamd's `/learnspam`, `/learnham` and
+//!   `/stat`, feedback, and the admin calls (`/v1/admin/reload`, `/v1/admin/checkpoint`).
+//!
+//! Both answer `/metrics`, `/healthz`, `/readyz` and `/openapi.json`. Decisions are CPU work
+//! of about a tenth of a millisecond: small messages are decided on the async worker that
+//! received them, large ones on the blocking pool so that one big message never stalls the
+//! requests behind it.
 #![deny(missing_docs)]
 
+mod api;
+mod auth;
+pub mod live;
+pub mod metrics;
+mod openapi;
 mod rspamd;
+pub mod settings;
+pub mod store;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Instant;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::DefaultBodyLimit;
+use axum::extract::connect_info::ConnectInfo;
 use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
-use serde::Serialize;
-use warden_core::{Decision, MailAction, Reason};
-use warden_engine::MailEngine;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use warden_core::{Decision, MailAction};
 
-/// Where and how the server listens.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ServerOptions {
-    /// The scanning listener (default 127.0.0.1:11333, Rspamd's normal worker).
-    pub listen: SocketAddr,
-    /// Largest message accepted, in bytes (default 32 MiB); larger ones get 413.
-    pub max_message_bytes: usize,
-}
-
-impl Default for ServerOptions {
-    fn default() -> Self {
-        ServerOptions { listen: SocketAddr::from(([127, 0, 0, 1], 11333)), max_message_bytes: 32 << 20 }
-    }
-}
+pub use api::CheckReply;
+pub use auth::tokens as auth_tokens;
+pub use live::Live;
+pub use metrics::Metrics;
+pub use settings::Settings;
 
 /// Messages up to this size are decided on the async worker; larger ones on the blocking pool.
 const INLINE_BYTES: usize = 256 << 10;
 
+/// Changes the command line makes to the settings.
+pub type Overrides = Arc<dyn Fn(&mut Settings) + Send + Sync>;
+
+/// Where the settings and the model came from, for a reload.
+#[derive(Clone, Default)]
+pub struct Sources {
+    /// The configuration file, if any.
+    pub config: Option<PathBuf>,
+    /// The model file given on the command line, if any.
+    pub model: Option<PathBuf>,
+    /// What the command line overrides, applied again after each reload.
+    pub overrides: Option<Overrides>,
+}
+
 /// What every request handler shares.
 #[derive(Clone)]
-pub struct AppState {
-    engine: Arc<MailEngine>,
-    model_version: Arc<str>,
+pub struct AppState(Arc<Shared>);
+
+struct Shared {
+    live: Arc<Live>,
+    settings: RwLock<Arc<Settings>>,
+    tokens: RwLock<Arc<Vec<String>>>,
+    sources: Sources,
+    metrics: Metrics,
+    /// Decisions by action, in `MailAction` order (for Rspamd's `/stat`).
+    scanned: [AtomicU64; 4],
+    scan_slots: Arc<tokio::sync::Semaphore>,
+    controller_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
-    /// Serves decisions of `engine`.
-    pub fn new(engine: MailEngine) -> Self {
-        let meta = &engine.model().meta;
-        let model_version = format!("{}/{}", meta.created, meta.messages).into();
-        AppState { engine: Arc::new(engine), model_version }
+    /// Serves `live` with `settings`; `tokens` are the accepted bearer tokens (see
+    /// [`auth::tokens`] for where they come from).
+    pub fn new(live: Arc<Live>, settings: Settings, tokens: Vec<String>, sources: Sources) -> Self {
+        let slots = || Arc::new(tokio::sync::Semaphore::new(settings.limits.max_in_flight));
+        AppState(Arc::new(Shared {
+            scan_slots: slots(),
+            controller_slots: slots(),
+            live,
+            settings: RwLock::new(Arc::new(settings)),
+            tokens: RwLock::new(Arc::new(tokens)),
+            sources,
+            metrics: Metrics::default(),
+            scanned: Default::default(),
+        }))
     }
 
-    /// Decides on `raw`, on the blocking pool when it is large.
-    async fn decide(&self, raw: Bytes) -> Result<Decision<MailAction>, ApiError> {
-        if raw.len() <= INLINE_BYTES {
-            return Ok(self.engine.decide_explained(&raw));
+    /// The live model.
+    pub fn live(&self) -> &Arc<Live> {
+        &self.0.live
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> Arc<Settings> {
+        Arc::clone(&self.0.settings.read().expect("not poisoned"))
+    }
+
+    fn tokens(&self) -> Arc<Vec<String>> {
+        Arc::clone(&self.0.tokens.read().expect("not poisoned"))
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+
+    /// Decides on `raw` (on the blocking pool when it is large) and counts the decision.
+    async fn decide(
+        &self,
+        raw: Bytes,
+        endpoint: &str,
+    ) -> Result<(Decision<MailAction>, u128, String), ApiError> {
+        let result = if raw.len() <= INLINE_BYTES {
+            self.0.live.check(&raw)
+        } else {
+            let live = Arc::clone(&self.0.live);
+            tokio::task::spawn_blocking(move || live.check(&raw))
+                .await
+                .map_err(|e| ApiError::internal(format!("decision task failed: {e}")))?
+        };
+        self.0.scanned[result.0.action as usize].fetch_add(1, Ordering::Relaxed);
+        self.metrics().decided(result.0.action.as_str(), endpoint);
+        Ok(result)
+    }
+
+    /// Re-reads the configuration file and the environment, and the model file when one was
+    /// given on the command line; applies what can change without a restart, atomically.
+    /// Returns what changed, and what needs a restart.
+    pub fn reload(&self) -> Result<Vec<String>, String> {
+        let mut next =
+            Settings::load(self.0.sources.config.as_deref(), std::env::vars()).map_err(|e| e.to_string())?;
+        if let Some(apply) = &self.0.sources.overrides {
+            apply(&mut next);
+            next.check().map_err(|e| e.to_string())?;
         }
-        let engine = Arc::clone(&self.engine);
-        tokio::task::spawn_blocking(move || engine.decide_explained(&raw))
-            .await
-            .map_err(|e| ApiError::internal(format!("decision task failed: {e}")))
+        let now = self.settings();
+        let mut notes = Vec::new();
+        if next.server != now.server || next.limits != now.limits {
+            notes.push("[server] and [limits] take effect at the next restart".to_owned());
+        }
+        let tokens = auth::tokens(&next).map_err(|e| e.to_string())?;
+        if let Some(path) = &self.0.sources.model {
+            let model = warden_learn::Model::load(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            self.0.live.replace_model(model).map_err(|e| e.to_string())?;
+            notes.push(format!("model reloaded from {} and taught the stored feedback", path.display()));
+        }
+        self.0.live.set_config(next.engine()).map_err(|e| e.to_string())?;
+        *self.0.tokens.write().expect("not poisoned") = Arc::new(tokens);
+        *self.0.settings.write().expect("not poisoned") = Arc::new(next);
+        notes.push("configuration reloaded".to_owned());
+        Ok(notes)
     }
 }
 
 /// The scanning listener's routes.
-pub fn router(state: AppState, options: &ServerOptions) -> Router {
-    let routes = Router::new()
-        .route("/v1/mail/check", post(check))
+pub fn scan_router(state: AppState) -> Router {
+    let checks = Router::new()
+        .route("/v1/mail/check", post(api::check))
         .route("/checkv2", post(rspamd::checkv2))
-        .route("/ping", get(rspamd::ping))
+        .route_layer(from_fn_with_state(state.clone(), auth::open_checks));
+    let teach = Router::new()
+        .route("/v1/mail/feedback", post(api::feedback))
+        .route_layer(from_fn_with_state(state.clone(), auth::token_scan));
+    let limited = checks.merge(teach).route_layer(from_fn_with_state(state.clone(), auth::limit_scan));
+    guarded(common(limited).route("/ping", get(rspamd::ping)), &state, "scan")
+}
+
+/// The controller's routes.
+pub fn controller_router(state: AppState) -> Router {
+    let teach = Router::new()
+        .route("/learnspam", post(rspamd::learn_spam))
+        .route("/learnham", post(rspamd::learn_ham))
+        .route("/v1/mail/feedback", post(api::feedback))
+        .route_layer(from_fn_with_state(state.clone(), auth::limit_controller));
+    let admin = teach
+        .route("/stat", get(rspamd::stat))
+        .route("/v1/admin/reload", post(api::reload))
+        .route("/v1/admin/checkpoint", post(api::checkpoint))
+        .route_layer(from_fn_with_state(state.clone(), auth::token_controller));
+    guarded(common(admin).route("/ping", get(rspamd::ping)), &state, "controller")
+}
+
+/// The routes both listeners answer, without a token.
+fn common(routes: Router<AppState>) -> Router<AppState> {
+    routes
+        .route("/metrics", get(api::metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(|| async { "ready\n" }))
-        .with_state(state);
-    guarded(routes, options)
+        .route("/openapi.json", get(openapi::document))
 }
 
-/// What every listener's routes are wrapped in: the message size limit, and a panic in a
-/// handler answered as 500 with a JSON error instead of a dropped connection (no input is
-/// known to cause one: the extractors are fuzzed).
-fn guarded(routes: Router, options: &ServerOptions) -> Router {
-    routes.layer(DefaultBodyLimit::max(options.max_message_bytes)).layer(
-        tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+/// What every listener's routes are wrapped in: the message size limit, the time limit of a
+/// request (`client_timeout_ms`: a client that has not sent its whole message by then gets
+/// 408), and a panic in a handler answered as 500 with a JSON error instead of a dropped
+/// connection (no input is known to cause one: the extractors are fuzzed).
+fn guarded(routes: Router<AppState>, state: &AppState, listener: &'static str) -> Router {
+    let limits = state.settings().limits.clone();
+    let timeout = Duration::from_millis(limits.client_timeout_ms);
+    routes
+        .layer(DefaultBodyLimit::max(limits.max_message_bytes))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(from_fn_with_state((state.clone(), listener), auth::count_timeouts))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             ApiError::internal("internal error while deciding (a bug: please report it)".into())
                 .into_response()
-        }),
-    )
+        }))
+        .with_state(state.clone())
 }
 
-/// Serves on `listener` until `shutdown` resolves, then finishes the requests in flight.
-pub async fn serve(
+/// Serves `app` on `listener` until `stop` turns true, then stops accepting and lets the
+/// connections in flight finish their requests. A client gets `client_timeout` to send
+/// its request head (then the connection is closed) and as long for its body (then 408).
+pub async fn serve_listener(
     listener: tokio::net::TcpListener,
+    app: Router,
+    client_timeout: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(client_timeout);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: the listener itself is fine.
+                    eprintln!("warden: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            tower::ServiceExt::oneshot(app.clone(), req)
+        });
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// The listeners' addresses once bound.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    /// The scanning listener.
+    pub scan: SocketAddr,
+    /// The controller.
+    pub controller: SocketAddr,
+}
+
+/// Binds both listeners of `state`'s settings.
+pub async fn bind(state: &AppState) -> std::io::Result<(tokio::net::TcpListener, tokio::net::TcpListener)> {
+    let s = state.settings();
+    let bind = |addr: SocketAddr| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+    };
+    Ok((bind(s.server.listen).await?, bind(s.server.controller).await?))
+}
+
+/// Serves both listeners until `stop` turns true; then drains them and writes a last checkpoint.
+pub async fn serve(
     state: AppState,
-    options: &ServerOptions,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(state, options)).with_graceful_shutdown(shutdown).await
-}
-
-/// The answer of `POST /v1/mail/check`.
-#[derive(Debug, Serialize)]
-pub struct CheckReply {
-    /// The message's identity: the hex xxh3 of its bytes (feedback refers to it).
-    pub id: String,
-    /// What to do.
-    pub action: MailAction,
-    /// What the thresholds acted on (log-odds).
-    pub score: f64,
-    /// The model's P(spam).
-    pub probability: f64,
-    /// Why, strongest first.
-    pub reasons: Vec<Reason>,
-    /// The model that decided: when it was saved and how many messages it learned.
-    pub model_version: String,
-    /// Time spent deciding, in microseconds.
-    pub elapsed_us: u64,
-}
-
-async fn check(
-    State(state): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<CheckReply>, ApiError> {
-    let start = Instant::now();
-    let raw = body?;
-    let id = message_id(&raw);
-    let d = state.decide(raw).await?;
-    Ok(Json(CheckReply {
-        id,
-        action: d.action,
-        score: d.score,
-        probability: d.probability,
-        reasons: d.reasons,
-        model_version: state.model_version.to_string(),
-        elapsed_us: start.elapsed().as_micros() as u64,
-    }))
-}
-
-/// A message's identity for feedback: the hex xxh3 of its bytes.
-pub fn message_id(raw: &[u8]) -> String {
-    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(raw))
+    scan: tokio::net::TcpListener,
+    controller: tokio::net::TcpListener,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), String> {
+    let timeout = Duration::from_millis(state.settings().limits.client_timeout_ms);
+    let a = serve_listener(scan, scan_router(state.clone()), timeout, stop.clone());
+    let b = serve_listener(controller, controller_router(state.clone()), timeout, stop);
+    tokio::join!(a, b);
+    let live = Arc::clone(state.live());
+    tokio::task::spawn_blocking(move || live.shutdown())
+        .await
+        .map_err(|e| e.to_string())?
+        .map(|_| ())
+        .map_err(|e| format!("last checkpoint failed: {e}"))
 }
 
 /// An error answer: a status and `{"error": "…"}`.
@@ -154,13 +303,17 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into() }
+    }
+
     fn internal(message: String) -> Self {
-        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message }
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
 }
 
-impl From<BytesRejection> for ApiError {
-    fn from(e: BytesRejection) -> Self {
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(e: axum::extract::rejection::BytesRejection) -> Self {
         let status = e.status();
         let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
             "message larger than the server's limit (max_message_bytes)".to_owned()
@@ -171,6 +324,16 @@ impl From<BytesRejection> for ApiError {
     }
 }
 
+impl From<live::FeedbackError> for ApiError {
+    fn from(e: live::FeedbackError) -> Self {
+        let status = match e {
+            live::FeedbackError::Busy | live::FeedbackError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
+            live::FeedbackError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.status, Json(serde_json::json!({ "error": self.message }))).into_response()
@@ -178,89 +341,83 @@ impl IntoResponse for ApiError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
+    //! A server state over a temporary data directory, and a one-call HTTP client.
     use axum::body::Body;
     use axum::http::Request;
     use http_body_util::BodyExt;
-    use tower::ServiceExt;
 
     use super::*;
 
-    const GTUBE: &str = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
+    pub const GTUBE: &str = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
+    pub const TOKEN: &str = "test-token-0123456789";
 
-    fn app(max_message_bytes: usize) -> Router {
-        let engine = MailEngine::new(warden_engine::starter_model().unwrap(), Default::default()).unwrap();
-        router(AppState::new(engine), &ServerOptions { max_message_bytes, ..Default::default() })
+    pub fn state_in(dir: &std::path::Path, settings: Settings) -> AppState {
+        let live = Live::open(
+            dir,
+            None,
+            warden_engine::starter_model,
+            settings.engine(),
+            settings.feedback.recent_checks,
+            settings.feedback.max_batch,
+        )
+        .unwrap();
+        AppState::new(live, settings, vec![TOKEN.to_owned()], Sources::default())
     }
 
-    async fn call(app: Router, method: &str, uri: &str, body: &[u8]) -> (StatusCode, Vec<u8>) {
-        let req = Request::builder().method(method).uri(uri).body(Body::from(body.to_vec())).unwrap();
-        let res = app.oneshot(req).await.unwrap();
+    pub fn settings(max_message_bytes: usize) -> Settings {
+        let mut s = Settings::default();
+        s.limits.max_message_bytes = max_message_bytes;
+        s
+    }
+
+    /// A request from `peer` with `headers`; answers the status and the body.
+    pub async fn call_from(
+        app: Router,
+        peer: [u8; 4],
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (StatusCode, Vec<u8>) {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let mut req = req.body(Body::from(body.to_vec())).unwrap();
+        req.extensions_mut().insert(ConnectInfo(SocketAddr::from((peer, 40000))));
+        let res = tower::ServiceExt::oneshot(app, req).await.unwrap();
         let status = res.status();
         (status, res.into_body().collect().await.unwrap().to_bytes().to_vec())
     }
 
+    /// A request from loopback without headers.
+    pub async fn call(app: Router, method: &str, uri: &str, body: &[u8]) -> (StatusCode, Vec<u8>) {
+        call_from(app, [127, 0, 0, 1], method, uri, &[], body).await
+    }
+
     /// A call that must answer 200 with JSON.
-    async fn call_ok(app: Router, uri: &str, body: &[u8]) -> serde_json::Value {
-        let (status, body) = call(app, "POST", uri, body).await;
+    pub async fn call_ok(app: Router, uri: &str, headers: &[(&str, &str)], body: &[u8]) -> serde_json::Value {
+        let (status, body) = call_from(app, [127, 0, 0, 1], "POST", uri, headers, body).await;
         assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
         serde_json::from_slice(&body).unwrap()
     }
+}
 
-    #[tokio::test]
-    async fn check_answers_a_decision_with_its_reasons() {
-        let msg = format!("Subject: test\r\n\r\n{GTUBE}\r\n");
-        let v = call_ok(app(1 << 20), "/v1/mail/check", msg.as_bytes()).await;
-        assert_eq!(v["action"], "reject");
-        assert_eq!(v["id"], message_id(msg.as_bytes()));
-        assert_eq!(v["reasons"][0]["name"], "GTUBE");
-        assert!(v["probability"].as_f64().is_some_and(|p| (0.0..=1.0).contains(&p)));
-        assert!(v["model_version"].as_str().is_some_and(|m| !m.is_empty()));
-    }
-
-    #[tokio::test]
-    async fn large_messages_are_decided_off_the_async_workers() {
-        let mut msg = b"Subject: big\r\n\r\n".to_vec();
-        msg.resize(INLINE_BYTES + 1000, b'a');
-        let v = call_ok(app(1 << 20), "/v1/mail/check", &msg).await;
-        assert!(v["action"].is_string());
-    }
-
-    #[tokio::test]
-    async fn oversized_messages_get_413_and_a_json_error() {
-        let (status, body) = call(app(100), "POST", "/v1/mail/check", &[b'x'; 500]).await;
-        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert!(v["error"].as_str().unwrap().contains("max_message_bytes"));
-        let (status, _) = call(app(100), "POST", "/checkv2", &[b'x'; 500]).await;
-        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    }
-
-    #[tokio::test]
-    async fn garbage_still_gets_a_decision() {
-        let v = call_ok(app(1 << 20), "/v1/mail/check", &[0xff, 0x00, 0xfe, b'\n', 0x80]).await;
-        assert!(v["action"].is_string(), "{v}");
-    }
-
-    #[tokio::test]
-    async fn checkv2_answers_in_rspamds_shape() {
-        let msg = format!("Subject: test\r\n\r\n{GTUBE}\r\n");
-        let v = call_ok(app(1 << 20), "/checkv2", msg.as_bytes()).await;
-        assert_eq!(v["action"], "reject");
-        assert_eq!(v["is_skipped"], false);
-        assert_eq!(v["required_score"], 10.0);
-        assert_eq!(v["symbols"]["GTUBE"]["name"], "GTUBE");
-        assert!(v["symbols"]["MODEL"]["score"].is_number());
-        assert_eq!(call(app(100), "GET", "/ping", b"").await, (StatusCode::OK, b"pong\r\n".to_vec()));
-    }
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
 
     #[tokio::test]
     async fn a_panicking_handler_answers_500_and_the_router_keeps_serving() {
         async fn boom() -> &'static str {
             panic!("boom")
         }
+        let dir = tempfile::tempdir().unwrap();
+        let state = state_in(dir.path(), Settings::default());
         let routes = Router::new().route("/boom", get(boom)).route("/fine", get(|| async { "fine" }));
-        let app = guarded(routes, &ServerOptions::default());
+        let app = guarded(routes, &state, "scan");
         let (status, body) = call(app.clone(), "GET", "/boom", b"").await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -269,9 +426,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn health_endpoints_answer() {
-        assert_eq!(call(app(100), "GET", "/healthz", b"").await.0, StatusCode::OK);
-        assert_eq!(call(app(100), "GET", "/readyz", b"").await.0, StatusCode::OK);
-        assert_eq!(call(app(100), "GET", "/v1/mail/check", b"").await.0, StatusCode::METHOD_NOT_ALLOWED);
+    async fn health_endpoints_answer_on_both_listeners() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = state_in(dir.path(), Settings::default());
+        for app in [scan_router(state.clone()), controller_router(state.clone())] {
+            assert_eq!(call(app.clone(), "GET", "/healthz", b"").await.0, StatusCode::OK);
+            assert_eq!(call(app.clone(), "GET", "/readyz", b"").await.0, StatusCode::OK);
+            assert_eq!(call(app.clone(), "GET", "/ping", b"").await, (StatusCode::OK, b"pong\r\n".to_vec()));
+        }
+        let scan = scan_router(state);
+        assert_eq!(call(scan, "GET", "/v1/mail/check", b"").await.0, StatusCode::METHOD_NOT_ALLOWED);
     }
 }

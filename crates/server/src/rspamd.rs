@@ -1,4 +1,5 @@
-//! Rspamd's normal-worker protocol: `POST /checkv2` and `GET /ping`.
+//! Rspamd's protocol: `POST /checkv2` and `GET /ping` on the scanning listener, `POST
+//! /learnspam`, `POST /learnham` and `GET /stat` on the controller.
 //!
 //! The request is the raw message with the envelope in Rspamd's headers (`IP`, `Helo`, `From`,
 //! `Rcpt`, …); the reply has Rspamd's shape, so `rspamc` and the MTA integrations written for
@@ -14,16 +15,19 @@
 //! The score is Warden's (model log-odds plus rule points) and `required_score` is the reject
 //! threshold. Each reason is a symbol, with its contribution as the symbol's score.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::response::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
 use serde::Serialize;
-use std::collections::BTreeMap;
 use warden_core::MailAction;
 
+use crate::store::Outcome;
 use crate::{ApiError, AppState};
 
 /// Rspamd's word for a Warden action.
@@ -61,7 +65,7 @@ pub(crate) async fn checkv2(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<CheckV2>, ApiError> {
     let start = Instant::now();
-    let d = state.decide(body?).await?;
+    let (d, _, _) = state.decide(body?, "checkv2").await?;
     let symbols = d
         .reasons
         .into_iter()
@@ -79,7 +83,7 @@ pub(crate) async fn checkv2(
     Ok(Json(CheckV2 {
         is_skipped: false,
         score: d.score,
-        required_score: state.engine.config().thresholds.reject,
+        required_score: state.settings().thresholds.reject,
         action: action_name(d.action),
         symbols,
         messages: BTreeMap::new(),
@@ -91,14 +95,136 @@ pub(crate) async fn ping() -> &'static str {
     "pong\r\n"
 }
 
+/// `POST /learnspam` on the controller: Rspamd's way to teach a message as spam.
+pub(crate) async fn learn_spam(state: State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+    learn(state, body, true).await
+}
+
+/// `POST /learnham` on the controller.
+pub(crate) async fn learn_ham(state: State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+    learn(state, body, false).await
+}
+
+/// Rspamd's answers: `{"success": true}`, or 208 with an error when the message already has
+/// this label (as Rspamd says of a message its Bayes classifier has already learned).
+async fn learn(State(state): State<AppState>, body: Result<Bytes, BytesRejection>, spam: bool) -> Response {
+    let result = async {
+        let (id, x) = crate::api::extract(&state, body?).await?;
+        crate::api::teach(&state, id, x, spam).await
+    }
+    .await;
+    match result {
+        Ok(Outcome::Duplicate { .. }) => {
+            let label = if spam { "spam" } else { "ham" };
+            let error = format!("message has been already learned as {label}, ignore it");
+            (StatusCode::ALREADY_REPORTED, Json(serde_json::json!({ "error": error }))).into_response()
+        }
+        Ok(_) => Json(serde_json::json!({ "success": true })).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /stat` in Rspamd's shape: decisions by Rspamd action, and what has been learned.
+pub(crate) async fn stat(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let live = std::sync::Arc::clone(state.live());
+    let store = tokio::task::spawn_blocking(move || live.store_stats())
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let (messages, learned_spam, learned_ham, version) = state.live().model_counts();
+    let all = [MailAction::Deliver, MailAction::Junk, MailAction::Quarantine, MailAction::Reject];
+    let mut actions = serde_json::Map::new();
+    let (mut scanned, mut ham) = (0, 0);
+    for a in all {
+        let n = state.0.scanned[a as usize].load(Ordering::Relaxed);
+        scanned += n;
+        if a == MailAction::Deliver {
+            ham = n;
+        }
+        actions.insert(action_name(a).to_owned(), n.into());
+    }
+    actions.insert("soft reject".to_owned(), 0.into());
+    let c = &state.live().counters;
+    let learned = c.learned.load(Ordering::Relaxed) + c.corrected.load(Ordering::Relaxed);
+    Ok(Json(serde_json::json!({
+        "read_only": false,
+        "scanned": scanned,
+        "learned": learned,
+        "actions": actions,
+        "spam_count": scanned - ham,
+        "ham_count": ham,
+        "connections": 0,
+        "control_connections": 0,
+        "total_learns": messages,
+        "statfiles": [
+            { "symbol": "WARDEN_SPAM", "type": "warden", "revision": learned_spam, "users": 1, "languages": 0,
+              "size": 0, "total": 0, "used": 0 },
+            { "symbol": "WARDEN_HAM", "type": "warden", "revision": learned_ham, "users": 1, "languages": 0,
+              "size": 0, "total": 0, "used": 0 },
+        ],
+        "fuzzy_hashes": {},
+        "warden": {
+            "model_version": version,
+            "feedback_records": store.records,
+            "feedback_last_record": store.last_seq,
+            "feedback_duplicates": c.duplicates.load(Ordering::Relaxed),
+            "feedback_replayed": c.replayed.load(Ordering::Relaxed),
+            "feedback_skipped": c.skipped.load(Ordering::Relaxed),
+            "checkpoints": c.checkpoints.load(Ordering::Relaxed),
+        },
+    })))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::*;
 
     #[test]
     fn actions_map_onto_rspamds_words_in_order_of_severity() {
         let all = [MailAction::Deliver, MailAction::Junk, MailAction::Quarantine, MailAction::Reject];
         let names: Vec<_> = all.iter().map(|&a| action_name(a)).collect();
         assert_eq!(names, ["no action", "add header", "rewrite subject", "reject"]);
+    }
+
+    #[tokio::test]
+    async fn checkv2_answers_in_rspamds_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = crate::scan_router(state_in(dir.path(), crate::Settings::default()));
+        let msg = format!("Subject: test\r\n\r\n{GTUBE}\r\n");
+        let v = call_ok(app, "/checkv2", &[], msg.as_bytes()).await;
+        assert_eq!(v["action"], "reject");
+        assert_eq!(v["is_skipped"], false);
+        assert_eq!(v["required_score"], 10.0);
+        assert_eq!(v["symbols"]["GTUBE"]["name"], "GTUBE");
+        assert!(v["symbols"]["MODEL"]["score"].is_number());
+    }
+
+    #[tokio::test]
+    async fn learning_through_the_controller_counts_in_stat_and_repeats_answer_208() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = state_in(dir.path(), crate::Settings::default());
+        let app = crate::controller_router(state.clone());
+        let pw = [("password", TOKEN)];
+        let spam = b"Subject: win money\r\n\r\nclaim your prize now\r\n";
+        let ham = b"Subject: lunch\r\n\r\nsee you at noon\r\n";
+        let v = call_ok(app.clone(), "/learnspam", &pw, spam).await;
+        assert_eq!(v["success"], true);
+        call_ok(app.clone(), "/learnham", &pw, ham).await;
+        let (status, body) = call_from(app.clone(), [127, 0, 0, 1], "POST", "/learnspam", &pw, spam).await;
+        assert_eq!(status, StatusCode::ALREADY_REPORTED);
+        assert!(String::from_utf8_lossy(&body).contains("already learned as spam"));
+        let (status, _) = call(app.clone(), "POST", "/learnham", spam).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "learning needs the password");
+
+        let scan = crate::scan_router(state.clone());
+        call_ok(scan, "/checkv2", &[], spam).await;
+        let (status, body) = call_from(app, [127, 0, 0, 1], "GET", "/stat", &pw, b"").await;
+        assert_eq!(status, StatusCode::OK);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["scanned"], 1);
+        assert_eq!(v["learned"], 2);
+        assert_eq!(v["warden"]["feedback_records"], 2);
+        assert_eq!(v["warden"]["feedback_duplicates"], 1);
     }
 }

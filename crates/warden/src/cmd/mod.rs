@@ -38,12 +38,10 @@ pub fn engine(model: Option<&Path>, config: Option<&Path>) -> Result<warden_engi
     Ok(warden_engine::MailEngine::new(load_model(model)?, load_config(config)?)?)
 }
 
-/// The configuration file, or the defaults.
+/// The engine's part of the configuration file (or the defaults), with the environment's
+/// `WARDEN_<SECTION>__<KEY>` overrides.
 pub fn load_config(path: Option<&Path>) -> Result<Config> {
-    match path {
-        Some(p) => Ok(Config::load(p)?),
-        None => Ok(Config::default()),
-    }
+    Ok(warden_server::Settings::load(path, std::env::vars())?.engine())
 }
 
 /// A model file, or the starter model that ships in the binary.

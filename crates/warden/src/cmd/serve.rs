@@ -1,64 +1,202 @@
 //! `warden serve`: the decision pipeline as a long-running server.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
-use warden_server::{AppState, ServerOptions};
+use warden_server::{AppState, Live, Settings, Sources};
 
 #[derive(clap::Args)]
 pub struct Args {
-    #[command(flatten)]
-    engine: super::EngineArgs,
-    /// Scanning listener: Warden's HTTP API and Rspamd's /checkv2 and /ping. Loopback by
-    /// default; port 0 picks a free one (the address is printed).
-    #[arg(long, default_value_t = ServerOptions::default().listen)]
-    listen: SocketAddr,
-    /// Largest message accepted, in bytes; larger ones get 413.
-    #[arg(long, default_value_t = ServerOptions::default().max_message_bytes)]
-    max_message_bytes: usize,
+    /// Model file (default: the data directory's last checkpoint, else the starter model).
+    /// It is taught the stored feedback it has not learned before serving.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Configuration file (TOML); `WARDEN_<SECTION>__<KEY>` variables override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data directory: feedback store, model checkpoints, keys (overrides [server] data_dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Scanning listener: Warden's API and Rspamd's /checkv2 and /ping (overrides [server]
+    /// listen). Port 0 picks a free one (the address is printed).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Controller listener: learning, statistics, admin (overrides [server] controller).
+    #[arg(long)]
+    controller: Option<SocketAddr>,
+    /// Largest message accepted, in bytes (overrides [limits] max_message_bytes).
+    #[arg(long)]
+    max_message_bytes: Option<usize>,
     /// Worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Check the configuration (file, environment and flags) and the model, print the
+    /// settings in force as TOML, and exit.
+    #[arg(long)]
+    check_config: bool,
+}
+
+impl Args {
+    /// The flags that override settings, as a function a reload applies again.
+    fn overrides(&self) -> warden_server::Overrides {
+        let (data_dir, listen, controller, max) =
+            (self.data_dir.clone(), self.listen, self.controller, self.max_message_bytes);
+        Arc::new(move |s: &mut Settings| {
+            if let Some(d) = &data_dir {
+                s.server.data_dir = d.clone();
+            }
+            if let Some(a) = listen {
+                s.server.listen = a;
+            }
+            if let Some(a) = controller {
+                s.server.controller = a;
+            }
+            if let Some(n) = max {
+                s.limits.max_message_bytes = n;
+            }
+        })
+    }
+
+    fn settings(&self) -> Result<Settings> {
+        let mut s = Settings::load(self.config.as_deref(), std::env::vars())?;
+        self.overrides()(&mut s);
+        s.check()?;
+        Ok(s)
+    }
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let engine = args.engine.engine()?;
-    let options = ServerOptions { listen: args.listen, max_message_bytes: args.max_message_bytes };
+    let settings = args.settings()?;
+    let model = args.model.as_deref().map(|p| super::load_model(Some(p))).transpose()?;
+    if args.check_config {
+        warden_engine::MailEngine::new(
+            match model {
+                Some(m) => m,
+                None => super::load_model(None)?,
+            },
+            settings.engine(),
+        )?;
+        print!("{}", toml::to_string(&settings).context("settings serialise")?);
+        eprintln!("warden: configuration is valid");
+        return Ok(());
+    }
+    init_logs(settings.server.log_json);
+    let data_dir = settings.server.data_dir.clone();
+    let tokens = warden_server::auth_tokens(&settings)
+        .with_context(|| format!("cannot read or make the admin token in {}", data_dir.display()))?;
+    if settings.auth.tokens.is_empty() {
+        tracing::info!(path = %data_dir.join("admin.token").display(), "feedback and learning need the token in this file");
+    }
+    let live = Live::open(
+        &data_dir,
+        model,
+        warden_engine::starter_model,
+        settings.engine(),
+        settings.feedback.recent_checks,
+        settings.feedback.max_batch,
+    )
+    .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
+    let (replayed, skipped) = (
+        live.counters.replayed.load(std::sync::atomic::Ordering::Relaxed),
+        live.counters.skipped.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    tracing::info!(data_dir = %data_dir.display(), replayed, skipped, "feedback store open; the model has learned every stored label it can");
+    if skipped > 0 {
+        tracing::warn!(
+            skipped,
+            "feedback records made with other extractor settings than the model's were not replayed"
+        );
+    }
+    let checkpoint_every = Duration::from_secs(settings.feedback.checkpoint_secs);
+    let retention_days = settings.feedback.retention_days;
+    let overrides = Some(args.overrides());
+    let sources = Sources { config: args.config, model: args.model, overrides };
+    let state = AppState::new(Arc::clone(&live), settings, tokens, sources);
+
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.threads {
         runtime.worker_threads(n.max(1));
     }
     let runtime = runtime.enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(options.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", options.listen))?;
-        let state = AppState::new(engine);
-        eprintln!("warden: listening on http://{}", listener.local_addr()?);
-        warden_server::serve(listener, state, &options, shutdown_signal()).await?;
+        let (scan, controller) = warden_server::bind(&state).await?;
+        eprintln!(
+            "warden: listening on http://{} (controller http://{})",
+            scan.local_addr()?,
+            controller.local_addr()?
+        );
+        tracing::info!(scan = %scan.local_addr()?, controller = %controller.local_addr()?, "listening");
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(signals(state.clone(), stop_tx));
+        tokio::spawn(housekeeping(Arc::clone(&live), checkpoint_every, retention_days));
+        warden_server::serve(state, scan, controller, stop).await.map_err(anyhow::Error::msg)?;
+        tracing::info!("stopped");
         eprintln!("warden: stopped");
-        Ok(())
+        anyhow::Ok(())
     })
 }
 
-/// Resolves on Ctrl-C or SIGTERM: the server then stops accepting and drains what it has.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+/// Logs on standard error: text, or one JSON object a line. Never message content or
+/// addresses: the server logs counts, ids (keyed hashes) and its own state only.
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
     }
+}
+
+/// Checkpoints on schedule and deletes feedback past its retention.
+async fn housekeeping(live: Arc<Live>, every: Duration, retention_days: u64) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let live = Arc::clone(&live);
+        let done =
+            tokio::task::spawn_blocking(move || (live.checkpoint(), live.expire(retention_days))).await;
+        match done {
+            Ok((Ok(seq), Ok(expired))) => tracing::info!(last_record = seq, expired, "checkpoint written"),
+            Ok((Err(e), _)) => {
+                tracing::error!(error = %e, "checkpoint failed; the feedback store still has every label")
+            }
+            Ok((_, Err(e))) => tracing::error!(error = %e, "expiring old feedback failed"),
+            Err(e) => tracing::error!(error = %e, "housekeeping task failed"),
+        }
+    }
+}
+
+/// SIGHUP reloads; Ctrl-C or SIGTERM stops (the server then drains what it has).
+async fn signals(state: AppState, stop: tokio::sync::watch::Sender<bool>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut hup), Ok(mut term)) = (signal(SignalKind::hangup()), signal(SignalKind::terminate())) else {
+        tracing::error!("cannot install signal handlers; stop with Ctrl-C");
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = stop.send(true);
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                let s = state.clone();
+                match tokio::task::spawn_blocking(move || s.reload()).await {
+                    Ok(Ok(notes)) => tracing::info!(notes = ?notes, "reloaded on SIGHUP"),
+                    Ok(Err(e)) => tracing::error!(error = %e, "reload refused; the running configuration is unchanged"),
+                    Err(e) => tracing::error!(error = %e, "reload task failed"),
+                }
+            }
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    tracing::info!("stopping: draining requests in flight, then a last checkpoint");
+    let _ = stop.send(true);
 }

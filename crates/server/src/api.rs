@@ -1,0 +1,370 @@
+//! Warden's own API: checks, feedback, admin calls, metrics.
+
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Json, Response};
+use serde::{Deserialize, Serialize};
+use warden_core::{FeatureVec, MailAction, Reason};
+
+use crate::store::Outcome;
+use crate::{ApiError, AppState};
+
+/// The answer of `POST /v1/mail/check`.
+#[derive(Debug, Serialize)]
+pub struct CheckReply {
+    /// The message's identity: a keyed hash of its bytes (32 hex digits); feedback may name
+    /// the message by it.
+    pub id: String,
+    /// What to do.
+    pub action: MailAction,
+    /// What the thresholds acted on (log-odds).
+    pub score: f64,
+    /// The model's P(spam).
+    pub probability: f64,
+    /// Why, strongest first.
+    pub reasons: Vec<Reason>,
+    /// The model that decided: when it was saved and how many messages it has learned.
+    pub model_version: String,
+    /// Time from the request's arrival to the answer, in microseconds.
+    pub elapsed_us: u64,
+}
+
+pub(crate) async fn check(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<CheckReply>, ApiError> {
+    let start = Instant::now();
+    let (d, id, model_version) = state.decide(body?, "check").await?;
+    Ok(Json(CheckReply {
+        id: format!("{id:032x}"),
+        action: d.action,
+        score: d.score,
+        probability: d.probability,
+        reasons: d.reasons,
+        model_version,
+        elapsed_us: start.elapsed().as_micros() as u64,
+    }))
+}
+
+/// A label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Label {
+    Spam,
+    Ham,
+}
+
+/// `POST /v1/mail/feedback` as JSON: the message by id (from a recent check) or in full.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedbackJson {
+    id: Option<String>,
+    message: Option<String>,
+    label: Label,
+}
+
+/// `POST /v1/mail/feedback?label=…` with the raw message as the body.
+#[derive(Debug, Deserialize)]
+pub(crate) struct LabelQuery {
+    label: Option<Label>,
+}
+
+/// The answer to feedback.
+#[derive(Debug, Serialize)]
+pub(crate) struct FeedbackReply {
+    /// The message's id.
+    id: String,
+    label: Label,
+    /// `new`, `correction` (it had the other label before: learned as a correction) or
+    /// `duplicate` (it had this label already: not learned again).
+    outcome: &'static str,
+    /// The feedback record (for a duplicate, the earlier one).
+    record: u64,
+}
+
+pub(crate) async fn feedback(
+    State(state): State<AppState>,
+    Query(query): Query<LabelQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<FeedbackReply>, ApiError> {
+    let body = body?;
+    let is_json = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    let (id, features, label) = if is_json {
+        let req: FeedbackJson = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("feedback JSON: {e}")))?;
+        if query.label.is_some() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "give the label in the JSON or the query, not both",
+            ));
+        }
+        match (req.id, req.message) {
+            (Some(id), None) => {
+                let (id, x) = by_id(&state, &id)?;
+                (id, x, req.label)
+            }
+            (None, Some(m)) => {
+                let (id, x) = extract(&state, Bytes::from(m)).await?;
+                (id, x, req.label)
+            }
+            _ => {
+                return Err(ApiError::new(StatusCode::BAD_REQUEST, "give exactly one of `id` and `message`"));
+            }
+        }
+    } else {
+        let label = query.label.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "send JSON {\"id\" or \"message\", \"label\"}, or the raw message with ?label=spam|ham",
+            )
+        })?;
+        let (id, x) = extract(&state, body).await?;
+        (id, x, label)
+    };
+    let outcome = teach(&state, id, features, label == Label::Spam).await?;
+    let (outcome, record) = describe(outcome);
+    Ok(Json(FeedbackReply { id: format!("{id:032x}"), label, outcome, record }))
+}
+
+/// Stores and learns a label, counting the outcome.
+pub(crate) async fn teach(
+    state: &AppState,
+    id: u128,
+    x: FeatureVec,
+    spam: bool,
+) -> Result<Outcome, ApiError> {
+    let result = state.live().teach(id, x, spam).await;
+    let outcome = match &result {
+        Ok(o) => describe(*o).0,
+        Err(_) => "refused",
+    };
+    state.metrics().feedback.get_or_create(&crate::metrics::OutcomeLabels { outcome: outcome.into() }).inc();
+    Ok(result?)
+}
+
+/// An outcome's name and its record.
+pub(crate) fn describe(outcome: Outcome) -> (&'static str, u64) {
+    match outcome {
+        Outcome::New { seq } => ("new", seq),
+        Outcome::Correction { seq } => ("correction", seq),
+        Outcome::Duplicate { seq } => ("duplicate", seq),
+    }
+}
+
+/// The id and features of a message, extracted off the async workers when it is large.
+pub(crate) async fn extract(state: &AppState, raw: Bytes) -> Result<(u128, FeatureVec), ApiError> {
+    let live = std::sync::Arc::clone(state.live());
+    let work = move || (live.message_key(&raw), live.features(&raw));
+    if state.settings().limits.max_message_bytes <= crate::INLINE_BYTES {
+        return Ok(work());
+    }
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal(format!("feature task failed: {e}")))
+}
+
+fn by_id(state: &AppState, id: &str) -> Result<(u128, FeatureVec), ApiError> {
+    let key = u128::from_str_radix(id, 16).ok().filter(|_| id.len() == 32).ok_or_else(|| {
+        ApiError::new(StatusCode::BAD_REQUEST, "`id` must be the 32 hex digits a check answered")
+    })?;
+    let x = state.live().recent_features(key).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no recent check has this id (the last {} are remembered); send the message instead",
+                state.live().recent_capacity()
+            ),
+        )
+    })?;
+    Ok((key, x))
+}
+
+pub(crate) async fn reload(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let s = state.clone();
+    let notes = tokio::task::spawn_blocking(move || s.reload())
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, format!("reload refused, nothing changed: {e}"))
+        })?;
+    Ok(Json(serde_json::json!({ "reloaded": true, "notes": notes })))
+}
+
+pub(crate) async fn checkpoint(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let live = std::sync::Arc::clone(state.live());
+    let seq = tokio::task::spawn_blocking(move || live.checkpoint())
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(format!("checkpoint failed: {e}")))?;
+    Ok(Json(serde_json::json!({ "checkpoint": true, "last_record": seq })))
+}
+
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    let body = state.metrics().render(state.live());
+    ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Settings;
+    use crate::testing::*;
+
+    fn auth() -> String {
+        format!("Bearer {TOKEN}")
+    }
+
+    #[tokio::test]
+    async fn check_answers_a_decision_with_its_reasons() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = state_in(dir.path(), Settings::default());
+        let msg = format!("Subject: test\r\n\r\n{GTUBE}\r\n");
+        let v = call_ok(crate::scan_router(state.clone()), "/v1/mail/check", &[], msg.as_bytes()).await;
+        assert_eq!(v["action"], "reject");
+        assert_eq!(v["id"], format!("{:032x}", state.live().message_key(msg.as_bytes())));
+        assert_eq!(v["reasons"][0]["name"], "GTUBE");
+        assert!(v["probability"].as_f64().is_some_and(|p| (0.0..=1.0).contains(&p)));
+        assert!(v["model_version"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn large_messages_are_decided_off_the_async_workers() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = crate::scan_router(state_in(dir.path(), settings(1 << 20)));
+        let mut msg = b"Subject: big\r\n\r\n".to_vec();
+        msg.resize(crate::INLINE_BYTES + 1000, b'a');
+        let v = call_ok(app, "/v1/mail/check", &[], &msg).await;
+        assert!(v["action"].is_string());
+    }
+
+    #[tokio::test]
+    async fn oversized_messages_get_413_and_a_json_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = crate::scan_router(state_in(dir.path(), settings(100)));
+        let (status, body) = call(app.clone(), "POST", "/v1/mail/check", &[b'x'; 500]).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(v["error"].as_str().unwrap().contains("max_message_bytes"));
+        let (status, _) = call(app, "POST", "/checkv2", &[b'x'; 500]).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[tokio::test]
+    async fn garbage_still_gets_a_decision() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = crate::scan_router(state_in(dir.path(), Settings::default()));
+        let v = call_ok(app, "/v1/mail/check", &[], &[0xff, 0x00, 0xfe, b'\n', 0x80]).await;
+        assert!(v["action"].is_string(), "{v}");
+    }
+
+    #[tokio::test]
+    async fn feedback_by_id_or_message_is_learned_once_and_contradictions_correct_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = state_in(dir.path(), Settings::default());
+        let app = crate::scan_router(state.clone());
+        let msg = "Subject: cheap meds\r\nFrom: a@b.example\r\n\r\nbuy cheap meds today\r\n";
+        let before = call_ok(app.clone(), "/v1/mail/check", &[], msg.as_bytes()).await;
+        let id = before["id"].as_str().unwrap().to_owned();
+        let a = auth();
+        let headers = [("content-type", "application/json"), ("authorization", a.as_str())];
+        let by_id = serde_json::json!({"id": id, "label": "spam"}).to_string();
+        let v = call_ok(app.clone(), "/v1/mail/feedback", &headers, by_id.as_bytes()).await;
+        assert_eq!(
+            (v["outcome"].as_str(), v["record"].as_u64(), v["id"].as_str()),
+            (Some("new"), Some(1), Some(&*id))
+        );
+        let after = call_ok(app.clone(), "/v1/mail/check", &[], msg.as_bytes()).await;
+        assert!(after["score"].as_f64() > before["score"].as_f64(), "learned: {before} {after}");
+
+        // The same message in full, the same label: known, not learned again.
+        let full = serde_json::json!({"message": msg, "label": "spam"}).to_string();
+        let v = call_ok(app.clone(), "/v1/mail/feedback", &headers, full.as_bytes()).await;
+        assert_eq!((v["outcome"].as_str(), v["record"].as_u64()), (Some("duplicate"), Some(1)));
+        let same = call_ok(app.clone(), "/v1/mail/check", &[], msg.as_bytes()).await;
+        assert_eq!(same["score"], after["score"]);
+
+        // The raw message with the other label: a correction, which moves the score back.
+        let raw_headers = [("authorization", a.as_str())];
+        let (status, body) = call_from(
+            app.clone(),
+            [127, 0, 0, 1],
+            "POST",
+            "/v1/mail/feedback?label=ham",
+            &raw_headers,
+            msg.as_bytes(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!((v["outcome"].as_str(), v["record"].as_u64()), (Some("correction"), Some(2)));
+        let corrected = call_ok(app.clone(), "/v1/mail/check", &[], msg.as_bytes()).await;
+        assert!(
+            corrected["score"].as_f64() < before["score"].as_f64(),
+            "{} {} {}",
+            before["score"],
+            after["score"],
+            corrected["score"]
+        );
+        assert_eq!(state.live().store_stats().unwrap().records, 2);
+    }
+
+    #[tokio::test]
+    async fn bad_feedback_requests_are_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = crate::scan_router(state_in(dir.path(), Settings::default()));
+        let a = auth();
+        let json = [("content-type", "application/json"), ("authorization", a.as_str())];
+        for (headers, uri, body, status, needle) in [
+            (&json[..], "/v1/mail/feedback", r#"{"label": "spam"}"#, StatusCode::BAD_REQUEST, "exactly one"),
+            (
+                &json[..],
+                "/v1/mail/feedback",
+                r#"{"id": "zz", "label": "spam"}"#,
+                StatusCode::BAD_REQUEST,
+                "32 hex",
+            ),
+            (
+                &json[..],
+                "/v1/mail/feedback",
+                r#"{"id": "0123456789abcdef0123456789abcdef", "label": "ham"}"#,
+                StatusCode::NOT_FOUND,
+                "send the message",
+            ),
+            (
+                &json[..],
+                "/v1/mail/feedback",
+                r#"{"message": "x", "label": "eggs"}"#,
+                StatusCode::BAD_REQUEST,
+                "unknown variant",
+            ),
+            (
+                &json[..],
+                "/v1/mail/feedback",
+                r#"{"message": "x", "label": "spam", "extra": 1}"#,
+                StatusCode::BAD_REQUEST,
+                "extra",
+            ),
+            (
+                &json[..1 + 1][1..],
+                "/v1/mail/feedback",
+                "Subject: x\r\n\r\nno label\r\n",
+                StatusCode::BAD_REQUEST,
+                "?label=",
+            ),
+        ] {
+            let (got, body) =
+                call_from(app.clone(), [127, 0, 0, 1], "POST", uri, headers, body.as_bytes()).await;
+            let text = String::from_utf8_lossy(&body);
+            assert_eq!(got, status, "{body:?}: {text}");
+            assert!(text.contains(needle), "{text}");
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! `GET /metrics`: Prometheus text exposition (prometheus-client, no global registry).
+
+use std::sync::atomic::Ordering;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::live::Live;
+
+/// A decision's labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    /// Warden's action.
+    pub action: String,
+    /// Which endpoint asked.
+    pub endpoint: String,
+}
+
+/// A listener's label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabels {
+    /// `scan` or `controller`.
+    pub listener: String,
+}
+
+/// A feedback outcome's label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// `new`, `correction`, `duplicate` or `refused`.
+    pub outcome: String,
+}
+
+/// The model's identity.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModelLabels {
+    created: String,
+}
+
+/// Everything `/metrics` shows.
+pub struct Metrics {
+    registry: Registry,
+    /// Decisions by action and endpoint.
+    pub decisions: Family<DecisionLabels, Counter>,
+    /// Time to decide, request read to answer, in seconds.
+    pub latency: Family<ListenerLabels, Histogram>,
+    /// Feedback by outcome.
+    pub feedback: Family<OutcomeLabels, Counter>,
+    /// Calls refused for want of a valid token.
+    pub unauthorized: Family<ListenerLabels, Counter>,
+    /// Requests refused with 503 because `max_in_flight` were already running.
+    pub shed: Family<ListenerLabels, Counter>,
+    /// Requests that ran past a time limit (slow client or time budget).
+    pub timeouts: Family<ListenerLabels, Counter>,
+    model: Family<ModelLabels, Gauge>,
+    model_messages: Gauge,
+    records: Gauge,
+    replayed: Gauge,
+    skipped: Gauge,
+    checkpoints: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("warden");
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register("decisions", "Decisions by action and endpoint", decisions.clone());
+        // 50 µs to about 1.6 s, doubling.
+        let latency = Family::<ListenerLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+        });
+        registry.register(
+            "request_seconds",
+            "Time from request to answer of decisions and feedback",
+            latency.clone(),
+        );
+        let feedback = Family::<OutcomeLabels, Counter>::default();
+        registry.register("feedback", "Feedback labels by outcome", feedback.clone());
+        let unauthorized = Family::<ListenerLabels, Counter>::default();
+        registry.register("unauthorized", "Calls refused with 401 (no valid token)", unauthorized.clone());
+        let shed = Family::<ListenerLabels, Counter>::default();
+        registry.register("shed", "Requests refused with 503: max_in_flight reached", shed.clone());
+        let timeouts = Family::<ListenerLabels, Counter>::default();
+        registry.register("timeouts", "Requests past client_timeout_ms", timeouts.clone());
+        let model = Family::<ModelLabels, Gauge>::default();
+        registry.register("model_info", "The live model (1), by when it was saved", model.clone());
+        let gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let g = Gauge::default();
+            registry.register(name, help, g.clone());
+            g
+        };
+        let model_messages = gauge(&mut registry, "model_messages", "Messages the live model has learned");
+        let records = gauge(&mut registry, "feedback_records", "Feedback records in the store");
+        let replayed = gauge(&mut registry, "feedback_replayed", "Records taught again at start or reload");
+        let skipped =
+            gauge(&mut registry, "feedback_skipped", "Records not replayable (other extractor settings)");
+        let checkpoints = gauge(&mut registry, "checkpoints", "Model checkpoints written");
+        Metrics {
+            registry,
+            decisions,
+            latency,
+            feedback,
+            unauthorized,
+            shed,
+            timeouts,
+            model,
+            model_messages,
+            records,
+            replayed,
+            skipped,
+            checkpoints,
+        }
+    }
+}
+
+impl Metrics {
+    /// The exposition text, with the live model's figures as of now.
+    pub fn render(&self, live: &Live) -> String {
+        let (messages, _, _, _) = live.model_counts();
+        let created = live.with_engine(|e| e.model().meta.created.clone());
+        self.model.clear();
+        self.model.get_or_create(&ModelLabels { created }).set(1);
+        self.model_messages.set(messages as i64);
+        if let Ok(s) = live.store_stats() {
+            self.records.set(s.records as i64);
+        }
+        let c = &live.counters;
+        self.replayed.set(c.replayed.load(Ordering::Relaxed) as i64);
+        self.skipped.set(c.skipped.load(Ordering::Relaxed) as i64);
+        self.checkpoints.set(c.checkpoints.load(Ordering::Relaxed) as i64);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
+        out
+    }
+
+    /// Counts a decision.
+    pub fn decided(&self, action: &str, endpoint: &str) {
+        self.decisions
+            .get_or_create(&DecisionLabels { action: action.into(), endpoint: endpoint.into() })
+            .inc();
+    }
+
+    /// Counts a listener event in `family`.
+    pub fn count(family: &Family<ListenerLabels, Counter>, listener: &str) {
+        family.get_or_create(&ListenerLabels { listener: listener.into() }).inc();
+    }
+}

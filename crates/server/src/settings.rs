@@ -1,0 +1,306 @@
+//! Warden's configuration: one TOML file, every key optional, then environment overrides.
+//!
+//! The file has the engine's sections (`[thresholds]`, `[mail]`, `[explain]`) and the
+//! server's (`[server]`, `[limits]`, `[auth]`, `[feedback]`). An environment variable
+//! `WARDEN_<SECTION>__<KEY>` overrides one key (`WARDEN_LIMITS__MAX_IN_FLIGHT=64`); its value
+//! is read as a TOML value when it parses as one (numbers, booleans, `["a", "b"]`) and as a
+//! string otherwise. Unknown keys, in the file or the environment, are errors that name the key
+//! and where it came from. Variables without `__` (such as `WARDEN_CORPORA`) are not
+//! configuration.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use warden_engine::{Config, ExplainConfig, ThresholdConfig};
+use warden_mail::MailConfig;
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// A key is unknown, a value has the wrong type, or the file is not TOML (the message
+    /// names the key and the file or variable).
+    #[error("{0}")]
+    Invalid(String),
+    /// The file does not exist or cannot be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Action thresholds.
+    pub thresholds: ThresholdConfig,
+    /// Mail parsing limits (a model's own extractor settings take precedence).
+    pub mail: MailConfig,
+    /// Explanations.
+    pub explain: ExplainConfig,
+    /// Listeners and the data directory.
+    pub server: ServerConfig,
+    /// Limits on what one request may cost.
+    pub limits: LimitsConfig,
+    /// Who may teach and administer.
+    pub auth: AuthConfig,
+    /// Feedback storage and model checkpoints.
+    pub feedback: FeedbackConfig,
+}
+
+/// `[server]`: listeners and the data directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Scanning listener: Warden's API and Rspamd's normal worker (default 127.0.0.1:11333).
+    pub listen: SocketAddr,
+    /// Controller listener: feedback, learning, statistics, admin (default 127.0.0.1:11334).
+    pub controller: SocketAddr,
+    /// Where the feedback store, model checkpoints and keys live (default `warden-data`).
+    pub data_dir: PathBuf,
+    /// Log lines as JSON objects instead of text (default false).
+    pub log_json: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 11333)),
+            controller: SocketAddr::from(([127, 0, 0, 1], 11334)),
+            data_dir: PathBuf::from("warden-data"),
+            log_json: false,
+        }
+    }
+}
+
+/// `[limits]`: what one request may cost. Each limit answers with a clear refusal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest message accepted, in bytes (default 32 MiB); larger ones get 413.
+    pub max_message_bytes: usize,
+    /// Requests decided at once per listener (default 256); more get 503 at once rather than
+    /// waiting in a queue that only grows.
+    pub max_in_flight: usize,
+    /// Time a client has to send its whole request, in milliseconds (default 10,000); a
+    /// client that stalls gets 408 and its connection is closed.
+    pub client_timeout_ms: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig { max_message_bytes: 32 << 20, max_in_flight: 256, client_timeout_ms: 10_000 }
+    }
+}
+
+/// Which callers may ask for a check without a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpenChecks {
+    /// Clients on the loopback interface (the default).
+    Loopback,
+    /// Anyone who can connect (put a firewall in front).
+    Any,
+    /// Nobody: every check needs a token.
+    None,
+}
+
+/// `[auth]`: who may teach Warden and administer it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Bearer tokens accepted by feedback, learning and admin endpoints (the controller also
+    /// takes one in Rspamd's `Password` header). When empty, Warden makes one at first start
+    /// in `<data_dir>/admin.token` (mode 0600) and uses it.
+    pub tokens: Vec<String>,
+    /// Who may ask for checks without a token (default `loopback`).
+    pub open_checks: OpenChecks,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig { tokens: Vec::new(), open_checks: OpenChecks::Loopback }
+    }
+}
+
+/// `[feedback]`: the feedback store and the model's checkpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeedbackConfig {
+    /// Seconds between model checkpoints (default 300); one is also written at shutdown.
+    pub checkpoint_secs: u64,
+    /// Recent checks whose features are kept in memory so that feedback can name them by
+    /// `id` (default 2,048; about 25 KB each). Older checks need the message itself.
+    pub recent_checks: usize,
+    /// Days a feedback record is kept (default 365). Records are what a newly loaded model is
+    /// taught again; the live model has learned them already.
+    pub retention_days: u64,
+    /// Feedback records committed with one fsync at most (default 256): group commit.
+    pub max_batch: usize,
+}
+
+impl Default for FeedbackConfig {
+    fn default() -> Self {
+        FeedbackConfig { checkpoint_secs: 300, recent_checks: 2048, retention_days: 365, max_batch: 256 }
+    }
+}
+
+impl Settings {
+    /// Reads `file` (defaults when `None`) and applies the overrides in `env`, the process's
+    /// environment in production.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, SettingsError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            // Read here, so that a missing file is an error rather than an empty provider.
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| SettingsError::Io { path: path.into(), source })?;
+            let parsed: Result<toml::Table, _> = toml::from_str(&text);
+            if let Err(e) = parsed {
+                return Err(SettingsError::Invalid(format!("{}: {e}", path.display())));
+            }
+            figment = figment.merge(Named(Toml::string(&text), format!("file {}", path.display())));
+        }
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("WARDEN_") else { continue };
+            if !rest.contains("__") {
+                continue;
+            }
+            let key = rest.split("__").map(str::to_ascii_lowercase).collect::<Vec<_>>().join(".");
+            let value: figment::value::Value =
+                value.parse().unwrap_or_else(|_| figment::value::Value::from(value.clone()));
+            figment = figment
+                .merge(Named(Serialized::default(&key, value), format!("environment variable {name}")));
+        }
+        let settings: Settings = figment.extract().map_err(|e| {
+            // Figment names keys with its profile ("default."), which no file of ours has.
+            let all: Vec<String> =
+                e.into_iter().map(|e| e.to_string().replace("key \"default.", "key \"")).collect();
+            SettingsError::Invalid(all.join("; "))
+        })?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Checks the values against each other.
+    pub fn check(&self) -> Result<(), SettingsError> {
+        let bad = |m: String| Err(SettingsError::Invalid(m));
+        if let Err(e) = self.thresholds.check() {
+            return bad(format!("[thresholds]: {e}"));
+        }
+        if self.server.listen == self.server.controller && self.server.listen.port() != 0 {
+            return bad(format!("[server]: listen and controller are both {}", self.server.listen));
+        }
+        let l = &self.limits;
+        if l.max_message_bytes == 0 || l.max_in_flight == 0 || l.client_timeout_ms == 0 {
+            return bad("[limits]: every limit must be above 0".into());
+        }
+        if self.auth.tokens.iter().any(|t| t.trim().len() < 16) {
+            return bad("[auth]: a token must have at least 16 characters".into());
+        }
+        let f = &self.feedback;
+        if f.checkpoint_secs == 0 || f.max_batch == 0 || f.retention_days == 0 {
+            return bad("[feedback]: checkpoint_secs, max_batch and retention_days must be above 0".into());
+        }
+        Ok(())
+    }
+
+    /// The engine's part.
+    pub fn engine(&self) -> Config {
+        Config { thresholds: self.thresholds.clone(), mail: self.mail.clone(), explain: self.explain.clone() }
+    }
+}
+
+/// A provider whose values say where they came from in error messages.
+struct Named<P>(P, String);
+
+impl<P: figment::Provider> figment::Provider for Named<P> {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named(self.1.clone())
+    }
+    fn data(&self) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        self.0.data()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn the_file_then_the_environment_override_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.toml");
+        std::fs::write(
+            &p,
+            "[thresholds]\njunk = 2.5\n[limits]\nmax_in_flight = 8\n[server]\nlisten = \"127.0.0.1:9000\"\n",
+        )
+        .unwrap();
+        let s = Settings::load(
+            Some(&p),
+            env(&[
+                ("WARDEN_LIMITS__MAX_IN_FLIGHT", "16"),
+                ("WARDEN_AUTH__TOKENS", "[\"0123456789abcdef\"]"),
+                ("WARDEN_SERVER__DATA_DIR", "/var/lib/warden"),
+                ("WARDEN_CORPORA", "not configuration"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.thresholds.junk, 2.5);
+        assert_eq!(s.thresholds.reject, ThresholdConfig::default().reject);
+        assert_eq!(s.limits.max_in_flight, 16, "the environment wins over the file");
+        assert_eq!(s.server.listen.port(), 9000);
+        assert_eq!(s.server.data_dir, PathBuf::from("/var/lib/warden"));
+        assert_eq!(s.auth.tokens, ["0123456789abcdef"]);
+        assert_eq!(s.engine().thresholds.junk, 2.5);
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.toml");
+        std::fs::write(&p, "[limits]\nmax_inflight = 8\n").unwrap();
+        let e = Settings::load(Some(&p), env(&[])).unwrap_err().to_string();
+        assert!(e.contains("max_inflight") && e.contains("w.toml"), "{e}");
+
+        let e = Settings::load(None, env(&[("WARDEN_LIMITS__MAX_INFLIGHT", "8")])).unwrap_err().to_string();
+        assert!(e.contains("max_inflight") && e.contains("WARDEN_LIMITS__MAX_INFLIGHT"), "{e}");
+
+        let e =
+            Settings::load(None, env(&[("WARDEN_SERVR__LISTEN", "127.0.0.1:1")])).unwrap_err().to_string();
+        assert!(e.contains("servr"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_and_files_are_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.toml");
+        for (text, needle) in [
+            ("[limits]\nmax_in_flight = \"many\"\n", "max_in_flight"),
+            ("[limits]\nmax_in_flight = 0\n", "above 0"),
+            ("[thresholds]\njunk = 20.0\n", "thresholds"),
+            ("[server]\ncontroller = \"127.0.0.1:11333\"\n", "both"),
+            ("[auth]\ntokens = [\"short\"]\n", "16 characters"),
+            ("[server\n", "w.toml"),
+        ] {
+            std::fs::write(&p, text).unwrap();
+            let e = Settings::load(Some(&p), env(&[])).unwrap_err().to_string();
+            assert!(e.contains(needle), "{text:?}: {e}");
+        }
+        let e = Settings::load(Some(&dir.path().join("absent.toml")), env(&[])).unwrap_err().to_string();
+        assert!(e.contains("absent.toml"), "{e}");
+    }
+}

@@ -1,0 +1,427 @@
+//! The feedback store: every acknowledged label, durable before it is acknowledged.
+//!
+//! A redb database in the data directory (`feedback.redb`). A record keeps what learning
+//! needs and nothing that identifies a person: the message's feature hashes, its label, a
+//! keyed hash of its bytes (to find the same message again), the extractor settings'
+//! fingerprint and the time. Message bodies are never stored. Each commit is one redb write
+//! transaction with immediate durability (fsync); the caller batches several records into
+//! one commit (group commit).
+//!
+//! The key of the keyed hashes (`secret.key`, 32 random bytes, mode 0600) is made at first
+//! start; without it a record's message hash cannot be matched against a candidate message.
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+/// Records by sequence number (1, 2, …).
+const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("feedback");
+/// The latest record of each message: keyed message hash → (sequence number, spam).
+const BY_MESSAGE: TableDefinition<u128, (u64, bool)> = TableDefinition::new("by_message");
+/// The store's identity and other facts about it.
+const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+
+/// Why the store cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file of the data directory cannot be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database refused an operation.
+    #[error("feedback store: {0}")]
+    Db(String),
+    /// A record does not decode (damaged, or written by a newer Warden).
+    #[error("feedback store: record {seq} is damaged: {what}")]
+    Corrupt {
+        /// The record.
+        seq: u64,
+        /// What is wrong.
+        what: &'static str,
+    },
+}
+
+macro_rules! db_errors {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Db(e.to_string())
+            }
+        }
+    )*};
+}
+db_errors!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// A label to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFeedback {
+    /// Keyed hash of the message's bytes.
+    pub message: u128,
+    /// The label: spam or not.
+    pub spam: bool,
+    /// The message's feature hashes.
+    pub features: Vec<u64>,
+    /// Fingerprint of the extractor settings that made `features`.
+    pub extractor: u64,
+    /// Unix time, seconds.
+    pub at: u64,
+}
+
+/// A stored label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedbackRecord {
+    /// Its place in the store (1, 2, …): the order it was learned in.
+    pub seq: u64,
+    /// It contradicts an earlier label of the same message.
+    pub correction: bool,
+    /// What was stored.
+    pub feedback: NewFeedback,
+}
+
+/// What became of a label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Stored as record `seq`; the message had no label before.
+    New {
+        /// The record.
+        seq: u64,
+    },
+    /// Stored as record `seq`; the message had the other label before.
+    Correction {
+        /// The record.
+        seq: u64,
+    },
+    /// The message already has this label (record `seq`); nothing stored.
+    Duplicate {
+        /// The earlier record.
+        seq: u64,
+    },
+}
+
+/// Counts of what the store holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Records held.
+    pub records: u64,
+    /// The newest record's sequence number (0 when none was ever stored).
+    pub last_seq: u64,
+}
+
+/// The feedback store of one data directory.
+pub struct FeedbackStore {
+    db: Database,
+    key: [u8; 32],
+    id: String,
+}
+
+impl std::fmt::Debug for FeedbackStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeedbackStore").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl FeedbackStore {
+    /// Opens the store in `dir`, creating the directory (mode 0700), its key and its
+    /// database when they do not exist.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| StoreError::Io { path, source }
+        };
+        create_private_dir(dir).map_err(io(dir))?;
+        let key_path = dir.join("secret.key");
+        let key = read_or_create_secret(&key_path).map_err(io(&key_path))?;
+        let db_path = dir.join("feedback.redb");
+        let db = Database::create(&db_path)?;
+        let txn = db.begin_write()?;
+        let id = {
+            txn.open_table(RECORDS)?;
+            txn.open_table(BY_MESSAGE)?;
+            let mut meta = txn.open_table(META)?;
+            let existing = meta.get("store_id")?.map(|v| v.value().to_owned());
+            match existing {
+                Some(id) => id,
+                None => {
+                    let id = hex(&random_bytes::<16>().map_err(io(&db_path))?);
+                    meta.insert("store_id", id.as_str())?;
+                    id
+                }
+            }
+        };
+        txn.commit()?;
+        Ok(FeedbackStore { db, key, id })
+    }
+
+    /// The store's identity: a model checkpoint names the store and the last record it learned.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The keyed hash of a message's bytes.
+    pub fn message_key(&self, raw: &[u8]) -> u128 {
+        let h = blake3::keyed_hash(&self.key, raw);
+        u128::from_le_bytes(h.as_bytes()[..16].try_into().expect("16 of 32 bytes"))
+    }
+
+    /// Stores a batch of labels in one durable transaction and says what became of each, in
+    /// order. When this returns `Ok`, every stored label is on disk.
+    pub fn commit(&self, batch: &[NewFeedback]) -> Result<Vec<Outcome>, StoreError> {
+        let txn = self.db.begin_write()?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        {
+            let mut records = txn.open_table(RECORDS)?;
+            let mut by_message = txn.open_table(BY_MESSAGE)?;
+            let mut next = records.last()?.map_or(0, |(k, _)| k.value()) + 1;
+            for f in batch {
+                let earlier = by_message.get(f.message)?.map(|v| v.value());
+                let outcome = match earlier {
+                    Some((seq, spam)) if spam == f.spam => Outcome::Duplicate { seq },
+                    Some(_) => Outcome::Correction { seq: next },
+                    None => Outcome::New { seq: next },
+                };
+                if !matches!(outcome, Outcome::Duplicate { .. }) {
+                    let correction = matches!(outcome, Outcome::Correction { .. });
+                    records.insert(next, encode(f, correction).as_slice())?;
+                    by_message.insert(f.message, (next, f.spam))?;
+                    next += 1;
+                }
+                outcomes.push(outcome);
+            }
+        }
+        txn.commit()?;
+        Ok(outcomes)
+    }
+
+    /// Calls `each` with every record after `seq`, in order.
+    pub fn for_each_after(&self, seq: u64, mut each: impl FnMut(FeedbackRecord)) -> Result<(), StoreError> {
+        let txn = self.db.begin_read()?;
+        let records = txn.open_table(RECORDS)?;
+        for entry in records.range(seq.saturating_add(1)..)? {
+            let (k, v) = entry?;
+            each(decode(k.value(), v.value())?);
+        }
+        Ok(())
+    }
+
+    /// What the store holds.
+    pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        let txn = self.db.begin_read()?;
+        let records = txn.open_table(RECORDS)?;
+        Ok(StoreStats { records: records.len()?, last_seq: records.last()?.map_or(0, |(k, _)| k.value()) })
+    }
+
+    /// Deletes the records stored before `before` (Unix seconds) and forgets their messages;
+    /// returns how many were deleted. The newest record is always kept, so that sequence
+    /// numbers never restart.
+    pub fn expire(&self, before: u64) -> Result<u64, StoreError> {
+        let txn = self.db.begin_write()?;
+        let mut gone = Vec::new();
+        {
+            let mut records = txn.open_table(RECORDS)?;
+            let last = records.last()?.map_or(0, |(k, _)| k.value());
+            for entry in records.range(..last)? {
+                let (k, v) = entry?;
+                let r = decode(k.value(), v.value())?;
+                if r.feedback.at >= before {
+                    // Records are stored in time order: the rest are newer.
+                    break;
+                }
+                gone.push((r.seq, r.feedback.message));
+            }
+            let mut by_message = txn.open_table(BY_MESSAGE)?;
+            for &(seq, message) in &gone {
+                records.remove(seq)?;
+                if by_message.get(message)?.is_some_and(|v| v.value().0 == seq) {
+                    by_message.remove(message)?;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(gone.len() as u64)
+    }
+}
+
+const RECORD_VERSION: u8 = 1;
+
+/// version, flags (bit 0 spam, bit 1 correction), at, message, extractor, count, features.
+fn encode(f: &NewFeedback, correction: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + 1 + 8 + 16 + 8 + 4 + 8 * f.features.len());
+    out.push(RECORD_VERSION);
+    out.push(u8::from(f.spam) | u8::from(correction) << 1);
+    out.extend_from_slice(&f.at.to_le_bytes());
+    out.extend_from_slice(&f.message.to_le_bytes());
+    out.extend_from_slice(&f.extractor.to_le_bytes());
+    out.extend_from_slice(&(f.features.len() as u32).to_le_bytes());
+    for h in &f.features {
+        out.extend_from_slice(&h.to_le_bytes());
+    }
+    out
+}
+
+fn decode(seq: u64, bytes: &[u8]) -> Result<FeedbackRecord, StoreError> {
+    let corrupt = |what| StoreError::Corrupt { seq, what };
+    const HEAD: usize = 1 + 1 + 8 + 16 + 8 + 4;
+    if bytes.len() < HEAD {
+        return Err(corrupt("shorter than its header"));
+    }
+    if bytes[0] != RECORD_VERSION {
+        return Err(corrupt("unknown record version"));
+    }
+    let flags = bytes[1];
+    let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+    let at = u64_at(2);
+    let message = u128::from_le_bytes(bytes[10..26].try_into().expect("16 bytes"));
+    let extractor = u64_at(26);
+    let n = u32::from_le_bytes(bytes[34..38].try_into().expect("4 bytes")) as usize;
+    if bytes.len() != HEAD + 8 * n {
+        return Err(corrupt("feature count does not match its length"));
+    }
+    let features =
+        bytes[HEAD..].chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8"))).collect();
+    Ok(FeedbackRecord {
+        seq,
+        correction: flags & 2 != 0,
+        feedback: NewFeedback { message, spam: flags & 1 != 0, features, extractor, at },
+    })
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(b)
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Reads a 32-byte secret, or writes a new random one (mode 0600) when the file is absent.
+pub(crate) fn read_or_create_secret(path: &Path) -> std::io::Result<[u8; 32]> {
+    match std::fs::read(path) {
+        Ok(bytes) => bytes.try_into().map_err(|b: Vec<u8>| {
+            std::io::Error::other(format!("holds {} bytes, not 32 (delete it to make a new key)", b.len()))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = random_bytes::<32>()?;
+            write_private(path, &key)?;
+            Ok(key)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes a new file readable by its owner only, durably.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fb(message: u128, spam: bool, at: u64) -> NewFeedback {
+        NewFeedback { message, spam, features: vec![1, 2, message as u64], extractor: 7, at }
+    }
+
+    fn all(store: &FeedbackStore) -> Vec<FeedbackRecord> {
+        let mut v = Vec::new();
+        store.for_each_after(0, |r| v.push(r)).unwrap();
+        v
+    }
+
+    #[test]
+    fn labels_are_stored_in_order_and_repeats_and_corrections_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FeedbackStore::open(dir.path()).unwrap();
+        let out = store.commit(&[fb(10, true, 1), fb(11, false, 1), fb(10, true, 2)]).unwrap();
+        assert_eq!(out, [Outcome::New { seq: 1 }, Outcome::New { seq: 2 }, Outcome::Duplicate { seq: 1 }]);
+        let out = store.commit(&[fb(10, false, 3), fb(10, false, 3)]).unwrap();
+        assert_eq!(out, [Outcome::Correction { seq: 3 }, Outcome::Duplicate { seq: 3 }]);
+        let records = all(&store);
+        assert_eq!(records.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert!(records[2].correction && !records[2].feedback.spam);
+        assert_eq!(records[1].feedback, fb(11, false, 1), "a record reads back as it was written");
+        let mut after = Vec::new();
+        store.for_each_after(2, |r| after.push(r.seq)).unwrap();
+        assert_eq!(after, [3]);
+        assert_eq!(store.stats().unwrap(), StoreStats { records: 3, last_seq: 3 });
+    }
+
+    #[test]
+    fn the_store_its_identity_and_its_key_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let (id, key) = {
+            let store = FeedbackStore::open(dir.path()).unwrap();
+            store.commit(&[fb(1, true, 1)]).unwrap();
+            (store.id().to_owned(), store.message_key(b"hello"))
+        };
+        let store = FeedbackStore::open(dir.path()).unwrap();
+        assert_eq!(store.id(), id);
+        assert_eq!(store.message_key(b"hello"), key);
+        assert_ne!(store.message_key(b"hello!"), key);
+        assert_eq!(all(&store).len(), 1);
+        assert_eq!(store.commit(&[fb(1, true, 2)]).unwrap(), [Outcome::Duplicate { seq: 1 }]);
+
+        let other = tempfile::tempdir().unwrap();
+        let elsewhere = FeedbackStore::open(other.path()).unwrap();
+        assert_ne!(elsewhere.id(), id);
+        assert_ne!(elsewhere.message_key(b"hello"), key, "keys differ between installations");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("secret.key")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn expiry_deletes_old_records_but_never_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FeedbackStore::open(dir.path()).unwrap();
+        store.commit(&[fb(1, true, 10), fb(2, true, 20), fb(3, false, 30)]).unwrap();
+        assert_eq!(store.expire(25).unwrap(), 2);
+        assert_eq!(all(&store).iter().map(|r| r.seq).collect::<Vec<_>>(), [3]);
+        assert_eq!(store.commit(&[fb(1, true, 40)]).unwrap(), [Outcome::New { seq: 4 }], "forgotten");
+        assert_eq!(store.expire(100).unwrap(), 1);
+        assert_eq!(store.stats().unwrap(), StoreStats { records: 1, last_seq: 4 });
+    }
+
+    #[test]
+    fn damaged_records_are_errors_not_panics() {
+        let f = fb(5, true, 9);
+        let good = encode(&f, false);
+        assert_eq!(decode(1, &good).unwrap().feedback, f);
+        for cut in 0..good.len() {
+            assert!(decode(1, &good[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut v = good.clone();
+        v[0] = 9;
+        assert!(decode(1, &v).unwrap_err().to_string().contains("version"));
+    }
+}

@@ -1,0 +1,375 @@
+//! End-to-end: `warden serve` as a process, spoken to over loopback sockets.
+
+use std::io::{BufRead, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+fn example(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name)).unwrap()
+}
+
+/// A `warden serve` on free loopback ports with its own data directory.
+struct Server {
+    child: Child,
+    scan: String,
+    controller: String,
+    token: String,
+    /// Kept open: the server logs to it until it stops.
+    stderr: std::io::BufReader<ChildStderr>,
+}
+
+impl Server {
+    fn start(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--controller", "127.0.0.1:0", "--threads", "2"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(args)
+            .envs(env.iter().copied())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("warden serve starts");
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let line = read_until(&mut stderr, "warden: listening on");
+        let mut urls =
+            line.split("http://").skip(1).map(|u| u.split([' ', ')', '\n']).next().unwrap().to_owned());
+        let (scan, controller) = (urls.next().unwrap(), urls.next().unwrap());
+        let token = std::fs::read_to_string(data_dir.join("admin.token")).unwrap().trim().to_owned();
+        Server { child, scan, controller, token, stderr }
+    }
+
+    /// Reads the log until a line contains `needle`; returns that line.
+    fn wait_log(&mut self, needle: &str) -> String {
+        read_until(&mut self.stderr, needle)
+    }
+
+    fn bearer(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
+    /// Stops the server with SIGTERM: its exit status and what it logged meanwhile.
+    fn stop(mut self) -> (ExitStatus, String) {
+        signal(&self.child, "TERM");
+        let mut log = String::new();
+        self.stderr.read_to_string(&mut log).unwrap();
+        (self.child.wait().unwrap(), log)
+    }
+
+    /// SIGKILL: no shutdown, no last checkpoint.
+    fn kill_9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    /// A test that failed midway does not leave its server running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args([&format!("-{name}"), &pid]).status().unwrap().success());
+}
+
+fn read_until(r: &mut impl BufRead, needle: &str) -> String {
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        let n = r.read_line(&mut line).unwrap();
+        assert!(n > 0, "the server ended before logging {needle:?}:\n{seen}");
+        if line.contains(needle) {
+            return line;
+        }
+        seen.push_str(&line);
+    }
+}
+
+/// One HTTP/1.1 request: the status code and the body, or an error when the connection fails.
+fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes())?;
+    s.write_all(body)?;
+    let mut reply = String::new();
+    s.read_to_string(&mut reply)?;
+    let status = reply.split(' ').nth(1).and_then(|c| c.parse().ok());
+    let status = status.ok_or_else(|| std::io::Error::other(format!("no HTTP answer: {reply:?}")))?;
+    Ok((status, reply.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()))
+}
+
+fn json(reply: (u16, String)) -> Value {
+    assert_eq!(reply.0, 200, "{}", reply.1);
+    serde_json::from_str(&reply.1).unwrap()
+}
+
+#[test]
+fn serve_decides_learns_and_stops_cleanly_with_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[], &[]);
+    let v = json(request(&server.scan, "POST", "/v1/mail/check", &[], &example("gtube.eml")).unwrap());
+    assert_eq!(v["action"], "reject");
+    let v = json(request(&server.scan, "POST", "/checkv2", &[], &example("ham.eml")).unwrap());
+    assert_eq!(v["action"], "no action", "{v}");
+    assert_eq!(request(&server.scan, "GET", "/ping", &[], b"").unwrap(), (200, "pong\r\n".to_owned()));
+    let auth = server.bearer();
+    let v = json(
+        request(
+            &server.controller,
+            "POST",
+            "/learnspam",
+            &[("Authorization", &auth)],
+            &example("phishing.eml"),
+        )
+        .unwrap(),
+    );
+    assert_eq!(v["success"], true);
+    let metrics = request(&server.scan, "GET", "/metrics", &[], b"").unwrap().1;
+    assert!(metrics.contains("warden_decisions_total{action=\"reject\",endpoint=\"check\"} 1"), "{metrics}");
+    assert!(metrics.contains("warden_feedback_total{outcome=\"new\"} 1"), "{metrics}");
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("stopped"), "{log}");
+
+    // The shutdown checkpoint holds the lesson: nothing needs replaying at the next start.
+    let server = Server::start(dir.path(), &[], &[]);
+    let token = server.token.clone();
+    let pw = [("Password", token.as_str())];
+    let stat = json(request(&server.controller, "GET", "/stat", &pw, b"").unwrap());
+    assert_eq!(stat["warden"]["feedback_records"], 1);
+    assert_eq!(stat["warden"]["feedback_replayed"], 0, "{stat}");
+    let (status, _) =
+        request(&server.controller, "POST", "/learnspam", &pw, &example("phishing.eml")).unwrap();
+    assert_eq!(status, 208, "already learned");
+    server.stop();
+}
+
+#[test]
+fn acknowledged_feedback_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[], &[]);
+    let (tx, rx) = std::sync::mpsc::channel::<(String, &'static str)>();
+    let senders: Vec<_> = (0..4)
+        .map(|t| {
+            let (tx, addr, auth) = (tx.clone(), server.scan.clone(), server.bearer());
+            std::thread::spawn(move || {
+                for i in 0..2000 {
+                    let label = if (t + i) % 2 == 0 { "spam" } else { "ham" };
+                    let msg = format!("Subject: burst {t}-{i}\r\nFrom: s{t}@example.org\r\n\r\nmessage {i} of sender {t}\r\n");
+                    let Ok((200, body)) =
+                        request(&addr, "POST", &format!("/v1/mail/feedback?label={label}"), &[("Authorization", &auth)], msg.as_bytes())
+                    else {
+                        return; // the server is gone
+                    };
+                    let v: Value = serde_json::from_str(&body).unwrap();
+                    assert_eq!(v["outcome"], "new", "{v}");
+                    if tx.send((msg, label)).is_err() {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let mut acknowledged: Vec<(String, &str)> = rx.iter().take(150).collect();
+    assert_eq!(acknowledged.len(), 150, "the senders stopped early");
+    server.kill_9(); // with the four senders still sending
+    for s in senders {
+        s.join().unwrap();
+    }
+    acknowledged.extend(rx.try_iter());
+
+    let server = Server::start(dir.path(), &[], &[]);
+    let auth = server.bearer();
+    let stat = json(request(&server.controller, "GET", "/stat", &[("Authorization", &auth)], b"").unwrap());
+    let records = stat["warden"]["feedback_records"].as_u64().unwrap();
+    eprintln!("{} acknowledged before the kill, {records} stored", acknowledged.len());
+    assert!(records >= acknowledged.len() as u64, "{records} stored, {} acknowledged", acknowledged.len());
+    assert_eq!(stat["warden"]["feedback_replayed"], records, "no checkpoint yet: every record learned again");
+    for (msg, label) in &acknowledged {
+        let v = json(
+            request(
+                &server.scan,
+                "POST",
+                &format!("/v1/mail/feedback?label={label}"),
+                &[("Authorization", &auth)],
+                msg.as_bytes(),
+            )
+            .unwrap(),
+        );
+        assert_eq!(v["outcome"], "duplicate", "an acknowledged label was lost: {msg:?}");
+    }
+    server.stop();
+}
+
+#[test]
+fn sighup_reloads_the_configuration_and_keeps_it_when_the_new_one_is_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("warden.toml");
+    std::fs::write(&cfg, "[thresholds]\njunk = 1.0\n").unwrap();
+    let mut server = Server::start(&dir.path().join("data"), &["--config", cfg.to_str().unwrap()], &[]);
+    let ham = example("ham.eml");
+    assert_eq!(
+        json(request(&server.scan, "POST", "/v1/mail/check", &[], &ham).unwrap())["action"],
+        "deliver"
+    );
+
+    std::fs::write(&cfg, "[thresholds]\njunk = -50.0\nquarantine = -40.0\nreject = -30.0\n").unwrap();
+    signal(&server.child, "HUP");
+    server.wait_log("reloaded on SIGHUP");
+    assert_eq!(json(request(&server.scan, "POST", "/v1/mail/check", &[], &ham).unwrap())["action"], "reject");
+
+    std::fs::write(&cfg, "[thresholds]\njunky = 1.0\n").unwrap();
+    signal(&server.child, "HUP");
+    let line = server.wait_log("reload refused");
+    assert!(line.contains("junky"), "{line}");
+    assert_eq!(json(request(&server.scan, "POST", "/v1/mail/check", &[], &ham).unwrap())["action"], "reject");
+
+    // The admin call does the same, synchronously.
+    std::fs::write(&cfg, "").unwrap();
+    let auth = server.bearer();
+    let v = json(
+        request(&server.controller, "POST", "/v1/admin/reload", &[("Authorization", &auth)], b"").unwrap(),
+    );
+    assert_eq!(v["reloaded"], true);
+    assert_eq!(
+        json(request(&server.scan, "POST", "/v1/mail/check", &[], &ham).unwrap())["action"],
+        "deliver"
+    );
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
+}
+
+/// Sends `bytes`, then reads until the server closes: what it answered.
+fn raw_exchange(addr: &str, bytes: &[u8], close_write: bool) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(bytes).unwrap();
+    if close_write {
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+    }
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+#[test]
+fn stalled_malformed_and_truncated_requests_are_refused_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[], &[("WARDEN_LIMITS__CLIENT_TIMEOUT_MS", "300")]);
+    // Half a body, then silence: 408 once client_timeout_ms has passed.
+    let reply = raw_exchange(
+        &server.scan,
+        b"POST /v1/mail/check HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nSubject: par",
+        false,
+    );
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    // Half a request head, then silence: the connection is closed.
+    let reply = raw_exchange(&server.scan, b"POST /v1/mail/check HTTP/1.1\r\nHost:", false);
+    assert!(!reply.contains("200 OK"), "{reply}");
+    // Not HTTP at all.
+    let reply = raw_exchange(&server.scan, b"\x00\x01garbage\r\n\r\n", true);
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    // A body cut short by the client closing its side.
+    let reply = raw_exchange(
+        &server.scan,
+        b"POST /v1/mail/check HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nSubject: cut",
+        true,
+    );
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    // Still serving.
+    let v = json(request(&server.scan, "POST", "/v1/mail/check", &[], &example("gtube.eml")).unwrap());
+    assert_eq!(v["action"], "reject");
+    let metrics = request(&server.scan, "GET", "/metrics", &[], b"").unwrap().1;
+    assert!(metrics.contains("warden_timeouts_total{listener=\"scan\"} 1"), "{metrics}");
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
+}
+
+#[test]
+fn check_config_prints_the_settings_in_force_or_names_the_bad_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("w.toml");
+    std::fs::write(&cfg, "[limits]\nmax_in_flight = 64\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["serve", "--check-config", "--config", cfg.to_str().unwrap()])
+        .env("WARDEN_FEEDBACK__CHECKPOINT_SECS", "60")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: toml::Table = toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(printed["limits"]["max_in_flight"].as_integer(), Some(64));
+    assert_eq!(printed["feedback"]["checkpoint_secs"].as_integer(), Some(60));
+    assert!(!dir.path().join("warden-data").exists(), "checking writes nothing");
+
+    std::fs::write(&cfg, "[limits]\nmax_in_flite = 64\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["serve", "--check-config", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("max_in_flite") && err.contains("w.toml"), "{err}");
+}
+
+/// Rspamd's own client against Warden, when Debian's rspamd package is installed (`.ci/run`
+/// installs it).
+#[test]
+fn rspamc_checks_and_learns_against_warden() {
+    let Ok(rspamc) = which("rspamc") else {
+        eprintln!("rspamc not installed: skipped (`.ci/run` installs it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[], &[]);
+    let file = dir.path().join("gtube.eml");
+    std::fs::write(&file, example("gtube.eml")).unwrap();
+    let out = Command::new(&rspamc).args(["-h", &server.scan]).arg(&file).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("Action: reject") && text.contains("GTUBE") && text.contains("Score:"), "{text}");
+
+    let out = Command::new(&rspamc)
+        .args(["-h", &server.controller, "-P", &server.token, "learn_spam"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("success = true"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out =
+        Command::new(&rspamc).args(["-h", &server.controller, "-P", &server.token, "stat"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("Messages scanned: 1"), "{text}");
+    server.stop();
+}
+
+fn which(name: &str) -> Result<PathBuf, ()> {
+    std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.is_file()))
+        .ok_or(())
+}
