@@ -505,8 +505,7 @@ mod tests {
         let live = open(dir.path());
         teach_all(&live).await;
         let mut other = warden_engine::starter_model().unwrap();
-        let mut mail = warden_mail::MailConfig::default();
-        mail.max_words = 7;
+        let mail = warden_mail::MailConfig { max_words: 7, ..Default::default() };
         other.meta.extractor = serde_json::to_value(&mail).unwrap();
         live.replace_model(other).unwrap();
         assert_eq!(live.counters.skipped.load(Ordering::Relaxed), 3);
