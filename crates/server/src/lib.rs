@@ -17,6 +17,7 @@ mod api;
 mod auth;
 pub mod live;
 pub mod metrics;
+pub mod milter;
 mod openapi;
 mod rspamd;
 pub mod settings;
@@ -256,37 +257,45 @@ pub async fn serve_listener(
     graceful.shutdown().await;
 }
 
-/// The listeners' addresses once bound.
-#[derive(Debug, Clone, Copy)]
-pub struct Bound {
-    /// The scanning listener.
-    pub scan: SocketAddr,
-    /// The controller.
-    pub controller: SocketAddr,
+/// The bound listeners.
+#[derive(Debug)]
+pub struct Listeners {
+    /// Scanning: Warden's API and Rspamd's normal worker.
+    pub scan: tokio::net::TcpListener,
+    /// Controller: learning, statistics, admin.
+    pub controller: tokio::net::TcpListener,
+    /// Milter, unless `[milter] enabled = false`.
+    pub milter: Option<tokio::net::TcpListener>,
 }
 
-/// Binds both listeners of `state`'s settings.
-pub async fn bind(state: &AppState) -> std::io::Result<(tokio::net::TcpListener, tokio::net::TcpListener)> {
+/// Binds the listeners of `state`'s settings.
+pub async fn bind(state: &AppState) -> std::io::Result<Listeners> {
     let s = state.settings();
     let bind = |addr: SocketAddr| async move {
         tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
     };
-    Ok((bind(s.server.listen).await?, bind(s.server.controller).await?))
+    let milter = if s.milter.enabled { Some(bind(s.milter.listen).await?) } else { None };
+    Ok(Listeners { scan: bind(s.server.listen).await?, controller: bind(s.server.controller).await?, milter })
 }
 
-/// Serves both listeners until `stop` turns true; then drains them and writes a last checkpoint.
+/// Serves every listener until `stop` turns true; then drains them and writes a last
+/// checkpoint.
 pub async fn serve(
     state: AppState,
-    scan: tokio::net::TcpListener,
-    controller: tokio::net::TcpListener,
+    listeners: Listeners,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), String> {
     let timeout = Duration::from_millis(state.settings().limits.client_timeout_ms);
-    let a = serve_listener(scan, scan_router(state.clone()), timeout, stop.clone());
-    let b = serve_listener(controller, controller_router(state.clone()), timeout, stop);
-    tokio::join!(a, b);
+    let a = serve_listener(listeners.scan, scan_router(state.clone()), timeout, stop.clone());
+    let b = serve_listener(listeners.controller, controller_router(state.clone()), timeout, stop.clone());
+    let c = async {
+        if let Some(l) = listeners.milter {
+            milter::serve(l, state.clone(), stop, timeout).await;
+        }
+    };
+    tokio::join!(a, b, c);
     let live = Arc::clone(state.live());
     tokio::task::spawn_blocking(move || live.shutdown())
         .await

@@ -52,6 +52,78 @@ pub struct Settings {
     pub auth: AuthConfig,
     /// Feedback storage and model checkpoints.
     pub feedback: FeedbackConfig,
+    /// The milter for Postfix and Sendmail.
+    pub milter: MilterConfig,
+}
+
+/// What the milter does with a message Warden would reject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectAs {
+    /// Refuse it at SMTP time with 550 and a reason (the default).
+    Reject,
+    /// Accept it into the MTA's hold queue.
+    Quarantine,
+    /// Accept it with Warden's headers only.
+    Headers,
+}
+
+/// What the milter does with a message Warden would quarantine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuarantineAs {
+    /// The MTA's hold queue (the default).
+    Quarantine,
+    /// Accept it with Warden's headers only.
+    Headers,
+}
+
+/// What the milter answers when it cannot decide (internal error, time budget spent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Accept, with an `X-Warden-Error` header saying why it was not checked (the default).
+    Accept,
+    /// 451: the sending server tries again later.
+    Tempfail,
+}
+
+/// `[milter]`: Warden in the MTA's SMTP conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MilterConfig {
+    /// Listen for milter connections (default true).
+    pub enabled: bool,
+    /// Where (default 127.0.0.1:11332, Rspamd's proxy port).
+    pub listen: SocketAddr,
+    /// Messages Warden would reject (default `reject`).
+    pub reject: RejectAs,
+    /// Messages Warden would quarantine (default `quarantine`).
+    pub quarantine: QuarantineAs,
+    /// When no decision can be made (default `accept`). A full server (max_in_flight) always
+    /// answers tempfail: the sender retries when the load has passed.
+    pub on_error: OnError,
+    /// Time to decide on one message, in milliseconds (default 5,000).
+    pub time_budget_ms: u64,
+    /// Seconds an MTA connection may stay silent before it is closed (default 600).
+    pub idle_timeout_secs: u64,
+    /// The text of the 550 reply (default "5.7.1 Message rejected as spam").
+    pub reject_message: String,
+}
+
+impl Default for MilterConfig {
+    fn default() -> Self {
+        MilterConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 11332)),
+            reject: RejectAs::Reject,
+            quarantine: QuarantineAs::Quarantine,
+            on_error: OnError::Accept,
+            time_budget_ms: 5_000,
+            idle_timeout_secs: 600,
+            reject_message: "5.7.1 Message rejected as spam".into(),
+        }
+    }
 }
 
 /// `[server]`: listeners and the data directory.
@@ -205,6 +277,22 @@ impl Settings {
         }
         if self.auth.tokens.iter().any(|t| t.trim().len() < 16) {
             return bad("[auth]: a token must have at least 16 characters".into());
+        }
+        let m = &self.milter;
+        if m.enabled
+            && m.listen.port() != 0
+            && [self.server.listen, self.server.controller].contains(&m.listen)
+        {
+            return bad(format!(
+                "[milter]: listen {} is already the scanning or controller listener",
+                m.listen
+            ));
+        }
+        if m.time_budget_ms == 0 || m.idle_timeout_secs == 0 {
+            return bad("[milter]: time_budget_ms and idle_timeout_secs must be above 0".into());
+        }
+        if m.reject_message.contains(['\r', '\n', '\0']) {
+            return bad("[milter]: reject_message must be one line".into());
         }
         let f = &self.feedback;
         if f.checkpoint_secs == 0 || f.max_batch == 0 || f.retention_days == 0 {

@@ -7,6 +7,7 @@ use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
+use warden_server::milter::{Command as Milter, Response};
 
 fn example(name: &str) -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name)).unwrap()
@@ -17,6 +18,7 @@ struct Server {
     child: Child,
     scan: String,
     controller: String,
+    milter: String,
     token: String,
     /// Kept open: the server logs to it until it stops.
     stderr: std::io::BufReader<ChildStderr>,
@@ -25,7 +27,16 @@ struct Server {
 impl Server {
     fn start(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--controller", "127.0.0.1:0", "--threads", "2"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--controller",
+                "127.0.0.1:0",
+                "--milter",
+                "127.0.0.1:0",
+            ])
+            .args(["--threads", "2"])
             .arg("--data-dir")
             .arg(data_dir)
             .args(args)
@@ -35,11 +46,12 @@ impl Server {
             .expect("warden serve starts");
         let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
         let line = read_until(&mut stderr, "warden: listening on");
-        let mut urls =
-            line.split("http://").skip(1).map(|u| u.split([' ', ')', '\n']).next().unwrap().to_owned());
-        let (scan, controller) = (urls.next().unwrap(), urls.next().unwrap());
+        let addr = |after: &str| {
+            line.split(after).nth(1).unwrap().split([' ', ')', ',', '\n']).next().unwrap().to_owned()
+        };
+        let (scan, controller, milter) = (addr("http://"), addr("controller http://"), addr("milter inet:"));
         let token = std::fs::read_to_string(data_dir.join("admin.token")).unwrap().trim().to_owned();
-        Server { child, scan, controller, token, stderr }
+        Server { child, scan, controller, milter, token, stderr }
     }
 
     /// Reads the log until a line contains `needle`; returns that line.
@@ -372,4 +384,121 @@ fn which(name: &str) -> Result<PathBuf, ()> {
     std::env::var_os("PATH")
         .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.is_file()))
         .ok_or(())
+}
+
+/// A milter client: sends commands, reads the responses the server sends back.
+struct MilterClient {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl MilterClient {
+    fn connect(addr: &str) -> MilterClient {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        MilterClient { stream, buf: Vec::new() }
+    }
+
+    fn send(&mut self, c: &Milter) {
+        let mut out = Vec::new();
+        c.encode(&mut out);
+        self.stream.write_all(&out).unwrap();
+    }
+
+    /// Sends `c` and reads responses until a final one (anything but an added header).
+    fn ask(&mut self, c: &Milter) -> Vec<Response> {
+        self.send(c);
+        let mut got = Vec::new();
+        loop {
+            while let Some(r) = Response::decode(&mut self.buf).unwrap() {
+                let last = !matches!(r, Response::AddHeader { .. } | Response::Quarantine(_));
+                got.push(r);
+                if last {
+                    return got;
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk).unwrap();
+            assert!(n > 0, "the server closed the connection after {got:?}");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// One message through the whole conversation: the responses to its end.
+    fn message(&mut self, raw: &[u8]) -> Vec<Response> {
+        let (head, body) = split_message(raw);
+        assert!(matches!(self.ask(&Milter::Mail(vec!["<a@example.org>".into()]))[..], [Response::Continue]));
+        self.ask(&Milter::Rcpt(vec!["<b@example.net>".into()]));
+        for (name, value) in head {
+            self.ask(&Milter::Header { name, value });
+        }
+        self.ask(&Milter::EndOfHeaders);
+        self.ask(&Milter::Body(body));
+        self.ask(&Milter::EndOfMessage(Vec::new()))
+    }
+}
+
+/// A message's header fields (unfolded lines kept as they are) and body.
+fn split_message(raw: &[u8]) -> (Vec<(String, Vec<u8>)>, Vec<u8>) {
+    let text = String::from_utf8_lossy(raw).replace("\r\n", "\n");
+    let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+    let mut fields: Vec<(String, Vec<u8>)> = Vec::new();
+    for line in head.lines() {
+        if line.starts_with([' ', '\t']) {
+            let last = fields.last_mut().unwrap();
+            last.1.extend_from_slice(format!("\r\n{line}").as_bytes());
+        } else if let Some((n, v)) = line.split_once(':') {
+            fields.push((n.to_owned(), v.trim_start().as_bytes().to_vec()));
+        }
+    }
+    (fields, body.replace('\n', "\r\n").into_bytes())
+}
+
+#[test]
+fn the_milter_marks_ham_rejects_gtube_and_survives_garbage() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[], &[]);
+    let mut mta = MilterClient::connect(&server.milter);
+    let negotiated = mta.ask(&Milter::OptNeg { version: 6, actions: 0x1ff, protocol: 0x1f_ffff });
+    assert!(matches!(negotiated[..], [Response::OptNeg { version: 6, actions: 0x21, .. }]), "{negotiated:?}");
+    mta.ask(&Milter::Connect {
+        hostname: "client.example".into(),
+        address: Some("192.0.2.7".parse().unwrap()),
+    });
+    mta.ask(&Milter::Helo("client.example".into()));
+
+    let ham = mta.message(&example("ham.eml"));
+    let header = |rs: &[Response], name: &str| {
+        rs.iter().find_map(|r| match r {
+            Response::AddHeader { name: n, value } if n == name => Some(value.clone()),
+            _ => None,
+        })
+    };
+    assert!(header(&ham, "X-Spam-Status").is_some_and(|v| v.starts_with("No, score=")), "{ham:?}");
+    assert_eq!(header(&ham, "X-Warden-Action").as_deref(), Some("deliver"));
+    assert_eq!(ham.last(), Some(&Response::Continue));
+
+    // A second message on the same connection.
+    let gtube = mta.message(&example("gtube.eml"));
+    assert!(matches!(&gtube[..], [Response::ReplyCode(c)] if c.starts_with("550 5.7.1")), "{gtube:?}");
+
+    // Garbage: that connection is closed, the others go on.
+    let mut bad = MilterClient::connect(&server.milter);
+    bad.stream.write_all(&[0, 0, 0, 3, b'Z', 1, 2]).unwrap();
+    let mut rest = Vec::new();
+    bad.stream.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "closed without an answer");
+    let mut truncated = MilterClient::connect(&server.milter);
+    truncated.stream.write_all(&[0, 0, 0, 50, b'L', b'S']).unwrap();
+    truncated.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    truncated.stream.read_to_end(&mut rest).unwrap();
+
+    let again = mta.message(&example("ham.eml"));
+    assert_eq!(again.last(), Some(&Response::Continue));
+    mta.send(&Milter::Quit);
+    let metrics = request(&server.scan, "GET", "/metrics", &[], b"").unwrap().1;
+    assert!(metrics.contains("warden_decisions_total{action=\"reject\",endpoint=\"milter\"} 1"), "{metrics}");
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("unknown milter command 'Z'") && log.contains("inside a packet"), "{log}");
 }

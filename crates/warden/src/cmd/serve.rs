@@ -27,6 +27,9 @@ pub struct Args {
     /// Controller listener: learning, statistics, admin (overrides [server] controller).
     #[arg(long)]
     controller: Option<SocketAddr>,
+    /// Milter listener for Postfix and Sendmail (overrides [milter] listen).
+    #[arg(long)]
+    milter: Option<SocketAddr>,
     /// Largest message accepted, in bytes (overrides [limits] max_message_bytes).
     #[arg(long)]
     max_message_bytes: Option<usize>,
@@ -42,8 +45,8 @@ pub struct Args {
 impl Args {
     /// The flags that override settings, as a function a reload applies again.
     fn overrides(&self) -> warden_server::Overrides {
-        let (data_dir, listen, controller, max) =
-            (self.data_dir.clone(), self.listen, self.controller, self.max_message_bytes);
+        let (data_dir, listen, controller, milter, max) =
+            (self.data_dir.clone(), self.listen, self.controller, self.milter, self.max_message_bytes);
         Arc::new(move |s: &mut Settings| {
             if let Some(d) = &data_dir {
                 s.server.data_dir = d.clone();
@@ -53,6 +56,9 @@ impl Args {
             }
             if let Some(a) = controller {
                 s.server.controller = a;
+            }
+            if let Some(a) = milter {
+                s.milter.listen = a;
             }
             if let Some(n) = max {
                 s.limits.max_message_bytes = n;
@@ -122,17 +128,18 @@ pub fn run(args: Args) -> Result<()> {
     }
     let runtime = runtime.enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let (scan, controller) = warden_server::bind(&state).await?;
+        let listeners = warden_server::bind(&state).await?;
+        let (scan, controller) = (listeners.scan.local_addr()?, listeners.controller.local_addr()?);
+        let milter = listeners.milter.as_ref().map(|m| m.local_addr()).transpose()?;
+        let milter_text = milter.map_or("off".to_owned(), |m| format!("inet:{m}"));
         eprintln!(
-            "warden: listening on http://{} (controller http://{})",
-            scan.local_addr()?,
-            controller.local_addr()?
+            "warden: listening on http://{scan} (controller http://{controller}, milter {milter_text})"
         );
-        tracing::info!(scan = %scan.local_addr()?, controller = %controller.local_addr()?, "listening");
+        tracing::info!(%scan, %controller, milter = %milter_text, "listening");
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         tokio::spawn(signals(state.clone(), stop_tx));
         tokio::spawn(housekeeping(Arc::clone(&live), checkpoint_every, retention_days));
-        warden_server::serve(state, scan, controller, stop).await.map_err(anyhow::Error::msg)?;
+        warden_server::serve(state, listeners, stop).await.map_err(anyhow::Error::msg)?;
         tracing::info!("stopped");
         eprintln!("warden: stopped");
         anyhow::Ok(())
