@@ -13,6 +13,7 @@ work=$(mktemp -d /tmp/warden-peers.XXXXXX)
 chmod 755 "$work"
 trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true' EXIT
 systems=${SYSTEMS:-warden rspamd spamassassin}
+. "$here/bench/rspamd-env.sh"
 runs() { [[ " $systems " == *" $1 "* ]]; }
 # Peers left running by an interrupted earlier run hold the ports: stop them first (spamd
 # renames itself "spamd" and "spamd child", rspamd "rspamd: …"). This stops any spamd or
@@ -51,7 +52,8 @@ echo "train: $(wc -l < "$work/train-spam.lst") spam, $(wc -l < "$work/train-ham.
 if runs warden; then
 echo "== Warden: an empty model learns the 80%; warden serve scores the 20%"
 "$warden" train --corpus "$work/train" --shuffle "$seed" --out "$work/warden.wdm" 2>&1 | tail -1
-"$warden" serve --model "$work/warden.wdm" --listen 127.0.0.1:11390 --threads 2 2>"$work/warden.log" &
+"$warden" serve --model "$work/warden.wdm" --data-dir "$work/warden-data" --listen 127.0.0.1:11390 \
+  --controller 127.0.0.1:11391 --milter 127.0.0.1:11392 --threads 2 2>"$work/warden.log" &
 echo $! > "$work/warden.pid"
 for _ in $(seq 120); do curl -sf http://127.0.0.1:11390/ping >/dev/null && break; sleep 0.5; done
 python3 "$here/bench/peers.py" warden "$work/test.tsv" 11390
@@ -60,25 +62,10 @@ fi
 
 if runs rspamd; then
 echo "== Rspamd 3.4 (offline, Bayes in Redis)"
-redis-server --bind 127.0.0.1 --port 6390 --save '' --appendonly no --daemonize yes --pidfile "$work/redis.pid" >/dev/null
-L=$work/rspamd
-mkdir -p "$L/local.d" "$L/override.d" "$L/db" "$L/run" "$L/log"
-echo 'dns { nameserver = ["127.0.0.1:53"]; timeout = 0.2s; retransmits = 1; }' > "$L/local.d/options.inc"
-echo 'servers = "127.0.0.1:6390";' > "$L/local.d/redis.conf"
-echo 'min_learns = 50; autolearn = false;' > "$L/local.d/classifier-bayes.conf"
-echo 'count = 2;' > "$L/local.d/worker-normal.inc"
-for m in rbl surbl emails spf dkim dmarc arc asn hfilter fuzzy_check rspamd_update phishing url_redirector \
-         mx_check dcc bimi greylist p0f external_services antivirus replies; do
-  echo 'enabled = false;' > "$L/override.d/$m.conf"
-done
-chown -R _rspamd:_rspamd "$L"
-vars=(--var=LOCAL_CONFDIR="$L" --var=DBDIR="$L/db" --var=RUNDIR="$L/run" --var=LOGDIR="$L/log")
-rspamd -u _rspamd -g _rspamd -c /etc/rspamd/rspamd.conf "${vars[@]}" -p "$work/rspamd.pid" >"$work/rspamd.out" 2>&1
-for _ in $(seq 120); do curl -sf http://127.0.0.1:11333/ping >/dev/null && break; sleep 0.5; done
-xargs -a "$work/train-spam.lst" -d '\n' rspamc -h 127.0.0.1:11334 -n 8 --header 'Learn-Type: bulk' learn_spam >/dev/null
-xargs -a "$work/train-ham.lst" -d '\n' rspamc -h 127.0.0.1:11334 -n 8 --header 'Learn-Type: bulk' learn_ham >/dev/null
+start_rspamd "$work"
+train_rspamd "$work/train-spam.lst" "$work/train-ham.lst"
 python3 "$here/bench/peers.py" rspamd "$work/test.tsv"
-kill "$(cat "$work/rspamd.pid")" "$(cat "$work/redis.pid")"
+stop_rspamd "$work"
 fi
 
 if runs spamassassin; then

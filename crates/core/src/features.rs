@@ -221,13 +221,131 @@ impl FeatureSink for HashedSink {
     }
 }
 
+/// The hot-path sink that also keeps every token's bytes (not its name): an explanation can
+/// then name the few features it shows without extracting the event again. Keeping the bytes
+/// costs a few microseconds a message; naming every feature, or a second extraction, costs
+/// as much as the decision itself.
+#[derive(Debug, Default)]
+pub struct RecordingSink {
+    hashed: HashedSink,
+    /// For every token, in the order added (aligned with the hashes): its namespace's name and
+    /// where its bytes are in `bytes`, or, for a 4-byte token, the token itself and
+    /// [`INLINE`].
+    tokens: Vec<(&'static str, u32, u32)>,
+    bytes: Vec<u8>,
+}
+
+impl RecordingSink {
+    /// An empty sink with room for `n` features.
+    pub fn with_capacity(n: usize) -> Self {
+        RecordingSink {
+            hashed: HashedSink::with_capacity(n),
+            tokens: Vec::with_capacity(n),
+            bytes: Vec::with_capacity(n * 6),
+        }
+    }
+
+    fn record(&mut self, ns: Namespace, token: &[u8]) {
+        self.tokens.push((ns.name, self.bytes.len() as u32, token.len() as u32));
+        self.bytes.extend_from_slice(token);
+    }
+
+    /// Finishes into the feature vector (as [`HashedSink::finish_looking`] would make it) and
+    /// the record that names its features.
+    pub fn finish_looking(self, look: impl FnMut(u64)) -> (FeatureVec, Recorded) {
+        let all = self.hashed.hashes.clone();
+        let x = self.hashed.finish_looking(look);
+        (x, Recorded { hashes: all, tokens: self.tokens, bytes: self.bytes })
+    }
+}
+
+impl FeatureSink for RecordingSink {
+    fn add(&mut self, ns: Namespace, token: &[u8]) {
+        self.hashed.add(ns, token);
+        self.record(ns, token);
+    }
+
+    fn add_u32(&mut self, ns: Namespace, token: u32) {
+        self.hashed.add_u32(ns, token);
+        self.tokens.push((ns.name, token, INLINE));
+    }
+
+    fn add_u32s(&mut self, ns: Namespace, tokens: &[u32]) {
+        self.hashed.add_u32s(ns, tokens);
+        self.tokens.extend(tokens.iter().map(|&t| (ns.name, t, INLINE)));
+    }
+}
+
+/// Marks a recorded 4-byte token kept in place of its position.
+const INLINE: u32 = u32::MAX;
+
+/// The tokens of one extraction, to name its features after the fact.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    hashes: Vec<u64>,
+    tokens: Vec<(&'static str, u32, u32)>,
+    bytes: Vec<u8>,
+}
+
+impl Recorded {
+    /// The names (`namespace:token`, as [`NamedSink`] gives them) of the `wanted` hashes that
+    /// were extracted.
+    pub fn names(&self, wanted: impl IntoIterator<Item = u64>) -> HashMap<u64, String> {
+        let wanted = Wanted::new(wanted);
+        let mut names = HashMap::new();
+        for (&h, &(ns, start, len)) in self.hashes.iter().zip(&self.tokens) {
+            if wanted.contains(h) {
+                names.entry(h).or_insert_with(|| {
+                    let inline = start.to_le_bytes();
+                    let token = if len == INLINE {
+                        &inline[..]
+                    } else {
+                        &self.bytes[start as usize..(start + len) as usize]
+                    };
+                    format!("{ns}:{}", String::from_utf8_lossy(token))
+                });
+            }
+        }
+        names
+    }
+}
+
 /// A sink that also remembers a readable name for every hash, for explanations.
 #[derive(Debug, Default)]
 pub struct NamedSink {
     hashes: Vec<u64>,
     names: HashMap<u64, String>,
     /// When set, only these hashes are named (naming is the costly part).
-    only: Option<std::collections::HashSet<u64>>,
+    only: Option<Wanted>,
+}
+
+/// The few hashes an explanation names. Every token of a message is checked against them,
+/// so the check must cost next to nothing: a 64-bit filter on the hash's top bits turns most
+/// tokens away, and the rest look through a sorted list.
+#[derive(Debug, Default)]
+struct Wanted {
+    filter: u64,
+    sorted: Vec<u64>,
+}
+
+impl Wanted {
+    fn new(hashes: impl IntoIterator<Item = u64>) -> Self {
+        let mut sorted: Vec<u64> = hashes.into_iter().collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let filter = sorted.iter().fold(0, |f, &h| f | Self::bit(h));
+        Wanted { filter, sorted }
+    }
+
+    #[inline]
+    fn bit(h: u64) -> u64 {
+        1 << (h >> 58)
+    }
+
+    #[inline]
+    fn contains(&self, h: u64) -> bool {
+        self.filter & Self::bit(h) != 0 && self.sorted.binary_search(&h).is_ok()
+    }
 }
 
 impl NamedSink {
@@ -239,8 +357,8 @@ impl NamedSink {
     /// An empty sink that names only the features in `wanted`: what an explanation needs
     /// once the strongest features are known by their hashes. It keeps names and nothing
     /// else: read them with [`NamedSink::into_names`] (its feature vector stays empty).
-    pub fn naming_only(wanted: std::collections::HashSet<u64>) -> Self {
-        NamedSink { only: Some(wanted), ..Self::default() }
+    pub fn naming_only(wanted: impl IntoIterator<Item = u64>) -> Self {
+        NamedSink { only: Some(Wanted::new(wanted)), ..Self::default() }
     }
 
     /// The names gathered, without building the feature vector.
@@ -249,7 +367,7 @@ impl NamedSink {
     }
 
     fn wants(&self, h: u64) -> bool {
-        self.only.as_ref().is_none_or(|w| w.contains(&h))
+        self.only.as_ref().is_none_or(|w| w.contains(h))
     }
 
     /// The readable name of a hash seen by this sink (`namespace:token`).
@@ -305,7 +423,7 @@ mod tests {
     #[test]
     fn a_naming_only_sink_names_just_the_wanted_features() {
         let wanted = [feature_hash(A, b"y"), feature_hash_u32(B, u32::from_le_bytes(*b"abcd"))];
-        let mut s = NamedSink::naming_only(wanted.into_iter().collect());
+        let mut s = NamedSink::naming_only(wanted);
         for t in [b"x", b"y", b"y"] {
             s.add(A, t);
         }
@@ -314,6 +432,39 @@ mod tests {
         assert_eq!(names.len(), 2);
         assert_eq!(names[&wanted[0]], "a:y");
         assert_eq!(names[&wanted[1]], "b:abcd");
+    }
+
+    #[test]
+    fn recorded_tokens_name_features_as_a_named_extraction_does() {
+        let feed = |s: &mut dyn FeatureSink| {
+            s.add(A, b"x");
+            s.add(A, "\u{e9}t\u{e9}".as_bytes());
+            s.add_u32(B, u32::from_le_bytes(*b"abcd"));
+            s.add_u32s(B, &[u32::from_le_bytes(*b"ef\xffh"), u32::from_le_bytes(*b"abcd")]);
+            s.add(A, b"x");
+        };
+        let mut r = RecordingSink::with_capacity(4);
+        feed(&mut r);
+        let (x, recorded) = r.finish_looking(|_| {});
+        let mut n = NamedSink::new();
+        feed(&mut n);
+        let (nx, names) = n.finish();
+        assert_eq!(x.hashes(), distinct(nx.hashes().to_vec(), |_| {}));
+        assert_eq!(recorded.names(x.hashes().iter().copied()), names);
+        let one = recorded.names([feature_hash(A, b"x"), 12345]);
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[&feature_hash(A, b"x")], "a:x");
+    }
+
+    #[test]
+    fn the_wanted_filter_finds_exactly_the_wanted_hashes_however_many() {
+        let all: Vec<u64> = (0..2000u32).map(|i| feature_hash_u32(A, i)).collect();
+        for n in [1, 8, 100, 1000] {
+            let wanted = Wanted::new(all.iter().copied().step_by(2000 / n));
+            let found = all.iter().filter(|&&h| wanted.contains(h)).count();
+            assert_eq!(found, n);
+        }
+        assert!(!Wanted::new([]).contains(all[0]));
     }
 
     #[test]

@@ -9,7 +9,9 @@ mod config;
 
 pub use config::{Config, ConfigError, ExplainConfig, ThresholdConfig};
 
-use warden_core::{Decision, Event, FeatureVec, HashedSink, MailAction, NamedSink, Reason, sigmoid};
+use warden_core::{
+    Decision, Event, FeatureVec, HashedSink, MailAction, NamedSink, Reason, Recorded, RecordingSink, sigmoid,
+};
 use warden_learn::{Learner, Model, ModelError, OnlineLearner};
 use warden_mail::{Mail, MailConfig};
 
@@ -139,22 +141,27 @@ impl MailEngine {
     /// [`MailEngine::decide_explained`] for the features behind it.
     pub fn decide(&self, raw: &[u8]) -> Decision<MailAction> {
         let (mail, x) = self.parse_and_extract(raw);
-        self.finish(&mail, &x, Vec::new())
+        self.finish(&mail, &x, self.score(&x), Vec::new())
     }
 
     /// Decides on a raw message and names the features that weighed most, rebuilt from the
     /// message itself (the model holds no names). The score is the one [`MailEngine::decide`]
     /// gives: the features are found by their hashes first, and only the strongest few are
-    /// named, by extracting the message again.
+    /// named, from the token bytes the extraction kept.
     pub fn decide_explained(&self, raw: &[u8]) -> Decision<MailAction> {
         self.decide_explained_features(raw).0
     }
 
     /// [`MailEngine::decide_explained`], with the message's features (to learn it later).
     pub fn decide_explained_features(&self, raw: &[u8]) -> (Decision<MailAction>, FeatureVec) {
-        let (mail, x) = self.parse_and_extract(raw);
+        let mail = Mail::parse(raw, &self.config.mail);
+        let mut sink = RecordingSink::with_capacity(8192);
+        mail.extract(&mut sink);
+        let (x, recorded) = sink.finish_looking(|h| self.model.learner.prefetch(h));
+        let mut weights = Vec::new();
+        let score = self.model.learner.predict_contributions(&x, &mut weights);
         let features = self
-            .strongest(&mail, &x, self.config.explain.top_features)
+            .strongest(&recorded, &x, &weights, self.config.explain.top_features)
             .into_iter()
             .map(|(name, c)| Reason {
                 name: format!("FEATURE:{name}"),
@@ -165,28 +172,43 @@ impl MailEngine {
                 contribution: c,
             })
             .collect();
-        let d = self.finish(&mail, &x, features);
+        let d = self.finish(&mail, &x, score, features);
         (d, x)
     }
 
-    /// The `k` features of `x` with the largest weights (by magnitude, ties by name), named.
-    fn strongest(&self, mail: &Mail<'_>, x: &FeatureVec, k: usize) -> Vec<(String, f64)> {
+    /// The `k` features of `x` with the largest weights (by magnitude, ties by name), named;
+    /// `weights` are their contributions, in the order of `x`.
+    fn strongest(
+        &self,
+        recorded: &Recorded,
+        x: &FeatureVec,
+        weights: &[f64],
+        k: usize,
+    ) -> Vec<(String, f64)> {
         if k == 0 {
             return Vec::new();
         }
-        let learner = &self.model.learner;
-        let mut weighed: Vec<(u64, f64)> =
-            x.hashes().iter().map(|&h| (h, learner.contribution(h))).filter(|(_, c)| *c != 0.0).collect();
-        if weighed.len() > k {
-            // Keep the k strongest and every feature tied with the k-th: ties are broken by
-            // name, and names are only known after naming.
-            weighed.select_nth_unstable_by(k - 1, |a, b| b.1.abs().total_cmp(&a.1.abs()));
-            let cut = weighed[k - 1].1.abs();
-            weighed.retain(|(_, c)| c.abs() >= cut);
+        // The k-th largest magnitude, by insertion into a short sorted list (k is small).
+        let mut top: Vec<f64> = Vec::with_capacity(k + 1);
+        for &c in weights {
+            let m = c.abs();
+            if m != 0.0 && (top.len() < k || m > top[k - 1]) {
+                let at = top.partition_point(|&t| t >= m);
+                top.insert(at, m);
+                top.truncate(k);
+            }
         }
-        let mut sink = NamedSink::naming_only(weighed.iter().map(|(h, _)| *h).collect());
-        mail.extract(&mut sink);
-        let mut names = sink.into_names();
+        // Keep the k strongest and every feature tied with the k-th: ties are broken by name,
+        // and names are only known after naming.
+        let cut = if top.len() == k { top[k - 1] } else { f64::MIN_POSITIVE };
+        let weighed: Vec<(u64, f64)> = x
+            .hashes()
+            .iter()
+            .zip(weights)
+            .filter(|(_, c)| c.abs() >= cut && **c != 0.0)
+            .map(|(&h, &c)| (h, c))
+            .collect();
+        let mut names = recorded.names(weighed.iter().map(|(h, _)| *h));
         let mut named: Vec<(String, f64)> =
             weighed.into_iter().map(|(h, c)| (names.remove(&h).unwrap_or_default(), c)).collect();
         named.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then_with(|| a.0.cmp(&b.0)));
@@ -194,8 +216,13 @@ impl MailEngine {
         named
     }
 
-    fn finish(&self, mail: &Mail<'_>, x: &FeatureVec, features: Vec<Reason>) -> Decision<MailAction> {
-        let score = self.score(x);
+    fn finish(
+        &self,
+        mail: &Mail<'_>,
+        x: &FeatureVec,
+        score: f64,
+        features: Vec<Reason>,
+    ) -> Decision<MailAction> {
         let probability = sigmoid(score);
         let mut reasons = Vec::with_capacity(features.len() + 2);
         let action = if mail.is_gtube() {

@@ -164,6 +164,23 @@ impl OnlineLearner for Ftrl {
         self.bias_weight as f64 + sum as f64
     }
 
+    fn predict_contributions(&self, x: &FeatureVec, out: &mut Vec<f64>) -> f64 {
+        let hashes = x.hashes();
+        out.clear();
+        out.reserve(hashes.len());
+        let mut sum = 0.0f32;
+        // The same loop as `predict`, in the same order: the same sum to the last bit.
+        for (k, &h) in hashes.iter().enumerate() {
+            if let Some(&ahead) = hashes.get(k + PREFETCH_AHEAD) {
+                prefetch(&self.weights[self.index(ahead)]);
+            }
+            let w = self.weights[self.index(h)];
+            sum += w;
+            out.push(w as f64);
+        }
+        self.bias_weight as f64 + sum as f64
+    }
+
     fn learn_scored(&mut self, x: &FeatureVec, spam: bool, score: f64) {
         let p = sigmoid(score);
         let g = (p - if spam { 1.0 } else { 0.0 }) as f32;

@@ -33,6 +33,13 @@ pub trait OnlineLearner {
     }
     /// [`OnlineLearner::learn`] when `score == self.predict(x)` is already known.
     fn learn_scored(&mut self, x: &FeatureVec, spam: bool, score: f64);
+    /// [`OnlineLearner::predict`], also writing each feature's contribution into `out` (in the
+    /// order of `x`): what an explanation ranks, without reading the model twice.
+    fn predict_contributions(&self, x: &FeatureVec, out: &mut Vec<f64>) -> f64 {
+        out.clear();
+        out.extend(x.hashes().iter().map(|&h| self.contribution(h)));
+        self.predict(x)
+    }
     /// What the feature with this hash adds to the log-odds when present.
     fn contribution(&self, hash: u64) -> f64;
     /// The constant part of the log-odds (the bias or the prior).

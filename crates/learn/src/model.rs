@@ -145,6 +145,9 @@ impl OnlineLearner for Learner {
     fn contribution(&self, hash: u64) -> f64 {
         self.inner().contribution(hash)
     }
+    fn predict_contributions(&self, x: &FeatureVec, out: &mut Vec<f64>) -> f64 {
+        self.inner().predict_contributions(x, out)
+    }
     fn bias(&self) -> f64 {
         self.inner().bias()
     }

@@ -82,12 +82,13 @@ impl Session {
         self.dropped += bytes.len() - take;
     }
 
+    /// Forgets the message (at a new MAIL FROM, after a verdict, on abort). The queue id is
+    /// kept: the macros that carry it come just before the command they are for.
     fn reset_message(&mut self) {
         self.message.clear();
         self.dropped = 0;
         self.mail_from.clear();
         self.rcpt.clear();
-        self.queue_id.clear();
     }
 
     /// Takes one command.
