@@ -56,7 +56,7 @@ PY
 }
 
 echo "== Warden (starter model, warden serve, 2 worker threads)"
-"$warden" serve --data-dir "$work/warden-data" --listen 127.0.0.1:11390 --controller 127.0.0.1:11391 \
+WARDEN_MAIL_AUTH__ENABLED=false "$warden" serve --data-dir "$work/warden-data" --listen 127.0.0.1:11390 --controller 127.0.0.1:11391 \
   --milter 127.0.0.1:11392 2>"$work/warden.log" &
 echo $! > "$work/warden.pid"
 for _ in $(seq 120); do curl -sf http://127.0.0.1:11390/ping >/dev/null && break; sleep 0.5; done

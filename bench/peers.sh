@@ -52,7 +52,7 @@ echo "train: $(wc -l < "$work/train-spam.lst") spam, $(wc -l < "$work/train-ham.
 if runs warden; then
 echo "== Warden: an empty model learns the 80%; warden serve scores the 20%"
 "$warden" train --corpus "$work/train" --shuffle "$seed" --out "$work/warden.wdm" 2>&1 | tail -1
-"$warden" serve --model "$work/warden.wdm" --data-dir "$work/warden-data" --listen 127.0.0.1:11390 \
+WARDEN_MAIL_AUTH__ENABLED=false "$warden" serve --model "$work/warden.wdm" --data-dir "$work/warden-data" --listen 127.0.0.1:11390 \
   --controller 127.0.0.1:11391 --milter 127.0.0.1:11392 --threads 2 2>"$work/warden.log" &
 echo $! > "$work/warden.pid"
 for _ in $(seq 120); do curl -sf http://127.0.0.1:11390/ping >/dev/null && break; sleep 0.5; done

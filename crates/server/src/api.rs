@@ -31,22 +31,28 @@ pub struct CheckReply {
     pub model_version: String,
     /// Time from the request's arrival to the answer, in microseconds.
     pub elapsed_us: u64,
+    /// The authentication checks: verdicts, and the checks skipped with why.
+    pub auth: crate::mailauth::AuthReport,
 }
 
 pub(crate) async fn check(
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<CheckReply>, ApiError> {
     let start = Instant::now();
-    let (d, id, model_version) = state.decide(body?, "check").await?;
+    let envelope = crate::mailauth::Envelope::from_headers(&headers);
+    let c = state.decide(body?, &envelope, "check").await?;
+    let d = c.decision;
     Ok(Json(CheckReply {
-        id: format!("{id:032x}"),
+        id: format!("{:032x}", c.id),
         action: d.action,
         score: d.score,
         probability: d.probability,
         reasons: d.reasons,
-        model_version,
+        model_version: c.model_version,
         elapsed_us: start.elapsed().as_micros() as u64,
+        auth: c.auth,
     }))
 }
 
@@ -97,7 +103,7 @@ pub(crate) async fn feedback(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().starts_with("application/json"));
-    let (id, features, label) = if is_json {
+    let (id, features, label, raw) = if is_json {
         let req: FeedbackJson = serde_json::from_slice(&body)
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("feedback JSON: {e}")))?;
         if query.label.is_some() {
@@ -109,11 +115,12 @@ pub(crate) async fn feedback(
         match (req.id, req.message) {
             (Some(id), None) => {
                 let (id, x) = by_id(&state, &id)?;
-                (id, x, req.label)
+                (id, x, req.label, None)
             }
             (None, Some(m)) => {
-                let (id, x) = extract(&state, Bytes::from(m)).await?;
-                (id, x, req.label)
+                let raw = Bytes::from(m);
+                let (id, x) = extract(&state, raw.clone()).await?;
+                (id, x, req.label, Some(raw))
             }
             _ => {
                 return Err(ApiError::new(StatusCode::BAD_REQUEST, "give exactly one of `id` and `message`"));
@@ -126,10 +133,10 @@ pub(crate) async fn feedback(
                 "send JSON {\"id\" or \"message\", \"label\"}, or the raw message with ?label=spam|ham",
             )
         })?;
-        let (id, x) = extract(&state, body).await?;
-        (id, x, label)
+        let (id, x) = extract(&state, body.clone()).await?;
+        (id, x, label, Some(body))
     };
-    let outcome = teach(&state, id, features, label == Label::Spam).await?;
+    let outcome = teach(&state, id, features, label == Label::Spam, raw.as_deref()).await?;
     let (outcome, record) = describe(outcome);
     Ok(Json(FeedbackReply { id: format!("{id:032x}"), label, outcome, record }))
 }
@@ -140,8 +147,9 @@ pub(crate) async fn teach(
     id: u128,
     x: FeatureVec,
     spam: bool,
+    body: Option<&[u8]>,
 ) -> Result<Outcome, ApiError> {
-    let result = state.live().teach(id, x, spam).await;
+    let result = state.live().teach(id, x, spam, body).await;
     let outcome = match &result {
         Ok(o) => describe(*o).0,
         Err(_) => "refused",

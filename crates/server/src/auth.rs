@@ -212,6 +212,44 @@ mod tests {
         assert_eq!(status, StatusCode::OK);
     }
 
+    #[tokio::test]
+    async fn beyond_max_in_flight_requests_are_shed_with_503_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::default();
+        settings.limits.max_in_flight = 1;
+        let state = state_in(dir.path(), settings);
+        let app = crate::scan_router(state.clone());
+        // The first request holds the only slot: its body is still coming.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(1);
+        let body = axum::body::Body::from_stream(tokio_stream_from(rx));
+        let mut req = axum::http::Request::post("/v1/mail/check").body(body).unwrap();
+        req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 1))));
+        let first = tokio::spawn(tower::ServiceExt::oneshot(app.clone(), req));
+        tx.send(Ok(axum::body::Bytes::from_static(b"Subject: x\r\n"))).await.unwrap();
+        // Wait until the first request is inside (it has taken the slot).
+        while state.0.scan_slots.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let (status, body) = call(app.clone(), "POST", "/checkv2", b"Subject: y\r\n\r\nhi\r\n").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(String::from_utf8_lossy(&body).contains("max_in_flight"));
+        drop(tx);
+        assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::OK);
+        assert_eq!(
+            call(app.clone(), "POST", "/checkv2", b"Subject: y\r\n\r\nhi\r\n").await.0,
+            StatusCode::OK
+        );
+        let metrics = String::from_utf8(call(app, "GET", "/metrics", b"").await.1).unwrap();
+        assert!(metrics.contains("warden_shed_total{listener=\"scan\"} 1"), "{metrics}");
+    }
+
+    /// A stream of the channel's items.
+    fn tokio_stream_from<T: Send + 'static>(
+        mut rx: tokio::sync::mpsc::Receiver<T>,
+    ) -> impl futures_core::Stream<Item = T> + Send {
+        futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+    }
+
     #[test]
     fn a_data_directory_makes_its_token_once() {
         let dir = tempfile::tempdir().unwrap();

@@ -15,7 +15,10 @@
 
 mod api;
 mod auth;
+#[doc(hidden)]
+pub mod dns_fixture;
 pub mod live;
+pub mod mailauth;
 pub mod metrics;
 pub mod milter;
 mod openapi;
@@ -69,6 +72,7 @@ pub struct AppState(Arc<Shared>);
 
 struct Shared {
     live: Arc<Live>,
+    checker: RwLock<Arc<mailauth::Checker>>,
     settings: RwLock<Arc<Settings>>,
     tokens: RwLock<Arc<Vec<String>>>,
     sources: Sources,
@@ -82,9 +86,16 @@ struct Shared {
 impl AppState {
     /// Serves `live` with `settings`; `tokens` are the accepted bearer tokens (see
     /// [`auth::tokens`] for where they come from).
-    pub fn new(live: Arc<Live>, settings: Settings, tokens: Vec<String>, sources: Sources) -> Self {
+    pub fn new(
+        live: Arc<Live>,
+        settings: Settings,
+        tokens: Vec<String>,
+        sources: Sources,
+    ) -> Result<Self, String> {
         let slots = || Arc::new(tokio::sync::Semaphore::new(settings.limits.max_in_flight));
-        AppState(Arc::new(Shared {
+        let checker = RwLock::new(Arc::new(mailauth::Checker::new(&settings.mail_auth)?));
+        Ok(AppState(Arc::new(Shared {
+            checker,
             scan_slots: slots(),
             controller_slots: slots(),
             live,
@@ -93,7 +104,7 @@ impl AppState {
             sources,
             metrics: Metrics::default(),
             scanned: Default::default(),
-        }))
+        })))
     }
 
     /// The live model.
@@ -114,23 +125,31 @@ impl AppState {
         &self.0.metrics
     }
 
-    /// Decides on `raw` (on the blocking pool when it is large) and counts the decision.
+    /// Runs the authentication checks `envelope` allows, then decides on `raw` (on the
+    /// blocking pool when it is large) and counts the decision.
     async fn decide(
         &self,
         raw: Bytes,
+        envelope: &mailauth::Envelope,
         endpoint: &str,
-    ) -> Result<(Decision<MailAction>, u128, String), ApiError> {
-        let result = if raw.len() <= INLINE_BYTES {
-            self.0.live.check(&raw)
+    ) -> Result<Checked, ApiError> {
+        let checker = Arc::clone(&self.0.checker.read().expect("not poisoned"));
+        let auth = checker.check(&raw, envelope).await;
+        let prefix = auth.header.as_ref().map(|h| format!("Authentication-Results: {h}\r\n").into_bytes());
+        let (mut decision, id, model_version) = if raw.len() <= INLINE_BYTES {
+            self.0.live.check_with(&raw, prefix.as_deref())
         } else {
             let live = Arc::clone(&self.0.live);
-            tokio::task::spawn_blocking(move || live.check(&raw))
+            tokio::task::spawn_blocking(move || live.check_with(&raw, prefix.as_deref()))
                 .await
                 .map_err(|e| ApiError::internal(format!("decision task failed: {e}")))?
         };
-        self.0.scanned[result.0.action as usize].fetch_add(1, Ordering::Relaxed);
-        self.metrics().decided(result.0.action.as_str(), endpoint);
-        Ok(result)
+        if envelope.ip.is_some() {
+            decision.reasons.push(auth_reason(&auth));
+        }
+        self.0.scanned[decision.action as usize].fetch_add(1, Ordering::Relaxed);
+        self.metrics().decided(decision.action.as_str(), endpoint);
+        Ok(Checked { decision, id, model_version, auth })
     }
 
     /// Re-reads the configuration file and the environment, and the model file when one was
@@ -154,12 +173,35 @@ impl AppState {
             self.0.live.replace_model(model).map_err(|e| e.to_string())?;
             notes.push(format!("model reloaded from {} and taught the stored feedback", path.display()));
         }
+        let checker = mailauth::Checker::new(&next.mail_auth)?;
         self.0.live.set_config(next.engine()).map_err(|e| e.to_string())?;
+        *self.0.checker.write().expect("not poisoned") = Arc::new(checker);
         *self.0.tokens.write().expect("not poisoned") = Arc::new(tokens);
         *self.0.settings.write().expect("not poisoned") = Arc::new(next);
         notes.push("configuration reloaded".to_owned());
         Ok(notes)
     }
+}
+
+/// A decision with what came with it.
+pub(crate) struct Checked {
+    decision: Decision<MailAction>,
+    id: u128,
+    model_version: String,
+    auth: mailauth::AuthReport,
+}
+
+/// The authentication checks as an informative reason (they weigh through the model's
+/// `auth:` features, not here).
+fn auth_reason(a: &mailauth::AuthReport) -> warden_core::Reason {
+    let mut parts: Vec<String> = [("spf", &a.spf), ("dkim", &a.dkim), ("dmarc", &a.dmarc), ("arc", &a.arc)]
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+        .collect();
+    if !a.skipped.is_empty() {
+        parts.push(format!("skipped: {}", a.skipped.join(", ")));
+    }
+    warden_core::Reason { name: "AUTH".into(), description: parts.join("; "), contribution: 0.0 }
 }
 
 /// The scanning listener's routes.
@@ -361,17 +403,14 @@ pub(crate) mod testing {
     pub const GTUBE: &str = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
     pub const TOKEN: &str = "test-token-0123456789";
 
-    pub fn state_in(dir: &std::path::Path, settings: Settings) -> AppState {
-        let live = Live::open(
-            dir,
-            None,
-            warden_engine::starter_model,
-            settings.engine(),
-            settings.feedback.recent_checks,
-            settings.feedback.max_batch,
-        )
-        .unwrap();
-        AppState::new(live, settings, vec![TOKEN.to_owned()], Sources::default())
+    pub fn state_in(dir: &std::path::Path, mut settings: Settings) -> AppState {
+        if settings.mail_auth.nameservers.is_empty() {
+            // Never the system's resolver in a test: a loopback port where nothing answers.
+            settings.mail_auth.nameservers = vec!["127.0.0.1:9".into()];
+        }
+        let live = Live::open(dir, None, warden_engine::starter_model, settings.engine(), &settings.feedback)
+            .unwrap();
+        AppState::new(live, settings, vec![TOKEN.to_owned()], Sources::default()).unwrap()
     }
 
     pub fn settings(max_message_bytes: usize) -> Settings {

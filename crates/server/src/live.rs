@@ -97,6 +97,7 @@ pub struct Live {
     recent: Mutex<Recent>,
     checkpoint_path: PathBuf,
     max_batch: usize,
+    keep_bodies: Option<u64>,
     /// Counts for statistics.
     pub counters: LiveCounters,
 }
@@ -116,8 +117,7 @@ impl Live {
         model: Option<Model>,
         fallback: impl FnOnce() -> Result<Model, ModelError>,
         config: Config,
-        recent_checks: usize,
-        max_batch: usize,
+        feedback: &crate::settings::FeedbackConfig,
     ) -> Result<Arc<Live>, LiveError> {
         let store = FeedbackStore::open(data_dir)?;
         let checkpoint_path = data_dir.join("model.wdm");
@@ -134,9 +134,10 @@ impl Live {
             store,
             queue: Mutex::new(Some(tx)),
             committer: Mutex::new(None),
-            recent: Mutex::new(Recent::new(recent_checks)),
+            recent: Mutex::new(Recent::new(feedback.recent_checks)),
             checkpoint_path,
-            max_batch: max_batch.max(1),
+            max_batch: feedback.max_batch.max(1),
+            keep_bodies: feedback.keep_bodies.then_some(feedback.body_retention_days),
             counters,
         });
         let weak = Arc::downgrade(&live);
@@ -151,9 +152,23 @@ impl Live {
     /// Decides on `raw` with explanations, and remembers its features under its id when
     /// recent checks are kept. Returns the decision, the id, and the model's version.
     pub fn check(&self, raw: &[u8]) -> (Decision<MailAction>, u128, String) {
+        self.check_with(raw, None)
+    }
+
+    /// [`Live::check`], deciding on `prefix` (header fields Warden adds, such as its own
+    /// `Authentication-Results`) followed by `raw`; the id is still that of `raw`.
+    pub fn check_with(&self, raw: &[u8], prefix: Option<&[u8]>) -> (Decision<MailAction>, u128, String) {
+        let joined;
+        let seen = match prefix {
+            Some(p) => {
+                joined = [p, raw].concat();
+                &joined[..]
+            }
+            None => raw,
+        };
         let (d, x, version) = {
             let l = self.learned.read().expect("not poisoned");
-            let (d, x) = l.engine.decide_explained_features(raw);
+            let (d, x) = l.engine.decide_explained_features(seen);
             (d, x, version(l.engine.model()))
         };
         let id = self.store.message_key(raw);
@@ -191,12 +206,14 @@ impl Live {
         self.with_engine(extractor_fingerprint)
     }
 
-    /// Stores and learns a label; resolves once it is durable and learned.
+    /// Stores and learns a label; resolves once it is durable and learned. `body`, the
+    /// message itself when the caller has it, is stored only with `[feedback] keep_bodies`.
     pub async fn teach(
         &self,
         message: u128,
         features: FeatureVec,
         spam: bool,
+        body: Option<&[u8]>,
     ) -> Result<Outcome, FeedbackError> {
         let feedback = NewFeedback {
             message,
@@ -204,6 +221,7 @@ impl Live {
             features: features.hashes().to_vec(),
             extractor: self.extractor(),
             at: now(),
+            body: body.filter(|_| self.keep_bodies.is_some()).map(<[u8]>::to_vec),
         };
         let (reply, answer) = tokio::sync::oneshot::channel();
         {
@@ -273,9 +291,14 @@ impl Live {
         })
     }
 
-    /// Deletes feedback records older than `days` days.
+    /// Deletes feedback records older than `days` days, and kept bodies older than their own
+    /// retention.
     pub fn expire(&self, days: u64) -> Result<u64, StoreError> {
-        self.store.expire(now().saturating_sub(days.saturating_mul(86_400)))
+        let ago = |days: u64| now().saturating_sub(days.saturating_mul(86_400));
+        if let Some(body_days) = self.keep_bodies {
+            self.store.expire_bodies(ago(body_days))?;
+        }
+        self.store.expire(ago(days))
     }
 
     /// Stops taking labels, lets the committer finish the ones queued, and writes a last
@@ -375,13 +398,17 @@ fn catch_up(
     Ok(Learned { engine, seq })
 }
 
-/// Learns one record (a correction as [`Model::correct`] says). Returns false when the record's features were made with other
-/// extractor settings than the engine's (not learned).
+/// Learns one record (a correction as [`Model::correct`] says). A record whose features were
+/// made with other extractor settings than the engine's is extracted again from its kept body;
+/// without one it cannot be learned (returns false).
 fn learn_record(engine: &mut MailEngine, r: &FeedbackRecord, fingerprint: u64) -> bool {
-    if r.feedback.extractor != fingerprint {
+    let x = if r.feedback.extractor == fingerprint {
+        FeatureVec::from_hashes(r.feedback.features.clone())
+    } else if let Some(body) = &r.feedback.body {
+        engine.features(body)
+    } else {
         return false;
-    }
-    let x = FeatureVec::from_hashes(r.feedback.features.clone());
+    };
     if r.correction {
         engine.model_mut().correct(&x, r.feedback.spam);
     } else {
@@ -442,7 +469,14 @@ mod tests {
     use super::*;
 
     fn open(dir: &Path) -> Arc<Live> {
-        Live::open(dir, None, warden_engine::starter_model, Config::default(), 16, 8).unwrap()
+        open_with(
+            dir,
+            &crate::settings::FeedbackConfig { recent_checks: 16, max_batch: 8, ..Default::default() },
+        )
+    }
+
+    fn open_with(dir: &Path, feedback: &crate::settings::FeedbackConfig) -> Arc<Live> {
+        Live::open(dir, None, warden_engine::starter_model, Config::default(), feedback).unwrap()
     }
 
     fn score(live: &Live, raw: &[u8]) -> f64 {
@@ -457,7 +491,7 @@ mod tests {
 
     async fn teach_all(live: &Live) {
         for (i, m) in MSGS.iter().enumerate() {
-            live.teach(live.message_key(m), live.features(m), i != 1).await.unwrap();
+            live.teach(live.message_key(m), live.features(m), i != 1, Some(m)).await.unwrap();
         }
     }
 
@@ -480,9 +514,9 @@ mod tests {
     async fn a_restart_replays_what_the_checkpoint_missed_and_nothing_twice() {
         let dir = tempfile::tempdir().unwrap();
         let live = open(dir.path());
-        live.teach(live.message_key(MSGS[0]), live.features(MSGS[0]), true).await.unwrap();
+        live.teach(live.message_key(MSGS[0]), live.features(MSGS[0]), true, None).await.unwrap();
         assert_eq!(live.checkpoint().unwrap(), 1);
-        live.teach(live.message_key(MSGS[1]), live.features(MSGS[1]), false).await.unwrap();
+        live.teach(live.message_key(MSGS[1]), live.features(MSGS[1]), false, None).await.unwrap();
         live.close();
         drop(live); // as after kill -9: no last checkpoint
         let checkpointed = Model::load(&dir.path().join("model.wdm")).unwrap();
@@ -507,9 +541,19 @@ mod tests {
         let mut other = warden_engine::starter_model().unwrap();
         let mail = warden_mail::MailConfig { max_words: 7, ..Default::default() };
         other.meta.extractor = serde_json::to_value(&mail).unwrap();
-        live.replace_model(other).unwrap();
+        live.replace_model(other.clone()).unwrap();
         assert_eq!(live.counters.skipped.load(Ordering::Relaxed), 3);
         assert_eq!(live.with_engine(|e| e.model().meta.messages), 17_128, "nothing learned");
+        drop(live);
+
+        // With the bodies kept, the same model learns every record, extracted again.
+        let dir = tempfile::tempdir().unwrap();
+        let keep = crate::settings::FeedbackConfig { keep_bodies: true, ..Default::default() };
+        let live = open_with(dir.path(), &keep);
+        teach_all(&live).await;
+        live.replace_model(other).unwrap();
+        assert_eq!(live.counters.skipped.load(Ordering::Relaxed), 0);
+        assert_eq!(live.with_engine(|e| e.model().meta.messages), 17_128 + 3);
     }
 
     #[tokio::test]
@@ -517,7 +561,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let live = open(dir.path());
         live.shutdown().unwrap();
-        let e = live.teach(1, FeatureVec::from_hashes(vec![1]), true).await.unwrap_err();
+        let e = live.teach(1, FeatureVec::from_hashes(vec![1]), true, None).await.unwrap_err();
         assert!(matches!(e, FeedbackError::Stopping), "{e}");
         assert_eq!(live.store_stats().unwrap().records, 0);
     }

@@ -62,10 +62,12 @@ pub(crate) struct CheckV2 {
 
 pub(crate) async fn checkv2(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<CheckV2>, ApiError> {
     let start = Instant::now();
-    let (d, _, _) = state.decide(body?, "checkv2").await?;
+    let envelope = crate::mailauth::Envelope::from_headers(&headers);
+    let d = state.decide(body?, &envelope, "checkv2").await?.decision;
     let symbols = d
         .reasons
         .into_iter()
@@ -109,8 +111,9 @@ pub(crate) async fn learn_ham(state: State<AppState>, body: Result<Bytes, BytesR
 /// this label (as Rspamd says of a message its Bayes classifier has already learned).
 async fn learn(State(state): State<AppState>, body: Result<Bytes, BytesRejection>, spam: bool) -> Response {
     let result = async {
-        let (id, x) = crate::api::extract(&state, body?).await?;
-        crate::api::teach(&state, id, x, spam).await
+        let body = body?;
+        let (id, x) = crate::api::extract(&state, body.clone()).await?;
+        crate::api::teach(&state, id, x, spam, Some(&body)).await
     }
     .await;
     match result {

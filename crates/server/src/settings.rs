@@ -54,6 +54,8 @@ pub struct Settings {
     pub feedback: FeedbackConfig,
     /// The milter for Postfix and Sendmail.
     pub milter: MilterConfig,
+    /// Live SPF, DKIM, DMARC and ARC checks.
+    pub mail_auth: crate::mailauth::MailAuthConfig,
 }
 
 /// What the milter does with a message Warden would reject.
@@ -208,18 +210,31 @@ pub struct FeedbackConfig {
     /// Seconds between model checkpoints (default 300); one is also written at shutdown.
     pub checkpoint_secs: u64,
     /// Recent checks whose features are kept in memory so that feedback can name them by
-    /// `id` (default 2,048; about 25 KB each). Older checks need the message itself.
+    /// `id` (default 1,024; about 25 KB each). Older checks need the message itself.
     pub recent_checks: usize,
     /// Days a feedback record is kept (default 365). Records are what a newly loaded model is
     /// taught again; the live model has learned them already.
     pub retention_days: u64,
     /// Feedback records committed with one fsync at most (default 256): group commit.
     pub max_batch: usize,
+    /// Keep the message itself with each label given in full (default false): a model with
+    /// other extractor settings can then still learn it. Off, the store holds feature hashes
+    /// and keyed hashes only.
+    pub keep_bodies: bool,
+    /// Days a kept body stays (default 30); its label stays `retention_days`.
+    pub body_retention_days: u64,
 }
 
 impl Default for FeedbackConfig {
     fn default() -> Self {
-        FeedbackConfig { checkpoint_secs: 300, recent_checks: 2048, retention_days: 365, max_batch: 256 }
+        FeedbackConfig {
+            checkpoint_secs: 300,
+            recent_checks: 1024,
+            retention_days: 365,
+            max_batch: 256,
+            keep_bodies: false,
+            body_retention_days: 30,
+        }
     }
 }
 
@@ -293,6 +308,15 @@ impl Settings {
         }
         if m.reject_message.contains(['\r', '\n', '\0']) {
             return bad("[milter]: reject_message must be one line".into());
+        }
+        let a = &self.mail_auth;
+        if a.budget_ms == 0 || a.authserv_id.trim().is_empty() || a.authserv_id.contains([';', '\r', '\n']) {
+            return bad("[mail_auth]: budget_ms must be above 0 and authserv_id a plain name".into());
+        }
+        for n in &a.nameservers {
+            if n.parse::<SocketAddr>().is_err() && n.parse::<std::net::IpAddr>().is_err() {
+                return bad(format!("[mail_auth]: nameserver {n:?} is not IP or IP:PORT"));
+            }
         }
         let f = &self.feedback;
         if f.checkpoint_secs == 0 || f.max_batch == 0 || f.retention_days == 0 {

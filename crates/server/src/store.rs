@@ -18,6 +18,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("feedback");
 /// The latest record of each message: keyed message hash → (sequence number, spam).
 const BY_MESSAGE: TableDefinition<u128, (u64, bool)> = TableDefinition::new("by_message");
+/// Message bodies, by record, for installations that keep them (`[feedback] keep_bodies`).
+const BODIES: TableDefinition<u64, &[u8]> = TableDefinition::new("bodies");
 /// The store's identity and other facts about it.
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 
@@ -75,6 +77,9 @@ pub struct NewFeedback {
     pub extractor: u64,
     /// Unix time, seconds.
     pub at: u64,
+    /// The message itself, kept only when configured (`[feedback] keep_bodies`), so that a
+    /// model with other extractor settings can still learn it.
+    pub body: Option<Vec<u8>>,
 }
 
 /// A stored label.
@@ -147,6 +152,7 @@ impl FeedbackStore {
         let id = {
             txn.open_table(RECORDS)?;
             txn.open_table(BY_MESSAGE)?;
+            txn.open_table(BODIES)?;
             let mut meta = txn.open_table(META)?;
             let existing = meta.get("store_id")?.map(|v| v.value().to_owned());
             match existing {
@@ -181,6 +187,7 @@ impl FeedbackStore {
         {
             let mut records = txn.open_table(RECORDS)?;
             let mut by_message = txn.open_table(BY_MESSAGE)?;
+            let mut bodies = txn.open_table(BODIES)?;
             let mut next = records.last()?.map_or(0, |(k, _)| k.value()) + 1;
             for f in batch {
                 let earlier = by_message.get(f.message)?.map(|v| v.value());
@@ -193,6 +200,9 @@ impl FeedbackStore {
                     let correction = matches!(outcome, Outcome::Correction { .. });
                     records.insert(next, encode(f, correction).as_slice())?;
                     by_message.insert(f.message, (next, f.spam))?;
+                    if let Some(body) = &f.body {
+                        bodies.insert(next, body.as_slice())?;
+                    }
                     next += 1;
                 }
                 outcomes.push(outcome);
@@ -206,9 +216,12 @@ impl FeedbackStore {
     pub fn for_each_after(&self, seq: u64, mut each: impl FnMut(FeedbackRecord)) -> Result<(), StoreError> {
         let txn = self.db.begin_read()?;
         let records = txn.open_table(RECORDS)?;
+        let bodies = txn.open_table(BODIES)?;
         for entry in records.range(seq.saturating_add(1)..)? {
             let (k, v) = entry?;
-            each(decode(k.value(), v.value())?);
+            let mut r = decode(k.value(), v.value())?;
+            r.feedback.body = bodies.get(r.seq)?.map(|b| b.value().to_vec());
+            each(r);
         }
         Ok(())
     }
@@ -239,8 +252,10 @@ impl FeedbackStore {
                 gone.push((r.seq, r.feedback.message));
             }
             let mut by_message = txn.open_table(BY_MESSAGE)?;
+            let mut bodies = txn.open_table(BODIES)?;
             for &(seq, message) in &gone {
                 records.remove(seq)?;
+                bodies.remove(seq)?;
                 if by_message.get(message)?.is_some_and(|v| v.value().0 == seq) {
                     by_message.remove(message)?;
                 }
@@ -248,6 +263,36 @@ impl FeedbackStore {
         }
         txn.commit()?;
         Ok(gone.len() as u64)
+    }
+
+    /// Deletes the kept bodies of records stored before `before` (Unix seconds); the records
+    /// stay. Returns how many bodies were deleted.
+    pub fn expire_bodies(&self, before: u64) -> Result<u64, StoreError> {
+        let txn = self.db.begin_write()?;
+        let mut n = 0;
+        {
+            let records = txn.open_table(RECORDS)?;
+            let mut bodies = txn.open_table(BODIES)?;
+            let mut old = Vec::new();
+            for entry in bodies.iter()? {
+                let (k, _) = entry?;
+                let seq = k.value();
+                let at = match records.get(seq)? {
+                    Some(v) => decode(seq, v.value())?.feedback.at,
+                    None => 0,
+                };
+                if at >= before {
+                    break; // bodies are in record order, and records in time order
+                }
+                old.push(seq);
+            }
+            for seq in old {
+                bodies.remove(seq)?;
+                n += 1;
+            }
+        }
+        txn.commit()?;
+        Ok(n)
     }
 }
 
@@ -291,7 +336,7 @@ fn decode(seq: u64, bytes: &[u8]) -> Result<FeedbackRecord, StoreError> {
     Ok(FeedbackRecord {
         seq,
         correction: flags & 2 != 0,
-        feedback: NewFeedback { message, spam: flags & 1 != 0, features, extractor, at },
+        feedback: NewFeedback { message, spam: flags & 1 != 0, features, extractor, at, body: None },
     })
 }
 
@@ -346,7 +391,22 @@ mod tests {
     use super::*;
 
     fn fb(message: u128, spam: bool, at: u64) -> NewFeedback {
-        NewFeedback { message, spam, features: vec![1, 2, message as u64], extractor: 7, at }
+        NewFeedback { message, spam, features: vec![1, 2, message as u64], extractor: 7, at, body: None }
+    }
+
+    #[test]
+    fn kept_bodies_read_back_with_their_records_and_expire_on_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FeedbackStore::open(dir.path()).unwrap();
+        let with = |m, at| NewFeedback { body: Some(format!("message {m}").into_bytes()), ..fb(m, true, at) };
+        store.commit(&[with(1, 10), fb(2, true, 20), with(3, 30)]).unwrap();
+        let bodies = |s: &FeedbackStore| all(s).into_iter().map(|r| r.feedback.body).collect::<Vec<_>>();
+        assert_eq!(bodies(&store), [Some(b"message 1".to_vec()), None, Some(b"message 3".to_vec())]);
+        assert_eq!(store.expire_bodies(25).unwrap(), 1);
+        assert_eq!(bodies(&store), [None, None, Some(b"message 3".to_vec())]);
+        assert_eq!(all(&store).len(), 3, "the records stay");
+        assert_eq!(store.expire(100).unwrap(), 2);
+        assert_eq!(bodies(&store), [Some(b"message 3".to_vec())]);
     }
 
     fn all(store: &FeedbackStore) -> Vec<FeedbackRecord> {

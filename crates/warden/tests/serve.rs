@@ -26,7 +26,11 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        // The authentication checks ask a DNS server of the test's own (it knows no name),
+        // never the system's resolver.
+        let dns = warden_server::dns_fixture::DnsFixture::start(Default::default());
         let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .env("WARDEN_MAIL_AUTH__NAMESERVERS", format!("[\"{}\"]", dns.addr))
             .args([
                 "serve",
                 "--listen",
@@ -144,6 +148,10 @@ fn serve_decides_learns_and_stops_cleanly_with_a_checkpoint() {
     assert_eq!(v["action"], "reject");
     let v = json(request(&server.scan, "POST", "/checkv2", &[], &example("ham.eml")).unwrap());
     assert_eq!(v["action"], "no action", "{v}");
+    let envelope = [("IP", "192.0.2.10"), ("Helo", "mx.example.org"), ("From", "<a@example.org>")];
+    let v = json(request(&server.scan, "POST", "/v1/mail/check", &envelope, &example("ham.eml")).unwrap());
+    assert_eq!(v["auth"]["spf"], "none", "the test's DNS knows no SPF record: {v}");
+    assert!(v["reasons"].as_array().unwrap().iter().any(|r| r["name"] == "AUTH"), "{v}");
     assert_eq!(request(&server.scan, "GET", "/ping", &[], b"").unwrap(), (200, "pong\r\n".to_owned()));
     let auth = server.bearer();
     let v = json(
@@ -476,6 +484,8 @@ fn the_milter_marks_ham_rejects_gtube_and_survives_garbage() {
     };
     assert!(header(&ham, "X-Spam-Status").is_some_and(|v| v.starts_with("No, score=")), "{ham:?}");
     assert_eq!(header(&ham, "X-Warden-Action").as_deref(), Some("deliver"));
+    let auth = header(&ham, "Authentication-Results").expect("checks ran for a public client address");
+    assert!(auth.starts_with("warden") && auth.contains("spf=none"), "{auth}");
     assert_eq!(ham.last(), Some(&Response::Continue));
 
     // A second message on the same connection.
@@ -501,4 +511,60 @@ fn the_milter_marks_ham_rejects_gtube_and_survives_garbage() {
     let (status, log) = server.stop();
     assert!(status.success(), "{log}");
     assert!(log.contains("unknown milter command 'Z'") && log.contains("inside a packet"), "{log}");
+}
+
+#[test]
+fn shutdown_finishes_the_request_in_flight_and_logs_json_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[], &[("WARDEN_SERVER__LOG_JSON", "true")]);
+    let gtube = example("gtube.eml");
+    let (head, tail) = gtube.split_at(gtube.len() / 2);
+    let mut s = TcpStream::connect(&server.scan).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(s, "POST /v1/mail/check HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", gtube.len()).unwrap();
+    s.write_all(head).unwrap();
+    // Half the message is in; now the server is told to stop.
+    signal(&server.child, "TERM");
+    let line = server.wait_log("stopping");
+    let logged: Value = serde_json::from_str(&line).expect("a JSON log line");
+    assert!(logged["fields"]["message"].as_str().unwrap().contains("draining"), "{logged}");
+    s.write_all(tail).unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("\"action\":\"reject\""), "{reply}");
+    let mut rest = String::new();
+    server.stderr.read_to_string(&mut rest).unwrap();
+    assert!(server.child.wait().unwrap().success(), "{rest}");
+    assert!(rest.contains("stopped"), "{rest}");
+}
+
+#[test]
+fn reloads_under_load_drop_no_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[], &[]);
+    let checks: Vec<_> = (0..2)
+        .map(|_| {
+            let addr = server.scan.clone();
+            std::thread::spawn(move || {
+                (0..100)
+                    .map(|_| request(&addr, "POST", "/v1/mail/check", &[], &example("ham.eml")).unwrap().0)
+                    .collect::<Vec<u16>>()
+            })
+        })
+        .collect();
+    let auth = server.bearer();
+    for _ in 0..20 {
+        let v = json(
+            request(&server.controller, "POST", "/v1/admin/reload", &[("Authorization", &auth)], b"")
+                .unwrap(),
+        );
+        assert_eq!(v["reloaded"], true);
+        signal(&server.child, "HUP");
+    }
+    for t in checks {
+        assert!(t.join().unwrap().iter().all(|&s| s == 200), "every check answered 200 through the reloads");
+    }
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
 }

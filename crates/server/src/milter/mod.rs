@@ -325,10 +325,28 @@ async fn decide(
     };
     let raw = axum::body::Bytes::copy_from_slice(session.message());
     let budget = Duration::from_millis(config.time_budget_ms);
-    match tokio::time::timeout(budget, state.decide(raw, "milter")).await {
-        Ok(Ok((d, id, _))) => {
-            tracing::debug!(queue_id = %session.queue_id, id = %format!("{id:032x}"), action = d.action.as_str(), "milter decision");
-            session.verdict(&d, required, config)
+    let envelope = crate::mailauth::Envelope {
+        ip: session.client,
+        helo: session.helo.clone(),
+        mail_from: crate::mailauth::bare(&session.mail_from),
+        rcpt: session.rcpt.iter().map(|r| crate::mailauth::bare(r)).collect(),
+    };
+    match tokio::time::timeout(budget, state.decide(raw, &envelope, "milter")).await {
+        Ok(Ok(c)) => {
+            let d = &c.decision;
+            tracing::debug!(queue_id = %session.queue_id, id = %format!("{:032x}", c.id), action = d.action.as_str(), "milter decision");
+            let mut responses = session.verdict(d, required, config);
+            if let Some(h) = c.auth.header {
+                // Before the final response (a 550 has none of Warden's headers: nothing to add to).
+                if responses.len() > 1 {
+                    let at = responses.len() - 1;
+                    // One line: MTAs differ in how they take folded values from a milter.
+                    let value = h.split_whitespace().collect::<Vec<_>>().join(" ");
+                    responses
+                        .insert(at, Response::AddHeader { name: "Authentication-Results".into(), value });
+                }
+            }
+            responses
         }
         Ok(Err(e)) => {
             tracing::error!(error = ?e, "milter decision failed");

@@ -96,15 +96,9 @@ pub fn run(args: Args) -> Result<()> {
     if settings.auth.tokens.is_empty() {
         tracing::info!(path = %data_dir.join("admin.token").display(), "feedback and learning need the token in this file");
     }
-    let live = Live::open(
-        &data_dir,
-        model,
-        warden_engine::starter_model,
-        settings.engine(),
-        settings.feedback.recent_checks,
-        settings.feedback.max_batch,
-    )
-    .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
+    let live =
+        Live::open(&data_dir, model, warden_engine::starter_model, settings.engine(), &settings.feedback)
+            .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
     let (replayed, skipped) = (
         live.counters.replayed.load(std::sync::atomic::Ordering::Relaxed),
         live.counters.skipped.load(std::sync::atomic::Ordering::Relaxed),
@@ -120,7 +114,7 @@ pub fn run(args: Args) -> Result<()> {
     let retention_days = settings.feedback.retention_days;
     let overrides = Some(args.overrides());
     let sources = Sources { config: args.config, model: args.model, overrides };
-    let state = AppState::new(Arc::clone(&live), settings, tokens, sources);
+    let state = AppState::new(Arc::clone(&live), settings, tokens, sources).map_err(anyhow::Error::msg)?;
 
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.threads {
