@@ -406,6 +406,28 @@ mod tests {
         assert_eq!(small.message(), b"Subject: h", "only max_bytes are kept");
     }
 
+    #[tokio::test]
+    async fn a_full_server_tempfails_and_a_free_one_decides() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = crate::Settings::default();
+        settings.limits.max_in_flight = 1;
+        let state = crate::testing::state_in(dir.path(), settings);
+        let config = MilterConfig::default();
+        let mut s = Session::new(1 << 20);
+        conversation(&mut s);
+        let held = state.0.scan_slots.try_acquire().unwrap();
+        let r = decide(&mut s, &state, &config, 10.0).await;
+        assert!(
+            matches!(&r[..], [Response::ReplyCode(c)] if c.starts_with("451 4.7.1") && c.contains("busy")),
+            "{r:?}"
+        );
+        drop(held);
+        conversation(&mut s);
+        let r = decide(&mut s, &state, &config, 10.0).await;
+        assert_eq!(r.last(), Some(&Response::Continue), "{r:?}");
+        assert!(r.iter().any(|x| matches!(x, Response::AddHeader { name, .. } if name == "X-Spam-Status")));
+    }
+
     #[test]
     fn negotiation_asks_only_for_what_the_mta_offers() {
         let mut s = Session::new(100);
