@@ -185,22 +185,31 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// Takes one whole packet off the front of `buf` and reads it with `read(code, data)`;
+/// `Ok(None)` when more bytes are needed.
+fn take_packet<T>(
+    buf: &mut Vec<u8>,
+    read: impl FnOnce(u8, &[u8]) -> Result<T, MilterError>,
+) -> Result<Option<T>, MilterError> {
+    let Some(head) = buf.first_chunk::<4>() else { return Ok(None) };
+    let len = u32::from_be_bytes(*head);
+    if len == 0 || len as usize > MAX_PACKET {
+        return Err(MilterError::Length(len));
+    }
+    let total = 4 + len as usize;
+    if buf.len() < total {
+        return Ok(None);
+    }
+    let value = read(buf[4], &buf[5..total]);
+    buf.drain(..total);
+    value.map(Some)
+}
+
 impl Command {
     /// Takes one command off the front of `buf` when a whole packet is there; `Ok(None)` when
     /// more bytes are needed.
     pub fn decode(buf: &mut Vec<u8>) -> Result<Option<Command>, MilterError> {
-        let Some(head) = buf.first_chunk::<4>() else { return Ok(None) };
-        let len = u32::from_be_bytes(*head);
-        if len == 0 || len as usize > MAX_PACKET {
-            return Err(MilterError::Length(len));
-        }
-        let total = 4 + len as usize;
-        if buf.len() < total {
-            return Ok(None);
-        }
-        let command = Command::parse(buf[4], &buf[5..total]);
-        buf.drain(..total);
-        command.map(Some)
+        take_packet(buf, Command::parse)
     }
 
     fn parse(code: u8, data: &[u8]) -> Result<Command, MilterError> {
@@ -362,29 +371,19 @@ impl Response {
 
     /// Reads a response packet (the MTA's side: for tests).
     pub fn decode(buf: &mut Vec<u8>) -> Result<Option<Response>, MilterError> {
-        let Some(head) = buf.first_chunk::<4>() else { return Ok(None) };
-        let len = u32::from_be_bytes(*head);
-        if len == 0 || len as usize > MAX_PACKET {
-            return Err(MilterError::Length(len));
-        }
-        let total = 4 + len as usize;
-        if buf.len() < total {
-            return Ok(None);
-        }
-        let data = buf[5..total].to_vec();
-        let code = buf[4];
-        buf.drain(..total);
-        let mut f = Fields { data: &data, command: "response" };
-        Ok(Some(match code {
-            b'O' => Response::OptNeg { version: f.u32()?, actions: f.u32()?, protocol: f.u32()? },
-            b'c' => Response::Continue,
-            b'a' => Response::Accept,
-            b't' => Response::Tempfail,
-            b'y' => Response::ReplyCode(f.string()?),
-            b'h' => Response::AddHeader { name: f.string()?, value: f.string()? },
-            b'q' => Response::Quarantine(f.string()?),
-            other => return Err(MilterError::UnknownCommand(other as char)),
-        }))
+        take_packet(buf, |code, data| {
+            let mut f = Fields { data, command: "response" };
+            Ok(match code {
+                b'O' => Response::OptNeg { version: f.u32()?, actions: f.u32()?, protocol: f.u32()? },
+                b'c' => Response::Continue,
+                b'a' => Response::Accept,
+                b't' => Response::Tempfail,
+                b'y' => Response::ReplyCode(f.string()?),
+                b'h' => Response::AddHeader { name: f.string()?, value: f.string()? },
+                b'q' => Response::Quarantine(f.string()?),
+                other => return Err(MilterError::UnknownCommand(other as char)),
+            })
+        })
     }
 }
 
