@@ -216,6 +216,15 @@ pub(crate) async fn checkpoint(State(state): State<AppState>) -> Result<Json<ser
 }
 
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    let max = state.settings().limits.max_in_flight;
+    for (listener, slots) in [("scan", &state.0.scan_slots), ("controller", &state.0.controller_slots)] {
+        let busy = max.saturating_sub(slots.available_permits()) as i64;
+        state
+            .metrics()
+            .in_flight
+            .get_or_create(&crate::metrics::ListenerLabels { listener: listener.into() })
+            .set(busy);
+    }
     let body = state.metrics().render(state.live());
     ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }

@@ -55,6 +55,8 @@ pub struct Metrics {
     pub shed: Family<ListenerLabels, Counter>,
     /// Requests that ran past a time limit (slow client or time budget).
     pub timeouts: Family<ListenerLabels, Counter>,
+    /// Requests being decided or learned now.
+    pub in_flight: Family<ListenerLabels, Gauge>,
     model: Family<ModelLabels, Gauge>,
     model_messages: Gauge,
     records: Gauge,
@@ -91,6 +93,8 @@ impl Default for Metrics {
         registry.register("shed", "Requests refused with 503: max_in_flight reached", shed.clone());
         let timeouts = Family::<ListenerLabels, Counter>::default();
         registry.register("timeouts", "Requests past client_timeout_ms", timeouts.clone());
+        let in_flight = Family::<ListenerLabels, Gauge>::default();
+        registry.register("in_flight", "Requests being decided or learned now", in_flight.clone());
         let model = Family::<ModelLabels, Gauge>::default();
         registry.register("model_info", "The live model (1), by when it was saved", model.clone());
         let gauge = |registry: &mut Registry, name: &str, help: &str| {
@@ -112,6 +116,7 @@ impl Default for Metrics {
             unauthorized,
             shed,
             timeouts,
+            in_flight,
             model,
             model_messages,
             records,

@@ -523,7 +523,10 @@ fn shutdown_finishes_the_request_in_flight_and_logs_json_when_asked() {
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     write!(s, "POST /v1/mail/check HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", gtube.len()).unwrap();
     s.write_all(head).unwrap();
-    // Half the message is in; now the server is told to stop.
+    // Once the server is reading that request, it is told to stop. (A connection it has not
+    // begun to read is not in flight: shutdown closes it.)
+    let in_flight = "warden_in_flight{listener=\"scan\"} 1";
+    while !request(&server.scan, "GET", "/metrics", &[], b"").unwrap().1.contains(in_flight) {}
     signal(&server.child, "TERM");
     let line = server.wait_log("stopping");
     let logged: Value = serde_json::from_str(&line).expect("a JSON log line");

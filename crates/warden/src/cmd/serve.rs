@@ -123,6 +123,7 @@ pub fn run(args: Args) -> Result<()> {
     let runtime = runtime.enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let listeners = warden_server::bind(&state).await?;
+        let handlers = Signals::install()?;
         let (scan, controller) = (listeners.scan.local_addr()?, listeners.controller.local_addr()?);
         let milter = listeners.milter.as_ref().map(|m| m.local_addr()).transpose()?;
         let milter_text = milter.map_or("off".to_owned(), |m| format!("inet:{m}"));
@@ -131,7 +132,7 @@ pub fn run(args: Args) -> Result<()> {
         );
         tracing::info!(%scan, %controller, milter = %milter_text, "listening");
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
-        tokio::spawn(signals(state.clone(), stop_tx));
+        tokio::spawn(signals(state.clone(), stop_tx, handlers));
         tokio::spawn(housekeeping(Arc::clone(&live), checkpoint_every, retention_days));
         warden_server::serve(state, listeners, stop).await.map_err(anyhow::Error::msg)?;
         tracing::info!("stopped");
@@ -175,15 +176,30 @@ async fn housekeeping(live: Arc<Live>, every: Duration, retention_days: u64) {
     }
 }
 
-/// SIGHUP reloads; Ctrl-C or SIGTERM stops (the server then drains what it has).
-async fn signals(state: AppState, stop: tokio::sync::watch::Sender<bool>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut hup), Ok(mut term)) = (signal(SignalKind::hangup()), signal(SignalKind::terminate())) else {
-        tracing::error!("cannot install signal handlers; stop with Ctrl-C");
-        let _ = tokio::signal::ctrl_c().await;
-        let _ = stop.send(true);
-        return;
-    };
+/// The signals the server answers, registered before it says it is listening: a signal that
+/// arrives any earlier gets the default action (the process ends without draining).
+struct Signals {
+    hup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let install =
+            |kind: SignalKind, name: &str| signal(kind).with_context(|| format!("cannot handle {name}"));
+        Ok(Signals {
+            hup: install(SignalKind::hangup(), "SIGHUP")?,
+            term: install(SignalKind::terminate(), "SIGTERM")?,
+            int: install(SignalKind::interrupt(), "SIGINT")?,
+        })
+    }
+}
+
+/// SIGHUP reloads; SIGTERM or Ctrl-C (SIGINT) stops (the server then drains what it has).
+async fn signals(state: AppState, stop: tokio::sync::watch::Sender<bool>, signals: Signals) {
+    let Signals { mut hup, mut term, mut int } = signals;
     loop {
         tokio::select! {
             _ = hup.recv() => {
@@ -195,7 +211,7 @@ async fn signals(state: AppState, stop: tokio::sync::watch::Sender<bool>) {
                 }
             }
             _ = term.recv() => break,
-            _ = tokio::signal::ctrl_c() => break,
+            _ = int.recv() => break,
         }
     }
     tracing::info!("stopping: draining requests in flight, then a last checkpoint");
