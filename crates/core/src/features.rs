@@ -3,8 +3,8 @@
 //! Every feature is a token in a namespace (`subject:viagra`, `from_domain:example.com`).
 //! Only its 64-bit xxh3 hash travels on: models index a fixed-size table with the low bits,
 //! so a model file holds numbers and never the strings it was trained on. Readable names are
-//! rebuilt when a decision is explained, by extracting the same event again into a
-//! [`NamedSink`].
+//! rebuilt when a decision is explained, from the token bytes a [`RecordingSink`] kept during
+//! the extraction (or, to list every feature, by extracting into a [`NamedSink`]).
 
 use std::collections::HashMap;
 
@@ -315,11 +315,9 @@ impl Recorded {
 pub struct NamedSink {
     hashes: Vec<u64>,
     names: HashMap<u64, String>,
-    /// When set, only these hashes are named (naming is the costly part).
-    only: Option<Wanted>,
 }
 
-/// The few hashes an explanation names. Every token of a message is checked against them,
+/// The few hashes an explanation names. Every recorded token is checked against them,
 /// so the check must cost next to nothing: a 64-bit filter on the hash's top bits turns most
 /// tokens away, and the rest look through a sorted list.
 #[derive(Debug, Default)]
@@ -354,22 +352,6 @@ impl NamedSink {
         Self::default()
     }
 
-    /// An empty sink that names only the features in `wanted`: what an explanation needs
-    /// once the strongest features are known by their hashes. It keeps names and nothing
-    /// else: read them with [`NamedSink::into_names`] (its feature vector stays empty).
-    pub fn naming_only(wanted: impl IntoIterator<Item = u64>) -> Self {
-        NamedSink { only: Some(Wanted::new(wanted)), ..Self::default() }
-    }
-
-    /// The names gathered, without building the feature vector.
-    pub fn into_names(self) -> HashMap<u64, String> {
-        self.names
-    }
-
-    fn wants(&self, h: u64) -> bool {
-        self.only.as_ref().is_none_or(|w| w.contains(h))
-    }
-
     /// The readable name of a hash seen by this sink (`namespace:token`).
     pub fn name(&self, hash: u64) -> Option<&str> {
         self.names.get(&hash).map(String::as_str)
@@ -384,26 +366,16 @@ impl NamedSink {
 impl FeatureSink for NamedSink {
     fn add(&mut self, ns: Namespace, token: &[u8]) {
         let h = feature_hash(ns, token);
-        if self.only.is_none() {
-            self.hashes.push(h);
-        }
-        if self.wants(h) {
-            self.names
-                .entry(h)
-                .or_insert_with(|| format!("{}:{}", ns.name(), String::from_utf8_lossy(token)));
-        }
+        self.hashes.push(h);
+        self.names.entry(h).or_insert_with(|| format!("{}:{}", ns.name(), String::from_utf8_lossy(token)));
     }
 
     fn add_u32(&mut self, ns: Namespace, token: u32) {
         let h = feature_hash_u32(ns, token);
-        if self.only.is_none() {
-            self.hashes.push(h);
-        }
-        if self.wants(h) {
-            self.names.entry(h).or_insert_with(|| {
-                format!("{}:{}", ns.name(), String::from_utf8_lossy(&token.to_le_bytes()))
-            });
-        }
+        self.hashes.push(h);
+        self.names
+            .entry(h)
+            .or_insert_with(|| format!("{}:{}", ns.name(), String::from_utf8_lossy(&token.to_le_bytes())));
     }
 }
 
@@ -418,20 +390,6 @@ mod tests {
     fn namespaces_separate_equal_tokens() {
         assert_ne!(feature_hash(A, b"x"), feature_hash(B, b"x"));
         assert_eq!(feature_hash(A, b"x"), feature_hash(A, b"x"));
-    }
-
-    #[test]
-    fn a_naming_only_sink_names_just_the_wanted_features() {
-        let wanted = [feature_hash(A, b"y"), feature_hash_u32(B, u32::from_le_bytes(*b"abcd"))];
-        let mut s = NamedSink::naming_only(wanted);
-        for t in [b"x", b"y", b"y"] {
-            s.add(A, t);
-        }
-        s.add_u32s(B, &[u32::from_le_bytes(*b"abcd"), u32::from_le_bytes(*b"zzzz")]);
-        let names = s.into_names();
-        assert_eq!(names.len(), 2);
-        assert_eq!(names[&wanted[0]], "a:y");
-        assert_eq!(names[&wanted[1]], "b:abcd");
     }
 
     #[test]

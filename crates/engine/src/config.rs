@@ -1,6 +1,7 @@
-//! Engine configuration: a TOML file, every key optional, unknown keys refused by name.
-
-use std::path::{Path, PathBuf};
+//! Engine configuration: the `[thresholds]`, `[mail]` and `[explain]` sections of Warden's
+//! configuration file. The file itself (with the server's sections and environment
+//! overrides) is read by `warden_server::Settings`; every key is optional and unknown keys
+//! are refused by name.
 
 use serde::{Deserialize, Serialize};
 use warden_core::{MailAction, Thresholds};
@@ -9,22 +10,6 @@ use warden_mail::MailConfig;
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The file is not valid configuration (the message names the key and position).
-    #[error("{path}: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong, and where.
-        message: String,
-    },
     /// The values do not make sense together.
     #[error("invalid thresholds: {0}")]
     Thresholds(#[from] warden_core::ThresholdsError),
@@ -91,40 +76,4 @@ pub struct Config {
     pub mail: MailConfig,
     /// Explanations.
     pub explain: ExplainConfig,
-}
-
-impl Config {
-    /// Reads and checks a TOML configuration file.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
-        let config: Config = toml::from_str(&text)
-            .map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
-        config.thresholds.build()?;
-        Ok(config)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn files_override_defaults_and_unknown_keys_are_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("w.toml");
-        std::fs::write(&p, "[thresholds]\njunk = 2.5\n[mail]\nmax_part_bytes = 1000\n").unwrap();
-        let c = Config::load(&p).unwrap();
-        assert_eq!(c.thresholds.junk, 2.5);
-        assert_eq!(c.thresholds.reject, ThresholdConfig::default().reject);
-        assert_eq!(c.mail.max_part_bytes, 1000);
-
-        std::fs::write(&p, "[thresholds]\njunky = 2.5\n").unwrap();
-        let e = Config::load(&p).unwrap_err().to_string();
-        assert!(e.contains("junky") && e.contains("w.toml"), "{e}");
-
-        std::fs::write(&p, "[thresholds]\njunk = 20.0\n").unwrap();
-        let e = Config::load(&p).unwrap_err().to_string();
-        assert!(e.contains("thresholds"), "{e}");
-    }
 }

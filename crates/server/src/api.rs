@@ -169,9 +169,10 @@ pub(crate) fn describe(outcome: Outcome) -> (&'static str, u64) {
 
 /// The id and features of a message, extracted off the async workers when it is large.
 pub(crate) async fn extract(state: &AppState, raw: Bytes) -> Result<(u128, FeatureVec), ApiError> {
+    let inline = raw.len() <= crate::INLINE_BYTES;
     let live = std::sync::Arc::clone(state.live());
     let work = move || (live.message_key(&raw), live.features(&raw));
-    if state.settings().limits.max_message_bytes <= crate::INLINE_BYTES {
+    if inline {
         return Ok(work());
     }
     tokio::task::spawn_blocking(work)

@@ -63,6 +63,26 @@ struct Learned {
     engine: MailEngine,
     /// The last feedback record learned.
     seq: u64,
+    /// The engine's extractor settings' fingerprint (fixed for the engine's life).
+    fingerprint: u64,
+}
+
+impl Learned {
+    /// Learns the store's records after `self.seq`, in order, counting them.
+    fn replay(&mut self, store: &FeedbackStore, counters: &LiveCounters) -> Result<(), StoreError> {
+        let (mut replayed, mut skipped) = (0, 0);
+        store.for_each_after(self.seq, |r| {
+            if learn_record(&mut self.engine, &r, self.fingerprint) {
+                replayed += 1;
+            } else {
+                skipped += 1;
+            }
+            self.seq = r.seq;
+        })?;
+        counters.replayed.fetch_add(replayed, Ordering::Relaxed);
+        counters.skipped.fetch_add(skipped, Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 /// A label and the channel its answer goes back on.
@@ -203,7 +223,7 @@ impl Live {
 
     /// The fingerprint of the live model's extractor settings.
     pub fn extractor(&self) -> u64 {
-        self.with_engine(extractor_fingerprint)
+        self.learned.read().expect("not poisoned").fingerprint
     }
 
     /// Stores and learns a label; resolves once it is durable and learned. `body`, the
@@ -262,18 +282,7 @@ impl Live {
         let mut next = catch_up(&self.store, MailEngine::new(model, config)?, &self.counters)?;
         let mut l = self.learned.write().expect("not poisoned");
         // Labels committed while the new model was being taught.
-        let (mut replayed, mut skipped) = (0, 0);
-        let fingerprint = extractor_fingerprint(&next.engine);
-        self.store.for_each_after(next.seq, |r| {
-            if learn_record(&mut next.engine, &r, fingerprint) {
-                replayed += 1;
-            } else {
-                skipped += 1;
-            }
-            next.seq = r.seq;
-        })?;
-        self.counters.replayed.fetch_add(replayed, Ordering::Relaxed);
-        self.counters.skipped.fetch_add(skipped, Ordering::Relaxed);
+        next.replay(&self.store, &self.counters)?;
         *l = next;
         Ok(())
     }
@@ -364,7 +373,7 @@ impl Live {
             return;
         }
         let r = FeedbackRecord { seq, correction, feedback: f.clone() };
-        let fingerprint = extractor_fingerprint(&l.engine);
+        let fingerprint = l.fingerprint;
         learn_record(&mut l.engine, &r, fingerprint);
         l.seq = seq;
         let counter = if correction { &self.counters.corrected } else { &self.counters.learned };
@@ -376,7 +385,7 @@ impl Live {
 /// checkpointed from this store, else all of them.
 fn catch_up(
     store: &FeedbackStore,
-    mut engine: MailEngine,
+    engine: MailEngine,
     counters: &LiveCounters,
 ) -> Result<Learned, StoreError> {
     let from = match &engine.model().meta.checkpoint {
@@ -384,18 +393,9 @@ fn catch_up(
         _ => 0,
     };
     let fingerprint = extractor_fingerprint(&engine);
-    let (mut seq, mut replayed, mut skipped) = (from, 0, 0);
-    store.for_each_after(from, |r| {
-        if learn_record(&mut engine, &r, fingerprint) {
-            replayed += 1;
-        } else {
-            skipped += 1;
-        }
-        seq = r.seq;
-    })?;
-    counters.replayed.fetch_add(replayed, Ordering::Relaxed);
-    counters.skipped.fetch_add(skipped, Ordering::Relaxed);
-    Ok(Learned { engine, seq })
+    let mut learned = Learned { engine, seq: from, fingerprint };
+    learned.replay(store, counters)?;
+    Ok(learned)
 }
 
 /// Learns one record (a correction as [`Model::correct`] says). A record whose features were
