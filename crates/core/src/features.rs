@@ -60,6 +60,18 @@ pub trait FeatureSink {
             self.add_u32(ns, t);
         }
     }
+    /// Adds every 4-byte window of `bytes` as a 4-byte token (little-endian, oldest byte
+    /// first): the byte 4-grams of a text.
+    fn add_ngrams(&mut self, ns: Namespace, bytes: &[u8]) {
+        let windows: Vec<u32> = bytes.windows(4).map(window).collect();
+        self.add_u32s(ns, &windows);
+    }
+}
+
+/// A 4-byte window as the token [`FeatureSink::add_ngrams`] adds.
+#[inline(always)]
+fn window(w: &[u8]) -> u32 {
+    u32::from_le_bytes([w[0], w[1], w[2], w[3]])
 }
 
 /// A finished, sparse, binary feature vector: the distinct hashes present, in no set order.
@@ -219,6 +231,11 @@ impl FeatureSink for HashedSink {
     fn add_u32s(&mut self, ns: Namespace, tokens: &[u32]) {
         self.hashes.extend(tokens.iter().map(|&t| feature_hash_u32(ns, t)));
     }
+
+    fn add_ngrams(&mut self, ns: Namespace, bytes: &[u8]) {
+        // Straight from the bytes: no vector of windows in between.
+        self.hashes.extend(bytes.windows(4).map(|w| feature_hash_u32(ns, window(w))));
+    }
 }
 
 /// The hot-path sink that also keeps every token's bytes (not its name): an explanation can
@@ -273,6 +290,11 @@ impl FeatureSink for RecordingSink {
     fn add_u32s(&mut self, ns: Namespace, tokens: &[u32]) {
         self.hashed.add_u32s(ns, tokens);
         self.tokens.extend(tokens.iter().map(|&t| (ns.name, t, INLINE)));
+    }
+
+    fn add_ngrams(&mut self, ns: Namespace, bytes: &[u8]) {
+        self.hashed.add_ngrams(ns, bytes);
+        self.tokens.extend(bytes.windows(4).map(|w| (ns.name, window(w), INLINE)));
     }
 }
 

@@ -30,7 +30,11 @@ fn main() {
                 std::hint::black_box(engine.decide(m));
             }
         }
-        best = best.min(t.elapsed().as_secs_f64() / msgs.len() as f64 * 1e6);
+        let us = t.elapsed().as_secs_f64() / msgs.len() as f64 * 1e6;
+        if std::env::var_os("VERBOSE").is_some() {
+            eprint!("{us:.0} ");
+        }
+        best = best.min(us);
     }
     println!(
         "{} messages, best of {passes}: {best:.1} µs per message ({:.0} msgs/s)",

@@ -417,10 +417,11 @@ fn learn_record(engine: &mut MailEngine, r: &FeedbackRecord, fingerprint: u64) -
     true
 }
 
-/// Which extractor settings made a set of features.
+/// Which extractor (code version and settings) made a set of features.
 pub fn extractor_fingerprint(engine: &MailEngine) -> u64 {
-    let json = serde_json::to_vec(engine.mail_config()).expect("settings serialise");
-    xxhash_rust::xxh3::xxh3_64(&json)
+    let mut bytes = warden_mail::EXTRACTOR_VERSION.to_le_bytes().to_vec();
+    serde_json::to_writer(&mut bytes, engine.mail_config()).expect("settings serialise");
+    xxhash_rust::xxh3::xxh3_64(&bytes)
 }
 
 /// A model's version: when it was saved and how many messages it has learned.

@@ -5,9 +5,9 @@
 //! relays name the mailing list, not the sender, and a model that learned them would learn the
 //! list. Shapes (hop count, protocols, HELO forms) generalise.
 
-use mail_parser::parsers::MessageStream;
-use mail_parser::{Address, HeaderName, HeaderValue, Host, Message, Received};
+use mail_parser::{Address, HeaderName, HeaderValue, Message};
 
+use super::received::{self, Hop, Host};
 use super::url::registrable_domain;
 use super::{Emitter, ns};
 
@@ -30,7 +30,7 @@ pub(super) fn extract(msg: &Message<'_>, out: &mut Emitter<'_>) {
 /// The Received chain: how long it is, and the newest hops parsed.
 struct Hops<'x> {
     count: usize,
-    newest: Vec<Received<'x>>,
+    newest: Vec<Hop<'x>>,
 }
 
 fn received_hops<'x>(msg: &'x Message<'x>) -> Hops<'x> {
@@ -41,9 +41,7 @@ fn received_hops<'x>(msg: &'x Message<'x>) -> Hops<'x> {
         hops.count += 1;
         if hops.newest.len() < MAX_HOPS {
             let value = raw.get(h.offset_start as usize..h.offset_end as usize).unwrap_or_default();
-            if let HeaderValue::Received(r) = MessageStream::new(value).parse_received() {
-                hops.newest.push(*r);
-            }
+            hops.newest.push(received::parse(value));
         }
     }
     hops
@@ -150,17 +148,17 @@ fn received(hops: &Hops<'_>, out: &mut Emitter<'_>) {
     out.num(ns::RECEIVED, "hops", hops.count);
     for (i, hop) in hops.newest.iter().enumerate() {
         let pos = i.min(2); // 0: ours, 1: previous, 2: older ones together
-        if let Some(with) = &hop.with {
-            out.pair(ns::RECEIVED, &format!("with{pos}"), &format!("{with:?}").to_ascii_lowercase());
+        if let Some(with) = hop.with {
+            out.pair(ns::RECEIVED, &format!("with{pos}"), with);
         }
-        if hop.tls_version.is_some() || hop.tls_cipher.is_some() {
+        if hop.tls {
             out.flag(ns::RECEIVED, &format!("tls{pos}"));
         }
         match &hop.helo {
-            Some(Host::IpAddr(_)) => out.flag(ns::RECEIVED, &format!("helo_ip{pos}")),
+            Some(Host::Ip(_)) => out.flag(ns::RECEIVED, &format!("helo_ip{pos}")),
             Some(Host::Name(h)) if !h.contains('.') => out.flag(ns::RECEIVED, &format!("helo_nodot{pos}")),
             Some(Host::Name(h)) => {
-                if let (Some(Host::Name(f)), true) = (&hop.from, hop.from_iprev.is_some())
+                if let (Some(Host::Name(f)), true) = (&hop.from, hop.rdns.is_some())
                     && !f.eq_ignore_ascii_case(h)
                 {
                     out.flag(ns::RECEIVED, &format!("helo_ne_from{pos}"));
@@ -168,12 +166,12 @@ fn received(hops: &Hops<'_>, out: &mut Emitter<'_>) {
             }
             None => {}
         }
-        if let Some(rev) = &hop.from_iprev
+        if let Some(rev) = hop.rdns
             && rev.eq_ignore_ascii_case("unknown")
         {
             out.flag(ns::RECEIVED, &format!("rdns_unknown{pos}"));
         }
-        if hop.from_ip.is_some_and(|ip| match ip {
+        if hop.ip.is_some_and(|ip| match ip {
             std::net::IpAddr::V4(v4) => v4.is_private() || v4.is_loopback(),
             std::net::IpAddr::V6(v6) => v6.is_loopback(),
         }) {
@@ -241,7 +239,7 @@ fn auth_verdict(value: &str, method: &str) -> Option<String> {
     None
 }
 
-fn date_and_id(msg: &Message<'_>, hops: &[Received<'_>], from_dom: Option<&str>, out: &mut Emitter<'_>) {
+fn date_and_id(msg: &Message<'_>, hops: &[Hop<'_>], from_dom: Option<&str>, out: &mut Emitter<'_>) {
     match msg.date() {
         None => out.flag(ns::DATE, "no_date"),
         Some(d) => {
@@ -254,7 +252,7 @@ fn date_and_id(msg: &Message<'_>, hops: &[Received<'_>], from_dom: Option<&str>,
             if d.year < 1990 {
                 out.flag(ns::DATE, "ancient");
             }
-            let received = hops.iter().find_map(|r| r.date.map(|d| d.to_timestamp()));
+            let received = hops.iter().find_map(|r| r.date);
             if let Some(r) = received {
                 let ahead = d.to_timestamp() - r;
                 if ahead > 86_400 {

@@ -7,6 +7,7 @@
 mod headers;
 mod html;
 mod mime;
+mod received;
 mod text;
 mod url;
 
@@ -100,7 +101,17 @@ fn raw_ngrams(raw: &[u8], max: usize, skip_trace: bool, out: &mut Emitter<'_>) {
         for span in spans {
             let part = &span[..span.len().min(budget)];
             budget -= part.len();
-            text.extend(part.iter().filter(|&&b| b != b'\r').map(u8::to_ascii_lowercase));
+            // Copied whole, then lowered and compacted in place (CR dropped): a byte-by-byte
+            // filtered push costs three times as much.
+            let start = text.len();
+            text.extend_from_slice(part);
+            let mut kept = start;
+            for i in start..text.len() {
+                let b = text[i];
+                text[kept] = b.to_ascii_lowercase();
+                kept += usize::from(b != b'\r');
+            }
+            text.truncate(kept);
             if budget == 0 {
                 break;
             }
@@ -153,9 +164,7 @@ impl Emitter<'_> {
 
     /// Byte 4-grams of `bytes`, each window a little-endian `u32` (oldest byte first).
     pub fn ngrams(&mut self, ns: Namespace, bytes: &[u8]) {
-        let windows: Vec<u32> =
-            bytes.windows(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect();
-        self.sink.add_u32s(ns, &windows);
+        self.sink.add_ngrams(ns, bytes);
     }
 }
 

@@ -308,15 +308,23 @@ impl<'m> TextCollector<'m> {
                 if text.len() >= self.ngram_bytes {
                     break 'outer;
                 }
-                let b = source.as_bytes()[i];
-                let class = CLASS[b as usize];
+                let bytes = source.as_bytes();
+                let class = CLASS[bytes[i] as usize];
+                if class & WORD != 0 {
+                    // A run of ASCII letters and digits, copied at once and lowered in place.
+                    let start = i;
+                    let end = (start + self.ngram_bytes - text.len()).min(bytes.len());
+                    while i < end && CLASS[bytes[i] as usize] & WORD != 0 {
+                        i += 1;
+                    }
+                    let from = text.len();
+                    text.extend_from_slice(&bytes[start..i]);
+                    text[from..].make_ascii_lowercase();
+                    space = false;
+                    continue;
+                }
                 if class & NON_ASCII == 0 {
                     i += 1;
-                    if class & WORD != 0 {
-                        text.push(b.to_ascii_lowercase());
-                        space = false;
-                        continue;
-                    }
                 } else {
                     let c = source[i..].chars().next().unwrap_or(' ');
                     i += c.len_utf8();
