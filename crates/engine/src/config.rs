@@ -13,6 +13,18 @@ pub enum ConfigError {
     /// The values do not make sense together.
     #[error("invalid thresholds: {0}")]
     Thresholds(#[from] warden_core::ThresholdsError),
+    /// The model learned from features this build no longer extracts.
+    #[error(
+        "the model learned from extractor version {model}, this build extracts version {this}: \
+         its weights would be read against other features; train it again (warden train) or use \
+         the build that made it"
+    )]
+    ExtractorVersion {
+        /// The model's.
+        model: u32,
+        /// This build's.
+        this: u32,
+    },
 }
 
 /// Score thresholds of the mail actions, in log-odds (the score's unit). A message scoring at

@@ -37,8 +37,17 @@ impl MailEngine {
     ///
     /// Features must be extracted as the model learned them: when the model records its
     /// extractor settings, those replace the configuration's `[mail]` section.
-    pub fn new(model: Model, mut config: Config) -> Result<Self, ConfigError> {
+    /// A model that has not been used yet (extractor version 0) is stamped with this build's
+    /// extractor version; one made by another version is refused.
+    pub fn new(mut model: Model, mut config: Config) -> Result<Self, ConfigError> {
         let thresholds = config.thresholds.build()?;
+        match model.meta.extractor_version {
+            0 => model.meta.extractor_version = warden_mail::EXTRACTOR_VERSION,
+            v if v != warden_mail::EXTRACTOR_VERSION => {
+                return Err(ConfigError::ExtractorVersion { model: v, this: warden_mail::EXTRACTOR_VERSION });
+            }
+            _ => {}
+        }
         if let Ok(mail) = serde_json::from_value::<MailConfig>(model.meta.extractor.clone()) {
             config.mail = mail;
         }
@@ -239,17 +248,42 @@ impl MailEngine {
             Learner::Ftrl(_) => "FTRL-Proximal",
             Learner::NaiveBayes(_) => "naive Bayes",
         };
-        reasons.push(Reason {
-            name: "MODEL".into(),
-            description: format!(
-                "{learner} model over {} features: P(spam) = {probability:.4}, log-odds {score:+.3}",
-                x.len()
-            ),
-            contribution: score,
-        });
+        let mut description = String::with_capacity(80);
+        description.push_str(learner);
+        description.push_str(" model over ");
+        description.push_str(&x.len().to_string());
+        description.push_str(" features: P(spam) = ");
+        push_fixed(&mut description, probability, 4, false);
+        description.push_str(", log-odds ");
+        push_fixed(&mut description, score, 3, true);
+        reasons.push(Reason { name: "MODEL".into(), description, contribution: score });
         reasons.extend(features);
         Decision { action, score, probability, reasons }
     }
+}
+
+/// Writes `x` with `decimals` digits after the point (and a `+` before a positive value with
+/// `plus`), as `format!("{x:.N}")` would but for ties: every decision carries such numbers,
+/// and the float formatter costs a microsecond a decision for them.
+fn push_fixed(out: &mut String, x: f64, decimals: u32, plus: bool) {
+    use std::fmt::Write;
+    let scale = 10u64.pow(decimals);
+    let scaled = (x.abs() * scale as f64).round();
+    if !x.is_finite() || scaled >= u64::MAX as f64 {
+        let _ = if plus {
+            write!(out, "{x:+.*}", decimals as usize)
+        } else {
+            write!(out, "{x:.*}", decimals as usize)
+        };
+        return;
+    }
+    let scaled = scaled as u64;
+    if x.is_sign_negative() && scaled != 0 {
+        out.push('-');
+    } else if plus {
+        out.push('+');
+    }
+    let _ = write!(out, "{}.{:0width$}", scaled / scale, scaled % scale, width = decimals as usize);
 }
 
 #[cfg(test)]
@@ -258,6 +292,37 @@ mod tests {
     use warden_learn::{FtrlParams, LearnerSpec};
 
     const GTUBE: &str = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
+
+    #[test]
+    fn fixed_point_numbers_read_as_the_formatter_writes_them() {
+        for x in [0.0, 1.0, -1.0, 0.5, 0.123456, -0.0004, 0.99996, 12.3456789, -7.25, 1e-9, -1e-9, 3e15] {
+            for (d, plus) in [(4, false), (3, true)] {
+                let mut s = String::new();
+                push_fixed(&mut s, x, d, plus);
+                let mut want =
+                    if plus { format!("{x:+.*}", d as usize) } else { format!("{x:.*}", d as usize) };
+                // `format!` writes "-0.000" for a tiny negative; here zero takes no minus.
+                if want.starts_with('-') && want[1..].bytes().all(|b| b == b'0' || b == b'.') {
+                    want = format!("{}{}", if plus { "+" } else { "" }, &want[1..]);
+                }
+                assert_eq!(s, want, "{x} to {d} places");
+            }
+        }
+        let mut s = String::new();
+        push_fixed(&mut s, f64::NAN, 3, true);
+        assert_eq!(s, "NaN");
+    }
+
+    #[test]
+    fn models_of_another_extractor_version_are_refused_and_fresh_ones_stamped() {
+        let fresh = engine();
+        assert_eq!(fresh.model().meta.extractor_version, warden_mail::EXTRACTOR_VERSION);
+        let mut old = fresh.into_model();
+        old.meta.extractor_version = warden_mail::EXTRACTOR_VERSION - 1;
+        let err = MailEngine::new(old, Config::default()).unwrap_err();
+        assert!(err.to_string().contains("train it again"), "{err}");
+        assert_eq!(starter_model().unwrap().meta.extractor_version, warden_mail::EXTRACTOR_VERSION);
+    }
 
     fn engine() -> MailEngine {
         let model = Model::new(

@@ -85,6 +85,11 @@ pub struct ModelMeta {
     pub ham: u64,
     /// The extractor's settings when it learned (a model learns what the extractor showed it).
     pub extractor: serde_json::Value,
+    /// The version of the extraction code it learned from (`warden_mail::EXTRACTOR_VERSION`
+    /// for mail); 0 until an engine first uses the model. Files from before the field was
+    /// written read as version 1.
+    #[serde(default = "first_extractor_version")]
+    pub extractor_version: u32,
     /// True when only slots with a non-zero weight were kept (smaller; predictions identical,
     /// further learning starts those slots afresh).
     pub compact: bool,
@@ -95,6 +100,10 @@ pub struct ModelMeta {
     /// record, so that a restart teaches it only the records after.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<CheckpointMark>,
+}
+
+fn first_extractor_version() -> u32 {
+    1
 }
 
 /// Where a checkpointed model stands in a feedback store.
@@ -191,6 +200,7 @@ impl Model {
                 spam: 0,
                 ham: 0,
                 extractor,
+                extractor_version: 0,
                 compact: false,
                 rehearsal,
                 checkpoint: None,

@@ -13,7 +13,8 @@ const GTUBE: &[u8] = b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-
 /// True when `raw` contains the GTUBE string.
 pub fn is_gtube(raw: &[u8]) -> bool {
     // Built once: building a searcher costs more than most searches.
-    static FINDER: std::sync::LazyLock<memmem::Finder<'static>> = std::sync::LazyLock::new(|| memmem::Finder::new(GTUBE));
+    static FINDER: std::sync::LazyLock<memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memmem::Finder::new(GTUBE));
     FINDER.find(raw).is_some()
 }
 

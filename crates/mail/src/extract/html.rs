@@ -39,10 +39,36 @@ struct Signals {
     other_urls: Vec<String>,
 }
 
+/// Tag names up to this long are kept; the longest one looked at is `blockquote`.
+const MAX_TAG_NAME: usize = 12;
+
+/// A tag name, kept in place (one allocation a tag cost more than reading the tag); a longer
+/// name is kept as the empty name, which no signal looks at.
+#[derive(Default, Clone, Copy)]
+struct TagName {
+    bytes: [u8; MAX_TAG_NAME],
+    len: u8,
+}
+
+impl TagName {
+    fn new(name: &[u8]) -> Self {
+        let mut t = TagName::default();
+        if name.len() <= MAX_TAG_NAME {
+            t.bytes[..name.len()].copy_from_slice(name);
+            t.len = name.len() as u8;
+        }
+        t
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
 /// The start tag being read: its name and the attributes the signals need.
 #[derive(Default)]
 struct Tag {
-    name: Vec<u8>,
+    name: TagName,
     /// The attribute whose value comes next, if it is one of those kept.
     pending: Option<Attr>,
     href: Option<String>,
@@ -81,7 +107,7 @@ impl Pass {
     fn event(&mut self, event: CallbackEvent<'_>) {
         match event {
             CallbackEvent::OpenStartTag { name } => {
-                self.tag = Tag { name: name.to_vec(), ..Tag::default() };
+                self.tag = Tag { name: TagName::new(name), ..Tag::default() };
             }
             CallbackEvent::AttributeName { name } => {
                 self.tag.pending = match name {
@@ -134,7 +160,8 @@ impl Pass {
         let tag = std::mem::take(&mut self.tag);
         let s = &mut self.signals;
         s.hidden += usize::from(tag.hidden);
-        match &tag.name[..] {
+        let name = tag.name;
+        match name.as_bytes() {
             b"a" => {
                 if let Some(href) = tag.href {
                     s.links += 1;
@@ -170,10 +197,10 @@ impl Pass {
             b"script" => s.scripts += 1,
             _ => {}
         }
-        if hides_content(&tag.name) {
+        if hides_content(name.as_bytes()) {
             self.hidden_depth += 1;
         }
-        self.separate(&tag.name);
+        self.separate(name.as_bytes());
     }
 
     fn end_tag(&mut self, name: &[u8]) {

@@ -87,7 +87,8 @@ pub(super) fn parse(value: &[u8]) -> Hop<'_> {
                 // The date follows the last semicolon; anything before it is clauses.
                 let rest = &text[i + 1..];
                 if !rest.contains(';') {
-                    hop.date = DateTime::parse_rfc822(rest).filter(DateTime::is_valid).map(|d| d.to_timestamp());
+                    hop.date =
+                        DateTime::parse_rfc822(rest).filter(DateTime::is_valid).map(|d| d.to_timestamp());
                     break;
                 }
             }
@@ -104,8 +105,12 @@ pub(super) fn parse(value: &[u8]) -> Hop<'_> {
         let word = &text[start..i];
         if depth == 0 && brackets == 0 {
             let keyword = match word.len() {
-                2 if word.eq_ignore_ascii_case("by") || word.eq_ignore_ascii_case("id") => Some(Clause::Other),
-                3 if word.eq_ignore_ascii_case("for") || word.eq_ignore_ascii_case("via") => Some(Clause::Other),
+                2 if word.eq_ignore_ascii_case("by") || word.eq_ignore_ascii_case("id") => {
+                    Some(Clause::Other)
+                }
+                3 if word.eq_ignore_ascii_case("for") || word.eq_ignore_ascii_case("via") => {
+                    Some(Clause::Other)
+                }
                 4 if word.eq_ignore_ascii_case("from") => Some(Clause::From),
                 4 if word.eq_ignore_ascii_case("with") => Some(Clause::With),
                 _ => None,
@@ -264,7 +269,9 @@ mod tests {
 
     #[test]
     fn qmail_greeting_and_address() {
-        let h = parse(b"from unknown (HELO 192.0.2.7) (198.51.100.2)\n  by mx with SMTP; 3 Nov 2026 10:00:00 -0000");
+        let h = parse(
+            b"from unknown (HELO 192.0.2.7) (198.51.100.2)\n  by mx with SMTP; 3 Nov 2026 10:00:00 -0000",
+        );
         assert_eq!(h.helo, Some(Host::Ip("192.0.2.7".parse().unwrap())));
         assert_eq!(h.ip, ip("198.51.100.2"));
         assert_eq!(h.with, Some("smtp"));
@@ -284,7 +291,17 @@ mod tests {
         assert_eq!(h.with, Some("lmtp"));
         assert_eq!(h.date, None);
         assert_eq!(h.from, None);
-        for junk in [&b""[..], b";;;", b"((((", b"))))from", b"from", b"from (", b"\xff\xfe from a", b"from [", b"with"] {
+        for junk in [
+            &b""[..],
+            b";;;",
+            b"((((",
+            b"))))from",
+            b"from",
+            b"from (",
+            b"\xff\xfe from a",
+            b"from [",
+            b"with",
+        ] {
             let _ = parse(junk);
         }
         // A date after an earlier semicolon: only the last one counts.
