@@ -74,6 +74,9 @@ enum Command {
         #[arg(long)]
         strip_list_headers: bool,
     },
+    /// Analysts' rules: check files, list the fields they can read.
+    #[command(subcommand)]
+    Rules(cmd::rules::Rules),
     /// Write a synthetic labelled corpus (for tests and memory runs).
     Synth {
         /// Folder to write into (created).
@@ -103,6 +106,7 @@ fn main() -> ExitCode {
             cmd::model_info(model.as_deref(), &features_from, top, min_messages, strip_list_headers)
                 .map(|()| ExitCode::SUCCESS)
         }
+        Command::Rules(r) => cmd::rules::run(r),
         Command::Synth { out, count, seed } => (|| {
             std::fs::create_dir_all(&out)?;
             warden_corpus::synth::write_corpus(&out, count, seed)?;

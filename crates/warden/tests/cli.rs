@@ -234,3 +234,23 @@ fn thresholds_from_configuration_change_the_action() {
     let out = warden(&["classify", "--config", cfg.to_str().unwrap(), &example("ham.eml")]);
     assert_eq!(json_lines(&out)[0]["action"], "reject");
 }
+
+#[test]
+fn rules_check_accepts_the_example_and_names_each_error_with_its_place() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/rules/starter.rules");
+    let out = warden(&["rules", "check", example.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.starts_with("ok: 5 rules (1 in shadow mode), 2 lists"), "{said}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.rules");
+    std::fs::write(&bad, "rule A {\n  when: mail.subject > 3\n  then: score 1\n}\nrule B {\n  when: mail.size > 1\n  then: action burn\n}\n").unwrap();
+    let out = warden(&["rules", "check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let file = bad.display().to_string();
+    assert!(err.contains(&format!("{file}:2:9: type mismatch")), "{err}");
+    assert!(err.contains(&format!("{file}:7:9: unknown action `burn`")), "{err}");
+    assert!(err.contains("2 errors found"), "{err}");
+}

@@ -2,6 +2,7 @@
 
 pub mod classify;
 pub mod eval;
+pub mod rules;
 pub mod serve;
 pub mod train;
 

@@ -1,0 +1,217 @@
+//! What a rule can read: the fields of one kind of event, each with its type.
+//!
+//! A catalogue is versioned: a field is never renamed or given another type within a
+//! version, so a rule file that checks against version N keeps meaning the same thing.
+
+use std::net::IpAddr;
+
+/// The type of a field or an expression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Type {
+    /// `true` or `false`.
+    Bool,
+    /// A whole number.
+    Int,
+    /// A number with a fraction (the model's probability and score).
+    Float,
+    /// Text.
+    Str,
+    /// An IPv4 or IPv6 address.
+    Ip,
+    /// Several texts (the message's URL domains): a test on it holds when it holds for any one.
+    StrList,
+}
+
+impl Type {
+    /// How the type reads in an error message.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Type::Bool => "a boolean",
+            Type::Int => "a whole number",
+            Type::Float => "a number",
+            Type::Str => "a string",
+            Type::Ip => "an IP address",
+            Type::StrList => "a list of strings",
+        }
+    }
+
+    pub(crate) fn numeric(self) -> bool {
+        matches!(self, Type::Int | Type::Float)
+    }
+
+    pub(crate) fn textual(self) -> bool {
+        matches!(self, Type::Str | Type::StrList)
+    }
+}
+
+/// One field: its name (`mail.from_domain`), type and meaning.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldDef {
+    /// The name rules use.
+    pub name: &'static str,
+    /// Its type.
+    pub ty: Type,
+    /// What it holds.
+    pub doc: &'static str,
+}
+
+/// The fields of one kind of event, and the actions a rule may force on it.
+#[derive(Debug, Clone)]
+pub struct Catalogue {
+    /// The kind of event (`mail`).
+    pub kind: &'static str,
+    /// The catalogue's version.
+    pub version: u32,
+    /// Its fields, in slot order.
+    pub fields: &'static [FieldDef],
+    /// Actions, mildest first: when rules force several, the harshest wins.
+    pub actions: &'static [&'static str],
+}
+
+impl Catalogue {
+    /// The slot and type of a field.
+    pub fn field(&self, name: &str) -> Option<(usize, Type)> {
+        self.fields.iter().position(|f| f.name == name).map(|i| (i, self.fields[i].ty))
+    }
+
+    /// The mail catalogue, version 1.
+    pub fn mail() -> &'static Catalogue {
+        &MAIL
+    }
+}
+
+static MAIL: Catalogue = Catalogue {
+    kind: "mail",
+    version: 1,
+    fields: &[
+        FieldDef {
+            name: "mail.from_domain",
+            ty: Type::Str,
+            doc: "registrable domain of the From address, lower case",
+        },
+        FieldDef { name: "mail.from_address", ty: Type::Str, doc: "the From address, lower case" },
+        FieldDef {
+            name: "mail.reply_to_domain",
+            ty: Type::Str,
+            doc: "registrable domain of Reply-To, lower case",
+        },
+        FieldDef { name: "mail.subject", ty: Type::Str, doc: "the decoded Subject" },
+        FieldDef {
+            name: "mail.url_domains",
+            ty: Type::StrList,
+            doc: "registrable domains of the URLs in the text and HTML",
+        },
+        FieldDef {
+            name: "mail.attachment_names",
+            ty: Type::StrList,
+            doc: "file names of the attachments, lower case",
+        },
+        FieldDef { name: "mail.size", ty: Type::Int, doc: "size of the raw message in bytes" },
+        FieldDef { name: "mail.recipients", ty: Type::Int, doc: "addresses in To and Cc" },
+        FieldDef {
+            name: "mail.client_ip",
+            ty: Type::Ip,
+            doc: "the connecting client: the envelope's, else the newest Received hop's",
+        },
+        FieldDef {
+            name: "mail.helo",
+            ty: Type::Str,
+            doc: "the HELO name: the envelope's, else the newest Received hop's",
+        },
+        FieldDef {
+            name: "mail.spf",
+            ty: Type::Str,
+            doc: "SPF verdict (pass, fail, softfail, neutral, none, temperror, permerror)",
+        },
+        FieldDef { name: "mail.dkim", ty: Type::Str, doc: "DKIM verdict" },
+        FieldDef { name: "mail.dmarc", ty: Type::Str, doc: "DMARC verdict" },
+        FieldDef { name: "mail.has_html", ty: Type::Bool, doc: "an HTML part is present" },
+        FieldDef { name: "model.probability", ty: Type::Float, doc: "the model's P(spam), 0 to 1" },
+        FieldDef { name: "model.score", ty: Type::Float, doc: "the model's log-odds" },
+    ],
+    actions: &["deliver", "junk", "quarantine", "reject"],
+};
+
+/// A field's value for one event.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Value {
+    /// Not known for this event: every test on it is false.
+    #[default]
+    Missing,
+    /// A boolean.
+    Bool(bool),
+    /// A whole number.
+    Int(i64),
+    /// A number.
+    Float(f64),
+    /// Text.
+    Str(String),
+    /// An address.
+    Ip(IpAddr),
+    /// Several texts.
+    StrList(Vec<String>),
+}
+
+/// One event's fields, by slot, as a catalogue lays them out.
+#[derive(Debug, Clone)]
+pub struct Record {
+    catalogue: &'static Catalogue,
+    values: Vec<Value>,
+}
+
+/// A value that does not have its field's type.
+#[derive(Debug, thiserror::Error)]
+#[error("{field} is {expected}, not {given:?}")]
+pub struct ValueError {
+    field: &'static str,
+    expected: &'static str,
+    given: Value,
+}
+
+impl Record {
+    /// A record with every field missing.
+    pub fn new(catalogue: &'static Catalogue) -> Self {
+        Record { catalogue, values: vec![Value::Missing; catalogue.fields.len()] }
+    }
+
+    /// Sets a field by name. Unknown names and values of the wrong type are errors.
+    pub fn set(&mut self, name: &str, value: Value) -> Result<(), ValueError> {
+        let Some((slot, ty)) = self.catalogue.field(name) else {
+            return Err(ValueError { field: "no such field", expected: "a catalogue field", given: value });
+        };
+        let fits = matches!(
+            (&value, ty),
+            (Value::Missing, _)
+                | (Value::Bool(_), Type::Bool)
+                | (Value::Int(_), Type::Int)
+                | (Value::Float(_), Type::Float)
+                | (Value::Str(_), Type::Str)
+                | (Value::Ip(_), Type::Ip)
+                | (Value::StrList(_), Type::StrList)
+        );
+        if !fits {
+            return Err(ValueError {
+                field: self.catalogue.fields[slot].name,
+                expected: ty.describe(),
+                given: value,
+            });
+        }
+        self.values[slot] = value;
+        Ok(())
+    }
+
+    /// Sets every field to missing, keeping the allocations.
+    pub fn clear(&mut self) {
+        self.values.iter_mut().for_each(|v| *v = Value::Missing);
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, slot: usize) -> &Value {
+        &self.values[slot]
+    }
+
+    /// The catalogue the record follows.
+    pub fn catalogue(&self) -> &'static Catalogue {
+        self.catalogue
+    }
+}

@@ -1,0 +1,186 @@
+//! The rule language end to end: files in, outcomes and errors out.
+
+use std::path::Path;
+
+use warden_rules::{Catalogue, Mode, Record, RuleSet, Value};
+
+fn compile(src: &str) -> Result<RuleSet, Vec<String>> {
+    compile_in(src, Path::new("."))
+}
+
+fn compile_in(src: &str, dir: &Path) -> Result<RuleSet, Vec<String>> {
+    RuleSet::compile(&[("t.rules", src, dir)], Catalogue::mail())
+        .map_err(|ds| ds.iter().map(|d| d.to_string()).collect())
+}
+
+fn mail(fields: &[(&str, Value)]) -> Record {
+    let mut r = Record::new(Catalogue::mail());
+    for (k, v) in fields {
+        r.set(k, v.clone()).unwrap();
+    }
+    r
+}
+
+fn s(x: &str) -> Value {
+    Value::Str(x.into())
+}
+
+const RULES: &str = r#"
+# A rule file as an analyst writes it.
+rule BIG_PROBABILITY {
+  description: "the model is sure"
+  owner: "desk"
+  when: model.probability >= 0.9 && mail.size < 100000
+  then: score +2.5
+}
+rule LOOKALIKE {
+  when: mail.url_domains matches "^examp1e\\." || lower(mail.subject) contains "verify your account"
+  then: score 3, review
+}
+rule BLOCK {
+  when: mail.client_ip == "192.0.2.66"
+  then: action reject
+}
+rule JUNKY {
+  when: mail.from_domain in ["spam.example", "junk.example"] && !mail.has_html
+  then: action junk, score -1
+}
+rule TRUSTED {
+  when: mail.from_domain == "partner.example" && mail.dkim == "pass"
+  then: allow
+}
+rule TRY_ME {
+  mode: shadow
+  when: len(mail.subject) > 3
+  then: action reject, score 100
+}
+"#;
+
+#[test]
+fn rules_fire_with_their_effects_and_shadow_rules_never_act() {
+    let set = compile(RULES).unwrap();
+    assert_eq!(set.rules().len(), 6);
+    assert_eq!(set.rules()[0].origin, "t.rules:3");
+    assert_eq!(set.rules()[5].mode, Mode::Shadow);
+
+    let out = set.evaluate(&mail(&[
+        ("model.probability", Value::Float(0.95)),
+        ("mail.size", Value::Int(5000)),
+        ("mail.url_domains", Value::StrList(vec!["good.example".into(), "examp1e.com".into()])),
+        ("mail.subject", s("Please VERIFY your account")),
+        ("mail.client_ip", Value::Ip("192.0.2.66".parse().unwrap())),
+        ("mail.from_domain", s("spam.example")),
+        ("mail.has_html", Value::Bool(false)),
+    ]));
+    assert_eq!(out.fired, vec![0, 1, 2, 3]);
+    assert_eq!(out.points, 2.5 + 3.0 - 1.0);
+    let actions = Catalogue::mail().actions;
+    assert_eq!(out.action.map(|a| actions[a]), Some("reject"), "the harshest forced action wins");
+    assert!(out.review && !out.allow);
+    assert_eq!(out.shadow_fired, vec![5], "evaluated and counted…");
+
+    // …but a shadow rule alone changes nothing.
+    let out = set.evaluate(&mail(&[("mail.subject", s("hello there"))]));
+    assert_eq!((out.points, out.action, out.review, out.fired.len()), (0.0, None, false, 0));
+    assert_eq!(out.shadow_fired, vec![5]);
+
+    let out = set.evaluate(&mail(&[("mail.from_domain", s("partner.example")), ("mail.dkim", s("pass"))]));
+    assert!(out.allow);
+}
+
+#[test]
+fn missing_values_make_tests_false() {
+    let set = compile(
+        "rule A { when: mail.size > 0 then: score 1 }\n\
+         rule B { when: mail.from_domain != \"x.example\" then: score 1 }\n\
+         rule C { when: mail.client_ip != \"192.0.2.1\" then: score 1 }\n\
+         rule D { when: !(mail.spf == \"pass\") then: score 1 }",
+    )
+    .unwrap();
+    assert_eq!(set.evaluate(&mail(&[])).fired, vec![3], "only the negated test holds");
+}
+
+#[test]
+fn lists_come_from_files_beside_the_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ips.txt"), "# bad networks\n203.0.113.0/24\n").unwrap();
+    std::fs::write(dir.path().join("doms.txt"), "bad.example\n").unwrap();
+    std::fs::write(dir.path().join("names.txt"), "(?i)\\.(exe|scr)$\n").unwrap();
+    let set = compile_in(
+        "list nets: ip = \"ips.txt\"\nlist doms: domain = \"doms.txt\"\nlist exes: regex = \"names.txt\"\n\
+         rule NET { when: mail.client_ip in nets then: score 5 }\n\
+         rule DOM { when: mail.url_domains in doms then: score 5 }\n\
+         rule EXE { when: mail.attachment_names in exes then: action quarantine }",
+        dir.path(),
+    )
+    .unwrap();
+    let out = set.evaluate(&mail(&[
+        ("mail.client_ip", Value::Ip("203.0.113.9".parse().unwrap())),
+        ("mail.url_domains", Value::StrList(vec!["www.bad.example".into()])),
+        ("mail.attachment_names", Value::StrList(vec!["invoice.PDF.EXE".into()])),
+    ]));
+    assert_eq!(out.fired, vec![0, 1, 2]);
+    let out = set.evaluate(&mail(&[("mail.client_ip", Value::Ip("203.0.114.9".parse().unwrap()))]));
+    assert!(out.fired.is_empty());
+}
+
+/// Each broken file gives one error at the right place, saying what was expected.
+#[test]
+fn errors_name_file_line_column_and_what_was_expected() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "rule A {\n  when: mail.frm_domain == \"x\"\n  then: score 1\n}",
+            "t.rules:2:9: unknown field `mail.frm_domain` (expected one of `mail.from_domain`",
+        ),
+        (
+            "rule A {\n  when: mail.subject > 3\n  then: score 1\n}",
+            "t.rules:2:9: type mismatch: this is a string (expected a number",
+        ),
+        (
+            "rule A {\n  when: mail.subject matches \"(unclosed\"\n  then: score 1\n}",
+            "t.rules:2:30: bad regular expression",
+        ),
+        (
+            "rule A {\n  when: mail.client_ip in nowhere\n  then: score 1\n}",
+            "t.rules:2:27: unknown list `nowhere`",
+        ),
+        (
+            "rule A {\n  when: mail.size > 1\n  then: action burn\n}",
+            "t.rules:3:9: unknown action `burn` (expected one of `deliver`",
+        ),
+        ("rule A {\n  when: mail.size > 1\n}", "t.rules:3:1: rule A has no `then`"),
+        ("rule A {\n  when: mail.size > \n}", "t.rules:3:1: unexpected `}` (expected a value"),
+        (
+            "rule A { when: mail.size > 1 then: score 1 }\nrule A { when: mail.size > 2 then: score 1 }",
+            "t.rules:2:6: rule A is already defined at t.rules:1",
+        ),
+        (
+            "rule A {\n  when: mail.size\n  then: score 1\n}",
+            "t.rules:2:9: type mismatch: this is a whole number (expected a condition",
+        ),
+        (
+            "rule A {\n  when: mail.client_ip == \"nope\"\n  then: score 1\n}",
+            "t.rules:2:27: \"nope\" is not an IP address",
+        ),
+        ("rule A {\n  colour: \"red\"\n}", "t.rules:2:3: unknown property `colour`"),
+        (
+            "list l: ip = \"/nonexistent/file\"\nrule A { when: mail.client_ip in l then: score 1 }",
+            "t.rules:1:6: list `l`: /nonexistent/file:0: cannot read",
+        ),
+        ("rulez", "t.rules:1:1: unexpected `rulez` (expected `rule` or `list`)"),
+    ];
+    for (src, want) in cases {
+        let errs = compile(src).expect_err(src);
+        assert!(errs.iter().any(|e| e.starts_with(want)), "{src:?}\n got {errs:?}\nwant {want}");
+    }
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_crash() {
+    let src =
+        format!("rule A {{ when: {}mail.size > 1{} then: score 1 }}", "(".repeat(5000), ")".repeat(5000));
+    let errs = compile(&src).unwrap_err();
+    assert!(errs[0].contains("nest more than"), "{errs:?}");
+    let src = format!("rule A {{ when: {}true then: score 1 }}", "!".repeat(5000));
+    assert!(compile(&src).is_err());
+}
