@@ -24,6 +24,9 @@ pub struct Decision<A> {
     pub probability: f64,
     /// Why, strongest first.
     pub reasons: Vec<Reason>,
+    /// A rule asked for an analyst to look at it (the action stands meanwhile).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub review: bool,
 }
 
 /// What Warden does with a mail message, mildest first.

@@ -9,11 +9,14 @@ mod config;
 
 pub use config::{Config, ConfigError, ExplainConfig, ThresholdConfig};
 
+use std::sync::Arc;
 use warden_core::{
     Decision, Event, FeatureVec, HashedSink, MailAction, NamedSink, Reason, Recorded, RecordingSink, sigmoid,
 };
 use warden_learn::{Learner, Model, ModelError, OnlineLearner};
-use warden_mail::{Mail, MailConfig};
+
+use warden_mail::{Mail, MailConfig, MailFacts};
+use warden_rules::{Catalogue, Record, RuleSet, Value};
 
 /// The starter model that ships inside the binary (see the README for what it learned).
 static STARTER_MODEL: &[u8] =
@@ -30,6 +33,7 @@ pub struct MailEngine {
     model: Model,
     config: Config,
     thresholds: warden_core::Thresholds<MailAction>,
+    rules: Option<Arc<RuleSet>>,
 }
 
 impl MailEngine {
@@ -51,7 +55,7 @@ impl MailEngine {
         if let Ok(mail) = serde_json::from_value::<MailConfig>(model.meta.extractor.clone()) {
             config.mail = mail;
         }
-        Ok(MailEngine { model, config, thresholds })
+        Ok(MailEngine { model, config, thresholds, rules: None })
     }
 
     /// The model.
@@ -76,6 +80,16 @@ impl MailEngine {
         config.mail = self.config.mail.clone();
         self.config = config;
         Ok(())
+    }
+
+    /// Sets (or, with `None`, removes) the analysts' rules every decision runs.
+    pub fn set_rules(&mut self, rules: Option<Arc<RuleSet>>) {
+        self.rules = rules;
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> Option<&Arc<RuleSet>> {
+        self.rules.as_ref()
     }
 
     /// The model, to learn into it directly.
@@ -149,8 +163,16 @@ impl MailEngine {
     /// Decides on a raw message. Reasons name the verdict's source only; see
     /// [`MailEngine::decide_explained`] for the features behind it.
     pub fn decide(&self, raw: &[u8]) -> Decision<MailAction> {
-        let (mail, x) = self.parse_and_extract(raw);
-        self.finish(&mail, &x, self.score(&x), Vec::new())
+        if self.rules.is_none() {
+            let (mail, x) = self.parse_and_extract(raw);
+            return self.finish(&mail, &x, self.score(&x), Vec::new(), None);
+        }
+        let mail = Mail::parse(raw, &self.config.mail);
+        let mut sink = HashedSink::with_capacity(8192);
+        let mut facts = MailFacts::default();
+        warden_mail::extract::extract_with(&mail, &mut sink, Some(&mut facts));
+        let x = sink.finish_looking(|h| self.model.learner.prefetch(h));
+        self.finish(&mail, &x, self.score(&x), Vec::new(), Some(&facts))
     }
 
     /// Decides on a raw message and names the features that weighed most, rebuilt from the
@@ -165,7 +187,9 @@ impl MailEngine {
     pub fn decide_explained_features(&self, raw: &[u8]) -> (Decision<MailAction>, FeatureVec) {
         let mail = Mail::parse(raw, &self.config.mail);
         let mut sink = RecordingSink::with_capacity(8192);
-        mail.extract(&mut sink);
+        let mut facts = MailFacts::default();
+        let want_facts = self.rules.is_some();
+        warden_mail::extract::extract_with(&mail, &mut sink, want_facts.then_some(&mut facts));
         let (x, recorded) = sink.finish_looking(|h| self.model.learner.prefetch(h));
         let mut weights = Vec::new();
         let score = self.model.learner.predict_contributions(&x, &mut weights);
@@ -181,7 +205,7 @@ impl MailEngine {
                 contribution: c,
             })
             .collect();
-        let d = self.finish(&mail, &x, score, features);
+        let d = self.finish(&mail, &x, score, features, want_facts.then_some(&facts));
         (d, x)
     }
 
@@ -225,22 +249,59 @@ impl MailEngine {
         named
     }
 
+    /// Combines the model and the rules into one decision, in this order: GTUBE rejects; an
+    /// enforced rule's `allow` delivers; the harshest action an enforced rule forces; else the
+    /// score — the model's log-odds plus enforced rules' points — against the thresholds.
+    /// Shadow rules never change any of it.
     fn finish(
         &self,
         mail: &Mail<'_>,
         x: &FeatureVec,
-        score: f64,
+        model_score: f64,
         features: Vec<Reason>,
+        facts: Option<&MailFacts>,
     ) -> Decision<MailAction> {
-        let probability = sigmoid(score);
+        let probability = sigmoid(model_score);
         let mut reasons = Vec::with_capacity(features.len() + 2);
+        let mut score = model_score;
+        let mut forced = None;
+        let mut allowed = false;
+        let mut review = false;
+        if let (Some(rules), Some(facts)) = (&self.rules, facts) {
+            let record = record_of(facts, probability, model_score);
+            let out = rules.evaluate(&record);
+            score += out.points;
+            review = out.review;
+            allowed = out.allow;
+            forced = out.action.map(|a| MAIL_ACTIONS[a]);
+            for &i in &out.fired {
+                let rule = &rules.rules()[i];
+                let what = if rule.description.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}: ", rule.description)
+                };
+                reasons.push(Reason {
+                    name: format!("RULE:{}", rule.name),
+                    description: format!("{what}{}", rule.explain(&record)),
+                    contribution: rule.points(),
+                });
+            }
+        }
         let action = if mail.is_gtube() {
-            reasons.push(Reason {
-                name: "GTUBE".into(),
-                description: "the GTUBE test string: rejected by fiat".into(),
-                contribution: 0.0,
-            });
+            reasons.insert(
+                0,
+                Reason {
+                    name: "GTUBE".into(),
+                    description: "the GTUBE test string: rejected by fiat".into(),
+                    contribution: 0.0,
+                },
+            );
             MailAction::Reject
+        } else if allowed {
+            MailAction::Deliver
+        } else if let Some(a) = forced {
+            a
         } else {
             self.thresholds.action(score)
         };
@@ -255,11 +316,43 @@ impl MailEngine {
         description.push_str(" features: P(spam) = ");
         push_fixed(&mut description, probability, 4, false);
         description.push_str(", log-odds ");
-        push_fixed(&mut description, score, 3, true);
-        reasons.push(Reason { name: "MODEL".into(), description, contribution: score });
+        push_fixed(&mut description, model_score, 3, true);
+        reasons.push(Reason { name: "MODEL".into(), description, contribution: model_score });
         reasons.extend(features);
-        Decision { action, score, probability, reasons }
+        Decision { action, score, probability, reasons, review }
     }
+}
+
+/// The rule catalogue's actions (mildest first) as mail actions.
+const MAIL_ACTIONS: [MailAction; 4] =
+    [MailAction::Deliver, MailAction::Junk, MailAction::Quarantine, MailAction::Reject];
+
+/// A message's facts and the model's verdict as the record rules read.
+fn record_of(f: &MailFacts, probability: f64, score: f64) -> Record {
+    let mut r = Record::new(Catalogue::mail());
+    let text = |s: &Option<String>| s.clone().map_or(Value::Missing, Value::Str);
+    let fields = [
+        ("mail.from_domain", text(&f.from_domain)),
+        ("mail.from_address", text(&f.from_address)),
+        ("mail.reply_to_domain", text(&f.reply_to_domain)),
+        ("mail.subject", text(&f.subject)),
+        ("mail.url_domains", Value::StrList(f.url_domains.clone())),
+        ("mail.attachment_names", Value::StrList(f.attachment_names.clone())),
+        ("mail.size", Value::Int(f.size as i64)),
+        ("mail.recipients", Value::Int(f.recipients as i64)),
+        ("mail.client_ip", f.client_ip.map_or(Value::Missing, Value::Ip)),
+        ("mail.helo", text(&f.helo)),
+        ("mail.spf", text(&f.spf)),
+        ("mail.dkim", text(&f.dkim)),
+        ("mail.dmarc", text(&f.dmarc)),
+        ("mail.has_html", Value::Bool(f.has_html)),
+        ("model.probability", Value::Float(probability)),
+        ("model.score", Value::Float(score)),
+    ];
+    for (name, value) in fields {
+        r.set(name, value).expect("the mail catalogue has every field the engine fills, with its type");
+    }
+    r
 }
 
 /// Writes `x` with `decimals` digits after the point (and a `+` before a positive value with
@@ -291,7 +384,7 @@ mod tests {
     use super::*;
     use warden_learn::{FtrlParams, LearnerSpec};
 
-    const GTUBE: &str = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
+    pub(super) const GTUBE: &str = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
 
     #[test]
     fn fixed_point_numbers_read_as_the_formatter_writes_them() {
@@ -392,5 +485,88 @@ mod tests {
             assert_eq!(shown, all);
             assert_eq!(d.score, engine.decide(raw).score);
         }
+    }
+}
+
+#[cfg(test)]
+mod rule_tests {
+    use super::*;
+    use warden_learn::{FtrlParams, LearnerSpec};
+
+    const MSG: &str = "Received: from helo.example (rdns.example [203.0.113.9]) by mx.example with ESMTPS id 1; Tue, 3 Nov 2026 10:00:00 +0000\r\n\
+From: Shop <Deals@Mail.Shop.Example>\r\nTo: a@b.example, c@d.example\r\nSubject: Your parcel is waiting\r\n\
+Authentication-Results: mx.example; spf=pass smtp.mailfrom=shop.example; dkim=fail; dmarc=fail\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+Track it at https://track.parcel-example.com/x and www.other.example today.\r\n--b\r\n\
+Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"Label.PDF.exe\"\r\n\r\nMZ\r\n--b--\r\n";
+
+    fn engine(rules: &str) -> MailEngine {
+        let model = Model::new(
+            warden_core::EventKind::Mail,
+            LearnerSpec::Ftrl(FtrlParams { bits: 16, ..Default::default() }),
+            serde_json::Value::Null,
+            warden_learn::RehearsalParams::default(),
+        );
+        let mut e = MailEngine::new(model, Config::default()).unwrap();
+        let set = RuleSet::compile(&[("t.rules", rules, std::path::Path::new("."))], Catalogue::mail())
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        e.set_rules(Some(Arc::new(set)));
+        e
+    }
+
+    #[test]
+    fn the_catalogue_actions_are_the_mail_actions_in_order() {
+        let names: Vec<&str> = MAIL_ACTIONS.iter().map(|a| a.as_str()).collect();
+        assert_eq!(names, Catalogue::mail().actions);
+    }
+
+    #[test]
+    fn facts_reach_the_rules_and_the_reasons_show_the_values() {
+        let e = engine(
+            "rule SHOP { description: \"a shop we watch\" when: mail.from_domain == \"shop.example\" && mail.client_ip == \"203.0.113.9\" then: score 2 }\n\
+             rule LINK { when: mail.url_domains in [\"parcel-example.com\"] && mail.dmarc == \"fail\" then: score 1.5, review }\n\
+             rule EXE { when: mail.attachment_names ends_with \".exe\" && mail.recipients == 2 && mail.has_html == false then: score 0.5 }\n\
+             rule HELO { when: mail.helo == \"helo.example\" && mail.subject contains \"parcel\" then: score 0.25 }",
+        );
+        let plain = MailEngine::new(e.model().clone(), Config::default()).unwrap().decide(MSG.as_bytes());
+        let d = e.decide(MSG.as_bytes());
+        assert!((d.score - (plain.score + 4.25)).abs() < 1e-9, "{} vs {}", d.score, plain.score);
+        assert_eq!(d.probability, plain.probability, "the probability stays the model's");
+        assert!(d.review && !plain.review);
+        let names: Vec<&str> = d.reasons.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names[..4], ["RULE:SHOP", "RULE:LINK", "RULE:EXE", "RULE:HELO"]);
+        assert_eq!(
+            d.reasons[0].description,
+            "a shop we watch: mail.from_domain = \"shop.example\", mail.client_ip = 203.0.113.9"
+        );
+        assert_eq!(d.reasons[1].contribution, 1.5);
+        // The explained path sees the same rules.
+        assert_eq!(e.decide_explained(MSG.as_bytes()).score, d.score);
+    }
+
+    #[test]
+    fn decision_order_gtube_then_allow_then_forced_then_score_and_shadow_never_acts() {
+        let forced = engine("rule R { when: mail.size > 0 then: action quarantine, score -50 }");
+        assert_eq!(forced.decide(MSG.as_bytes()).action, MailAction::Quarantine, "forced beats a low score");
+        let both = engine(
+            "rule R { when: mail.size > 0 then: action reject }\nrule OK { when: mail.from_domain == \"shop.example\" then: allow }",
+        );
+        let d = both.decide(MSG.as_bytes());
+        assert_eq!(d.action, MailAction::Deliver, "allow-lists come first");
+        let gtube = format!("From: x@shop.example\r\nSubject: t\r\n\r\n{}\r\n", super::tests::GTUBE);
+        assert_eq!(both.decide(gtube.as_bytes()).action, MailAction::Reject, "GTUBE before everything");
+        let points = engine("rule R { when: mail.size > 0 then: score 100 }");
+        assert_eq!(
+            points.decide(MSG.as_bytes()).action,
+            MailAction::Reject,
+            "points push the score over reject"
+        );
+        let shadow =
+            engine("rule R { mode: shadow when: mail.size > 0 then: action reject, score 100, review }");
+        let d = shadow.decide(MSG.as_bytes());
+        let plain =
+            MailEngine::new(shadow.model().clone(), Config::default()).unwrap().decide(MSG.as_bytes());
+        assert_eq!((d.action, d.score, d.review), (plain.action, plain.score, false));
+        assert!(!d.reasons.iter().any(|r| r.name.starts_with("RULE:")));
     }
 }

@@ -10,9 +10,11 @@
 
 mod config;
 pub mod extract;
+mod facts;
 mod raw;
 
 pub use config::MailConfig;
+pub use facts::MailFacts;
 pub use raw::{
     LIST_HEADER_PREFIXES, TRACE_HEADER_PREFIXES, is_gtube, strip_header_fields, strip_list_headers,
     strip_mbox_from_line,

@@ -205,6 +205,27 @@ impl Record {
         self.values.iter_mut().for_each(|v| *v = Value::Missing);
     }
 
+    /// A field's value as a rule's explanation shows it (texts quoted and cut at 80
+    /// characters, lists at 8 items).
+    pub fn show(&self, slot: usize) -> String {
+        let text = |s: &str| {
+            let cut: String = s.chars().take(80).collect();
+            format!("{cut:?}{}", if cut.len() < s.len() { "…" } else { "" })
+        };
+        match &self.values[slot] {
+            Value::Missing => "missing".into(),
+            Value::Bool(b) => b.to_string(),
+            Value::Int(n) => n.to_string(),
+            Value::Float(x) => format!("{x:.4}"),
+            Value::Str(s) => text(s),
+            Value::Ip(ip) => ip.to_string(),
+            Value::StrList(l) => {
+                let shown: Vec<String> = l.iter().take(8).map(|s| text(s)).collect();
+                format!("[{}{}]", shown.join(", "), if l.len() > 8 { ", …" } else { "" })
+            }
+        }
+    }
+
     #[inline]
     pub(crate) fn get(&self, slot: usize) -> &Value {
         &self.values[slot]

@@ -170,6 +170,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
 pub(crate) struct Scope<'a> {
     pub catalogue: &'a Catalogue,
     pub lists: &'a HashMap<String, Arc<List>>,
+    /// The slots the condition being compiled reads, for explaining why it fired.
+    pub reads: std::cell::RefCell<Vec<usize>>,
 }
 
 /// A typed operand before it becomes part of a node.
@@ -221,6 +223,10 @@ impl Scope<'_> {
                     return Err(Diagnostic::new(e.pos, format!("unknown field `{name}`"))
                         .expected(self.suggest(name)));
                 };
+                let mut reads = self.reads.borrow_mut();
+                if !reads.contains(&slot) {
+                    reads.push(slot);
+                }
                 match ty {
                     Type::Int | Type::Float => Operand::Num(Num::Field(slot), ty),
                     _ => Operand::Field(slot, ty, false),

@@ -33,6 +33,7 @@ mod parser;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use catalogue::{Catalogue, FieldDef, Record, Type, Value, ValueError};
 pub use diag::{Diagnostic, Pos};
@@ -71,6 +72,26 @@ pub struct Rule {
     /// Its effects, in order.
     pub effects: Vec<Effect>,
     when: Node,
+    /// The fields its condition reads, in the order written.
+    reads: Vec<usize>,
+}
+
+impl Rule {
+    /// The points its effects add.
+    pub fn points(&self) -> f64 {
+        self.effects.iter().map(|e| if let Effect::Score(p) = e { *p } else { 0.0 }).sum()
+    }
+
+    /// The values its condition read in `record`, as `field = value` (for saying why it
+    /// fired). Long texts are cut.
+    pub fn explain(&self, record: &Record) -> String {
+        let fields = record.catalogue().fields;
+        self.reads
+            .iter()
+            .map(|&slot| format!("{} = {}", fields[slot].name, record.show(slot)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// A checked, compiled rule set.
@@ -79,6 +100,35 @@ pub struct RuleSet {
     catalogue: &'static Catalogue,
     rules: Vec<Rule>,
     lists: HashMap<String, Arc<List>>,
+    /// The rule and list files it was read from (to watch them for changes).
+    files: Vec<PathBuf>,
+    /// Per rule: times it fired, and sampled evaluation time (nanoseconds, samples).
+    stats: Vec<RuleStats>,
+    /// Evaluations so far, for sampling the timing.
+    evaluations: AtomicU64,
+}
+
+/// One rule's counters.
+#[derive(Debug, Default)]
+struct RuleStats {
+    hits: AtomicU64,
+    sampled_nanos: AtomicU64,
+    samples: AtomicU64,
+}
+
+/// One evaluation in this many is timed rule by rule: timing every evaluation would cost as
+/// much as the rules themselves.
+pub const TIMING_SAMPLE: u64 = 1024;
+
+/// A rule's figures since its set was loaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleFigures {
+    /// Times it fired (shadow rules included).
+    pub hits: u64,
+    /// Mean evaluation time over the sampled evaluations, in nanoseconds (0 before any).
+    pub mean_nanos: f64,
+    /// Evaluations timed.
+    pub samples: u64,
 }
 
 /// What a rule set made of one event.
@@ -122,7 +172,12 @@ impl RuleSet {
         let refs: Vec<(&str, &str, &Path)> =
             sources.iter().map(|(f, t, d)| (f.as_str(), t.as_str(), d.as_path())).collect();
         match RuleSet::compile(&refs, catalogue) {
-            Ok(set) if errors.is_empty() => Ok(set),
+            Ok(mut set) if errors.is_empty() => {
+                let mut files = paths.to_vec();
+                files.append(&mut set.files);
+                set.files = files;
+                Ok(set)
+            }
             Ok(_) => Err(errors),
             Err(more) => {
                 errors.extend(more);
@@ -137,7 +192,14 @@ impl RuleSet {
         catalogue: &'static Catalogue,
     ) -> Result<RuleSet, Vec<Diagnostic>> {
         let mut errors = Vec::new();
-        let mut set = RuleSet { catalogue, rules: Vec::new(), lists: HashMap::new() };
+        let mut set = RuleSet {
+            catalogue,
+            rules: Vec::new(),
+            lists: HashMap::new(),
+            files: Vec::new(),
+            stats: Vec::new(),
+            evaluations: AtomicU64::new(0),
+        };
         let mut origins: HashMap<String, String> = HashMap::new();
         for &(file, text, dir) in sources {
             let mut push = |mut d: Diagnostic| {
@@ -155,6 +217,7 @@ impl RuleSet {
             let mut local = set.lists.clone();
             for l in &ast.lists {
                 let path = dir.join(&l.path);
+                set.files.push(path.clone());
                 match List::load(l.kind, &path) {
                     Ok(list) => {
                         local.insert(l.name.clone(), Arc::new(list));
@@ -162,8 +225,8 @@ impl RuleSet {
                     Err(e) => push(Diagnostic::new(l.pos, format!("list `{}`: {e}", l.name))),
                 }
             }
-            let scope = Scope { catalogue, lists: &local };
             for r in ast.rules {
+                let scope = Scope { catalogue, lists: &local, reads: Default::default() };
                 let origin = format!("{file}:{}", r.pos.line);
                 if let Some(first) = origins.get(&r.name) {
                     push(Diagnostic::new(r.pos, format!("rule {} is already defined at {first}", r.name)));
@@ -210,11 +273,28 @@ impl RuleSet {
                     origin,
                     effects,
                     when,
+                    reads: scope.reads.into_inner(),
                 });
             }
             set.lists.extend(local);
         }
+        set.stats = set.rules.iter().map(|_| RuleStats::default()).collect();
         if errors.is_empty() { Ok(set) } else { Err(errors) }
+    }
+
+    /// The files read: rule files (when loaded with [`RuleSet::load`]) and list files.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    /// Each rule with its figures, in file order.
+    pub fn figures(&self) -> impl Iterator<Item = (&Rule, RuleFigures)> {
+        self.rules.iter().zip(&self.stats).map(|(r, s)| {
+            let samples = s.samples.load(Ordering::Relaxed);
+            let nanos = s.sampled_nanos.load(Ordering::Relaxed);
+            let mean_nanos = if samples == 0 { 0.0 } else { nanos as f64 / samples as f64 };
+            (r, RuleFigures { hits: s.hits.load(Ordering::Relaxed), mean_nanos, samples })
+        })
     }
 
     /// The rules, in file order.
@@ -248,10 +328,22 @@ impl RuleSet {
         out.allow = false;
         out.fired.clear();
         out.shadow_fired.clear();
+        let timed = self.evaluations.fetch_add(1, Ordering::Relaxed).is_multiple_of(TIMING_SAMPLE);
         for (i, rule) in self.rules.iter().enumerate() {
-            if !rule.when.eval(record) {
+            let fired = if timed {
+                let t = std::time::Instant::now();
+                let fired = rule.when.eval(record);
+                let s = &self.stats[i];
+                s.sampled_nanos.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                s.samples.fetch_add(1, Ordering::Relaxed);
+                fired
+            } else {
+                rule.when.eval(record)
+            };
+            if !fired {
                 continue;
             }
+            self.stats[i].hits.fetch_add(1, Ordering::Relaxed);
             if rule.mode == Mode::Shadow {
                 out.shadow_fired.push(i);
                 continue;

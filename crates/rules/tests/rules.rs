@@ -184,3 +184,18 @@ fn deep_nesting_is_an_error_not_a_crash() {
     let src = format!("rule A {{ when: {}true then: score 1 }}", "!".repeat(5000));
     assert!(compile(&src).is_err());
 }
+
+#[test]
+fn hits_are_counted_per_rule_and_timing_is_sampled() {
+    let set = compile("rule A { when: mail.size > 10 then: score 1 }\nrule B { mode: shadow when: mail.size > 100 then: score 1 }").unwrap();
+    for size in [5, 50, 500, 5000] {
+        set.evaluate(&mail(&[("mail.size", Value::Int(size))]));
+    }
+    let figures: Vec<(String, u64, u64)> =
+        set.figures().map(|(r, f)| (r.name.clone(), f.hits, f.samples)).collect();
+    assert_eq!(
+        figures,
+        vec![("A".into(), 3, 1), ("B".into(), 2, 1)],
+        "the first evaluation is the sampled one"
+    );
+}

@@ -27,6 +27,8 @@ pub struct CheckReply {
     pub probability: f64,
     /// Why, strongest first.
     pub reasons: Vec<Reason>,
+    /// An analysts' rule asked for the message to be reviewed.
+    pub review: bool,
     /// The model that decided: when it was saved and how many messages it has learned.
     pub model_version: String,
     /// Time from the request's arrival to the answer, in microseconds.
@@ -50,6 +52,7 @@ pub(crate) async fn check(
         score: d.score,
         probability: d.probability,
         reasons: d.reasons,
+        review: d.review,
         model_version: c.model_version,
         elapsed_us: start.elapsed().as_micros() as u64,
         auth: c.auth,
@@ -251,6 +254,50 @@ mod tests {
         assert_eq!(v["reasons"][0]["name"], "GTUBE");
         assert!(v["probability"].as_f64().is_some_and(|p| (0.0..=1.0).contains(&p)));
         assert!(v["model_version"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn rules_apply_and_a_broken_rule_file_never_replaces_the_running_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("desk.rules");
+        std::fs::write(
+            &file,
+            "rule BIG { description: \"big\" when: mail.size > 10 then: score 50, review }\n",
+        )
+        .unwrap();
+        let mut settings = Settings::default();
+        settings.rules.files = vec![file.clone()];
+        let state = state_in(dir.path(), settings);
+        let app = crate::scan_router(state.clone());
+        let msg = b"From: a@shop.example\r\nSubject: hello\r\n\r\nhello there\r\n";
+        let v = call_ok(app.clone(), "/v1/mail/check", &[], msg).await;
+        assert_eq!(v["action"], "reject", "50 points");
+        assert_eq!(v["review"], true);
+        assert_eq!(v["reasons"][0]["name"], "RULE:BIG");
+        assert_eq!(v["reasons"][0]["description"], format!("big: mail.size = {}", msg.len()));
+
+        std::fs::write(&file, "rule BIG { when: mail.size > \"ten\" then: score 50 }\n").unwrap();
+        let err = state.reload_rules().unwrap_err();
+        assert!(err.contains("desk.rules:1:30: type mismatch"), "{err}");
+        let v = call_ok(app.clone(), "/v1/mail/check", &[], msg).await;
+        assert_eq!(v["reasons"][0]["name"], "RULE:BIG", "the running set stays");
+        let metrics = String::from_utf8(call(app.clone(), "GET", "/metrics", b"").await.1).unwrap();
+        assert!(metrics.contains("warden_rule_load_failures_total 1"), "{metrics}");
+        assert!(metrics.contains("warden_rules_last_load_ok 0"), "{metrics}");
+        assert!(metrics.contains("warden_rule_hits{rule=\"BIG\",mode=\"enforce\"} 2"), "{metrics}");
+
+        std::fs::write(&file, "rule SMALL { mode: shadow when: mail.size < 10 then: action reject }\n")
+            .unwrap();
+        assert_eq!(state.reload_rules(), Ok(1));
+        let v = call_ok(app.clone(), "/v1/mail/check", &[], msg).await;
+        assert_ne!(v["reasons"][0]["name"], "RULE:BIG");
+        assert_eq!(v["review"], false);
+        let metrics = String::from_utf8(call(app, "GET", "/metrics", b"").await.1).unwrap();
+        assert!(
+            metrics.contains("warden_rules_last_load_ok 1") && metrics.contains("warden_rules 1"),
+            "{metrics}"
+        );
+        assert!(state.rule_files().contains(&file));
     }
 
     #[tokio::test]

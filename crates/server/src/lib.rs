@@ -94,6 +94,7 @@ impl AppState {
     ) -> Result<Self, String> {
         let slots = || Arc::new(tokio::sync::Semaphore::new(settings.limits.max_in_flight));
         let checker = RwLock::new(Arc::new(mailauth::Checker::new(&settings.mail_auth)?));
+        live.set_rules(load_rules(&settings.rules.files)?);
         Ok(AppState(Arc::new(Shared {
             checker,
             scan_slots: slots(),
@@ -174,6 +175,13 @@ impl AppState {
             notes.push(format!("model reloaded from {} and taught the stored feedback", path.display()));
         }
         let checker = mailauth::Checker::new(&next.mail_auth)?;
+        // Rules are checked before anything is swapped: a set that fails leaves all as it was.
+        let rules = load_rules(&next.rules.files).inspect_err(|_| self.rule_load_failed())?;
+        self.0.metrics.rules_last_load_ok.set(1);
+        if let Some(r) = &rules {
+            notes.push(format!("{} rules loaded from {} files", r.rules().len(), r.files().len()));
+        }
+        self.0.live.set_rules(rules);
         self.0.live.set_config(next.engine()).map_err(|e| e.to_string())?;
         *self.0.checker.write().expect("not poisoned") = Arc::new(checker);
         *self.0.tokens.write().expect("not poisoned") = Arc::new(tokens);
@@ -181,6 +189,71 @@ impl AppState {
         notes.push("configuration reloaded".to_owned());
         Ok(notes)
     }
+}
+
+impl AppState {
+    fn rule_load_failed(&self) {
+        self.0.metrics.rule_reload_failures.inc();
+        self.0.metrics.rules_last_load_ok.set(0);
+    }
+
+    /// Loads the configured rule files again (the watcher's reload: nothing else changes).
+    /// A set that fails to check is refused, counted, and the running one stays.
+    pub fn reload_rules(&self) -> Result<usize, String> {
+        let rules = load_rules(&self.settings().rules.files).inspect_err(|_| self.rule_load_failed())?;
+        self.0.metrics.rules_last_load_ok.set(1);
+        let n = rules.as_ref().map_or(0, |r| r.rules().len());
+        self.0.live.set_rules(rules);
+        Ok(n)
+    }
+
+    /// The files the rules in force were read from, or the configured ones when none are in
+    /// force: what the watcher looks at.
+    pub fn rule_files(&self) -> Vec<std::path::PathBuf> {
+        match self.0.live.with_engine(|e| e.rules().map(|r| r.files().to_vec())) {
+            Some(files) => files,
+            None => self.settings().rules.files.clone(),
+        }
+    }
+
+    /// Watches the rule and list files, reloading the rules when one changes (every
+    /// `[rules] watch_secs`; never when 0 or no rule files are configured).
+    pub async fn watch_rules(self) {
+        let mut last = None;
+        loop {
+            let secs = self.settings().rules.watch_secs;
+            if secs == 0 || self.settings().rules.files.is_empty() {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                continue;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+            let stamp: Vec<Option<std::time::SystemTime>> = self
+                .rule_files()
+                .iter()
+                .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
+                .collect();
+            if last.as_ref().is_some_and(|l| *l != stamp) {
+                match self.reload_rules() {
+                    Ok(n) => tracing::info!(rules = n, "rule files changed: rules reloaded"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "rule files changed but do not check: the running rules stay")
+                    }
+                }
+            }
+            last = Some(stamp);
+        }
+    }
+}
+
+/// Reads and checks rule files; `None` when there are none. Every error is in the message,
+/// one per line, as `file:line:column: what (expected …)`.
+pub fn load_rules(files: &[std::path::PathBuf]) -> Result<Option<Arc<warden_rules::RuleSet>>, String> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    warden_rules::RuleSet::load(files, warden_rules::Catalogue::mail())
+        .map(|r| Some(Arc::new(r)))
+        .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
 }
 
 /// A decision with what came with it.

@@ -275,11 +275,18 @@ impl Live {
         Ok(())
     }
 
+    /// Replaces the analysts' rules every decision runs (`None`: no rules).
+    pub fn set_rules(&self, rules: Option<Arc<warden_rules::RuleSet>>) {
+        self.learned.write().expect("not poisoned").engine.set_rules(rules);
+    }
+
     /// Replaces the live model by `model`, after teaching it every stored label it has not
     /// learned. Decisions go on with the old model until the swap; none is dropped.
     pub fn replace_model(&self, model: Model) -> Result<(), LiveError> {
-        let config = self.with_engine(|e| e.config().clone());
-        let mut next = catch_up(&self.store, MailEngine::new(model, config)?, &self.counters)?;
+        let (config, rules) = self.with_engine(|e| (e.config().clone(), e.rules().cloned()));
+        let mut engine = MailEngine::new(model, config)?;
+        engine.set_rules(rules);
+        let mut next = catch_up(&self.store, engine, &self.counters)?;
         let mut l = self.learned.write().expect("not poisoned");
         // Labels committed while the new model was being taught.
         next.replay(&self.store, &self.counters)?;

@@ -34,6 +34,13 @@ pub struct OutcomeLabels {
     pub outcome: String,
 }
 
+/// A rule's labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleLabels {
+    rule: String,
+    mode: String,
+}
+
 /// The model's identity.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModelLabels {
@@ -63,6 +70,13 @@ pub struct Metrics {
     replayed: Gauge,
     skipped: Gauge,
     checkpoints: Gauge,
+    rules: Gauge,
+    rule_hits: Family<RuleLabels, Gauge>,
+    rule_nanos: Family<RuleLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// Rule sets that failed to check on a reload and were not used.
+    pub rule_reload_failures: Counter,
+    /// 1 when the last rule load succeeded, 0 when it failed (the previous set still runs).
+    pub rules_last_load_ok: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -108,6 +122,24 @@ impl Default for Metrics {
         let skipped =
             gauge(&mut registry, "feedback_skipped", "Records not replayable (other extractor settings)");
         let checkpoints = gauge(&mut registry, "checkpoints", "Model checkpoints written");
+        let rules = gauge(&mut registry, "rules", "Analysts' rules in force (shadow ones included)");
+        let rule_hits = Family::<RuleLabels, Gauge>::default();
+        registry.register("rule_hits", "Times each rule fired since its set was loaded", rule_hits.clone());
+        let rule_nanos = Family::<RuleLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "rule_eval_nanoseconds",
+            "Mean time to evaluate each rule, over one evaluation in 1,024",
+            rule_nanos.clone(),
+        );
+        let rule_reload_failures = Counter::default();
+        registry.register(
+            "rule_load_failures",
+            "Rule sets that failed to check and were not used",
+            rule_reload_failures.clone(),
+        );
+        let rules_last_load_ok =
+            gauge(&mut registry, "rules_last_load_ok", "1 if the last rule load checked, else 0");
+        rules_last_load_ok.set(1);
         Metrics {
             registry,
             decisions,
@@ -123,6 +155,11 @@ impl Default for Metrics {
             replayed,
             skipped,
             checkpoints,
+            rules,
+            rule_hits,
+            rule_nanos,
+            rule_reload_failures,
+            rules_last_load_ok,
         }
     }
 }
@@ -142,6 +179,16 @@ impl Metrics {
         self.replayed.set(c.replayed.load(Ordering::Relaxed) as i64);
         self.skipped.set(c.skipped.load(Ordering::Relaxed) as i64);
         self.checkpoints.set(c.checkpoints.load(Ordering::Relaxed) as i64);
+        self.rule_hits.clear();
+        self.rule_nanos.clear();
+        let rules = live.with_engine(|e| e.rules().cloned());
+        self.rules.set(rules.as_ref().map_or(0, |r| r.rules().len() as i64));
+        for (rule, f) in rules.iter().flat_map(|r| r.figures()) {
+            let mode = if rule.mode == warden_rules::Mode::Shadow { "shadow" } else { "enforce" };
+            let labels = RuleLabels { rule: rule.name.clone(), mode: mode.into() };
+            self.rule_hits.get_or_create(&labels).set(f.hits as i64);
+            self.rule_nanos.get_or_create(&labels).set(f.mean_nanos);
+        }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
         out

@@ -56,6 +56,26 @@ pub struct Settings {
     pub milter: MilterConfig,
     /// Live SPF, DKIM, DMARC and ARC checks.
     pub mail_auth: crate::mailauth::MailAuthConfig,
+    /// Analysts' rules.
+    pub rules: RulesConfig,
+}
+
+/// `[rules]`: the analysts' rule files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RulesConfig {
+    /// Rule files, checked together (none by default). A set that fails to check never
+    /// replaces the running one.
+    pub files: Vec<std::path::PathBuf>,
+    /// Seconds between looks at the rule and list files' modification times (default 5; 0:
+    /// only on SIGHUP or `/v1/admin/reload`).
+    pub watch_secs: u64,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig { files: Vec::new(), watch_secs: 5 }
+    }
 }
 
 /// What the milter does with a message Warden would reject.

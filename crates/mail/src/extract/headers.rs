@@ -58,11 +58,11 @@ fn header_names(msg: &Message<'_>, out: &mut Emitter<'_>) {
     }
 }
 
-fn domain_of(addr: &str) -> Option<&str> {
+pub(crate) fn domain_of(addr: &str) -> Option<&str> {
     addr.rsplit_once('@').map(|(_, d)| d.trim_end_matches('>')).filter(|d| !d.is_empty())
 }
 
-fn first_address<'m>(a: Option<&'m Address<'_>>) -> Option<(Option<&'m str>, Option<&'m str>)> {
+pub(crate) fn first_address<'m>(a: Option<&'m Address<'_>>) -> Option<(Option<&'m str>, Option<&'m str>)> {
     a.and_then(|a| a.first()).map(|a| (a.name(), a.address()))
 }
 
@@ -220,7 +220,7 @@ fn auth(msg: &Message<'_>, out: &mut Emitter<'_>) {
 }
 
 /// The verdict word after `method=` in an Authentication-Results value.
-fn auth_verdict(value: &str, method: &str) -> Option<String> {
+pub(crate) fn auth_verdict(value: &str, method: &str) -> Option<String> {
     let lower = value.to_ascii_lowercase();
     let mut from = 0;
     while let Some(i) = lower[from..].find(method) {

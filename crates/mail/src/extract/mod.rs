@@ -4,10 +4,10 @@
 //! text and HTML part (a bounded prefix of each), then URLs found in either, then the
 //! character n-grams of the normalised subject and body text.
 
-mod headers;
+pub(crate) mod headers;
 mod html;
 mod mime;
-mod received;
+pub(crate) mod received;
 mod text;
 mod url;
 
@@ -63,6 +63,11 @@ pub mod ns {
 
 /// Extracts all features of `mail` into `sink`.
 pub fn extract(mail: &Mail<'_>, sink: &mut dyn FeatureSink) {
+    extract_with(mail, sink, None);
+}
+
+/// Extracts all features of `mail` into `sink` and, when asked, the facts rules read.
+pub fn extract_with(mail: &Mail<'_>, sink: &mut dyn FeatureSink, facts: Option<&mut crate::MailFacts>) {
     let config = mail.config();
     let mut out = Emitter { sink, buf: String::with_capacity(64) };
     out.num(ns::MESSAGE, "size", mail.raw().len());
@@ -86,7 +91,11 @@ pub fn extract(mail: &Mail<'_>, sink: &mut dyn FeatureSink) {
     for body in texts.bodies() {
         urls.scan_text(body);
     }
-    urls.emit(&mut out);
+    let url_domains = urls.emit(&mut out);
+    if let Some(facts) = facts {
+        *facts = crate::MailFacts::of(mail);
+        facts.url_domains = url_domains.into_iter().collect();
+    }
     texts.emit(&mut out);
     raw_ngrams(mail.raw(), config.raw_ngram_bytes, config.raw_ngrams_skip_trace, &mut out);
 }

@@ -19,7 +19,7 @@ use mail_parser::DateTime;
 
 /// One hop's facts. Host names borrow from the field.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub(super) struct Hop<'x> {
+pub(crate) struct Hop<'x> {
     /// The name after `from` (what Postfix and Sendmail record as the HELO), or its address.
     pub from: Option<Host<'x>>,
     /// The name given after a `HELO`/`EHLO`/`LHLO` keyword or `helo=` inside a comment.
@@ -39,7 +39,7 @@ pub(super) struct Hop<'x> {
 
 /// A host as written: an address literal or a name.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum Host<'x> {
+pub(crate) enum Host<'x> {
     Ip(IpAddr),
     Name(&'x str),
 }
@@ -63,7 +63,7 @@ enum Clause {
 }
 
 /// Reads one Received field's value (folded lines included).
-pub(super) fn parse(value: &[u8]) -> Hop<'_> {
+pub(crate) fn parse(value: &[u8]) -> Hop<'_> {
     // Only ASCII matters here; a field with other bytes is read up to its first invalid one.
     let text = match std::str::from_utf8(value) {
         Ok(t) => t,

@@ -121,7 +121,8 @@ impl UrlCollector {
         }
     }
 
-    pub fn emit(&self, out: &mut Emitter<'_>) {
+    /// Emits the URL features and returns the registrable domains seen.
+    pub fn emit(&self, out: &mut Emitter<'_>) -> BTreeSet<String> {
         out.num(ns::URL_SHAPE, "count", self.urls.len());
         let mut domains: BTreeSet<String> = BTreeSet::new();
         let mut shapes: BTreeSet<&'static str> = BTreeSet::new();
@@ -180,6 +181,7 @@ impl UrlCollector {
                 out.pair(ns::URL_SHAPE, "tld", tld);
             }
         }
+        domains
     }
 }
 

@@ -369,7 +369,7 @@ mod tests {
             description: String::new(),
             contribution: score,
         };
-        Decision { action, score, probability: 0.5, reasons: vec![reason] }
+        Decision { action, score, probability: 0.5, reasons: vec![reason], review: false }
     }
 
     fn conversation(session: &mut Session) -> Step {

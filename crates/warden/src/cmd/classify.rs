@@ -11,13 +11,20 @@ use serde_json::json;
 pub struct Args {
     #[command(flatten)]
     engine: super::EngineArgs,
+    /// Analysts' rule files to apply (checked first; any error stops the run).
+    #[arg(long = "rules")]
+    rules: Vec<PathBuf>,
     /// Messages to classify; `-` reads one from standard input.
     #[arg(required = true)]
     files: Vec<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let engine = args.engine.engine()?;
+    let mut engine = args.engine.engine()?;
+    engine.set_rules(
+        warden_server::load_rules(&args.rules)
+            .map_err(|e| anyhow::anyhow!("the rules do not check:\n{e}"))?,
+    );
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut failed = false;
@@ -33,6 +40,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     "score": d.score,
                     "probability": d.probability,
                     "reasons": d.reasons,
+                    "review": d.review,
                 })
             }
             Err(e) => {

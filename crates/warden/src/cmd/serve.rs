@@ -134,6 +134,7 @@ pub fn run(args: Args) -> Result<()> {
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         tokio::spawn(signals(state.clone(), stop_tx, handlers));
         tokio::spawn(housekeeping(Arc::clone(&live), checkpoint_every, retention_days));
+        tokio::spawn(state.clone().watch_rules());
         warden_server::serve(state, listeners, stop).await.map_err(anyhow::Error::msg)?;
         tracing::info!("stopped");
         eprintln!("warden: stopped");
