@@ -32,9 +32,9 @@ pub struct MailFacts {
     pub size: usize,
     /// Addresses in To and Cc.
     pub recipients: usize,
-    /// The client: set by the caller from the envelope, else the newest Received hop's.
+    /// The client address of the newest Received hop.
     pub client_ip: Option<IpAddr>,
-    /// The HELO name: the envelope's, else the newest Received hop's.
+    /// The HELO name of the newest Received hop.
     pub helo: Option<String>,
     /// SPF verdict from the first Authentication-Results field that has one.
     pub spf: Option<String>,
@@ -83,17 +83,9 @@ impl MailFacts {
             }
         }
         for part in msg.parts.iter().take(64) {
-            match &part.body {
-                PartType::Html(_) => f.has_html = true,
-                PartType::Text(_) | PartType::Multipart(_) => {}
-                _ => {
-                    if let Some(name) = part.attachment_name() {
-                        f.attachment_names.push(name.to_lowercase());
-                    }
-                }
-            }
+            f.has_html |= matches!(part.body, PartType::Html(_));
             if let Some(name) = part.attachment_name()
-                && matches!(part.body, PartType::Text(_) | PartType::Html(_))
+                && !matches!(part.body, PartType::Multipart(_))
             {
                 f.attachment_names.push(name.to_lowercase());
             }

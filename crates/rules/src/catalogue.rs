@@ -111,13 +111,9 @@ static MAIL: Catalogue = Catalogue {
         FieldDef {
             name: "mail.client_ip",
             ty: Type::Ip,
-            doc: "the connecting client: the envelope's, else the newest Received hop's",
+            doc: "the client address of the newest Received hop",
         },
-        FieldDef {
-            name: "mail.helo",
-            ty: Type::Str,
-            doc: "the HELO name: the envelope's, else the newest Received hop's",
-        },
+        FieldDef { name: "mail.helo", ty: Type::Str, doc: "the HELO name of the newest Received hop" },
         FieldDef {
             name: "mail.spf",
             ty: Type::Str,
