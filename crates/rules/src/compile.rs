@@ -17,8 +17,8 @@ use crate::parser::{CmpOp, Expr, ExprKind, InTarget, TextOp};
 pub(crate) enum Node {
     Const(bool),
     Not(Box<Node>),
-    And(Box<Node>, Box<Node>),
-    Or(Box<Node>, Box<Node>),
+    All(Vec<Node>),
+    Any(Vec<Node>),
     Bool(usize),
     Num(CmpOp, Num, Num),
     /// A text field (or each text of a list field) equal to one of the values.
@@ -71,8 +71,8 @@ impl Node {
         match self {
             Node::Const(b) => *b,
             Node::Not(n) => !n.eval(r),
-            Node::And(a, b) => a.eval(r) && b.eval(r),
-            Node::Or(a, b) => a.eval(r) || b.eval(r),
+            Node::All(ns) => ns.iter().all(|n| n.eval(r)),
+            Node::Any(ns) => ns.iter().any(|n| n.eval(r)),
             Node::Bool(slot) => matches!(r.get(*slot), Value::Bool(true)),
             Node::Num(op, a, b) => match (a.get(r), b.get(r)) {
                 (Some(a), Some(b)) => match op {
@@ -212,6 +212,10 @@ impl Scope<'_> {
         }
     }
 
+    fn conditions(&self, es: &[Expr]) -> Result<Vec<Node>, Diagnostic> {
+        es.iter().map(|e| self.condition(e)).collect()
+    }
+
     fn operand(&self, e: &Expr) -> Result<Operand, Diagnostic> {
         Ok(match &e.kind {
             ExprKind::Bool(b) => Operand::Bool(*b),
@@ -252,12 +256,8 @@ impl Scope<'_> {
                 }
             },
             ExprKind::Not(inner) => Operand::Cond(Node::Not(Box::new(self.condition(inner)?))),
-            ExprKind::And(a, b) => {
-                Operand::Cond(Node::And(Box::new(self.condition(a)?), Box::new(self.condition(b)?)))
-            }
-            ExprKind::Or(a, b) => {
-                Operand::Cond(Node::Or(Box::new(self.condition(a)?), Box::new(self.condition(b)?)))
-            }
+            ExprKind::And(all) => Operand::Cond(Node::All(self.conditions(all)?)),
+            ExprKind::Or(any) => Operand::Cond(Node::Any(self.conditions(any)?)),
             ExprKind::Cmp(op, a, b) => Operand::Cond(self.compare(*op, a, b, e.pos)?),
             ExprKind::In(a, target) => Operand::Cond(self.membership(a, target)?),
             ExprKind::Text(op, a, b) => Operand::Cond(self.text(*op, a, b)?),

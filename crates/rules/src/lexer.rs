@@ -42,9 +42,15 @@ pub(crate) fn lex(src: &str) -> Result<Vec<(Tok, Pos)>, Diagnostic> {
     let mut out = Vec::new();
     let bytes = src.as_bytes();
     let (mut i, mut line, mut line_start) = (0, 1u32, 0);
-    let pos = |i: usize, line: u32, line_start: usize| Pos {
-        line,
-        col: (src[line_start..i].chars().count() + 1) as u32,
+    // Columns count characters from the line's start, carried forward from the last token so
+    // that a long line costs one pass, not one pass a token.
+    let mut counted = (0usize, 0u32);
+    let mut pos = |i: usize, line: u32, line_start: usize| {
+        if counted.0 < line_start || counted.0 > i {
+            counted = (line_start, 0);
+        }
+        counted = (i, counted.1 + src[counted.0..i].chars().count() as u32);
+        Pos { line, col: counted.1 + 1 }
     };
     while i < bytes.len() {
         let b = bytes[i];

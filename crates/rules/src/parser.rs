@@ -115,8 +115,10 @@ pub(crate) enum ExprKind {
     Field(String),
     Call(String, Box<Expr>),
     Not(Box<Expr>),
-    And(Box<Expr>, Box<Expr>),
-    Or(Box<Expr>, Box<Expr>),
+    /// Conditions joined by `&&`, flat: a long chain is a list, not a deep tree.
+    And(Vec<Expr>),
+    /// Conditions joined by `||`, flat.
+    Or(Vec<Expr>),
     Cmp(CmpOp, Box<Expr>, Box<Expr>),
     In(Box<Expr>, InTarget),
     Text(TextOp, Box<Expr>, Box<Expr>),
@@ -170,12 +172,13 @@ impl Parser {
     }
 
     fn name(&mut self, what: &str) -> Result<(String, Pos), Diagnostic> {
-        match self.bump() {
-            (Tok::Ident(s), p) => Ok((s, p)),
-            _ => {
-                self.at -= 1;
-                Err(self.error(what))
+        match self.peek() {
+            Tok::Ident(s) => {
+                let named = (s.clone(), self.pos());
+                self.bump();
+                Ok(named)
             }
+            _ => Err(self.error(what)),
         }
     }
 
@@ -326,24 +329,32 @@ impl Parser {
 
     pub fn expr(&mut self) -> Result<Expr, Diagnostic> {
         self.nested(|p| {
-            let mut left = p.and()?;
-            while p.is_punct("||") {
-                let pos = p.bump().1;
-                let right = p.and()?;
-                left = Expr { kind: ExprKind::Or(Box::new(left), Box::new(right)), pos };
+            let first = p.and()?;
+            if !p.is_punct("||") {
+                return Ok(first);
             }
-            Ok(left)
+            let pos = p.pos();
+            let mut all = vec![first];
+            while p.is_punct("||") {
+                p.bump();
+                all.push(p.and()?);
+            }
+            Ok(Expr { kind: ExprKind::Or(all), pos })
         })
     }
 
     fn and(&mut self) -> Result<Expr, Diagnostic> {
-        let mut left = self.unary()?;
-        while self.is_punct("&&") {
-            let pos = self.bump().1;
-            let right = self.unary()?;
-            left = Expr { kind: ExprKind::And(Box::new(left), Box::new(right)), pos };
+        let first = self.unary()?;
+        if !self.is_punct("&&") {
+            return Ok(first);
         }
-        Ok(left)
+        let pos = self.pos();
+        let mut all = vec![first];
+        while self.is_punct("&&") {
+            self.bump();
+            all.push(self.unary()?);
+        }
+        Ok(Expr { kind: ExprKind::And(all), pos })
     }
 
     fn unary(&mut self) -> Result<Expr, Diagnostic> {
@@ -421,14 +432,13 @@ impl Parser {
             }
             Tok::Punct("-") => {
                 self.bump();
-                match self.bump() {
-                    (Tok::Int(n), _) => ExprKind::Int(-n),
-                    (Tok::Float(f), _) => ExprKind::Float(-f),
-                    _ => {
-                        self.at -= 1;
-                        return Err(self.error("a number after `-`"));
-                    }
-                }
+                let kind = match self.peek() {
+                    Tok::Int(n) => ExprKind::Int(n.checked_neg().unwrap_or(i64::MIN)),
+                    Tok::Float(f) => ExprKind::Float(-f),
+                    _ => return Err(self.error("a number after `-`")),
+                };
+                self.bump();
+                kind
             }
             Tok::Punct("(") => {
                 self.bump();

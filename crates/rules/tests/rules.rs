@@ -168,11 +168,24 @@ fn errors_name_file_line_column_and_what_was_expected() {
             "t.rules:1:6: list `l`: /nonexistent/file:0: cannot read",
         ),
         ("rulez", "t.rules:1:1: unexpected `rulez` (expected `rule` or `list`)"),
+        ("rule", "t.rules:1:5: unexpected the end of the file (expected the rule's name)"),
+        (
+            "rule A { when: mail.size > -",
+            "t.rules:1:29: unexpected the end of the file (expected a number after `-`)",
+        ),
     ];
     for (src, want) in cases {
         let errs = compile(src).expect_err(src);
         assert!(errs.iter().any(|e| e.starts_with(want)), "{src:?}\n got {errs:?}\nwant {want}");
     }
+}
+
+#[test]
+fn a_long_line_is_lexed_in_one_pass_and_columns_stay_right() {
+    let many = "mail.size > 1 && ".repeat(20_000);
+    let errs = compile(&format!("rule A {{ when: {many} mail.frm > 1 then: score 1 }}")).unwrap_err();
+    let col = "rule A { when: ".len() + many.len() + " ".len() + 1;
+    assert!(errs[0].starts_with(&format!("t.rules:1:{col}: unknown field `mail.frm`")), "{}", &errs[0][..80]);
 }
 
 #[test]
