@@ -16,7 +16,7 @@ use warden_core::{
 use warden_learn::{Learner, Model, ModelError, OnlineLearner};
 
 use warden_mail::{Mail, MailConfig, MailFacts};
-use warden_rules::{Catalogue, Record, RuleSet, Value};
+use warden_rules::{Catalogue, Outcome, Record, RuleSet, Value};
 
 /// The starter model that ships inside the binary (see the README for what it learned).
 static STARTER_MODEL: &[u8] =
@@ -175,6 +175,20 @@ impl MailEngine {
         self.finish(&mail, &x, self.score(&x), Vec::new(), Some(&facts))
     }
 
+    /// Decides on a raw message and gives what went into the decision: its features (to learn
+    /// them), the model's own log-odds, and what the rules made of it (`None` without rules).
+    pub fn decide_detailed(&self, raw: &[u8]) -> Detailed {
+        let mail = Mail::parse(raw, &self.config.mail);
+        let mut sink = HashedSink::with_capacity(8192);
+        let mut facts = MailFacts::default();
+        warden_mail::extract::extract_with(&mail, &mut sink, self.rules.is_some().then_some(&mut facts));
+        let x = sink.finish_looking(|h| self.model.learner.prefetch(h));
+        let model_score = self.score(&x);
+        let facts = self.rules.is_some().then_some(&facts);
+        let (decision, outcome) = self.finish_detailed(&mail, &x, model_score, Vec::new(), facts);
+        Detailed { decision, features: x, model_score, outcome }
+    }
+
     /// Decides on a raw message and names the features that weighed most, rebuilt from the
     /// message itself (the model holds no names). The score is the one [`MailEngine::decide`]
     /// gives: the features are found by their hashes first, and only the strongest few are
@@ -261,8 +275,20 @@ impl MailEngine {
         features: Vec<Reason>,
         facts: Option<&MailFacts>,
     ) -> Decision<MailAction> {
+        self.finish_detailed(mail, x, model_score, features, facts).0
+    }
+
+    fn finish_detailed(
+        &self,
+        mail: &Mail<'_>,
+        x: &FeatureVec,
+        model_score: f64,
+        features: Vec<Reason>,
+        facts: Option<&MailFacts>,
+    ) -> (Decision<MailAction>, Option<Outcome>) {
         let probability = sigmoid(model_score);
         let mut reasons = Vec::with_capacity(features.len() + 2);
+        let mut outcome = None;
         let mut score = model_score;
         let mut forced = None;
         let mut allowed = false;
@@ -287,6 +313,7 @@ impl MailEngine {
                     contribution: rule.points(),
                 });
             }
+            outcome = Some(out);
         }
         let action = if mail.is_gtube() {
             reasons.insert(
@@ -319,8 +346,21 @@ impl MailEngine {
         push_fixed(&mut description, model_score, 3, true);
         reasons.push(Reason { name: "MODEL".into(), description, contribution: model_score });
         reasons.extend(features);
-        Decision { action, score, probability, reasons, review }
+        (Decision { action, score, probability, reasons, review }, outcome)
     }
+}
+
+/// A decision with what went into it (see [`MailEngine::decide_detailed`]).
+#[derive(Debug)]
+pub struct Detailed {
+    /// The decision.
+    pub decision: Decision<MailAction>,
+    /// The message's features.
+    pub features: FeatureVec,
+    /// The model's log-odds, before any rule.
+    pub model_score: f64,
+    /// What the rules made of it, when there are rules.
+    pub outcome: Option<Outcome>,
 }
 
 /// The rule catalogue's actions (mildest first) as mail actions.

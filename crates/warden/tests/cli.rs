@@ -254,3 +254,42 @@ fn rules_check_accepts_the_example_and_names_each_error_with_its_place() {
     assert!(err.contains(&format!("{file}:7:9: unknown action `burn`")), "{err}");
     assert!(err.contains("2 errors found"), "{err}");
 }
+
+#[test]
+fn rules_backtest_counts_hits_against_the_labels_and_compares_roc() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = synth(dir.path(), 300, 7);
+    let rules = dir.path().join("bt.rules");
+    std::fs::write(
+        &rules,
+        "rule ALL { when: mail.size > 0 then: score 0 }\nrule NONE { mode: shadow when: mail.size < 0 then: action reject }\n\
+         rule SPAMMY { when: model.probability > 0.5 then: score 2 }\n",
+    )
+    .unwrap();
+    let json = dir.path().join("bt.json");
+    let out = warden(&[
+        "rules",
+        "backtest",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let (messages, spam) = (v["messages"].as_u64().unwrap(), v["spam"].as_u64().unwrap());
+    assert_eq!(messages, 300);
+    let all = &v["per_rule"][0];
+    assert_eq!(all["hits"].as_u64(), Some(messages), "a rule true for every message hits every message");
+    assert_eq!(all["spam"].as_u64(), Some(spam));
+    assert_eq!(all["precision"].as_f64(), Some(spam as f64 / messages as f64));
+    assert_eq!(v["per_rule"][1]["hits"].as_u64(), Some(0));
+    assert!(v["per_rule"][1]["precision"].is_null());
+    for side in ["with_rules", "without_rules"] {
+        assert!(v[side]["one_minus_auc_pct"].as_f64().is_some_and(|x| (0.0..=100.0).contains(&x)), "{side}");
+    }
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("SPAMMY") && table.contains("with rules"), "{table}");
+}
