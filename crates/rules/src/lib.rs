@@ -25,6 +25,7 @@
 
 mod catalogue;
 mod compile;
+pub mod counters;
 mod diag;
 mod lexer;
 mod lists;
