@@ -309,7 +309,7 @@ impl MailEngine {
                 };
                 reasons.push(Reason {
                     name: format!("RULE:{}", rule.name),
-                    description: format!("{what}{}", rule.explain(&record)),
+                    description: format!("{what}{}", rule.explain_with(rules, &record, &out)),
                     contribution: rule.points(),
                 });
             }

@@ -222,6 +222,26 @@ impl Record {
         }
     }
 
+    /// A text or address value as a counter's key (texts without case); `None` when missing.
+    pub(crate) fn key(&self, slot: usize) -> Option<u64> {
+        match &self.values[slot] {
+            Value::Str(s) => Some(key_of(s.to_lowercase().as_bytes())),
+            Value::Ip(ip) => Some(key_of(&match ip {
+                IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+                IpAddr::V6(v6) => v6.octets(),
+            })),
+            _ => None,
+        }
+    }
+
+    /// The keys of a text, address or list-of-texts value (none when missing).
+    pub(crate) fn keys(&self, slot: usize) -> Vec<u64> {
+        match &self.values[slot] {
+            Value::StrList(l) => l.iter().map(|s| key_of(s.to_lowercase().as_bytes())).collect(),
+            _ => self.key(slot).into_iter().collect(),
+        }
+    }
+
     #[inline]
     pub(crate) fn get(&self, slot: usize) -> &Value {
         &self.values[slot]
@@ -231,4 +251,10 @@ impl Record {
     pub fn catalogue(&self) -> &'static Catalogue {
         self.catalogue
     }
+}
+
+/// A stable 64-bit hash of a counter key: counters keep hashes, never the identifiers.
+fn key_of(bytes: &[u8]) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::quality::FixedState::with_seed(0x7761_7264_656e).hash_one(bytes)
 }

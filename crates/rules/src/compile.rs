@@ -57,6 +57,8 @@ pub(crate) enum Num {
     Const(f64),
     Field(usize),
     Len(usize),
+    /// A window counter's value for this event's entity.
+    Counter(usize),
 }
 
 /// A textual operand: a field, possibly lowered.
@@ -67,14 +69,16 @@ pub(crate) struct Text {
 }
 
 impl Node {
-    pub(crate) fn eval(&self, r: &Record) -> bool {
+    /// Whether the condition holds for `r`, with the counters' values `c` (by counter index;
+    /// `None` when the event has no entity for that counter).
+    pub(crate) fn eval(&self, r: &Record, c: &[Option<f64>]) -> bool {
         match self {
             Node::Const(b) => *b,
-            Node::Not(n) => !n.eval(r),
-            Node::All(ns) => ns.iter().all(|n| n.eval(r)),
-            Node::Any(ns) => ns.iter().any(|n| n.eval(r)),
+            Node::Not(n) => !n.eval(r, c),
+            Node::All(ns) => ns.iter().all(|n| n.eval(r, c)),
+            Node::Any(ns) => ns.iter().any(|n| n.eval(r, c)),
             Node::Bool(slot) => matches!(r.get(*slot), Value::Bool(true)),
-            Node::Num(op, a, b) => match (a.get(r), b.get(r)) {
+            Node::Num(op, a, b) => match (a.get(r, c), b.get(r, c)) {
                 (Some(a), Some(b)) => match op {
                     CmpOp::Eq => a == b,
                     CmpOp::Ne => a != b,
@@ -107,9 +111,10 @@ impl Node {
 
 impl Num {
     #[inline]
-    fn get(self, r: &Record) -> Option<f64> {
+    fn get(self, r: &Record, c: &[Option<f64>]) -> Option<f64> {
         match self {
             Num::Const(x) => Some(x),
+            Num::Counter(i) => c.get(i).copied().flatten(),
             Num::Field(slot) => match r.get(slot) {
                 Value::Int(n) => Some(*n as f64),
                 Value::Float(x) => Some(*x),
@@ -172,6 +177,10 @@ pub(crate) struct Scope<'a> {
     pub lists: &'a HashMap<String, Arc<List>>,
     /// The slots the condition being compiled reads, for explaining why it fired.
     pub reads: std::cell::RefCell<Vec<usize>>,
+    /// Counters by name: index and the type of their value.
+    pub counters: &'a HashMap<String, (usize, Type)>,
+    /// The counters the condition reads.
+    pub reads_counters: std::cell::RefCell<Vec<usize>>,
 }
 
 /// A typed operand before it becomes part of a node.
@@ -222,6 +231,14 @@ impl Scope<'_> {
             ExprKind::Int(n) => Operand::Num(Num::Const(*n as f64), Type::Int),
             ExprKind::Float(x) => Operand::Num(Num::Const(*x), Type::Float),
             ExprKind::Str(s) => Operand::Str(s.clone()),
+            ExprKind::Field(name) if self.counters.contains_key(name) => {
+                let (i, ty) = self.counters[name];
+                let mut reads = self.reads_counters.borrow_mut();
+                if !reads.contains(&i) {
+                    reads.push(i);
+                }
+                Operand::Num(Num::Counter(i), ty)
+            }
             ExprKind::Field(name) => {
                 let Some((slot, ty)) = self.catalogue.field(name) else {
                     return Err(Diagnostic::new(e.pos, format!("unknown field `{name}`"))

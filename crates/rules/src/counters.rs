@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Where a counter gets the time, in seconds.
-pub trait Clock: Send + Sync {
+pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Now, in seconds since the Unix epoch.
     fn now(&self) -> u64;
 }
@@ -128,7 +128,10 @@ impl Hll {
             64 => 0.709,
             _ => 0.7213 / (1.0 + 1.079 / m),
         };
-        let sum: f64 = self.registers.iter().map(|&r| 2f64.powi(-i32::from(r))).sum();
+        // 2^-r by table: a register holds at most 64 - p + 1.
+        static INVERSE_POWERS: std::sync::LazyLock<[f64; 66]> =
+            std::sync::LazyLock::new(|| std::array::from_fn(|r| 2f64.powi(-(r as i32))));
+        let sum: f64 = self.registers.iter().map(|&r| INVERSE_POWERS[usize::from(r)]).sum();
         let raw = alpha * m * m / sum;
         let zeros = self.registers.iter().filter(|&&r| r == 0).count();
         if raw <= 2.5 * m && zeros > 0 { m * (m / zeros as f64).ln() } else { raw }
@@ -181,6 +184,11 @@ impl Counter {
         let ring = self.ring(entity);
         let n = ring.slots.len() as u64;
         let slot = &mut ring.slots[((start / bucket) % n) as usize];
+        if slot.0 != u64::MAX && slot.0 > start {
+            // Older than the window the ring holds (events out of time order): it would have
+            // slid out already, and must not wipe the newer bucket.
+            return;
+        }
         if slot.0 != start {
             // The slot held an older bucket, now out of the window: start afresh.
             *slot = (start, 0, p.map(Hll::new));
@@ -273,6 +281,15 @@ mod tests {
         assert_eq!(c.count(1, clock.now()), 0);
         c.expire(clock.now());
         assert_eq!(c.entities(), 0);
+    }
+
+    #[test]
+    fn an_event_older_than_the_ring_is_dropped_not_counted_over_newer_ones() {
+        let mut c = Counter::counting(Window::new(3600, 600).unwrap());
+        let now = 1_000_000_200;
+        c.add(7, None, now);
+        c.add(7, None, now - 7 * 600); // the ring's 7 slots hold an hour and a bucket
+        assert_eq!(c.count(7, now), 1);
     }
 
     #[test]

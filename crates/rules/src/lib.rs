@@ -42,6 +42,7 @@ pub use lists::{List, ListError};
 pub use parser::{ListKind, Mode};
 
 use compile::{Node, Scope};
+use parser::CounterDecl;
 use parser::EffectAst;
 
 /// What a rule does when it fires.
@@ -75,6 +76,8 @@ pub struct Rule {
     when: Node,
     /// The fields its condition reads, in the order written.
     reads: Vec<usize>,
+    /// The counters its condition reads.
+    reads_counters: Vec<usize>,
 }
 
 impl Rule {
@@ -93,6 +96,21 @@ impl Rule {
             .collect::<Vec<_>>()
             .join(", ")
     }
+
+    /// [`Rule::explain`] with the values of the counters it read, as `outcome` recorded them.
+    pub fn explain_with(&self, set: &RuleSet, record: &Record, outcome: &Outcome) -> String {
+        let mut parts = vec![self.explain(record)];
+        for &i in &self.reads_counters {
+            let v = outcome.counters.get(i).copied().flatten();
+            parts.push(format!(
+                "{} = {}",
+                set.counters[i].name,
+                v.map_or("missing".into(), |v| format!("{v:.0}"))
+            ));
+        }
+        parts.retain(|p| !p.is_empty());
+        parts.join(", ")
+    }
 }
 
 /// A checked, compiled rule set.
@@ -107,7 +125,30 @@ pub struct RuleSet {
     stats: Vec<RuleStats>,
     /// Evaluations so far, for sampling the timing.
     evaluations: AtomicU64,
+    /// Window counters, updated by every evaluation before the rules read them.
+    counters: Vec<CounterDef>,
+    clock: Arc<dyn counters::Clock>,
 }
+
+/// A declared counter and its state.
+struct CounterDef {
+    name: String,
+    /// The entity's field slot (text or address).
+    by: usize,
+    /// The field whose distinct values are counted.
+    distinct: Option<usize>,
+    state: std::sync::Mutex<counters::Counter>,
+}
+
+impl std::fmt::Debug for CounterDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CounterDef").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// Registers of a counter's distinct-count sketches, as a power of two: 1 KiB a bucket and a
+/// standard error of 3.25%.
+pub const DISTINCT_P: u8 = 10;
 
 /// One rule's counters.
 #[derive(Debug, Default)]
@@ -147,6 +188,9 @@ pub struct Outcome {
     pub fired: Vec<usize>,
     /// Shadow rules that fired, by index: counted, never acting.
     pub shadow_fired: Vec<usize>,
+    /// Each counter's value for this event's entity, this event included (by counter index;
+    /// `None` when the event has no such entity).
+    pub counters: Vec<Option<f64>>,
 }
 
 impl RuleSet {
@@ -200,7 +244,10 @@ impl RuleSet {
             files: Vec::new(),
             stats: Vec::new(),
             evaluations: AtomicU64::new(0),
+            counters: Vec::new(),
+            clock: Arc::new(counters::SystemClock),
         };
+        let mut counter_names: HashMap<String, (usize, Type)> = HashMap::new();
         let mut origins: HashMap<String, String> = HashMap::new();
         for &(file, text, dir) in sources {
             let mut push = |mut d: Diagnostic| {
@@ -226,8 +273,25 @@ impl RuleSet {
                     Err(e) => push(Diagnostic::new(l.pos, format!("list `{}`: {e}", l.name))),
                 }
             }
+            for c in &ast.counters {
+                match compile_counter(c, catalogue) {
+                    Ok(def) if !counter_names.contains_key(&c.name) => {
+                        let ty = if def.distinct.is_some() { Type::Float } else { Type::Int };
+                        counter_names.insert(c.name.clone(), (set.counters.len(), ty));
+                        set.counters.push(def);
+                    }
+                    Ok(_) => push(Diagnostic::new(c.pos, format!("counter `{}` is declared twice", c.name))),
+                    Err(d) => push(d),
+                }
+            }
             for r in ast.rules {
-                let scope = Scope { catalogue, lists: &local, reads: Default::default() };
+                let scope = Scope {
+                    catalogue,
+                    lists: &local,
+                    reads: Default::default(),
+                    counters: &counter_names,
+                    reads_counters: Default::default(),
+                };
                 let origin = format!("{file}:{}", r.pos.line);
                 if let Some(first) = origins.get(&r.name) {
                     push(Diagnostic::new(r.pos, format!("rule {} is already defined at {first}", r.name)));
@@ -275,12 +339,18 @@ impl RuleSet {
                     effects,
                     when,
                     reads: scope.reads.into_inner(),
+                    reads_counters: scope.reads_counters.into_inner(),
                 });
             }
             set.lists.extend(local);
         }
         set.stats = set.rules.iter().map(|_| RuleStats::default()).collect();
         if errors.is_empty() { Ok(set) } else { Err(errors) }
+    }
+
+    /// Sets the clock the counters read (a backtest's follows each message's Date).
+    pub fn set_clock(&mut self, clock: Arc<dyn counters::Clock>) {
+        self.clock = clock;
     }
 
     /// The files read: rule files (when loaded with [`RuleSet::load`]) and list files.
@@ -330,16 +400,23 @@ impl RuleSet {
         out.fired.clear();
         out.shadow_fired.clear();
         let timed = self.evaluations.fetch_add(1, Ordering::Relaxed).is_multiple_of(TIMING_SAMPLE);
+        out.counters.clear();
+        if !self.counters.is_empty() {
+            let now = self.clock.now();
+            for c in &self.counters {
+                out.counters.push(c.update(record, now, timed));
+            }
+        }
         for (i, rule) in self.rules.iter().enumerate() {
             let fired = if timed {
                 let t = std::time::Instant::now();
-                let fired = rule.when.eval(record);
+                let fired = rule.when.eval(record, &out.counters);
                 let s = &self.stats[i];
                 s.sampled_nanos.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 s.samples.fetch_add(1, Ordering::Relaxed);
                 fired
             } else {
-                rule.when.eval(record)
+                rule.when.eval(record, &out.counters)
             };
             if !fired {
                 continue;
@@ -360,4 +437,65 @@ impl RuleSet {
             }
         }
     }
+}
+
+impl CounterDef {
+    /// Records this event under its entity and answers the entity's count (or distinct count).
+    fn update(&self, r: &Record, now: u64, expire: bool) -> Option<f64> {
+        let entity = r.key(self.by)?;
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if expire {
+            state.expire(now);
+        }
+        match self.distinct {
+            None => {
+                state.add(entity, None, now);
+                Some(state.count(entity, now) as f64)
+            }
+            Some(slot) => {
+                let values = r.keys(slot);
+                if values.is_empty() {
+                    state.add(entity, None, now);
+                }
+                for v in values {
+                    state.add(entity, Some(v), now);
+                }
+                Some(state.distinct_count(entity, now))
+            }
+        }
+    }
+}
+
+/// Checks a counter declaration against the catalogue.
+fn compile_counter(c: &CounterDecl, catalogue: &Catalogue) -> Result<CounterDef, Diagnostic> {
+    let field = |(name, pos): &(String, Pos), entity: bool| {
+        let (slot, ty) = catalogue.field(name).ok_or_else(|| {
+            Diagnostic::new(*pos, format!("unknown field `{name}`")).expected("a catalogue field")
+        })?;
+        let fits = if entity {
+            matches!(ty, Type::Str | Type::Ip)
+        } else {
+            matches!(ty, Type::Str | Type::Ip | Type::StrList)
+        };
+        if !fits {
+            return Err(Diagnostic::new(*pos, format!("type mismatch: `{name}` is {}", ty.describe()))
+                .expected(if entity {
+                    "a text or address field to count by"
+                } else {
+                    "a text or address field"
+                }));
+        }
+        Ok(slot)
+    };
+    let by = field(&c.by, true)?;
+    let distinct = c.distinct.as_ref().map(|d| field(d, false)).transpose()?;
+    let (span, at) = c.span;
+    let bucket = c.bucket.map_or(span / 12, |b| b.0).max(1);
+    let window =
+        counters::Window::new(span, bucket).map_err(|e| Diagnostic::new(c.bucket.map_or(at, |b| b.1), e))?;
+    let state = match distinct {
+        None => counters::Counter::counting(window),
+        Some(_) => counters::Counter::distinct(window, DISTINCT_P),
+    };
+    Ok(CounterDef { name: c.name.clone(), by, distinct, state: std::sync::Mutex::new(state) })
 }

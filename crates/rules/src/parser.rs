@@ -23,7 +23,21 @@ use crate::lexer::Tok;
 #[derive(Debug)]
 pub(crate) struct File {
     pub lists: Vec<ListDecl>,
+    pub counters: Vec<CounterDecl>,
     pub rules: Vec<RuleAst>,
+}
+
+/// `counter NAME: count by FIELD over SPAN [every BUCKET]` or
+/// `counter NAME: distinct FIELD by FIELD over SPAN [every BUCKET]`.
+#[derive(Debug)]
+pub(crate) struct CounterDecl {
+    pub name: String,
+    pub pos: Pos,
+    /// The field whose distinct values are counted (`None`: events are counted).
+    pub distinct: Option<(String, Pos)>,
+    pub by: (String, Pos),
+    pub span: (u64, Pos),
+    pub bucket: Option<(u64, Pos)>,
 }
 
 /// What a list holds.
@@ -194,13 +208,14 @@ impl Parser {
     }
 
     pub fn file(&mut self) -> Result<File, Diagnostic> {
-        let mut file = File { lists: Vec::new(), rules: Vec::new() };
+        let mut file = File { lists: Vec::new(), counters: Vec::new(), rules: Vec::new() };
         loop {
             match self.peek() {
                 Tok::Eof => return Ok(file),
                 Tok::Ident(w) if w == "rule" => file.rules.push(self.rule()?),
                 Tok::Ident(w) if w == "list" => file.lists.push(self.list()?),
-                _ => return Err(self.error("`rule` or `list`")),
+                Tok::Ident(w) if w == "counter" => file.counters.push(self.counter()?),
+                _ => return Err(self.error("`rule`, `list` or `counter`")),
             }
         }
     }
@@ -220,6 +235,72 @@ impl Parser {
         self.punct("=")?;
         let path = self.string("the list file's path, as a string")?;
         Ok(ListDecl { name, kind, path, pos })
+    }
+
+    fn counter(&mut self) -> Result<CounterDecl, Diagnostic> {
+        self.bump();
+        let (name, pos) = self.name("the counter's name")?;
+        self.punct(":")?;
+        let distinct = match self.peek() {
+            Tok::Ident(w) if w == "count" => {
+                self.bump();
+                None
+            }
+            Tok::Ident(w) if w == "distinct" => {
+                self.bump();
+                Some(self.field("the field whose distinct values are counted")?)
+            }
+            _ => return Err(self.error("`count` or `distinct FIELD`")),
+        };
+        self.keyword("by")?;
+        let by = self.field("the field naming the entity counted for (`mail.from_domain`)")?;
+        self.keyword("over")?;
+        let span = self.duration()?;
+        let bucket = if self.is_word("every") {
+            self.bump();
+            Some(self.duration()?)
+        } else {
+            None
+        };
+        Ok(CounterDecl { name, pos, distinct, by, span, bucket })
+    }
+
+    fn keyword(&mut self, w: &str) -> Result<(), Diagnostic> {
+        if self.is_word(w) {
+            self.bump();
+            Ok(())
+        } else {
+            Err(self.error(&format!("`{w}`")))
+        }
+    }
+
+    /// A dotted field name.
+    fn field(&mut self, what: &str) -> Result<(String, Pos), Diagnostic> {
+        let (mut name, pos) = self.name(what)?;
+        while self.is_punct(".") {
+            self.bump();
+            name.push('.');
+            name.push_str(&self.name("a field name after `.`")?.0);
+        }
+        Ok((name, pos))
+    }
+
+    /// A duration: a whole number and a unit, `s`, `m`, `h` or `d` (`90s`, `1h`, `7d`).
+    fn duration(&mut self) -> Result<(u64, Pos), Diagnostic> {
+        let pos = self.pos();
+        let Tok::Int(n) = *self.peek() else { return Err(self.error("a duration such as `1h` or `30m`")) };
+        self.bump();
+        let unit = match self.peek() {
+            Tok::Ident(u) if u == "s" => 1,
+            Tok::Ident(u) if u == "m" => 60,
+            Tok::Ident(u) if u == "h" => 3600,
+            Tok::Ident(u) if u == "d" => 86_400,
+            _ => return Err(self.error("a unit after the number: `s`, `m`, `h` or `d`")),
+        };
+        self.bump();
+        let secs = u64::try_from(n).ok().and_then(|n| n.checked_mul(unit)).filter(|&s| s > 0);
+        secs.map(|s| (s, pos))
+            .ok_or_else(|| Diagnostic::new(pos, "a duration must be above zero and not absurdly long"))
     }
 
     fn rule(&mut self) -> Result<RuleAst, Diagnostic> {

@@ -167,7 +167,7 @@ fn errors_name_file_line_column_and_what_was_expected() {
             "list l: ip = \"/nonexistent/file\"\nrule A { when: mail.client_ip in l then: score 1 }",
             "t.rules:1:6: list `l`: /nonexistent/file:0: cannot read",
         ),
-        ("rulez", "t.rules:1:1: unexpected `rulez` (expected `rule` or `list`)"),
+        ("rulez", "t.rules:1:1: unexpected `rulez` (expected `rule`, `list` or `counter`)"),
         ("rule", "t.rules:1:5: unexpected the end of the file (expected the rule's name)"),
         (
             "rule A { when: mail.size > -",
@@ -211,4 +211,70 @@ fn hits_are_counted_per_rule_and_timing_is_sampled() {
         vec![("A".into(), 3, 1), ("B".into(), 2, 1)],
         "the first evaluation is the sampled one"
     );
+}
+
+#[test]
+fn counters_count_per_entity_over_their_window_with_an_injected_clock() {
+    let mut set = compile(
+        "counter per_sender: count by mail.from_domain over 1h every 5m\n\
+         counter senders_per_ip: distinct mail.from_domain by mail.client_ip over 1d every 1h\n\
+         rule FLOOD { when: per_sender > 3 then: score 2 }\n\
+         rule MANY_SENDERS { when: senders_per_ip >= 3 then: review }",
+    )
+    .unwrap();
+    let clock = std::sync::Arc::new(warden_rules::counters::ManualClock::new(1_800_000_000));
+    set.set_clock(clock.clone());
+    let event = |dom: &str, ip: &str| {
+        mail(&[("mail.from_domain", s(dom)), ("mail.client_ip", Value::Ip(ip.parse().unwrap()))])
+    };
+    for i in 0..3 {
+        let out = set.evaluate(&event("Bulk.example", "192.0.2.1"));
+        assert!(out.fired.is_empty(), "event {i}");
+        clock.advance(60);
+    }
+    let r = event("bulk.example", "192.0.2.1");
+    let out = set.evaluate(&r);
+    assert_eq!(out.fired, vec![0], "the fourth within the hour, case folded");
+    assert_eq!(set.rules()[0].explain_with(&set, &r, &out), "per_sender = 4");
+    // An hour on, the first bucket (five minutes) is still read: counts are exact to a bucket.
+    clock.advance(3600 - 180);
+    assert_eq!(set.evaluate(&event("bulk.example", "192.0.2.1")).counters[0], Some(5.0));
+    clock.advance(300);
+    let out = set.evaluate(&event("bulk.example", "192.0.2.1"));
+    assert!(out.fired.is_empty(), "an hour and a bucket later: {:?}", out.counters);
+    set.evaluate(&event("a.example", "198.51.100.1"));
+    set.evaluate(&event("b.example", "198.51.100.1"));
+    assert!(!set.evaluate(&event("b.example", "198.51.100.1")).review, "two senders so far");
+    assert!(set.evaluate(&event("c.example", "198.51.100.1")).review, "three senders from one address");
+    let none = set.evaluate(&mail(&[]));
+    assert_eq!(none.counters, vec![None, None], "no entity, no count: tests on it are false");
+}
+
+#[test]
+fn counter_declarations_are_checked() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "counter c: count by mail.size over 1h",
+            "t.rules:1:21: type mismatch: `mail.size` is a whole number",
+        ),
+        ("counter c: count by mail.nope over 1h", "t.rules:1:21: unknown field `mail.nope`"),
+        (
+            "counter c: count by mail.from_domain over 1h every 7m",
+            "t.rules:1:52: a window of 3600 s in buckets of 420 s",
+        ),
+        ("counter c: count by mail.from_domain over 1 hour", "t.rules:1:45: unexpected `hour`"),
+        (
+            "counter c: count by mail.from_domain over 1h\ncounter c: count by mail.helo over 1h",
+            "t.rules:2:9: counter `c` is declared twice",
+        ),
+        ("rule A { when: c > 1 then: score 1 }", "t.rules:1:16: unknown field `c`"),
+        (
+            "counter c: count by mail.from_domain over 1h\nrule A { when: c == \"x\" then: score 1 }",
+            "t.rules:2:21: type mismatch: this is a string",
+        ),
+    ];
+    for (src, want) in cases {
+        let errs = compile(src).expect_err(src);
+        assert!(errs.iter().any(|e| e.starts_with(want)), "{src:?}\n got {errs:?}\nwant {want}");
+    }
 }

@@ -89,8 +89,13 @@ pub fn run(cmd: Rules) -> anyhow::Result<ExitCode> {
 const FORCED: f64 = 1e6;
 
 fn backtest(args: Backtest) -> anyhow::Result<ExitCode> {
+    // Counters follow each message's Date, not the time of the backtest.
+    let clock = std::sync::Arc::new(warden_rules::counters::ManualClock::new(0));
     let rules = match RuleSet::load(&args.rules, Catalogue::mail()) {
-        Ok(r) => std::sync::Arc::new(r),
+        Ok(mut r) => {
+            r.set_clock(clock.clone());
+            std::sync::Arc::new(r)
+        }
         Err(errors) => {
             for e in &errors {
                 eprintln!("{e}");
@@ -111,6 +116,9 @@ fn backtest(args: Backtest) -> anyhow::Result<ExitCode> {
         bar.inc(1);
         let Ok(raw) = std::fs::read(&item.path) else { continue };
         let raw = super::prepare(&raw, args.strip_list_headers);
+        if let Some(t) = date_of(&raw) {
+            clock.set(t);
+        }
         let d = engine.decide_detailed(&raw);
         let out = d.outcome.expect("the engine has rules");
         for &i in out.fired.iter().chain(&out.shadow_fired) {
@@ -209,4 +217,12 @@ fn backtest(args: Backtest) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot write {}", p.display()))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A message's Date as Unix seconds, when it has a readable one after 1970.
+fn date_of(raw: &[u8]) -> Option<u64> {
+    let config = warden_mail::MailConfig::default();
+    let mail = warden_mail::Mail::parse(raw, &config);
+    let t = mail.message()?.date()?.to_timestamp();
+    u64::try_from(t).ok()
 }
