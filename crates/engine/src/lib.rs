@@ -165,14 +165,9 @@ impl MailEngine {
     pub fn decide(&self, raw: &[u8]) -> Decision<MailAction> {
         if self.rules.is_none() {
             let (mail, x) = self.parse_and_extract(raw);
-            return self.finish(&mail, &x, self.score(&x), Vec::new(), None);
+            return self.finish(&mail, &x, self.score(&x), Vec::new(), None).0;
         }
-        let mail = Mail::parse(raw, &self.config.mail);
-        let mut sink = HashedSink::with_capacity(8192);
-        let mut facts = MailFacts::default();
-        warden_mail::extract::extract_with(&mail, &mut sink, Some(&mut facts));
-        let x = sink.finish_looking(|h| self.model.learner.prefetch(h));
-        self.finish(&mail, &x, self.score(&x), Vec::new(), Some(&facts))
+        self.decide_detailed(raw).decision
     }
 
     /// Decides on a raw message and gives what went into the decision: its features (to learn
@@ -185,7 +180,7 @@ impl MailEngine {
         let x = sink.finish_looking(|h| self.model.learner.prefetch(h));
         let model_score = self.score(&x);
         let facts = self.rules.is_some().then_some(&facts);
-        let (decision, outcome) = self.finish_detailed(&mail, &x, model_score, Vec::new(), facts);
+        let (decision, outcome) = self.finish(&mail, &x, model_score, Vec::new(), facts);
         Detailed { decision, features: x, model_score, outcome }
     }
 
@@ -219,7 +214,7 @@ impl MailEngine {
                 contribution: c,
             })
             .collect();
-        let d = self.finish(&mail, &x, score, features, want_facts.then_some(&facts));
+        let d = self.finish(&mail, &x, score, features, want_facts.then_some(&facts)).0;
         (d, x)
     }
 
@@ -268,17 +263,6 @@ impl MailEngine {
     /// score — the model's log-odds plus enforced rules' points — against the thresholds.
     /// Shadow rules never change any of it.
     fn finish(
-        &self,
-        mail: &Mail<'_>,
-        x: &FeatureVec,
-        model_score: f64,
-        features: Vec<Reason>,
-        facts: Option<&MailFacts>,
-    ) -> Decision<MailAction> {
-        self.finish_detailed(mail, x, model_score, features, facts).0
-    }
-
-    fn finish_detailed(
         &self,
         mail: &Mail<'_>,
         x: &FeatureVec,

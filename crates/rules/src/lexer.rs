@@ -111,6 +111,9 @@ pub(crate) fn lex(src: &str) -> Result<Vec<(Tok, Pos)>, Diagnostic> {
                             .expected("`\"` before the end of the line"));
                     }
                     '\\' => {
+                        // The backslash is one byte: its place is a character boundary, where
+                        // the escape after it may not end on one.
+                        let backslash = i - 1;
                         let esc = src[i..].chars().next();
                         i += esc.map_or(0, char::len_utf8);
                         match esc {
@@ -121,7 +124,7 @@ pub(crate) fn lex(src: &str) -> Result<Vec<(Tok, Pos)>, Diagnostic> {
                             other => {
                                 let shown = other.map_or("end of file".to_owned(), |c| format!("\\{c}"));
                                 return Err(Diagnostic::new(
-                                    pos(i - 1, line, line_start),
+                                    pos(backslash, line, line_start),
                                     format!("unknown escape {shown}"),
                                 )
                                 .expected("one of \\\" \\\\ \\n \\t"));
@@ -166,6 +169,11 @@ mod tests {
         assert_eq!(e.pos, Pos { line: 2, col: 9 });
         assert!(lex("a ~ b").unwrap_err().message.contains('~'));
         assert!(lex("\"\\q\"").unwrap_err().message.contains("\\q"));
+        // An unknown escape of a character of several bytes (found by fuzzing: the error's
+        // column was taken inside the character).
+        let e = lex("x \"ab\\é\"").unwrap_err();
+        assert_eq!(e.pos, Pos { line: 1, col: 6 });
+        assert!(e.message.contains("\\é"));
         assert!(lex("99999999999999999999").is_err());
     }
 }
