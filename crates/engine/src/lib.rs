@@ -194,11 +194,25 @@ impl MailEngine {
 
     /// [`MailEngine::decide_explained`], with the message's features (to learn it later).
     pub fn decide_explained_features(&self, raw: &[u8]) -> (Decision<MailAction>, FeatureVec) {
+        self.decide_explained_features_with(raw, |_| {})
+    }
+
+    /// [`MailEngine::decide_explained_features`], letting the caller correct the facts rules
+    /// read with what it knows better than the message does (the SMTP envelope's client
+    /// address and HELO name).
+    pub fn decide_explained_features_with(
+        &self,
+        raw: &[u8],
+        adjust: impl FnOnce(&mut MailFacts),
+    ) -> (Decision<MailAction>, FeatureVec) {
         let mail = Mail::parse(raw, &self.config.mail);
         let mut sink = RecordingSink::with_capacity(8192);
         let mut facts = MailFacts::default();
         let want_facts = self.rules.is_some();
         warden_mail::extract::extract_with(&mail, &mut sink, want_facts.then_some(&mut facts));
+        if want_facts {
+            adjust(&mut facts);
+        }
         let (x, recorded) = sink.finish_looking(|h| self.model.learner.prefetch(h));
         let mut weights = Vec::new();
         let score = self.model.learner.predict_contributions(&x, &mut weights);

@@ -32,9 +32,9 @@ pub struct MailFacts {
     pub size: usize,
     /// Addresses in To and Cc.
     pub recipients: usize,
-    /// The client address of the newest Received hop.
+    /// The client address of the newest Received hop (a server replaces it by the envelope's).
     pub client_ip: Option<IpAddr>,
-    /// The HELO name of the newest Received hop.
+    /// The HELO name of the newest Received hop (a server replaces it by the envelope's).
     pub helo: Option<String>,
     /// SPF verdict from the first Authentication-Results field that has one.
     pub spf: Option<String>,

@@ -111,9 +111,13 @@ static MAIL: Catalogue = Catalogue {
         FieldDef {
             name: "mail.client_ip",
             ty: Type::Ip,
-            doc: "the client address of the newest Received hop",
+            doc: "the client address: the SMTP envelope's when the server has one, else the newest Received hop's",
         },
-        FieldDef { name: "mail.helo", ty: Type::Str, doc: "the HELO name of the newest Received hop" },
+        FieldDef {
+            name: "mail.helo",
+            ty: Type::Str,
+            doc: "the HELO name: the envelope's when the server has one, else the newest Received hop's",
+        },
         FieldDef {
             name: "mail.spf",
             ty: Type::Str,

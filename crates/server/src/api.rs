@@ -292,12 +292,27 @@ mod tests {
         let v = call_ok(app.clone(), "/v1/mail/check", &[], msg).await;
         assert_ne!(v["reasons"][0]["name"], "RULE:BIG");
         assert_eq!(v["review"], false);
-        let metrics = String::from_utf8(call(app, "GET", "/metrics", b"").await.1).unwrap();
+        let metrics = String::from_utf8(call(app.clone(), "GET", "/metrics", b"").await.1).unwrap();
         assert!(
             metrics.contains("warden_rules_last_load_ok 1") && metrics.contains("warden_rules 1"),
             "{metrics}"
         );
         assert!(state.rule_files().contains(&file));
+
+        // The envelope's client and HELO are what rules read, over the message's Received.
+        std::fs::write(&file, "rule ENV { when: mail.client_ip == \"10.1.2.3\" && mail.helo == \"relay.example\" then: score 1 }\n")
+            .unwrap();
+        assert_eq!(state.reload_rules(), Ok(1));
+        let received = b"Received: from other.example ([192.0.2.9]) by mx.example with ESMTP; Tue, 3 Nov 2026 10:00:00 +0000\r\nSubject: hi\r\n\r\nhi\r\n";
+        let v = call_ok(app.clone(), "/v1/mail/check", &[], received).await;
+        assert_ne!(v["reasons"][0]["name"], "RULE:ENV", "without an envelope the Received hop counts");
+        let v =
+            call_ok(app, "/v1/mail/check", &[("IP", "10.1.2.3"), ("Helo", "Relay.Example")], received).await;
+        assert_eq!(v["reasons"][0]["name"], "RULE:ENV");
+        assert_eq!(
+            v["reasons"][0]["description"],
+            "mail.client_ip = 10.1.2.3, mail.helo = \"relay.example\""
+        );
     }
 
     #[tokio::test]

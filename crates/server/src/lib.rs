@@ -138,10 +138,11 @@ impl AppState {
         let auth = checker.check(&raw, envelope).await;
         let prefix = auth.header.as_ref().map(|h| format!("Authentication-Results: {h}\r\n").into_bytes());
         let (mut decision, id, model_version) = if raw.len() <= INLINE_BYTES {
-            self.0.live.check_with(&raw, prefix.as_deref())
+            self.0.live.check_with(&raw, prefix.as_deref(), Some(envelope))
         } else {
             let live = Arc::clone(&self.0.live);
-            tokio::task::spawn_blocking(move || live.check_with(&raw, prefix.as_deref()))
+            let envelope = envelope.clone();
+            tokio::task::spawn_blocking(move || live.check_with(&raw, prefix.as_deref(), Some(&envelope)))
                 .await
                 .map_err(|e| ApiError::internal(format!("decision task failed: {e}")))?
         };

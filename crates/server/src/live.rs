@@ -172,12 +172,19 @@ impl Live {
     /// Decides on `raw` with explanations, and remembers its features under its id when
     /// recent checks are kept. Returns the decision, the id, and the model's version.
     pub fn check(&self, raw: &[u8]) -> (Decision<MailAction>, u128, String) {
-        self.check_with(raw, None)
+        self.check_with(raw, None, None)
     }
 
     /// [`Live::check`], deciding on `prefix` (header fields Warden adds, such as its own
-    /// `Authentication-Results`) followed by `raw`; the id is still that of `raw`.
-    pub fn check_with(&self, raw: &[u8], prefix: Option<&[u8]>) -> (Decision<MailAction>, u128, String) {
+    /// `Authentication-Results`) followed by `raw`; the id is still that of `raw`. The
+    /// envelope's client address and HELO name, when given, are what rules read as
+    /// `mail.client_ip` and `mail.helo` (the message's own Received fields can be forged).
+    pub fn check_with(
+        &self,
+        raw: &[u8],
+        prefix: Option<&[u8]>,
+        envelope: Option<&crate::mailauth::Envelope>,
+    ) -> (Decision<MailAction>, u128, String) {
         let joined;
         let seen = match prefix {
             Some(p) => {
@@ -188,7 +195,16 @@ impl Live {
         };
         let (d, x, version) = {
             let l = self.learned.read().expect("not poisoned");
-            let (d, x) = l.engine.decide_explained_features(seen);
+            let (d, x) = l.engine.decide_explained_features_with(seen, |facts| {
+                if let Some(e) = envelope {
+                    if e.ip.is_some() {
+                        facts.client_ip = e.ip;
+                    }
+                    if !e.helo.is_empty() {
+                        facts.helo = Some(e.helo.to_ascii_lowercase());
+                    }
+                }
+            });
             (d, x, version(l.engine.model()))
         };
         let id = self.store.message_key(raw);
