@@ -104,15 +104,20 @@ impl MailEngine {
 
     /// The hashed features of a raw message.
     pub fn features(&self, raw: &[u8]) -> FeatureVec {
-        self.parse_and_extract(raw).1
+        self.parse_and_extract(raw, None).1
     }
 
-    fn parse_and_extract<'a>(&'a self, raw: &'a [u8]) -> (Mail<'a>, FeatureVec) {
+    /// Parses and extracts, and fills `facts` for the rules when given.
+    fn parse_and_extract<'a>(
+        &'a self,
+        raw: &'a [u8],
+        facts: Option<&mut MailFacts>,
+    ) -> (Mail<'a>, FeatureVec) {
         let mail = Mail::parse(raw, &self.config.mail);
         // Room for a typical message's features (two 2,000-byte n-gram windows and words)
         // without growing.
         let mut sink = HashedSink::with_capacity(8192);
-        mail.extract(&mut sink);
+        warden_mail::extract::extract_with(&mail, &mut sink, facts);
         // The model's weights start loading while duplicates are being removed.
         (mail, sink.finish_looking(|h| self.model.learner.prefetch(h)))
     }
@@ -164,7 +169,7 @@ impl MailEngine {
     /// [`MailEngine::decide_explained`] for the features behind it.
     pub fn decide(&self, raw: &[u8]) -> Decision<MailAction> {
         if self.rules.is_none() {
-            let (mail, x) = self.parse_and_extract(raw);
+            let (mail, x) = self.parse_and_extract(raw, None);
             return self.finish(&mail, &x, self.score(&x), Vec::new(), None).0;
         }
         self.decide_detailed(raw).decision
@@ -173,11 +178,8 @@ impl MailEngine {
     /// Decides on a raw message and gives what went into the decision: its features (to learn
     /// them), the model's own log-odds, and what the rules made of it (`None` without rules).
     pub fn decide_detailed(&self, raw: &[u8]) -> Detailed {
-        let mail = Mail::parse(raw, &self.config.mail);
-        let mut sink = HashedSink::with_capacity(8192);
         let mut facts = MailFacts::default();
-        warden_mail::extract::extract_with(&mail, &mut sink, self.rules.is_some().then_some(&mut facts));
-        let x = sink.finish_looking(|h| self.model.learner.prefetch(h));
+        let (mail, x) = self.parse_and_extract(raw, self.rules.is_some().then_some(&mut facts));
         let model_score = self.score(&x);
         let facts = self.rules.is_some().then_some(&facts);
         let (decision, outcome) = self.finish(&mail, &x, model_score, Vec::new(), facts);
