@@ -226,23 +226,36 @@ impl Record {
         }
     }
 
-    /// A text or address value as a counter's key (texts without case); `None` when missing.
-    pub(crate) fn key(&self, slot: usize) -> Option<u64> {
+    /// A text or address value as a counter's key (texts without case), hashed with `seed`;
+    /// `None` when missing.
+    pub(crate) fn key(&self, slot: usize, seed: u64) -> Option<u64> {
         match &self.values[slot] {
-            Value::Str(s) => Some(key_of(s.to_lowercase().as_bytes())),
-            Value::Ip(ip) => Some(key_of(&match ip {
-                IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-                IpAddr::V6(v6) => v6.octets(),
-            })),
+            Value::Str(s) => Some(key_of(s.to_lowercase().as_bytes(), seed)),
+            Value::Ip(ip) => Some(key_of(
+                &match ip {
+                    IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+                    IpAddr::V6(v6) => v6.octets(),
+                },
+                seed,
+            )),
             _ => None,
         }
     }
 
     /// The keys of a text, address or list-of-texts value (none when missing).
-    pub(crate) fn keys(&self, slot: usize) -> Vec<u64> {
+    pub(crate) fn keys(&self, slot: usize, seed: u64) -> Vec<u64> {
         match &self.values[slot] {
-            Value::StrList(l) => l.iter().map(|s| key_of(s.to_lowercase().as_bytes())).collect(),
-            _ => self.key(slot).into_iter().collect(),
+            Value::StrList(l) => l.iter().map(|s| key_of(s.to_lowercase().as_bytes(), seed)).collect(),
+            _ => self.key(slot, seed).into_iter().collect(),
+        }
+    }
+
+    /// A text or address value as the entity a label names (texts in lower case).
+    pub(crate) fn entity(&self, slot: usize) -> Option<String> {
+        match &self.values[slot] {
+            Value::Str(s) if !s.is_empty() => Some(s.to_lowercase()),
+            Value::Ip(ip) => Some(ip.to_string()),
+            _ => None,
         }
     }
 
@@ -257,8 +270,11 @@ impl Record {
     }
 }
 
-/// A stable 64-bit hash of a counter key: counters keep hashes, never the identifiers.
-fn key_of(bytes: &[u8]) -> u64 {
+/// The counters' hash seed until one is set ([`crate::RuleSet::set_key_seed`]).
+pub(crate) const DEFAULT_KEY_SEED: u64 = 0x7761_7264_656e;
+
+/// A 64-bit hash of a counter key under `seed`: counters keep hashes, never the identifiers.
+fn key_of(bytes: &[u8], seed: u64) -> u64 {
     use std::hash::BuildHasher;
-    foldhash::quality::FixedState::with_seed(0x7761_7264_656e).hash_one(bytes)
+    foldhash::quality::FixedState::with_seed(seed).hash_one(bytes)
 }

@@ -56,6 +56,50 @@ pub enum Effect {
     Review,
     /// Allow-lists the event: it is delivered whatever else fired.
     Allow,
+    /// Adds (or, `remove`, takes away) a label on the entity a field holds: the sender's
+    /// domain, the client's address, an account.
+    Label {
+        /// The field naming the entity (a text or address field).
+        field: usize,
+        /// The label.
+        label: String,
+        /// How long an added label lasts, in seconds (`None`: until removed).
+        ttl: Option<u64>,
+        /// Take the label away instead.
+        remove: bool,
+    },
+}
+
+/// A label change a rule asked for, with the entity it names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelChange {
+    /// The rule that asked (index into [`RuleSet::rules`]).
+    pub rule: usize,
+    /// The field the entity came from (its catalogue name, such as `mail.from_domain`).
+    pub field: &'static str,
+    /// The entity: the field's value (lower case for texts).
+    pub entity: String,
+    /// The label.
+    pub label: String,
+    /// How long an added label lasts, in seconds.
+    pub ttl: Option<u64>,
+    /// The label is taken away.
+    pub remove: bool,
+}
+
+/// One update of a window counter, as a journal keeps it to rebuild the counter after a
+/// restart ([`RuleSet::restore`]). Entities and values are keyed 64-bit hashes, never the
+/// identifiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CounterEvent {
+    /// The counter (index into [`RuleSet::counter_names`]).
+    pub counter: usize,
+    /// The entity's hash.
+    pub entity: u64,
+    /// The counted value's hash (distinct counters).
+    pub value: Option<u64>,
+    /// When, in seconds since the Unix epoch.
+    pub at: u64,
 }
 
 /// One compiled rule and what is known about it.
@@ -128,6 +172,9 @@ pub struct RuleSet {
     /// Window counters, updated by every evaluation before the rules read them.
     counters: Vec<CounterDef>,
     clock: Arc<dyn counters::Clock>,
+    /// Seed of the counters' entity and value hashes (a secret of the installation, so that a
+    /// journal of hashes does not give away which domain or address it counted).
+    key_seed: u64,
 }
 
 /// A declared counter and its state.
@@ -191,6 +238,10 @@ pub struct Outcome {
     /// Each counter's value for this event's entity, this event included (by counter index;
     /// `None` when the event has no such entity).
     pub counters: Vec<Option<f64>>,
+    /// The counter updates this event made, for a journal.
+    pub counter_events: Vec<CounterEvent>,
+    /// The label changes enforced rules asked for.
+    pub labels: Vec<LabelChange>,
 }
 
 impl RuleSet {
@@ -246,6 +297,7 @@ impl RuleSet {
             evaluations: AtomicU64::new(0),
             counters: Vec::new(),
             clock: Arc::new(counters::SystemClock),
+            key_seed: catalogue::DEFAULT_KEY_SEED,
         };
         let mut counter_names: HashMap<String, (usize, Type)> = HashMap::new();
         let mut origins: HashMap<String, String> = HashMap::new();
@@ -310,6 +362,27 @@ impl RuleSet {
                         EffectAst::Score(p) => Effect::Score(*p),
                         EffectAst::Review => Effect::Review,
                         EffectAst::Allow => Effect::Allow,
+                        EffectAst::Label { field: (name, at), label, ttl, remove } => {
+                            match catalogue.field(name) {
+                                Some((slot, Type::Str | Type::Ip)) => {
+                                    Effect::Label { field: slot, label: label.clone(), ttl: *ttl, remove: *remove }
+                                }
+                                Some((_, ty)) => {
+                                    push(
+                                        Diagnostic::new(*at, format!("type mismatch: `{name}` is {}", ty.describe()))
+                                            .expected("a text or address field naming the entity to label"),
+                                    );
+                                    continue;
+                                }
+                                None => {
+                                    push(
+                                        Diagnostic::new(*at, format!("unknown field `{name}`"))
+                                            .expected("a catalogue field"),
+                                    );
+                                    continue;
+                                }
+                            }
+                        }
                         EffectAst::Action(a) => match catalogue.actions.iter().position(|x| x == a) {
                             Some(i) => Effect::Action(i),
                             None => {
@@ -346,6 +419,26 @@ impl RuleSet {
         }
         set.stats = set.rules.iter().map(|_| RuleStats::default()).collect();
         if errors.is_empty() { Ok(set) } else { Err(errors) }
+    }
+
+    /// Sets the seed of the counters' keyed hashes (the server derives it from its secret key).
+    /// Counters already holding events must be rebuilt under the new seed.
+    pub fn set_key_seed(&mut self, seed: u64) {
+        self.key_seed = seed;
+    }
+
+    /// The counters' names, by index.
+    pub fn counter_names(&self) -> impl Iterator<Item = &str> {
+        self.counters.iter().map(|c| c.name.as_str())
+    }
+
+    /// Replays one journaled update into the counter named `counter` (a journal keeps names,
+    /// so that updates survive a change of the rule set); `false` when no counter has that
+    /// name. Updates older than the counter's window fall out as they would have live.
+    pub fn restore(&self, counter: &str, entity: u64, value: Option<u64>, at: u64) -> bool {
+        let Some(c) = self.counters.iter().find(|c| c.name == counter) else { return false };
+        c.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).add(entity, value, at);
+        true
     }
 
     /// Sets the clock the counters read (a backtest's follows each message's Date).
@@ -399,12 +492,15 @@ impl RuleSet {
         out.allow = false;
         out.fired.clear();
         out.shadow_fired.clear();
+        out.counter_events.clear();
+        out.labels.clear();
         let timed = self.evaluations.fetch_add(1, Ordering::Relaxed).is_multiple_of(TIMING_SAMPLE);
         out.counters.clear();
         if !self.counters.is_empty() {
             let now = self.clock.now();
-            for c in &self.counters {
-                out.counters.push(c.update(record, now, timed));
+            for (i, c) in self.counters.iter().enumerate() {
+                let value = c.update(record, now, timed, self.key_seed, i, &mut out.counter_events);
+                out.counters.push(value);
             }
         }
         for (i, rule) in self.rules.iter().enumerate() {
@@ -433,6 +529,18 @@ impl RuleSet {
                     Effect::Action(a) => out.action = Some(out.action.map_or(a, |b| b.max(a))),
                     Effect::Review => out.review = true,
                     Effect::Allow => out.allow = true,
+                    Effect::Label { field, ref label, ttl, remove } => {
+                        if let Some(entity) = record.entity(field) {
+                            out.labels.push(LabelChange {
+                                rule: i,
+                                field: self.catalogue.fields[field].name,
+                                entity,
+                                label: label.clone(),
+                                ttl,
+                                remove,
+                            });
+                        }
+                    }
                 }
             }
         }
@@ -440,9 +548,19 @@ impl RuleSet {
 }
 
 impl CounterDef {
-    /// Records this event under its entity and answers the entity's count (or distinct count).
-    fn update(&self, r: &Record, now: u64, expire: bool) -> Option<f64> {
-        let entity = r.key(self.by)?;
+    /// Records this event under its entity and answers the entity's count (or distinct count);
+    /// the updates made are pushed to `journal`.
+    fn update(
+        &self,
+        r: &Record,
+        now: u64,
+        expire: bool,
+        seed: u64,
+        index: usize,
+        journal: &mut Vec<CounterEvent>,
+    ) -> Option<f64> {
+        let entity = r.key(self.by, seed)?;
+        let event = |value| CounterEvent { counter: index, entity, value, at: now };
         let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if expire {
             state.expire(now);
@@ -450,15 +568,18 @@ impl CounterDef {
         match self.distinct {
             None => {
                 state.add(entity, None, now);
+                journal.push(event(None));
                 Some(state.count(entity, now) as f64)
             }
             Some(slot) => {
-                let values = r.keys(slot);
+                let values = r.keys(slot, seed);
                 if values.is_empty() {
                     state.add(entity, None, now);
+                    journal.push(event(None));
                 }
                 for v in values {
                     state.add(entity, Some(v), now);
+                    journal.push(event(Some(v)));
                 }
                 Some(state.distinct_count(entity, now))
             }

@@ -8,6 +8,7 @@
 //!          | "mode" ":" ("enforce" | "shadow")
 //!          | "when" ":" expr | "then" ":" effect { "," effect }
 //! effect   = "score" ["+" | "-"] NUMBER | "action" ACTION | "review" | "allow"
+//!          | "label" FIELD STRING ["for" DURATION] | "unlabel" FIELD STRING
 //! expr     = and { "||" and }          and = unary { "&&" unary }
 //! unary    = "!" unary | compare
 //! compare  = operand [ ("==" | "!=" | "<" | "<=" | ">" | ">=") operand
@@ -88,6 +89,8 @@ pub(crate) enum EffectAst {
     Action(String),
     Review,
     Allow,
+    /// Adds (or, `remove`, takes away) a label on the entity a field names.
+    Label { field: (String, Pos), label: String, ttl: Option<u64>, remove: bool },
 }
 
 #[derive(Debug)]
@@ -365,7 +368,8 @@ impl Parser {
     }
 
     fn effect(&mut self) -> Result<(EffectAst, Pos), Diagnostic> {
-        let (word, pos) = self.name("an effect: `score`, `action`, `review` or `allow`")?;
+        let (word, pos) =
+            self.name("an effect: `score`, `action`, `review`, `allow`, `label` or `unlabel`")?;
         let effect = match word.as_str() {
             "score" => {
                 let sign = if self.is_punct("-") {
@@ -390,9 +394,21 @@ impl Parser {
             }
             "review" => EffectAst::Review,
             "allow" => EffectAst::Allow,
+            "label" | "unlabel" => {
+                let field = self.field("the field naming the entity to label, such as `mail.from_domain`")?;
+                let label = self.string("the label, a quoted string")?;
+                let remove = word == "unlabel";
+                let ttl = if !remove && self.is_word("for") {
+                    self.bump();
+                    Some(self.duration()?.0)
+                } else {
+                    None
+                };
+                EffectAst::Label { field, label, ttl, remove }
+            }
             _ => {
                 return Err(Diagnostic::new(pos, format!("unknown effect `{word}`"))
-                    .expected("`score`, `action`, `review` or `allow`"));
+                    .expected("`score`, `action`, `review`, `allow`, `label` or `unlabel`"));
             }
         };
         Ok((effect, pos))

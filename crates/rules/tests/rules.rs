@@ -278,3 +278,74 @@ fn counter_declarations_are_checked() {
         assert!(errs.iter().any(|e| e.starts_with(want)), "{src:?}\n got {errs:?}\nwant {want}");
     }
 }
+
+#[test]
+fn a_journal_of_counter_updates_rebuilds_the_counters_of_a_new_set() {
+    let src = "counter per_sender: count by mail.from_domain over 1h every 5m\n\
+               counter senders_per_ip: distinct mail.from_domain by mail.client_ip over 1d every 1h\n\
+               rule FLOOD { when: per_sender > 3 then: score 2 }";
+    let clock = std::sync::Arc::new(warden_rules::counters::ManualClock::new(1_800_000_000));
+    let mut live = compile(src).unwrap();
+    live.set_clock(clock.clone());
+    live.set_key_seed(42);
+    let event = |dom: &str, ip: &str| {
+        mail(&[("mail.from_domain", s(dom)), ("mail.client_ip", Value::Ip(ip.parse().unwrap()))])
+    };
+    let names: Vec<String> = live.counter_names().map(str::to_owned).collect();
+    assert_eq!(names, ["per_sender", "senders_per_ip"]);
+    let mut journal = Vec::new();
+    for i in 0..5 {
+        let out = live.evaluate(&event(&format!("d{}.example", i % 3), "192.0.2.1"));
+        journal.extend(out.counter_events.iter().map(|e| (names[e.counter].clone(), *e)));
+        clock.advance(60);
+    }
+    assert_eq!(journal.len(), 10, "one update per counter per event");
+    // A restarted server: a new set, the same seed, the journal replayed.
+    let mut restarted = compile(src).unwrap();
+    restarted.set_clock(clock.clone());
+    restarted.set_key_seed(42);
+    for (name, e) in &journal {
+        assert!(restarted.restore(name, e.entity, e.value, e.at));
+    }
+    assert!(!restarted.restore("gone", 1, None, 1), "a counter no longer declared");
+    let (a, b) = (live.evaluate(&event("d0.example", "192.0.2.1")), restarted.evaluate(&event("d0.example", "192.0.2.1")));
+    assert_eq!(a.counters, b.counters);
+    let rounded: Vec<Option<f64>> = b.counters.iter().map(|c| c.map(f64::round)).collect();
+    assert_eq!(rounded, [Some(3.0), Some(3.0)], "d0 three times; three senders from the address");
+    // Another seed hashes entities apart: a journal is only good under its own key.
+    let mut other = compile(src).unwrap();
+    other.set_clock(clock.clone());
+    for (name, e) in &journal {
+        other.restore(name, e.entity, e.value, e.at);
+    }
+    assert_eq!(other.evaluate(&event("d0.example", "192.0.2.1")).counters[0], Some(1.0));
+}
+
+#[test]
+fn label_effects_name_the_entity_and_are_checked() {
+    let set = compile(
+        "rule MARK { when: mail.subject contains \"bulk\" then: label mail.from_domain \"bulk-sender\" for 7d }\n\
+         rule CLEAR { when: mail.subject contains \"sorry\" then: unlabel mail.client_ip \"suspect\" }\n\
+         rule QUIET { mode: shadow when: mail.subject contains \"bulk\" then: label mail.from_domain \"x\" }",
+    )
+    .unwrap();
+    let out = set.evaluate(&mail(&[("mail.from_domain", s("News.Example")), ("mail.subject", s("bulk offer"))]));
+    assert_eq!(out.labels.len(), 1, "the shadow rule labels nothing: {:?}", out.labels);
+    let l = &out.labels[0];
+    assert_eq!((l.field, l.entity.as_str(), l.label.as_str()), ("mail.from_domain", "news.example", "bulk-sender"));
+    assert_eq!((l.ttl, l.remove, l.rule), (Some(7 * 86_400), false, 0));
+    let out = set.evaluate(&mail(&[
+        ("mail.subject", s("sorry")),
+        ("mail.client_ip", Value::Ip("2001:db8::1".parse().unwrap())),
+    ]));
+    assert_eq!((out.labels[0].entity.as_str(), out.labels[0].remove), ("2001:db8::1", true));
+    assert!(set.evaluate(&mail(&[("mail.subject", s("bulk"))])).labels.is_empty(), "no entity, no label");
+    for (src, want) in [
+        ("rule R { when: true then: label mail.size \"x\" }", "t.rules:1:33: type mismatch: `mail.size`"),
+        ("rule R { when: true then: label mail.nope \"x\" }", "t.rules:1:33: unknown field `mail.nope`"),
+        ("rule R { when: true then: label mail.helo x }", "t.rules:1:43: unexpected `x` (expected the label, a quoted string)"),
+    ] {
+        let errors = compile(src).unwrap_err();
+        assert!(errors[0].starts_with(want), "{src}: {errors:?}");
+    }
+}
