@@ -196,7 +196,16 @@ impl MailEngine {
 
     /// [`MailEngine::decide_explained`], with the message's features (to learn it later).
     pub fn decide_explained_features(&self, raw: &[u8]) -> (Decision<MailAction>, FeatureVec) {
-        self.decide_explained_features_with(raw, |_| {})
+        let e = self.decide_explained_features_with(raw, |_| {});
+        (e.decision, e.features)
+    }
+
+    /// The facts rules read about a message (sender, subject, URL domains, …), without
+    /// deciding: what a review item shows an analyst.
+    pub fn facts(&self, raw: &[u8]) -> MailFacts {
+        let mut facts = MailFacts::default();
+        self.parse_and_extract(raw, Some(&mut facts));
+        facts
     }
 
     /// [`MailEngine::decide_explained_features`], letting the caller correct the facts rules
@@ -206,7 +215,7 @@ impl MailEngine {
         &self,
         raw: &[u8],
         adjust: impl FnOnce(&mut MailFacts),
-    ) -> (Decision<MailAction>, FeatureVec) {
+    ) -> Explained {
         let mail = Mail::parse(raw, &self.config.mail);
         let mut sink = RecordingSink::with_capacity(8192);
         let mut facts = MailFacts::default();
@@ -230,8 +239,8 @@ impl MailEngine {
                 contribution: c,
             })
             .collect();
-        let d = self.finish(&mail, &x, score, features, want_facts.then_some(&facts)).0;
-        (d, x)
+        let (decision, outcome) = self.finish(&mail, &x, score, features, want_facts.then_some(&facts));
+        Explained { decision, features: x, outcome, facts: want_facts.then_some(facts) }
     }
 
     /// The `k` features of `x` with the largest weights (by magnitude, ties by name), named;
@@ -361,6 +370,20 @@ pub struct Detailed {
     pub model_score: f64,
     /// What the rules made of it, when there are rules.
     pub outcome: Option<Outcome>,
+}
+
+/// An explained decision with what went into it (see
+/// [`MailEngine::decide_explained_features_with`]).
+#[derive(Debug)]
+pub struct Explained {
+    /// The decision, with the strongest features among its reasons.
+    pub decision: Decision<MailAction>,
+    /// The message's features.
+    pub features: FeatureVec,
+    /// What the rules made of it (counter updates and label changes to keep), with rules.
+    pub outcome: Option<Outcome>,
+    /// The facts the rules read, with rules.
+    pub facts: Option<MailFacts>,
 }
 
 /// The rule catalogue's actions (mildest first) as mail actions.

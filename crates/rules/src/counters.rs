@@ -171,6 +171,11 @@ impl Counter {
         Counter { window, distinct_p: Some(p.clamp(4, 16)), entities: HashMap::new() }
     }
 
+    /// Its window.
+    pub fn window(&self) -> Window {
+        self.window
+    }
+
     fn ring(&mut self, entity: u64) -> &mut Ring {
         let slots = self.window.slots();
         self.entities.entry(entity).or_insert_with(|| Ring { slots: vec![(u64::MAX, 0, None); slots] })

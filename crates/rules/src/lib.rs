@@ -364,13 +364,19 @@ impl RuleSet {
                         EffectAst::Allow => Effect::Allow,
                         EffectAst::Label { field: (name, at), label, ttl, remove } => {
                             match catalogue.field(name) {
-                                Some((slot, Type::Str | Type::Ip)) => {
-                                    Effect::Label { field: slot, label: label.clone(), ttl: *ttl, remove: *remove }
-                                }
+                                Some((slot, Type::Str | Type::Ip)) => Effect::Label {
+                                    field: slot,
+                                    label: label.clone(),
+                                    ttl: *ttl,
+                                    remove: *remove,
+                                },
                                 Some((_, ty)) => {
                                     push(
-                                        Diagnostic::new(*at, format!("type mismatch: `{name}` is {}", ty.describe()))
-                                            .expected("a text or address field naming the entity to label"),
+                                        Diagnostic::new(
+                                            *at,
+                                            format!("type mismatch: `{name}` is {}", ty.describe()),
+                                        )
+                                        .expected("a text or address field naming the entity to label"),
                                     );
                                     continue;
                                 }
@@ -425,6 +431,19 @@ impl RuleSet {
     /// Counters already holding events must be rebuilt under the new seed.
     pub fn set_key_seed(&mut self, seed: u64) {
         self.key_seed = seed;
+    }
+
+    /// How far back the counters look, at most, in seconds (their span and one bucket; 0
+    /// without counters): what a journal must keep to rebuild them.
+    pub fn longest_window(&self) -> u64 {
+        self.counters
+            .iter()
+            .map(|c| {
+                let w = c.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).window();
+                w.span + w.bucket
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     /// The counters' names, by index.

@@ -90,7 +90,12 @@ pub(crate) enum EffectAst {
     Review,
     Allow,
     /// Adds (or, `remove`, takes away) a label on the entity a field names.
-    Label { field: (String, Pos), label: String, ttl: Option<u64>, remove: bool },
+    Label {
+        field: (String, Pos),
+        label: String,
+        ttl: Option<u64>,
+        remove: bool,
+    },
 }
 
 #[derive(Debug)]

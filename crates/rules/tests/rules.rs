@@ -308,7 +308,10 @@ fn a_journal_of_counter_updates_rebuilds_the_counters_of_a_new_set() {
         assert!(restarted.restore(name, e.entity, e.value, e.at));
     }
     assert!(!restarted.restore("gone", 1, None, 1), "a counter no longer declared");
-    let (a, b) = (live.evaluate(&event("d0.example", "192.0.2.1")), restarted.evaluate(&event("d0.example", "192.0.2.1")));
+    let (a, b) = (
+        live.evaluate(&event("d0.example", "192.0.2.1")),
+        restarted.evaluate(&event("d0.example", "192.0.2.1")),
+    );
     assert_eq!(a.counters, b.counters);
     let rounded: Vec<Option<f64>> = b.counters.iter().map(|c| c.map(f64::round)).collect();
     assert_eq!(rounded, [Some(3.0), Some(3.0)], "d0 three times; three senders from the address");
@@ -329,10 +332,14 @@ fn label_effects_name_the_entity_and_are_checked() {
          rule QUIET { mode: shadow when: mail.subject contains \"bulk\" then: label mail.from_domain \"x\" }",
     )
     .unwrap();
-    let out = set.evaluate(&mail(&[("mail.from_domain", s("News.Example")), ("mail.subject", s("bulk offer"))]));
+    let out =
+        set.evaluate(&mail(&[("mail.from_domain", s("News.Example")), ("mail.subject", s("bulk offer"))]));
     assert_eq!(out.labels.len(), 1, "the shadow rule labels nothing: {:?}", out.labels);
     let l = &out.labels[0];
-    assert_eq!((l.field, l.entity.as_str(), l.label.as_str()), ("mail.from_domain", "news.example", "bulk-sender"));
+    assert_eq!(
+        (l.field, l.entity.as_str(), l.label.as_str()),
+        ("mail.from_domain", "news.example", "bulk-sender")
+    );
     assert_eq!((l.ttl, l.remove, l.rule), (Some(7 * 86_400), false, 0));
     let out = set.evaluate(&mail(&[
         ("mail.subject", s("sorry")),
@@ -343,7 +350,10 @@ fn label_effects_name_the_entity_and_are_checked() {
     for (src, want) in [
         ("rule R { when: true then: label mail.size \"x\" }", "t.rules:1:33: type mismatch: `mail.size`"),
         ("rule R { when: true then: label mail.nope \"x\" }", "t.rules:1:33: unknown field `mail.nope`"),
-        ("rule R { when: true then: label mail.helo x }", "t.rules:1:43: unexpected `x` (expected the label, a quoted string)"),
+        (
+            "rule R { when: true then: label mail.helo x }",
+            "t.rules:1:43: unexpected `x` (expected the label, a quoted string)",
+        ),
     ] {
         let errors = compile(src).unwrap_err();
         assert!(errors[0].starts_with(want), "{src}: {errors:?}");

@@ -89,6 +89,47 @@ pub(crate) async fn token_controller(State(state): State<AppState>, req: Request
     }
 }
 
+/// What a person may do at the desk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Read review items, labels and the audit log.
+    Viewer,
+    /// And work the queue and set labels.
+    Analyst,
+}
+
+/// Who is calling a desk endpoint.
+#[derive(Debug, Clone)]
+pub(crate) struct Person {
+    /// The name the audit log records.
+    pub name: String,
+    pub role: Role,
+}
+
+/// The desk's endpoints: an analyst's or viewer's token (or an admin token, acting as
+/// `admin` with an analyst's rights). The caller is passed on as a [`Person`].
+pub(crate) async fn person(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let auth = &state.settings().auth;
+    let one = |t: &str| vec![t.trim().to_owned()];
+    let found = if has_token(req.headers(), &state.tokens(), true) {
+        Some(Person { name: "admin".into(), role: Role::Analyst })
+    } else {
+        let analysts = auth.analysts.iter().map(|p| (p, Role::Analyst));
+        let viewers = auth.viewers.iter().map(|p| (p, Role::Viewer));
+        analysts
+            .chain(viewers)
+            .find(|(p, _)| has_token(req.headers(), &one(&p.token), false))
+            .map(|(p, role)| Person { name: p.name.clone(), role })
+    };
+    match found {
+        Some(p) => {
+            req.extensions_mut().insert(p);
+            next.run(req).await
+        }
+        None => unauthorized(&state, "controller"),
+    }
+}
+
 /// Checks: open to the clients `open_checks` names, a token for the others.
 pub(crate) async fn open_checks(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());

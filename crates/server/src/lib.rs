@@ -15,6 +15,8 @@
 
 mod api;
 mod auth;
+pub mod desk;
+mod desk_api;
 #[doc(hidden)]
 pub mod dns_fixture;
 pub mod live;
@@ -72,6 +74,7 @@ pub struct AppState(Arc<Shared>);
 
 struct Shared {
     live: Arc<Live>,
+    desk: Arc<desk::Desk>,
     checker: RwLock<Arc<mailauth::Checker>>,
     settings: RwLock<Arc<Settings>>,
     tokens: RwLock<Arc<Vec<String>>>,
@@ -94,9 +97,14 @@ impl AppState {
     ) -> Result<Self, String> {
         let slots = || Arc::new(tokio::sync::Semaphore::new(settings.limits.max_in_flight));
         let checker = RwLock::new(Arc::new(mailauth::Checker::new(&settings.mail_auth)?));
-        live.set_rules(load_rules(&settings.rules.files)?);
+        let key_path = settings.audit.key_file.clone().unwrap_or_else(|| live.data_dir().join("secret.key"));
+        let key =
+            store::read_or_create_secret(&key_path).map_err(|e| format!("{}: {e}", key_path.display()))?;
+        let desk = desk::Desk::open(live.data_dir(), key).map_err(|e| e.to_string())?;
+        live.set_rules(load_rules(&settings.rules.files, Some(&desk))?);
         Ok(AppState(Arc::new(Shared {
             checker,
+            desk,
             scan_slots: slots(),
             controller_slots: slots(),
             live,
@@ -111,6 +119,25 @@ impl AppState {
     /// The live model.
     pub fn live(&self) -> &Arc<Live> {
         &self.0.live
+    }
+
+    /// The analysts' desk: review queue, labels, audit log, counter journal.
+    pub fn desk(&self) -> &Arc<desk::Desk> {
+        &self.0.desk
+    }
+
+    /// Deletes what the desk holds past its retention: audit entries (`[audit]
+    /// retention_days`), review items and lapsed labels (`[review] retention_days`), and counter
+    /// updates older than the longest window of the rules in force. Returns how many of each.
+    pub fn expire_desk(&self) -> Result<[u64; 4], String> {
+        let s = self.settings();
+        let window = self.0.live.with_engine(|e| e.rules().map_or(0, |r| r.longest_window()));
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        self.0
+            .desk
+            .expire(now, s.audit.retention_days, s.review.retention_days, window)
+            .map_err(|e| e.to_string())
     }
 
     /// The settings in force.
@@ -137,21 +164,119 @@ impl AppState {
         let checker = Arc::clone(&self.0.checker.read().expect("not poisoned"));
         let auth = checker.check(&raw, envelope).await;
         let prefix = auth.header.as_ref().map(|h| format!("Authentication-Results: {h}\r\n").into_bytes());
-        let (mut decision, id, model_version) = if raw.len() <= INLINE_BYTES {
+        let inline = raw.len() <= INLINE_BYTES;
+        let mut c = if inline {
             self.0.live.check_with(&raw, prefix.as_deref(), Some(envelope))
         } else {
             let live = Arc::clone(&self.0.live);
             let envelope = envelope.clone();
+            let raw = raw.clone();
             tokio::task::spawn_blocking(move || live.check_with(&raw, prefix.as_deref(), Some(&envelope)))
                 .await
                 .map_err(|e| ApiError::internal(format!("decision task failed: {e}")))?
         };
         if envelope.ip.is_some() {
-            decision.reasons.push(auth_reason(&auth));
+            c.decision.reasons.push(auth_reason(&auth));
+        }
+        let settings = self.settings();
+        let [low, high] = settings.review.band;
+        let uncertain = (low..=high).contains(&c.decision.probability);
+        let review = uncertain || c.decision.review;
+        let mut writes = desk::CheckWrites {
+            counts: std::mem::take(&mut c.counts),
+            labels: std::mem::take(&mut c.labels),
+            ..Default::default()
+        };
+        if settings.audit.decisions {
+            writes.audit = Some(desk::AuditEntry {
+                at: c.at,
+                kind: "decision".into(),
+                actor: format!("warden:{endpoint}"),
+                message: Some(format!("{:032x}", c.id)),
+                action: Some(c.decision.action.as_str().into()),
+                score: Some(c.decision.score),
+                probability: Some(c.decision.probability),
+                reasons: c.decision.reasons.iter().map(|r| r.name.clone()).collect(),
+                ..Default::default()
+            });
+        }
+        if review {
+            let mut why = Vec::new();
+            if uncertain {
+                why.push("uncertain".to_owned());
+            }
+            if c.decision.review {
+                why.push("rule".to_owned());
+            }
+            writes.review = Some(self.review_item(&c, &raw, why, settings.review.keep_bodies, inline).await?);
+        }
+        let (decision, id, model_version) = (c.decision, c.id, c.model_version);
+        if !writes.is_empty() {
+            let stored =
+                self.0.desk.submit(writes).await.unwrap_or_else(|_| Err("the desk writer stopped".into()));
+            if let Err(e) = stored {
+                Metrics::count(&self.metrics().desk_failures, endpoint);
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("decided, but its audit, review or counter writes were not stored: {e}"),
+                ));
+            }
         }
         self.0.scanned[decision.action as usize].fetch_add(1, Ordering::Relaxed);
         self.metrics().decided(decision.action.as_str(), endpoint);
         Ok(Checked { decision, id, model_version, auth })
+    }
+
+    /// A review item for a decision, with what an analyst needs to judge it.
+    async fn review_item(
+        &self,
+        c: &live::LiveCheck,
+        raw: &Bytes,
+        why: Vec<String>,
+        keep_body: bool,
+        inline: bool,
+    ) -> Result<desk::NewReview, ApiError> {
+        let live = Arc::clone(&self.0.live);
+        let (id, facts) = (c.id, c.facts.clone());
+        let raw_owned = raw.clone();
+        let work = move || {
+            let facts = facts.unwrap_or_else(|| live.with_engine(|e| e.facts(&raw_owned)));
+            let x = live.recent_features(id).unwrap_or_else(|| live.features(&raw_owned));
+            (facts, x, live.extractor())
+        };
+        let (facts, x, extractor) = if inline {
+            work()
+        } else {
+            tokio::task::spawn_blocking(work)
+                .await
+                .map_err(|e| ApiError::internal(format!("review task failed: {e}")))?
+        };
+        let d = &c.decision;
+        Ok(desk::NewReview {
+            item: desk::ReviewItem {
+                id: 0,
+                at: c.at,
+                status: desk::ReviewStatus::Open,
+                why,
+                message: format!("{:032x}", c.id),
+                action: d.action.as_str().into(),
+                score: d.score,
+                probability: d.probability,
+                from_domain: facts.from_domain,
+                subject: facts.subject,
+                url_domains: facts.url_domains,
+                attachments: facts.attachment_names,
+                reasons: d.reasons.clone(),
+                claimed_by: None,
+                claimed_at: None,
+                label: None,
+                resolved_by: None,
+                resolved_at: None,
+                resolution: None,
+            },
+            features: desk::ReviewFeatures { message: c.id, extractor, features: x.hashes().to_vec() },
+            body: keep_body.then(|| raw.to_vec()),
+        })
     }
 
     /// Re-reads the configuration file and the environment, and the model file when one was
@@ -177,7 +302,8 @@ impl AppState {
         }
         let checker = mailauth::Checker::new(&next.mail_auth)?;
         // Rules are checked before anything is swapped: a set that fails leaves all as it was.
-        let rules = load_rules(&next.rules.files).inspect_err(|_| self.rule_load_failed())?;
+        let rules =
+            load_rules(&next.rules.files, Some(&self.0.desk)).inspect_err(|_| self.rule_load_failed())?;
         self.0.metrics.rules_last_load_ok.set(1);
         if let Some(r) = &rules {
             notes.push(format!("{} rules loaded from {} files", r.rules().len(), r.files().len()));
@@ -201,7 +327,8 @@ impl AppState {
     /// Loads the configured rule files again (the watcher's reload: nothing else changes).
     /// A set that fails to check is refused, counted, and the running one stays.
     pub fn reload_rules(&self) -> Result<usize, String> {
-        let rules = load_rules(&self.settings().rules.files).inspect_err(|_| self.rule_load_failed())?;
+        let rules = load_rules(&self.settings().rules.files, Some(&self.0.desk))
+            .inspect_err(|_| self.rule_load_failed())?;
         self.0.metrics.rules_last_load_ok.set(1);
         let n = rules.as_ref().map_or(0, |r| r.rules().len());
         self.0.live.set_rules(rules);
@@ -247,14 +374,31 @@ impl AppState {
 }
 
 /// Reads and checks rule files; `None` when there are none. Every error is in the message,
-/// one per line, as `file:line:column: what (expected …)`.
-pub fn load_rules(files: &[std::path::PathBuf]) -> Result<Option<Arc<warden_rules::RuleSet>>, String> {
+/// one per line, as `file:line:column: what (expected …)`. With a desk, the counters hash
+/// under its key and are rebuilt from its journal (the updates within their windows), so that
+/// a restart or a reload loses no count.
+pub fn load_rules(
+    files: &[std::path::PathBuf],
+    desk: Option<&desk::Desk>,
+) -> Result<Option<Arc<warden_rules::RuleSet>>, String> {
     if files.is_empty() {
         return Ok(None);
     }
-    warden_rules::RuleSet::load(files, warden_rules::Catalogue::mail())
-        .map(|r| Some(Arc::new(r)))
-        .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+    let mut rules = warden_rules::RuleSet::load(files, warden_rules::Catalogue::mail())
+        .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))?;
+    if let Some(desk) = desk {
+        rules.set_key_seed(desk.counter_seed());
+        let window = rules.longest_window();
+        if window > 0 {
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            desk.counts_since(now.saturating_sub(window), |c| {
+                rules.restore(&c.counter, c.entity, c.value, c.at);
+            })
+            .map_err(|e| format!("counter journal: {e}"))?;
+        }
+    }
+    Ok(Some(Arc::new(rules)))
 }
 
 /// A decision with what came with it.
@@ -303,7 +447,8 @@ pub fn controller_router(state: AppState) -> Router {
         .route("/v1/admin/reload", post(api::reload))
         .route("/v1/admin/checkpoint", post(api::checkpoint))
         .route_layer(from_fn_with_state(state.clone(), auth::token_controller));
-    guarded(common(admin).route("/ping", get(rspamd::ping)), &state, "controller")
+    let desk = desk_api::routes().route_layer(from_fn_with_state(state.clone(), auth::person));
+    guarded(common(admin.merge(desk)).route("/ping", get(rspamd::ping)), &state, "controller")
 }
 
 /// The routes both listeners answer, without a token.
@@ -413,11 +558,15 @@ pub async fn serve(
     };
     tokio::join!(a, b, c);
     let live = Arc::clone(state.live());
-    tokio::task::spawn_blocking(move || live.shutdown())
-        .await
-        .map_err(|e| e.to_string())?
-        .map(|_| ())
-        .map_err(|e| format!("last checkpoint failed: {e}"))
+    let desk = Arc::clone(state.desk());
+    tokio::task::spawn_blocking(move || {
+        desk.stop();
+        live.shutdown()
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map(|_| ())
+    .map_err(|e| format!("last checkpoint failed: {e}"))
 }
 
 /// An error answer: a status and `{"error": "…"}`.

@@ -25,7 +25,38 @@ use warden_core::{Decision, FeatureVec, MailAction};
 use warden_engine::{Config, MailEngine};
 use warden_learn::{CheckpointMark, Model, ModelError};
 
+use crate::desk::{EntityLabel, JournaledCount, LabelSource};
 use crate::store::{FeedbackRecord, FeedbackStore, NewFeedback, Outcome, StoreError};
+
+/// A decision with what the desk keeps of it.
+#[derive(Debug)]
+pub struct LiveCheck {
+    /// The decision.
+    pub decision: Decision<MailAction>,
+    /// The message's id (keyed hash of its bytes).
+    pub id: u128,
+    /// The model's version.
+    pub model_version: String,
+    /// The counter updates its rules made, for the journal.
+    pub counts: Vec<JournaledCount>,
+    /// The label changes its rules asked for.
+    pub labels: Vec<EntityLabel>,
+    /// What the rules read (with rules).
+    pub facts: Option<warden_mail::MailFacts>,
+    /// When it was decided, Unix seconds.
+    pub at: u64,
+}
+
+/// The kind of entity a field names, as labels record it.
+pub fn entity_kind(field: &str) -> &str {
+    match field {
+        "mail.from_domain" | "mail.reply_to_domain" => "domain",
+        "mail.client_ip" => "ip",
+        "mail.from_address" => "address",
+        "mail.helo" => "host",
+        other => other,
+    }
+}
 
 /// Labels waiting for the committer, at most; more are refused (503) rather than queued.
 const QUEUE: usize = 4096;
@@ -116,6 +147,7 @@ pub struct Live {
     committer: Mutex<Option<std::thread::JoinHandle<()>>>,
     recent: Mutex<Recent>,
     checkpoint_path: PathBuf,
+    data_dir: PathBuf,
     max_batch: usize,
     keep_bodies: Option<u64>,
     /// Counts for statistics.
@@ -156,6 +188,7 @@ impl Live {
             committer: Mutex::new(None),
             recent: Mutex::new(Recent::new(feedback.recent_checks)),
             checkpoint_path,
+            data_dir: data_dir.to_owned(),
             max_batch: feedback.max_batch.max(1),
             keep_bodies: feedback.keep_bodies.then_some(feedback.body_retention_days),
             counters,
@@ -172,7 +205,8 @@ impl Live {
     /// Decides on `raw` with explanations, and remembers its features under its id when
     /// recent checks are kept. Returns the decision, the id, and the model's version.
     pub fn check(&self, raw: &[u8]) -> (Decision<MailAction>, u128, String) {
-        self.check_with(raw, None, None)
+        let c = self.check_with(raw, None, None);
+        (c.decision, c.id, c.model_version)
     }
 
     /// [`Live::check`], deciding on `prefix` (header fields Warden adds, such as its own
@@ -184,7 +218,7 @@ impl Live {
         raw: &[u8],
         prefix: Option<&[u8]>,
         envelope: Option<&crate::mailauth::Envelope>,
-    ) -> (Decision<MailAction>, u128, String) {
+    ) -> LiveCheck {
         let joined;
         let seen = match prefix {
             Some(p) => {
@@ -193,9 +227,10 @@ impl Live {
             }
             None => raw,
         };
-        let (d, x, version) = {
+        let now = now();
+        let (e, version, counts, labels) = {
             let l = self.learned.read().expect("not poisoned");
-            let (d, x) = l.engine.decide_explained_features_with(seen, |facts| {
+            let e = l.engine.decide_explained_features_with(seen, |facts| {
                 if let Some(e) = envelope {
                     if e.ip.is_some() {
                         facts.client_ip = e.ip;
@@ -205,11 +240,62 @@ impl Live {
                     }
                 }
             });
-            (d, x, version(l.engine.model()))
+            // Rule and counter names are read under the same lock as the decision: a reload
+            // cannot slip between the indices and the names.
+            let (mut counts, mut labels) = (Vec::new(), Vec::new());
+            if let (Some(rules), Some(out)) = (l.engine.rules(), &e.outcome) {
+                let names: Vec<&str> = rules.counter_names().collect();
+                counts = out
+                    .counter_events
+                    .iter()
+                    .map(|c| JournaledCount {
+                        counter: names[c.counter].to_owned(),
+                        entity: c.entity,
+                        value: c.value,
+                        at: c.at,
+                    })
+                    .collect();
+                labels = out
+                    .labels
+                    .iter()
+                    .map(|c| {
+                        let rule = &rules.rules()[c.rule];
+                        EntityLabel {
+                            kind: entity_kind(c.field).to_owned(),
+                            entity: c.entity.clone(),
+                            label: c.label.clone(),
+                            active: !c.remove,
+                            source: LabelSource::Automatic,
+                            by: format!("rule:{}", rule.name),
+                            reason: if rule.description.is_empty() {
+                                format!("rule {} fired", rule.name)
+                            } else {
+                                rule.description.clone()
+                            },
+                            at: now,
+                            expires: c.ttl.map(|t| now.saturating_add(t)),
+                        }
+                    })
+                    .collect();
+            }
+            (e, version(l.engine.model()), counts, labels)
         };
         let id = self.store.message_key(raw);
-        self.recent.lock().expect("not poisoned").insert(id, x);
-        (d, id, version)
+        self.recent.lock().expect("not poisoned").insert(id, e.features);
+        LiveCheck {
+            decision: e.decision,
+            id,
+            model_version: version,
+            counts,
+            labels,
+            facts: e.facts,
+            at: now,
+        }
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 
     /// The keyed hash of a message: its id in answers and in the store.
@@ -251,7 +337,21 @@ impl Live {
         spam: bool,
         body: Option<&[u8]>,
     ) -> Result<Outcome, FeedbackError> {
+        self.teach_as(message, features, spam, body, false).await
+    }
+
+    /// [`Live::teach`]; with `correction`, the label is learned as a correction even when the
+    /// message had no label before (an analyst overturning the decision Warden made).
+    pub async fn teach_as(
+        &self,
+        message: u128,
+        features: FeatureVec,
+        spam: bool,
+        body: Option<&[u8]>,
+        correction: bool,
+    ) -> Result<Outcome, FeedbackError> {
         let feedback = NewFeedback {
+            correction,
             message,
             spam,
             features: features.hashes().to_vec(),

@@ -60,6 +60,8 @@ pub struct Metrics {
     pub unauthorized: Family<ListenerLabels, Counter>,
     /// Requests refused with 503 because `max_in_flight` were already running.
     pub shed: Family<ListenerLabels, Counter>,
+    /// Checks answered 503 because their audit, review or counter writes failed, by endpoint.
+    pub desk_failures: Family<ListenerLabels, Counter>,
     /// Requests that ran past a time limit (slow client or time budget).
     pub timeouts: Family<ListenerLabels, Counter>,
     /// Requests being decided or learned now.
@@ -105,6 +107,12 @@ impl Default for Metrics {
         registry.register("unauthorized", "Calls refused with 401 (no valid token)", unauthorized.clone());
         let shed = Family::<ListenerLabels, Counter>::default();
         registry.register("shed", "Requests refused with 503: max_in_flight reached", shed.clone());
+        let desk_failures = Family::<ListenerLabels, Counter>::default();
+        registry.register(
+            "desk_write_failures",
+            "Checks refused with 503: their audit, review or counter writes were not stored",
+            desk_failures.clone(),
+        );
         let timeouts = Family::<ListenerLabels, Counter>::default();
         registry.register("timeouts", "Requests past client_timeout_ms", timeouts.clone());
         let in_flight = Family::<ListenerLabels, Gauge>::default();
@@ -147,6 +155,7 @@ impl Default for Metrics {
             feedback,
             unauthorized,
             shed,
+            desk_failures,
             timeouts,
             in_flight,
             model,

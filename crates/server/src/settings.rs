@@ -58,6 +58,52 @@ pub struct Settings {
     pub mail_auth: crate::mailauth::MailAuthConfig,
     /// Analysts' rules.
     pub rules: RulesConfig,
+    /// The review queue.
+    pub review: ReviewConfig,
+    /// The audit log.
+    pub audit: AuditConfig,
+}
+
+/// `[review]`: which decisions an analyst looks at, and for how long they are kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReviewConfig {
+    /// Decisions whose model probability P(spam) lies in this band, bounds included, are
+    /// queued for review (default `[0.4, 0.6]`; a band whose low end is above its high end
+    /// queues none). A rule's `review` effect queues a decision whatever its probability.
+    pub band: [f64; 2],
+    /// Days a review item is kept, resolved or not (default 30).
+    pub retention_days: u64,
+    /// Keep the message itself with each review item (default false: the item keeps the
+    /// sender and URL domains, the subject, the reasons and the feature hashes).
+    pub keep_bodies: bool,
+}
+
+impl Default for ReviewConfig {
+    fn default() -> Self {
+        ReviewConfig { band: [0.4, 0.6], retention_days: 30, keep_bodies: false }
+    }
+}
+
+/// `[audit]`: the record of every decision and every analyst action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Record every decision (default true; analyst actions are always recorded).
+    pub decisions: bool,
+    /// Days an audit entry is kept (default 90).
+    pub retention_days: u64,
+    /// The 32-byte key of the keyed hashes that stand for identifiers in the audit log and the
+    /// rules' counter journal (default `<data_dir>/secret.key`, the feedback store's key, made
+    /// at first start). Changing it unlinks what was stored before from what comes after, and
+    /// counters start afresh.
+    pub key_file: Option<PathBuf>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig { decisions: true, retention_days: 90, key_file: None }
+    }
 }
 
 /// `[rules]`: the analysts' rule files.
@@ -215,11 +261,32 @@ pub struct AuthConfig {
     pub tokens: Vec<String>,
     /// Who may ask for checks without a token (default `loopback`).
     pub open_checks: OpenChecks,
+    /// Analysts: each may read and work the review queue and set entity labels, under their
+    /// own name in the audit log (`[[auth.analysts]] name = "…" token = "…"`). Admin tokens
+    /// may do all an analyst may, as `admin`.
+    pub analysts: Vec<NamedToken>,
+    /// Read-only viewers: each may list review items, labels and the audit log.
+    pub viewers: Vec<NamedToken>,
+}
+
+/// A person's token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedToken {
+    /// Who: the name the audit log records.
+    pub name: String,
+    /// Their bearer token (at least 16 characters).
+    pub token: String,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { tokens: Vec::new(), open_checks: OpenChecks::Loopback }
+        AuthConfig {
+            tokens: Vec::new(),
+            open_checks: OpenChecks::Loopback,
+            analysts: Vec::new(),
+            viewers: Vec::new(),
+        }
     }
 }
 
@@ -341,6 +408,31 @@ impl Settings {
         let f = &self.feedback;
         if f.checkpoint_secs == 0 || f.max_batch == 0 || f.retention_days == 0 {
             return bad("[feedback]: checkpoint_secs, max_batch and retention_days must be above 0".into());
+        }
+        let [low, high] = self.review.band;
+        if !(0.0..=1.0).contains(&low) || !(0.0..=1.0).contains(&high) {
+            return bad(format!("[review]: band [{low}, {high}] must lie within 0 and 1"));
+        }
+        if self.review.retention_days == 0 || self.audit.retention_days == 0 {
+            return bad("[review] and [audit]: retention_days must be above 0".into());
+        }
+        let people = self
+            .auth
+            .analysts
+            .iter()
+            .map(|p| (p, "analysts"))
+            .chain(self.auth.viewers.iter().map(|p| (p, "viewers")));
+        let mut seen = std::collections::HashSet::new();
+        for (p, role) in people {
+            if p.name.trim().is_empty() || p.token.trim().len() < 16 {
+                return bad(format!(
+                    "[auth] {role}: {:?} needs a name and a token of at least 16 characters",
+                    p.name
+                ));
+            }
+            if !seen.insert(p.token.trim()) || self.auth.tokens.iter().any(|t| t.trim() == p.token.trim()) {
+                return bad(format!("[auth] {role}: {:?} shares a token with someone else", p.name));
+            }
         }
         Ok(())
     }

@@ -80,6 +80,9 @@ pub struct NewFeedback {
     /// The message itself, kept only when configured (`[feedback] keep_bodies`), so that a
     /// model with other extractor settings can still learn it.
     pub body: Option<Vec<u8>>,
+    /// Learn it as a correction even when the message had no label before: an analyst
+    /// overturning Warden's decision.
+    pub correction: bool,
 }
 
 /// A stored label.
@@ -194,6 +197,7 @@ impl FeedbackStore {
                 let outcome = match earlier {
                     Some((seq, spam)) if spam == f.spam => Outcome::Duplicate { seq },
                     Some(_) => Outcome::Correction { seq: next },
+                    None if f.correction => Outcome::Correction { seq: next },
                     None => Outcome::New { seq: next },
                 };
                 if !matches!(outcome, Outcome::Duplicate { .. }) {
@@ -336,7 +340,15 @@ fn decode(seq: u64, bytes: &[u8]) -> Result<FeedbackRecord, StoreError> {
     Ok(FeedbackRecord {
         seq,
         correction: flags & 2 != 0,
-        feedback: NewFeedback { message, spam: flags & 1 != 0, features, extractor, at, body: None },
+        feedback: NewFeedback {
+            message,
+            spam: flags & 1 != 0,
+            features,
+            extractor,
+            at,
+            body: None,
+            correction: flags & 2 != 0,
+        },
     })
 }
 
@@ -391,7 +403,15 @@ mod tests {
     use super::*;
 
     fn fb(message: u128, spam: bool, at: u64) -> NewFeedback {
-        NewFeedback { message, spam, features: vec![1, 2, message as u64], extractor: 7, at, body: None }
+        NewFeedback {
+            message,
+            spam,
+            features: vec![1, 2, message as u64],
+            extractor: 7,
+            at,
+            body: None,
+            correction: false,
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     let mut engine = args.engine.engine()?;
     engine.set_rules(
-        warden_server::load_rules(&args.rules)
+        warden_server::load_rules(&args.rules, None)
             .map_err(|e| anyhow::anyhow!("the rules do not check:\n{e}"))?,
     );
     let stdout = std::io::stdout();

@@ -133,7 +133,7 @@ pub fn run(args: Args) -> Result<()> {
         tracing::info!(%scan, %controller, milter = %milter_text, "listening");
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         tokio::spawn(signals(state.clone(), stop_tx, handlers));
-        tokio::spawn(housekeeping(Arc::clone(&live), checkpoint_every, retention_days));
+        tokio::spawn(housekeeping(state.clone(), checkpoint_every, retention_days));
         tokio::spawn(state.clone().watch_rules());
         warden_server::serve(state, listeners, stop).await.map_err(anyhow::Error::msg)?;
         tracing::info!("stopped");
@@ -157,15 +157,22 @@ fn init_logs(json: bool) {
     }
 }
 
-/// Checkpoints on schedule and deletes feedback past its retention.
-async fn housekeeping(live: Arc<Live>, every: Duration, retention_days: u64) {
+/// Checkpoints on schedule and deletes feedback, audit entries, review items and counter
+/// updates past their retention.
+async fn housekeeping(state: AppState, every: Duration, retention_days: u64) {
     let mut tick = tokio::time::interval(every);
     tick.tick().await;
     loop {
         tick.tick().await;
-        let live = Arc::clone(&live);
-        let done =
-            tokio::task::spawn_blocking(move || (live.checkpoint(), live.expire(retention_days))).await;
+        let live = Arc::clone(state.live());
+        let desk_state = state.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            if let Err(e) = desk_state.expire_desk() {
+                tracing::error!(error = %e, "expiring old audit entries, review items and counter updates failed");
+            }
+            (live.checkpoint(), live.expire(retention_days))
+        })
+        .await;
         match done {
             Ok((Ok(seq), Ok(expired))) => tracing::info!(last_record = seq, expired, "checkpoint written"),
             Ok((Err(e), _)) => {
