@@ -993,7 +993,7 @@ mod tests {
         )
         .await;
         let now = desk.labels(Some("domain"), Some("BULK.example")).unwrap();
-        assert_eq!(now, [removal.clone()], "the analyst's removal stands");
+        assert_eq!(now, std::slice::from_ref(&removal), "the analyst's removal stands");
         // After the removal's term, a rule's word counts again.
         let later = label(LabelSource::Automatic, true, 200 + 86_401, None);
         write(&desk, CheckWrites { labels: vec![later.clone()], ..Default::default() }).await;

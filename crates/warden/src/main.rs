@@ -77,6 +77,15 @@ enum Command {
     /// Analysts' rules: check files, list the fields they can read.
     #[command(subcommand)]
     Rules(cmd::rules::Rules),
+    /// The review queue of a running server: list, show, claim and resolve items.
+    #[command(subcommand)]
+    Review(cmd::desk::Review),
+    /// Labels on entities (domains, addresses, accounts) in a running server.
+    #[command(subcommand)]
+    Labels(cmd::desk::Labels),
+    /// The audit log: every decision and analyst action.
+    #[command(subcommand)]
+    Audit(cmd::desk::Audit),
     /// Write a synthetic labelled corpus (for tests and memory runs).
     Synth {
         /// Folder to write into (created).
@@ -107,6 +116,9 @@ fn main() -> ExitCode {
                 .map(|()| ExitCode::SUCCESS)
         }
         Command::Rules(r) => cmd::rules::run(r),
+        Command::Review(r) => cmd::desk::review(r),
+        Command::Labels(l) => cmd::desk::labels(l),
+        Command::Audit(a) => cmd::desk::audit(a),
         Command::Synth { out, count, seed } => (|| {
             std::fs::create_dir_all(&out)?;
             warden_corpus::synth::write_corpus(&out, count, seed)?;

@@ -571,3 +571,121 @@ fn reloads_under_load_drop_no_request() {
     let (status, log) = server.stop();
     assert!(status.success(), "{log}");
 }
+
+/// What an answered check wrote (its review item, audit entry, counter updates and rule
+/// labels) and what an analyst's acknowledged label set survive a `kill -9`.
+#[test]
+fn acknowledged_review_items_labels_and_counter_updates_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("desk.rules");
+    std::fs::write(
+        &rules,
+        "counter per_sender: count by mail.from_domain over 1h every 1m\n\
+         rule COUNTED { when: per_sender >= 1 then: score 0, label mail.from_domain \"seen\" for 1d }\n",
+    )
+    .unwrap();
+    let cfg = dir.path().join("warden.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[rules]\nfiles = [{:?}]\n[review]\nband = [0.0, 1.0]\n\
+             [[auth.analysts]]\nname = \"alice\"\ntoken = \"alice-token-0123456789\"\n",
+            rules.display().to_string()
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let args = ["--config", cfg.to_str().unwrap()];
+    let server = Server::start(&data, &args, &[]);
+    let alice = ("Authorization", "Bearer alice-token-0123456789");
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, String)>();
+    let checkers: Vec<_> = (0..3)
+        .map(|t| {
+            let (tx, addr) = (tx.clone(), server.scan.clone());
+            std::thread::spawn(move || {
+                for i in 0..5000 {
+                    let msg = format!(
+                        "From: a@sender{t}.example\r\nSubject: note {i}\r\n\r\nmessage {i} from sender {t}\r\n"
+                    );
+                    let Ok((200, body)) = request(&addr, "POST", "/v1/mail/check", &[], msg.as_bytes()) else {
+                        return; // the server is gone
+                    };
+                    let id = serde_json::from_str::<Value>(&body).unwrap()["id"].as_str().unwrap().to_owned();
+                    if tx.send((t, id)).is_err() {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect();
+    let labeller = {
+        let addr = server.controller.clone();
+        std::thread::spawn(move || {
+            let mut acknowledged = Vec::new();
+            for i in 0..5000 {
+                let body = format!(
+                    r#"{{"kind": "account", "entity": "user{i}", "label": "suspect", "reason": "test {i}"}}"#
+                );
+                match request(
+                    &addr,
+                    "POST",
+                    "/v1/labels",
+                    &[alice, ("Content-Type", "application/json")],
+                    body.as_bytes(),
+                ) {
+                    Ok((200, _)) => acknowledged.push(format!("user{i}")),
+                    Ok((status, body)) => panic!("{status}: {body}"),
+                    Err(_) => break,
+                }
+            }
+            acknowledged
+        })
+    };
+    drop(tx);
+    let mut checked: Vec<(usize, String)> = rx.iter().take(300).collect();
+    assert_eq!(checked.len(), 300, "the checkers stopped early");
+    server.kill_9(); // with checks and labels still coming
+    for c in checkers {
+        c.join().unwrap();
+    }
+    checked.extend(rx.try_iter());
+    let labelled = labeller.join().unwrap();
+    assert!(!labelled.is_empty());
+
+    let server = Server::start(&data, &args, &[]);
+    let viewer = [alice];
+    let items = json(request(&server.controller, "GET", "/v1/review?limit=100000", &viewer, b"").unwrap());
+    let queued: std::collections::HashSet<&str> =
+        items["items"].as_array().unwrap().iter().map(|i| i["message"].as_str().unwrap()).collect();
+    for (_, id) in &checked {
+        assert!(queued.contains(id.as_str()), "an answered check's review item was lost: {id}");
+    }
+    let labels = json(request(&server.controller, "GET", "/v1/labels", &viewer, b"").unwrap());
+    let labels = labels["labels"].as_array().unwrap();
+    let held: std::collections::HashSet<&str> =
+        labels.iter().map(|l| l["entity"].as_str().unwrap()).collect();
+    for entity in &labelled {
+        assert!(held.contains(entity.as_str()), "an acknowledged label was lost: {entity}");
+    }
+    for t in 0..3 {
+        if checked.iter().any(|(s, _)| *s == t) {
+            assert!(held.contains(format!("sender{t}.example").as_str()), "a rule's label was lost");
+        }
+    }
+    let (_, log) = request(&server.controller, "GET", "/v1/audit?limit=1000000", &viewer, b"").unwrap();
+    let decisions = log.lines().filter(|l| l.contains(r#""kind":"decision""#)).count();
+    assert!(decisions >= checked.len(), "{decisions} decisions audited, {} answered", checked.len());
+    // Each sender's counter goes on from every answered check: the journal rebuilt it.
+    for t in 0..3 {
+        let answered = checked.iter().filter(|(s, _)| *s == t).count();
+        let msg = format!("From: a@sender{t}.example\r\nSubject: after\r\n\r\nafter the restart\r\n");
+        let v = json(request(&server.scan, "POST", "/v1/mail/check", &[], msg.as_bytes()).unwrap());
+        let reason =
+            v["reasons"].as_array().unwrap().iter().find(|r| r["name"] == "RULE:COUNTED").unwrap().clone();
+        let text = reason["description"].as_str().unwrap();
+        let count: usize = text.rsplit("per_sender = ").next().unwrap().trim().parse().unwrap();
+        eprintln!("sender{t}: {answered} answered before the kill, counter now {count}");
+        assert!(count > answered, "sender{t}: {answered} answered before the kill, counter {count} after it");
+    }
+    server.stop();
+}

@@ -1,6 +1,7 @@
 //! The subcommands, and what they share: configuration, models, corpora.
 
 pub mod classify;
+pub mod desk;
 pub mod eval;
 pub mod rules;
 pub mod serve;
