@@ -8,6 +8,11 @@
 #   MEMORY_MINUTES=10 bench/load.sh       also: Warden at half its measured maximum for that
 #                                         long, its RSS sampled every 10 s
 #   WARDEN_ONLY=1 bench/load.sh           Warden's figures only (no Rspamd)
+#   DESK=1 WARDEN_ONLY=1 bench/load.sh    also: what the desk's writes cost the check path —
+#                                         /v1/mail/check with no desk writes (audit off, no
+#                                         review, no rules), with the default audit and review,
+#                                         and with examples/rules/backtest.rules (its counter
+#                                         journaled) on top
 # Rspamd's Bayes is trained on the same messages first (../shared/notes/peers.md). Installs
 # wrk, rspamd and redis-server from Debian when missing. Not part of CI; stops any rspamd on
 # the machine.
@@ -55,12 +60,28 @@ print(f"{name} {rps:.0f} {ms(50):.2f} {ms(99):.2f}" + (f"  NON-200: {bad.group(1
 PY
 }
 
-echo "== Warden (starter model, warden serve, 2 worker threads)"
-WARDEN_MAIL_AUTH__ENABLED=false "$warden" serve --data-dir "$work/warden-data" --listen 127.0.0.1:11390 --controller 127.0.0.1:11391 \
-  --milter 127.0.0.1:11392 2>"$work/warden.log" &
-echo $! > "$work/warden.pid"
-for _ in $(seq 120); do curl -sf http://127.0.0.1:11390/ping >/dev/null && break; sleep 0.5; done
+# start_warden NAME [VAR=VALUE …]: a fresh data directory, the given settings.
+start_warden() {
+  local name=$1
+  shift
+  env "$@" WARDEN_MAIL_AUTH__ENABLED=false "$warden" serve --data-dir "$work/data-$name" --listen 127.0.0.1:11390 \
+    --controller 127.0.0.1:11391 --milter 127.0.0.1:11392 2>"$work/warden-$name.log" &
+  echo $! > "$work/warden.pid"
+  for _ in $(seq 120); do curl -sf http://127.0.0.1:11390/ping >/dev/null && break; sleep 0.5; done
+}
+
 echo "name rps p50_ms p99_ms"
+if [ -n "${DESK:-}" ]; then
+  echo "== the desk's writes on the check path (each run: a fresh data directory)"
+  start_warden nodesk WARDEN_AUDIT__DECISIONS=false 'WARDEN_REVIEW__BAND=[1.0, 0.0]'
+  run warden_check_no_desk_writes http://127.0.0.1:11390/v1/mail/check
+  kill "$(cat "$work/warden.pid")"; wait "$(cat "$work/warden.pid")" 2>/dev/null || true
+  start_warden counters "WARDEN_RULES__FILES=[\"$here/examples/rules/backtest.rules\"]"
+  run warden_check_audit_review_counters http://127.0.0.1:11390/v1/mail/check
+  kill "$(cat "$work/warden.pid")"; wait "$(cat "$work/warden.pid")" 2>/dev/null || true
+fi
+echo "== Warden (starter model, warden serve, 2 worker threads; audit and review on, as by default)"
+start_warden default
 run warden_check http://127.0.0.1:11390/v1/mail/check
 run warden_checkv2 http://127.0.0.1:11390/checkv2
 

@@ -142,12 +142,16 @@ impl List {
                 } else {
                     s
                 };
-                d = d.trim_end_matches('.');
+                while let Some(rest) = d.strip_suffix('.') {
+                    d = rest;
+                }
+                // Byte searches: a dot is one byte in UTF-8, and `find(char)` costs more than
+                // the lookup itself.
                 loop {
                     if set.contains(d) {
                         return true;
                     }
-                    match d.find('.') {
+                    match d.bytes().position(|b| b == b'.') {
                         Some(i) => d = &d[i + 1..],
                         None => return false,
                     }
@@ -167,37 +171,50 @@ impl List {
 }
 
 /// A domain set with a bit filter in front: a name is looked up once per label (`a.b.c`, `b.c`,
-/// `c`), nearly always absent, and the filter (16 bits an entry, small enough for the cache)
-/// answers most of those lookups without touching the set's much larger table.
+/// `c`), nearly always absent, and the filter (16 bits an entry, two bits from one hash: 1.4%
+/// false positives) answers most of those lookups without touching the set's much larger
+/// table.
 #[derive(Debug)]
 pub struct Domains {
-    set: HashSet<String>,
+    set: std::collections::HashSet<String, foldhash::fast::FixedState>,
     bits: Vec<u64>,
     hasher: foldhash::fast::FixedState,
 }
 
 impl Domains {
-    fn new(set: HashSet<String>) -> Self {
+    fn new(names: Vec<String>) -> Self {
+        let hasher = foldhash::fast::FixedState::with_seed(0x5eed);
+        let mut set = std::collections::HashSet::with_capacity_and_hasher(
+            names.len(),
+            foldhash::fast::FixedState::with_seed(0x5e7),
+        );
+        set.extend(names);
         let n = (set.len() * 16).next_power_of_two().max(64);
-        let mut d =
-            Domains { set, bits: vec![0; n / 64], hasher: foldhash::fast::FixedState::with_seed(0x5eed) };
-        for e in &d.set {
-            let b = d.bit(e);
-            d.bits[b / 64] |= 1 << (b % 64);
+        let mut d = Domains { set, bits: vec![0; n / 64], hasher };
+        let names: Vec<String> = d.set.iter().cloned().collect();
+        for e in names {
+            for b in d.bits_of(&e) {
+                d.bits[b / 64] |= 1 << (b % 64);
+            }
         }
         d
     }
 
+    /// The name's two filter bits.
     #[inline]
-    fn bit(&self, name: &str) -> usize {
+    fn bits_of(&self, name: &str) -> [usize; 2] {
         use std::hash::BuildHasher;
-        (self.hasher.hash_one(name) as usize) & (self.bits.len() * 64 - 1)
+        let h = self.hasher.hash_one(name);
+        let mask = self.bits.len() * 64 - 1;
+        [(h as usize) & mask, ((h >> 32) as usize).wrapping_mul(0x9e37_79b9) & mask]
     }
 
     #[inline]
     fn contains(&self, name: &str) -> bool {
-        let b = self.bit(name);
-        self.bits[b / 64] & (1 << (b % 64)) != 0 && self.set.contains(name)
+        let [a, b] = self.bits_of(name);
+        self.bits[a / 64] & (1 << (a % 64)) != 0
+            && self.bits[b / 64] & (1 << (b % 64)) != 0
+            && self.set.contains(name)
     }
 }
 

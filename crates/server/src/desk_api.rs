@@ -263,6 +263,8 @@ async fn audit(
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
     let desk = state.desk().clone();
+    // Decisions' entries are committed in gathered batches: see every one answered so far.
+    desk.flush().await.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e))?;
     let limit = q.limit.unwrap_or(10_000);
     let lines = blocking(move || {
         let mut out = Vec::new();

@@ -196,7 +196,15 @@ impl AppState {
                 action: Some(c.decision.action.as_str().into()),
                 score: Some(c.decision.score),
                 probability: Some(c.decision.probability),
-                reasons: c.decision.reasons.iter().map(|r| r.name.clone()).collect(),
+                // Rules, the model, GTUBE, AUTH: feature names are left out, as they are words
+                // of the message.
+                reasons: c
+                    .decision
+                    .reasons
+                    .iter()
+                    .filter(|r| !r.name.starts_with("FEATURE:"))
+                    .map(|r| r.name.clone())
+                    .collect(),
                 ..Default::default()
             });
         }
@@ -211,15 +219,30 @@ impl AppState {
             writes.review = Some(self.review_item(&c, &raw, why, settings.review.keep_bodies, inline).await?);
         }
         let (decision, id, model_version) = (c.decision, c.id, c.model_version);
+        // Review items, labels and counter updates are on disk before the answer (a crash
+        // loses none that was answered); a decision's own audit entry only when configured.
+        let must_wait = writes.review.is_some()
+            || !writes.counts.is_empty()
+            || !writes.labels.is_empty()
+            || settings.audit.sync_decisions;
         if !writes.is_empty() {
-            let stored =
-                self.0.desk.submit(writes).await.unwrap_or_else(|_| Err("the desk writer stopped".into()));
+            let mut answer = self.0.desk.submit(writes, must_wait);
+            let stored = if must_wait {
+                (&mut answer).await.unwrap_or_else(|_| Err("the desk writer stopped".into()))
+            } else {
+                // Refused at once (queue full, stopping) shows now; a later failure is logged
+                // by the writer.
+                answer.try_recv().unwrap_or(Ok(()))
+            };
             if let Err(e) = stored {
                 Metrics::count(&self.metrics().desk_failures, endpoint);
-                return Err(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("decided, but its audit, review or counter writes were not stored: {e}"),
-                ));
+                if must_wait {
+                    return Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("decided, but its review, label or counter writes were not stored: {e}"),
+                    ));
+                }
+                tracing::warn!(error = %e, "a decision's audit entry was not queued");
             }
         }
         self.0.scanned[decision.action as usize].fetch_add(1, Ordering::Relaxed);

@@ -91,6 +91,11 @@ impl Default for ReviewConfig {
 pub struct AuditConfig {
     /// Record every decision (default true; analyst actions are always recorded).
     pub decisions: bool,
+    /// Answer a check only once its audit entry is on disk (default false: the entry goes
+    /// into the next group commit while the answer leaves, so a crash can lose the last few
+    /// milliseconds of decisions' entries — never a review item, label or counter update,
+    /// which are always on disk before the answer).
+    pub sync_decisions: bool,
     /// Days an audit entry is kept (default 90).
     pub retention_days: u64,
     /// The 32-byte key of the keyed hashes that stand for identifiers in the audit log and the
@@ -102,7 +107,7 @@ pub struct AuditConfig {
 
 impl Default for AuditConfig {
     fn default() -> Self {
-        AuditConfig { decisions: true, retention_days: 90, key_file: None }
+        AuditConfig { decisions: true, sync_decisions: false, retention_days: 90, key_file: None }
     }
 }
 
@@ -458,6 +463,37 @@ impl<P: figment::Provider> figment::Provider for Named<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The defaults docs/serving.md shows are the defaults: the block read as a configuration
+    /// file gives `Settings::default()`.
+    #[test]
+    fn the_documented_defaults_are_the_defaults() {
+        let doc = include_str!("../../../docs/serving.md");
+        let block = doc
+            .split("win over both. The defaults:\n\n```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("docs/serving.md has the defaults block");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("defaults.toml");
+        std::fs::write(&p, block).unwrap();
+        let read =
+            Settings::load(Some(&p), Vec::new()).unwrap_or_else(|e| panic!("the documented defaults: {e}"));
+        assert_eq!(read, Settings::default());
+        for section in [
+            "[server]",
+            "[limits]",
+            "[auth]",
+            "[feedback]",
+            "[rules]",
+            "[review]",
+            "[audit]",
+            "[mail_auth]",
+            "[milter]",
+        ] {
+            assert!(block.contains(section), "{section} is documented");
+        }
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
