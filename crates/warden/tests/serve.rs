@@ -689,3 +689,78 @@ fn acknowledged_review_items_labels_and_counter_updates_survive_kill_9() {
     }
     server.stop();
 }
+
+/// The desk from the command line: `warden review` against a running server, `warden audit
+/// export` through it and, once it has stopped, from its data directory.
+#[test]
+fn analysts_work_the_queue_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("warden.toml");
+    std::fs::write(
+        &cfg,
+        "[review]\nband = [0.0, 1.0]\n[[auth.analysts]]\nname = \"alice\"\ntoken = \"alice-token-0123456789\"\n\
+         [[auth.viewers]]\nname = \"vic\"\ntoken = \"viewer-token-0123456789\"\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &["--config", cfg.to_str().unwrap()], &[]);
+    let v = json(request(&server.scan, "POST", "/v1/mail/check", &[], &example("ham.eml")).unwrap());
+    let message = v["id"].as_str().unwrap().to_owned();
+    let url = format!("http://{}", server.controller);
+    let warden = |token: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(args)
+            .env("WARDEN_URL", &url)
+            .env("WARDEN_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+    let list = warden("viewer-token-0123456789", &["review", "list", "--status", "open"]);
+    assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+    let table = String::from_utf8(list.stdout).unwrap();
+    let row = table.lines().nth(1).unwrap_or_else(|| panic!("one item: {table}"));
+    let id = row.split('\t').next().unwrap().to_owned();
+    assert!(row.contains("uncertain"), "{row}");
+
+    let refused =
+        warden("viewer-token-0123456789", &["review", "resolve", &id, "--label", "ham", "--reason", "fine"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("403"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let done = warden(
+        "alice-token-0123456789",
+        &["review", "resolve", &id, "--label", "ham", "--reason", "a newsletter she asked for"],
+    );
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let answer: Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(answer["item"]["resolved_by"], "alice");
+
+    let exported = dir.path().join("audit.jsonl");
+    let out = warden("viewer-token-0123456789", &["audit", "export", "--out", exported.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let live = std::fs::read_to_string(&exported).unwrap();
+    let entries: Vec<Value> = live.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(entries.iter().any(|e| e["kind"] == "decision" && e["message"] == message.as_str()));
+    assert!(entries.iter().any(|e| e["kind"] == "review.resolve"
+        && e["actor"] == "alice"
+        && e["reason"] == "a newsletter she asked for"));
+    // While the server runs, its store is its own: the offline export says so.
+    let busy = warden("", &["audit", "export", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(busy.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&busy.stderr).contains("export through it"),
+        "{}",
+        String::from_utf8_lossy(&busy.stderr)
+    );
+    server.stop();
+    let offline = warden("", &["audit", "export", "--data-dir", data.to_str().unwrap()]);
+    assert!(offline.status.success(), "{}", String::from_utf8_lossy(&offline.stderr));
+    assert_eq!(
+        String::from_utf8(offline.stdout).unwrap(),
+        live,
+        "the same log, read from the data directory"
+    );
+}
