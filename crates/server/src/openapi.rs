@@ -113,6 +113,37 @@ pub fn spec() -> Value {
                 "responses": { "200": { "description": "What changed" }, "400": error_response("The new configuration is invalid; nothing changed") } } },
             "/v1/admin/checkpoint": { "post": { "summary": "Write a model checkpoint now (controller)", "security": controller,
                 "responses": { "200": { "description": "The last feedback record it holds" } } } },
+            "/v1/review": { "get": { "summary": "Review items, newest first (controller; viewer, analyst or admin token)", "security": bearer,
+                "parameters": [
+                    { "name": "status", "in": "query", "schema": { "type": "string", "enum": ["open", "claimed", "resolved"] } },
+                    { "name": "limit", "in": "query", "schema": { "type": "integer", "default": 100 } }],
+                "responses": { "200": { "description": "{\"items\": [ReviewItem]}: sender and URL domains, subject, attachments, action, score, probability, reasons, status, who claimed or resolved it" },
+                               "401": error_response("A token is required") } } },
+            "/v1/review/{id}": { "get": { "summary": "One review item (controller; viewer)", "security": bearer,
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer" } }],
+                "responses": { "200": { "description": "The item" }, "404": error_response("No such item") } } },
+            "/v1/review/{id}/claim": { "post": { "summary": "Take an item (controller; analyst)", "security": bearer,
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer" } }],
+                "responses": { "200": { "description": "The item, claimed" }, "403": error_response("A viewer's token"),
+                               "404": error_response("No such item"), "409": error_response("Claimed by someone else, or resolved") } } },
+            "/v1/review/{id}/resolve": { "post": { "summary": "Label an item: the model learns it (as a correction when it overturns the decision), the audit log keeps who, when, why and the previous value (controller; analyst)", "security": bearer,
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer" } }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["label", "reason"], "additionalProperties": false,
+                    "properties": { "label": { "type": "string", "enum": ["spam", "ham"] }, "reason": { "type": "string" } } } } } },
+                "responses": { "200": { "description": "{item, feedback: {outcome, record, overturns_decision}}" }, "400": error_response("No reason, or a bad label"),
+                               "403": error_response("A viewer's token"), "404": error_response("No such item"), "409": error_response("Claimed by someone else, or resolved") } } },
+            "/v1/labels": {
+                "get": { "summary": "Labels on entities, with `in_force` (controller; viewer)", "security": bearer,
+                    "parameters": [{ "name": "kind", "in": "query", "schema": { "type": "string" } }, { "name": "entity", "in": "query", "schema": { "type": "string" } }],
+                    "responses": { "200": { "description": "{\"labels\": [EntityLabel]}" } } },
+                "post": { "summary": "Set or remove a label by hand; it overrides rules' changes to the same label until it lapses (controller; analyst)", "security": bearer,
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["kind", "entity", "label", "reason"], "additionalProperties": false,
+                        "properties": { "kind": { "type": "string" }, "entity": { "type": "string" }, "label": { "type": "string" }, "reason": { "type": "string" },
+                                        "ttl_secs": { "type": "integer" }, "remove": { "type": "boolean" } } } } } },
+                    "responses": { "200": { "description": "{label, previous}" }, "400": error_response("A field is empty or too long"), "403": error_response("A viewer's token") } } },
+            "/v1/audit": { "get": { "summary": "The audit log as JSON lines, oldest first: every decision and analyst action, identifiers as keyed hashes (controller; viewer)", "security": bearer,
+                "parameters": [{ "name": "after", "in": "query", "schema": { "type": "integer", "default": 0 } }, { "name": "limit", "in": "query", "schema": { "type": "integer", "default": 10000 } }],
+                "responses": { "200": { "description": "application/x-ndjson" } } } },
             "/ping": { "get": { "summary": "Rspamd's liveness check", "responses": { "200": text("pong") } } },
             "/healthz": { "get": { "summary": "Liveness", "responses": { "200": text("ok") } } },
             "/readyz": { "get": { "summary": "Readiness", "responses": { "200": text("ready") } } },
@@ -151,7 +182,18 @@ mod tests {
                 assert!(found, "{method} {path} is described but no listener answers it");
             }
         }
-        for route in ["/v1/mail/check", "/v1/mail/feedback", "/checkv2", "/learnspam", "/stat", "/metrics"] {
+        for route in [
+            "/v1/mail/check",
+            "/v1/mail/feedback",
+            "/checkv2",
+            "/learnspam",
+            "/stat",
+            "/metrics",
+            "/v1/review",
+            "/v1/review/{id}/resolve",
+            "/v1/labels",
+            "/v1/audit",
+        ] {
             assert!(paths.contains_key(route), "{route} is not described");
         }
     }
