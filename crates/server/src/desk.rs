@@ -103,10 +103,11 @@ pub struct AuditEntry {
 }
 
 /// Where a review item stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReviewStatus {
     /// Waiting for an analyst.
+    #[default]
     Open,
     /// An analyst has taken it.
     Claimed,
@@ -115,7 +116,7 @@ pub enum ReviewStatus {
 }
 
 /// A decision queued for an analyst.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReviewItem {
     /// Its id (1, 2, …), given when stored.
     #[serde(default)]
@@ -267,22 +268,7 @@ impl From<redb::Error> for DeskError {
     }
 }
 
-macro_rules! db_errors {
-    ($($t:ty),*) => {$(
-        impl From<$t> for DeskError {
-            fn from(e: $t) -> Self {
-                DeskError::Store(StoreError::Db(e.to_string()))
-            }
-        }
-    )*};
-}
-db_errors!(
-    redb::DatabaseError,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
+crate::store::from_redb_errors!(DeskError, |m| DeskError::Store(StoreError::Db(m)));
 
 /// One counter update, as the journal keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1003,9 +989,7 @@ mod tests {
     fn item(message: u128, at: u64) -> NewReview {
         NewReview {
             item: ReviewItem {
-                id: 0,
                 at,
-                status: ReviewStatus::Open,
                 why: vec!["uncertain".into()],
                 message: format!("{message:032x}"),
                 action: "deliver".into(),
@@ -1014,14 +998,7 @@ mod tests {
                 from_domain: Some("sender.example".into()),
                 subject: Some("hello".into()),
                 url_domains: vec!["link.example".into()],
-                attachments: Vec::new(),
-                reasons: Vec::new(),
-                claimed_by: None,
-                claimed_at: None,
-                label: None,
-                resolved_by: None,
-                resolved_at: None,
-                resolution: None,
+                ..ReviewItem::default()
             },
             features: ReviewFeatures { message, extractor: 9, features: vec![1, 2, 3] },
             body: None,

@@ -277,9 +277,7 @@ impl AppState {
         let d = &c.decision;
         Ok(desk::NewReview {
             item: desk::ReviewItem {
-                id: 0,
                 at: c.at,
-                status: desk::ReviewStatus::Open,
                 why,
                 message: format!("{:032x}", c.id),
                 action: d.action.as_str().into(),
@@ -290,12 +288,7 @@ impl AppState {
                 url_domains: facts.url_domains,
                 attachments: facts.attachment_names,
                 reasons: d.reasons.clone(),
-                claimed_by: None,
-                claimed_at: None,
-                label: None,
-                resolved_by: None,
-                resolved_at: None,
-                resolution: None,
+                ..desk::ReviewItem::default()
             },
             features: desk::ReviewFeatures { message: c.id, extractor, features: x.hashes().to_vec() },
             body: keep_body.then(|| raw.to_vec()),

@@ -47,22 +47,24 @@ pub enum StoreError {
     },
 }
 
-macro_rules! db_errors {
-    ($($t:ty),*) => {$(
-        impl From<$t> for StoreError {
+/// `From` every redb error an operation can give, for an error type, by way of the message
+/// (`$wrap` makes the type's value from it).
+macro_rules! from_redb_errors {
+    ($target:ty, $wrap:expr) => {
+        $crate::store::from_redb_errors!(@each $target, $wrap;
+            redb::DatabaseError, redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
+    };
+    (@each $target:ty, $wrap:expr; $($t:ty),*) => {$(
+        impl From<$t> for $target {
             fn from(e: $t) -> Self {
-                StoreError::Db(e.to_string())
+                ($wrap)(e.to_string())
             }
         }
     )*};
 }
-db_errors!(
-    redb::DatabaseError,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
+pub(crate) use from_redb_errors;
+
+from_redb_errors!(StoreError, StoreError::Db);
 
 /// A label to store.
 #[derive(Debug, Clone, PartialEq)]
