@@ -310,6 +310,9 @@ impl AppState {
         if next.server != now.server || next.limits != now.limits {
             notes.push("[server] and [limits] take effect at the next restart".to_owned());
         }
+        if next.audit.key_file != now.audit.key_file {
+            notes.push("[audit] key_file takes effect at the next restart".to_owned());
+        }
         let tokens = auth::tokens(&next).map_err(|e| e.to_string())?;
         if let Some(path) = &self.0.sources.model {
             let model = warden_learn::Model::load(path).map_err(|e| format!("{}: {e}", path.display()))?;
