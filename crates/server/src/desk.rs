@@ -40,9 +40,6 @@ const REVIEW_BODIES: TableDefinition<u64, &[u8]> = TableDefinition::new("review_
 const REVIEW_BY_MESSAGE: TableDefinition<u128, u64> = TableDefinition::new("review_by_message");
 /// Labels: `kind \0 entity \0 label` → JSON.
 const LABELS: TableDefinition<&str, &[u8]> = TableDefinition::new("labels");
-/// Counter updates: row number → the updates of one commit (each a 16-bit length and its
-/// encoding), in time order.
-const COUNTERS: TableDefinition<u64, &[u8]> = TableDefinition::new("counter_journal");
 
 /// Check-path writes waiting for the writer, at most; more are refused rather than queued.
 const QUEUE: usize = 8192;
@@ -286,6 +283,10 @@ pub struct JournaledCount {
 /// What one check writes.
 #[derive(Debug, Default)]
 pub struct CheckWrites {
+    /// Its caller waits for the audit entry to be stored too (`[audit] sync_decisions`);
+    /// otherwise it is answered once its counter updates are in the journal, if it has no
+    /// review item or label change.
+    pub audit_sync: bool,
     /// Its audit entry.
     pub audit: Option<AuditEntry>,
     /// Its review item.
@@ -301,18 +302,22 @@ impl CheckWrites {
     pub fn is_empty(&self) -> bool {
         self.audit.is_none() && self.review.is_none() && self.counts.is_empty() && self.labels.is_empty()
     }
+
+    /// Whether its answer waits for the database commit (not only for the journal).
+    fn needs_db(&self) -> bool {
+        self.review.is_some() || !self.labels.is_empty() || self.audit_sync
+    }
 }
 
 struct Pending {
     writes: CheckWrites,
-    /// Someone waits for it: commit without gathering.
-    urgent: bool,
     reply: tokio::sync::oneshot::Sender<Result<(), String>>,
 }
 
 /// The desk of one data directory.
 pub struct Desk {
     db: Database,
+    journal: Mutex<crate::journal::Journal>,
     key: [u8; 32],
     queue: Mutex<Option<SyncSender<Pending>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -340,13 +345,25 @@ impl Desk {
             txn.open_table(REVIEW_BODIES).map_err(db_err)?;
             txn.open_table(REVIEW_BY_MESSAGE).map_err(db_err)?;
             txn.open_table(LABELS).map_err(db_err)?;
-            txn.open_table(COUNTERS).map_err(db_err)?;
             txn.open_table(SEQUENCES).map_err(db_err)?;
         }
         txn.commit().map_err(db_err)?;
+        let (journal, cut) = crate::journal::Journal::open(dir)
+            .map_err(|source| StoreError::Io { path: dir.join("counters.journal"), source })?;
+        if cut > 0 {
+            tracing::warn!(
+                bytes = cut,
+                "counter journal: a torn last record (never acknowledged) was cut off"
+            );
+        }
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
-        let desk =
-            std::sync::Arc::new(Desk { db, key, queue: Mutex::new(Some(tx)), writer: Mutex::new(None) });
+        let desk = std::sync::Arc::new(Desk {
+            db,
+            journal: Mutex::new(journal),
+            key,
+            queue: Mutex::new(Some(tx)),
+            writer: Mutex::new(None),
+        });
         let weak = std::sync::Arc::downgrade(&desk);
         let handle = std::thread::Builder::new()
             .name("warden-desk".into())
@@ -372,19 +389,16 @@ impl Desk {
         u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 of 32 bytes"))
     }
 
-    /// Queues a check's writes; the answer comes once they are durable. `urgent`: the caller
-    /// waits for the answer, so the writer commits at once rather than gathering more.
-    pub fn submit(
-        &self,
-        writes: CheckWrites,
-        urgent: bool,
-    ) -> tokio::sync::oneshot::Receiver<Result<(), String>> {
+    /// Queues a check's writes; the answer comes once they are durable: counter updates in the
+    /// journal, and review items, label changes and (with `audit_sync`) the audit entry in the
+    /// database. An audit entry alone is held up to 20 ms to be committed with others.
+    pub fn submit(&self, writes: CheckWrites) -> tokio::sync::oneshot::Receiver<Result<(), String>> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let refused = {
             let queue = self.queue.lock().expect("not poisoned");
             match queue.as_ref() {
                 None => Some("the server is stopping"),
-                Some(tx) => match tx.try_send(Pending { writes, urgent, reply }) {
+                Some(tx) => match tx.try_send(Pending { writes, reply }) {
                     Ok(()) => None,
                     Err(TrySendError::Full(p)) => {
                         let _ = p.reply.send(Err("too many writes waiting".into()));
@@ -408,9 +422,18 @@ impl Desk {
     /// Waits until every write queued before the call is on disk (the audit log's readers
     /// call it, so that they see every decision answered before they asked).
     pub async fn flush(&self) -> Result<(), String> {
-        self.submit(CheckWrites::default(), true)
-            .await
-            .unwrap_or_else(|_| Err("the desk writer stopped".into()))
+        let marker = CheckWrites { audit_sync: true, ..CheckWrites::default() };
+        self.submit(marker).await.unwrap_or_else(|_| Err("the desk writer stopped".into()))
+    }
+
+    /// Appends a batch's counter updates to the journal, durably.
+    fn journal(&self, batch: &[CheckWrites]) -> Result<(), DeskError> {
+        let counts: Vec<JournaledCount> = batch.iter().flat_map(|w| w.counts.iter().cloned()).collect();
+        self.journal
+            .lock()
+            .expect("not poisoned")
+            .append(&counts)
+            .map_err(|e| DeskError::Store(StoreError::Db(format!("counter journal: {e}"))))
     }
 
     /// Stops the writer after it has written what is queued.
@@ -431,12 +454,10 @@ impl Desk {
             let mut bodies = txn.open_table(REVIEW_BODIES)?;
             let mut by_message = txn.open_table(REVIEW_BY_MESSAGE)?;
             let mut labels = txn.open_table(LABELS)?;
-            let mut counters = txn.open_table(COUNTERS)?;
             let mut sequences = txn.open_table(SEQUENCES)?;
             let first_audit = sequences.get("audit")?.map_or(1, |v| v.value());
             let mut next_audit = first_audit;
             let mut audit_row = Vec::new();
-            let mut count_row = Vec::new();
             let mut next_item = review.last()?.map_or(0, |(k, _)| k.value()) + 1;
             let mut push_audit = |mut a: AuditEntry| {
                 a.seq = next_audit;
@@ -445,11 +466,6 @@ impl Desk {
                 next_audit += 1;
             };
             for w in batch.iter_mut() {
-                for c in &w.counts {
-                    let one = encode_count(c);
-                    count_row.extend_from_slice(&(one.len() as u16).to_le_bytes());
-                    count_row.extend_from_slice(&one);
-                }
                 for l in &w.labels {
                     let key = l.key();
                     let before: Option<EntityLabel> =
@@ -490,10 +506,6 @@ impl Desk {
             if !audit_row.is_empty() {
                 audit.insert(first_audit, audit_row.as_slice())?;
                 sequences.insert("audit", next_audit)?;
-            }
-            if !count_row.is_empty() {
-                let row = counters.last()?.map_or(0, |(k, _)| k.value()) + 1;
-                counters.insert(row, count_row.as_slice())?;
             }
         }
         txn.commit()?;
@@ -697,14 +709,13 @@ impl Desk {
 
     /// Calls `each` with the counter updates at or after `since` (Unix seconds), in order.
     pub fn counts_since(&self, since: u64, mut each: impl FnMut(JournaledCount)) -> Result<(), DeskError> {
-        let txn = self.db.begin_read()?;
-        let counters = txn.open_table(COUNTERS)?;
-        for row in counters.iter()? {
-            let (k, v) = row?;
-            let updates = decode_counts(v.value())
-                .ok_or(DeskError::Store(StoreError::Corrupt { seq: k.value(), what: "counter updates" }))?;
-            updates.into_iter().filter(|c| c.at >= since).for_each(&mut each);
-        }
+        let all = self
+            .journal
+            .lock()
+            .expect("not poisoned")
+            .read_all()
+            .map_err(|e| DeskError::Store(StoreError::Db(format!("counter journal: {e}"))))?;
+        all.into_iter().filter(|c| c.at >= since).for_each(&mut each);
         Ok(())
     }
 
@@ -788,24 +799,14 @@ impl Desk {
                 labels.remove(k.as_str())?;
             }
             gone[2] = old.len() as u64;
-
-            let mut counters = txn.open_table(COUNTERS)?;
-            let cutoff = now.saturating_sub(counter_secs);
-            let mut old = Vec::new();
-            for row in counters.iter()? {
-                let (k, v) = row?;
-                let updates = decode_counts(v.value()).unwrap_or_default();
-                if updates.iter().any(|c| c.at >= cutoff) {
-                    break; // rows are in time order
-                }
-                old.push(k.value());
-                gone[3] += updates.len() as u64;
-            }
-            for k in &old {
-                counters.remove(*k)?;
-            }
         }
         txn.commit()?;
+        gone[3] = self
+            .journal
+            .lock()
+            .expect("not poisoned")
+            .compact(now.saturating_sub(counter_secs))
+            .map_err(|e| DeskError::Store(StoreError::Db(format!("counter journal: {e}"))))?;
         Ok(gone)
     }
 }
@@ -852,40 +853,68 @@ fn append_audit(txn: &redb::WriteTransaction, mut entry: AuditEntry) -> Result<(
     Ok(())
 }
 
-/// How long the writer gathers writes no one waits for (decisions' audit entries) before it
-/// commits them: a commit costs about 0.4 ms of fsync and page writes however small it is, so
-/// background entries go in batches; a write someone waits for is committed at once, with all
-/// that has gathered.
+/// How long the writer holds writes no one waits for (decisions' audit entries) before it
+/// commits them: a database commit costs 0.5 ms or more however small it is, so such entries
+/// go in batches. Counter updates go to the journal at once; a write someone waits for in the
+/// database (a review item, a label change, a synchronous audit entry) is committed at once,
+/// with everything held.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(20);
 
+type Reply = tokio::sync::oneshot::Sender<Result<(), String>>;
+
 fn write_loop(desk: &std::sync::Weak<Desk>, rx: &Receiver<Pending>) {
-    while let Ok(first) = rx.recv() {
-        let Some(desk) = desk.upgrade() else { return };
-        let mut urgent = first.urgent;
-        let deadline = std::time::Instant::now() + GATHER;
-        let mut batch = vec![first];
+    use std::sync::mpsc::RecvTimeoutError;
+    // Written to the journal, waiting for the database commit; and the replies that wait for it.
+    let mut held: Vec<CheckWrites> = Vec::new();
+    let mut waiting: Vec<Reply> = Vec::new();
+    let mut since: Option<std::time::Instant> = None;
+    loop {
+        let first = match since {
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(t) => rx.recv_timeout((t + GATHER).saturating_duration_since(std::time::Instant::now())),
+        };
+        let stopping = matches!(first, Err(RecvTimeoutError::Disconnected));
+        let mut batch: Vec<Pending> = first.into_iter().collect();
         while batch.len() < MAX_BATCH {
-            let next = if urgent {
-                rx.try_recv().ok()
-            } else {
-                rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())).ok()
-            };
-            match next {
-                Some(p) => {
-                    urgent |= p.urgent;
-                    batch.push(p);
-                }
-                None => break,
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
             }
         }
-        let (mut writes, replies): (Vec<CheckWrites>, Vec<_>) =
-            batch.into_iter().map(|p| (p.writes, p.reply)).unzip();
-        let result = desk.commit(&mut writes).map_err(|e| e.to_string());
-        if let Err(e) = &result {
-            tracing::error!(error = %e, checks = replies.len(), "desk writes failed");
+        let Some(desk) = desk.upgrade() else { return };
+        if !batch.is_empty() {
+            let (writes, replies): (Vec<CheckWrites>, Vec<Reply>) =
+                batch.into_iter().map(|p| (p.writes, p.reply)).unzip();
+            // The journal first: a check whose only waited-for writes are counter updates is
+            // answered as soon as they are durable.
+            let journaled = desk.journal(&writes).map_err(|e| e.to_string());
+            if let Err(e) = &journaled {
+                tracing::error!(error = %e, checks = writes.len(), "counter journal write failed");
+            }
+            for (w, reply) in writes.iter().zip(replies) {
+                if journaled.is_err() || !w.needs_db() {
+                    let _ = reply.send(journaled.clone());
+                } else {
+                    waiting.push(reply);
+                }
+            }
+            held.extend(writes);
+            since.get_or_insert_with(std::time::Instant::now);
         }
-        for reply in replies {
-            let _ = reply.send(result.clone());
+        let due = since.is_some_and(|t| t.elapsed() >= GATHER);
+        if !held.is_empty() && (stopping || due || !waiting.is_empty() || held.len() >= MAX_BATCH) {
+            let result = desk.commit(&mut held).map_err(|e| e.to_string());
+            if let Err(e) = &result {
+                tracing::error!(error = %e, checks = held.len(), "desk writes failed");
+            }
+            for reply in waiting.drain(..) {
+                let _ = reply.send(result.clone());
+            }
+            held.clear();
+            since = None;
+        }
+        if stopping {
+            return;
         }
     }
 }
@@ -904,7 +933,7 @@ fn db_err(e: impl std::fmt::Display) -> StoreError {
 }
 
 /// at, entity, flag (1: a value follows), value, name.
-fn encode_count(c: &JournaledCount) -> Vec<u8> {
+pub(crate) fn encode_count(c: &JournaledCount) -> Vec<u8> {
     let mut out = Vec::with_capacity(25 + c.counter.len());
     out.extend_from_slice(&c.at.to_le_bytes());
     out.extend_from_slice(&c.entity.to_le_bytes());
@@ -914,18 +943,7 @@ fn encode_count(c: &JournaledCount) -> Vec<u8> {
     out
 }
 
-/// A row of updates, each a 16-bit length and its encoding.
-fn decode_counts(mut b: &[u8]) -> Option<Vec<JournaledCount>> {
-    let mut out = Vec::new();
-    while !b.is_empty() {
-        let n = usize::from(u16::from_le_bytes(b.get(..2)?.try_into().ok()?));
-        out.push(decode_count(b.get(2..2 + n)?)?);
-        b = &b[2 + n..];
-    }
-    Some(out)
-}
-
-fn decode_count(b: &[u8]) -> Option<JournaledCount> {
+pub(crate) fn decode_count(b: &[u8]) -> Option<JournaledCount> {
     let u64_at = |i: usize| Some(u64::from_le_bytes(b.get(i..i + 8)?.try_into().ok()?));
     Some(JournaledCount {
         at: u64_at(0)?,
@@ -1006,7 +1024,7 @@ mod tests {
     }
 
     async fn write(desk: &Desk, w: CheckWrites) {
-        desk.submit(w, true).await.unwrap().unwrap();
+        desk.submit(w).await.unwrap().unwrap();
     }
 
     fn audit(desk: &Desk) -> Vec<AuditEntry> {
@@ -1146,7 +1164,7 @@ mod tests {
             ..Default::default()
         };
         // Nobody waits for these: the writer gathers them; a flush commits them.
-        let pending: Vec<_> = (1..=5).map(|at| desk.submit(decision(at), false)).collect();
+        let pending: Vec<_> = (1..=5).map(|at| desk.submit(decision(at))).collect();
         desk.set_label(&label(LabelSource::Manual, true, 6, None)).unwrap();
         desk.flush().await.unwrap();
         for p in pending {
@@ -1180,17 +1198,5 @@ mod tests {
         let f = ReviewFeatures { message: 1, extractor: 2, features: vec![3, 4] };
         assert_eq!(decode_features(&encode_features(&f)), Some(f));
         assert_eq!(decode_features(&[0; 30]), None);
-        let mut row = Vec::new();
-        for c in [&c, &JournaledCount { counter: "d".into(), entity: 5, value: Some(6), at: 7 }] {
-            let one = encode_count(c);
-            row.extend_from_slice(&(one.len() as u16).to_le_bytes());
-            row.extend_from_slice(&one);
-        }
-        assert_eq!(decode_counts(&row).map(|v| v.len()), Some(2));
-        let first = 2 + good.len();
-        assert_eq!(decode_counts(&row[..first]).map(|v| v.len()), Some(1), "a whole first update");
-        for cut in (1..row.len()).filter(|&c| c != first) {
-            assert!(decode_counts(&row[..cut]).is_none(), "cut at {cut}");
-        }
     }
 }

@@ -19,6 +19,7 @@ pub mod desk;
 mod desk_api;
 #[doc(hidden)]
 pub mod dns_fixture;
+pub mod journal;
 pub mod live;
 pub mod mailauth;
 pub mod metrics;
@@ -183,6 +184,7 @@ impl AppState {
         let uncertain = (low..=high).contains(&c.decision.probability);
         let review = uncertain || c.decision.review;
         let mut writes = desk::CheckWrites {
+            audit_sync: settings.audit.sync_decisions,
             counts: std::mem::take(&mut c.counts),
             labels: std::mem::take(&mut c.labels),
             ..Default::default()
@@ -226,7 +228,7 @@ impl AppState {
             || !writes.labels.is_empty()
             || settings.audit.sync_decisions;
         if !writes.is_empty() {
-            let mut answer = self.0.desk.submit(writes, must_wait);
+            let mut answer = self.0.desk.submit(writes);
             let stored = if must_wait {
                 (&mut answer).await.unwrap_or_else(|_| Err("the desk writer stopped".into()))
             } else {
