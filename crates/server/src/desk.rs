@@ -1,11 +1,15 @@
-//! The analysts' desk: the review queue, labels on entities, the audit log and the journal of
-//! the rules' window counters, in one redb database of the data directory (`desk.redb`).
+//! The analysts' desk: the review queue, labels on entities and the audit log, in one redb
+//! database of the data directory (`desk.redb`), and the journal of the rules' window counters
+//! beside it (`counters.journal`, see [`crate::journal`]).
 //!
 //! What the check path writes (a decision's audit entry, its review item, its counter updates
-//! and the labels its rules set) goes through one writer thread that commits everything waiting
-//! in one durable transaction (group commit: one fsync for the batch), and only then answers
-//! the checks: an answered check's writes survive a `kill -9`. Analysts' actions are written
-//! in their own durable transactions.
+//! and the labels its rules set) goes through one writer thread. Counter updates are appended to
+//! the journal (one `fdatasync` for all waiting); the rest is committed in one durable redb
+//! transaction (group commit). A check is answered once the writes it waits for are durable —
+//! counter updates, review items and label changes always; its own audit entry only with
+//! `[audit] sync_decisions`, otherwise the writer holds audit entries up to 20 ms to commit them
+//! together. An answered check's review item, labels and counts survive a `kill -9`. Analysts'
+//! actions are written in their own durable transactions.
 //!
 //! Privacy: the audit log keeps identifiers as keyed hashes (BLAKE3 under the installation's
 //! key) and never a message. A review item keeps what an analyst needs to judge — sender and
