@@ -307,6 +307,12 @@ impl CheckWrites {
         self.audit.is_none() && self.review.is_none() && self.counts.is_empty() && self.labels.is_empty()
     }
 
+    /// Whether its caller waits for it to be durable: counter updates, a review item, a label
+    /// change, or an audit entry stored synchronously.
+    pub fn waited_for(&self) -> bool {
+        !self.counts.is_empty() || self.needs_db()
+    }
+
     /// Whether its answer waits for the database commit (not only for the journal).
     fn needs_db(&self) -> bool {
         self.review.is_some() || !self.labels.is_empty() || self.audit_sync
@@ -432,11 +438,10 @@ impl Desk {
 
     /// Appends a batch's counter updates to the journal, durably.
     fn journal(&self, batch: &[CheckWrites]) -> Result<(), DeskError> {
-        let counts: Vec<JournaledCount> = batch.iter().flat_map(|w| w.counts.iter().cloned()).collect();
         self.journal
             .lock()
             .expect("not poisoned")
-            .append(&counts)
+            .append(batch.iter().flat_map(|w| &w.counts))
             .map_err(|e| DeskError::Store(StoreError::Db(format!("counter journal: {e}"))))
     }
 

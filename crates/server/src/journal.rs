@@ -40,13 +40,16 @@ impl Journal {
     }
 
     /// Appends updates and makes them durable (`fdatasync`) before returning.
-    pub fn append(&mut self, counts: &[JournaledCount]) -> std::io::Result<()> {
-        if counts.is_empty() {
-            return Ok(());
-        }
-        let mut buf = Vec::with_capacity(counts.len() * 48);
+    pub fn append<'a>(
+        &mut self,
+        counts: impl IntoIterator<Item = &'a JournaledCount>,
+    ) -> std::io::Result<()> {
+        let mut buf = Vec::new();
         for c in counts {
             push_record(&mut buf, c);
+        }
+        if buf.is_empty() {
+            return Ok(());
         }
         self.file.write_all(&buf)?;
         self.file.sync_data()

@@ -179,6 +179,22 @@ impl AppState {
         if envelope.ip.is_some() {
             c.decision.reasons.push(auth_reason(&auth));
         }
+        self.record(&mut c, &raw, endpoint, inline).await?;
+        let (decision, id, model_version) = (c.decision, c.id, c.model_version);
+        self.0.scanned[decision.action as usize].fetch_add(1, Ordering::Relaxed);
+        self.metrics().decided(decision.action.as_str(), endpoint);
+        Ok(Checked { decision, id, model_version, auth })
+    }
+
+    /// Writes what the desk keeps of a decision — its audit entry, its review item, its rules'
+    /// counter updates and labels — and waits for what must be durable before the answer.
+    async fn record(
+        &self,
+        c: &mut live::LiveCheck,
+        raw: &Bytes,
+        endpoint: &str,
+        inline: bool,
+    ) -> Result<(), ApiError> {
         let settings = self.settings();
         let [low, high] = settings.review.band;
         let uncertain = (low..=high).contains(&c.decision.probability);
@@ -218,15 +234,11 @@ impl AppState {
             if c.decision.review {
                 why.push("rule".to_owned());
             }
-            writes.review = Some(self.review_item(&c, &raw, why, settings.review.keep_bodies, inline).await?);
+            writes.review = Some(self.review_item(c, raw, why, settings.review.keep_bodies, inline).await?);
         }
-        let (decision, id, model_version) = (c.decision, c.id, c.model_version);
         // Review items, labels and counter updates are on disk before the answer (a crash
         // loses none that was answered); a decision's own audit entry only when configured.
-        let must_wait = writes.review.is_some()
-            || !writes.counts.is_empty()
-            || !writes.labels.is_empty()
-            || settings.audit.sync_decisions;
+        let must_wait = writes.waited_for();
         if !writes.is_empty() {
             let mut answer = self.0.desk.submit(writes);
             let stored = if must_wait {
@@ -247,9 +259,7 @@ impl AppState {
                 tracing::warn!(error = %e, "a decision's audit entry was not queued");
             }
         }
-        self.0.scanned[decision.action as usize].fetch_add(1, Ordering::Relaxed);
-        self.metrics().decided(decision.action.as_str(), endpoint);
-        Ok(Checked { decision, id, model_version, auth })
+        Ok(())
     }
 
     /// A review item for a decision, with what an analyst needs to judge it.

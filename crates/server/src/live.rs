@@ -243,7 +243,9 @@ impl Live {
             // Rule and counter names are read under the same lock as the decision: a reload
             // cannot slip between the indices and the names.
             let (mut counts, mut labels) = (Vec::new(), Vec::new());
-            if let (Some(rules), Some(out)) = (l.engine.rules(), &e.outcome) {
+            if let (Some(rules), Some(out)) = (l.engine.rules(), &e.outcome)
+                && !(out.counter_events.is_empty() && out.labels.is_empty())
+            {
                 let names: Vec<&str> = rules.counter_names().collect();
                 counts = out
                     .counter_events
