@@ -181,9 +181,9 @@ impl MailEngine {
         let mut facts = MailFacts::default();
         let (mail, x) = self.parse_and_extract(raw, self.rules.is_some().then_some(&mut facts));
         let model_score = self.score(&x);
-        let facts = self.rules.is_some().then_some(&facts);
-        let (decision, outcome) = self.finish(&mail, &x, model_score, Vec::new(), facts);
-        Detailed { decision, features: x, model_score, outcome }
+        let facts = self.rules.is_some().then_some(facts);
+        let (decision, outcome) = self.finish(&mail, &x, model_score, Vec::new(), facts.as_ref());
+        Detailed { decision, features: x, model_score, outcome, facts }
     }
 
     /// Decides on a raw message and names the features that weighed most, rebuilt from the
@@ -215,7 +215,7 @@ impl MailEngine {
         &self,
         raw: &[u8],
         adjust: impl FnOnce(&mut MailFacts),
-    ) -> Explained {
+    ) -> Detailed {
         let mail = Mail::parse(raw, &self.config.mail);
         let mut sink = RecordingSink::with_capacity(8192);
         let mut facts = MailFacts::default();
@@ -240,7 +240,7 @@ impl MailEngine {
             })
             .collect();
         let (decision, outcome) = self.finish(&mail, &x, score, features, want_facts.then_some(&facts));
-        Explained { decision, features: x, outcome, facts: want_facts.then_some(facts) }
+        Detailed { decision, features: x, model_score: score, outcome, facts: want_facts.then_some(facts) }
     }
 
     /// The `k` features of `x` with the largest weights (by magnitude, ties by name), named;
@@ -359,28 +359,17 @@ impl MailEngine {
     }
 }
 
-/// A decision with what went into it (see [`MailEngine::decide_detailed`]).
+/// A decision with what went into it (see [`MailEngine::decide_detailed`] and
+/// [`MailEngine::decide_explained_features_with`]).
 #[derive(Debug)]
 pub struct Detailed {
-    /// The decision.
+    /// The decision (explained: with the strongest features among its reasons).
     pub decision: Decision<MailAction>,
     /// The message's features.
     pub features: FeatureVec,
     /// The model's log-odds, before any rule.
     pub model_score: f64,
-    /// What the rules made of it, when there are rules.
-    pub outcome: Option<Outcome>,
-}
-
-/// An explained decision with what went into it (see
-/// [`MailEngine::decide_explained_features_with`]).
-#[derive(Debug)]
-pub struct Explained {
-    /// The decision, with the strongest features among its reasons.
-    pub decision: Decision<MailAction>,
-    /// The message's features.
-    pub features: FeatureVec,
-    /// What the rules made of it (counter updates and label changes to keep), with rules.
+    /// What the rules made of it (with its counter updates and label changes), with rules.
     pub outcome: Option<Outcome>,
     /// The facts the rules read, with rules.
     pub facts: Option<MailFacts>,

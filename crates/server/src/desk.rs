@@ -166,6 +166,21 @@ pub struct ReviewItem {
     pub resolution: Option<String>,
 }
 
+impl ReviewItem {
+    /// Whether `who` may resolve it: not resolved, and not claimed by someone else.
+    pub fn may_resolve(&self, who: &str) -> Result<(), DeskError> {
+        match (self.status, self.claimed_by.as_deref()) {
+            (ReviewStatus::Resolved, _) => {
+                Err(DeskError::Conflict(format!("review item {} is resolved", self.id)))
+            }
+            (ReviewStatus::Claimed, Some(by)) if by != who => {
+                Err(DeskError::Conflict(format!("review item {} is claimed by {by}", self.id)))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// What a review item needs to teach the model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReviewFeatures {
@@ -258,15 +273,6 @@ pub enum DeskError {
     /// The item is claimed by someone else, or resolved.
     #[error("{0}")]
     Conflict(String),
-    /// The check-path writer is gone or full.
-    #[error("{0}")]
-    Unavailable(&'static str),
-}
-
-impl From<redb::Error> for DeskError {
-    fn from(e: redb::Error) -> Self {
-        DeskError::Store(StoreError::Db(e.to_string()))
-    }
 }
 
 crate::store::from_redb_errors!(DeskError, |m| DeskError::Store(StoreError::Db(m)));
@@ -442,7 +448,7 @@ impl Desk {
             .lock()
             .expect("not poisoned")
             .append(batch.iter().flat_map(|w| &w.counts))
-            .map_err(|e| DeskError::Store(StoreError::Db(format!("counter journal: {e}"))))
+            .map_err(journal_err)
     }
 
     /// Stops the writer after it has written what is queued.
@@ -599,11 +605,7 @@ impl Desk {
         now: u64,
     ) -> Result<ReviewItem, DeskError> {
         self.update_item(id, |item| {
-            if let (ReviewStatus::Claimed, Some(by)) = (item.status, item.claimed_by.as_deref())
-                && by != who
-            {
-                return Err(DeskError::Conflict(format!("review item {id} is claimed by {by}")));
-            }
+            item.may_resolve(who)?;
             let previous = match item.label {
                 Some(l) => verdict_name(l).to_owned(),
                 None => format!("decision:{}", item.action),
@@ -718,12 +720,7 @@ impl Desk {
 
     /// Calls `each` with the counter updates at or after `since` (Unix seconds), in order.
     pub fn counts_since(&self, since: u64, mut each: impl FnMut(JournaledCount)) -> Result<(), DeskError> {
-        let all = self
-            .journal
-            .lock()
-            .expect("not poisoned")
-            .read_all()
-            .map_err(|e| DeskError::Store(StoreError::Db(format!("counter journal: {e}"))))?;
+        let all = self.journal.lock().expect("not poisoned").read_all().map_err(journal_err)?;
         all.into_iter().filter(|c| c.at >= since).for_each(&mut each);
         Ok(())
     }
@@ -815,7 +812,7 @@ impl Desk {
             .lock()
             .expect("not poisoned")
             .compact(now.saturating_sub(counter_secs))
-            .map_err(|e| DeskError::Store(StoreError::Db(format!("counter journal: {e}"))))?;
+            .map_err(journal_err)?;
         Ok(gone)
     }
 }
@@ -935,6 +932,10 @@ fn json<T: Serialize>(v: &T) -> Vec<u8> {
 fn decode_json<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, DeskError> {
     serde_json::from_slice(bytes)
         .map_err(|e| DeskError::Store(StoreError::Db(format!("desk: damaged record: {e}"))))
+}
+
+fn journal_err(e: std::io::Error) -> DeskError {
+    DeskError::Store(StoreError::Db(format!("counter journal: {e}")))
 }
 
 fn db_err(e: impl std::fmt::Display) -> StoreError {
@@ -1111,6 +1112,10 @@ mod tests {
             (ReviewStatus::Resolved, Some(Verdict::Spam), Some("alice"))
         );
         assert!(matches!(desk.claim(1, "alice", 23), Err(DeskError::Conflict(_))));
+        assert!(
+            matches!(desk.resolve(1, "bob", Verdict::Ham, "late", 23), Err(DeskError::Conflict(m)) if m.contains("resolved")),
+            "a second resolution is refused, not written over the first"
+        );
         assert!(matches!(desk.claim(99, "alice", 23), Err(DeskError::NoItem(99))));
         let last = audit(&desk).pop().unwrap();
         assert_eq!(

@@ -6,7 +6,7 @@
 use axum::Extension;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
@@ -34,7 +34,6 @@ impl From<DeskError> for ApiError {
         let status = match e {
             DeskError::NoItem(_) => StatusCode::NOT_FOUND,
             DeskError::Conflict(_) => StatusCode::CONFLICT,
-            DeskError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             DeskError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())
@@ -49,10 +48,6 @@ fn analyst(p: &Person) -> Result<(), ApiError> {
             format!("{} is a viewer: claiming, resolving and labelling take an analyst's token", p.name),
         )),
     }
-}
-
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(v)| v).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
 }
 
 /// Runs a store call off the async workers (each is a durable transaction).
@@ -82,7 +77,7 @@ async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let Query(q) = query?;
     let desk = state.desk().clone();
     let items = blocking(move || desk.review_items(q.status, q.limit.unwrap_or(100).min(10_000))).await?;
     Ok(Json(serde_json::json!({ "items": items })))
@@ -90,8 +85,9 @@ async fn list(
 
 async fn item(
     State(state): State<AppState>,
-    Path(id): Path<u64>,
+    id: Result<Path<u64>, PathRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let Path(id) = id?;
     let desk = state.desk().clone();
     let item = blocking(move || desk.review_item(id)).await?;
     Ok(Json(serde_json::to_value(item).expect("items serialise")))
@@ -100,9 +96,10 @@ async fn item(
 async fn claim(
     State(state): State<AppState>,
     Extension(person): Extension<Person>,
-    Path(id): Path<u64>,
+    id: Result<Path<u64>, PathRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     analyst(&person)?;
+    let Path(id) = id?;
     let desk = state.desk().clone();
     let item = blocking(move || desk.claim(id, &person.name, now())).await?;
     Ok(Json(serde_json::to_value(item).expect("items serialise")))
@@ -120,11 +117,12 @@ struct Resolve {
 async fn resolve(
     State(state): State<AppState>,
     Extension(person): Extension<Person>,
-    Path(id): Path<u64>,
+    id: Result<Path<u64>, PathRejection>,
     body: Result<Json<Resolve>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     analyst(&person)?;
-    let r = json_body(body)?;
+    let Path(id) = id?;
+    let Json(r) = body?;
     if r.reason.trim().is_empty() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "give a `reason`: the audit log keeps why"));
     }
@@ -132,15 +130,8 @@ async fn resolve(
     let who = person.name.clone();
     let (item, (features, body)) =
         blocking(move || Ok((desk.review_item(id)?, desk.review_features(id)?))).await?;
-    match (item.status, item.claimed_by.as_deref()) {
-        (ReviewStatus::Resolved, _) => {
-            return Err(ApiError::new(StatusCode::CONFLICT, format!("review item {id} is resolved")));
-        }
-        (ReviewStatus::Claimed, Some(by)) if by != who => {
-            return Err(ApiError::new(StatusCode::CONFLICT, format!("review item {id} is claimed by {by}")));
-        }
-        _ => {}
-    }
+    // Refused before the model learns anything; `Desk::resolve` checks again in its transaction.
+    item.may_resolve(&who)?;
     let spam = r.label == Verdict::Spam;
     // The decision said spam (junk or worse) or ham (deliver): a label against it corrects it.
     let overturns = (item.action != "deliver") != spam;
@@ -178,7 +169,7 @@ async fn labels(
     State(state): State<AppState>,
     query: Result<Query<LabelQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let Query(q) = query?;
     let desk = state.desk().clone();
     let labels = blocking(move || desk.labels(q.kind.as_deref(), q.entity.as_deref())).await?;
     let now = now();
@@ -216,7 +207,7 @@ async fn set_label(
     body: Result<Json<SetLabel>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     analyst(&person)?;
-    let s = json_body(body)?;
+    let Json(s) = body?;
     for (what, v) in [("kind", &s.kind), ("entity", &s.entity), ("label", &s.label), ("reason", &s.reason)] {
         if v.trim().is_empty() || v.len() > 512 {
             return Err(ApiError::new(
@@ -261,7 +252,7 @@ async fn audit(
     State(state): State<AppState>,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let Query(q) = query?;
     let desk = state.desk().clone();
     // Decisions' entries are committed in gathered batches: see every one answered so far.
     desk.flush().await.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e))?;
@@ -458,6 +449,12 @@ Are we still on for lunch on Thursday? The new noodle place opened near the stat
         let (_, body) = get(&controller, "/v1/labels", VIEWER).await;
         let labels = json(&body)["labels"].as_array().unwrap().clone();
         assert_eq!((labels[0]["by"].as_str(), labels[0]["in_force"].as_bool()), (Some("alice"), Some(false)));
+        let (status, body) = get(&controller, "/v1/review/abc", VIEWER).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(json(&body)["error"].as_str().unwrap().contains("abc"), "a JSON error naming the bad id");
+        let (status, body) = get(&controller, "/v1/review?status=maybe", VIEWER).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(json(&body)["error"].is_string());
         let bad = r#"{"kind": "domain", "entity": "", "label": "x", "reason": "y"}"#;
         assert_eq!(post(&controller, "/v1/labels", ALICE, bad).await.0, StatusCode::BAD_REQUEST);
     }

@@ -3,7 +3,7 @@
 //! Written by hand rather than kept in redb: every check with a counter waits for its updates
 //! to be durable, and an append with `fdatasync` costs a third of a redb commit (0.2 ms
 //! against 0.5–0.6 ms here), with nothing to index — the journal is only ever read whole, at
-//! start and at a rule reload. Records are a 16-bit length and the update; a crash can leave a
+//! start and at a rule reload. Records are a 32-bit length and the update; a crash can leave a
 //! torn last record, which the next open cuts off (it was never acknowledged: a batch is
 //! acknowledged after its `fdatasync`). Housekeeping rewrites the file without the updates
 //! older than the longest counter window (write a new file, fsync, rename).
@@ -91,16 +91,16 @@ impl Journal {
 
 fn push_record(buf: &mut Vec<u8>, c: &JournaledCount) {
     let one = crate::desk::encode_count(c);
-    buf.extend_from_slice(&(one.len() as u16).to_le_bytes());
+    buf.extend_from_slice(&(one.len() as u32).to_le_bytes());
     buf.extend_from_slice(&one);
 }
 
 /// The length of the longest prefix of `bytes` made of whole, readable records.
 fn whole_records(bytes: &[u8]) -> usize {
     let mut at = 0;
-    while let Some(n) = bytes.get(at..at + 2).map(|b| usize::from(u16::from_le_bytes([b[0], b[1]]))) {
-        match bytes.get(at + 2..at + 2 + n) {
-            Some(r) if crate::desk::decode_count(r).is_some() => at += 2 + n,
+    while let Some(n) = bytes.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize) {
+        match bytes.get(at + 4..at + 4 + n) {
+            Some(r) if crate::desk::decode_count(r).is_some() => at += 4 + n,
             _ => break,
         }
     }
@@ -110,12 +110,12 @@ fn whole_records(bytes: &[u8]) -> usize {
 /// The records of whole-record bytes.
 fn records(mut bytes: &[u8]) -> Vec<JournaledCount> {
     let mut out = Vec::new();
-    while bytes.len() >= 2 {
-        let n = usize::from(u16::from_le_bytes([bytes[0], bytes[1]]));
-        if let Some(c) = bytes.get(2..2 + n).and_then(crate::desk::decode_count) {
+    while bytes.len() >= 4 {
+        let n = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+        if let Some(c) = bytes.get(4..4 + n).and_then(crate::desk::decode_count) {
             out.push(c);
         }
-        bytes = &bytes[(2 + n).min(bytes.len())..];
+        bytes = &bytes[(4 + n).min(bytes.len())..];
     }
     out
 }

@@ -617,6 +617,23 @@ impl ApiError {
     }
 }
 
+/// A query string, JSON body or path segment that does not read: 400 with the reason, in the
+/// same JSON shape as every other error.
+macro_rules! bad_request_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for ApiError {
+            fn from(e: $t) -> Self {
+                ApiError::new(StatusCode::BAD_REQUEST, e.body_text())
+            }
+        }
+    )*};
+}
+bad_request_from!(
+    axum::extract::rejection::QueryRejection,
+    axum::extract::rejection::JsonRejection,
+    axum::extract::rejection::PathRejection
+);
+
 impl From<axum::extract::rejection::BytesRejection> for ApiError {
     fn from(e: axum::extract::rejection::BytesRejection) -> Self {
         let status = e.status();
