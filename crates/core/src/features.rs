@@ -88,7 +88,11 @@ pub struct FeatureVec {
 impl FeatureVec {
     /// Builds a vector from raw hashes (any order, duplicates allowed).
     pub fn from_hashes(hashes: Vec<u64>) -> Self {
-        FeatureVec { hashes: distinct(hashes, |_| {}) }
+        let mut set = HashedSink::new();
+        for h in hashes {
+            set.insert(h);
+        }
+        set.finish()
     }
 
     /// The distinct feature hashes, in first-seen order.
@@ -107,75 +111,199 @@ impl FeatureVec {
     }
 }
 
-/// Removes repeated hashes, keeping first occurrences in order.
+/// The sink used on the hot path: it keeps the distinct hashes, in first-seen order, removing
+/// repeats as they arrive.
 ///
-/// An open-addressing set over the (already well mixed) hashes: a message yields a few
-/// thousand features, mostly repeats, and this is several times faster than sorting them.
-fn distinct(mut hashes: Vec<u64>, look: impl FnMut(u64)) -> Vec<u64> {
-    if hashes.len() < 2 {
-        return hashes;
-    }
-    thread_local! {
-        // Reused between calls: a fresh table per message would be a fresh mapping of
-        // zeroed pages from the kernel, costing more than the deduplication.
-        static TABLE: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    let cap = (hashes.len() * 2).next_power_of_two();
-    let mask = cap - 1;
-    TABLE.with_borrow_mut(|table| {
-        table.clear();
-        table.resize(cap, 0);
-        dedup_with(&mut hashes, table, mask, look);
-    });
-    hashes
+/// A message yields a few thousand features, mostly repeats (n-grams above all). Each is
+/// looked up in an open-addressing table as it is added, so a repeat costs one probe and is
+/// never stored: against collecting every hash and deduplicating afterwards, this saves a
+/// store and a load per feature and keeps only the distinct ones in memory.
+///
+/// The table holds 32-bit fingerprints (the hash's high half) at slots chosen by its low bits,
+/// half the memory of full hashes, so that a typical message's table (8,192 slots, 32 KiB)
+/// stays in the L1 cache. Two features are taken for one only when both halves agree on the
+/// slot and the fingerprint: about one message in 2^40 would lose a feature.
+#[derive(Debug)]
+pub struct HashedSink<L: Look = Ignore> {
+    scratch: Scratch,
+    /// Distinct hashes so far: `scratch.hashes[..kept]`.
+    kept: usize,
+    look: L,
 }
 
-/// The table holds 32-bit fingerprints (the hash's high half) at slots chosen by its low
-/// bits, half the memory of full hashes and so mostly in cache. Two features are taken for
-/// one only when both halves agree on the slot and the fingerprint: about one message in
-/// 2^40 would lose a feature.
-fn dedup_with(hashes: &mut Vec<u64>, table: &mut [u32], mask: usize, mut look: impl FnMut(u64)) {
-    // 0 marks an empty slot; hashes whose fingerprint is 0 are kept aside, compared whole.
-    let mut zeros: Vec<u64> = Vec::new();
-    let mut kept = 0;
-    for i in 0..hashes.len() {
-        let h = hashes[i];
-        look(h);
-        let fp = (h >> 32) as u32;
-        let slot = (h as usize) & mask;
-        let found = table[slot];
-        // The common case, settled at the first slot without a branch: the slot is empty (a
-        // new feature) or holds this very fingerprint (a repeat). Whether a feature repeats
-        // is a coin toss the branch predictor would lose half the time.
-        let (empty, same) = (found == 0, found == fp);
-        let fresh = if (empty | same) & (fp != 0) {
-            table[slot] = fp;
-            empty
-        } else {
-            insert_slow(h, fp, slot, table, mask, &mut zeros)
-        };
-        hashes[kept] = h;
-        kept += usize::from(fresh);
+/// Told of every hash as a [`HashedSink`] takes it in, repeats included: a model can start
+/// fetching the weight it will read for it, while extraction goes on.
+pub trait Look {
+    /// Sees one hash.
+    fn look(&mut self, hash: u64);
+}
+
+/// The [`Look`] that does nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ignore;
+
+impl Look for Ignore {
+    #[inline(always)]
+    fn look(&mut self, _: u64) {}
+}
+
+impl<F: FnMut(u64)> Look for F {
+    #[inline(always)]
+    fn look(&mut self, hash: u64) {
+        self(hash)
     }
-    hashes.truncate(kept);
+}
+
+/// A sink's working memory, reused from one event to the next on the same thread: a fresh
+/// table per message would be a fresh mapping of zeroed pages from the kernel, costing more
+/// than the deduplication.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// Fingerprints; 0 marks an empty slot. Its length is a power of two.
+    table: Vec<u32>,
+    /// The distinct hashes in first-seen order, and one spare slot: every hash is written at
+    /// the end whether or not it is new, and only a new one moves the end on. Whether a
+    /// feature repeats is a coin toss the branch predictor would lose half the time.
+    hashes: Vec<u64>,
+    /// Hashes whose fingerprint is 0 (it marks empty slots), compared whole.
+    zeros: Vec<u64>,
+}
+
+/// Table slots to start with: room for 4,096 distinct features at half load.
+const FIRST_SLOTS: usize = 1 << 13;
+/// A scratch grown past this many slots by an unusual event is freed, not kept for the next.
+const KEPT_SLOTS: usize = 1 << 16;
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Scratch> = const {
+        std::cell::Cell::new(Scratch { table: Vec::new(), hashes: Vec::new(), zeros: Vec::new() })
+    };
+}
+
+impl Default for HashedSink {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HashedSink {
+    /// An empty sink.
+    pub fn new() -> Self {
+        HashedSink::looking(Ignore)
+    }
+}
+
+impl<L: Look> HashedSink<L> {
+    /// An empty sink that shows `look` every hash as it arrives.
+    pub fn looking(look: L) -> Self {
+        let mut scratch = SCRATCH.take();
+        // Back to the first size, whatever an unusual event before grew it to.
+        scratch.table.truncate(FIRST_SLOTS);
+        scratch.table.fill(0);
+        scratch.table.resize(FIRST_SLOTS, 0);
+        scratch.hashes.resize(FIRST_SLOTS / 2 + 1, 0);
+        scratch.zeros.clear();
+        HashedSink { scratch, kept: 0, look }
+    }
+
+    /// Adds a feature hash unless it is already there.
+    #[inline]
+    pub fn insert(&mut self, h: u64) {
+        self.extend(std::iter::once(h));
+    }
+
+    /// Adds feature hashes, each unless it is already there. The loop works on locals (the
+    /// table, the output, the count) that the compiler keeps in registers; written against
+    /// `self` it reloaded them after every store.
+    #[inline]
+    fn extend(&mut self, mut hashes: impl Iterator<Item = u64>) {
+        loop {
+            let s = &mut self.scratch;
+            let (table, out) = (&mut s.table[..], &mut s.hashes[..]);
+            let mask = table.len() - 1;
+            let full = out.len() - 1;
+            let mut kept = self.kept;
+            let mut grow = false;
+            for h in hashes.by_ref() {
+                self.look.look(h);
+                let fp = (h >> 32) as u32;
+                let slot = (h as usize) & mask;
+                let found = table[slot];
+                // The common case, settled at the first slot without a branch: the slot is
+                // empty (a new feature) or holds this very fingerprint (a repeat).
+                let (empty, same) = (found == 0, found == fp);
+                let fresh = if (empty | same) & (fp != 0) {
+                    table[slot] = fp;
+                    empty
+                } else {
+                    insert_slow(h, fp, slot, table, &mut s.zeros)
+                };
+                out[kept] = h;
+                kept += usize::from(fresh);
+                if kept == full {
+                    grow = true;
+                    break;
+                }
+            }
+            self.kept = kept;
+            if !grow {
+                return;
+            }
+            self.grow();
+        }
+    }
+
+    /// Doubles the table when it is half full, inserting the distinct hashes again.
+    #[cold]
+    fn grow(&mut self) {
+        let s = &mut self.scratch;
+        let slots = s.table.len() * 2;
+        s.table.clear();
+        s.table.resize(slots, 0);
+        s.hashes.resize(slots / 2 + 1, 0);
+        let mask = slots - 1;
+        for &h in &s.hashes[..self.kept] {
+            let fp = (h >> 32) as u32;
+            if fp == 0 {
+                continue; // still in `zeros`
+            }
+            let mut slot = (h as usize) & mask;
+            while s.table[slot] != 0 {
+                slot = (slot + 1) & mask;
+            }
+            s.table[slot] = fp;
+        }
+    }
+
+    /// The distinct hashes so far, in first-seen order.
+    fn distinct(&self) -> &[u64] {
+        &self.scratch.hashes[..self.kept]
+    }
+
+    /// Finishes into a [`FeatureVec`].
+    pub fn finish(self) -> FeatureVec {
+        FeatureVec { hashes: self.distinct().to_vec() }
+    }
+}
+
+impl<L: Look> Drop for HashedSink<L> {
+    fn drop(&mut self) {
+        if self.scratch.table.len() <= KEPT_SLOTS {
+            SCRATCH.set(std::mem::take(&mut self.scratch));
+        }
+    }
 }
 
 /// Probes on past an occupied slot, or handles a zero fingerprint. True if `h` is new.
 #[cold]
-fn insert_slow(
-    h: u64,
-    fp: u32,
-    mut slot: usize,
-    table: &mut [u32],
-    mask: usize,
-    zeros: &mut Vec<u64>,
-) -> bool {
+fn insert_slow(h: u64, fp: u32, mut slot: usize, table: &mut [u32], zeros: &mut Vec<u64>) -> bool {
     if fp == 0 {
         return !zeros.contains(&h) && {
             zeros.push(h);
             true
         };
     }
+    let mask = table.len() - 1;
     loop {
         match table[slot] {
             0 => {
@@ -188,54 +316,24 @@ fn insert_slow(
     }
 }
 
-/// The sink used on the hot path: it keeps hashes only.
-#[derive(Debug, Default)]
-pub struct HashedSink {
-    hashes: Vec<u64>,
-}
-
-impl HashedSink {
-    /// An empty sink.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// An empty sink with room for `n` features.
-    pub fn with_capacity(n: usize) -> Self {
-        HashedSink { hashes: Vec::with_capacity(n) }
-    }
-
-    /// Finishes into a [`FeatureVec`].
-    pub fn finish(self) -> FeatureVec {
-        FeatureVec::from_hashes(self.hashes)
-    }
-
-    /// Finishes into a [`FeatureVec`], calling `look` with every hash (repeats included) as
-    /// deduplication reaches it: a model can start fetching the weights it is about to read
-    /// while deduplication still works.
-    pub fn finish_looking(self, look: impl FnMut(u64)) -> FeatureVec {
-        FeatureVec { hashes: distinct(self.hashes, look) }
-    }
-}
-
-impl FeatureSink for HashedSink {
+impl<L: Look> FeatureSink for HashedSink<L> {
     #[inline]
     fn add(&mut self, ns: Namespace, token: &[u8]) {
-        self.hashes.push(feature_hash(ns, token));
+        self.insert(feature_hash(ns, token));
     }
 
     #[inline]
     fn add_u32(&mut self, ns: Namespace, token: u32) {
-        self.hashes.push(feature_hash_u32(ns, token));
+        self.insert(feature_hash_u32(ns, token));
     }
 
     fn add_u32s(&mut self, ns: Namespace, tokens: &[u32]) {
-        self.hashes.extend(tokens.iter().map(|&t| feature_hash_u32(ns, t)));
+        self.extend(tokens.iter().map(|&t| feature_hash_u32(ns, t)));
     }
 
     fn add_ngrams(&mut self, ns: Namespace, bytes: &[u8]) {
         // Straight from the bytes: no vector of windows in between.
-        self.hashes.extend(bytes.windows(4).map(|w| feature_hash_u32(ns, window(w))));
+        self.extend(bytes.windows(4).map(|w| feature_hash_u32(ns, window(w))));
     }
 }
 
@@ -243,9 +341,11 @@ impl FeatureSink for HashedSink {
 /// then name the few features it shows without extracting the event again. Keeping the bytes
 /// costs a few microseconds a message; naming every feature, or a second extraction, costs
 /// as much as the decision itself.
-#[derive(Debug, Default)]
-pub struct RecordingSink {
-    hashed: HashedSink,
+#[derive(Debug)]
+pub struct RecordingSink<L: Look = Ignore> {
+    hashed: HashedSink<L>,
+    /// Every hash, repeats included, aligned with `tokens`.
+    all: Vec<u64>,
     /// For every token, in the order added (aligned with the hashes): its namespace's name and
     /// where its bytes are in `bytes`, or, for a 4-byte token, the token itself and
     /// [`INLINE`].
@@ -256,11 +356,24 @@ pub struct RecordingSink {
 impl RecordingSink {
     /// An empty sink with room for `n` features.
     pub fn with_capacity(n: usize) -> Self {
+        RecordingSink::looking(n, Ignore)
+    }
+}
+
+impl<L: Look> RecordingSink<L> {
+    /// An empty sink with room for `n` features, showing `look` every hash as it arrives.
+    pub fn looking(n: usize, look: L) -> Self {
         RecordingSink {
-            hashed: HashedSink::with_capacity(n),
+            hashed: HashedSink::looking(look),
+            all: Vec::with_capacity(n),
             tokens: Vec::with_capacity(n),
             bytes: Vec::with_capacity(n * 6),
         }
+    }
+
+    fn keep(&mut self, h: u64) {
+        self.all.push(h);
+        self.hashed.insert(h);
     }
 
     fn record(&mut self, ns: Namespace, token: &[u8]) {
@@ -268,34 +381,28 @@ impl RecordingSink {
         self.bytes.extend_from_slice(token);
     }
 
-    /// Finishes into the feature vector (as [`HashedSink::finish_looking`] would make it) and
-    /// the record that names its features.
-    pub fn finish_looking(self, look: impl FnMut(u64)) -> (FeatureVec, Recorded) {
-        let all = self.hashed.hashes.clone();
-        let x = self.hashed.finish_looking(look);
-        (x, Recorded { hashes: all, tokens: self.tokens, bytes: self.bytes })
+    /// Finishes into the feature vector (as [`HashedSink::finish`] would make it) and the
+    /// record that names its features.
+    pub fn finish(self) -> (FeatureVec, Recorded) {
+        (self.hashed.finish(), Recorded { hashes: self.all, tokens: self.tokens, bytes: self.bytes })
     }
 }
 
-impl FeatureSink for RecordingSink {
+impl<L: Look> FeatureSink for RecordingSink<L> {
     fn add(&mut self, ns: Namespace, token: &[u8]) {
-        self.hashed.add(ns, token);
+        self.keep(feature_hash(ns, token));
         self.record(ns, token);
     }
 
     fn add_u32(&mut self, ns: Namespace, token: u32) {
-        self.hashed.add_u32(ns, token);
+        self.keep(feature_hash_u32(ns, token));
         self.tokens.push((ns.name, token, INLINE));
     }
 
-    fn add_u32s(&mut self, ns: Namespace, tokens: &[u32]) {
-        self.hashed.add_u32s(ns, tokens);
-        self.tokens.extend(tokens.iter().map(|&t| (ns.name, t, INLINE)));
-    }
-
     fn add_ngrams(&mut self, ns: Namespace, bytes: &[u8]) {
-        self.hashed.add_ngrams(ns, bytes);
-        self.tokens.extend(bytes.windows(4).map(|w| (ns.name, window(w), INLINE)));
+        for w in bytes.windows(4) {
+            self.add_u32(ns, window(w));
+        }
     }
 }
 
@@ -426,11 +533,11 @@ mod tests {
         };
         let mut r = RecordingSink::with_capacity(4);
         feed(&mut r);
-        let (x, recorded) = r.finish_looking(|_| {});
+        let (x, recorded) = r.finish();
         let mut n = NamedSink::new();
         feed(&mut n);
         let (nx, names) = n.finish();
-        assert_eq!(x.hashes(), distinct(nx.hashes().to_vec(), |_| {}));
+        assert_eq!(x.hashes(), FeatureVec::from_hashes(nx.hashes().to_vec()).hashes());
         assert_eq!(recorded.names(x.hashes().iter().copied()), names);
         let one = recorded.names([feature_hash(A, b"x"), 12345]);
         assert_eq!(one.len(), 1);
@@ -463,6 +570,24 @@ mod tests {
             FeatureVec::from_hashes(vec![0, big(5), 0, big(5), 1, big(7)]).hashes(),
             &[0, big(5), 1, big(7)]
         );
+    }
+
+    #[test]
+    fn the_table_grows_past_its_first_size_and_keeps_every_feature_once() {
+        // Well mixed hashes, a sixth of them with a zero fingerprint, each given three times:
+        // before, during and after the table doubles (twice).
+        let distinct: Vec<u64> =
+            (0..20_000u64).map(|i| feature_hash_u32(A, i as u32) >> if i % 6 == 0 { 32 } else { 0 }).collect();
+        let mut all = Vec::new();
+        for chunk in distinct.chunks(1000) {
+            all.extend_from_slice(chunk);
+            all.extend_from_slice(chunk);
+        }
+        all.extend_from_slice(&distinct);
+        let v = FeatureVec::from_hashes(all);
+        assert_eq!(v.hashes(), &distinct[..]);
+        // The next sink starts from the grown table, cleared.
+        assert_eq!(FeatureVec::from_hashes(vec![distinct[5], distinct[5], 7]).hashes(), &[distinct[5], 7]);
     }
 
     #[test]

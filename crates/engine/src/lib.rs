@@ -114,12 +114,10 @@ impl MailEngine {
         facts: Option<&mut MailFacts>,
     ) -> (Mail<'a>, FeatureVec) {
         let mail = Mail::parse(raw, &self.config.mail);
-        // Room for a typical message's features (two 2,000-byte n-gram windows and words)
-        // without growing.
-        let mut sink = HashedSink::with_capacity(8192);
+        // The model's weights start loading while the extraction goes on.
+        let mut sink = HashedSink::looking(self.model.learner.warmer());
         warden_mail::extract::extract_with(&mail, &mut sink, facts);
-        // The model's weights start loading while duplicates are being removed.
-        (mail, sink.finish_looking(|h| self.model.learner.prefetch(h)))
+        (mail, sink.finish())
     }
 
     /// The readable names of a raw message's features, each with its weight in the model,
@@ -217,14 +215,14 @@ impl MailEngine {
         adjust: impl FnOnce(&mut MailFacts),
     ) -> Detailed {
         let mail = Mail::parse(raw, &self.config.mail);
-        let mut sink = RecordingSink::with_capacity(8192);
+        let mut sink = RecordingSink::looking(8192, self.model.learner.warmer());
         let mut facts = MailFacts::default();
         let want_facts = self.rules.is_some();
         warden_mail::extract::extract_with(&mail, &mut sink, want_facts.then_some(&mut facts));
         if want_facts {
             adjust(&mut facts);
         }
-        let (x, recorded) = sink.finish_looking(|h| self.model.learner.prefetch(h));
+        let (x, recorded) = sink.finish();
         let mut weights = Vec::new();
         let score = self.model.learner.predict_contributions(&x, &mut weights);
         let features = self

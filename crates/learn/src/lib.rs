@@ -44,10 +44,55 @@ pub trait OnlineLearner {
     fn contribution(&self, hash: u64) -> f64;
     /// The constant part of the log-odds (the bias or the prior).
     fn bias(&self) -> f64;
-    /// A hint that `hash` is about to be predicted on: a learner whose state lives in a large
-    /// table can start loading it. Does nothing by default.
-    #[inline]
-    fn prefetch(&self, hash: u64) {
-        let _ = hash;
+    /// What a feature sink shows each hash as it arrives, so that a learner whose weights live
+    /// in a large table can start loading the ones it will read. Does nothing by default.
+    fn warmer(&self) -> Warmer<'_> {
+        Warmer::NONE
     }
+}
+
+/// A learner's weight table as a feature sink sees it ([`warden_core::Look`]): the slot of each
+/// hash starts loading into the cache as the hash is extracted, so that scoring finds the
+/// weights there and the wait for memory overlaps the extraction's own work. The table and its
+/// mask are held by value, in registers, rather than read again through the learner for every
+/// hash.
+#[derive(Debug, Clone, Copy)]
+pub struct Warmer<'a> {
+    weights: &'a [f32],
+    mask: usize,
+}
+
+impl<'a> Warmer<'a> {
+    /// Warms the slots of `weights`, whose length is a power of two, that hashes index with
+    /// their low bits.
+    pub(crate) fn new(weights: &'a [f32]) -> Self {
+        debug_assert!(weights.len().is_power_of_two());
+        Warmer { weights, mask: weights.len().wrapping_sub(1) }
+    }
+
+    /// Warms nothing.
+    pub const NONE: Warmer<'static> = Warmer { weights: &[], mask: 0 };
+}
+
+impl warden_core::Look for Warmer<'_> {
+    #[inline(always)]
+    fn look(&mut self, hash: u64) {
+        if let Some(w) = self.weights.get(hash as usize & self.mask) {
+            prefetch(w);
+        }
+    }
+}
+
+/// Starts loading the cache line holding `value`, without waiting for it.
+#[inline(always)]
+pub(crate) fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching is a hint; it reads nothing and the address is a valid reference.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            (value as *const T).cast::<i8>(),
+        )
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
 }

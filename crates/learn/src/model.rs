@@ -23,7 +23,7 @@ use warden_core::{EventKind, FeatureVec};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::rehearsal::Rehearsal;
-use crate::{Ftrl, FtrlParams, NaiveBayes, OnlineLearner, RehearsalParams};
+use crate::{Ftrl, FtrlParams, NaiveBayes, OnlineLearner, RehearsalParams, Warmer};
 
 const MAGIC: &[u8; 8] = b"WARDEN\0M";
 /// The model-file format version this build reads and writes.
@@ -160,12 +160,8 @@ impl OnlineLearner for Learner {
     fn bias(&self) -> f64 {
         self.inner().bias()
     }
-    #[inline]
-    fn prefetch(&self, hash: u64) {
-        match self {
-            Learner::Ftrl(m) => m.prefetch(hash),
-            Learner::NaiveBayes(m) => m.prefetch(hash),
-        }
+    fn warmer(&self) -> Warmer<'_> {
+        self.inner().warmer()
     }
 }
 
