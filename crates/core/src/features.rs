@@ -124,34 +124,10 @@ impl FeatureVec {
 /// stays in the L1 cache. Two features are taken for one only when both halves agree on the
 /// slot and the fingerprint: about one message in 2^40 would lose a feature.
 #[derive(Debug)]
-pub struct HashedSink<L: Look = Ignore> {
+pub struct HashedSink {
     scratch: Scratch,
     /// Distinct hashes so far: `scratch.hashes[..kept]`.
     kept: usize,
-    look: L,
-}
-
-/// Told of every hash as a [`HashedSink`] takes it in, repeats included: a model can start
-/// fetching the weight it will read for it, while extraction goes on.
-pub trait Look {
-    /// Sees one hash.
-    fn look(&mut self, hash: u64);
-}
-
-/// The [`Look`] that does nothing.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Ignore;
-
-impl Look for Ignore {
-    #[inline(always)]
-    fn look(&mut self, _: u64) {}
-}
-
-impl<F: FnMut(u64)> Look for F {
-    #[inline(always)]
-    fn look(&mut self, hash: u64) {
-        self(hash)
-    }
 }
 
 /// A sink's working memory, reused from one event to the next on the same thread: a fresh
@@ -189,13 +165,6 @@ impl Default for HashedSink {
 impl HashedSink {
     /// An empty sink.
     pub fn new() -> Self {
-        HashedSink::looking(Ignore)
-    }
-}
-
-impl<L: Look> HashedSink<L> {
-    /// An empty sink that shows `look` every hash as it arrives.
-    pub fn looking(look: L) -> Self {
         let mut scratch = SCRATCH.take();
         // Back to the first size, whatever an unusual event before grew it to.
         scratch.table.truncate(FIRST_SLOTS);
@@ -203,7 +172,7 @@ impl<L: Look> HashedSink<L> {
         scratch.table.resize(FIRST_SLOTS, 0);
         scratch.hashes.resize(FIRST_SLOTS / 2 + 1, 0);
         scratch.zeros.clear();
-        HashedSink { scratch, kept: 0, look }
+        HashedSink { scratch, kept: 0 }
     }
 
     /// Adds a feature hash unless it is already there.
@@ -225,7 +194,6 @@ impl<L: Look> HashedSink<L> {
             let mut kept = self.kept;
             let mut grow = false;
             for h in hashes.by_ref() {
-                self.look.look(h);
                 let fp = (h >> 32) as u32;
                 let slot = (h as usize) & mask;
                 let found = table[slot];
@@ -286,7 +254,7 @@ impl<L: Look> HashedSink<L> {
     }
 }
 
-impl<L: Look> Drop for HashedSink<L> {
+impl Drop for HashedSink {
     fn drop(&mut self) {
         if self.scratch.table.len() <= KEPT_SLOTS {
             SCRATCH.set(std::mem::take(&mut self.scratch));
@@ -316,7 +284,7 @@ fn insert_slow(h: u64, fp: u32, mut slot: usize, table: &mut [u32], zeros: &mut 
     }
 }
 
-impl<L: Look> FeatureSink for HashedSink<L> {
+impl FeatureSink for HashedSink {
     #[inline]
     fn add(&mut self, ns: Namespace, token: &[u8]) {
         self.insert(feature_hash(ns, token));
@@ -342,8 +310,8 @@ impl<L: Look> FeatureSink for HashedSink<L> {
 /// costs a few microseconds a message; naming every feature, or a second extraction, costs
 /// as much as the decision itself.
 #[derive(Debug)]
-pub struct RecordingSink<L: Look = Ignore> {
-    hashed: HashedSink<L>,
+pub struct RecordingSink {
+    hashed: HashedSink,
     /// Every hash, repeats included, aligned with `tokens`.
     all: Vec<u64>,
     /// For every token, in the order added (aligned with the hashes): its namespace's name and
@@ -356,15 +324,8 @@ pub struct RecordingSink<L: Look = Ignore> {
 impl RecordingSink {
     /// An empty sink with room for `n` features.
     pub fn with_capacity(n: usize) -> Self {
-        RecordingSink::looking(n, Ignore)
-    }
-}
-
-impl<L: Look> RecordingSink<L> {
-    /// An empty sink with room for `n` features, showing `look` every hash as it arrives.
-    pub fn looking(n: usize, look: L) -> Self {
         RecordingSink {
-            hashed: HashedSink::looking(look),
+            hashed: HashedSink::new(),
             all: Vec::with_capacity(n),
             tokens: Vec::with_capacity(n),
             bytes: Vec::with_capacity(n * 6),
@@ -388,7 +349,7 @@ impl<L: Look> RecordingSink<L> {
     }
 }
 
-impl<L: Look> FeatureSink for RecordingSink<L> {
+impl FeatureSink for RecordingSink {
     fn add(&mut self, ns: Namespace, token: &[u8]) {
         self.keep(feature_hash(ns, token));
         self.record(ns, token);
@@ -576,8 +537,9 @@ mod tests {
     fn the_table_grows_past_its_first_size_and_keeps_every_feature_once() {
         // Well mixed hashes, a sixth of them with a zero fingerprint, each given three times:
         // before, during and after the table doubles (twice).
-        let distinct: Vec<u64> =
-            (0..20_000u64).map(|i| feature_hash_u32(A, i as u32) >> if i % 6 == 0 { 32 } else { 0 }).collect();
+        let distinct: Vec<u64> = (0..20_000u64)
+            .map(|i| feature_hash_u32(A, i as u32) >> if i % 6 == 0 { 32 } else { 0 })
+            .collect();
         let mut all = Vec::new();
         for chunk in distinct.chunks(1000) {
             all.extend_from_slice(chunk);

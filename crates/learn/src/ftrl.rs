@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use warden_core::{FeatureVec, sigmoid};
 
-use crate::{OnlineLearner, Warmer, prefetch};
+use crate::OnlineLearner;
 
 /// FTRL-Proximal's settings. The defaults were chosen on the SpamAssassin corpus and checked
 /// on CSDMC2010 and the modern corpus (see `docs/learners.md`). Features are binary and
@@ -137,6 +137,20 @@ impl Ftrl {
 /// division) keeps the processor from looking far enough ahead by itself.
 const PREFETCH_AHEAD: usize = 16;
 
+/// Starts loading the cache line holding `value`, without waiting for it.
+#[inline(always)]
+fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching is a hint; it reads nothing and the address is a valid reference.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            (value as *const T).cast::<i8>(),
+        )
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
+}
+
 impl OnlineLearner for Ftrl {
     fn predict(&self, x: &FeatureVec) -> f64 {
         let hashes = x.hashes();
@@ -193,11 +207,6 @@ impl OnlineLearner for Ftrl {
 
     fn bias(&self) -> f64 {
         self.bias_weight as f64
-    }
-
-    #[inline]
-    fn warmer(&self) -> Warmer<'_> {
-        Warmer::new(&self.weights)
     }
 }
 

@@ -50,10 +50,16 @@ fn received_hops<'x>(msg: &'x Message<'x>) -> Hops<'x> {
 fn header_names(msg: &Message<'_>, out: &mut Emitter<'_>) {
     let headers = msg.headers();
     out.num(ns::HDR_NAME, "count", headers.len());
-    let mut name = String::with_capacity(32);
+    let mut name = String::with_capacity(64);
     for h in headers.iter().take(MAX_HEADERS) {
         name.clear();
-        name.extend(h.name().chars().take(40).map(|c| c.to_ascii_lowercase()));
+        let full = h.name();
+        if full.is_ascii() {
+            name.push_str(&full[..full.len().min(40)]);
+            name.make_ascii_lowercase();
+        } else {
+            name.extend(full.chars().take(40).map(|c| c.to_ascii_lowercase()));
+        }
         out.token(ns::HDR_NAME, &name);
     }
 }
@@ -200,7 +206,18 @@ fn mailer(msg: &Message<'_>, out: &mut Emitter<'_>) {
 }
 
 fn auth(msg: &Message<'_>, out: &mut Emitter<'_>) {
-    for (name, value) in msg.headers_raw().take(MAX_HEADERS) {
+    // The first `MAX_HEADERS` fields whose value is UTF-8. Most messages have fewer fields than
+    // that, and then only the values of the fields read here need checking.
+    let raw = msg.raw_message();
+    let fields: Box<dyn Iterator<Item = (&str, &str)>> = if msg.headers().len() <= MAX_HEADERS {
+        Box::new(msg.headers().iter().filter(|h| is_auth_field(h.name())).filter_map(|h| {
+            let value = raw.get(h.offset_start as usize..h.offset_end as usize)?;
+            Some((h.name(), std::str::from_utf8(value).ok()?))
+        }))
+    } else {
+        Box::new(msg.headers_raw().take(MAX_HEADERS))
+    };
+    for (name, value) in fields {
         if name.eq_ignore_ascii_case("Authentication-Results")
             || name.eq_ignore_ascii_case("ARC-Authentication-Results")
         {
@@ -217,6 +234,13 @@ fn auth(msg: &Message<'_>, out: &mut Emitter<'_>) {
             out.flag(ns::AUTH, "dkim_signed");
         }
     }
+}
+
+/// The fields [`auth`] reads.
+fn is_auth_field(name: &str) -> bool {
+    ["Authentication-Results", "ARC-Authentication-Results", "Received-SPF", "DKIM-Signature"]
+        .iter()
+        .any(|f| name.eq_ignore_ascii_case(f))
 }
 
 /// The verdict word after `method=` in an Authentication-Results value.

@@ -179,8 +179,8 @@ fn is_domain(word: &str) -> bool {
 /// TLS or SSL versions (`TLSv1.2`, `TLS1_3`, `SSLv3`) and cipher suites (`ECDHE-RSA-AES256-GCM-SHA384`,
 /// `TLS_AES_256_GCM_SHA384`).
 fn names_tls(word: &str) -> bool {
-    let lower = |n: usize| word.get(..n).map(str::to_ascii_lowercase);
-    let version = matches!(lower(3).as_deref(), Some("tls" | "ssl"))
+    let head = word.as_bytes().get(..3).unwrap_or_default();
+    let version = (head.eq_ignore_ascii_case(b"tls") || head.eq_ignore_ascii_case(b"ssl"))
         && word[3..].trim_start_matches(['v', 'V']).starts_with(|c: char| c.is_ascii_digit());
     let cipher = word.len() > 10
         && (word.contains('_') || word.contains('-'))

@@ -205,10 +205,13 @@ pub(super) fn subject(subject: &str, raw: &str, out: &mut Emitter<'_>) {
     if !subject.is_ascii() {
         out.flag(ns::SUBJECT_SHAPE, "non_ascii");
     }
-    let lower = subject.trim_start().to_lowercase();
-    if lower.starts_with("re:") || lower.starts_with("aw:") {
+    // No character outside ASCII lower-cases to these letters, so ASCII case folding of the
+    // first bytes is the same test as on the lower-cased subject.
+    let head = subject.trim_start().as_bytes();
+    let starts = |p: &[u8]| head.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
+    if starts(b"re:") || starts(b"aw:") {
         out.flag(ns::SUBJECT_SHAPE, "reply");
-    } else if lower.starts_with("fw:") || lower.starts_with("fwd:") {
+    } else if starts(b"fw:") || starts(b"fwd:") {
         out.flag(ns::SUBJECT_SHAPE, "forward");
     }
     // RFC 2047 encoded words: their charset and encoding (=?utf-8?B?…?=).

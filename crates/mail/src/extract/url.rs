@@ -16,6 +16,8 @@ use super::{Emitter, ns};
 const MAX_URLS: usize = 128;
 /// Distinct domains emitted per message, at most.
 const MAX_DOMAINS: usize = 32;
+/// Characters of a URL kept.
+const MAX_URL_CHARS: usize = 2048;
 
 /// The registrable domain (public suffix plus one label) of a host, lower-cased.
 /// `None` for IP addresses, single labels and hosts under no known suffix.
@@ -24,7 +26,7 @@ pub fn registrable_domain(host: &str) -> Option<String> {
     if host.is_empty() || host.len() > 253 || host.parse::<std::net::IpAddr>().is_ok() {
         return None;
     }
-    let lower = host.to_lowercase();
+    let lower = if host.is_ascii() { host.to_ascii_lowercase() } else { host.to_lowercase() };
     psl::domain_str(&lower).map(str::to_owned)
 }
 
@@ -73,7 +75,13 @@ impl UrlCollector {
         // Sentence punctuation after a URL in text is not part of it.
         let url = url.trim_end_matches(['.', ',', ';', ':', '!', '?']);
         if self.urls.len() < MAX_URLS && !url.is_empty() {
-            self.urls.push(url.chars().take(2048).collect());
+            // The first 2,048 characters (no more bytes than that is fewer characters).
+            let end = if url.len() <= MAX_URL_CHARS {
+                url.len()
+            } else {
+                url.char_indices().nth(MAX_URL_CHARS).map_or(url.len(), |(i, _)| i)
+            };
+            self.urls.push(url[..end].to_owned());
         }
     }
 
@@ -126,12 +134,16 @@ impl UrlCollector {
         out.num(ns::URL_SHAPE, "count", self.urls.len());
         let mut domains: BTreeSet<String> = BTreeSet::new();
         let mut shapes: BTreeSet<&'static str> = BTreeSet::new();
+        // Links of a message mostly share their host: its domain is looked up once per run.
+        let mut last: Option<(&str, Option<String>)> = None;
         for url in &self.urls {
-            let lower_scheme = url.get(..5).map(str::to_ascii_lowercase);
-            shapes.insert(match lower_scheme.as_deref() {
-                Some("https") => "scheme=https",
-                Some("http:") => "scheme=http",
-                _ => "scheme=none",
+            let scheme = url.as_bytes().get(..5).unwrap_or_default();
+            shapes.insert(if scheme.eq_ignore_ascii_case(b"https") {
+                "scheme=https"
+            } else if scheme.eq_ignore_ascii_case(b"http:") {
+                "scheme=http"
+            } else {
+                "scheme=none"
             });
             if url.len() > 200 {
                 shapes.insert("long");
@@ -147,16 +159,21 @@ impl UrlCollector {
                 shapes.insert("ip_host");
                 continue;
             }
-            if a.host.to_ascii_lowercase().contains("xn--") {
+            if a.host.as_bytes().windows(4).any(|w| w.eq_ignore_ascii_case(b"xn--")) {
                 shapes.insert("punycode");
             }
             if a.host.split('.').count() > 4 {
                 shapes.insert("deep_host");
             }
-            if domains.len() < MAX_DOMAINS
-                && let Some(d) = registrable_domain(a.host)
-            {
-                domains.insert(d);
+            if domains.len() < MAX_DOMAINS {
+                let domain = match &last {
+                    Some((host, d)) if *host == a.host => d.clone(),
+                    _ => registrable_domain(a.host),
+                };
+                if let Some(d) = &domain {
+                    domains.insert(d.clone());
+                }
+                last = Some((a.host, domain));
             }
         }
         for (href, text) in &self.anchors {
