@@ -155,19 +155,19 @@ fn received(hops: &Hops<'_>, out: &mut Emitter<'_>) {
     for (i, hop) in hops.newest.iter().enumerate() {
         let pos = i.min(2); // 0: ours, 1: previous, 2: older ones together
         if let Some(with) = hop.with {
-            out.pair(ns::RECEIVED, &format!("with{pos}"), with);
+            out.pair_at(ns::RECEIVED, "with", pos, with);
         }
         if hop.tls {
-            out.flag(ns::RECEIVED, &format!("tls{pos}"));
+            out.flag_at(ns::RECEIVED, "tls", pos);
         }
         match &hop.helo {
-            Some(Host::Ip(_)) => out.flag(ns::RECEIVED, &format!("helo_ip{pos}")),
-            Some(Host::Name(h)) if !h.contains('.') => out.flag(ns::RECEIVED, &format!("helo_nodot{pos}")),
+            Some(Host::Ip(_)) => out.flag_at(ns::RECEIVED, "helo_ip", pos),
+            Some(Host::Name(h)) if !h.contains('.') => out.flag_at(ns::RECEIVED, "helo_nodot", pos),
             Some(Host::Name(h)) => {
                 if let (Some(Host::Name(f)), true) = (&hop.from, hop.rdns.is_some())
                     && !f.eq_ignore_ascii_case(h)
                 {
-                    out.flag(ns::RECEIVED, &format!("helo_ne_from{pos}"));
+                    out.flag_at(ns::RECEIVED, "helo_ne_from", pos);
                 }
             }
             None => {}
@@ -175,16 +175,16 @@ fn received(hops: &Hops<'_>, out: &mut Emitter<'_>) {
         if let Some(rev) = hop.rdns
             && rev.eq_ignore_ascii_case("unknown")
         {
-            out.flag(ns::RECEIVED, &format!("rdns_unknown{pos}"));
+            out.flag_at(ns::RECEIVED, "rdns_unknown", pos);
         }
         if hop.ip.is_some_and(|ip| match ip {
             std::net::IpAddr::V4(v4) => v4.is_private() || v4.is_loopback(),
             std::net::IpAddr::V6(v6) => v6.is_loopback(),
         }) {
-            out.flag(ns::RECEIVED, &format!("private_ip{pos}"));
+            out.flag_at(ns::RECEIVED, "private_ip", pos);
         }
         if hop.date.is_none() {
-            out.flag(ns::RECEIVED, &format!("no_date{pos}"));
+            out.flag_at(ns::RECEIVED, "no_date", pos);
         }
     }
 }

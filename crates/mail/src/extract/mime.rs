@@ -23,10 +23,17 @@ pub(super) fn extract<'m>(
     let (mut plain, mut html_parts, mut attachments) = (0, 0, 0);
     let mut structure = String::new();
     for (i, part) in parts.iter().take(MAX_PARTS).enumerate() {
-        let ctype = part
-            .content_type()
-            .map(|ct| format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")).to_ascii_lowercase())
-            .unwrap_or_else(|| "none".into());
+        let ctype = part.content_type().map_or_else(
+            || "none".to_owned(),
+            |ct| {
+                let mut t = String::with_capacity(32);
+                t.push_str(ct.ctype());
+                t.push('/');
+                t.push_str(ct.subtype().unwrap_or(""));
+                t.make_ascii_lowercase();
+                t
+            },
+        );
         if i < 6 {
             if !structure.is_empty() {
                 structure.push(',');

@@ -167,7 +167,25 @@ impl Emitter<'_> {
         self.buf.clear();
         self.buf.push_str(name);
         self.buf.push('=');
-        let _ = write_bucket(&mut self.buf, n);
+        write_bucket(&mut self.buf, n);
+        self.sink.add(ns, self.buf.as_bytes());
+    }
+
+    /// A boolean fact about the hop or part at `pos` (0–9): `name` and the digit.
+    pub fn flag_at(&mut self, ns: Namespace, name: &str, pos: usize) {
+        self.buf.clear();
+        self.buf.push_str(name);
+        self.buf.push(char::from(b'0' + pos.min(9) as u8));
+        self.sink.add(ns, self.buf.as_bytes());
+    }
+
+    /// `name` and the digit of `pos` (0–9), `=value`.
+    pub fn pair_at(&mut self, ns: Namespace, name: &str, pos: usize, value: &str) {
+        self.buf.clear();
+        self.buf.push_str(name);
+        self.buf.push(char::from(b'0' + pos.min(9) as u8));
+        self.buf.push('=');
+        self.buf.push_str(value);
         self.sink.add(ns, self.buf.as_bytes());
     }
 
@@ -177,13 +195,17 @@ impl Emitter<'_> {
     }
 }
 
-/// Writes the power-of-two bucket of a count as a readable range.
-fn write_bucket(out: &mut impl std::fmt::Write, n: usize) -> std::fmt::Result {
+/// Writes the power-of-two bucket of a count as a readable range (with itoa: a dozen counts
+/// a message went through the formatting machinery at a few hundred instructions each).
+fn write_bucket(out: &mut String, n: usize) {
+    let mut digits = itoa::Buffer::new();
     match n {
-        0 | 1 => write!(out, "{n}"),
+        0 | 1 => out.push_str(digits.format(n)),
         _ => {
             let lo = 1usize << (usize::BITS - 1 - n.leading_zeros());
-            write!(out, "{lo}-{}", lo * 2 - 1)
+            out.push_str(digits.format(lo));
+            out.push('-');
+            out.push_str(digits.format(lo - 1 + lo)); // lo * 2 - 1 overflows at the top bucket
         }
     }
 }
@@ -192,7 +214,7 @@ fn write_bucket(out: &mut impl std::fmt::Write, n: usize) -> std::fmt::Result {
 #[cfg(test)]
 fn bucket(n: usize) -> String {
     let mut s = String::new();
-    let _ = write_bucket(&mut s, n);
+    write_bucket(&mut s, n);
     s
 }
 
@@ -220,6 +242,7 @@ mod tests {
         assert_eq!(bucket(3), "2-3");
         assert_eq!(bucket(4), "4-7");
         assert_eq!(bucket(1000), "512-1023");
+        assert_eq!(bucket(usize::MAX), format!("{}-{}", 1usize << 63, usize::MAX));
     }
 
     #[test]
