@@ -151,33 +151,42 @@ fn prefetch<T>(value: &T) {
     let _ = value;
 }
 
+impl Ftrl {
+    /// Visits the weight of each hash in order, starting to load the one `PREFETCH_AHEAD`
+    /// places on meanwhile.
+    #[inline(always)]
+    fn each_weight(&self, hashes: &[u64], mut visit: impl FnMut(f32)) {
+        let mask = self.mask as usize;
+        // Sliced to `mask + 1` weights, so that the compiler sees every `h & mask` in bounds.
+        let weights = &self.weights[..=mask];
+        let split = hashes.len().saturating_sub(PREFETCH_AHEAD);
+        let ahead = hashes.get(PREFETCH_AHEAD..).unwrap_or_default();
+        for (&h, &next) in hashes[..split].iter().zip(ahead) {
+            prefetch(&weights[next as usize & mask]);
+            visit(weights[h as usize & mask]);
+        }
+        for &h in &hashes[split..] {
+            visit(weights[h as usize & mask]);
+        }
+    }
+}
+
 impl OnlineLearner for Ftrl {
     fn predict(&self, x: &FeatureVec) -> f64 {
-        let hashes = x.hashes();
         let mut sum = 0.0f32;
-        for (k, &h) in hashes.iter().enumerate() {
-            if let Some(&ahead) = hashes.get(k + PREFETCH_AHEAD) {
-                prefetch(&self.weights[self.index(ahead)]);
-            }
-            sum += self.weights[self.index(h)];
-        }
+        self.each_weight(x.hashes(), |w| sum += w);
         self.bias_weight as f64 + sum as f64
     }
 
     fn predict_contributions(&self, x: &FeatureVec, out: &mut Vec<f64>) -> f64 {
-        let hashes = x.hashes();
         out.clear();
-        out.reserve(hashes.len());
+        out.reserve(x.len());
         let mut sum = 0.0f32;
         // The same loop as `predict`, in the same order: the same sum to the last bit.
-        for (k, &h) in hashes.iter().enumerate() {
-            if let Some(&ahead) = hashes.get(k + PREFETCH_AHEAD) {
-                prefetch(&self.weights[self.index(ahead)]);
-            }
-            let w = self.weights[self.index(h)];
+        self.each_weight(x.hashes(), |w| {
             sum += w;
             out.push(w as f64);
-        }
+        });
         self.bias_weight as f64 + sum as f64
     }
 
