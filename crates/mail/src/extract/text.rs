@@ -81,26 +81,38 @@ pub fn normalize_words(text: &str, max: usize, mut f: impl FnMut(&str)) -> WordS
             upper += usize::from(class & UPPER != 0);
             i += 1;
         }
-        let chars = if i == bytes.len() || CLASS[bytes[i] as usize] & NON_ASCII == 0 {
+        if i == bytes.len() || CLASS[bytes[i] as usize] & NON_ASCII == 0 {
             let word = &text[start..i];
             if word.len() > MAX_WORD_CHARS * 4 {
                 continue;
             }
             stats.letters += letters;
             stats.upper += upper;
-            buf.clear();
-            buf.push_str(word);
-            buf.make_ascii_lowercase();
-            buf.len()
-        } else {
-            let Some((word, after)) = next_word(&text[start..]) else { break };
-            i = text.len() - after.len();
-            if word.len() > MAX_WORD_CHARS * 4 {
+            if word.len() > MAX_WORD_CHARS {
                 continue;
             }
-            buf.clear();
-            general_word(word, &mut buf, &mut stats)
-        };
+            // Plain ASCII: a number goes by its length, a lower-case word as it is, and only
+            // a word with capitals is copied to be lowered.
+            stats.words += 1;
+            if letters == 0 {
+                f(NUMBER_TOKENS[word.len().min(12) - 1]);
+            } else if upper == 0 {
+                f(word);
+            } else {
+                buf.clear();
+                buf.push_str(word);
+                buf.make_ascii_lowercase();
+                f(&buf);
+            }
+            continue;
+        }
+        let Some((word, after)) = next_word(&text[start..]) else { break };
+        i = text.len() - after.len();
+        if word.len() > MAX_WORD_CHARS * 4 {
+            continue;
+        }
+        buf.clear();
+        let chars = general_word(word, &mut buf, &mut stats);
         if chars == 0 || chars > MAX_WORD_CHARS {
             continue;
         }
