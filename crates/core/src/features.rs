@@ -119,10 +119,11 @@ impl FeatureVec {
 /// never stored: against collecting every hash and deduplicating afterwards, this saves a
 /// store and a load per feature and keeps only the distinct ones in memory.
 ///
-/// The table holds 32-bit fingerprints (the hash's high half) at slots chosen by its low bits,
-/// half the memory of full hashes, so that a typical message's table (8,192 slots, 32 KiB)
-/// stays in the L1 cache. Two features are taken for one only when both halves agree on the
-/// slot and the fingerprint: about one message in 2^40 would lose a feature.
+/// The table holds 32-bit fingerprints (the hash's high half, its lowest bit set so that none
+/// is 0, the mark of an empty slot) at slots chosen by the hash's low bits: half the memory of
+/// full hashes, so that a typical message's table (8,192 slots, 32 KiB) stays in the L1 cache.
+/// Two features are taken for one only when they agree on the slot and on 31 bits of the
+/// fingerprint: about one message in five million would lose one feature of its thousands.
 #[derive(Debug)]
 pub struct HashedSink {
     scratch: Scratch,
@@ -137,29 +138,33 @@ pub struct HashedSink {
 struct Scratch {
     /// Fingerprints; 0 marks an empty slot. Its length is a power of two.
     table: Vec<u32>,
-    /// The distinct hashes in first-seen order, and one spare slot: every hash is written at
-    /// the end whether or not it is new, and only a new one moves the end on. Whether a
-    /// feature repeats is a coin toss the branch predictor would lose half the time.
+    /// The distinct hashes in first-seen order, with room for one less than half the table
+    /// (then the table grows): every hash is written at the end whether or not it is new, and
+    /// only a new one moves the end on. Whether a feature repeats is a coin toss the branch
+    /// predictor would lose half the time. Its length is a power of two.
     hashes: Vec<u64>,
-    /// Hashes whose fingerprint is 0 (it marks empty slots), compared whole.
-    zeros: Vec<u64>,
 }
 
-/// Table slots to start with: room for 4,096 distinct features at half load.
+/// Table slots to start with: room for 4,095 distinct features at half load.
 const FIRST_SLOTS: usize = 1 << 13;
 /// A scratch grown past this many slots by an unusual event is freed, not kept for the next.
 const KEPT_SLOTS: usize = 1 << 16;
 
 thread_local! {
-    static SCRATCH: std::cell::Cell<Scratch> = const {
-        std::cell::Cell::new(Scratch { table: Vec::new(), hashes: Vec::new(), zeros: Vec::new() })
-    };
+    static SCRATCH: std::cell::Cell<Scratch> =
+        const { std::cell::Cell::new(Scratch { table: Vec::new(), hashes: Vec::new() }) };
 }
 
 impl Default for HashedSink {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// The fingerprint of a hash: its high half, never 0.
+#[inline(always)]
+fn fingerprint(h: u64) -> u32 {
+    (h >> 32) as u32 | 1
 }
 
 impl HashedSink {
@@ -170,8 +175,7 @@ impl HashedSink {
         scratch.table.truncate(FIRST_SLOTS);
         scratch.table.fill(0);
         scratch.table.resize(FIRST_SLOTS, 0);
-        scratch.hashes.resize(FIRST_SLOTS / 2 + 1, 0);
-        scratch.zeros.clear();
+        scratch.hashes.resize(FIRST_SLOTS / 2, 0);
         HashedSink { scratch, kept: 0 }
     }
 
@@ -183,32 +187,32 @@ impl HashedSink {
 
     /// Adds feature hashes, each unless it is already there. The loop works on locals (the
     /// table, the output, the count) that the compiler keeps in registers; written against
-    /// `self` it reloaded them after every store.
+    /// `self` it reloaded them after every store. The slices are cut to a power of two and
+    /// indexed through its mask, so that no step needs a bounds check.
     #[inline]
     fn extend(&mut self, mut hashes: impl Iterator<Item = u64>) {
         loop {
             let s = &mut self.scratch;
-            let (table, out) = (&mut s.table[..], &mut s.hashes[..]);
-            let mask = table.len() - 1;
-            let full = out.len() - 1;
+            let (mask, last) = (s.table.len() - 1, s.hashes.len() - 1);
+            let (table, out) = (&mut s.table[..=mask], &mut s.hashes[..=last]);
             let mut kept = self.kept;
             let mut grow = false;
             for h in hashes.by_ref() {
-                let fp = (h >> 32) as u32;
+                let fp = fingerprint(h);
                 let slot = (h as usize) & mask;
                 let found = table[slot];
                 // The common case, settled at the first slot without a branch: the slot is
                 // empty (a new feature) or holds this very fingerprint (a repeat).
-                let (empty, same) = (found == 0, found == fp);
-                let fresh = if (empty | same) & (fp != 0) {
+                let fresh = if (found == 0) | (found == fp) {
                     table[slot] = fp;
-                    empty
+                    found == 0
                 } else {
-                    insert_slow(h, fp, slot, table, &mut s.zeros)
+                    insert_slow(fp, slot, table)
                 };
-                out[kept] = h;
+                // `kept` stays below `last` (the table grows first): the mask changes nothing.
+                out[kept & last] = h;
                 kept += usize::from(fresh);
-                if kept == full {
+                if kept == last {
                     grow = true;
                     break;
                 }
@@ -228,18 +232,14 @@ impl HashedSink {
         let slots = s.table.len() * 2;
         s.table.clear();
         s.table.resize(slots, 0);
-        s.hashes.resize(slots / 2 + 1, 0);
+        s.hashes.resize(slots / 2, 0);
         let mask = slots - 1;
         for &h in &s.hashes[..self.kept] {
-            let fp = (h >> 32) as u32;
-            if fp == 0 {
-                continue; // still in `zeros`
-            }
             let mut slot = (h as usize) & mask;
             while s.table[slot] != 0 {
                 slot = (slot + 1) & mask;
             }
-            s.table[slot] = fp;
+            s.table[slot] = fingerprint(h);
         }
     }
 
@@ -262,15 +262,9 @@ impl Drop for HashedSink {
     }
 }
 
-/// Probes on past an occupied slot, or handles a zero fingerprint. True if `h` is new.
+/// Probes on past an occupied slot. True if the fingerprint is new.
 #[cold]
-fn insert_slow(h: u64, fp: u32, mut slot: usize, table: &mut [u32], zeros: &mut Vec<u64>) -> bool {
-    if fp == 0 {
-        return !zeros.contains(&h) && {
-            zeros.push(h);
-            true
-        };
-    }
+fn insert_slow(fp: u32, mut slot: usize, table: &mut [u32]) -> bool {
     let mask = table.len() - 1;
     loop {
         match table[slot] {
@@ -535,11 +529,9 @@ mod tests {
 
     #[test]
     fn the_table_grows_past_its_first_size_and_keeps_every_feature_once() {
-        // Well mixed hashes, a sixth of them with a zero fingerprint, each given three times:
-        // before, during and after the table doubles (twice).
-        let distinct: Vec<u64> = (0..20_000u64)
-            .map(|i| feature_hash_u32(A, i as u32) >> if i % 6 == 0 { 32 } else { 0 })
-            .collect();
+        // Well mixed hashes, each given three times: before, during and after the table
+        // doubles (three times).
+        let distinct: Vec<u64> = (0..20_000u32).map(|i| feature_hash_u32(A, i)).collect();
         let mut all = Vec::new();
         for chunk in distinct.chunks(1000) {
             all.extend_from_slice(chunk);
@@ -548,8 +540,13 @@ mod tests {
         all.extend_from_slice(&distinct);
         let v = FeatureVec::from_hashes(all);
         assert_eq!(v.hashes(), &distinct[..]);
-        // The next sink starts from the grown table, cleared.
-        assert_eq!(FeatureVec::from_hashes(vec![distinct[5], distinct[5], 7]).hashes(), &[distinct[5], 7]);
+        // The next sink starts from the grown table, cleared; a hash whose high half is 0
+        // (the mark of an empty slot) is a feature like any other.
+        let low = 12345u64;
+        assert_eq!(
+            FeatureVec::from_hashes(vec![distinct[5], low, distinct[5], low, 7]).hashes(),
+            &[distinct[5], low, 7]
+        );
     }
 
     #[test]
