@@ -125,10 +125,35 @@ impl FeatureVec {
 /// Two features are taken for one only when they agree on the slot and on 31 bits of the
 /// fingerprint: about one message in five million would lose one feature of its thousands.
 #[derive(Debug)]
-pub struct HashedSink {
+pub struct HashedSink<L: Look = Ignore> {
     scratch: Scratch,
     /// Distinct hashes so far: `scratch.hashes[..kept]`.
     kept: usize,
+    look: L,
+}
+
+/// Told of every hash as a [`HashedSink`] takes it in, repeats included: a model can start
+/// loading the weight it will read for it while extraction goes on, so that scoring does not
+/// wait for memory.
+pub trait Look {
+    /// Sees one hash.
+    fn look(&mut self, hash: u64);
+}
+
+/// The [`Look`] that does nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ignore;
+
+impl Look for Ignore {
+    #[inline(always)]
+    fn look(&mut self, _: u64) {}
+}
+
+impl<F: FnMut(u64)> Look for F {
+    #[inline(always)]
+    fn look(&mut self, hash: u64) {
+        self(hash)
+    }
 }
 
 /// A sink's working memory, reused from one event to the next on the same thread: a fresh
@@ -170,13 +195,20 @@ fn fingerprint(h: u64) -> u32 {
 impl HashedSink {
     /// An empty sink.
     pub fn new() -> Self {
+        HashedSink::looking(Ignore)
+    }
+}
+
+impl<L: Look> HashedSink<L> {
+    /// An empty sink that shows `look` every hash as it arrives.
+    pub fn looking(look: L) -> Self {
         let mut scratch = SCRATCH.take();
         // Back to the first size, whatever an unusual event before grew it to.
         scratch.table.truncate(FIRST_SLOTS);
         scratch.table.fill(0);
         scratch.table.resize(FIRST_SLOTS, 0);
         scratch.hashes.resize(FIRST_SLOTS / 2, 0);
-        HashedSink { scratch, kept: 0 }
+        HashedSink { scratch, kept: 0, look }
     }
 
     /// Adds a feature hash unless it is already there.
@@ -198,6 +230,7 @@ impl HashedSink {
             let mut kept = self.kept;
             let mut grow = false;
             for h in hashes.by_ref() {
+                self.look.look(h);
                 let fp = fingerprint(h);
                 let slot = (h as usize) & mask;
                 let found = table[slot];
@@ -254,7 +287,7 @@ impl HashedSink {
     }
 }
 
-impl Drop for HashedSink {
+impl<L: Look> Drop for HashedSink<L> {
     fn drop(&mut self) {
         if self.scratch.table.len() <= KEPT_SLOTS {
             SCRATCH.set(std::mem::take(&mut self.scratch));
@@ -278,7 +311,7 @@ fn insert_slow(fp: u32, mut slot: usize, table: &mut [u32]) -> bool {
     }
 }
 
-impl FeatureSink for HashedSink {
+impl<L: Look> FeatureSink for HashedSink<L> {
     #[inline]
     fn add(&mut self, ns: Namespace, token: &[u8]) {
         self.insert(feature_hash(ns, token));
@@ -304,8 +337,8 @@ impl FeatureSink for HashedSink {
 /// costs a few microseconds a message; naming every feature, or a second extraction, costs
 /// as much as the decision itself.
 #[derive(Debug)]
-pub struct RecordingSink {
-    hashed: HashedSink,
+pub struct RecordingSink<L: Look = Ignore> {
+    hashed: HashedSink<L>,
     /// Every hash, repeats included, aligned with `tokens`.
     all: Vec<u64>,
     /// For every token, in the order added (aligned with the hashes): its namespace's name and
@@ -318,8 +351,15 @@ pub struct RecordingSink {
 impl RecordingSink {
     /// An empty sink with room for `n` features.
     pub fn with_capacity(n: usize) -> Self {
+        RecordingSink::looking(n, Ignore)
+    }
+}
+
+impl<L: Look> RecordingSink<L> {
+    /// An empty sink with room for `n` features, showing `look` every hash as it arrives.
+    pub fn looking(n: usize, look: L) -> Self {
         RecordingSink {
-            hashed: HashedSink::new(),
+            hashed: HashedSink::looking(look),
             all: Vec::with_capacity(n),
             tokens: Vec::with_capacity(n),
             bytes: Vec::with_capacity(n * 6),
@@ -343,7 +383,7 @@ impl RecordingSink {
     }
 }
 
-impl FeatureSink for RecordingSink {
+impl<L: Look> FeatureSink for RecordingSink<L> {
     fn add(&mut self, ns: Namespace, token: &[u8]) {
         self.keep(feature_hash(ns, token));
         self.record(ns, token);

@@ -13,6 +13,6 @@ mod features;
 pub use decision::{Decision, MailAction, Reason, Thresholds, ThresholdsError, logit, sigmoid};
 pub use event::{Event, EventKind};
 pub use features::{
-    FeatureSink, FeatureVec, HashedSink, NamedSink, Namespace, Recorded, RecordingSink, feature_hash,
-    feature_hash_u32,
+    FeatureSink, FeatureVec, HashedSink, Ignore, Look, NamedSink, Namespace, Recorded, RecordingSink,
+    feature_hash, feature_hash_u32,
 };

@@ -114,7 +114,8 @@ impl MailEngine {
         facts: Option<&mut MailFacts>,
     ) -> (Mail<'a>, FeatureVec) {
         let mail = Mail::parse(raw, &self.config.mail);
-        let mut sink = HashedSink::new();
+        // The model's weights start loading while extraction goes on.
+        let mut sink = HashedSink::looking(self.model.learner.warmer());
         warden_mail::extract::extract_with(&mail, &mut sink, facts);
         (mail, sink.finish())
     }
@@ -214,7 +215,7 @@ impl MailEngine {
         adjust: impl FnOnce(&mut MailFacts),
     ) -> Detailed {
         let mail = Mail::parse(raw, &self.config.mail);
-        let mut sink = RecordingSink::with_capacity(8192);
+        let mut sink = RecordingSink::looking(8192, self.model.learner.warmer());
         let mut facts = MailFacts::default();
         let want_facts = self.rules.is_some();
         warden_mail::extract::extract_with(&mail, &mut sink, want_facts.then_some(&mut facts));

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use warden_core::{FeatureVec, sigmoid};
 
-use crate::OnlineLearner;
+use crate::{OnlineLearner, Warmer};
 
 /// FTRL-Proximal's settings. The defaults were chosen on the SpamAssassin corpus and checked
 /// on CSDMC2010 and the modern corpus (see `docs/learners.md`). Features are binary and
@@ -139,7 +139,7 @@ const PREFETCH_AHEAD: usize = 16;
 
 /// Starts loading the cache line holding `value`, without waiting for it.
 #[inline(always)]
-fn prefetch<T>(value: &T) {
+pub(crate) fn prefetch<T>(value: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: prefetching is a hint; it reads nothing and the address is a valid reference.
     unsafe {
@@ -216,6 +216,10 @@ impl OnlineLearner for Ftrl {
 
     fn bias(&self) -> f64 {
         self.bias_weight as f64
+    }
+
+    fn warmer(&self) -> Warmer<'_> {
+        Warmer::new(&self.weights)
     }
 }
 

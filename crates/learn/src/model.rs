@@ -23,7 +23,7 @@ use warden_core::{EventKind, FeatureVec};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::rehearsal::Rehearsal;
-use crate::{Ftrl, FtrlParams, NaiveBayes, OnlineLearner, RehearsalParams};
+use crate::{Ftrl, FtrlParams, NaiveBayes, OnlineLearner, RehearsalParams, Warmer};
 
 const MAGIC: &[u8; 8] = b"WARDEN\0M";
 /// The model-file format version this build reads and writes.
@@ -159,6 +159,9 @@ impl OnlineLearner for Learner {
     }
     fn bias(&self) -> f64 {
         self.inner().bias()
+    }
+    fn warmer(&self) -> Warmer<'_> {
+        self.inner().warmer()
     }
 }
 
