@@ -590,6 +590,21 @@ mod tests {
     }
 
     #[test]
+    fn a_look_sees_every_hash_as_it_arrives_repeats_included() {
+        let mut seen = Vec::new();
+        let x = {
+            let mut s = HashedSink::looking(|h| seen.push(h));
+            for t in [b"x", b"y", b"x"] {
+                s.add(A, t);
+            }
+            s.finish()
+        };
+        let (hx, hy) = (feature_hash(A, b"x"), feature_hash(A, b"y"));
+        assert_eq!(seen, [hx, hy, hx]);
+        assert_eq!(x.hashes(), &[hx, hy]);
+    }
+
+    #[test]
     fn named_sink_matches_hashed_sink() {
         let mut h = HashedSink::new();
         let mut n = NamedSink::new();

@@ -6,7 +6,8 @@
 //! `fr<b></b>ee` still reads "free", as it renders). No tree is built: mail HTML is tag soup
 //! and only tags, attributes and text matter here.
 
-use html5gum::Tokenizer;
+use html5gum::emitters::callback::{CallbackEmitter, CallbackEvent};
+use html5gum::{ForwardingEmitter, Span, Tokenizer};
 
 use super::url::UrlCollector;
 use super::{Emitter, ns};
@@ -41,51 +42,26 @@ struct Signals {
 /// Tag names up to this long are kept; the longest one looked at is `blockquote`.
 const MAX_TAG_NAME: usize = 12;
 
-/// A tag or attribute name, kept in place (one allocation a tag cost more than reading the
-/// tag). A longer name is kept as too long: it reads as the empty name, which no signal looks
-/// at, and equals no other name.
+/// A tag name, kept in place (one allocation a tag cost more than reading the tag); a longer
+/// name is kept as the empty name, which no signal looks at.
 #[derive(Default, Clone, Copy)]
 struct TagName {
     bytes: [u8; MAX_TAG_NAME],
-    /// Bytes kept, or `TOO_LONG`.
     len: u8,
 }
-
-const TOO_LONG: u8 = MAX_TAG_NAME as u8 + 1;
 
 impl TagName {
     fn new(name: &[u8]) -> Self {
         let mut t = TagName::default();
-        t.push(name);
+        if name.len() <= MAX_TAG_NAME {
+            t.bytes[..name.len()].copy_from_slice(name);
+            t.len = name.len() as u8;
+        }
         t
     }
 
-    /// Appends part of the name, as the tokenizer reads it.
-    fn push(&mut self, part: &[u8]) {
-        let len = usize::from(self.len);
-        if self.len == TOO_LONG || part.is_empty() {
-        } else if len + part.len() <= MAX_TAG_NAME {
-            self.bytes[len..len + part.len()].copy_from_slice(part);
-            self.len = (len + part.len()) as u8;
-        } else {
-            self.len = TOO_LONG;
-        }
-    }
-
-    /// The name, or nothing when it is too long.
     fn as_bytes(&self) -> &[u8] {
-        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
-    }
-
-    /// True when no byte of a name was read.
-    fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
-impl PartialEq for TagName {
-    fn eq(&self, other: &Self) -> bool {
-        self.len != TOO_LONG && other.len != TOO_LONG && self.as_bytes() == other.as_bytes()
+        &self.bytes[..usize::from(self.len)]
     }
 }
 
@@ -115,95 +91,53 @@ enum Attr {
     Style,
 }
 
-/// The state of one pass: signals so far, the tag being read, where the text is. It is
-/// html5gum's emitter itself: the tokenizer hands it tag names, attributes and text as it reads
-/// them, and it keeps only what the signals use. html5gum's own callback emitter copied every
-/// attribute's name and value and every run of text into buffers of its own first, to call back
-/// once per event; that cost a third of the tokenizing. The events it made are made here at the
-/// same points, so the signals and the text are the same.
+/// The state of one pass: signals so far, the tag being read, where the text is.
 #[derive(Default)]
 struct Pass {
     signals: Signals,
     tag: Tag,
-    /// The readable text so far; valid UTF-8 up to `run`.
-    text: Vec<u8>,
-    /// Where the run of text not yet looked at starts in `text` (the callback emitter's
-    /// characters buffer: a run ends at the next tag, comment, doctype or the end).
-    run: usize,
+    text: String,
     /// Inside script, style, head or template: text not shown.
     hidden_depth: usize,
     /// Inside an `a` with an href: its text is the anchor text.
     in_anchor: bool,
-    /// The tag being read: an end tag, and its name.
-    end_tag: bool,
-    name: TagName,
-    /// The name of the last start tag, until an end tag (for raw text's end).
-    last_start: TagName,
-    /// The name of the attribute being read, and whether it was looked at yet.
-    attr_name: TagName,
-    attr_name_pending: bool,
-    /// The value of the attribute being read, when it is one the signals keep.
-    attr_value: Vec<u8>,
 }
 
 impl Pass {
-    fn attribute_named(&mut self) {
-        if !self.attr_name_pending {
-            return;
+    fn event(&mut self, event: CallbackEvent<'_>) {
+        match event {
+            CallbackEvent::OpenStartTag { name } => {
+                self.tag = Tag { name: TagName::new(name), ..Tag::default() };
+            }
+            CallbackEvent::AttributeName { name } => {
+                self.tag.pending = match name {
+                    b"href" => Some(Attr::Href),
+                    b"src" => Some(Attr::Src),
+                    b"width" | b"height" => Some(Attr::Size),
+                    b"action" => Some(Attr::Action),
+                    b"type" => Some(Attr::Type),
+                    b"http-equiv" => Some(Attr::HttpEquiv),
+                    b"style" => Some(Attr::Style),
+                    _ => None,
+                };
+            }
+            CallbackEvent::AttributeValue { value } => self.attribute(value),
+            CallbackEvent::CloseStartTag { .. } => self.start_tag(),
+            CallbackEvent::EndTag { name } => self.end_tag(name),
+            CallbackEvent::String { value } => {
+                if self.hidden_depth == 0 {
+                    let value = utf8(value);
+                    self.text.push_str(&value);
+                    if self.in_anchor
+                        && let Some(anchor) = self.signals.anchor_text.last_mut()
+                        && anchor.len() < MAX_ANCHOR_TEXT
+                    {
+                        anchor.push_str(super::prefix(&value, MAX_ANCHOR_TEXT - anchor.len()));
+                    }
+                }
+            }
+            CallbackEvent::Error(_) | CallbackEvent::Comment { .. } | CallbackEvent::Doctype { .. } => {}
         }
-        self.attr_name_pending = false;
-        self.open_start_tag();
-        self.tag.pending = match self.attr_name.as_bytes() {
-            b"href" => Some(Attr::Href),
-            b"src" => Some(Attr::Src),
-            b"width" | b"height" => Some(Attr::Size),
-            b"action" => Some(Attr::Action),
-            b"type" => Some(Attr::Type),
-            b"http-equiv" => Some(Attr::HttpEquiv),
-            b"style" => Some(Attr::Style),
-            _ => None,
-        };
-    }
-
-    /// Ends the attribute being read, if any.
-    fn attribute_done(&mut self) {
-        self.attribute_named();
-        if !self.attr_value.is_empty() {
-            let value = std::mem::take(&mut self.attr_value);
-            self.attribute(&value);
-            self.attr_value = value;
-            self.attr_value.clear();
-        }
-    }
-
-    /// A start tag's name is complete: a new tag begins (once per tag).
-    fn open_start_tag(&mut self) {
-        self.text_done();
-        if !self.end_tag && !self.name.is_empty() {
-            self.tag = Tag { name: self.name, ..Tag::default() };
-            self.last_start = std::mem::take(&mut self.name);
-        }
-    }
-
-    /// The run of text ends: shown text is kept, and an anchor's text with it.
-    fn text_done(&mut self) {
-        if self.run == self.text.len() {
-            return;
-        }
-        if std::str::from_utf8(&self.text[self.run..]).is_err() {
-            // A character reference to an invalid code point.
-            let fixed = String::from_utf8_lossy(&self.text[self.run..]).into_owned();
-            self.text.truncate(self.run);
-            self.text.extend_from_slice(fixed.as_bytes());
-        }
-        if self.in_anchor
-            && let Some(anchor) = self.signals.anchor_text.last_mut()
-            && anchor.len() < MAX_ANCHOR_TEXT
-        {
-            let run = std::str::from_utf8(&self.text[self.run..]).unwrap_or_default();
-            anchor.push_str(super::prefix(run, MAX_ANCHOR_TEXT - anchor.len()));
-        }
-        self.run = self.text.len();
     }
 
     fn attribute(&mut self, value: &[u8]) {
@@ -221,6 +155,7 @@ impl Pass {
             Attr::Style => tag.hidden |= hides(&utf8(value)),
         }
     }
+
     fn start_tag(&mut self) {
         let tag = std::mem::take(&mut self.tag);
         let s = &mut self.signals;
@@ -310,122 +245,26 @@ impl Pass {
                 | b"dt"
                 | b"dd"
         );
-        if block && !matches!(self.text.last(), Some(b'\n' | b' ') | None) {
-            self.text.push(b'\n');
-            self.run = self.text.len();
+        if block && !self.text.ends_with(['\n', ' ']) && !self.text.is_empty() {
+            self.text.push('\n');
         }
     }
 }
 
-impl html5gum::Emitter for &mut Pass {
-    type Token = std::convert::Infallible;
+/// The callback emitter without the tokenizer's validation of every byte against the spec's
+/// parse errors: nearly all mail HTML has some, they say nothing a filter uses, and checking
+/// for them cost as much as the rest of the tokenizing.
+struct Quiet<E>(E);
 
-    fn set_last_start_tag(&mut self, last_start_tag: Option<&[u8]>) {
-        self.last_start = TagName::new(last_start_tag.unwrap_or_default());
+impl<E: html5gum::Emitter> ForwardingEmitter for Quiet<E> {
+    type Token = E::Token;
+
+    fn inner(&mut self) -> &mut impl html5gum::Emitter<Token = Self::Token> {
+        &mut self.0
     }
 
-    fn emit_eof(&mut self) {
-        self.text_done();
-    }
-
-    fn emit_error(&mut self, _: html5gum::Error) {}
-
-    /// Nearly all mail HTML has parse errors; they say nothing a filter uses, and checking
-    /// every byte for them cost as much as the rest of the tokenizing.
     fn should_emit_errors(&mut self) -> bool {
         false
-    }
-
-    fn pop_token(&mut self) -> Option<Self::Token> {
-        None
-    }
-
-    fn emit_string(&mut self, s: &[u8]) {
-        // Text inside script, style and the like is dropped as it comes: a run ends before
-        // any tag that could change that.
-        if self.hidden_depth == 0 {
-            self.text.extend_from_slice(s);
-        }
-    }
-
-    fn init_start_tag(&mut self) {
-        self.end_tag = false;
-        self.name = TagName::default();
-    }
-
-    fn init_end_tag(&mut self) {
-        self.end_tag = true;
-        self.name = TagName::default();
-    }
-
-    fn init_comment(&mut self) {
-        self.text_done();
-    }
-
-    fn emit_current_tag(&mut self) -> Option<html5gum::State> {
-        self.attribute_done();
-        self.open_start_tag();
-        if self.end_tag {
-            self.last_start = TagName::default();
-            let name = self.name;
-            self.end_tag(name.as_bytes());
-        } else {
-            self.start_tag();
-        }
-        // Script, style and the like hold raw text, not markup: the tokenizer switches state
-        // on their start tags as a tree builder would.
-        html5gum::emitters::naive_next_state(self.last_start.as_bytes())
-    }
-
-    fn emit_current_comment(&mut self) {}
-
-    fn emit_current_doctype(&mut self) {}
-
-    fn set_self_closing(&mut self) {}
-
-    fn set_force_quirks(&mut self) {}
-
-    fn push_tag_name(&mut self, s: &[u8]) {
-        self.name.push(s);
-    }
-
-    fn push_comment(&mut self, _: &[u8]) {}
-
-    fn push_doctype_name(&mut self, _: &[u8]) {}
-
-    fn init_doctype(&mut self) {
-        self.text_done();
-    }
-
-    fn init_attribute(&mut self) {
-        self.open_start_tag();
-        self.attribute_done();
-        self.attr_name = TagName::default();
-        self.attr_name_pending = true;
-    }
-
-    fn push_attribute_name(&mut self, s: &[u8]) {
-        self.attr_name.push(s);
-    }
-
-    fn push_attribute_value(&mut self, s: &[u8]) {
-        self.attribute_named();
-        // Only the values of the attributes the signals read are kept.
-        if self.tag.pending.is_some() {
-            self.attr_value.extend_from_slice(s);
-        }
-    }
-
-    fn set_doctype_public_identifier(&mut self, _: &[u8]) {}
-
-    fn set_doctype_system_identifier(&mut self, _: &[u8]) {}
-
-    fn push_doctype_public_identifier(&mut self, _: &[u8]) {}
-
-    fn push_doctype_system_identifier(&mut self, _: &[u8]) {}
-
-    fn current_is_appropriate_end_tag_token(&mut self) -> bool {
-        self.end_tag && !self.last_start.is_empty() && self.name == self.last_start
     }
 }
 
@@ -459,9 +298,15 @@ fn hides(style: &str) -> bool {
 /// Emits the HTML signals of `html` and returns its readable text.
 pub(super) fn extract(html: &str, urls: &mut UrlCollector, out: &mut Emitter<'_>) -> String {
     let mut pass = Pass::default();
-    for _ in Tokenizer::new_with_emitter(html, &mut pass) {}
+    let mut emitter = CallbackEmitter::new(|event: CallbackEvent<'_>, _: Span<()>| -> Option<()> {
+        pass.event(event);
+        None
+    });
+    // Script, style and the like hold raw text, not markup: the tokenizer switches state on
+    // their start tags as a tree builder would.
+    emitter.naively_switch_states(true);
+    for _ in Tokenizer::new_with_emitter(html, Quiet(emitter)) {}
     let Pass { signals: s, text, .. } = pass;
-    let text = String::from_utf8(text).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     out.num(ns::HTML, "links", s.links);
     out.num(ns::HTML, "images", s.images);
     for (flag, on) in [
