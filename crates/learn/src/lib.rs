@@ -55,7 +55,8 @@ pub trait OnlineLearner {
 /// hash starts loading into the cache as the hash is extracted, so that scoring finds the
 /// weights there and the wait for memory overlaps the extraction's own work. Measured in one
 /// process, alternating passes over the SpamAssassin corpus, against no prefetch and against a
-/// prefetch pass just before scoring, it won most rounds and gave the best pass (6–12% faster).
+/// prefetch pass just before scoring, it won most rounds and gave the best pass (6–11% faster
+/// than none, 2–15% faster than the pass).
 /// The table is held by value, in registers, rather than read again through the learner for
 /// every hash.
 #[derive(Debug, Clone, Copy)]
