@@ -234,9 +234,12 @@ impl<L: Look> HashedSink<L> {
                 let fp = fingerprint(h);
                 let slot = (h as usize) & mask;
                 let found = table[slot];
-                // The common case, settled at the first slot without a branch: the slot is
-                // empty (a new feature) or holds this very fingerprint (a repeat).
-                let fresh = if (found == 0) | (found == fp) {
+                // The common case, settled at the first slot without a branch on it: the slot
+                // is empty (a new feature) or holds this very fingerprint (a repeat). Whether a
+                // feature is new is a coin toss a branch predictor loses half the time, so
+                // the one branch asks only "neither?" (another fingerprint is there), which is
+                // rare: `min` is 0 exactly when the slot is empty or holds `fp`.
+                let fresh = if found.min(found ^ fp) == 0 {
                     table[slot] = fp;
                     found == 0
                 } else {
