@@ -140,15 +140,20 @@ const PREFETCH_AHEAD: usize = 16;
 /// Starts loading the cache line holding `value`, without waiting for it.
 #[inline(always)]
 pub(crate) fn prefetch<T>(value: &T) {
+    prefetch_at(value as *const T);
+}
+
+/// Starts loading the cache line at `address`, without waiting for it: any address, since a
+/// prefetch reads nothing and never faults.
+#[inline(always)]
+pub(crate) fn prefetch_at<T>(address: *const T) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetching is a hint; it reads nothing and the address is a valid reference.
+    // SAFETY: prefetching is a hint; it reads nothing and never faults, whatever the address.
     unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-            (value as *const T).cast::<i8>(),
-        )
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(address.cast::<i8>())
     };
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
+    let _ = address;
 }
 
 impl Ftrl {

@@ -80,8 +80,8 @@ impl<'a> Warmer<'a> {
 impl warden_core::Look for Warmer<'_> {
     #[inline(always)]
     fn look(&mut self, hash: u64) {
-        if let Some(w) = self.weights.get(hash as usize & self.mask) {
-            ftrl::prefetch(w);
-        }
+        // The slot's address, not a reference to it: a prefetch never faults, so the index
+        // needs no bounds check (it is within the table whenever the table is not empty).
+        ftrl::prefetch_at(self.weights.as_ptr().wrapping_add(hash as usize & self.mask));
     }
 }
