@@ -214,10 +214,19 @@ impl<L: Look> HashedSink<L> {
         HashedSink { scratch, kept: 0, look }
     }
 
-    /// Adds a feature hash unless it is already there.
+    /// Adds a feature hash unless it is already there: [`HashedSink::extend`]'s step for one
+    /// hash, without setting up its loop (words and header tokens come one at a time).
     #[inline]
     pub fn insert(&mut self, h: u64) {
-        self.extend(std::iter::once(h));
+        self.look.look(h);
+        let s = &mut self.scratch;
+        let last = s.hashes.len() - 1;
+        let fresh = probe(&mut s.table, h);
+        s.hashes[self.kept & last] = h;
+        self.kept += usize::from(fresh);
+        if self.kept == last {
+            self.grow();
+        }
     }
 
     /// Adds feature hashes, each unless it is already there. The loop works on locals (the
@@ -234,20 +243,7 @@ impl<L: Look> HashedSink<L> {
             let mut grow = false;
             for h in hashes.by_ref() {
                 self.look.look(h);
-                let fp = fingerprint(h);
-                let slot = (h as usize) & mask;
-                let found = table[slot];
-                // The common case, settled at the first slot without a branch on it: the slot
-                // is empty (a new feature) or holds this very fingerprint (a repeat). Whether a
-                // feature is new is a coin toss a branch predictor loses half the time, so
-                // the one branch asks only "neither?" (another fingerprint is there), which is
-                // rare: `min` is 0 exactly when the slot is empty or holds `fp`.
-                let fresh = if found.min(found ^ fp) == 0 {
-                    table[slot] = fp;
-                    found == 0
-                } else {
-                    insert_slow(fp, slot, table)
-                };
+                let fresh = probe(table, h);
                 // `kept` stays below `last` (the table grows first): the mask changes nothing.
                 out[kept & last] = h;
                 kept += usize::from(fresh);
@@ -298,6 +294,26 @@ impl<L: Look> Drop for HashedSink<L> {
         if self.scratch.table.len() <= KEPT_SLOTS {
             SCRATCH.set(std::mem::take(&mut self.scratch));
         }
+    }
+}
+
+/// Puts `h`'s fingerprint in `table` (its length a power of two) unless it is there. True if
+/// it is new.
+#[inline(always)]
+fn probe(table: &mut [u32], h: u64) -> bool {
+    let fp = fingerprint(h);
+    let slot = (h as usize) & (table.len() - 1);
+    let found = table[slot];
+    // The common case, settled at the first slot without a branch on it: the slot is empty (a
+    // new feature) or holds this very fingerprint (a repeat). Whether a feature is new is a
+    // coin toss a branch predictor loses half the time, so the one branch asks only "neither?"
+    // (another fingerprint is there), which is rare: `min` is 0 exactly when the slot is empty
+    // or holds `fp`.
+    if found.min(found ^ fp) == 0 {
+        table[slot] = fp;
+        found == 0
+    } else {
+        insert_slow(fp, slot, table)
     }
 }
 
