@@ -134,8 +134,12 @@ impl Ftrl {
 
 /// How many features ahead learning asks for a slot. Each update is a random access into a
 /// table far larger than the caches, and the update's own arithmetic (a square root and a
-/// division) keeps the processor from looking far enough ahead by itself.
-const PREFETCH_AHEAD: usize = 16;
+/// division) keeps the processor from looking far enough ahead by itself. A miss to memory
+/// took 190–400 ns on the machine measured (a pointer chase over 8 MiB, then 256 MiB) and a
+/// step about 25 ns a feature, so a slot is asked for about that far ahead: against 16,
+/// predicting and learning a message took 6–12% less time at 48 (and 4% less at 32, 2% at
+/// 96), in one process alternating the two builds every 100 messages.
+const PREFETCH_AHEAD: usize = 48;
 
 /// Starts loading the cache line holding `value`, without waiting for it.
 #[inline(always)]
