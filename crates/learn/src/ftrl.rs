@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use warden_core::{FeatureVec, sigmoid};
 
+use crate::table::Table;
 use crate::{OnlineLearner, Warmer};
 
 /// FTRL-Proximal's settings. The defaults were chosen on the SpamAssassin corpus and checked
@@ -46,8 +47,8 @@ struct Slot {
 pub struct Ftrl {
     params: FtrlParams,
     mask: u64,
-    slots: Vec<Slot>,
-    weights: Vec<f32>,
+    slots: Table<Slot>,
+    weights: Table<f32>,
     bias: Slot,
     bias_weight: f32,
 }
@@ -59,8 +60,8 @@ impl Ftrl {
         Ftrl {
             params,
             mask: (size - 1) as u64,
-            slots: vec![Slot::default(); size],
-            weights: vec![0.0; size],
+            slots: Table::new(size),
+            weights: Table::new(size),
             bias: Slot::default(),
             bias_weight: 0.0,
         }

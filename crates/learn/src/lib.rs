@@ -14,6 +14,7 @@ mod ftrl;
 mod model;
 mod nb;
 mod rehearsal;
+mod table;
 
 pub use ftrl::{Ftrl, FtrlParams};
 pub use model::{CheckpointMark, FORMAT_VERSION, Learner, LearnerSpec, Model, ModelError, ModelMeta};
