@@ -162,9 +162,21 @@ pub(crate) fn parse(value: &[u8]) -> Hop<'_> {
 }
 
 /// Bytes a word is made of: what separates words is space, punctuation that structures the
-/// field, and everything outside ASCII.
+/// field, and everything outside ASCII. One table lookup: the chain of tests it replaces was a
+/// branch the predictor lost at most words' ends.
+#[inline]
 fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'@' | b'+')
+    static WORD: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            t[b] = c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b':' | b'@' | b'+');
+            b += 1;
+        }
+        t
+    };
+    WORD[b as usize]
 }
 
 fn is_greeting(word: &str) -> bool {
