@@ -36,6 +36,32 @@ fn messages(name: &str) -> (String, Vec<(Vec<u8>, bool)>) {
     }
 }
 
+/// Nanoseconds a read takes when it depends on the one before, over a random cycle through
+/// 8 MiB: what a cache miss costs the machine right now. On a shared VM it moves between runs
+/// (180–200 ns measured here, where the 32 MiB L3 cache the VM reports would answer in tens),
+/// and a decision, which misses the cache for every feature's weight, moves with it; the
+/// figure is printed beside the measurements so that two runs can be told apart.
+fn memory_latency_ns() -> f64 {
+    const SLOTS: usize = (8 << 20) / 4;
+    // One cycle through every slot in a scrambled order (Sattolo's shuffle, xorshift steps).
+    let mut next: Vec<u32> = (0..SLOTS as u32).collect();
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for i in (1..SLOTS).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        next.swap(i, (x % i as u64) as usize);
+    }
+    let reads = 2_000_000;
+    let start = std::time::Instant::now();
+    let mut at = 0u32;
+    for _ in 0..reads {
+        at = next[at as usize];
+    }
+    std::hint::black_box(at);
+    start.elapsed().as_secs_f64() / reads as f64 * 1e9
+}
+
 fn bench(c: &mut Criterion) {
     let model = warden_engine::starter_model().expect("starter model");
     let engine = MailEngine::new(model, Config::default()).expect("default config");
@@ -43,6 +69,7 @@ fn bench(c: &mut Criterion) {
         let (label, msgs) = messages(corpus);
         let bytes: usize = msgs.iter().map(|m| m.0.len()).sum();
         eprintln!("{label}: {} messages, mean {:.1} KB", msgs.len(), bytes as f64 / msgs.len() as f64 / 1e3);
+        eprintln!("memory latency before: {:.0} ns a dependent read over 8 MiB", memory_latency_ns());
         let mut g = c.benchmark_group(format!("classify/{label}"));
         g.throughput(Throughput::Elements(msgs.len() as u64));
         g.sample_size(10).measurement_time(Duration::from_secs(20));
@@ -72,6 +99,7 @@ fn bench(c: &mut Criterion) {
         });
         drop(all);
         g.finish();
+        eprintln!("memory latency after: {:.0} ns a dependent read over 8 MiB", memory_latency_ns());
         // Learning, on features extracted beforehand: the cost on top of classify.
         // `ftrl_step`: one FTRL-Proximal update per message (what every message costs).
         // `stream_with_rehearsal`: an empty model learning the stream in order with its true
