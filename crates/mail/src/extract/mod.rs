@@ -249,6 +249,28 @@ mod tests {
         assert_eq!(bucket(usize::MAX), format!("{}-{}", 1usize << 63, usize::MAX));
     }
 
+    /// The raw 4-gram features of `raw` (first `max` bytes), as hashes in first-seen order.
+    fn raw_features(raw: &[u8], max: usize, skip_trace: bool) -> Vec<u64> {
+        let mut sink = warden_core::HashedSink::new();
+        raw_ngrams(raw, max, skip_trace, &mut Emitter { sink: &mut sink, buf: String::new() });
+        sink.finish().hashes().to_vec()
+    }
+
+    #[test]
+    fn raw_ngrams_fold_case_and_line_endings() {
+        let lf = b"Received: from a by b\nFrom: A@Example.ORG\nSubject: Hi There\n\nBody TEXT\n";
+        let crlf = b"Received: from a by b\r\nFrom: A@Example.ORG\r\nSubject: Hi There\r\n\r\nBody TEXT\r\n";
+        let lower = b"received: from a by b\nfrom: a@example.org\nsubject: hi there\n\nbody text\n";
+        for skip_trace in [false, true] {
+            let want = raw_features(lower, 2000, skip_trace);
+            assert!(!want.is_empty());
+            assert_eq!(raw_features(lf, 2000, skip_trace), want);
+            assert_eq!(raw_features(crlf, 2000, skip_trace), want);
+        }
+        // A budget counts raw bytes, CRs included: the CRLF text is cut earlier.
+        assert_ne!(raw_features(crlf, 40, false), raw_features(lf, 40, false));
+    }
+
     #[test]
     fn prefix_respects_char_boundaries() {
         assert_eq!(prefix("héllo", 2), "h");
