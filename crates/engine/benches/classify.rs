@@ -37,10 +37,9 @@ fn messages(name: &str) -> (String, Vec<(Vec<u8>, bool)>) {
 }
 
 /// Nanoseconds a read takes when it depends on the one before, over a random cycle through
-/// 8 MiB: what a cache miss costs the machine right now. On a shared VM it moves between runs
-/// (180–200 ns measured here, where the 32 MiB L3 cache the VM reports would answer in tens),
-/// and a decision, which misses the cache for every feature's weight, moves with it; the
-/// figure is printed beside the measurements so that two runs can be told apart.
+/// 8 MiB: what a cache miss costs the machine. A decision misses the cache for every feature's
+/// weight, so its figures mean little without this one: 170–200 ns on the VM the README's
+/// figures come from, where the 32 MiB L3 cache it reports would answer in tens.
 fn memory_latency_ns() -> f64 {
     const SLOTS: usize = (8 << 20) / 4;
     // One cycle through every slot in a scrambled order (Sattolo's shuffle, xorshift steps).
