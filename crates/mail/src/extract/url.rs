@@ -134,8 +134,9 @@ impl UrlCollector {
         out.num(ns::URL_SHAPE, "count", self.urls.len());
         let mut domains: BTreeSet<String> = BTreeSet::new();
         let mut shapes: BTreeSet<&'static str> = BTreeSet::new();
-        // Links of a message mostly share their host: its domain is looked up once per run.
-        let mut last: Option<(&str, Option<String>)> = None;
+        // Links of a message mostly share their host: its domain is looked up once per run
+        // (a repeat adds nothing to the set).
+        let mut last_host: Option<&str> = None;
         for url in &self.urls {
             let scheme = url.as_bytes().get(..5).unwrap_or_default();
             shapes.insert(if scheme.eq_ignore_ascii_case(b"https") {
@@ -165,15 +166,11 @@ impl UrlCollector {
             if a.host.split('.').count() > 4 {
                 shapes.insert("deep_host");
             }
-            if domains.len() < MAX_DOMAINS {
-                let domain = match &last {
-                    Some((host, d)) if *host == a.host => d.clone(),
-                    _ => registrable_domain(a.host),
-                };
-                if let Some(d) = &domain {
-                    domains.insert(d.clone());
+            if domains.len() < MAX_DOMAINS && last_host != Some(a.host) {
+                if let Some(d) = registrable_domain(a.host) {
+                    domains.insert(d);
                 }
-                last = Some((a.host, domain));
+                last_host = Some(a.host);
             }
         }
         for (href, text) in &self.anchors {
