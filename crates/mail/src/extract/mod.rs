@@ -177,20 +177,23 @@ impl Emitter<'_> {
 
     /// A boolean fact about the hop or part at `pos` (0–9): `name` and the digit.
     pub fn flag_at(&mut self, ns: Namespace, name: &str, pos: usize) {
-        self.buf.clear();
-        self.buf.push_str(name);
-        self.buf.push(char::from(b'0' + pos.min(9) as u8));
+        self.name_at(name, pos);
         self.sink.add(ns, self.buf.as_bytes());
     }
 
     /// `name` and the digit of `pos` (0–9), `=value`.
     pub fn pair_at(&mut self, ns: Namespace, name: &str, pos: usize, value: &str) {
-        self.buf.clear();
-        self.buf.push_str(name);
-        self.buf.push(char::from(b'0' + pos.min(9) as u8));
+        self.name_at(name, pos);
         self.buf.push('=');
         self.buf.push_str(value);
         self.sink.add(ns, self.buf.as_bytes());
+    }
+
+    /// `name` and the digit of `pos` (0–9), alone in the scratch buffer.
+    fn name_at(&mut self, name: &str, pos: usize) {
+        self.buf.clear();
+        self.buf.push_str(name);
+        self.buf.push(char::from(b'0' + pos.min(9) as u8));
     }
 
     /// Byte 4-grams of `bytes`, each window a little-endian `u32` (oldest byte first).
