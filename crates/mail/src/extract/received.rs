@@ -46,9 +46,9 @@ pub(crate) enum Host<'x> {
 
 impl<'x> Host<'x> {
     fn of(word: &'x str) -> Self {
-        match word.parse() {
-            Ok(ip) => Host::Ip(ip),
-            Err(_) => Host::Name(word),
+        match super::ip_addr(word) {
+            Some(ip) => Host::Ip(ip),
+            None => Host::Name(word),
         }
     }
 }
@@ -143,7 +143,7 @@ pub(crate) fn parse(value: &[u8]) -> Hop<'_> {
                     expect_helo = true;
                     continue;
                 }
-                if let Ok(ip) = word.parse::<IpAddr>() {
+                if let Some(ip) = super::ip_addr(word) {
                     if brackets > 0 || hop.ip.is_none() {
                         hop.ip = Some(ip);
                     }

@@ -326,15 +326,15 @@ impl<'m> TextCollector<'m> {
                 let bytes = source.as_bytes();
                 let class = CLASS[bytes[i] as usize];
                 if class & WORD != 0 {
-                    // A run of ASCII letters and digits, copied at once and lowered in place.
+                    // A run of ASCII letters and digits.
                     let start = i;
                     let end = (start + self.ngram_bytes - text.len()).min(bytes.len());
                     while i < end && CLASS[bytes[i] as usize] & WORD != 0 {
                         i += 1;
                     }
-                    let from = text.len();
-                    text.extend_from_slice(&bytes[start..i]);
-                    text[from..].make_ascii_lowercase();
+                    // Lowered as it is copied: a run is a few bytes, shorter than a call to
+                    // the library's copy is worth.
+                    text.extend(bytes[start..i].iter().map(u8::to_ascii_lowercase));
                     space = false;
                     continue;
                 }

@@ -23,7 +23,7 @@ const MAX_URL_CHARS: usize = 2048;
 /// `None` for IP addresses, single labels and hosts under no known suffix.
 pub fn registrable_domain(host: &str) -> Option<String> {
     let host = host.trim().trim_end_matches('.');
-    if host.is_empty() || host.len() > 253 || host.parse::<std::net::IpAddr>().is_ok() {
+    if host.is_empty() || host.len() > 253 || super::ip_addr(host).is_some() {
         return None;
     }
     let lower = if host.is_ascii() { host.to_ascii_lowercase() } else { host.to_lowercase() };
@@ -40,11 +40,13 @@ struct Authority<'a> {
 
 /// Cuts the authority out of `scheme://authority/...` (or a bare `www.` start).
 fn authority(url: &str) -> Option<Authority<'_>> {
-    let rest = match url.find("://") {
+    // Byte scans: a URL is looked at once or twice, too short to repay a substring
+    // searcher's set-up.
+    let rest = match url.as_bytes().windows(3).position(|w| w == b"://") {
         Some(i) => &url[i + 3..],
         None => url,
     };
-    let end = rest.find(['/', '?', '#', '\\']).unwrap_or(rest.len());
+    let end = rest.bytes().position(|b| matches!(b, b'/' | b'?' | b'#' | b'\\')).unwrap_or(rest.len());
     let auth = &rest[..end];
     let (userinfo, hostport) = match auth.rfind('@') {
         Some(i) => (true, &auth[i + 1..]),
@@ -156,7 +158,7 @@ impl UrlCollector {
             if a.port {
                 shapes.insert("port");
             }
-            if a.host.parse::<std::net::IpAddr>().is_ok() {
+            if super::ip_addr(a.host).is_some() {
                 shapes.insert("ip_host");
                 continue;
             }
