@@ -1,0 +1,32 @@
+//! Decides one chunk of 100 messages of a corpus whenever told its number on stdin, and prints
+//! the seconds it took. First prints the number of chunks and of messages.
+//!
+//! Two builds (say, with and without some compiler flag) cannot be compared in one process;
+//! driven in turn, chunk by chunk, by `bench/ab-builds.py`, they share every phase of a noisy
+//! machine as two engines in one process would.
+use std::io::{BufRead, Write};
+
+fn main() {
+    let corpus = std::env::args().nth(1).expect("usage: decide_chunks CORPUS");
+    let mut c = warden_corpus::Corpus::open(std::path::Path::new(&corpus)).expect("a corpus");
+    warden_corpus::shuffle(&mut c.items, 1);
+    let msgs: Vec<Vec<u8>> = c.items.iter().filter_map(|i| std::fs::read(&i.path).ok()).collect();
+    let engine = warden_engine::MailEngine::new(
+        warden_engine::starter_model().expect("starter model"),
+        warden_engine::Config::default(),
+    )
+    .expect("default config");
+    let chunks: Vec<&[Vec<u8>]> = msgs.chunks(100).collect();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{} {}", chunks.len(), msgs.len()).unwrap();
+    out.flush().unwrap();
+    for line in std::io::stdin().lock().lines() {
+        let Ok(k) = line.unwrap().trim().parse::<usize>() else { break };
+        let t = std::time::Instant::now();
+        for m in chunks[k % chunks.len()] {
+            std::hint::black_box(engine.decide(m));
+        }
+        writeln!(out, "{}", t.elapsed().as_secs_f64()).unwrap();
+        out.flush().unwrap();
+    }
+}
