@@ -20,10 +20,14 @@ fn main() {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{} {}", chunks.len(), msgs.len()).unwrap();
     out.flush().unwrap();
+    // Anything but a chunk number (end of input, "q") ends the run.
     for line in std::io::stdin().lock().lines() {
-        let Ok(k) = line.unwrap().trim().parse::<usize>() else { break };
+        let Some(chunk) = line.ok().and_then(|l| l.trim().parse::<usize>().ok()).and_then(|k| chunks.get(k))
+        else {
+            break;
+        };
         let t = std::time::Instant::now();
-        for m in chunks[k % chunks.len()] {
+        for m in *chunk {
             std::hint::black_box(engine.decide(m));
         }
         writeln!(out, "{}", t.elapsed().as_secs_f64()).unwrap();
