@@ -8,18 +8,15 @@
 //! moves from minute to minute, the best of several passes is the steadier number for
 //! comparing two builds one after the other.
 
-use warden_engine::{Config, MailEngine};
+mod common;
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let corpus = args.next().expect("usage: decide_best CORPUS [PASSES]");
     let passes: usize = args.next().map_or(5, |r| r.parse().expect("PASSES is a number"));
     let explained = args.next().is_some_and(|a| a == "explained");
-    let mut c = warden_corpus::Corpus::open(std::path::Path::new(&corpus)).expect("a corpus");
-    warden_corpus::shuffle(&mut c.items, 1);
-    let msgs: Vec<Vec<u8>> = c.items.iter().filter_map(|i| std::fs::read(&i.path).ok()).collect();
-    let engine = MailEngine::new(warden_engine::starter_model().expect("starter model"), Config::default())
-        .expect("default config");
+    let msgs = common::messages(&corpus);
+    let engine = common::starter_engine();
     let mut best = f64::MAX;
     for _ in 0..passes {
         let t = std::time::Instant::now();

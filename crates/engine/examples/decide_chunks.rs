@@ -6,16 +6,12 @@
 //! machine as two engines in one process would.
 use std::io::{BufRead, Write};
 
+mod common;
+
 fn main() {
     let corpus = std::env::args().nth(1).expect("usage: decide_chunks CORPUS");
-    let mut c = warden_corpus::Corpus::open(std::path::Path::new(&corpus)).expect("a corpus");
-    warden_corpus::shuffle(&mut c.items, 1);
-    let msgs: Vec<Vec<u8>> = c.items.iter().filter_map(|i| std::fs::read(&i.path).ok()).collect();
-    let engine = warden_engine::MailEngine::new(
-        warden_engine::starter_model().expect("starter model"),
-        warden_engine::Config::default(),
-    )
-    .expect("default config");
+    let msgs = common::messages(&corpus);
+    let engine = common::starter_engine();
     let chunks: Vec<&[Vec<u8>]> = msgs.chunks(100).collect();
     let mut out = std::io::stdout().lock();
     writeln!(out, "{} {}", chunks.len(), msgs.len()).unwrap();
