@@ -26,15 +26,25 @@ pub(crate) struct Table<T> {
 impl<T: Clone + Default> Table<T> {
     /// `len` default values.
     pub(crate) fn new(len: usize) -> Self {
+        Table::filled(len, |buf| buf.resize(buf.len() + len, T::default()))
+    }
+
+    /// A table of `len` values, which `fill` appends to the storage once it is placed (and,
+    /// when large, advised): each value is written once, by `fill`.
+    fn filled(len: usize, fill: impl FnOnce(&mut Vec<T>)) -> Self {
         let size = size_of::<T>();
-        if size == 0 || len.saturating_mul(size) < HUGE {
-            return Table { buf: vec![T::default(); len], start: 0 };
-        }
-        let mut buf = Vec::with_capacity(len + HUGE.div_ceil(size));
-        let addr = buf.as_ptr() as usize;
-        let start = (addr.next_multiple_of(HUGE) - addr).div_ceil(size);
-        advise_huge(addr + start * size, len * size);
-        buf.resize(start + len, T::default());
+        let (mut buf, start) = if size == 0 || len.saturating_mul(size) < HUGE {
+            (Vec::with_capacity(len), 0)
+        } else {
+            let mut buf = Vec::with_capacity(len + HUGE.div_ceil(size));
+            let addr = buf.as_ptr() as usize;
+            let start = (addr.next_multiple_of(HUGE) - addr).div_ceil(size);
+            advise_huge(addr + start * size, len * size);
+            buf.resize(start, T::default());
+            (buf, start)
+        };
+        fill(&mut buf);
+        debug_assert_eq!(buf.len(), start + len);
         Table { buf, start }
     }
 }
@@ -53,11 +63,10 @@ impl<T> DerefMut for Table<T> {
 }
 
 impl<T: Clone + Default> Clone for Table<T> {
-    /// A copy on its own aligned storage (a plain `Vec` clone would lose the alignment).
+    /// A copy on its own aligned storage (a plain `Vec` clone would lose the alignment),
+    /// written once: a checkpoint clones the live model under its read lock.
     fn clone(&self) -> Self {
-        let mut copy = Table::new(self.len());
-        copy.clone_from_slice(self);
-        copy
+        Table::filled(self.len(), |buf| buf.extend_from_slice(self))
     }
 }
 
@@ -104,8 +113,11 @@ mod tests {
 
     #[test]
     fn a_small_table_is_plain() {
-        let t: Table<u32> = Table::new(100);
+        let mut t: Table<u32> = Table::new(100);
         assert_eq!(t.len(), 100);
         assert_eq!(t.buf.len(), 100);
+        t[7] = 3;
+        let copy = t.clone();
+        assert_eq!((copy.len(), copy.buf.len(), copy[7]), (100, 100, 3));
     }
 }
