@@ -343,12 +343,28 @@ impl Model {
     /// Writes the model atomically: a temporary file beside `path`, fsync, rename, fsync of
     /// the directory. A reader sees the old file or the new one, never a part of either.
     pub fn save(&self, path: &Path, compact: bool) -> Result<(), ModelError> {
+        self.save_as(path, compact, None)
+    }
+
+    /// [`Model::save`], the file readable by its owner only (a server's checkpoint: its
+    /// weights say what the installation's users marked as spam).
+    pub fn save_private(&self, path: &Path, compact: bool) -> Result<(), ModelError> {
+        self.save_as(path, compact, Some(0o600))
+    }
+
+    fn save_as(&self, path: &Path, compact: bool, mode: Option<u32>) -> Result<(), ModelError> {
         let io = |source| ModelError::Io { path: path.into(), source };
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let name = path.file_name().ok_or_else(|| io(std::io::Error::other("not a file path")))?;
         let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
         let write = || -> std::io::Result<()> {
-            let mut f = File::create(&tmp)?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            if let Some(mode) = mode {
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+            }
+            let mut f = options.open(&tmp)?;
             f.write_all(&self.to_bytes(compact))?;
             f.sync_all()?;
             std::fs::rename(&tmp, path)?;

@@ -3,7 +3,7 @@
 //! append. `cargo bench -p warden-server --bench desk`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use warden_server::desk::{AuditEntry, CheckWrites, Desk, JournaledCount};
+use warden_server::desk::{AuditEntry, CheckWrites, JournaledCount};
 
 fn writes(i: u64, counters: bool) -> CheckWrites {
     if counters {
@@ -37,7 +37,7 @@ fn writes(i: u64, counters: bool) -> CheckWrites {
 
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let desk = Desk::open(dir.path(), [1; 32]).unwrap();
+    let desk = warden_server::datadir::open(dir.path(), &Default::default()).unwrap().desk;
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let mut g = c.benchmark_group("desk");
     g.sample_size(20);

@@ -139,26 +139,30 @@ pub(crate) async fn feedback(
         let (id, x) = extract(&state, body.clone()).await?;
         (id, x, label, Some(body))
     };
-    let outcome = teach(&state, id, features, label == Label::Spam, raw.as_deref()).await?;
+    let outcome = teach(&state, id, features, label == Label::Spam, raw.as_deref(), false).await?;
     let (outcome, record) = describe(outcome);
     Ok(Json(FeedbackReply { id: format!("{id:032x}"), label, outcome, record }))
 }
 
 /// Stores and learns a label, counting the outcome.
+/// Stores and learns a label (as a correction when `correction`), counting the outcome.
 pub(crate) async fn teach(
     state: &AppState,
     id: u128,
     x: FeatureVec,
     spam: bool,
     body: Option<&[u8]>,
+    correction: bool,
 ) -> Result<Outcome, ApiError> {
-    let result = state.live().teach(id, x, spam, body).await;
-    let outcome = match &result {
-        Ok(o) => describe(*o).0,
-        Err(_) => "refused",
-    };
-    state.metrics().feedback.get_or_create(&crate::metrics::OutcomeLabels { outcome: outcome.into() }).inc();
+    let result = state.live().teach_as(id, x, spam, body, correction).await;
+    count_feedback(state, result.as_ref().ok().copied());
     Ok(result?)
+}
+
+/// Counts a label's outcome in `warden_feedback_total` (`None`: refused).
+pub(crate) fn count_feedback(state: &AppState, outcome: Option<Outcome>) {
+    let name = outcome.map_or("refused", |o| describe(o).0);
+    state.metrics().feedback.get_or_create(&crate::metrics::OutcomeLabels { outcome: name.into() }).inc();
 }
 
 /// An outcome's name and its record.

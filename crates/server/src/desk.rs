@@ -11,6 +11,14 @@
 //! together. An answered check's review item, labels and counts survive a `kill -9`. Analysts'
 //! actions are written in their own durable transactions.
 //!
+//! Bounds: the open review items are at most `[review] max_items`; at the cap the surest item
+//! (farthest from the band's middle) is dropped first, and counted. Stored fields are cut to
+//! their limits (a subject to 998 bytes, RFC 5322's line). Listings read one page, by an index:
+//! items by status, labels by kind and entity, the audit log by sequence number.
+//!
+//! Every value carries a checksum (`seal.rs`): a read that meets a damaged record skips it and
+//! counts it; a listing never fails because of one record; `warden serve --repair` removes them.
+//!
 //! Privacy: the audit log keeps identifiers as keyed hashes (BLAKE3 under the installation's
 //! key) and never a message. A review item keeps what an analyst needs to judge — sender and
 //! URL domains, subject, reasons, the feature hashes to learn from — for `[review]
@@ -18,21 +26,24 @@
 //! entity as written (an analyst must read what is labelled). The counter journal keeps keyed
 //! 64-bit hashes of entities and values, for the longest window a counter declares.
 
-use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use warden_core::Reason;
 
+use crate::datadir::META;
+use crate::journal::Journal;
+use crate::seal::{DamageLog, seal, unseal};
 use crate::store::StoreError;
 
 /// Audit entries: the sequence number of a row's first entry → the row's entries as JSON
 /// lines. A commit's entries share one row: one B-tree insert a commit, not one an entry.
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 /// Counters of the tables whose keys are not their rows' contents: the next audit sequence
-/// number, the next counter-journal row.
+/// number.
 const SEQUENCES: TableDefinition<&str, u64> = TableDefinition::new("sequences");
 /// Review items by id (JSON).
 const REVIEW: TableDefinition<u64, &[u8]> = TableDefinition::new("review");
@@ -42,11 +53,43 @@ const REVIEW_FEATURES: TableDefinition<u64, &[u8]> = TableDefinition::new("revie
 const REVIEW_BODIES: TableDefinition<u64, &[u8]> = TableDefinition::new("review_bodies");
 /// The open review item of a message (so that a message is queued once).
 const REVIEW_BY_MESSAGE: TableDefinition<u128, u64> = TableDefinition::new("review_by_message");
+/// Review items by status, then id: a listing of one status reads only its page.
+const REVIEW_BY_STATUS: TableDefinition<(u8, u64), ()> = TableDefinition::new("review_by_status");
+/// Open review items by certainty, then age (`u64::MAX - id`): the last entry is the one
+/// the cap drops first; the table's length is the number of open items.
+const REVIEW_RANK: TableDefinition<(u64, u64), ()> = TableDefinition::new("review_rank");
 /// Labels: `kind \0 entity \0 label` → JSON.
 const LABELS: TableDefinition<&str, &[u8]> = TableDefinition::new("labels");
+/// Lessons of resolutions not yet taught: written in the resolution's transaction, removed
+/// once the feedback store has them.
+const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+
+/// The format of the values: 2 has a checksum on every value and the review indexes.
+const FORMAT: &str = "2";
 
 /// Check-path writes waiting for the writer, at most; more are refused rather than queued.
 const QUEUE: usize = 8192;
+
+/// The largest page a listing answers.
+pub const MAX_PAGE: usize = 1000;
+
+/// Stored field sizes, in bytes: a subject is one line of RFC 5322 at most; the rest bound
+/// what a hostile message or client can make an analyst's listing carry. The subject's and
+/// the reason's are the defaults of their settings.
+pub mod limits {
+    /// A review item's subject (`[review] max_subject_bytes`).
+    pub const SUBJECT: usize = 998;
+    /// A domain or an attachment name.
+    pub const NAME: usize = 255;
+    /// Domains or attachment names kept per item.
+    pub const NAMES: usize = 50;
+    /// Reasons kept per item.
+    pub const REASONS: usize = 64;
+    /// A reason's description.
+    pub const DESCRIPTION: usize = 1024;
+    /// An analyst's reason, a resolution's words (`[review] max_reason_bytes`).
+    pub const REASON: usize = 4096;
+}
 
 /// A spam-or-ham label, as analysts give it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,6 +179,11 @@ pub struct ReviewItem {
     pub score: f64,
     /// The model's probability.
     pub probability: f64,
+    /// How sure the model was: the distance of its probability from the middle of the review
+    /// band, in billionths (0 for an item a rule queued). When the queue is full, the surest
+    /// open item is dropped first.
+    #[serde(default)]
+    pub certainty: u64,
     /// The registrable domain of From.
     pub from_domain: Option<String>,
     /// The subject.
@@ -273,6 +321,10 @@ pub enum DeskError {
     /// The item is claimed by someone else, or resolved.
     #[error("{0}")]
     Conflict(String),
+    /// The record asked for fails its checksum (it is skipped and counted; `--repair`
+    /// removes it).
+    #[error("{0} is damaged (`warden serve --repair` removes it)")]
+    Damaged(String),
 }
 
 crate::store::from_redb_errors!(DeskError, |m| DeskError::Store(StoreError::Db(m)));
@@ -330,13 +382,48 @@ struct Pending {
     reply: tokio::sync::oneshot::Sender<Result<(), String>>,
 }
 
+/// A resolution's lesson, kept in the desk's outbox until the feedback store has it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lesson {
+    /// The review item it resolves.
+    pub item: u64,
+    /// The message's keyed hash.
+    pub message: u128,
+    /// The label.
+    pub spam: bool,
+    /// Learned as a correction (the label overturns Warden's decision).
+    pub correction: bool,
+    /// The message's feature hashes, made by the live model's extractor.
+    pub features: Vec<u64>,
+    /// The message, when the review item kept it.
+    pub body: Option<Vec<u8>>,
+}
+
+/// A page of a listing and the cursor of the next one (`None`: this was the last).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T, C> {
+    /// The entries.
+    pub items: Vec<T>,
+    /// Give it as `after` for the next page.
+    pub next: Option<C>,
+}
+
 /// The desk of one data directory.
 pub struct Desk {
     db: Database,
-    journal: Mutex<crate::journal::Journal>,
+    journal: Mutex<Journal>,
     key: [u8; 32],
     queue: Mutex<Option<SyncSender<Pending>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    damage: DamageLog,
+    /// Open review items at most (`[review] max_items`).
+    review_cap: AtomicU64,
+    /// A stored subject's bytes at most (`[review] max_subject_bytes`).
+    subject_bytes: AtomicUsize,
+    /// A stored reason's bytes at most (`[review] max_reason_bytes`).
+    reason_bytes: AtomicUsize,
+    /// Review items dropped at the cap.
+    dropped: AtomicU64,
 }
 
 impl std::fmt::Debug for Desk {
@@ -348,45 +435,177 @@ impl std::fmt::Debug for Desk {
 /// Commits at most this many checks' writes in one transaction.
 const MAX_BATCH: usize = 512;
 
+/// The review tables of a write transaction, kept in step with each other.
+struct ReviewTables<'t> {
+    review: redb::Table<'t, u64, &'static [u8]>,
+    features: redb::Table<'t, u64, &'static [u8]>,
+    bodies: redb::Table<'t, u64, &'static [u8]>,
+    by_message: redb::Table<'t, u128, u64>,
+    by_status: redb::Table<'t, (u8, u64), ()>,
+    rank: redb::Table<'t, (u64, u64), ()>,
+}
+
+impl<'t> ReviewTables<'t> {
+    fn open(txn: &'t redb::WriteTransaction) -> Result<Self, DeskError> {
+        Ok(ReviewTables {
+            review: txn.open_table(REVIEW)?,
+            features: txn.open_table(REVIEW_FEATURES)?,
+            bodies: txn.open_table(REVIEW_BODIES)?,
+            by_message: txn.open_table(REVIEW_BY_MESSAGE)?,
+            by_status: txn.open_table(REVIEW_BY_STATUS)?,
+            rank: txn.open_table(REVIEW_RANK)?,
+        })
+    }
+
+    /// The item `id`, when it is there and whole.
+    fn item(&self, id: u64) -> Result<Option<ReviewItem>, DeskError> {
+        Ok(self.review.get(id)?.and_then(|v| open_json("review", &id.to_be_bytes(), v.value())))
+    }
+
+    /// Writes `item` (new or changed) and its index entries; `before` is its stored state.
+    fn put(&mut self, item: &ReviewItem, before: Option<&ReviewItem>) -> Result<(), DeskError> {
+        let id = item.id;
+        if let Some(b) = before {
+            self.by_status.remove((status_code(b.status), id))?;
+            if b.status == ReviewStatus::Open {
+                self.rank.remove((b.certainty, u64::MAX - id))?;
+            }
+        }
+        self.review.insert(id, seal_json("review", &id.to_be_bytes(), item).as_slice())?;
+        self.by_status.insert((status_code(item.status), id), ())?;
+        if item.status == ReviewStatus::Open {
+            self.rank.insert((item.certainty, u64::MAX - id), ())?;
+        }
+        if item.status == ReviewStatus::Resolved
+            && let Ok(m) = u128::from_str_radix(&item.message, 16)
+            && self.by_message.get(m)?.is_some_and(|v| v.value() == id)
+        {
+            self.by_message.remove(m)?;
+        }
+        Ok(())
+    }
+
+    /// Removes item `id` (as stored: `item`, when it could be read) and all that goes with it.
+    fn remove(&mut self, id: u64, item: Option<&ReviewItem>) -> Result<(), DeskError> {
+        self.review.remove(id)?;
+        self.features.remove(id)?;
+        self.bodies.remove(id)?;
+        if let Some(item) = item {
+            self.by_status.remove((status_code(item.status), id))?;
+            self.rank.remove((item.certainty, u64::MAX - id))?;
+            if let Ok(m) = u128::from_str_radix(&item.message, 16)
+                && self.by_message.get(m)?.is_some_and(|v| v.value() == id)
+            {
+                self.by_message.remove(m)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the indexes again from the items.
+    fn reindex(&mut self) -> Result<(), DeskError> {
+        self.by_message.retain(|_, _| false)?;
+        self.by_status.retain(|_, _| false)?;
+        self.rank.retain(|_, _| false)?;
+        let mut items = Vec::new();
+        for entry in self.review.iter()? {
+            let (k, v) = entry?;
+            if let Some(item) = open_json::<ReviewItem>("review", &k.value().to_be_bytes(), v.value()) {
+                items.push(item);
+            }
+        }
+        for item in items {
+            self.by_status.insert((status_code(item.status), item.id), ())?;
+            if item.status == ReviewStatus::Open {
+                self.rank.insert((item.certainty, u64::MAX - item.id), ())?;
+            }
+            if item.status != ReviewStatus::Resolved
+                && let Ok(m) = u128::from_str_radix(&item.message, 16)
+            {
+                self.by_message.insert(m, item.id)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn status_code(s: ReviewStatus) -> u8 {
+    match s {
+        ReviewStatus::Open => 0,
+        ReviewStatus::Claimed => 1,
+        ReviewStatus::Resolved => 2,
+    }
+}
+
 impl Desk {
-    /// Opens (or creates) `desk.redb` in `dir`, hashing identifiers under `key`, and starts
-    /// its writer.
-    pub fn open(dir: &Path, key: [u8; 32]) -> Result<std::sync::Arc<Desk>, StoreError> {
-        let db = Database::create(dir.join("desk.redb")).map_err(|e| StoreError::Db(format!("desk: {e}")))?;
+    /// The desk over `db` and `journal` (opened by the data directory, which has checked whose
+    /// they are), hashing identifiers under `key`; starts its writer. Values of the first format
+    /// (no checksums) are written again with theirs.
+    pub(crate) fn from_parts(db: Database, journal: Journal, key: [u8; 32]) -> Result<Arc<Desk>, StoreError> {
         let txn = db.begin_write().map_err(db_err)?;
         {
             txn.open_table(AUDIT).map_err(db_err)?;
-            txn.open_table(REVIEW).map_err(db_err)?;
-            txn.open_table(REVIEW_FEATURES).map_err(db_err)?;
-            txn.open_table(REVIEW_BODIES).map_err(db_err)?;
-            txn.open_table(REVIEW_BY_MESSAGE).map_err(db_err)?;
             txn.open_table(LABELS).map_err(db_err)?;
             txn.open_table(SEQUENCES).map_err(db_err)?;
+            txn.open_table(OUTBOX).map_err(db_err)?;
+            ReviewTables::open(&txn).map_err(|e| db_err(&e))?;
+            let format = txn
+                .open_table(META)
+                .map_err(db_err)?
+                .get("format")
+                .map_err(db_err)?
+                .map(|v| v.value().to_owned());
+            if format.as_deref() != Some(FORMAT) {
+                seal_legacy(&txn).map_err(|e| db_err(&e))?;
+                txn.open_table(META).map_err(db_err)?.insert("format", FORMAT).map_err(db_err)?;
+            }
+            mend_audit_sequence(&txn).map_err(|e| db_err(&e))?;
         }
         txn.commit().map_err(db_err)?;
-        let (journal, cut) = crate::journal::Journal::open(dir)
-            .map_err(|source| StoreError::Io { path: dir.join("counters.journal"), source })?;
-        if cut > 0 {
-            tracing::warn!(
-                bytes = cut,
-                "counter journal: a torn last record (never acknowledged) was cut off"
-            );
-        }
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
-        let desk = std::sync::Arc::new(Desk {
+        let desk = Arc::new(Desk {
             db,
             journal: Mutex::new(journal),
             key,
             queue: Mutex::new(Some(tx)),
             writer: Mutex::new(None),
+            damage: DamageLog::new(crate::datadir::DESK_FILE),
+            review_cap: AtomicU64::new(100_000),
+            subject_bytes: AtomicUsize::new(limits::SUBJECT),
+            reason_bytes: AtomicUsize::new(limits::REASON),
+            dropped: AtomicU64::new(0),
         });
-        let weak = std::sync::Arc::downgrade(&desk);
+        let weak = Arc::downgrade(&desk);
         let handle = std::thread::Builder::new()
             .name("warden-desk".into())
             .spawn(move || write_loop(&weak, &rx))
             .expect("a thread can be started");
         *desk.writer.lock().expect("not poisoned") = Some(handle);
         Ok(desk)
+    }
+
+    /// Sets how many open review items the queue holds at most, and the stored size of a
+    /// subject and of a reason, in bytes (`[review] max_items`, `max_subject_bytes`,
+    /// `max_reason_bytes`).
+    pub fn set_limits(&self, items: u64, subject_bytes: usize, reason_bytes: usize) {
+        self.review_cap.store(items.max(1), Ordering::Relaxed);
+        self.subject_bytes.store(subject_bytes, Ordering::Relaxed);
+        self.reason_bytes.store(reason_bytes, Ordering::Relaxed);
+    }
+
+    /// Review items dropped at the cap since start.
+    pub fn review_dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Damaged records met since start: in `desk.redb`, and in the counter journal.
+    pub fn damaged(&self) -> [u64; 2] {
+        [self.damage.found_count(), self.journal.lock().expect("not poisoned").damaged_reads()]
+    }
+
+    /// Damaged records a repair removed from `desk.redb` since start.
+    pub fn repaired(&self) -> u64 {
+        self.damage.repaired_count()
     }
 
     /// The keyed hash of an identifier, as the audit log shows it (32 hex digits).
@@ -410,28 +629,16 @@ impl Desk {
     /// database. An audit entry alone is held up to 20 ms to be committed with others.
     pub fn submit(&self, writes: CheckWrites) -> tokio::sync::oneshot::Receiver<Result<(), String>> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let refused = {
-            let queue = self.queue.lock().expect("not poisoned");
-            match queue.as_ref() {
-                None => Some("the server is stopping"),
-                Some(tx) => match tx.try_send(Pending { writes, reply }) {
-                    Ok(()) => None,
-                    Err(TrySendError::Full(p)) => {
-                        let _ = p.reply.send(Err("too many writes waiting".into()));
-                        return answer;
-                    }
-                    Err(TrySendError::Disconnected(p)) => {
-                        let _ = p.reply.send(Err("the desk writer stopped".into()));
-                        return answer;
-                    }
-                },
-            }
+        let queue = self.queue.lock().expect("not poisoned");
+        let refused = match queue.as_ref() {
+            None => Pending { writes, reply }.reply.send(Err("the server is stopping".into())),
+            Some(tx) => match tx.try_send(Pending { writes, reply }) {
+                Ok(()) => Ok(()),
+                Err(TrySendError::Full(p)) => p.reply.send(Err("too many writes waiting".into())),
+                Err(TrySendError::Disconnected(p)) => p.reply.send(Err("the desk writer stopped".into())),
+            },
         };
-        if let Some(why) = refused {
-            let (reply, answer) = tokio::sync::oneshot::channel();
-            let _ = reply.send(Err(why.into()));
-            return answer;
-        }
+        drop(refused);
         answer
     }
 
@@ -461,19 +668,18 @@ impl Desk {
 
     /// Writes a batch of checks' writes in one durable transaction.
     fn commit(&self, batch: &mut [CheckWrites]) -> Result<(), DeskError> {
+        let cap = self.review_cap.load(Ordering::Relaxed);
+        let mut dropped = 0;
         let txn = self.db.begin_write()?;
         {
             let mut audit = txn.open_table(AUDIT)?;
-            let mut review = txn.open_table(REVIEW)?;
-            let mut features = txn.open_table(REVIEW_FEATURES)?;
-            let mut bodies = txn.open_table(REVIEW_BODIES)?;
-            let mut by_message = txn.open_table(REVIEW_BY_MESSAGE)?;
+            let mut t = ReviewTables::open(&txn)?;
             let mut labels = txn.open_table(LABELS)?;
             let mut sequences = txn.open_table(SEQUENCES)?;
             let first_audit = sequences.get("audit")?.map_or(1, |v| v.value());
             let mut next_audit = first_audit;
             let mut audit_row = Vec::new();
-            let mut next_item = review.last()?.map_or(0, |(k, _)| k.value()) + 1;
+            let mut next_item = t.review.last()?.map_or(0, |(k, _)| k.value()) + 1;
             let mut push_audit = |mut a: AuditEntry| {
                 a.seq = next_audit;
                 serde_json::to_writer(&mut audit_row, &a).expect("entries serialise");
@@ -483,15 +689,23 @@ impl Desk {
             for w in batch.iter_mut() {
                 for l in &w.labels {
                     let key = l.key();
-                    let before: Option<EntityLabel> =
-                        labels.get(key.as_str())?.and_then(|v| serde_json::from_slice(v.value()).ok());
+                    let before: Option<EntityLabel> = match labels.get(key.as_str())? {
+                        Some(v) => {
+                            let read = open_json("labels", key.as_bytes(), v.value());
+                            if read.is_none() {
+                                self.damage.found(format!("labels {key:?}"), "fails its checksum");
+                            }
+                            read
+                        }
+                        None => None,
+                    };
                     if before
                         .as_ref()
                         .is_some_and(|b| b.source == LabelSource::Manual && b.holds_or_removed(l.at))
                     {
                         continue; // an analyst's word stands over a rule's
                     }
-                    labels.insert(key.as_str(), json(l).as_slice())?;
+                    labels.insert(key.as_str(), seal_json("labels", key.as_bytes(), l).as_slice())?;
                     push_audit(label_audit(
                         self,
                         l,
@@ -500,17 +714,45 @@ impl Desk {
                     ));
                 }
                 if let Some(r) = w.review.take() {
-                    let queued = by_message.get(r.features.message)?.map(|v| v.value());
-                    if queued.is_none() {
-                        let mut item = r.item;
+                    // The index is trusted only when the item it names is open for this message.
+                    let queued = t.by_message.get(r.features.message)?.map(|v| v.value());
+                    let queued = match queued {
+                        Some(id) => t.item(id)?.is_some_and(|i| {
+                            i.status != ReviewStatus::Resolved
+                                && i.message == format!("{:032x}", r.features.message)
+                        }),
+                        None => false,
+                    };
+                    if !queued {
+                        let mut item = bounded(r.item, self.subject_bytes.load(Ordering::Relaxed));
+                        if t.rank.len()? >= cap {
+                            let surest = t.rank.last()?.map(|(k, _)| k.value());
+                            match surest {
+                                Some((certainty, inverse)) if item.certainty < certainty => {
+                                    let id = u64::MAX - inverse;
+                                    let old = t.item(id)?;
+                                    t.remove(id, old.as_ref())?;
+                                    t.rank.remove((certainty, inverse))?;
+                                    dropped += 1;
+                                }
+                                _ => {
+                                    dropped += 1;
+                                    continue;
+                                }
+                            }
+                        }
                         item.id = next_item;
                         item.status = ReviewStatus::Open;
-                        review.insert(next_item, json(&item).as_slice())?;
-                        features.insert(next_item, encode_features(&r.features).as_slice())?;
+                        t.put(&item, None)?;
+                        let key = next_item.to_be_bytes();
+                        t.features.insert(
+                            next_item,
+                            seal("review_features", &key, &encode_features(&r.features)).as_slice(),
+                        )?;
                         if let Some(b) = &r.body {
-                            bodies.insert(next_item, b.as_slice())?;
+                            t.bodies.insert(next_item, seal("review_bodies", &key, b).as_slice())?;
                         }
-                        by_message.insert(r.features.message, next_item)?;
+                        t.by_message.insert(r.features.message, next_item)?;
                         next_item += 1;
                     }
                 }
@@ -519,34 +761,57 @@ impl Desk {
                 }
             }
             if !audit_row.is_empty() {
-                audit.insert(first_audit, audit_row.as_slice())?;
+                audit
+                    .insert(first_audit, seal("audit", &first_audit.to_be_bytes(), &audit_row).as_slice())?;
                 sequences.insert("audit", next_audit)?;
             }
         }
         txn.commit()?;
+        self.dropped.fetch_add(dropped, Ordering::Relaxed);
         Ok(())
     }
 
-    /// Review items, newest first: those with `status` (all when `None`), at most `limit`.
-    pub fn review_items(
+    /// Review items, newest first: those with `status` (all when `None`) whose id is below
+    /// `after` (the previous page's cursor), at most `limit`. Reads only the page; a damaged
+    /// item is skipped and counted.
+    pub fn review_page(
         &self,
         status: Option<ReviewStatus>,
+        after: Option<u64>,
         limit: usize,
-    ) -> Result<Vec<ReviewItem>, DeskError> {
+    ) -> Result<Page<ReviewItem, u64>, DeskError> {
         let txn = self.db.begin_read()?;
         let review = txn.open_table(REVIEW)?;
-        let mut out = Vec::new();
-        for entry in review.iter()?.rev() {
-            let (_, v) = entry?;
-            let item: ReviewItem = decode_json(v.value())?;
-            if status.is_none_or(|s| s == item.status) {
-                out.push(item);
-                if out.len() >= limit {
-                    break;
-                }
+        let upper = after.unwrap_or(u64::MAX);
+        let mut ids: Box<dyn Iterator<Item = Result<u64, DeskError>>> = match status {
+            None => Box::new(review.range(..upper)?.rev().map(|e| Ok(e?.0.value()))),
+            Some(s) => {
+                let by_status = txn.open_table(REVIEW_BY_STATUS)?;
+                let c = status_code(s);
+                let keys: Vec<_> = by_status
+                    .range((c, 0)..(c, upper))?
+                    .rev()
+                    .take(limit.saturating_mul(2).max(limit + 16))
+                    .map(|e| Ok(e?.0.value().1))
+                    .collect();
+                Box::new(keys.into_iter())
+            }
+        };
+        let mut items = Vec::new();
+        let mut last = None;
+        while items.len() < limit {
+            let Some(id) = ids.next() else { break };
+            let id = id?;
+            last = Some(id);
+            let Some(v) = review.get(id)? else { continue };
+            match open_json::<ReviewItem>("review", &id.to_be_bytes(), v.value()) {
+                Some(item) if status.is_none_or(|s| s == item.status) => items.push(item),
+                Some(_) => {}
+                None => self.damage.found(format!("review {id}"), "fails its checksum"),
             }
         }
-        Ok(out)
+        let next = if items.len() == limit && ids.next().is_some() { last } else { None };
+        Ok(Page { items, next })
     }
 
     /// One review item.
@@ -554,7 +819,10 @@ impl Desk {
         let txn = self.db.begin_read()?;
         let review = txn.open_table(REVIEW)?;
         let v = review.get(id)?.ok_or(DeskError::NoItem(id))?;
-        decode_json(v.value())
+        open_json("review", &id.to_be_bytes(), v.value()).ok_or_else(|| {
+            self.damage.found(format!("review {id}"), "fails its checksum");
+            DeskError::Damaged(format!("review item {id}"))
+        })
     }
 
     /// A review item's features and kept message.
@@ -562,15 +830,27 @@ impl Desk {
         let txn = self.db.begin_read()?;
         let features = txn.open_table(REVIEW_FEATURES)?;
         let bodies = txn.open_table(REVIEW_BODIES)?;
+        let key = id.to_be_bytes();
         let v = features.get(id)?.ok_or(DeskError::NoItem(id))?;
-        let f = decode_features(v.value())
-            .ok_or(DeskError::Store(StoreError::Corrupt { seq: id, what: "review features" }))?;
-        Ok((f, bodies.get(id)?.map(|b| b.value().to_vec())))
+        let damaged = |what: &str| {
+            self.damage.found(format!("{what} {id}"), "fails its checksum");
+            DeskError::Damaged(format!("review item {id}'s {what}"))
+        };
+        let f = unseal("review_features", &key, v.value())
+            .and_then(decode_features)
+            .ok_or_else(|| damaged("review_features"))?;
+        let body = match bodies.get(id)? {
+            None => None,
+            Some(b) => Some(
+                unseal("review_bodies", &key, b.value()).ok_or_else(|| damaged("review_bodies"))?.to_vec(),
+            ),
+        };
+        Ok((f, body))
     }
 
     /// An analyst takes an open item (or one they hold already). Audited.
     pub fn claim(&self, id: u64, who: &str, now: u64) -> Result<ReviewItem, DeskError> {
-        self.update_item(id, |item| {
+        self.update_item(id, None, |item| {
             match (item.status, item.claimed_by.as_deref()) {
                 (ReviewStatus::Resolved, _) => {
                     return Err(DeskError::Conflict(format!("review item {id} is resolved")));
@@ -592,10 +872,14 @@ impl Desk {
                 ..AuditEntry::default()
             })
         })
+        .map(|(item, _)| item)
     }
 
     /// An analyst resolves an item with a label and a reason (claiming it on the way when
-    /// open). Audited with the previous value: the decision's action, or an earlier label.
+    /// open), audited with the previous value (the decision's action). The lesson, when
+    /// given, is written to the outbox in the same transaction: a resolution refused teaches
+    /// nothing, and one accepted is taught even across a crash. Returns the item and the
+    /// lesson's place in the outbox.
     pub fn resolve(
         &self,
         id: u64,
@@ -603,8 +887,10 @@ impl Desk {
         label: Verdict,
         reason: &str,
         now: u64,
-    ) -> Result<ReviewItem, DeskError> {
-        self.update_item(id, |item| {
+        lesson: Option<Lesson>,
+    ) -> Result<(ReviewItem, Option<u64>), DeskError> {
+        let reason = bound(reason, self.reason_bytes.load(Ordering::Relaxed));
+        self.update_item(id, lesson, |item| {
             item.may_resolve(who)?;
             let previous = match item.label {
                 Some(l) => verdict_name(l).to_owned(),
@@ -614,7 +900,7 @@ impl Desk {
             item.label = Some(label);
             item.resolved_by = Some(who.to_owned());
             item.resolved_at = Some(now);
-            item.resolution = Some(reason.to_owned());
+            item.resolution = Some(reason.clone());
             Ok(AuditEntry {
                 at: now,
                 kind: "review.resolve".into(),
@@ -623,7 +909,7 @@ impl Desk {
                 item: Some(id),
                 label: Some(verdict_name(label).into()),
                 previous: Some(previous),
-                reason: Some(reason.to_owned()),
+                reason: Some(reason.clone()),
                 ..AuditEntry::default()
             })
         })
@@ -632,30 +918,61 @@ impl Desk {
     fn update_item(
         &self,
         id: u64,
+        lesson: Option<Lesson>,
         change: impl FnOnce(&mut ReviewItem) -> Result<AuditEntry, DeskError>,
-    ) -> Result<ReviewItem, DeskError> {
+    ) -> Result<(ReviewItem, Option<u64>), DeskError> {
         let txn = self.db.begin_write()?;
-        let item = {
-            let mut review = txn.open_table(REVIEW)?;
-            let mut item: ReviewItem = match review.get(id)? {
-                Some(v) => decode_json(v.value())?,
+        let (item, queued) = {
+            let mut t = ReviewTables::open(&txn)?;
+            let before = match t.review.get(id)? {
                 None => return Err(DeskError::NoItem(id)),
-            };
-            let entry = change(&mut item)?;
-            review.insert(id, json(&item).as_slice())?;
-            if item.status == ReviewStatus::Resolved {
-                let mut by_message = txn.open_table(REVIEW_BY_MESSAGE)?;
-                if let Ok(m) = u128::from_str_radix(&item.message, 16)
-                    && by_message.get(m)?.is_some_and(|v| v.value() == id)
-                {
-                    by_message.remove(m)?;
+                Some(v) => {
+                    open_json::<ReviewItem>("review", &id.to_be_bytes(), v.value()).ok_or_else(|| {
+                        self.damage.found(format!("review {id}"), "fails its checksum");
+                        DeskError::Damaged(format!("review item {id}"))
+                    })?
                 }
-            }
+            };
+            let mut item = before.clone();
+            let entry = change(&mut item)?;
+            t.put(&item, Some(&before))?;
             append_audit(&txn, entry)?;
-            item
+            let queued = match lesson {
+                Some(l) => {
+                    let mut outbox = txn.open_table(OUTBOX)?;
+                    let seq = outbox.last()?.map_or(0, |(k, _)| k.value()) + 1;
+                    outbox.insert(seq, seal("outbox", &seq.to_be_bytes(), &encode_lesson(&l)).as_slice())?;
+                    Some(seq)
+                }
+                None => None,
+            };
+            (item, queued)
         };
         txn.commit()?;
-        Ok(item)
+        Ok((item, queued))
+    }
+
+    /// The lessons waiting in the outbox, oldest first (damaged ones are skipped and counted).
+    pub fn outbox(&self) -> Result<Vec<(u64, Lesson)>, DeskError> {
+        let txn = self.db.begin_read()?;
+        let outbox = txn.open_table(OUTBOX)?;
+        let mut out = Vec::new();
+        for entry in outbox.iter()? {
+            let (k, v) = entry?;
+            match unseal("outbox", &k.value().to_be_bytes(), v.value()).and_then(decode_lesson) {
+                Some(l) => out.push((k.value(), l)),
+                None => self.damage.found(format!("outbox {}", k.value()), "fails its checksum"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Takes a taught lesson out of the outbox.
+    pub fn clear_lesson(&self, seq: u64) -> Result<(), DeskError> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(OUTBOX)?.remove(seq)?;
+        txn.commit()?;
+        Ok(())
     }
 
     /// Sets or removes a label by hand (an analyst's, overriding rules' labels). Audited.
@@ -664,8 +981,16 @@ impl Desk {
         let before = {
             let mut labels = txn.open_table(LABELS)?;
             let key = label.key();
-            let before: Option<EntityLabel> =
-                labels.get(key.as_str())?.map(|v| decode_json(v.value())).transpose()?;
+            let before: Option<EntityLabel> = match labels.get(key.as_str())? {
+                Some(v) => {
+                    let read = open_json("labels", key.as_bytes(), v.value());
+                    if read.is_none() {
+                        self.damage.found(format!("labels {key:?}"), "fails its checksum");
+                    }
+                    read
+                }
+                None => None,
+            };
             if label.source == LabelSource::Automatic
                 && before
                     .as_ref()
@@ -673,7 +998,7 @@ impl Desk {
             {
                 return Ok(LabelOutcome::Overridden);
             }
-            labels.insert(key.as_str(), json(label).as_slice())?;
+            labels.insert(key.as_str(), seal_json("labels", key.as_bytes(), label).as_slice())?;
             before
         };
         let kind = if label.active { "label.set" } else { "label.remove" };
@@ -682,23 +1007,88 @@ impl Desk {
         Ok(LabelOutcome::Stored(before))
     }
 
-    /// The labels of one entity (all when `entity` is `None`), lapsed ones included.
-    pub fn labels(&self, kind: Option<&str>, entity: Option<&str>) -> Result<Vec<EntityLabel>, DeskError> {
+    /// Labels, in key order (kind, entity, label): all, one kind's, or one entity's (`entity`
+    /// needs `kind`), after the cursor `after` (the previous page's), at most `limit`, lapsed
+    /// ones included. Reads only the page; a damaged label is skipped and counted.
+    pub fn labels_page(
+        &self,
+        kind: Option<&str>,
+        entity: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<EntityLabel, String>, DeskError> {
+        let prefix = match (kind, entity) {
+            (Some(k), Some(e)) => format!("{}\0{}\0", k.to_lowercase(), e.to_lowercase()),
+            (Some(k), None) => format!("{}\0", k.to_lowercase()),
+            (None, None) => String::new(),
+            (None, Some(_)) => return Err(DeskError::Conflict("give `kind` with `entity`".into())),
+        };
         let txn = self.db.begin_read()?;
         let labels = txn.open_table(LABELS)?;
-        let mut out = Vec::new();
-        for entry in labels.iter()? {
-            let (_, v) = entry?;
-            let l: EntityLabel = decode_json(v.value())?;
-            if kind.is_none_or(|k| k == l.kind) && entity.is_none_or(|e| e.eq_ignore_ascii_case(&l.entity)) {
-                out.push(l);
+        let start = match after {
+            Some(a) if a.as_bytes() > prefix.as_bytes() => a.to_owned(),
+            _ => prefix.clone(),
+        };
+        let mut items = Vec::new();
+        let mut range = labels.range(start.as_str()..)?;
+        let mut last = None;
+        for entry in range.by_ref() {
+            let (k, v) = entry?;
+            let key = k.value();
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            if Some(key) == after {
+                continue;
+            }
+            match open_json::<EntityLabel>("labels", key.as_bytes(), v.value()) {
+                Some(l) => items.push(l),
+                None => self.damage.found(format!("labels {key:?}"), "fails its checksum"),
+            }
+            last = Some(key.to_owned());
+            if items.len() == limit {
+                break;
             }
         }
+        let more = range.next().transpose()?.is_some_and(|(k, _)| k.value().starts_with(&prefix));
+        Ok(Page { items, next: last.filter(|_| more) })
+    }
+
+    /// The labels of one entity (all when `entity` is `None`), lapsed ones included.
+    pub fn labels(&self, kind: Option<&str>, entity: Option<&str>) -> Result<Vec<EntityLabel>, DeskError> {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.labels_page(kind, entity, after.as_deref(), MAX_PAGE)?;
+            out.extend(page.items);
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// The audit entries after `seq`, oldest first, at most `limit`. Reads only the rows that
+    /// hold them; a damaged row is skipped and counted.
+    pub fn audit_page(&self, seq: u64, limit: usize) -> Result<Vec<AuditEntry>, DeskError> {
+        let mut out = Vec::new();
+        self.audit_rows(seq, |e| {
+            out.push(e);
+            out.len() < limit
+        })?;
         Ok(out)
     }
 
     /// Calls `each` with the audit entries after `seq`, in order.
     pub fn audit_after(&self, seq: u64, mut each: impl FnMut(AuditEntry)) -> Result<(), DeskError> {
+        self.audit_rows(seq, |e| {
+            each(e);
+            true
+        })
+    }
+
+    /// The entries after `seq` to `each`, until it answers false.
+    fn audit_rows(&self, seq: u64, mut each: impl FnMut(AuditEntry) -> bool) -> Result<(), DeskError> {
         let txn = self.db.begin_read()?;
         let audit = txn.open_table(AUDIT)?;
         // The row holding entry `seq + 1` starts at or before it.
@@ -707,14 +1097,28 @@ impl Desk {
             None => 0,
         };
         for row in audit.range(start..)? {
-            let (_, v) = row?;
-            for line in v.value().split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                let e: AuditEntry = decode_json(line)?;
-                if e.seq > seq {
-                    each(e);
+            let (k, v) = row?;
+            let Some(lines) = unseal("audit", &k.value().to_be_bytes(), v.value()) else {
+                self.damage.found(format!("audit row {}", k.value()), "fails its checksum");
+                continue;
+            };
+            for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                let Ok(e) = serde_json::from_slice::<AuditEntry>(line) else { continue };
+                if e.seq > seq && !each(e) {
+                    return Ok(());
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Writes entries to the audit log now, durably (a repair's record, a key rotation).
+    pub fn audit_now(&self, entries: Vec<AuditEntry>) -> Result<(), DeskError> {
+        let txn = self.db.begin_write()?;
+        for e in entries {
+            append_audit(&txn, e)?;
+        }
+        txn.commit()?;
         Ok(())
     }
 
@@ -735,10 +1139,16 @@ impl Desk {
         Ok([audit, txn.open_table(REVIEW)?.len()?, txn.open_table(LABELS)?.len()?, counts])
     }
 
+    /// Open review items now.
+    pub fn open_items(&self) -> Result<u64, DeskError> {
+        Ok(self.db.begin_read()?.open_table(REVIEW_RANK)?.len()?)
+    }
+
     /// Deletes what has outlived its retention at `now`: audit entries older than
     /// `audit_days`, review items older than `review_days` (with their features and
     /// messages), labels lapsed more than `review_days` ago, and counter updates older than
-    /// `counter_secs`. Returns how many of each were deleted.
+    /// `counter_secs`. Returns how many of each were deleted. Damaged records are left to a
+    /// repair.
     pub fn expire(
         &self,
         now: u64,
@@ -754,9 +1164,10 @@ impl Desk {
             let mut old = Vec::new();
             for row in audit.iter()? {
                 let (k, v) = row?;
-                let lines: Vec<&[u8]> = v.value().split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
-                let newest: AuditEntry = decode_json(lines.last().copied().unwrap_or(b"{}"))?;
-                if newest.at >= ago(audit_days) {
+                let Some(row) = unseal("audit", &k.value().to_be_bytes(), v.value()) else { continue };
+                let lines: Vec<&[u8]> = row.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+                let newest = lines.last().and_then(|l| serde_json::from_slice::<AuditEntry>(l).ok());
+                if newest.is_none_or(|e| e.at >= ago(audit_days)) {
                     break; // rows are in time order
                 }
                 old.push(k.value());
@@ -766,28 +1177,21 @@ impl Desk {
                 audit.remove(*k)?;
             }
 
-            let mut review = txn.open_table(REVIEW)?;
-            let mut features = txn.open_table(REVIEW_FEATURES)?;
-            let mut bodies = txn.open_table(REVIEW_BODIES)?;
-            let mut by_message = txn.open_table(REVIEW_BY_MESSAGE)?;
+            let mut t = ReviewTables::open(&txn)?;
             let mut old = Vec::new();
-            for entry in review.iter()? {
+            for entry in t.review.iter()? {
                 let (k, v) = entry?;
-                let item: ReviewItem = decode_json(v.value())?;
+                let Some(item) = open_json::<ReviewItem>("review", &k.value().to_be_bytes(), v.value())
+                else {
+                    continue;
+                };
                 if item.at >= ago(review_days) {
                     break;
                 }
-                old.push((k.value(), item.message));
+                old.push(item);
             }
-            for (id, message) in &old {
-                review.remove(*id)?;
-                features.remove(*id)?;
-                bodies.remove(*id)?;
-                if let Ok(m) = u128::from_str_radix(message, 16)
-                    && by_message.get(m)?.is_some_and(|v| v.value() == *id)
-                {
-                    by_message.remove(m)?;
-                }
+            for item in &old {
+                t.remove(item.id, Some(item))?;
             }
             gone[1] = old.len() as u64;
 
@@ -795,7 +1199,9 @@ impl Desk {
             let mut old = Vec::new();
             for entry in labels.iter()? {
                 let (k, v) = entry?;
-                let l: EntityLabel = decode_json(v.value())?;
+                let Some(l) = open_json::<EntityLabel>("labels", k.value().as_bytes(), v.value()) else {
+                    continue;
+                };
                 let lapsed = if l.active { l.expires } else { Some(l.expires.unwrap_or(l.at)) };
                 if lapsed.is_some_and(|t| t < ago(review_days)) {
                     old.push(k.value().to_owned());
@@ -815,6 +1221,220 @@ impl Desk {
             .map_err(journal_err)?;
         Ok(gone)
     }
+
+    /// Reads every value, removes those that fail their checksums (an item's features and
+    /// message go with it), and builds the review indexes and the audit sequence again: what
+    /// `warden serve --repair` does to the desk. Returns how many records were removed.
+    pub fn scrub(&self) -> Result<u64, DeskError> {
+        let txn = self.db.begin_write()?;
+        let mut removed = 0;
+        {
+            removed += drop_damaged(&txn, AUDIT, "audit", |_| true)?;
+            removed += drop_damaged(&txn, OUTBOX, "outbox", |b| decode_lesson(b).is_some())?;
+            removed +=
+                drop_damaged(&txn, REVIEW, "review", |b| serde_json::from_slice::<ReviewItem>(b).is_ok())?;
+            removed +=
+                drop_damaged(&txn, REVIEW_FEATURES, "review_features", |b| decode_features(b).is_some())?;
+            removed += drop_damaged(&txn, REVIEW_BODIES, "review_bodies", |_| true)?;
+            let mut labels = txn.open_table(LABELS)?;
+            let mut bad = Vec::new();
+            for entry in labels.iter()? {
+                let (k, v) = entry?;
+                if open_json::<EntityLabel>("labels", k.value().as_bytes(), v.value()).is_none() {
+                    bad.push(k.value().to_owned());
+                }
+            }
+            for k in &bad {
+                labels.remove(k.as_str())?;
+            }
+            removed += bad.len() as u64;
+            let mut t = ReviewTables::open(&txn)?;
+            // Features and messages whose item is gone go too.
+            let mut orphans = Vec::new();
+            for table in [&t.features, &t.bodies] {
+                for entry in table.iter()? {
+                    let id = entry?.0.value();
+                    if t.review.get(id)?.is_none() {
+                        orphans.push(id);
+                    }
+                }
+            }
+            for id in orphans {
+                t.features.remove(id)?;
+                t.bodies.remove(id)?;
+            }
+            t.reindex()?;
+            mend_audit_sequence(&txn)?;
+        }
+        txn.commit()?;
+        self.damage.repaired(removed);
+        Ok(removed)
+    }
+}
+
+/// Calls `each` with the audit entries after `seq` of a stopped server's data directory, read
+/// without writing anything (`warden audit export --data-dir`). Damaged rows are skipped and
+/// counted; returns how many.
+pub fn read_audit(
+    dir: &std::path::Path,
+    seq: u64,
+    mut each: impl FnMut(AuditEntry),
+) -> Result<u64, DeskError> {
+    let path = dir.join(crate::datadir::DESK_FILE);
+    let db = redb::ReadOnlyDatabase::open(&path)
+        .map_err(|e| DeskError::Store(StoreError::Db(format!("{}: {e}", path.display()))))?;
+    let txn = db.begin_read()?;
+    let sealed = match txn.open_table(META) {
+        Ok(meta) => meta.get("format")?.is_some_and(|v| v.value() == FORMAT),
+        Err(redb::TableError::TableDoesNotExist(_)) => false,
+        Err(e) => return Err(e.into()),
+    };
+    let audit = txn.open_table(AUDIT)?;
+    let mut damaged = 0;
+    for row in audit.iter()? {
+        let (k, v) = row?;
+        let lines =
+            if sealed { unseal("audit", &k.value().to_be_bytes(), v.value()) } else { Some(v.value()) };
+        let Some(lines) = lines else {
+            damaged += 1;
+            continue;
+        };
+        for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            match serde_json::from_slice::<AuditEntry>(line) {
+                Ok(e) if e.seq > seq => each(e),
+                Ok(_) => {}
+                Err(_) => damaged += 1,
+            }
+        }
+    }
+    Ok(damaged)
+}
+
+/// Removes the values of `table` that fail their checksums or `valid`; returns how many.
+fn drop_damaged(
+    txn: &redb::WriteTransaction,
+    table: TableDefinition<u64, &[u8]>,
+    name: &str,
+    valid: impl Fn(&[u8]) -> bool,
+) -> Result<u64, DeskError> {
+    let mut t = txn.open_table(table)?;
+    let mut bad = Vec::new();
+    for entry in t.iter()? {
+        let (k, v) = entry?;
+        if !unseal(name, &k.value().to_be_bytes(), v.value()).is_some_and(&valid) {
+            bad.push(k.value());
+        }
+    }
+    for k in &bad {
+        t.remove(*k)?;
+    }
+    Ok(bad.len() as u64)
+}
+
+/// Makes the next audit sequence number follow the last entry stored (a damaged counter
+/// would otherwise number two entries alike).
+fn mend_audit_sequence(txn: &redb::WriteTransaction) -> Result<(), DeskError> {
+    let audit = txn.open_table(AUDIT)?;
+    let mut sequences = txn.open_table(SEQUENCES)?;
+    let stored = sequences.get("audit")?.map_or(1, |v| v.value());
+    let after_last = match audit.last()? {
+        None => 1,
+        Some((k, v)) => {
+            let first = k.value();
+            let entries = unseal("audit", &first.to_be_bytes(), v.value())
+                .map_or(1, |row| row.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count() as u64);
+            first + entries
+        }
+    };
+    if after_last > stored {
+        sequences.insert("audit", after_last)?;
+    }
+    Ok(())
+}
+
+/// Writes every value of the first format (no checksums) again with its checksum, and builds
+/// the review indexes.
+fn seal_legacy(txn: &redb::WriteTransaction) -> Result<(), DeskError> {
+    for (table, name) in [
+        (AUDIT, "audit"),
+        (REVIEW, "review"),
+        (REVIEW_FEATURES, "review_features"),
+        (REVIEW_BODIES, "review_bodies"),
+        (OUTBOX, "outbox"),
+    ] {
+        let mut t = txn.open_table(table)?;
+        let mut all = Vec::new();
+        for entry in t.iter()? {
+            let (k, v) = entry?;
+            all.push((k.value(), v.value().to_vec()));
+        }
+        for (k, v) in all {
+            t.insert(k, seal(name, &k.to_be_bytes(), &v).as_slice())?;
+        }
+    }
+    let mut labels = txn.open_table(LABELS)?;
+    let mut all = Vec::new();
+    for entry in labels.iter()? {
+        let (k, v) = entry?;
+        all.push((k.value().to_owned(), v.value().to_vec()));
+    }
+    for (k, v) in all {
+        labels.insert(k.as_str(), seal("labels", k.as_bytes(), &v).as_slice())?;
+    }
+    drop(labels);
+    let mut t = ReviewTables::open(txn)?;
+    // Items of the first format have no certainty: it is read off their probability around
+    // the default band's middle.
+    let mut items = Vec::new();
+    for entry in t.review.iter()? {
+        let (k, v) = entry?;
+        if let Some(mut item) = open_json::<ReviewItem>("review", &k.value().to_be_bytes(), v.value()) {
+            if item.certainty == 0 && !item.why.iter().any(|w| w == "rule") {
+                item.certainty = certainty(item.probability, [0.4, 0.6]);
+            }
+            items.push(item);
+        }
+    }
+    for item in items {
+        t.review.insert(item.id, seal_json("review", &item.id.to_be_bytes(), &item).as_slice())?;
+    }
+    t.reindex()
+}
+
+/// How sure a probability is: its distance from the band's middle, in billionths.
+pub fn certainty(probability: f64, band: [f64; 2]) -> u64 {
+    let middle = (band[0] + band[1]) / 2.0;
+    ((probability - middle).abs().min(1.0) * 1e9) as u64
+}
+
+/// A review item with every field within its stored size.
+fn bounded(mut item: ReviewItem, subject_bytes: usize) -> ReviewItem {
+    item.subject = item.subject.map(|s| bound(&s, subject_bytes));
+    item.from_domain = item.from_domain.map(|s| bound(&s, limits::NAME));
+    for list in [&mut item.url_domains, &mut item.attachments] {
+        list.truncate(limits::NAMES);
+        for s in list.iter_mut() {
+            *s = bound(s, limits::NAME);
+        }
+    }
+    item.reasons.truncate(limits::REASONS);
+    for r in &mut item.reasons {
+        r.name = bound(&r.name, limits::NAME);
+        r.description = bound(&r.description, limits::DESCRIPTION);
+    }
+    item
+}
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+pub fn bound(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
 }
 
 impl EntityLabel {
@@ -852,9 +1472,9 @@ fn append_audit(txn: &redb::WriteTransaction, mut entry: AuditEntry) -> Result<(
     let mut audit = txn.open_table(AUDIT)?;
     let mut sequences = txn.open_table(SEQUENCES)?;
     entry.seq = sequences.get("audit")?.map_or(1, |v| v.value());
-    let mut row = json(&entry);
+    let mut row = serde_json::to_vec(&entry).expect("entries serialise");
     row.push(b'\n');
-    audit.insert(entry.seq, row.as_slice())?;
+    audit.insert(entry.seq, seal("audit", &entry.seq.to_be_bytes(), &row).as_slice())?;
     sequences.insert("audit", entry.seq + 1)?;
     Ok(())
 }
@@ -925,17 +1545,52 @@ fn write_loop(desk: &std::sync::Weak<Desk>, rx: &Receiver<Pending>) {
     }
 }
 
-fn json<T: Serialize>(v: &T) -> Vec<u8> {
-    serde_json::to_vec(v).expect("desk records serialise")
+/// A record as stored: JSON, sealed under its table and key.
+fn seal_json<T: Serialize>(table: &str, key: &[u8], v: &T) -> Vec<u8> {
+    seal(table, key, &serde_json::to_vec(v).expect("desk records serialise"))
 }
 
-fn decode_json<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, DeskError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| DeskError::Store(StoreError::Db(format!("desk: damaged record: {e}"))))
+/// A stored record, when it holds its checksum and reads as `T`.
+fn open_json<T: for<'de> Deserialize<'de>>(table: &str, key: &[u8], bytes: &[u8]) -> Option<T> {
+    serde_json::from_slice(unseal(table, key, bytes)?).ok()
 }
 
 fn journal_err(e: std::io::Error) -> DeskError {
     DeskError::Store(StoreError::Db(format!("counter journal: {e}")))
+}
+
+/// item, message, flags (bit 0 spam, bit 1 correction, bit 2 a body follows), feature count,
+/// features, then the body.
+fn encode_lesson(l: &Lesson) -> Vec<u8> {
+    let mut out = Vec::with_capacity(29 + 8 * l.features.len() + l.body.as_ref().map_or(0, Vec::len));
+    out.extend_from_slice(&l.item.to_le_bytes());
+    out.extend_from_slice(&l.message.to_le_bytes());
+    out.push(u8::from(l.spam) | u8::from(l.correction) << 1 | u8::from(l.body.is_some()) << 2);
+    out.extend_from_slice(&(l.features.len() as u32).to_le_bytes());
+    for h in &l.features {
+        out.extend_from_slice(&h.to_le_bytes());
+    }
+    if let Some(b) = &l.body {
+        out.extend_from_slice(b);
+    }
+    out
+}
+
+fn decode_lesson(b: &[u8]) -> Option<Lesson> {
+    let item = u64::from_le_bytes(b.get(..8)?.try_into().ok()?);
+    let message = u128::from_le_bytes(b.get(8..24)?.try_into().ok()?);
+    let flags = *b.get(24)?;
+    let n = u32::from_le_bytes(b.get(25..29)?.try_into().ok()?) as usize;
+    let end = 29usize.checked_add(n.checked_mul(8)?)?;
+    let features =
+        b.get(29..end)?.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8"))).collect();
+    let body = if flags & 4 != 0 {
+        Some(b[end..].to_vec())
+    } else {
+        (end == b.len()).then_some(())?;
+        None
+    };
+    Some(Lesson { item, message, spam: flags & 1 != 0, correction: flags & 2 != 0, features, body })
 }
 
 fn db_err(e: impl std::fmt::Display) -> StoreError {
@@ -993,8 +1648,8 @@ fn decode_features(b: &[u8]) -> Option<ReviewFeatures> {
 mod tests {
     use super::*;
 
-    fn open(dir: &Path) -> std::sync::Arc<Desk> {
-        Desk::open(dir, [7; 32]).unwrap()
+    fn open(dir: &std::path::Path) -> Arc<Desk> {
+        crate::datadir::desk_for_test(dir)
     }
 
     fn label(source: LabelSource, active: bool, at: u64, expires: Option<u64>) -> EntityLabel {
@@ -1096,7 +1751,7 @@ mod tests {
         write(&desk, CheckWrites { review: Some(item(5, 10)), ..Default::default() }).await;
         write(&desk, CheckWrites { review: Some(item(5, 11)), ..Default::default() }).await;
         write(&desk, CheckWrites { review: Some(item(6, 12)), ..Default::default() }).await;
-        let open_items = desk.review_items(Some(ReviewStatus::Open), 10).unwrap();
+        let open_items = desk.review_page(Some(ReviewStatus::Open), None, 10).unwrap().items;
         assert_eq!(
             open_items.iter().map(|i| i.id).collect::<Vec<_>>(),
             [2, 1],
@@ -1105,15 +1760,15 @@ mod tests {
         assert_eq!(desk.review_features(1).unwrap().0.features, [1, 2, 3]);
         desk.claim(1, "alice", 20).unwrap();
         assert!(matches!(desk.claim(1, "bob", 21), Err(DeskError::Conflict(m)) if m.contains("alice")));
-        assert!(matches!(desk.resolve(1, "bob", Verdict::Spam, "x", 21), Err(DeskError::Conflict(_))));
-        let done = desk.resolve(1, "alice", Verdict::Spam, "phishing kit", 22).unwrap();
+        assert!(matches!(desk.resolve(1, "bob", Verdict::Spam, "x", 21, None), Err(DeskError::Conflict(_))));
+        let (done, _) = desk.resolve(1, "alice", Verdict::Spam, "phishing kit", 22, None).unwrap();
         assert_eq!(
             (done.status, done.label, done.resolved_by.as_deref()),
             (ReviewStatus::Resolved, Some(Verdict::Spam), Some("alice"))
         );
         assert!(matches!(desk.claim(1, "alice", 23), Err(DeskError::Conflict(_))));
         assert!(
-            matches!(desk.resolve(1, "bob", Verdict::Ham, "late", 23), Err(DeskError::Conflict(m)) if m.contains("resolved")),
+            matches!(desk.resolve(1, "bob", Verdict::Ham, "late", 23, None), Err(DeskError::Conflict(m)) if m.contains("resolved")),
             "a second resolution is refused, not written over the first"
         );
         assert!(matches!(desk.claim(99, "alice", 23), Err(DeskError::NoItem(99))));
@@ -1130,7 +1785,7 @@ mod tests {
         );
         // Once resolved, the same message may be queued again.
         write(&desk, CheckWrites { review: Some(item(5, 30)), ..Default::default() }).await;
-        assert_eq!(desk.review_items(Some(ReviewStatus::Open), 10).unwrap().len(), 2);
+        assert_eq!(desk.review_page(Some(ReviewStatus::Open), None, 10).unwrap().items.len(), 2);
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@ use axum::Extension;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
@@ -15,7 +15,9 @@ use serde::Deserialize;
 use warden_core::FeatureVec;
 
 use crate::auth::{Person, Role};
-use crate::desk::{DeskError, EntityLabel, LabelOutcome, LabelSource, ReviewStatus, Verdict};
+use crate::desk::{
+    DeskError, EntityLabel, LabelOutcome, LabelSource, Lesson, MAX_PAGE, ReviewStatus, Verdict,
+};
 use crate::{ApiError, AppState};
 
 /// The desk's routes (the caller's [`Person`] comes from `auth::person`).
@@ -27,14 +29,19 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v1/review/{id}/resolve", post(resolve))
         .route("/v1/labels", get(labels).post(set_label))
         .route("/v1/audit", get(audit))
+        // A desk request is a few fields: a larger body is refused (413) before it is read.
+        .layer(DefaultBodyLimit::max(DESK_BODY_BYTES))
 }
+
+/// The largest body a desk endpoint takes.
+pub(crate) const DESK_BODY_BYTES: usize = 64 << 10;
 
 impl From<DeskError> for ApiError {
     fn from(e: DeskError) -> Self {
         let status = match e {
             DeskError::NoItem(_) => StatusCode::NOT_FOUND,
             DeskError::Conflict(_) => StatusCode::CONFLICT,
-            DeskError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            DeskError::Store(_) | DeskError::Damaged(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())
     }
@@ -64,12 +71,27 @@ fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+fn bad(message: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, message)
+}
+
+/// A page size: `limit` (default `default`), at most [`MAX_PAGE`].
+fn page_size(limit: Option<usize>, default: usize) -> Result<usize, ApiError> {
+    match limit.unwrap_or(default) {
+        0 => Err(bad("`limit` must be at least 1".into())),
+        n if n > MAX_PAGE => Err(bad(format!("`limit` is at most {MAX_PAGE}: page with `after`"))),
+        n => Ok(n),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     /// `open`, `claimed`, `resolved` (all when absent).
     status: Option<ReviewStatus>,
-    /// At most this many, newest first (default 100).
+    /// The previous page's `next`: items older than it.
+    after: Option<u64>,
+    /// At most this many, newest first (default 100, at most 1,000).
     limit: Option<usize>,
 }
 
@@ -78,9 +100,10 @@ async fn list(
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(q) = query?;
+    let limit = page_size(q.limit, 100)?;
     let desk = state.desk().clone();
-    let items = blocking(move || desk.review_items(q.status, q.limit.unwrap_or(100).min(10_000))).await?;
-    Ok(Json(serde_json::json!({ "items": items })))
+    let page = blocking(move || desk.review_page(q.status, q.after, limit)).await?;
+    Ok(Json(serde_json::json!({ "items": page.items, "next": page.next })))
 }
 
 async fn item(
@@ -105,15 +128,31 @@ async fn claim(
     Ok(Json(serde_json::to_value(item).expect("items serialise")))
 }
 
+/// `POST /v1/review/{id}/resolve`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Resolve {
+pub(crate) struct Resolve {
     label: Verdict,
     reason: String,
 }
 
-/// Labels an item: the model learns the label (as a correction when it overturns the
-/// decision), then the item is resolved and the resolution audited.
+impl Resolve {
+    /// Checks the fields: a reason of 1 to `max_reason` bytes, with nothing a terminal would
+    /// obey.
+    pub(crate) fn check(&self, max_reason: usize) -> Result<(), String> {
+        if self.reason.len() > max_reason {
+            return Err(format!("`reason` has {} bytes; at most {max_reason}", self.reason.len()));
+        }
+        crate::text::check_field("reason", &self.reason, max_reason).map_err(|e| {
+            if self.reason.trim().is_empty() { "give a `reason`: the audit log keeps why".into() } else { e }
+        })
+    }
+}
+
+/// Labels an item. The resolution and its lesson are committed together (the lesson in the
+/// desk's outbox), then the model learns the lesson (as a correction when it overturns the
+/// decision) and the outbox lets it go. A resolution refused (409) teaches nothing; one that
+/// stands is taught, at the latest at the next start.
 async fn resolve(
     State(state): State<AppState>,
     Extension(person): Extension<Person>,
@@ -123,14 +162,12 @@ async fn resolve(
     analyst(&person)?;
     let Path(id) = id?;
     let Json(r) = body?;
-    if r.reason.trim().is_empty() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "give a `reason`: the audit log keeps why"));
-    }
+    r.check(state.settings().review.max_reason_bytes).map_err(bad)?;
     let desk = state.desk().clone();
     let who = person.name.clone();
     let (item, (features, body)) =
         blocking(move || Ok((desk.review_item(id)?, desk.review_features(id)?))).await?;
-    // Refused before the model learns anything; `Desk::resolve` checks again in its transaction.
+    // Refused before any work; `Desk::resolve` checks again in its transaction.
     item.may_resolve(&who)?;
     let spam = r.label == Verdict::Spam;
     // The decision said spam (junk or worse) or ham (deliver): a label against it corrects it.
@@ -147,22 +184,38 @@ async fn resolve(
              ([review] keep_bodies): resolve it without teaching by sending the message to /v1/mail/feedback",
         ));
     };
-    let outcome = live.teach_as(features.message, x, spam, body.as_deref(), overturns).await?;
-    let (outcome, record) = crate::api::describe(outcome);
+    let lesson = Lesson {
+        item: id,
+        message: features.message,
+        spam,
+        correction: overturns,
+        features: x.hashes().to_vec(),
+        body,
+    };
     let desk = state.desk().clone();
     let reason = r.reason.clone();
-    let item = blocking(move || desk.resolve(id, &who, r.label, &reason, now())).await?;
-    Ok(Json(serde_json::json!({
-        "item": item,
-        "feedback": { "outcome": outcome, "record": record, "overturns_decision": overturns },
-    })))
+    let taught = lesson.clone();
+    let (item, queued) =
+        blocking(move || desk.resolve(id, &who, r.label, &reason, now(), Some(lesson))).await?;
+    let feedback = match queued {
+        Some(seq) => state.teach_lesson(seq, taught).await,
+        None => serde_json::json!({ "outcome": "none" }),
+    };
+    let mut feedback = feedback;
+    feedback["overturns_decision"] = overturns.into();
+    Ok(Json(serde_json::json!({ "item": item, "feedback": feedback })))
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LabelQuery {
     kind: Option<String>,
+    /// One entity's labels (with `kind`).
     entity: Option<String>,
+    /// The previous page's `next`.
+    after: Option<String>,
+    /// At most this many (default 1,000).
+    limit: Option<usize>,
 }
 
 async fn labels(
@@ -170,10 +223,18 @@ async fn labels(
     query: Result<Query<LabelQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(q) = query?;
+    if q.entity.is_some() && q.kind.is_none() {
+        return Err(bad("give `kind` with `entity`".into()));
+    }
+    let limit = page_size(q.limit, MAX_PAGE)?;
+    let after = q.after.as_deref().map(unhex).transpose().map_err(bad)?;
     let desk = state.desk().clone();
-    let labels = blocking(move || desk.labels(q.kind.as_deref(), q.entity.as_deref())).await?;
+    let page =
+        blocking(move || desk.labels_page(q.kind.as_deref(), q.entity.as_deref(), after.as_deref(), limit))
+            .await?;
     let now = now();
-    let labels: Vec<serde_json::Value> = labels
+    let labels: Vec<serde_json::Value> = page
+        .items
         .into_iter()
         .map(|l| {
             let holds = l.holds(now);
@@ -182,12 +243,25 @@ async fn labels(
             v
         })
         .collect();
-    Ok(Json(serde_json::json!({ "labels": labels })))
+    let next = page.next.map(|k| crate::store::hex(k.as_bytes()));
+    Ok(Json(serde_json::json!({ "labels": labels, "next": next })))
 }
 
+/// A labels cursor back to the key it stands for.
+fn unhex(s: &str) -> Result<String, String> {
+    let bytes: Option<Vec<u8>> = (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect();
+    bytes
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| "`after` is not a cursor this server gave".into())
+}
+
+/// `POST /v1/labels`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SetLabel {
+pub(crate) struct SetLabel {
     /// `domain`, `ip`, `address`, `host`, `account`, …
     kind: String,
     entity: String,
@@ -201,6 +275,20 @@ struct SetLabel {
     remove: bool,
 }
 
+impl SetLabel {
+    /// Checks the fields: each not blank and within its length, in characters; nothing a
+    /// terminal would obey; a reason of at most `max_reason` bytes.
+    pub(crate) fn check(&self, max_reason: usize) -> Result<(), String> {
+        crate::text::check_field("kind", &self.kind, 64)?;
+        crate::text::check_field("entity", &self.entity, 512)?;
+        crate::text::check_field("label", &self.label, 128)?;
+        if self.reason.len() > max_reason {
+            return Err(format!("`reason` has {} bytes; at most {max_reason}", self.reason.len()));
+        }
+        crate::text::check_field("reason", &self.reason, max_reason)
+    }
+}
+
 async fn set_label(
     State(state): State<AppState>,
     Extension(person): Extension<Person>,
@@ -208,14 +296,7 @@ async fn set_label(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     analyst(&person)?;
     let Json(s) = body?;
-    for (what, v) in [("kind", &s.kind), ("entity", &s.entity), ("label", &s.label), ("reason", &s.reason)] {
-        if v.trim().is_empty() || v.len() > 512 {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("`{what}` must be 1 to 512 characters"),
-            ));
-        }
-    }
+    s.check(state.settings().review.max_reason_bytes).map_err(bad)?;
     let at = now();
     let label = EntityLabel {
         kind: s.kind.trim().to_lowercase(),
@@ -243,30 +324,26 @@ async fn set_label(
 struct AuditQuery {
     /// Entries after this sequence number (default 0: from the oldest kept).
     after: Option<u64>,
-    /// At most this many (default 10,000).
+    /// At most this many (default and most 1,000).
     limit: Option<usize>,
 }
 
-/// The audit log as JSON lines, oldest first.
+/// The audit log as JSON lines, oldest first: one page, read alone.
 async fn audit(
     State(state): State<AppState>,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query?;
+    let limit = page_size(q.limit, MAX_PAGE)?;
     let desk = state.desk().clone();
     // Decisions' entries are committed in gathered batches: see every one answered so far.
     desk.flush().await.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e))?;
-    let limit = q.limit.unwrap_or(10_000);
     let lines = blocking(move || {
         let mut out = Vec::new();
-        let mut n = 0;
-        desk.audit_after(q.after.unwrap_or(0), |e| {
-            if n < limit {
-                serde_json::to_writer(&mut out, &e).expect("entries serialise");
-                out.push(b'\n');
-                n += 1;
-            }
-        })?;
+        for e in desk.audit_page(q.after.unwrap_or(0), limit)? {
+            serde_json::to_writer(&mut out, &e).expect("entries serialise");
+            out.push(b'\n');
+        }
         Ok(out)
     })
     .await?;

@@ -3,40 +3,184 @@
 //! Written by hand rather than kept in redb: every check with a counter waits for its updates
 //! to be durable, and an append with `fdatasync` costs a third of a redb commit (0.2 ms
 //! against 0.5–0.6 ms here), with nothing to index — the journal is only ever read whole, at
-//! start and at a rule reload. Records are a 32-bit length and the update; a crash can leave a
-//! torn last record, which the next open cuts off (it was never acknowledged: a batch is
-//! acknowledged after its `fdatasync`). Housekeeping rewrites the file without the updates
-//! older than the longest counter window (write a new file, fsync, rename).
+//! start and at a rule reload. Housekeeping rewrites the file without the updates older than
+//! the longest counter window (write a new file, fsync, rename).
+//!
+//! The file is a 32-byte header — `WDNJ`, the format (2), the data directory's identity and an
+//! xxh3-64 of the header — then records: the payload's length (u32 LE), the payload's xxh3-64,
+//! the payload (`desk::encode_count`). A batch is acknowledged after its `fdatasync`.
+//!
+//! What opening finds ([`Scan`]):
+//! - a **torn tail**: bytes after the last valid record in which no valid record starts — a
+//!   write cut by a crash, never acknowledged. It is cut off, and the caller logs it.
+//! - **damage**: bytes that are not a valid record, with valid records after them — a flipped
+//!   length or payload in the middle of the file. Nothing is cut: the caller refuses to start,
+//!   unless it repairs, in which case the file is written again with every valid record and
+//!   without the damaged bytes. The records after the damage are found again because every
+//!   record carries its own checksum: the reader looks for the next offset where one holds.
+//! - a journal of the first format (no header, no checksums; made before identities) is read
+//!   as it always was — whole records up to the first that does not decode — and written again
+//!   in this format.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::desk::JournaledCount;
 
-/// The journal file of a data directory.
+/// The journal's file name in a data directory.
+pub const FILE: &str = "counters.journal";
+
+const MAGIC: &[u8; 4] = b"WDNJ";
+const FORMAT: u8 = 2;
+const HEADER: usize = 32;
+const RECORD_HEAD: usize = 12;
+/// The largest payload a record may have: counter names are short. Bounds the search for the
+/// next valid record after damage.
+const MAX_PAYLOAD: usize = 4096;
+
+/// A run of bytes in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    /// Where it starts.
+    pub offset: u64,
+    /// How long it is.
+    pub len: u64,
+}
+
+/// What the header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Header {
+    /// The data directory's identity.
+    Identity([u8; 16]),
+    /// A header whose checksum does not hold.
+    Damaged,
+    /// The first format: no header.
+    Legacy,
+}
+
+/// A journal file read and taken apart, before anything is written to it.
+#[derive(Debug)]
+pub struct Scan {
+    path: PathBuf,
+    /// The header.
+    pub header: Header,
+    /// Every valid record, in file order.
+    pub records: Vec<JournaledCount>,
+    /// Bytes at the end with no valid record in them.
+    pub torn: Option<Region>,
+    /// Bytes that are not records, with valid records after them.
+    pub damaged: Vec<Region>,
+}
+
+impl Scan {
+    /// Reads and takes apart the journal at `path`.
+    pub fn read(path: &Path) -> std::io::Result<Scan> {
+        let bytes = std::fs::read(path)?;
+        let mut scan = Scan {
+            path: path.to_owned(),
+            header: Header::Legacy,
+            records: Vec::new(),
+            torn: None,
+            damaged: Vec::new(),
+        };
+        if bytes.starts_with(MAGIC) {
+            scan.header = header(&bytes);
+            scan.walk(&bytes, HEADER.min(bytes.len()));
+        } else {
+            scan.walk_legacy(&bytes);
+        }
+        Ok(scan)
+    }
+
+    /// Records from `at` on; damaged bytes are skipped up to the next offset where a valid
+    /// record starts.
+    fn walk(&mut self, bytes: &[u8], mut at: usize) {
+        while at < bytes.len() {
+            if let Some((c, n)) = record_at(bytes, at) {
+                self.records.push(c);
+                at += n;
+                continue;
+            }
+            let next = (at + 1..bytes.len()).find(|&o| record_at(bytes, o).is_some());
+            let end = next.unwrap_or(bytes.len());
+            let region = Region { offset: at as u64, len: (end - at) as u64 };
+            match next {
+                Some(_) => self.damaged.push(region),
+                None => self.torn = Some(region),
+            }
+            at = end;
+        }
+    }
+
+    /// The first format: whole records up to the first that does not decode; the rest is torn.
+    fn walk_legacy(&mut self, bytes: &[u8]) {
+        let mut at = 0;
+        while let Some(n) =
+            bytes.get(at..at + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4")) as usize)
+        {
+            match bytes.get(at + 4..at + 4 + n).and_then(crate::desk::decode_count) {
+                Some(c) => {
+                    self.records.push(c);
+                    at += 4 + n;
+                }
+                None => break,
+            }
+        }
+        if at < bytes.len() {
+            self.torn = Some(Region { offset: at as u64, len: (bytes.len() - at) as u64 });
+        }
+    }
+
+    /// The identity its header records.
+    pub fn identity(&self) -> Option<[u8; 16]> {
+        match self.header {
+            Header::Identity(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Opens the journal for appending under identity `id`. A torn tail is cut off; a file of
+    /// the first format, one with damage or a damaged header, or one of another identity is
+    /// written again whole, with every valid record (the caller has refused to start on
+    /// damage unless it repairs).
+    pub fn into_journal(self, id: [u8; 16]) -> std::io::Result<Journal> {
+        let clean = self.header == Header::Identity(id) && self.damaged.is_empty();
+        if clean {
+            let file = OpenOptions::new().read(true).append(true).open(&self.path)?;
+            if let Some(t) = self.torn {
+                file.set_len(t.offset)?;
+                file.sync_all()?;
+            }
+            return Ok(Journal { path: self.path, file, id, damaged_reads: 0 });
+        }
+        let mut buf = header_bytes(id);
+        for c in &self.records {
+            push_record(&mut buf, c);
+        }
+        replace(&self.path, &buf)?;
+        let file = OpenOptions::new().read(true).append(true).open(&self.path)?;
+        Ok(Journal { path: self.path, file, id, damaged_reads: 0 })
+    }
+}
+
+/// The journal file of a data directory, open for appending.
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
     file: File,
+    id: [u8; 16],
+    /// Damaged records skipped by reads since open.
+    damaged_reads: u64,
 }
 
 impl Journal {
-    /// Opens (or creates) `counters.journal` in `dir`, cutting off a torn last record. Returns
-    /// the journal and how many bytes were cut.
-    pub fn open(dir: &Path) -> std::io::Result<(Journal, u64)> {
-        let path = dir.join("counters.journal");
-        let mut file = OpenOptions::new().read(true).append(true).create(true).open(&path)?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        let good = whole_records(&bytes);
-        let cut = (bytes.len() - good) as u64;
-        if cut > 0 {
-            file.set_len(good as u64)?;
-            file.sync_all()?;
-        }
-        file.seek(SeekFrom::End(0))?;
-        Ok((Journal { path, file }, cut))
+    /// Makes a new, empty journal at `path` for the data directory `id` (atomically: a crash
+    /// leaves no file or a whole header, never an empty file).
+    pub fn create(path: &Path, id: [u8; 16]) -> std::io::Result<Journal> {
+        replace(path, &header_bytes(id))?;
+        let file = OpenOptions::new().read(true).append(true).open(path)?;
+        Ok(Journal { path: path.to_owned(), file, id, damaged_reads: 0 })
     }
 
     /// Appends updates and makes them durable (`fdatasync`) before returning.
@@ -55,10 +199,25 @@ impl Journal {
         self.file.sync_data()
     }
 
-    /// Every update, in the order written.
-    pub fn read_all(&self) -> std::io::Result<Vec<JournaledCount>> {
-        let bytes = std::fs::read(&self.path)?;
-        Ok(records(&bytes[..whole_records(&bytes)]))
+    /// Every valid update, in the order written; damaged records are skipped and counted.
+    pub fn read_all(&mut self) -> std::io::Result<Vec<JournaledCount>> {
+        let mut bytes = Vec::new();
+        File::open(&self.path)?.read_to_end(&mut bytes)?;
+        let mut scan = Scan {
+            path: self.path.clone(),
+            header: header(&bytes),
+            records: Vec::new(),
+            torn: None,
+            damaged: Vec::new(),
+        };
+        scan.walk(&bytes, HEADER.min(bytes.len()));
+        self.damaged_reads += scan.damaged.len() as u64 + u64::from(scan.torn.is_some());
+        Ok(scan.records)
+    }
+
+    /// Damaged records skipped by reads since the journal was opened.
+    pub fn damaged_reads(&self) -> u64 {
+        self.damaged_reads
     }
 
     /// Rewrites the journal without the updates before `since` (Unix seconds); returns how
@@ -70,59 +229,74 @@ impl Journal {
         if dropped == 0 {
             return Ok(0);
         }
-        let tmp = self.path.with_extension("journal.tmp");
-        let mut buf = Vec::with_capacity(kept.len() * 48);
+        let mut buf = header_bytes(self.id);
         for c in kept {
             push_record(&mut buf, c);
         }
-        {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&buf)?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, &self.path)?;
-        if let Some(dir) = self.path.parent() {
-            File::open(dir)?.sync_all()?;
-        }
+        replace(&self.path, &buf)?;
         self.file = OpenOptions::new().read(true).append(true).open(&self.path)?;
         Ok(dropped)
     }
 }
 
+/// Writes `bytes` as the whole of `path`, atomically (temporary file, fsync, rename, fsync of
+/// the directory), readable by its owner only.
+fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("journal.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    crate::store::write_private(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+fn header_bytes(id: [u8; 16]) -> Vec<u8> {
+    let mut h = Vec::with_capacity(HEADER);
+    h.extend_from_slice(MAGIC);
+    h.extend_from_slice(&[FORMAT, 0, 0, 0]);
+    h.extend_from_slice(&id);
+    let sum = xxhash_rust::xxh3::xxh3_64(&h);
+    h.extend_from_slice(&sum.to_le_bytes());
+    h
+}
+
+fn header(bytes: &[u8]) -> Header {
+    let Some(h) = bytes.get(..HEADER) else { return Header::Damaged };
+    let sum = u64::from_le_bytes(h[24..32].try_into().expect("8"));
+    if h[4] != FORMAT || sum != xxhash_rust::xxh3::xxh3_64(&h[..24]) {
+        return Header::Damaged;
+    }
+    Header::Identity(h[8..24].try_into().expect("16"))
+}
+
 fn push_record(buf: &mut Vec<u8>, c: &JournaledCount) {
-    let one = crate::desk::encode_count(c);
-    buf.extend_from_slice(&(one.len() as u32).to_le_bytes());
-    buf.extend_from_slice(&one);
+    let payload = crate::desk::encode_count(c);
+    buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&payload).to_le_bytes());
+    buf.extend_from_slice(&payload);
 }
 
-/// The length of the longest prefix of `bytes` made of whole, readable records.
-fn whole_records(bytes: &[u8]) -> usize {
-    let mut at = 0;
-    while let Some(n) = bytes.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize) {
-        match bytes.get(at + 4..at + 4 + n) {
-            Some(r) if crate::desk::decode_count(r).is_some() => at += 4 + n,
-            _ => break,
-        }
+/// The record starting at `at`, and its length, when a valid one starts there.
+fn record_at(bytes: &[u8], at: usize) -> Option<(JournaledCount, usize)> {
+    let head = bytes.get(at..at + RECORD_HEAD)?;
+    let n = u32::from_le_bytes(head[..4].try_into().expect("4")) as usize;
+    if n > MAX_PAYLOAD {
+        return None;
     }
-    at
-}
-
-/// The records of whole-record bytes.
-fn records(mut bytes: &[u8]) -> Vec<JournaledCount> {
-    let mut out = Vec::new();
-    while bytes.len() >= 4 {
-        let n = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
-        if let Some(c) = bytes.get(4..4 + n).and_then(crate::desk::decode_count) {
-            out.push(c);
-        }
-        bytes = &bytes[(4 + n).min(bytes.len())..];
+    let payload = bytes.get(at + RECORD_HEAD..at + RECORD_HEAD + n)?;
+    if u64::from_le_bytes(head[4..].try_into().expect("8")) != xxhash_rust::xxh3::xxh3_64(payload) {
+        return None;
     }
-    out
+    Some((crate::desk::decode_count(payload)?, RECORD_HEAD + n))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ID: [u8; 16] = [9; 16];
 
     fn count(at: u64) -> JournaledCount {
         JournaledCount {
@@ -133,11 +307,17 @@ mod tests {
         }
     }
 
+    fn reopen(path: &Path) -> Journal {
+        let scan = Scan::read(path).unwrap();
+        assert!(scan.damaged.is_empty(), "{scan:?}");
+        scan.into_journal(ID).unwrap()
+    }
+
     #[test]
     fn updates_read_back_in_order_and_compaction_keeps_the_window() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut j, cut) = Journal::open(dir.path()).unwrap();
-        assert_eq!(cut, 0);
+        let path = dir.path().join(FILE);
+        let mut j = Journal::create(&path, ID).unwrap();
         j.append(&[count(1), count(2)]).unwrap();
         j.append(&[count(3)]).unwrap();
         assert_eq!(j.read_all().unwrap(), [count(1), count(2), count(3)]);
@@ -145,25 +325,104 @@ mod tests {
         j.append(&[count(4)]).unwrap();
         assert_eq!(j.read_all().unwrap(), [count(2), count(3), count(4)]);
         drop(j);
-        let (j, _) = Journal::open(dir.path()).unwrap();
+        let scan = Scan::read(&path).unwrap();
+        assert_eq!(scan.identity(), Some(ID), "the header survives compaction");
+        let mut j = reopen(&path);
         assert_eq!(j.read_all().unwrap(), [count(2), count(3), count(4)], "survives reopening");
     }
 
     #[test]
-    fn a_torn_last_record_is_cut_off_at_open_and_appends_go_on_after_it() {
+    fn a_torn_last_record_is_cut_off_and_appends_go_on_after_it() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut j, _) = Journal::open(dir.path()).unwrap();
+        let path = dir.path().join(FILE);
+        let mut j = Journal::create(&path, ID).unwrap();
         j.append(&[count(1), count(2)]).unwrap();
         drop(j);
-        let path = dir.path().join("counters.journal");
         let whole = std::fs::read(&path).unwrap();
-        for cut in 1..whole.len() / 2 {
+        let record = (whole.len() - HEADER) / 2;
+        for cut in 1..record {
             std::fs::write(&path, &whole[..whole.len() - cut]).unwrap();
-            let (mut j, cut_off) = Journal::open(dir.path()).unwrap();
-            assert_eq!(cut_off, (whole.len() / 2 - cut) as u64, "cut {cut}");
+            let scan = Scan::read(&path).unwrap();
+            assert_eq!(scan.torn.map(|t| t.len), Some((record - cut) as u64), "cut {cut}");
+            assert!(scan.damaged.is_empty());
+            let mut j = scan.into_journal(ID).unwrap();
             assert_eq!(j.read_all().unwrap(), [count(1)]);
             j.append(&[count(3)]).unwrap();
             assert_eq!(j.read_all().unwrap(), [count(1), count(3)]);
         }
+        // Zeros where the last batch should be (the file grew, the data never landed): torn.
+        let mut zeros = whole.clone();
+        zeros.extend_from_slice(&[0; 300]);
+        std::fs::write(&path, &zeros).unwrap();
+        let scan = Scan::read(&path).unwrap();
+        assert_eq!((scan.records.len(), scan.torn.map(|t| t.len), scan.damaged.len()), (2, Some(300), 0));
+    }
+
+    #[test]
+    fn damage_in_the_middle_is_found_and_the_records_after_it_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        let mut j = Journal::create(&path, ID).unwrap();
+        let all: Vec<_> = (1..=50).map(count).collect();
+        j.append(&all).unwrap();
+        drop(j);
+        let whole = std::fs::read(&path).unwrap();
+        let third = HEADER + 2 * (RECORD_HEAD + crate::desk::encode_count(&count(1)).len());
+        for (what, change) in [
+            (
+                "length",
+                Box::new(|b: &mut Vec<u8>| b[third..third + 4].copy_from_slice(&[0xff; 4]))
+                    as Box<dyn Fn(&mut Vec<u8>)>,
+            ),
+            ("payload", Box::new(|b: &mut Vec<u8>| b[third + RECORD_HEAD + 3] ^= 0x10)),
+            ("checksum", Box::new(|b: &mut Vec<u8>| b[third + 5] ^= 0x01)),
+        ] {
+            let mut bytes = whole.clone();
+            change(&mut bytes);
+            std::fs::write(&path, &bytes).unwrap();
+            let scan = Scan::read(&path).unwrap();
+            assert_eq!(scan.torn, None, "{what}");
+            assert_eq!(scan.damaged.len(), 1, "{what}");
+            assert_eq!(scan.damaged[0].offset, third as u64, "{what}");
+            let kept: Vec<_> = all.iter().filter(|c| c.at != 3).cloned().collect();
+            assert_eq!(scan.records, kept, "{what}: every record but the damaged one");
+            let mut j = scan.into_journal(ID).unwrap();
+            assert_eq!(j.read_all().unwrap(), kept, "{what}: written again without the damage");
+            assert!(Scan::read(&path).unwrap().damaged.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_first_format_journal_is_read_and_written_again_with_a_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        let mut old = Vec::new();
+        for c in [count(1), count(2)] {
+            let p = crate::desk::encode_count(&c);
+            old.extend_from_slice(&(p.len() as u32).to_le_bytes());
+            old.extend_from_slice(&p);
+        }
+        old.extend_from_slice(&[5, 0]); // a torn length
+        std::fs::write(&path, &old).unwrap();
+        let scan = Scan::read(&path).unwrap();
+        assert_eq!(scan.header, Header::Legacy);
+        assert_eq!(scan.torn.map(|t| t.len), Some(2));
+        let mut j = scan.into_journal(ID).unwrap();
+        assert_eq!(j.read_all().unwrap(), [count(1), count(2)]);
+        assert_eq!(Scan::read(&path).unwrap().identity(), Some(ID));
+    }
+
+    #[test]
+    fn a_damaged_header_is_reported_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        let mut j = Journal::create(&path, ID).unwrap();
+        j.append(&[count(1)]).unwrap();
+        drop(j);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[10] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let scan = Scan::read(&path).unwrap();
+        assert_eq!((scan.header, scan.records.len()), (Header::Damaged, 1));
     }
 }

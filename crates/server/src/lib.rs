@@ -15,6 +15,7 @@
 
 mod api;
 mod auth;
+pub mod datadir;
 pub mod desk;
 mod desk_api;
 #[doc(hidden)]
@@ -26,8 +27,10 @@ pub mod metrics;
 pub mod milter;
 mod openapi;
 mod rspamd;
+mod seal;
 pub mod settings;
 pub mod store;
+pub mod text;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -85,23 +88,79 @@ struct Shared {
     scanned: [AtomicU64; 4],
     scan_slots: Arc<tokio::sync::Semaphore>,
     controller_slots: Arc<tokio::sync::Semaphore>,
+    /// Outbox lessons a resolve handler is teaching now (the drain leaves them alone).
+    teaching: std::sync::Mutex<std::collections::HashSet<u64>>,
+}
+
+/// What opening the data directory did, for the log.
+#[derive(Debug, Default)]
+pub struct StartReport {
+    /// Things an operator should know (permissions tightened, an identity made or adopted, a
+    /// torn journal tail cut off).
+    pub notes: Vec<String>,
+    /// What a repair did, and audit-key rotations (also in the audit log).
+    pub repairs: Vec<String>,
+    /// Resolutions' lessons taught from the outbox (left by a crash).
+    pub lessons: usize,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl AppState {
-    /// Serves `live` with `settings`; `tokens` are the accepted bearer tokens (see
-    /// [`auth::tokens`] for where they come from).
+    /// Opens the data directory of `settings` (refusing a damaged one unless `repair`), makes
+    /// the live model — `model` when given, else the directory's checkpoint, else the starter
+    /// model — and the state every request shares. A repair is recorded in the audit log, and
+    /// lessons a crash left in the outbox are taught. `tokens` are the accepted bearer tokens
+    /// (see [`auth::tokens`]).
+    pub fn open(
+        settings: Settings,
+        model: Option<warden_learn::Model>,
+        tokens: Vec<String>,
+        sources: Sources,
+        repair: bool,
+    ) -> Result<(AppState, StartReport), String> {
+        let opts = datadir::Options {
+            repair,
+            audit_key_file: settings.audit.key_file.clone(),
+            db_cache_bytes: settings.limits.db_cache_bytes,
+        };
+        let mut data = datadir::open(&settings.server.data_dir, &opts).map_err(|e| e.to_string())?;
+        let live =
+            Live::open(&mut data, model, warden_engine::starter_model, settings.engine(), &settings.feedback)
+                .map_err(|e| e.to_string())?;
+        let state = AppState::new(live, Arc::clone(&data.desk), settings, tokens, sources)?;
+        let at = unix_now();
+        let entries = data
+            .repairs
+            .iter()
+            .map(|(kind, what)| desk::AuditEntry {
+                at,
+                kind: (*kind).to_owned(),
+                actor: "warden".into(),
+                reason: Some(what.clone()),
+                ..Default::default()
+            })
+            .collect();
+        state.desk().audit_now(entries).map_err(|e| format!("recording the repair in the audit log: {e}"))?;
+        let lessons = state.teach_outbox()?;
+        let repairs = data.repairs.into_iter().map(|(_, what)| what).collect();
+        Ok((state, StartReport { notes: data.notes, repairs, lessons }))
+    }
+
+    /// Serves `live` and `desk` with `settings`; `tokens` are the accepted bearer tokens.
     pub fn new(
         live: Arc<Live>,
+        desk: Arc<desk::Desk>,
         settings: Settings,
         tokens: Vec<String>,
         sources: Sources,
     ) -> Result<Self, String> {
         let slots = || Arc::new(tokio::sync::Semaphore::new(settings.limits.max_in_flight));
         let checker = RwLock::new(Arc::new(mailauth::Checker::new(&settings.mail_auth)?));
-        let key_path = settings.audit.key_file.clone().unwrap_or_else(|| live.data_dir().join("secret.key"));
-        let key =
-            store::read_or_create_secret(&key_path).map_err(|e| format!("{}: {e}", key_path.display()))?;
-        let desk = desk::Desk::open(live.data_dir(), key).map_err(|e| e.to_string())?;
+        let r = &settings.review;
+        desk.set_limits(r.max_items, r.max_subject_bytes, r.max_reason_bytes);
         live.set_rules(load_rules(&settings.rules.files, Some(&desk))?);
         Ok(AppState(Arc::new(Shared {
             checker,
@@ -114,7 +173,58 @@ impl AppState {
             sources,
             metrics: Metrics::default(),
             scanned: Default::default(),
+            teaching: Default::default(),
         })))
+    }
+
+    /// Teaches the outbox's lessons (resolutions whose lesson a crash or a full feedback queue
+    /// kept from the store) and lets each go once stored; returns how many. Blocks: call it
+    /// off the async workers.
+    pub fn teach_outbox(&self) -> Result<usize, String> {
+        let lessons = self.0.desk.outbox().map_err(|e| format!("the desk's outbox: {e}"))?;
+        let mut taught = 0;
+        for (seq, l) in lessons {
+            if !self.0.teaching.lock().expect("not poisoned").insert(seq) {
+                continue; // a resolve handler is on it
+            }
+            let x = warden_core::FeatureVec::from_hashes(l.features);
+            let result = self.0.live.teach_blocking(l.message, x, l.spam, l.body.as_deref(), l.correction);
+            self.0.teaching.lock().expect("not poisoned").remove(&seq);
+            let outcome = result.map_err(|e| format!("teaching review item {}'s resolution: {e}", l.item))?;
+            api::count_feedback(self, Some(outcome));
+            self.0.desk.clear_lesson(seq).map_err(|e| e.to_string())?;
+            taught += 1;
+        }
+        Ok(taught)
+    }
+
+    /// Teaches one lesson of the outbox (a resolution just committed) and lets it go; answers
+    /// what became of it. A lesson that cannot be stored now stays in the outbox: the next
+    /// housekeeping pass or start teaches it.
+    pub(crate) async fn teach_lesson(&self, seq: u64, l: desk::Lesson) -> serde_json::Value {
+        self.0.teaching.lock().expect("not poisoned").insert(seq);
+        let x = warden_core::FeatureVec::from_hashes(l.features);
+        let result = api::teach(self, l.message, x, l.spam, l.body.as_deref(), l.correction).await;
+        let answer = match result {
+            Ok(outcome) => {
+                let desk = Arc::clone(&self.0.desk);
+                match tokio::task::spawn_blocking(move || desk.clear_lesson(seq)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, lesson = seq, "a taught lesson stays in the outbox (taught again as a duplicate)")
+                    }
+                    Err(e) => tracing::warn!(error = %e, lesson = seq, "clearing a taught lesson failed"),
+                }
+                let (outcome, record) = api::describe(outcome);
+                serde_json::json!({ "outcome": outcome, "record": record })
+            }
+            Err(e) => {
+                tracing::warn!(error = %e.message, item = l.item, "a resolution's lesson waits in the outbox");
+                serde_json::json!({ "outcome": "queued", "error": e.message })
+            }
+        };
+        self.0.teaching.lock().expect("not poisoned").remove(&seq);
+        answer
     }
 
     /// The live model.
@@ -287,9 +397,15 @@ impl AppState {
                 .map_err(|e| ApiError::internal(format!("review task failed: {e}")))?
         };
         let d = &c.decision;
+        let certainty = if why.iter().any(|w| w == "rule") {
+            0
+        } else {
+            desk::certainty(d.probability, self.settings().review.band)
+        };
         Ok(desk::NewReview {
             item: desk::ReviewItem {
                 at: c.at,
+                certainty,
                 why,
                 message: format!("{:032x}", c.id),
                 action: d.action.as_str().into(),
@@ -402,6 +518,38 @@ impl AppState {
             last = Some(stamp);
         }
     }
+}
+
+/// Warnings for settings that put Warden within reach of others without tokens of its own:
+/// printed at start, loudly.
+pub fn exposure_warnings(s: &Settings) -> Vec<String> {
+    let mut out = Vec::new();
+    let beyond = |a: SocketAddr| !a.ip().to_canonical().is_loopback();
+    if s.auth.tokens.is_empty() {
+        for (name, addr) in [("scanning", s.server.listen), ("controller", s.server.controller)] {
+            if beyond(addr) {
+                out.push(format!(
+                    "the {name} listener is on {addr}, beyond loopback, and [auth] tokens is empty: only the \
+                     generated admin.token stands between it and whoever reaches the port; set [auth] tokens \
+                     and keep the port behind a firewall"
+                ));
+            }
+        }
+    }
+    if s.auth.open_checks == settings::OpenChecks::Any && beyond(s.server.listen) {
+        out.push(format!(
+            "checks are open to anyone who reaches {} ([auth] open_checks = \"any\")",
+            s.server.listen
+        ));
+    }
+    if s.milter.enabled && beyond(s.milter.listen) {
+        out.push(format!(
+            "the milter listens on {}, beyond loopback: the milter protocol has no authentication, so \
+             anyone who reaches the port can have messages decided; keep it behind a firewall",
+            s.milter.listen
+        ));
+    }
+    out
 }
 
 /// Reads and checks rule files; `None` when there are none. Every error is in the message,
@@ -617,13 +765,18 @@ impl ApiError {
     }
 }
 
-/// A query string, JSON body or path segment that does not read: 400 with the reason, in the
-/// same JSON shape as every other error.
+/// A query string, JSON body or path segment that does not read: 400 with the reason (413 for
+/// a body larger than its route takes), in the same JSON shape as every other error.
 macro_rules! bad_request_from {
     ($($t:ty),*) => {$(
         impl From<$t> for ApiError {
             fn from(e: $t) -> Self {
-                ApiError::new(StatusCode::BAD_REQUEST, e.body_text())
+                // 400 for what does not read; 413 for a body past its limit.
+                let status = match e.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                ApiError::new(status, e.body_text())
             }
         }
     )*};
@@ -679,9 +832,8 @@ pub(crate) mod testing {
             // Never the system's resolver in a test: a loopback port where nothing answers.
             settings.mail_auth.nameservers = vec!["127.0.0.1:9".into()];
         }
-        let live = Live::open(dir, None, warden_engine::starter_model, settings.engine(), &settings.feedback)
-            .unwrap();
-        AppState::new(live, settings, vec![TOKEN.to_owned()], Sources::default()).unwrap()
+        settings.server.data_dir = dir.to_owned();
+        AppState::open(settings, None, vec![TOKEN.to_owned()], Sources::default(), false).unwrap().0
     }
 
     pub fn settings(max_message_bytes: usize) -> Settings {

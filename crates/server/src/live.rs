@@ -26,7 +26,7 @@ use warden_engine::{Config, MailEngine};
 use warden_learn::{CheckpointMark, Model, ModelError};
 
 use crate::desk::{EntityLabel, JournaledCount, LabelSource};
-use crate::store::{FeedbackRecord, FeedbackStore, NewFeedback, Outcome, StoreError};
+use crate::store::{FeedbackRecord, FeedbackStore, NewFeedback, OnDamage, Outcome, StoreError};
 
 /// A decision with what the desk keeps of it.
 #[derive(Debug)]
@@ -61,6 +61,9 @@ pub fn entity_kind(field: &str) -> &str {
 /// Labels waiting for the committer, at most; more are refused (503) rather than queued.
 const QUEUE: usize = 4096;
 
+/// The model checkpoint's file name in a data directory.
+pub const CHECKPOINT: &str = "model.wdm";
+
 /// Why the live model cannot start, reload or save.
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
@@ -73,6 +76,10 @@ pub enum LiveError {
     /// The configuration does not fit.
     #[error(transparent)]
     Config(#[from] warden_engine::ConfigError),
+    /// The data directory's model checkpoint or a stored record is damaged, missing or
+    /// foreign: start-up is refused (the message says the way out).
+    #[error("{0}")]
+    Damaged(String),
 }
 
 /// Why a label was not acknowledged. Nothing was stored.
@@ -100,9 +107,14 @@ struct Learned {
 
 impl Learned {
     /// Learns the store's records after `self.seq`, in order, counting them.
-    fn replay(&mut self, store: &FeedbackStore, counters: &LiveCounters) -> Result<(), StoreError> {
+    fn replay(
+        &mut self,
+        store: &FeedbackStore,
+        counters: &LiveCounters,
+        on_damage: OnDamage,
+    ) -> Result<(), StoreError> {
         let (mut replayed, mut skipped) = (0, 0);
-        store.for_each_after(self.seq, |r| {
+        store.for_each_after(self.seq, on_damage, |r| {
             if learn_record(&mut self.engine, &r, self.fingerprint) {
                 replayed += 1;
             } else {
@@ -161,25 +173,91 @@ impl std::fmt::Debug for Live {
 }
 
 impl Live {
-    /// Opens the data directory and makes the live model: `model` when given, else the
-    /// directory's last checkpoint, else `fallback` (the starter model); then teaches it the
+    /// Makes the live model over the data directory's feedback store: `model` when given, else
+    /// the directory's last checkpoint, else `fallback` (the starter model); then teaches it the
     /// stored feedback it has not learned, and starts the committer.
+    ///
+    /// The checkpoint must be this store's: a `model.wdm` checkpointed from another store (or
+    /// none at all where the store says one was written) refuses start-up, unless the data
+    /// directory is being repaired, in which case the model found (or the starter model) is
+    /// taught every stored label and the repair says so. A damaged record met while teaching
+    /// refuses start-up too.
     pub fn open(
-        data_dir: &Path,
+        data: &mut crate::datadir::DataDir,
         model: Option<Model>,
         fallback: impl FnOnce() -> Result<Model, ModelError>,
         config: Config,
         feedback: &crate::settings::FeedbackConfig,
     ) -> Result<Arc<Live>, LiveError> {
-        let store = FeedbackStore::open(data_dir)?;
-        let checkpoint_path = data_dir.join("model.wdm");
+        let store =
+            data.store.take().ok_or_else(|| LiveError::Damaged("the feedback store is in use".into()))?;
+        let checkpoint_path = data.path.join(CHECKPOINT);
+        let way_out = "start with `--model FILE` to serve another model (it is taught every stored label), \
+                       or with `--repair` to take the model found, or the starter model, and teach it every stored label";
+        let refuse =
+            |why: String| LiveError::Damaged(format!("{}: {why}; {way_out}", checkpoint_path.display()));
         let model = match model {
             Some(m) => m,
-            None if checkpoint_path.exists() => Model::load(&checkpoint_path)?,
-            None => fallback()?,
+            None if checkpoint_path.exists() => match Model::load(&checkpoint_path) {
+                Ok(m) => {
+                    let mark = m.meta.checkpoint.as_ref();
+                    let ours = mark.is_some_and(|c| c.store == store.id());
+                    if !ours {
+                        let whose = mark
+                            .map_or("no feedback store (a model saved elsewhere)".to_owned(), |c| {
+                                format!("another feedback store ({})", c.store)
+                            });
+                        if !data.repair {
+                            return Err(refuse(format!(
+                                "it was checkpointed from {whose}, not from this directory's ({}): it was replaced",
+                                store.id()
+                            )));
+                        }
+                        data.repairs.push((
+                            "repair",
+                            format!("{CHECKPOINT}: checkpointed from {whose}; taught every stored label"),
+                        ));
+                    }
+                    let last = store.stats()?.last_seq;
+                    if let Some(c) = mark.filter(|c| ours && c.seq > last) {
+                        data.notes.push(format!(
+                            "{CHECKPOINT} has learned records up to {} but the store's last is {last}: the store is older than the model (restored from a backup?)",
+                            c.seq
+                        ));
+                    }
+                    m
+                }
+                Err(e) if data.repair => {
+                    data.repairs.push(("repair", format!("{CHECKPOINT} cannot be read ({e}): the starter model is taught every stored label")));
+                    fallback()?
+                }
+                Err(e) => return Err(refuse(format!("it cannot be read: {e}"))),
+            },
+            None => match store.checkpoint_recorded()? {
+                Some(seq) if !data.repair => {
+                    return Err(refuse(format!(
+                        "it is missing, though a checkpoint holding {seq} records was written here: what the model learned beyond the stored labels is lost unless it is restored"
+                    )));
+                }
+                Some(_) => {
+                    data.repairs.push((
+                        "repair",
+                        format!("{CHECKPOINT} is missing: the starter model is taught every stored label"),
+                    ));
+                    fallback()?
+                }
+                None => fallback()?,
+            },
         };
         let counters = LiveCounters::default();
-        let learned = catch_up(&store, MailEngine::new(model, config)?, &counters)?;
+        let engine = MailEngine::new(model, config)?;
+        let learned = catch_up(&store, engine, &counters, OnDamage::Fail).map_err(|e| match e {
+            StoreError::Corrupt { .. } => LiveError::Damaged(format!(
+                "{}: {e}; start with `warden serve --repair` to remove it and keep every valid record",
+                data.path.join(crate::store::FILE).display()
+            )),
+            e => LiveError::Store(e),
+        })?;
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
         let live = Arc::new(Live {
             learned: RwLock::new(learned),
@@ -188,7 +266,7 @@ impl Live {
             committer: Mutex::new(None),
             recent: Mutex::new(Recent::new(feedback.recent_checks)),
             checkpoint_path,
-            data_dir: data_dir.to_owned(),
+            data_dir: data.path.clone(),
             max_batch: feedback.max_batch.max(1),
             keep_bodies: feedback.keep_bodies.then_some(feedback.body_retention_days),
             counters,
@@ -352,6 +430,32 @@ impl Live {
         body: Option<&[u8]>,
         correction: bool,
     ) -> Result<Outcome, FeedbackError> {
+        self.enqueue(message, features, spam, body, correction)?.await.map_err(|_| FeedbackError::Stopping)?
+    }
+
+    /// [`Live::teach_as`] for a caller outside the async runtime (the outbox at start-up).
+    pub fn teach_blocking(
+        &self,
+        message: u128,
+        features: FeatureVec,
+        spam: bool,
+        body: Option<&[u8]>,
+        correction: bool,
+    ) -> Result<Outcome, FeedbackError> {
+        self.enqueue(message, features, spam, body, correction)?
+            .blocking_recv()
+            .map_err(|_| FeedbackError::Stopping)?
+    }
+
+    /// Hands a label to the committer; the receiver answers once it is stored and learned.
+    fn enqueue(
+        &self,
+        message: u128,
+        features: FeatureVec,
+        spam: bool,
+        body: Option<&[u8]>,
+        correction: bool,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<Outcome, FeedbackError>>, FeedbackError> {
         let feedback = NewFeedback {
             correction,
             message,
@@ -362,15 +466,13 @@ impl Live {
             body: body.filter(|_| self.keep_bodies.is_some()).map(<[u8]>::to_vec),
         };
         let (reply, answer) = tokio::sync::oneshot::channel();
-        {
-            let queue = self.queue.lock().expect("not poisoned");
-            let tx = queue.as_ref().ok_or(FeedbackError::Stopping)?;
-            tx.try_send(Pending { feedback, reply }).map_err(|e| match e {
-                TrySendError::Full(_) => FeedbackError::Busy,
-                TrySendError::Disconnected(_) => FeedbackError::Stopping,
-            })?;
-        }
-        answer.await.map_err(|_| FeedbackError::Stopping)?
+        let queue = self.queue.lock().expect("not poisoned");
+        let tx = queue.as_ref().ok_or(FeedbackError::Stopping)?;
+        tx.try_send(Pending { feedback, reply }).map_err(|e| match e {
+            TrySendError::Full(_) => FeedbackError::Busy,
+            TrySendError::Disconnected(_) => FeedbackError::Stopping,
+        })?;
+        Ok(answer)
     }
 
     /// Writes a checkpoint of the live model (atomically: a reader sees the old file or the
@@ -382,7 +484,8 @@ impl Live {
         };
         model.meta.checkpoint = Some(CheckpointMark { store: self.store.id().to_owned(), seq });
         model.meta.created.clear();
-        model.save(&self.checkpoint_path, false)?;
+        model.save_private(&self.checkpoint_path, false)?;
+        self.store.record_checkpoint(seq)?;
         self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
         Ok(seq)
     }
@@ -404,10 +507,10 @@ impl Live {
         let (config, rules) = self.with_engine(|e| (e.config().clone(), e.rules().cloned()));
         let mut engine = MailEngine::new(model, config)?;
         engine.set_rules(rules);
-        let mut next = catch_up(&self.store, engine, &self.counters)?;
+        let mut next = catch_up(&self.store, engine, &self.counters, OnDamage::Skip)?;
         let mut l = self.learned.write().expect("not poisoned");
         // Labels committed while the new model was being taught.
-        next.replay(&self.store, &self.counters)?;
+        next.replay(&self.store, &self.counters, OnDamage::Skip)?;
         *l = next;
         Ok(())
     }
@@ -415,6 +518,12 @@ impl Live {
     /// What the store holds.
     pub fn store_stats(&self) -> Result<crate::store::StoreStats, StoreError> {
         self.store.stats()
+    }
+
+    /// Damaged records in the feedback store: met by reads, and removed by a repair, since
+    /// start.
+    pub fn store_damage(&self) -> [u64; 2] {
+        [self.store.damaged(), self.store.repaired()]
     }
 
     /// The live model's metadata counts: (messages, spam, ham) learned, and its version.
@@ -512,6 +621,7 @@ fn catch_up(
     store: &FeedbackStore,
     engine: MailEngine,
     counters: &LiveCounters,
+    on_damage: OnDamage,
 ) -> Result<Learned, StoreError> {
     let from = match &engine.model().meta.checkpoint {
         Some(mark) if mark.store == store.id() => mark.seq,
@@ -519,7 +629,7 @@ fn catch_up(
     };
     let fingerprint = extractor_fingerprint(&engine);
     let mut learned = Learned { engine, seq: from, fingerprint };
-    learned.replay(store, counters)?;
+    learned.replay(store, counters, on_damage)?;
     Ok(learned)
 }
 
@@ -602,7 +712,9 @@ mod tests {
     }
 
     fn open_with(dir: &Path, feedback: &crate::settings::FeedbackConfig) -> Arc<Live> {
-        Live::open(dir, None, warden_engine::starter_model, Config::default(), feedback).unwrap()
+        let mut data = crate::datadir::open(dir, &Default::default()).unwrap();
+        data.desk.stop();
+        Live::open(&mut data, None, warden_engine::starter_model, Config::default(), feedback).unwrap()
     }
 
     fn score(live: &Live, raw: &[u8]) -> f64 {

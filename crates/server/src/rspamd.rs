@@ -113,7 +113,7 @@ async fn learn(State(state): State<AppState>, body: Result<Bytes, BytesRejection
     let result = async {
         let body = body?;
         let (id, x) = crate::api::extract(&state, body.clone()).await?;
-        crate::api::teach(&state, id, x, spam, Some(&body)).await
+        crate::api::teach(&state, id, x, spam, Some(&body), false).await
     }
     .await;
     match result {

@@ -77,11 +77,26 @@ pub struct ReviewConfig {
     /// Keep the message itself with each review item (default false: the item keeps the
     /// sender and URL domains, the subject, the reasons and the feature hashes).
     pub keep_bodies: bool,
+    /// Open review items at most (default 100,000). At the cap the surest item — the one
+    /// farthest from the band's middle — is dropped first, and counted.
+    pub max_items: u64,
+    /// A stored subject is cut to this many bytes (default 998, one line of RFC 5322).
+    pub max_subject_bytes: usize,
+    /// An analyst's reason (a resolution's, a label's) may have this many bytes (default
+    /// 4,096); a longer one is refused.
+    pub max_reason_bytes: usize,
 }
 
 impl Default for ReviewConfig {
     fn default() -> Self {
-        ReviewConfig { band: [0.4, 0.6], retention_days: 30, keep_bodies: false }
+        ReviewConfig {
+            band: [0.4, 0.6],
+            retention_days: 30,
+            keep_bodies: false,
+            max_items: 100_000,
+            max_subject_bytes: 998,
+            max_reason_bytes: 4096,
+        }
     }
 }
 
@@ -173,9 +188,16 @@ pub struct MilterConfig {
     pub reject: RejectAs,
     /// Messages Warden would quarantine (default `quarantine`).
     pub quarantine: QuarantineAs,
-    /// When no decision can be made (default `accept`). A full server (max_in_flight) always
+    /// When no decision can be made (default `accept`). A full milter (`max_in_flight`) always
     /// answers tempfail: the sender retries when the load has passed.
     pub on_error: OnError,
+    /// Messages decided at once by the milter (default 64): its own budget, apart from the
+    /// HTTP listeners'. One more is answered 451 at once.
+    pub max_in_flight: usize,
+    /// Recipients of one message at most (default 1,000); one more is answered
+    /// `452 4.5.3`. Envelope data counts against `[limits] max_message_bytes` with the
+    /// message: a recipient past it is answered `552 5.3.4`.
+    pub max_recipients: usize,
     /// Time to decide on one message, in milliseconds (default 5,000).
     pub time_budget_ms: u64,
     /// Seconds an MTA connection may stay silent before it is closed (default 600).
@@ -192,6 +214,8 @@ impl Default for MilterConfig {
             reject: RejectAs::Reject,
             quarantine: QuarantineAs::Quarantine,
             on_error: OnError::Accept,
+            max_in_flight: 64,
+            max_recipients: 1000,
             time_budget_ms: 5_000,
             idle_timeout_secs: 600,
             reject_message: "5.7.1 Message rejected as spam".into(),
@@ -236,11 +260,33 @@ pub struct LimitsConfig {
     /// Time a client has to send its whole request, in milliseconds (default 10,000); a
     /// client that stalls gets 408 and its connection is closed.
     pub client_timeout_ms: u64,
+    /// Time a connection may stay open with no request in flight — before its first request
+    /// (the handshake: TLS-less HTTP/1 or HTTP/2 preface included) or between two — in
+    /// milliseconds (default 10,000); then it is closed. The milter's first command must
+    /// come within it too.
+    pub idle_timeout_ms: u64,
+    /// Open connections per listener at most (default 4,096). When a listener is full, its
+    /// connection idle the longest is closed to make room; when none is idle, the new one is.
+    pub max_connections: usize,
+    /// Bytes of requests and milter messages held in memory at once, across listeners
+    /// (default 256 MiB). A body that would go past it is refused with 503 (the milter: 451)
+    /// as it arrives.
+    pub max_bytes_in_flight: usize,
+    /// Page cache of each database (`feedback.redb`, `desk.redb`), in bytes (default 64 MiB).
+    pub db_cache_bytes: usize,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        LimitsConfig { max_message_bytes: 32 << 20, max_in_flight: 256, client_timeout_ms: 10_000 }
+        LimitsConfig {
+            max_message_bytes: 32 << 20,
+            max_in_flight: 256,
+            client_timeout_ms: 10_000,
+            idle_timeout_ms: 10_000,
+            max_connections: 4096,
+            max_bytes_in_flight: 256 << 20,
+            db_cache_bytes: 64 << 20,
+        }
     }
 }
 
@@ -379,8 +425,18 @@ impl Settings {
             return bad(format!("[server]: listen and controller are both {}", self.server.listen));
         }
         let l = &self.limits;
-        if l.max_message_bytes == 0 || l.max_in_flight == 0 || l.client_timeout_ms == 0 {
+        if [l.max_message_bytes, l.max_in_flight, l.max_connections, l.max_bytes_in_flight, l.db_cache_bytes]
+            .contains(&0)
+            || l.client_timeout_ms == 0
+            || l.idle_timeout_ms == 0
+        {
             return bad("[limits]: every limit must be above 0".into());
+        }
+        if l.max_bytes_in_flight < l.max_message_bytes {
+            return bad(format!(
+                "[limits]: max_bytes_in_flight ({}) must be at least max_message_bytes ({}), or no message that large could ever be taken",
+                l.max_bytes_in_flight, l.max_message_bytes
+            ));
         }
         if self.auth.tokens.iter().any(|t| t.trim().len() < 16) {
             return bad("[auth]: a token must have at least 16 characters".into());
@@ -395,8 +451,11 @@ impl Settings {
                 m.listen
             ));
         }
-        if m.time_budget_ms == 0 || m.idle_timeout_secs == 0 {
-            return bad("[milter]: time_budget_ms and idle_timeout_secs must be above 0".into());
+        if m.time_budget_ms == 0 || m.idle_timeout_secs == 0 || m.max_in_flight == 0 || m.max_recipients == 0
+        {
+            return bad(
+                "[milter]: time_budget_ms, idle_timeout_secs, max_in_flight and max_recipients must be above 0".into(),
+            );
         }
         if m.reject_message.contains(['\r', '\n', '\0']) {
             return bad("[milter]: reject_message must be one line".into());
@@ -420,6 +479,13 @@ impl Settings {
         }
         if self.review.retention_days == 0 || self.audit.retention_days == 0 {
             return bad("[review] and [audit]: retention_days must be above 0".into());
+        }
+        let r = &self.review;
+        if r.max_items == 0 || r.max_subject_bytes < 16 || r.max_reason_bytes < 16 {
+            return bad(
+                "[review]: max_items must be above 0, max_subject_bytes and max_reason_bytes at least 16"
+                    .into(),
+            );
         }
         let people = self
             .auth

@@ -9,8 +9,16 @@
 //!
 //! The key of the keyed hashes (`secret.key`, 32 random bytes, mode 0600) is made at first
 //! start; without it a record's message hash cannot be matched against a candidate message.
+//!
+//! Every record and kept body carries a checksum (`seal.rs`); the message index is trusted
+//! only when the record it names agrees. A read at start that meets a damaged record stops
+//! (the server refuses to start on it); one at run time skips and counts it; a repair removes
+//! it ([`FeedbackStore::scrub`]). The data directory module opens the database and checks
+//! whose it is before it becomes a store here.
 
 use std::path::{Path, PathBuf};
+
+use crate::seal::{seal, unseal};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
@@ -127,11 +135,21 @@ pub struct StoreStats {
     pub last_seq: u64,
 }
 
+/// What damaged records do to a read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDamage {
+    /// Stop with [`StoreError::Corrupt`] (at start: the server refuses to start on it).
+    Fail,
+    /// Skip the record and count it (at run time).
+    Skip,
+}
+
 /// The feedback store of one data directory.
 pub struct FeedbackStore {
     db: Database,
     key: [u8; 32],
     id: String,
+    damage: crate::seal::DamageLog,
 }
 
 impl std::fmt::Debug for FeedbackStore {
@@ -140,19 +158,21 @@ impl std::fmt::Debug for FeedbackStore {
     }
 }
 
+/// The store's file name in a data directory.
+pub const FILE: &str = "feedback.redb";
+
+/// The table names records are sealed under (`seal.rs`).
+const SEAL_RECORDS: &str = "feedback";
+const SEAL_BODIES: &str = "bodies";
+
+/// The format of the store's values: 2 has a checksum on every record and body.
+const FORMAT: &str = "2";
+
 impl FeedbackStore {
-    /// Opens the store in `dir`, creating the directory (mode 0700), its key and its
-    /// database when they do not exist.
-    pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |source| StoreError::Io { path, source }
-        };
-        create_private_dir(dir).map_err(io(dir))?;
-        let key_path = dir.join("secret.key");
-        let key = read_or_create_secret(&key_path).map_err(io(&key_path))?;
-        let db_path = dir.join("feedback.redb");
-        let db = Database::create(&db_path)?;
+    /// A store over `db` (made or opened by the data directory, which has checked whose it
+    /// is), hashing messages under `key`. Its tables are made when absent; records of the
+    /// first format (no checksums) are written again with their checksums.
+    pub(crate) fn from_db(db: Database, key: [u8; 32]) -> Result<Self, StoreError> {
         let txn = db.begin_write()?;
         let id = {
             txn.open_table(RECORDS)?;
@@ -163,19 +183,38 @@ impl FeedbackStore {
             match existing {
                 Some(id) => id,
                 None => {
-                    let id = hex(&random_bytes::<16>().map_err(io(&db_path))?);
+                    let id = hex(&random_bytes::<16>().map_err(|e| StoreError::Db(e.to_string()))?);
                     meta.insert("store_id", id.as_str())?;
                     id
                 }
             }
         };
+        let format = txn.open_table(META)?.get("format")?.map(|v| v.value().to_owned());
+        if format.as_deref() != Some(FORMAT) {
+            seal_legacy(&txn)?;
+            txn.open_table(META)?.insert("format", FORMAT)?;
+        }
         txn.commit()?;
-        Ok(FeedbackStore { db, key, id })
+        Ok(FeedbackStore { db, key, id, damage: crate::seal::DamageLog::new(FILE) })
     }
 
     /// The store's identity: a model checkpoint names the store and the last record it learned.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Damaged records met by reads since the store was opened.
+    pub fn damaged(&self) -> u64 {
+        self.damage.found_count()
+    }
+
+    /// Damaged records a repair removed since the store was opened.
+    pub fn repaired(&self) -> u64 {
+        self.damage.repaired_count()
+    }
+
+    fn count_damage(&self, seq: u64, what: &str) {
+        self.damage.found(format!("record {seq}"), what);
     }
 
     /// The keyed hash of a message's bytes.
@@ -193,9 +232,22 @@ impl FeedbackStore {
             let mut records = txn.open_table(RECORDS)?;
             let mut by_message = txn.open_table(BY_MESSAGE)?;
             let mut bodies = txn.open_table(BODIES)?;
-            let mut next = records.last()?.map_or(0, |(k, _)| k.value()) + 1;
+            let mut next = last_seq(&records, &txn.open_table(META)?)? + 1;
             for f in batch {
                 let earlier = by_message.get(f.message)?.map(|v| v.value());
+                // The index is trusted only when the record it names says the same.
+                let earlier = earlier.filter(|&(seq, spam)| {
+                    let holds = records
+                        .get(seq)
+                        .ok()
+                        .flatten()
+                        .and_then(|v| decode(seq, v.value()).ok())
+                        .is_some_and(|r| r.feedback.message == f.message && r.feedback.spam == spam);
+                    if !holds {
+                        self.count_damage(seq, "the message index names a record that does not match it");
+                    }
+                    holds
+                });
                 let outcome = match earlier {
                     Some((seq, spam)) if spam == f.spam => Outcome::Duplicate { seq },
                     Some(_) => Outcome::Correction { seq: next },
@@ -204,10 +256,10 @@ impl FeedbackStore {
                 };
                 if !matches!(outcome, Outcome::Duplicate { .. }) {
                     let correction = matches!(outcome, Outcome::Correction { .. });
-                    records.insert(next, encode(f, correction).as_slice())?;
+                    records.insert(next, encode(next, f, correction).as_slice())?;
                     by_message.insert(f.message, (next, f.spam))?;
                     if let Some(body) = &f.body {
-                        bodies.insert(next, body.as_slice())?;
+                        bodies.insert(next, seal(SEAL_BODIES, &next.to_be_bytes(), body).as_slice())?;
                     }
                     next += 1;
                 }
@@ -218,15 +270,43 @@ impl FeedbackStore {
         Ok(outcomes)
     }
 
-    /// Calls `each` with every record after `seq`, in order.
-    pub fn for_each_after(&self, seq: u64, mut each: impl FnMut(FeedbackRecord)) -> Result<(), StoreError> {
+    /// Calls `each` with every record after `seq`, in order. A damaged record stops the read
+    /// or is skipped and counted, as `on_damage` says; a damaged body is left out and counted.
+    pub fn for_each_after(
+        &self,
+        seq: u64,
+        on_damage: OnDamage,
+        mut each: impl FnMut(FeedbackRecord),
+    ) -> Result<(), StoreError> {
         let txn = self.db.begin_read()?;
         let records = txn.open_table(RECORDS)?;
         let bodies = txn.open_table(BODIES)?;
         for entry in records.range(seq.saturating_add(1)..)? {
             let (k, v) = entry?;
-            let mut r = decode(k.value(), v.value())?;
-            r.feedback.body = bodies.get(r.seq)?.map(|b| b.value().to_vec());
+            let mut r = match decode(k.value(), v.value()) {
+                Ok(r) => r,
+                Err(e) if on_damage == OnDamage::Fail => return Err(e),
+                Err(e) => {
+                    self.count_damage(k.value(), &e.to_string());
+                    continue;
+                }
+            };
+            r.feedback.body = match bodies.get(r.seq)? {
+                None => None,
+                Some(b) => match unseal(SEAL_BODIES, &r.seq.to_be_bytes(), b.value()) {
+                    Some(body) => Some(body.to_vec()),
+                    None if on_damage == OnDamage::Fail => {
+                        return Err(StoreError::Corrupt {
+                            seq: r.seq,
+                            what: "its kept message fails its checksum",
+                        });
+                    }
+                    None => {
+                        self.count_damage(r.seq, "its kept message fails its checksum");
+                        None
+                    }
+                },
+            };
             each(r);
         }
         Ok(())
@@ -236,12 +316,28 @@ impl FeedbackStore {
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
         let txn = self.db.begin_read()?;
         let records = txn.open_table(RECORDS)?;
-        Ok(StoreStats { records: records.len()?, last_seq: records.last()?.map_or(0, |(k, _)| k.value()) })
+        Ok(StoreStats { records: records.len()?, last_seq: last_seq(&records, &txn.open_table(META)?)? })
+    }
+
+    /// Records that a model checkpoint holding the records up to `seq` was written: from then
+    /// on, a data directory without its `model.wdm` is missing something.
+    pub fn record_checkpoint(&self, seq: u64) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(META)?.insert("checkpoint", seq.to_string().as_str())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The last record a written checkpoint held, if one was ever written.
+    pub fn checkpoint_recorded(&self) -> Result<Option<u64>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        Ok(meta.get("checkpoint")?.and_then(|v| v.value().parse().ok()))
     }
 
     /// Deletes the records stored before `before` (Unix seconds) and forgets their messages;
     /// returns how many were deleted. The newest record is always kept, so that sequence
-    /// numbers never restart.
+    /// numbers never restart. Damaged records are skipped (a repair removes them).
     pub fn expire(&self, before: u64) -> Result<u64, StoreError> {
         let txn = self.db.begin_write()?;
         let mut gone = Vec::new();
@@ -250,7 +346,7 @@ impl FeedbackStore {
             let last = records.last()?.map_or(0, |(k, _)| k.value());
             for entry in records.range(..last)? {
                 let (k, v) = entry?;
-                let r = decode(k.value(), v.value())?;
+                let Ok(r) = decode(k.value(), v.value()) else { continue };
                 if r.feedback.at >= before {
                     // Records are stored in time order: the rest are newer.
                     break;
@@ -284,7 +380,10 @@ impl FeedbackStore {
                 let (k, _) = entry?;
                 let seq = k.value();
                 let at = match records.get(seq)? {
-                    Some(v) => decode(seq, v.value())?.feedback.at,
+                    Some(v) => match decode(seq, v.value()) {
+                        Ok(r) => r.feedback.at,
+                        Err(_) => continue,
+                    },
                     None => 0,
                 };
                 if at >= before {
@@ -300,12 +399,101 @@ impl FeedbackStore {
         txn.commit()?;
         Ok(n)
     }
+
+    /// Reads every record and body, deletes those that fail their checksums, and builds the
+    /// message index again from the records: what `warden serve --repair` does to the store.
+    /// Returns how many records and bodies were deleted.
+    pub fn scrub(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_write()?;
+        let removed;
+        {
+            let mut records = txn.open_table(RECORDS)?;
+            let mut bodies = txn.open_table(BODIES)?;
+            let mut by_message = txn.open_table(BY_MESSAGE)?;
+            let mut bad = Vec::new();
+            let mut index = Vec::new();
+            for entry in records.iter()? {
+                let (k, v) = entry?;
+                match decode(k.value(), v.value()) {
+                    Ok(r) => index.push((r.feedback.message, r.seq, r.feedback.spam)),
+                    Err(_) => bad.push(k.value()),
+                }
+            }
+            let last = records.last()?.map(|(k, _)| k.value());
+            for seq in &bad {
+                records.remove(*seq)?;
+                bodies.remove(*seq)?;
+            }
+            if let Some(last) = last.filter(|l| bad.contains(l)) {
+                // Sequence numbers never restart: the newest number taken is kept aside.
+                txn.open_table(META)?.insert("seq_floor", last.to_string().as_str())?;
+            }
+            let mut bad_bodies = Vec::new();
+            for entry in bodies.iter()? {
+                let (k, v) = entry?;
+                if unseal(SEAL_BODIES, &k.value().to_be_bytes(), v.value()).is_none() {
+                    bad_bodies.push(k.value());
+                }
+            }
+            for seq in &bad_bodies {
+                bodies.remove(*seq)?;
+            }
+            by_message.retain(|_, _| false)?;
+            for (message, seq, spam) in index {
+                by_message.insert(message, (seq, spam))?;
+            }
+            removed = (bad.len() + bad_bodies.len()) as u64;
+        }
+        txn.commit()?;
+        self.damage.repaired(removed);
+        Ok(removed)
+    }
 }
 
-const RECORD_VERSION: u8 = 1;
+/// The newest sequence number taken: the newest record's, or the one a repair kept aside when
+/// it removed the newest record.
+fn last_seq(
+    records: &impl ReadableTable<u64, &'static [u8]>,
+    meta: &impl ReadableTable<&'static str, &'static str>,
+) -> Result<u64, StoreError> {
+    let floor = meta.get("seq_floor")?.and_then(|v| v.value().parse().ok()).unwrap_or(0);
+    Ok(records.last()?.map_or(0, |(k, _)| k.value()).max(floor))
+}
 
-/// version, flags (bit 0 spam, bit 1 correction), at, message, extractor, count, features.
-fn encode(f: &NewFeedback, correction: bool) -> Vec<u8> {
+/// Writes every record and body of the first format again with its checksum.
+fn seal_legacy(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut records = txn.open_table(RECORDS)?;
+    let mut old = Vec::new();
+    for entry in records.iter()? {
+        let (k, v) = entry?;
+        old.push((k.value(), v.value().to_vec()));
+    }
+    for (seq, bytes) in old {
+        // A first-format record that does not decode is kept as it is: it fails its checksum
+        // at its first read, and a repair removes it.
+        if let Ok(r) = decode_payload(seq, &bytes, LEGACY_VERSION) {
+            records.insert(seq, encode(seq, &r.feedback, r.correction).as_slice())?;
+        }
+    }
+    let mut bodies = txn.open_table(BODIES)?;
+    let mut old = Vec::new();
+    for entry in bodies.iter()? {
+        let (k, v) = entry?;
+        old.push((k.value(), v.value().to_vec()));
+    }
+    for (seq, body) in old {
+        bodies.insert(seq, seal(SEAL_BODIES, &seq.to_be_bytes(), &body).as_slice())?;
+    }
+    Ok(())
+}
+
+/// The first format's record version (no checksum).
+const LEGACY_VERSION: u8 = 1;
+const RECORD_VERSION: u8 = 2;
+
+/// version, flags (bit 0 spam, bit 1 correction), at, message, extractor, count, features;
+/// sealed under its sequence number.
+fn encode(seq: u64, f: &NewFeedback, correction: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(1 + 1 + 8 + 16 + 8 + 4 + 8 * f.features.len());
     out.push(RECORD_VERSION);
     out.push(u8::from(f.spam) | u8::from(correction) << 1);
@@ -316,16 +504,22 @@ fn encode(f: &NewFeedback, correction: bool) -> Vec<u8> {
     for h in &f.features {
         out.extend_from_slice(&h.to_le_bytes());
     }
-    out
+    seal(SEAL_RECORDS, &seq.to_be_bytes(), &out)
 }
 
 fn decode(seq: u64, bytes: &[u8]) -> Result<FeedbackRecord, StoreError> {
+    let payload = unseal(SEAL_RECORDS, &seq.to_be_bytes(), bytes)
+        .ok_or(StoreError::Corrupt { seq, what: "it fails its checksum" })?;
+    decode_payload(seq, payload, RECORD_VERSION)
+}
+
+fn decode_payload(seq: u64, bytes: &[u8], version: u8) -> Result<FeedbackRecord, StoreError> {
     let corrupt = |what| StoreError::Corrupt { seq, what };
     const HEAD: usize = 1 + 1 + 8 + 16 + 8 + 4;
     if bytes.len() < HEAD {
         return Err(corrupt("shorter than its header"));
     }
-    if bytes[0] != RECORD_VERSION {
+    if bytes[0] != version {
         return Err(corrupt("unknown record version"));
     }
     let flags = bytes[1];
@@ -359,33 +553,10 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
+pub(crate) fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
     let mut b = [0u8; N];
     getrandom::fill(&mut b).map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(b)
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
-}
-
-/// Reads a 32-byte secret, or writes a new random one (mode 0600) when the file is absent.
-pub(crate) fn read_or_create_secret(path: &Path) -> std::io::Result<[u8; 32]> {
-    match std::fs::read(path) {
-        Ok(bytes) => bytes.try_into().map_err(|b: Vec<u8>| {
-            std::io::Error::other(format!("holds {} bytes, not 32 (delete it to make a new key)", b.len()))
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = random_bytes::<32>()?;
-            write_private(path, &key)?;
-            Ok(key)
-        }
-        Err(e) => Err(e),
-    }
 }
 
 /// Writes a new file readable by its owner only, durably.
@@ -419,7 +590,7 @@ mod tests {
     #[test]
     fn kept_bodies_read_back_with_their_records_and_expire_on_their_own() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FeedbackStore::open(dir.path()).unwrap();
+        let store = crate::datadir::store_for_test(dir.path());
         let with = |m, at| NewFeedback { body: Some(format!("message {m}").into_bytes()), ..fb(m, true, at) };
         store.commit(&[with(1, 10), fb(2, true, 20), with(3, 30)]).unwrap();
         let bodies = |s: &FeedbackStore| all(s).into_iter().map(|r| r.feedback.body).collect::<Vec<_>>();
@@ -433,14 +604,14 @@ mod tests {
 
     fn all(store: &FeedbackStore) -> Vec<FeedbackRecord> {
         let mut v = Vec::new();
-        store.for_each_after(0, |r| v.push(r)).unwrap();
+        store.for_each_after(0, OnDamage::Fail, |r| v.push(r)).unwrap();
         v
     }
 
     #[test]
     fn labels_are_stored_in_order_and_repeats_and_corrections_are_told_apart() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FeedbackStore::open(dir.path()).unwrap();
+        let store = crate::datadir::store_for_test(dir.path());
         let out = store.commit(&[fb(10, true, 1), fb(11, false, 1), fb(10, true, 2)]).unwrap();
         assert_eq!(out, [Outcome::New { seq: 1 }, Outcome::New { seq: 2 }, Outcome::Duplicate { seq: 1 }]);
         let out = store.commit(&[fb(10, false, 3), fb(10, false, 3)]).unwrap();
@@ -450,7 +621,7 @@ mod tests {
         assert!(records[2].correction && !records[2].feedback.spam);
         assert_eq!(records[1].feedback, fb(11, false, 1), "a record reads back as it was written");
         let mut after = Vec::new();
-        store.for_each_after(2, |r| after.push(r.seq)).unwrap();
+        store.for_each_after(2, OnDamage::Fail, |r| after.push(r.seq)).unwrap();
         assert_eq!(after, [3]);
         assert_eq!(store.stats().unwrap(), StoreStats { records: 3, last_seq: 3 });
     }
@@ -459,11 +630,11 @@ mod tests {
     fn the_store_its_identity_and_its_key_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let (id, key) = {
-            let store = FeedbackStore::open(dir.path()).unwrap();
+            let store = crate::datadir::store_for_test(dir.path());
             store.commit(&[fb(1, true, 1)]).unwrap();
             (store.id().to_owned(), store.message_key(b"hello"))
         };
-        let store = FeedbackStore::open(dir.path()).unwrap();
+        let store = crate::datadir::store_for_test(dir.path());
         assert_eq!(store.id(), id);
         assert_eq!(store.message_key(b"hello"), key);
         assert_ne!(store.message_key(b"hello!"), key);
@@ -471,7 +642,7 @@ mod tests {
         assert_eq!(store.commit(&[fb(1, true, 2)]).unwrap(), [Outcome::Duplicate { seq: 1 }]);
 
         let other = tempfile::tempdir().unwrap();
-        let elsewhere = FeedbackStore::open(other.path()).unwrap();
+        let elsewhere = crate::datadir::store_for_test(other.path());
         assert_ne!(elsewhere.id(), id);
         assert_ne!(elsewhere.message_key(b"hello"), key, "keys differ between installations");
         #[cfg(unix)]
@@ -485,7 +656,7 @@ mod tests {
     #[test]
     fn expiry_deletes_old_records_but_never_the_newest() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FeedbackStore::open(dir.path()).unwrap();
+        let store = crate::datadir::store_for_test(dir.path());
         store.commit(&[fb(1, true, 10), fb(2, true, 20), fb(3, false, 30)]).unwrap();
         assert_eq!(store.expire(25).unwrap(), 2);
         assert_eq!(all(&store).iter().map(|r| r.seq).collect::<Vec<_>>(), [3]);
@@ -497,13 +668,66 @@ mod tests {
     #[test]
     fn damaged_records_are_errors_not_panics() {
         let f = fb(5, true, 9);
-        let good = encode(&f, false);
+        let good = encode(1, &f, false);
         assert_eq!(decode(1, &good).unwrap().feedback, f);
+        assert!(decode(2, &good).is_err(), "a record read under another number is damaged");
         for cut in 0..good.len() {
             assert!(decode(1, &good[..cut]).is_err(), "cut at {cut}");
         }
-        let mut v = good.clone();
+        for i in 0..good.len() {
+            let mut v = good.clone();
+            v[i] ^= 0x04;
+            assert!(decode(1, &v).unwrap_err().to_string().contains("checksum"), "flip at {i}");
+        }
+        let payload = unseal(SEAL_RECORDS, &1u64.to_be_bytes(), &good).unwrap();
+        let mut v = payload.to_vec();
         v[0] = 9;
-        assert!(decode(1, &v).unwrap_err().to_string().contains("version"));
+        assert!(decode_payload(1, &v, RECORD_VERSION).unwrap_err().to_string().contains("version"));
+    }
+
+    #[test]
+    fn a_damaged_record_stops_a_strict_read_is_skipped_at_run_time_and_a_scrub_removes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::datadir::store_for_test(dir.path());
+        store.commit(&[fb(1, true, 1), fb(2, false, 2), fb(3, true, 3)]).unwrap();
+        // Damage record 2 in place, as a flipped byte on disk would.
+        let txn = store.db.begin_write().unwrap();
+        {
+            let mut records = txn.open_table(RECORDS).unwrap();
+            let mut v = records.get(2).unwrap().unwrap().value().to_vec();
+            v[12] ^= 0x40;
+            records.insert(2, v.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+        let e = store.for_each_after(0, OnDamage::Fail, |_| {}).unwrap_err().to_string();
+        assert!(e.contains("record 2") && e.contains("checksum"), "{e}");
+        let mut seen = Vec::new();
+        store.for_each_after(0, OnDamage::Skip, |r| seen.push(r.seq)).unwrap();
+        assert_eq!((seen, store.damaged()), (vec![1, 3], 1));
+        assert_eq!(store.scrub().unwrap(), 1);
+        assert_eq!(all(&store).iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 3], "every valid record kept");
+        assert_eq!(
+            store.commit(&[fb(2, false, 4)]).unwrap(),
+            [Outcome::New { seq: 4 }],
+            "its message is forgotten"
+        );
+        assert_eq!(
+            store.commit(&[fb(1, true, 5)]).unwrap(),
+            [Outcome::Duplicate { seq: 1 }],
+            "the index rebuilt"
+        );
+    }
+
+    #[test]
+    fn removing_the_newest_record_in_a_repair_never_reuses_its_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::datadir::store_for_test(dir.path());
+        store.commit(&[fb(1, true, 1), fb(2, false, 2)]).unwrap();
+        let txn = store.db.begin_write().unwrap();
+        txn.open_table(RECORDS).unwrap().insert(2, &b"garbage"[..]).unwrap();
+        txn.commit().unwrap();
+        assert_eq!(store.scrub().unwrap(), 1);
+        assert_eq!(store.stats().unwrap(), StoreStats { records: 1, last_seq: 2 });
+        assert_eq!(store.commit(&[fb(9, true, 3)]).unwrap(), [Outcome::New { seq: 3 }]);
     }
 }

@@ -135,6 +135,21 @@ fn request(
     Ok((status, reply.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()))
 }
 
+/// Every entry of a paged listing (`field` of each page), following `next`.
+fn every_page(addr: &str, path: &str, field: &str, headers: &[(&str, &str)]) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut uri = format!("{path}?limit=1000");
+    loop {
+        let page = json(request(addr, "GET", &uri, headers, b"").unwrap());
+        out.extend(page[field].as_array().unwrap().iter().cloned());
+        match &page["next"] {
+            Value::Null => return out,
+            Value::String(n) => uri = format!("{path}?limit=1000&after={n}"),
+            n => uri = format!("{path}?limit=1000&after={n}"),
+        }
+    }
+}
+
 fn json(reply: (u16, String)) -> Value {
     assert_eq!(reply.0, 200, "{}", reply.1);
     serde_json::from_str(&reply.1).unwrap()
@@ -654,14 +669,13 @@ fn acknowledged_review_items_labels_and_counter_updates_survive_kill_9() {
 
     let server = Server::start(&data, &args, &[]);
     let viewer = [alice];
-    let items = json(request(&server.controller, "GET", "/v1/review?limit=100000", &viewer, b"").unwrap());
+    let items = every_page(&server.controller, "/v1/review", "items", &viewer);
     let queued: std::collections::HashSet<&str> =
-        items["items"].as_array().unwrap().iter().map(|i| i["message"].as_str().unwrap()).collect();
+        items.iter().map(|i| i["message"].as_str().unwrap()).collect();
     for (_, id) in &checked {
         assert!(queued.contains(id.as_str()), "an answered check's review item was lost: {id}");
     }
-    let labels = json(request(&server.controller, "GET", "/v1/labels", &viewer, b"").unwrap());
-    let labels = labels["labels"].as_array().unwrap();
+    let labels = every_page(&server.controller, "/v1/labels", "labels", &viewer);
     let held: std::collections::HashSet<&str> =
         labels.iter().map(|l| l["entity"].as_str().unwrap()).collect();
     for entity in &labelled {
@@ -672,8 +686,15 @@ fn acknowledged_review_items_labels_and_counter_updates_survive_kill_9() {
             assert!(held.contains(format!("sender{t}.example").as_str()), "a rule's label was lost");
         }
     }
-    let (_, log) = request(&server.controller, "GET", "/v1/audit?limit=1000000", &viewer, b"").unwrap();
-    let decisions = log.lines().filter(|l| l.contains(r#""kind":"decision""#)).count();
+    let mut decisions = 0;
+    let mut after = 0;
+    loop {
+        let uri = format!("/v1/audit?after={after}");
+        let (_, page) = request(&server.controller, "GET", &uri, &viewer, b"").unwrap();
+        let Some(last) = page.lines().last() else { break };
+        after = serde_json::from_str::<Value>(last).unwrap()["seq"].as_u64().unwrap();
+        decisions += page.lines().filter(|l| l.contains(r#""kind":"decision""#)).count();
+    }
     assert!(decisions >= checked.len(), "{decisions} decisions audited, {} answered", checked.len());
     // Each sender's counter goes on from every answered check: the journal rebuilt it.
     for t in 0..3 {

@@ -221,8 +221,10 @@ impl Server {
     }
 }
 
+/// Prints JSON for a person: control and bidirectional characters escaped (the JSON reads
+/// the same).
 fn print_json(v: &serde_json::Value) -> Result<ExitCode> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    println!("{}", warden_server::text::json_for_terminal(&serde_json::to_string_pretty(v)?));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -249,7 +251,8 @@ pub fn review(cmd: Review) -> Result<ExitCode> {
             let mut out = std::io::stdout().lock();
             writeln!(out, "id\tstatus\tqueued\tP(spam)\taction\twhy\tfrom\tsubject")?;
             for i in v["items"].as_array().into_iter().flatten() {
-                let text = |k: &str| i[k].as_str().unwrap_or("-").replace(['\t', '\n', '\r'], " ");
+                // Text from messages, shown escaped: it reaches an analyst's terminal.
+                let text = |k: &str| warden_server::text::escape(i[k].as_str().unwrap_or("-")).into_owned();
                 let why: Vec<&str> =
                     i["why"].as_array().into_iter().flatten().filter_map(|w| w.as_str()).collect();
                 writeln!(
@@ -262,7 +265,9 @@ pub fn review(cmd: Review) -> Result<ExitCode> {
                     text("action"),
                     why.join(","),
                     text("from_domain"),
-                    text("subject").chars().take(60).collect::<String>()
+                    warden_server::text::escape(
+                        &i["subject"].as_str().unwrap_or("-").chars().take(60).collect::<String>()
+                    )
                 )?;
             }
             Ok(ExitCode::SUCCESS)
@@ -319,39 +324,40 @@ pub fn audit(cmd: Audit) -> Result<ExitCode> {
             if !dir.join("desk.redb").exists() {
                 bail!("{}: no desk.redb here (is it a Warden data directory?)", dir.display());
             }
-            // The key only hashes new entries; reading needs none.
-            let desk = warden_server::desk::Desk::open(&dir, [0; 32]).map_err(|e| {
-                anyhow::anyhow!(
-                    "{e} (a running server holds its data directory: export through it, without --data-dir)"
-                )
-            })?;
             let mut failed = None;
-            desk.audit_after(after, |e| {
+            let damaged = warden_server::desk::read_audit(&dir, after, |e| {
                 if failed.is_none() {
                     let line = serde_json::to_string(&e).expect("entries serialise");
-                    if let Err(err) = writeln!(sink, "{line}") {
+                    if let Err(err) = writeln!(sink, "{}", warden_server::text::json_for_terminal(&line)) {
                         failed = Some(err);
                     }
                     n += 1;
                 }
+            })
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{e} (a running server holds its data directory: export through it, without --data-dir)"
+                )
             })?;
-            desk.stop();
             if let Some(e) = failed {
                 return Err(e.into());
             }
+            if damaged > 0 {
+                eprintln!("warden: {damaged} damaged audit rows or entries were skipped");
+            }
         }
         None => {
-            // Page through the server's log, 10,000 entries a call.
+            // Page through the server's log, 1,000 entries a call.
             let mut after = after;
             loop {
-                let page = server.call("GET", &format!("/v1/audit?after={after}&limit=10000"), None)?;
+                let page = server.call("GET", &format!("/v1/audit?after={after}&limit=1000"), None)?;
                 let mut last = None;
                 for line in page.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
                     let v: serde_json::Value =
                         serde_json::from_slice(line).context("an audit line is not JSON")?;
                     last = v["seq"].as_u64();
-                    sink.write_all(line)?;
-                    sink.write_all(b"\n")?;
+                    let line = String::from_utf8_lossy(line);
+                    writeln!(sink, "{}", warden_server::text::json_for_terminal(&line))?;
                     n += 1;
                 }
                 match last {

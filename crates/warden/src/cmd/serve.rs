@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use warden_server::{AppState, Live, Settings, Sources};
+use warden_server::{AppState, Settings, Sources};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -37,9 +37,14 @@ pub struct Args {
     #[arg(long)]
     threads: Option<usize>,
     /// Check the configuration (file, environment and flags) and the model, print the
-    /// settings in force as TOML, and exit.
+    /// settings in force as TOML (tokens hidden), and exit.
     #[arg(long)]
     check_config: bool,
+    /// Start on a damaged data directory: make missing store files anew (empty), move foreign
+    /// ones aside, remove records that fail their checksums and keep every valid one, and
+    /// record all of it in the audit log. Without it, damage refuses start-up.
+    #[arg(long)]
+    repair: bool,
 }
 
 impl Args {
@@ -90,15 +95,36 @@ pub fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     init_logs(settings.server.log_json);
+    // Every file the server makes is its owner's alone (the stores also set 0600 themselves).
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let data_dir = settings.server.data_dir.clone();
     let tokens = warden_server::auth_tokens(&settings)
         .with_context(|| format!("cannot read or make the admin token in {}", data_dir.display()))?;
     if settings.auth.tokens.is_empty() {
         tracing::info!(path = %data_dir.join("admin.token").display(), "feedback and learning need the token in this file");
     }
-    let live =
-        Live::open(&data_dir, model, warden_engine::starter_model, settings.engine(), &settings.feedback)
-            .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
+    for warning in warden_server::exposure_warnings(&settings) {
+        tracing::warn!("{warning}");
+        eprintln!("warden: WARNING: {warning}");
+    }
+    let checkpoint_every = Duration::from_secs(settings.feedback.checkpoint_secs);
+    let retention_days = settings.feedback.retention_days;
+    let overrides = Some(args.overrides());
+    let sources = Sources { config: args.config, model: args.model, overrides };
+    let (state, report) = AppState::open(settings, model, tokens, sources, args.repair)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
+    for note in &report.notes {
+        tracing::warn!(data_dir = %data_dir.display(), "{note}");
+    }
+    for repair in &report.repairs {
+        tracing::warn!(data_dir = %data_dir.display(), "repair: {repair}");
+        eprintln!("warden: repair: {repair}");
+    }
+    if report.lessons > 0 {
+        tracing::info!(lessons = report.lessons, "resolutions' lessons left in the outbox were taught");
+    }
+    let live = Arc::clone(state.live());
     let (replayed, skipped) = (
         live.counters.replayed.load(std::sync::atomic::Ordering::Relaxed),
         live.counters.skipped.load(std::sync::atomic::Ordering::Relaxed),
@@ -110,11 +136,6 @@ pub fn run(args: Args) -> Result<()> {
             "feedback records made with other extractor settings than the model's were not replayed"
         );
     }
-    let checkpoint_every = Duration::from_secs(settings.feedback.checkpoint_secs);
-    let retention_days = settings.feedback.retention_days;
-    let overrides = Some(args.overrides());
-    let sources = Sources { config: args.config, model: args.model, overrides };
-    let state = AppState::new(Arc::clone(&live), settings, tokens, sources).map_err(anyhow::Error::msg)?;
 
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.threads {
@@ -169,6 +190,11 @@ async fn housekeeping(state: AppState, every: Duration, retention_days: u64) {
         let done = tokio::task::spawn_blocking(move || {
             if let Err(e) = desk_state.expire_desk() {
                 tracing::error!(error = %e, "expiring old audit entries, review items and counter updates failed");
+            }
+            match desk_state.teach_outbox() {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(lessons = n, "resolutions' lessons waiting in the outbox were taught"),
+                Err(e) => tracing::warn!(error = %e, "resolutions' lessons stay in the outbox"),
             }
             (live.checkpoint(), live.expire(retention_days))
         })
