@@ -233,7 +233,21 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
             .get_or_create(&crate::metrics::ListenerLabels { listener: listener.into() })
             .set(busy);
     }
-    let body = state.metrics().render(state.live());
+    let desk = state.desk();
+    let [desk_found, journal_found] = desk.damaged();
+    let [store_found, store_repaired] = state.live().store_damage();
+    let now = crate::metrics::Scrape {
+        connections: ["scan", "controller", "milter"].map(|l| (l, state.tracker(l).open())).to_vec(),
+        bytes_in_flight: state.budget().in_use(),
+        damaged: vec![
+            (crate::store::FILE, store_found, store_repaired),
+            (crate::datadir::DESK_FILE, desk_found, desk.repaired()),
+            (crate::journal::FILE, journal_found, 0),
+        ],
+        review_open: desk.open_items().unwrap_or(0),
+        review_dropped: desk.review_dropped(),
+    };
+    let body = state.metrics().render(state.live(), &now);
     ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }
 

@@ -259,6 +259,8 @@ pub fn open(path: &Path, opts: &Options) -> Result<DataDir, DataDirError> {
                 ),
                 Fix::Adopt(which),
             )),
+            // A creation or adoption cut short: what it had not made yet is made now.
+            (None, false) if marker.is_some() => {}
             // A legacy journal could be empty; a legacy directory may predate the desk and
             // the journal (they are made now). The feedback store was always there.
             (None, false) if lenient && (which != Which::Feedback || fresh) && !(found_empty && which == Which::Desk) => {}
@@ -339,7 +341,10 @@ pub fn open(path: &Path, opts: &Options) -> Result<DataDir, DataDirError> {
     };
 
     if !problems.is_empty() && !opts.repair {
-        let _ = std::fs::remove_file(&p.init).ok().filter(|_| lenient && marker.is_none());
+        if lenient && marker.is_none() {
+            // This call wrote the marker: a refusal leaves the directory as it found it.
+            let _ = std::fs::remove_file(&p.init);
+        }
         return Err(DataDirError::Damaged {
             dir: path.display().to_string(),
             problems: problems.into_iter().map(|(t, _)| t).collect(),
@@ -792,6 +797,85 @@ mod tests {
         assert_eq!((mode(&dir), mode(&dir.join("admin.token"))), (0o700, 0o600));
     }
 
+    /// A data directory as the first format left it: no identities, no checksums.
+    #[test]
+    fn a_directory_made_before_identities_adopts_one_and_its_records_get_checksums() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        create_private_dir(&dir).unwrap();
+        std::fs::write(dir.join(KEY_FILE), [7u8; 32]).unwrap();
+        let old_record = |message: u128, spam: bool| {
+            let mut v = vec![1u8, u8::from(spam)];
+            v.extend_from_slice(&100u64.to_le_bytes());
+            v.extend_from_slice(&message.to_le_bytes());
+            v.extend_from_slice(&5u64.to_le_bytes());
+            v.extend_from_slice(&2u32.to_le_bytes());
+            v.extend_from_slice(&11u64.to_le_bytes());
+            v.extend_from_slice(&12u64.to_le_bytes());
+            v
+        };
+        {
+            let db = redb::Database::create(dir.join(store::FILE)).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut t = txn.open_table(TableDefinition::<u64, &[u8]>::new("feedback")).unwrap();
+                t.insert(1, old_record(41, true).as_slice()).unwrap();
+                t.insert(2, old_record(42, false).as_slice()).unwrap();
+                let mut m = txn.open_table(TableDefinition::<u128, (u64, bool)>::new("by_message")).unwrap();
+                m.insert(41, (1, true)).unwrap();
+                m.insert(42, (2, false)).unwrap();
+                txn.open_table(META).unwrap().insert("store_id", "00112233445566778899aabbccddeeff").unwrap();
+            }
+            txn.commit().unwrap();
+            let db = redb::Database::create(dir.join(DESK_FILE)).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let entry = "{\"seq\":1,\"at\":5,\"kind\":\"decision\",\"actor\":\"warden:check\"}\n";
+                txn.open_table(TableDefinition::<u64, &[u8]>::new("audit"))
+                    .unwrap()
+                    .insert(1, entry.as_bytes())
+                    .unwrap();
+                txn.open_table(TableDefinition::<&str, u64>::new("sequences"))
+                    .unwrap()
+                    .insert("audit", 2)
+                    .unwrap();
+                let item = "{\"id\":1,\"at\":5,\"status\":\"open\",\"why\":[\"uncertain\"],\"message\":\"0000000000000000000000000000002b\",\"action\":\"deliver\",\"score\":0.1,\"probability\":0.55,\"from_domain\":null,\"subject\":\"old\",\"url_domains\":[],\"attachments\":[],\"reasons\":[]}";
+                txn.open_table(TableDefinition::<u64, &[u8]>::new("review"))
+                    .unwrap()
+                    .insert(1, item.as_bytes())
+                    .unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let mut old_journal = Vec::new();
+        let c = crate::desk::JournaledCount { counter: "c".into(), entity: 1, value: None, at: 9 };
+        let p = crate::desk::encode_count(&c);
+        old_journal.extend_from_slice(&(p.len() as u32).to_le_bytes());
+        old_journal.extend_from_slice(&p);
+        std::fs::write(dir.join(journal::FILE), &old_journal).unwrap();
+
+        let mut d = opened(&dir, false).unwrap();
+        assert!(d.notes.iter().any(|n| n.contains("adopted the identity")), "{:?}", d.notes);
+        let store = d.store.take().unwrap();
+        let mut seen = Vec::new();
+        store
+            .for_each_after(0, store::OnDamage::Fail, |r| seen.push((r.feedback.message, r.feedback.spam)))
+            .unwrap();
+        assert_eq!(seen, [(41, true), (42, false)], "the old records read, with checksums now");
+        assert_eq!(store.id(), "00112233445566778899aabbccddeeff", "the checkpoints' store id stays");
+        assert_eq!(d.desk.audit_page(0, 10).unwrap().len(), 1);
+        assert_eq!(d.desk.review_page(None, None, 10).unwrap().items[0].subject.as_deref(), Some("old"));
+        assert_eq!(d.desk.open_items().unwrap(), 1, "the old item is indexed");
+        let mut counts = Vec::new();
+        d.desk.counts_since(0, |c| counts.push(c)).unwrap();
+        assert_eq!(counts, [c]);
+        drop(store);
+        close(d);
+        let again = opened(&dir, false).unwrap();
+        assert!(again.notes.is_empty() && again.repairs.is_empty(), "{:?} {:?}", again.notes, again.repairs);
+        close(again);
+    }
+
     #[test]
     fn an_interrupted_creation_is_resumed_not_refused() {
         let tmp = tempfile::tempdir().unwrap();
@@ -804,7 +888,7 @@ mod tests {
             id
         });
         let id = id.unwrap();
-        std::fs::remove_file(dir.join(DESK_FILE)).unwrap();
+        std::fs::write(dir.join(DESK_FILE), b"").unwrap(); // made, not yet a database
         std::fs::remove_file(dir.join(journal::FILE)).unwrap();
         std::fs::write(dir.join(INIT), &id).unwrap();
         let d = opened(&dir, false).unwrap();

@@ -1856,6 +1856,127 @@ mod tests {
         }
     }
 
+    fn uncertain(message: u128, p: f64) -> CheckWrites {
+        let mut r = item(message, 10);
+        r.item.probability = p;
+        r.item.certainty = certainty(p, [0.4, 0.6]);
+        CheckWrites { review: Some(r), ..Default::default() }
+    }
+
+    #[tokio::test]
+    async fn at_the_cap_the_surest_open_item_is_dropped_first_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let desk = open(dir.path());
+        desk.set_limits(3, limits::SUBJECT, limits::REASON);
+        for (m, p) in [(1, 0.45), (2, 0.59), (3, 0.50)] {
+            write(&desk, uncertain(m, p)).await;
+        }
+        // Surer than every queued one: not queued.
+        write(&desk, uncertain(4, 0.40)).await;
+        // Less sure than item 2 (0.59): item 2 goes.
+        write(&desk, uncertain(5, 0.52)).await;
+        let open_items = desk.review_page(Some(ReviewStatus::Open), None, 10).unwrap().items;
+        let held: Vec<f64> = open_items.iter().map(|i| i.probability).collect();
+        assert_eq!(held, [0.52, 0.50, 0.45], "newest first");
+        assert_eq!((desk.review_dropped(), desk.open_items().unwrap()), (2, 3));
+        // A claimed item leaves the open count and is never dropped.
+        desk.claim(open_items[2].id, "alice", 20).unwrap();
+        write(&desk, uncertain(6, 0.58)).await;
+        assert_eq!(desk.open_items().unwrap(), 3);
+        assert_eq!(desk.review_page(Some(ReviewStatus::Claimed), None, 10).unwrap().items.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn listings_read_one_page_at_a_time_and_follow_their_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let desk = open(dir.path());
+        for m in 1..=7u128 {
+            write(&desk, uncertain(m, 0.5)).await;
+        }
+        desk.claim(3, "alice", 20).unwrap();
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = desk.review_page(Some(ReviewStatus::Open), after, 2).unwrap();
+            assert!(page.items.len() <= 2);
+            seen.extend(page.items.iter().map(|i| i.id));
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(seen, [7, 6, 5, 4, 2, 1], "every open item once, newest first");
+        for i in 0..5u64 {
+            let mut l = label(LabelSource::Manual, true, 10, None);
+            l.entity = format!("e{i}.example");
+            desk.set_label(&l).unwrap();
+        }
+        let first = desk.labels_page(Some("domain"), None, None, 2).unwrap();
+        let second = desk.labels_page(Some("domain"), None, first.next.as_deref(), 2).unwrap();
+        let third = desk.labels_page(Some("domain"), None, second.next.as_deref(), 2).unwrap();
+        let all: Vec<String> =
+            [first.items, second.items, third.items.clone()].concat().into_iter().map(|l| l.entity).collect();
+        assert_eq!(all, ["e0.example", "e1.example", "e2.example", "e3.example", "e4.example"]);
+        assert_eq!((third.items.len(), third.next), (1, None));
+        let one = desk.labels_page(Some("domain"), Some("E3.example"), None, 10).unwrap();
+        assert_eq!(one.items.len(), 1);
+        assert_eq!(desk.audit_page(0, 2).unwrap().iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(desk.audit_page(4, 100).unwrap().len(), 2, "six entries: five labels and a claim");
+    }
+
+    #[tokio::test]
+    async fn a_resolution_and_its_lesson_are_committed_together_and_a_refused_one_teaches_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let desk = open(dir.path());
+        write(&desk, uncertain(9, 0.5)).await;
+        let lesson = |spam| Lesson {
+            item: 1,
+            message: 9,
+            spam,
+            correction: true,
+            features: vec![1, 2, 3],
+            body: Some(b"the message".to_vec()),
+        };
+        let (_, seq) = desk.resolve(1, "alice", Verdict::Spam, "kit", 30, Some(lesson(true))).unwrap();
+        assert!(desk.resolve(1, "bob", Verdict::Ham, "no", 31, Some(lesson(false))).is_err());
+        assert_eq!(desk.outbox().unwrap(), [(seq.unwrap(), lesson(true))], "one resolution, one lesson");
+        desk.clear_lesson(seq.unwrap()).unwrap();
+        assert!(desk.outbox().unwrap().is_empty());
+        let lesson = Lesson { body: None, ..lesson(false) };
+        assert_eq!(decode_lesson(&encode_lesson(&lesson)), Some(lesson));
+    }
+
+    #[tokio::test]
+    async fn a_damaged_item_is_skipped_by_listings_and_removed_by_a_scrub() {
+        let dir = tempfile::tempdir().unwrap();
+        let desk = open(dir.path());
+        for m in 1..=3u128 {
+            write(&desk, uncertain(m, 0.5)).await;
+        }
+        let txn = desk.db.begin_write().unwrap();
+        {
+            let mut review = txn.open_table(REVIEW).unwrap();
+            let mut v = review.get(2).unwrap().unwrap().value().to_vec();
+            v[5] ^= 0x20;
+            review.insert(2, v.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+        let page = desk.review_page(None, None, 10).unwrap();
+        assert_eq!(page.items.iter().map(|i| i.id).collect::<Vec<_>>(), [3, 1], "the listing stands");
+        assert_eq!(desk.damaged()[0], 1);
+        assert!(matches!(desk.review_item(2), Err(DeskError::Damaged(_))));
+        assert_eq!(desk.scrub().unwrap(), 1);
+        assert!(matches!(desk.review_item(2), Err(DeskError::NoItem(2))));
+        assert!(desk.review_features(2).is_err(), "its features went with it");
+        assert_eq!(desk.open_items().unwrap(), 2, "the indexes were built again");
+        write(&desk, uncertain(2, 0.5)).await;
+        assert_eq!(
+            desk.review_page(None, None, 10).unwrap().items.len(),
+            3,
+            "its message may be queued again"
+        );
+    }
+
     #[test]
     fn damaged_journal_entries_are_errors_not_panics() {
         let c = JournaledCount { counter: "c".into(), entity: 3, value: None, at: 4 };

@@ -15,6 +15,8 @@
 
 mod api;
 mod auth;
+mod budget;
+pub mod conn;
 pub mod datadir;
 pub mod desk;
 mod desk_api;
@@ -88,6 +90,12 @@ struct Shared {
     scanned: [AtomicU64; 4],
     scan_slots: Arc<tokio::sync::Semaphore>,
     controller_slots: Arc<tokio::sync::Semaphore>,
+    /// The milter's own decision slots (`[milter] max_in_flight`).
+    milter_slots: Arc<tokio::sync::Semaphore>,
+    /// Bytes of requests and milter messages held, across listeners.
+    budget: budget::Budget,
+    /// Each listener's connections: scanning, controller, milter.
+    trackers: [Arc<conn::Tracker>; 3],
     /// Outbox lessons a resolve handler is teaching now (the drain leaves them alone).
     teaching: std::sync::Mutex<std::collections::HashSet<u64>>,
 }
@@ -157,21 +165,28 @@ impl AppState {
         tokens: Vec<String>,
         sources: Sources,
     ) -> Result<Self, String> {
-        let slots = || Arc::new(tokio::sync::Semaphore::new(settings.limits.max_in_flight));
+        let slots = |n| Arc::new(tokio::sync::Semaphore::new(n));
         let checker = RwLock::new(Arc::new(mailauth::Checker::new(&settings.mail_auth)?));
+        let metrics = Metrics::default();
+        let cap = settings.limits.max_connections;
+        let trackers = ["scan", "controller", "milter"]
+            .map(|name| conn::Tracker::new(name, cap, metrics.connections_closed.clone()));
         let r = &settings.review;
         desk.set_limits(r.max_items, r.max_subject_bytes, r.max_reason_bytes);
         live.set_rules(load_rules(&settings.rules.files, Some(&desk))?);
         Ok(AppState(Arc::new(Shared {
             checker,
             desk,
-            scan_slots: slots(),
-            controller_slots: slots(),
+            scan_slots: slots(settings.limits.max_in_flight),
+            controller_slots: slots(settings.limits.max_in_flight),
+            milter_slots: slots(settings.milter.max_in_flight),
+            budget: budget::Budget::new(settings.limits.max_bytes_in_flight),
+            trackers,
             live,
             settings: RwLock::new(Arc::new(settings)),
             tokens: RwLock::new(Arc::new(tokens)),
             sources,
-            metrics: Metrics::default(),
+            metrics,
             scanned: Default::default(),
             teaching: Default::default(),
         })))
@@ -262,6 +277,18 @@ impl AppState {
 
     fn metrics(&self) -> &Metrics {
         &self.0.metrics
+    }
+
+    fn budget(&self) -> &budget::Budget {
+        &self.0.budget
+    }
+
+    fn tracker(&self, listener: &str) -> &Arc<conn::Tracker> {
+        match listener {
+            "scan" => &self.0.trackers[0],
+            "controller" => &self.0.trackers[1],
+            _ => &self.0.trackers[2],
+        }
     }
 
     /// Runs the authentication checks `envelope` allows, then decides on `raw` (on the
@@ -438,6 +465,9 @@ impl AppState {
         if next.server != now.server || next.limits != now.limits {
             notes.push("[server] and [limits] take effect at the next restart".to_owned());
         }
+        if next.milter.max_in_flight != now.milter.max_in_flight {
+            notes.push("[milter] max_in_flight takes effect at the next restart".to_owned());
+        }
         if next.audit.key_file != now.audit.key_file {
             notes.push("[audit] key_file takes effect at the next restart".to_owned());
         }
@@ -459,6 +489,8 @@ impl AppState {
         self.0.live.set_config(next.engine()).map_err(|e| e.to_string())?;
         *self.0.checker.write().expect("not poisoned") = Arc::new(checker);
         *self.0.tokens.write().expect("not poisoned") = Arc::new(tokens);
+        let r = &next.review;
+        self.0.desk.set_limits(r.max_items, r.max_subject_bytes, r.max_reason_bytes);
         *self.0.settings.write().expect("not poisoned") = Arc::new(next);
         notes.push("configuration reloaded".to_owned());
         Ok(notes)
@@ -639,15 +671,17 @@ fn common(routes: Router<AppState>) -> Router<AppState> {
         .route("/openapi.json", get(openapi::document))
 }
 
-/// What every listener's routes are wrapped in: the message size limit, the time limit of a
-/// request (`client_timeout_ms`: a client that has not sent its whole message by then gets
-/// 408), and a panic in a handler answered as 500 with a JSON error instead of a dropped
-/// connection (no input is known to cause one: the extractors are fuzzed).
+/// What every listener's routes are wrapped in: the body read whole against the byte budget
+/// before anything else (`budget.rs`: a declared length past the limit is 413 at once), the
+/// time limit of a request (`client_timeout_ms`: a client that has not sent its whole message
+/// by then gets 408), and a panic in a handler answered as 500 with a JSON error instead of a
+/// dropped connection (no input is known to cause one: the extractors are fuzzed).
 fn guarded(routes: Router<AppState>, state: &AppState, listener: &'static str) -> Router {
     let limits = state.settings().limits.clone();
     let timeout = Duration::from_millis(limits.client_timeout_ms);
     routes
         .layer(DefaultBodyLimit::max(limits.max_message_bytes))
+        .layer(from_fn_with_state((state.clone(), listener), budget::buffer_body))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(from_fn_with_state((state.clone(), listener), auth::count_timeouts))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
@@ -658,39 +692,75 @@ fn guarded(routes: Router<AppState>, state: &AppState, listener: &'static str) -
 }
 
 /// Serves `app` on `listener` until `stop` turns true, then stops accepting and lets the
-/// connections in flight finish their requests. A client gets `client_timeout` to send
-/// its request head (then the connection is closed) and as long for its body (then 408).
-pub async fn serve_listener(
+/// connections in flight finish their requests. A client gets `client_timeout_ms` to send its
+/// request head (then the connection is closed) and as long for its body (then 408); a
+/// connection with no request in flight is closed after `idle_timeout_ms`, and the listener
+/// holds `max_connections` at most (`conn.rs`).
+async fn serve_listener(
     listener: tokio::net::TcpListener,
     app: Router,
-    client_timeout: Duration,
+    state: AppState,
+    name: &'static str,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let limits = state.settings().limits.clone();
+    let idle = Duration::from_millis(limits.idle_timeout_ms);
+    let tracker = Arc::clone(state.tracker(name));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(client_timeout);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(limits.client_timeout_ms));
+    builder.http2().timer(TokioTimer::new());
+    let mut errors = conn::AcceptErrors::new(name);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(a) => a,
+                Ok(a) => {
+                    errors.succeeded();
+                    a
+                }
                 Err(e) => {
-                    // Out of file descriptors and the like: the listener itself is fine.
-                    eprintln!("warden: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Out of descriptors and the like: the listener itself is fine.
+                    tokio::time::sleep(errors.failed(&e, &tracker)).await;
                     continue;
                 }
             },
             _ = stop.wait_for(|s| *s) => break,
         };
-        let app = app.clone();
+        let Some(conn) = tracker.admit() else { continue };
+        // An IPv4 client of a dual-stack socket arrives as ::ffff:a.b.c.d: it is a.b.c.d.
+        let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
+        let (app, on) = (app.clone(), Arc::clone(&conn));
         let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
-            tower::ServiceExt::oneshot(app.clone(), req)
+            let busy = on.busy();
+            let answer = tower::ServiceExt::oneshot(app.clone(), req);
+            async move {
+                let response = answer.await?;
+                // The connection stays busy until the answer's body is written.
+                Ok::<_, std::convert::Infallible>(response.map(|body| {
+                    axum::body::Body::new(http_body_util::BodyExt::map_frame(body, move |frame| {
+                        let _ = &busy;
+                        frame
+                    }))
+                }))
+            }
         });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-        let conn = graceful.watch(conn);
+        let served = graceful
+            .watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned());
+        let tracker = Arc::clone(&tracker);
         tokio::spawn(async move {
-            let _ = conn.await;
+            tokio::select! {
+                _ = served => {}
+                timed_out = conn.expired(idle) => {
+                    if timed_out {
+                        tracker.closed("idle");
+                    }
+                }
+            }
+            tracker.remove(&conn);
         });
     }
     drop(listener);
@@ -727,12 +797,18 @@ pub async fn serve(
     listeners: Listeners,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let timeout = Duration::from_millis(state.settings().limits.client_timeout_ms);
-    let a = serve_listener(listeners.scan, scan_router(state.clone()), timeout, stop.clone());
-    let b = serve_listener(listeners.controller, controller_router(state.clone()), timeout, stop.clone());
+    let drain = Duration::from_millis(state.settings().limits.client_timeout_ms);
+    let a = serve_listener(listeners.scan, scan_router(state.clone()), state.clone(), "scan", stop.clone());
+    let b = serve_listener(
+        listeners.controller,
+        controller_router(state.clone()),
+        state.clone(),
+        "controller",
+        stop.clone(),
+    );
     let c = async {
         if let Some(l) = listeners.milter {
-            milter::serve(l, state.clone(), stop, timeout).await;
+            milter::serve(l, state.clone(), stop, drain).await;
         }
     };
     tokio::join!(a, b, c);

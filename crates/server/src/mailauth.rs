@@ -64,7 +64,9 @@ impl Envelope {
     pub fn from_headers(h: &axum::http::HeaderMap) -> Envelope {
         let text = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::trim).unwrap_or("");
         Envelope {
-            ip: text("ip").parse().ok(),
+            // An IPv4 client written as ::ffff:a.b.c.d is a.b.c.d (SPF, rules and the
+            // private-network check all take it as IPv4).
+            ip: text("ip").parse::<std::net::IpAddr>().ok().map(|ip| ip.to_canonical()),
             helo: text("helo").to_owned(),
             mail_from: bare(text("from")),
             rcpt: h.get_all("rcpt").iter().filter_map(|v| v.to_str().ok()).map(bare).collect(),

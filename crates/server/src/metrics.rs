@@ -27,6 +27,21 @@ pub struct ListenerLabels {
     pub listener: String,
 }
 
+/// Why the server closed a connection.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClosedLabels {
+    /// `scan`, `controller` or `milter`.
+    pub listener: String,
+    /// `idle`, `evicted` or `refused`.
+    pub why: String,
+}
+
+/// A file's label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FileLabels {
+    file: String,
+}
+
 /// A feedback outcome's label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
@@ -45,6 +60,21 @@ struct RuleLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModelLabels {
     created: String,
+}
+
+/// What the rest of the server reports at a scrape.
+#[derive(Debug, Default)]
+pub struct Scrape {
+    /// Connections open, by listener.
+    pub connections: Vec<(&'static str, usize)>,
+    /// Bytes held against `max_bytes_in_flight`.
+    pub bytes_in_flight: usize,
+    /// Damaged records met since start and removed by a repair, by file.
+    pub damaged: Vec<(&'static str, u64, u64)>,
+    /// Open review items.
+    pub review_open: u64,
+    /// Review items dropped at the cap since start.
+    pub review_dropped: u64,
 }
 
 /// Everything `/metrics` shows.
@@ -66,6 +96,16 @@ pub struct Metrics {
     pub timeouts: Family<ListenerLabels, Counter>,
     /// Requests being decided or learned now.
     pub in_flight: Family<ListenerLabels, Gauge>,
+    /// Requests refused with 503 because `max_bytes_in_flight` was spent.
+    pub memory_shed: Family<ListenerLabels, Counter>,
+    /// Connections the server closed, by listener and why.
+    pub connections_closed: Family<ClosedLabels, Counter>,
+    connections: Family<ListenerLabels, Gauge>,
+    bytes_in_flight: Gauge,
+    damaged: Family<FileLabels, Gauge>,
+    repaired: Family<FileLabels, Gauge>,
+    review_open: Gauge,
+    review_dropped: Gauge,
     model: Family<ModelLabels, Gauge>,
     model_messages: Gauge,
     records: Gauge,
@@ -117,6 +157,28 @@ impl Default for Metrics {
         registry.register("timeouts", "Requests past client_timeout_ms", timeouts.clone());
         let in_flight = Family::<ListenerLabels, Gauge>::default();
         registry.register("in_flight", "Requests being decided or learned now", in_flight.clone());
+        let memory_shed = Family::<ListenerLabels, Counter>::default();
+        registry.register(
+            "memory_shed",
+            "Requests refused with 503: max_bytes_in_flight was spent",
+            memory_shed.clone(),
+        );
+        let connections_closed = Family::<ClosedLabels, Counter>::default();
+        registry.register(
+            "connections_closed",
+            "Connections the server closed: idle (past idle_timeout_ms), evicted (idle, to make room), refused (listener full)",
+            connections_closed.clone(),
+        );
+        let connections = Family::<ListenerLabels, Gauge>::default();
+        registry.register("connections", "Connections open now", connections.clone());
+        let damaged = Family::<FileLabels, Gauge>::default();
+        registry.register(
+            "damaged_records",
+            "Damaged records met by reads since start (skipped; `warden serve --repair` removes them)",
+            damaged.clone(),
+        );
+        let repaired = Family::<FileLabels, Gauge>::default();
+        registry.register("repaired_records", "Damaged records a repair removed at start", repaired.clone());
         let model = Family::<ModelLabels, Gauge>::default();
         registry.register("model_info", "The live model (1), by when it was saved", model.clone());
         let gauge = |registry: &mut Registry, name: &str, help: &str| {
@@ -147,6 +209,11 @@ impl Default for Metrics {
         );
         let rules_last_load_ok =
             gauge(&mut registry, "rules_last_load_ok", "1 if the last rule load checked, else 0");
+        let bytes_in_flight =
+            gauge(&mut registry, "bytes_in_flight", "Bytes of requests and milter messages held now");
+        let review_open = gauge(&mut registry, "review_open", "Open review items");
+        let review_dropped =
+            gauge(&mut registry, "review_dropped", "Review items dropped at [review] max_items since start");
         rules_last_load_ok.set(1);
         Metrics {
             registry,
@@ -158,6 +225,14 @@ impl Default for Metrics {
             desk_failures,
             timeouts,
             in_flight,
+            memory_shed,
+            connections_closed,
+            connections,
+            bytes_in_flight,
+            damaged,
+            repaired,
+            review_open,
+            review_dropped,
             model,
             model_messages,
             records,
@@ -174,8 +249,18 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// The exposition text, with the live model's figures as of now.
-    pub fn render(&self, live: &Live) -> String {
+    /// The exposition text, with the live model's figures and `now`'s as of now.
+    pub fn render(&self, live: &Live, now: &Scrape) -> String {
+        for &(listener, open) in &now.connections {
+            self.connections.get_or_create(&ListenerLabels { listener: listener.into() }).set(open as i64);
+        }
+        self.bytes_in_flight.set(now.bytes_in_flight as i64);
+        for &(file, found, repaired) in &now.damaged {
+            self.damaged.get_or_create(&FileLabels { file: file.into() }).set(found as i64);
+            self.repaired.get_or_create(&FileLabels { file: file.into() }).set(repaired as i64);
+        }
+        self.review_open.set(now.review_open as i64);
+        self.review_dropped.set(now.review_dropped as i64);
         let (messages, _, _, _) = live.model_counts();
         let created = live.with_engine(|e| e.model().meta.created.clone());
         self.model.clear();

@@ -494,6 +494,7 @@ impl Settings {
             .map(|p| (p, "analysts"))
             .chain(self.auth.viewers.iter().map(|p| (p, "viewers")));
         let mut seen = std::collections::HashSet::new();
+        let mut names = std::collections::HashSet::new();
         for (p, role) in people {
             if p.name.trim().is_empty() || p.token.trim().len() < 16 {
                 return bad(format!(
@@ -501,11 +502,42 @@ impl Settings {
                     p.name
                 ));
             }
+            // The audit log tells people from Warden's own actors by name.
+            let name = p.name.trim();
+            if let Err(e) = crate::text::check_field("name", name, 64) {
+                return bad(format!("[auth] {role}: {:?}: {e}", p.name));
+            }
+            let lower = name.to_lowercase();
+            if lower == "admin"
+                || lower == "warden"
+                || lower.starts_with("warden:")
+                || lower.starts_with("rule:")
+            {
+                return bad(format!(
+                    "[auth] {role}: {:?} is a name the audit log gives Warden's own actors (admin, warden, rule:…)",
+                    p.name
+                ));
+            }
+            if !names.insert(lower) {
+                return bad(format!("[auth] {role}: the name {:?} is given twice", p.name));
+            }
             if !seen.insert(p.token.trim()) || self.auth.tokens.iter().any(|t| t.trim() == p.token.trim()) {
                 return bad(format!("[auth] {role}: {:?} shares a token with someone else", p.name));
             }
         }
         Ok(())
+    }
+
+    /// The settings as TOML, every token replaced by a note of its length: what
+    /// `warden serve --check-config` prints.
+    pub fn to_toml_without_secrets(&self) -> Result<String, toml::ser::Error> {
+        let mut shown = self.clone();
+        let hide = |t: &str| format!("(hidden: {} characters)", t.trim().chars().count());
+        shown.auth.tokens = self.auth.tokens.iter().map(|t| hide(t)).collect();
+        for p in shown.auth.analysts.iter_mut().chain(shown.auth.viewers.iter_mut()) {
+            p.token = hide(&p.token);
+        }
+        toml::to_string(&shown)
     }
 
     /// The engine's part.

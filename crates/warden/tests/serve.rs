@@ -538,10 +538,12 @@ fn shutdown_finishes_the_request_in_flight_and_logs_json_when_asked() {
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     write!(s, "POST /v1/mail/check HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", gtube.len()).unwrap();
     s.write_all(head).unwrap();
-    // Once the server is reading that request, it is told to stop. (A connection it has not
-    // begun to read is not in flight: shutdown closes it.)
-    let in_flight = "warden_in_flight{listener=\"scan\"} 1";
-    while !request(&server.scan, "GET", "/metrics", &[], b"").unwrap().1.contains(in_flight) {}
+    // Once the server is reading that request (its body holds bytes of the budget), it is told
+    // to stop. (A connection it has not begun to read is not in flight: shutdown closes it.)
+    let reading = |metrics: &str| {
+        metrics.lines().any(|l| l.strip_prefix("warden_bytes_in_flight ").is_some_and(|v| v.trim() != "0"))
+    };
+    while !reading(&request(&server.scan, "GET", "/metrics", &[], b"").unwrap().1) {}
     signal(&server.child, "TERM");
     let line = server.wait_log("stopping");
     let logged: Value = serde_json::from_str(&line).expect("a JSON log line");

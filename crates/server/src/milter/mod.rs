@@ -7,8 +7,16 @@
 //! - `quarantine` puts it in the MTA's hold queue (or only marks it: `quarantine = "headers"`);
 //! - `reject` refuses it with `550 5.7.1 …` (or holds it, or only marks it);
 //! - when no decision can be made (internal error, time budget spent) it accepts with an
-//!   `X-Warden-Error` header or answers 451, as `on_error` says; when the server is full
-//!   (`max_in_flight`) it answers 451.
+//!   `X-Warden-Error` header or answers 451, as `on_error` says; when the milter is full
+//!   (`[milter] max_in_flight`, its own budget apart from the HTTP listeners') or the bytes in
+//!   flight are spent (`[limits] max_bytes_in_flight`) it answers 451.
+//!
+//! What a connection keeps is bounded: the envelope counts against `[limits]
+//! max_message_bytes` with the message (a recipient past it is answered `552 5.3.4`), a
+//! message has `max_recipients` at most (one more is answered `452 4.5.3`), and bytes of the
+//! message past the limit are not kept (the decision is made on the first
+//! `max_message_bytes`). A connection must send its first command within `[limits]
+//! idle_timeout_ms` and then one every `idle_timeout_secs`.
 //!
 //! A connection that breaks the protocol is closed and logged; the MTA then applies its
 //! `milter_default_action`. Other connections are not affected.
@@ -16,6 +24,7 @@
 pub mod codec;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -24,6 +33,7 @@ use warden_core::{Decision, MailAction};
 pub use codec::{Command, MilterError, Response};
 
 use crate::AppState;
+use crate::budget::{Budget, Held};
 use crate::settings::{MilterConfig, OnError, QuarantineAs, RejectAs};
 
 /// What the session needs next.
@@ -44,10 +54,13 @@ pub enum Step {
 #[derive(Debug)]
 pub struct Session {
     max_bytes: usize,
+    max_recipients: usize,
     /// The message as received so far: header fields, blank line, body.
     message: Vec<u8>,
     /// Bytes of the message beyond `max_bytes`, not kept.
     dropped: usize,
+    /// Bytes of the envelope kept (sender and recipients).
+    envelope: usize,
     /// The client's address, when the MTA said.
     pub client: Option<IpAddr>,
     /// HELO name.
@@ -60,13 +73,22 @@ pub struct Session {
     pub queue_id: String,
 }
 
+/// A HELO name longer than a domain name may be (RFC 1035) is cut.
+const MAX_HELO: usize = 255;
+/// A buffer larger than this is given back to the allocator when it empties (a message's
+/// between messages, the read buffer between packets): an idle connection holds little.
+const KEEP_CAPACITY: usize = 8 << 10;
+
 impl Session {
-    /// A new connection; at most `max_bytes` of each message are kept for deciding.
-    pub fn new(max_bytes: usize) -> Self {
+    /// A new connection; at most `max_bytes` of each message, envelope included, are kept
+    /// for deciding, and at most `max_recipients` recipients.
+    pub fn new(max_bytes: usize, max_recipients: usize) -> Self {
         Session {
             max_bytes,
+            max_recipients,
             message: Vec::new(),
             dropped: 0,
+            envelope: 0,
             client: None,
             helo: String::new(),
             mail_from: String::new(),
@@ -75,18 +97,55 @@ impl Session {
         }
     }
 
+    /// How many of `bytes` fit in what is left of the limit.
+    fn room(&self, bytes: usize) -> usize {
+        bytes.min(self.max_bytes.saturating_sub(self.message.len() + self.envelope))
+    }
+
     fn keep(&mut self, bytes: &[u8]) {
-        let room = self.max_bytes.saturating_sub(self.message.len());
-        let take = bytes.len().min(room);
+        let take = self.room(bytes.len());
+        let want = self.message.len() + take;
+        if want > self.message.capacity() {
+            // Grown as a Vec grows, but never past the limit.
+            let capacity = want.max(self.message.capacity() * 2).min(self.max_bytes);
+            self.message.reserve_exact(capacity - self.message.len());
+        }
         self.message.extend_from_slice(&bytes[..take]);
         self.dropped += bytes.len() - take;
     }
 
+    /// The bytes this session holds: the message's buffer and the envelope.
+    pub fn held_bytes(&self) -> usize {
+        self.message.capacity() + self.envelope + self.helo.len()
+    }
+
+    /// The bytes `command` would add to [`Session::held_bytes`] (counted before it is taken).
+    pub fn growth(&self, command: &Command) -> usize {
+        let add = match command {
+            Command::Header { name, value } => name.len() + value.len() + 4,
+            Command::EndOfHeaders => 2,
+            Command::Body(chunk) | Command::EndOfMessage(chunk) => chunk.len(),
+            Command::Rcpt(args) | Command::Mail(args) => return args.first().map_or(0, String::len),
+            Command::Helo(h) => return h.len().min(MAX_HELO),
+            _ => return 0,
+        };
+        let want = self.message.len() + self.room(add);
+        if want > self.message.capacity() {
+            want.max(self.message.capacity() * 2).min(self.max_bytes) - self.message.capacity()
+        } else {
+            0
+        }
+    }
+
     /// Forgets the message (at a new MAIL FROM, after a verdict, on abort). The queue id is
     /// kept: the macros that carry it come just before the command they are for.
-    fn reset_message(&mut self) {
+    pub fn reset_message(&mut self) {
+        if self.message.capacity() > KEEP_CAPACITY {
+            self.message = Vec::new();
+        }
         self.message.clear();
         self.dropped = 0;
+        self.envelope = 0;
         self.mail_from.clear();
         self.rcpt.clear();
     }
@@ -107,22 +166,38 @@ impl Session {
                 Step::Silent
             }
             Command::Connect { address, .. } => {
-                self.client = address;
+                // An IPv4 client given as an IPv4-mapped IPv6 address is the IPv4 client.
+                self.client = address.map(|a| a.to_canonical());
                 Step::Reply(vec![Response::Continue])
             }
-            Command::Helo(h) => {
+            Command::Helo(mut h) => {
+                h.truncate(h.floor_char_boundary(MAX_HELO));
                 self.helo = h;
                 Step::Reply(vec![Response::Continue])
             }
             Command::Mail(args) => {
                 self.reset_message();
-                self.mail_from = args.into_iter().next().unwrap_or_default();
+                let from = args.into_iter().next().unwrap_or_default();
+                if from.len() > self.max_bytes {
+                    return Step::Reply(vec![too_big()]);
+                }
+                self.envelope = from.len();
+                self.mail_from = from;
                 Step::Reply(vec![Response::Continue])
             }
             Command::Rcpt(args) => {
-                if let Some(r) = args.into_iter().next() {
-                    self.rcpt.push(r);
+                let Some(r) = args.into_iter().next() else { return Step::Reply(vec![Response::Continue]) };
+                if self.rcpt.len() >= self.max_recipients {
+                    return Step::Reply(vec![Response::ReplyCode(format!(
+                        "452 4.5.3 Warden: too many recipients (at most {})",
+                        self.max_recipients
+                    ))]);
                 }
+                if self.room(r.len()) < r.len() {
+                    return Step::Reply(vec![too_big()]);
+                }
+                self.envelope += r.len();
+                self.rcpt.push(r);
                 Step::Reply(vec![Response::Continue])
             }
             Command::Header { name, value } => {
@@ -211,6 +286,10 @@ impl Session {
     }
 }
 
+fn too_big() -> Response {
+    Response::ReplyCode("552 5.3.4 Warden: message and envelope exceed the size limit".into())
+}
+
 fn tempfail(why: &str) -> Response {
     Response::ReplyCode(format!("451 4.7.1 Warden: {why}; try again later"))
 }
@@ -244,22 +323,27 @@ pub async fn serve(
     mut stop: tokio::sync::watch::Receiver<bool>,
     drain: Duration,
 ) {
+    let tracker = Arc::clone(state.tracker("milter"));
+    let mut errors = crate::conn::AcceptErrors::new("milter");
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    let state = state.clone();
+                    errors.succeeded();
+                    let Some(conn) = tracker.admit() else { continue };
+                    let (state, tracker) = (state.clone(), Arc::clone(&tracker));
                     connections.spawn(async move {
-                        if let Err(e) = connection(stream, &state).await {
-                            tracing::warn!(error = %e, "milter connection closed");
+                        match connection(stream, &state, &conn).await {
+                            Ok(()) => {}
+                            Err(ConnectionError::Idle(_) | ConnectionError::Handshake(_)) => tracker.closed("idle"),
+                            Err(ConnectionError::Evicted) => {}
+                            Err(e) => tracing::warn!(error = %e, "milter connection closed"),
                         }
+                        tracker.remove(&conn);
                     });
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "milter accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+                Err(e) => tokio::time::sleep(errors.failed(&e, &tracker)).await,
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             _ = stop.wait_for(|s| *s) => break,
@@ -278,34 +362,72 @@ enum ConnectionError {
     Io(#[from] std::io::Error),
     #[error("no command for {0} s")]
     Idle(u64),
+    #[error("no first command within {0} ms")]
+    Handshake(u64),
+    #[error("closed to make room for another connection")]
+    Evicted,
     #[error("the connection ended inside a packet")]
     Truncated,
 }
 
-async fn connection(mut stream: tokio::net::TcpStream, state: &AppState) -> Result<(), ConnectionError> {
+async fn connection(
+    mut stream: tokio::net::TcpStream,
+    state: &AppState,
+    conn: &crate::conn::Conn,
+) -> Result<(), ConnectionError> {
     let settings = state.settings();
     let config = settings.milter.clone();
-    let mut session = Session::new(settings.limits.max_message_bytes);
-    let mut buf = Vec::with_capacity(8192);
+    let handshake = settings.limits.idle_timeout_ms;
+    let mut session = Session::new(settings.limits.max_message_bytes, config.max_recipients);
+    let mut buf = Vec::with_capacity(KEEP_CAPACITY);
     let mut out = Vec::with_capacity(1024);
+    let mut held = Held::default();
+    let budget = state.budget();
+    let mut started = false;
     loop {
         while let Some(command) = Command::decode(&mut buf)? {
-            let responses = match session.on(command) {
-                Step::Reply(r) => r,
-                Step::Silent => continue,
-                Step::Close => return Ok(()),
-                Step::Decide => decide(&mut session, state, &config, settings.thresholds.reject).await,
+            started = true;
+            conn.touch();
+            // What the session keeps counts against the bytes every listener shares.
+            let grown = session.held_bytes() + session.growth(&command) + buf.capacity();
+            let responses = if !budget.cover(&mut held, grown) {
+                crate::Metrics::count(&state.metrics().memory_shed, "milter");
+                session.reset_message();
+                vec![tempfail("too much mail in flight")]
+            } else {
+                match session.on(command) {
+                    Step::Reply(r) => r,
+                    Step::Silent => continue,
+                    Step::Close => return Ok(()),
+                    Step::Decide => decide(&mut session, state, &config, settings.thresholds.reject).await,
+                }
             };
+            Budget::shrink(&mut held, session.held_bytes() + buf.capacity());
             out.clear();
             for r in &responses {
                 r.encode(&mut out);
             }
             stream.write_all(&out).await?;
         }
-        let idle = Duration::from_secs(config.idle_timeout_secs);
-        let n = tokio::time::timeout(idle, stream.read_buf(&mut buf))
-            .await
-            .map_err(|_| ConnectionError::Idle(config.idle_timeout_secs))??;
+        let (wait, error) = if started {
+            (Duration::from_secs(config.idle_timeout_secs), ConnectionError::Idle(config.idle_timeout_secs))
+        } else {
+            (Duration::from_millis(handshake), ConnectionError::Handshake(handshake))
+        };
+        if buf.is_empty() && buf.capacity() > KEEP_CAPACITY {
+            buf = Vec::with_capacity(KEEP_CAPACITY);
+        }
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(KEEP_CAPACITY);
+        }
+        if !budget.cover(&mut held, session.held_bytes() + buf.capacity()) {
+            crate::Metrics::count(&state.metrics().memory_shed, "milter");
+            return Err(ConnectionError::Io(std::io::Error::other("too much mail in flight")));
+        }
+        let n = tokio::select! {
+            read = tokio::time::timeout(wait, stream.read_buf(&mut buf)) => read.map_err(|_| error)??,
+            _ = conn.evicted() => return Err(ConnectionError::Evicted),
+        };
         if n == 0 {
             return if buf.is_empty() { Ok(()) } else { Err(ConnectionError::Truncated) };
         }
@@ -318,7 +440,7 @@ async fn decide(
     config: &MilterConfig,
     required: f64,
 ) -> Vec<Response> {
-    let Ok(_slot) = state.0.scan_slots.try_acquire() else {
+    let Ok(_slot) = state.0.milter_slots.try_acquire() else {
         crate::Metrics::count(&state.metrics().shed, "milter");
         session.reset_message();
         return vec![tempfail("server busy")];
@@ -393,7 +515,7 @@ mod tests {
 
     #[test]
     fn a_conversation_rebuilds_the_message_and_its_envelope() {
-        let mut s = Session::new(1 << 20);
+        let mut s = Session::new(1 << 20, 1000);
         assert_eq!(conversation(&mut s), Step::Decide);
         assert_eq!(s.message(), b"Subject: hi\r\nFrom: a@example.org\r\n\r\nhello\r\nbye\r\n");
         assert_eq!(s.client, Some("192.0.2.1".parse().unwrap()));
@@ -401,21 +523,21 @@ mod tests {
             (s.mail_from.as_str(), s.rcpt.as_slice(), s.queue_id.as_str()),
             ("<a@example.org>", &["<b@example.net>".to_owned()][..], "4ABC12")
         );
-        let mut small = Session::new(10);
+        let mut small = Session::new(10, 1000);
         conversation(&mut small);
         assert_eq!(small.message(), b"Subject: h", "only max_bytes are kept");
     }
 
     #[tokio::test]
-    async fn a_full_server_tempfails_and_a_free_one_decides() {
+    async fn a_full_milter_tempfails_and_a_free_one_decides_whatever_the_http_listeners_hold() {
         let dir = tempfile::tempdir().unwrap();
-        let mut settings = crate::Settings::default();
-        settings.limits.max_in_flight = 1;
-        let state = crate::testing::state_in(dir.path(), settings);
+        let state = crate::testing::state_in(dir.path(), crate::Settings::default());
         let config = MilterConfig::default();
-        let mut s = Session::new(1 << 20);
+        let mut s = Session::new(1 << 20, 1000);
         conversation(&mut s);
-        let held = state.0.scan_slots.try_acquire().unwrap();
+        let held = state.0.milter_slots.try_acquire_many(64).unwrap();
+        // The HTTP listeners' slots are not the milter's.
+        let _http = state.0.scan_slots.try_acquire_many(256).unwrap();
         let r = decide(&mut s, &state, &config, 10.0).await;
         assert!(
             matches!(&r[..], [Response::ReplyCode(c)] if c.starts_with("451 4.7.1") && c.contains("busy")),
@@ -424,13 +546,55 @@ mod tests {
         drop(held);
         conversation(&mut s);
         let r = decide(&mut s, &state, &config, 10.0).await;
-        assert_eq!(r.last(), Some(&Response::Continue), "{r:?}");
+        assert_eq!(r.last(), Some(&Response::Continue), "every HTTP slot taken, the milter decides: {r:?}");
         assert!(r.iter().any(|x| matches!(x, Response::AddHeader { name, .. } if name == "X-Spam-Status")));
     }
 
     #[test]
+    fn recipients_are_capped_and_the_envelope_counts_against_the_message_limit() {
+        let reply = |s: &mut Session, c| match s.on(c) {
+            Step::Reply(r) => r,
+            other => panic!("{other:?}"),
+        };
+        let mut s = Session::new(1 << 20, 3);
+        reply(&mut s, Command::Mail(vec!["<a@example.org>".into()]));
+        for i in 0..3 {
+            assert_eq!(
+                reply(&mut s, Command::Rcpt(vec![format!("<r{i}@example.net>")])),
+                [Response::Continue]
+            );
+        }
+        let r = reply(&mut s, Command::Rcpt(vec!["<r3@example.net>".into()]));
+        assert!(matches!(&r[..], [Response::ReplyCode(c)] if c.starts_with("452 4.5.3")), "{r:?}");
+        assert_eq!(s.rcpt.len(), 3);
+
+        let mut s = Session::new(4096, 1000);
+        reply(&mut s, Command::Mail(vec!["<a@example.org>".into()]));
+        let big = format!("<{}@example.net>", "x".repeat(1500));
+        assert_eq!(reply(&mut s, Command::Rcpt(vec![big.clone()])), [Response::Continue]);
+        assert_eq!(reply(&mut s, Command::Rcpt(vec![big.clone()])), [Response::Continue]);
+        let r = reply(&mut s, Command::Rcpt(vec![big]));
+        assert!(matches!(&r[..], [Response::ReplyCode(c)] if c.starts_with("552 5.3.4")), "{r:?}");
+        assert!(s.held_bytes() <= 4096 + MAX_HELO, "{}", s.held_bytes());
+        // The message's room is what the envelope left.
+        reply(&mut s, Command::Body(vec![b'm'; 4096]));
+        assert_eq!(s.message().len() + 2 * 1514 + "<a@example.org>".len(), 4096);
+        let before = s.held_bytes();
+        assert_eq!(s.growth(&Command::Body(vec![b'm'; 100])), 0, "nothing more is kept");
+        reply(&mut s, Command::Body(vec![b'm'; 100]));
+        assert_eq!(s.held_bytes(), before);
+        s.on(Command::Abort);
+        assert!(s.held_bytes() <= KEEP_CAPACITY, "an aborted message gives back what it held");
+        let mut s = Session::new(1 << 20, 1000);
+        reply(&mut s, Command::Body(vec![b'm'; 300_000]));
+        assert!(s.held_bytes() >= 300_000);
+        s.on(Command::Abort);
+        assert_eq!(s.held_bytes(), 0, "a large buffer is given back");
+    }
+
+    #[test]
     fn negotiation_asks_only_for_what_the_mta_offers() {
-        let mut s = Session::new(100);
+        let mut s = Session::new(100, 1000);
         let Step::Reply(r) = s.on(Command::OptNeg { version: 2, actions: 0x01, protocol: 0 }) else {
             panic!()
         };
@@ -440,7 +604,7 @@ mod tests {
     #[test]
     fn verdicts_follow_the_configuration() {
         let config = MilterConfig::default();
-        let mut s = Session::new(100);
+        let mut s = Session::new(100, 1000);
         let r = s.verdict(&decision(MailAction::Deliver, -3.0), 10.0, &config);
         assert_eq!(r.len(), 5);
         assert_eq!(

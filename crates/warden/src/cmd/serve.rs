@@ -90,13 +90,30 @@ pub fn run(args: Args) -> Result<()> {
             },
             settings.engine(),
         )?;
-        print!("{}", toml::to_string(&settings).context("settings serialise")?);
+        print!("{}", settings.to_toml_without_secrets().context("settings serialise")?);
         eprintln!("warden: configuration is valid");
         return Ok(());
     }
     init_logs(settings.server.log_json);
     // Every file the server makes is its owner's alone (the stores also set 0600 themselves).
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    // Each connection is a descriptor: three listeners of max_connections each need room.
+    let wanted = 3 * settings.limits.max_connections as u64 + 256;
+    match warden_server::conn::raise_descriptor_limit() {
+        Ok((before, after)) => {
+            if after > before {
+                tracing::info!(before, after, "raised the limit on open descriptors");
+            }
+            if after < wanted {
+                tracing::warn!(
+                    limit = after,
+                    wanted,
+                    "the open-descriptor limit is below what three full listeners need: lower [limits] max_connections or raise the hard limit (ulimit -Hn)"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not raise the limit on open descriptors"),
+    }
     let data_dir = settings.server.data_dir.clone();
     let tokens = warden_server::auth_tokens(&settings)
         .with_context(|| format!("cannot read or make the admin token in {}", data_dir.display()))?;
