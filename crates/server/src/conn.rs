@@ -250,15 +250,10 @@ impl AcceptErrors {
         self.delay
     }
 
-    /// An accept succeeded.
+    /// An accept succeeded: the next failure waits the least again (the rate of log lines
+    /// stays bounded across successes).
     pub(crate) fn succeeded(&mut self) {
-        if self.delay.is_zero() {
-            return;
-        }
-        if self.unlogged > 0 {
-            tracing::info!(listener = self.listener, failures = self.unlogged, "accepting again");
-        }
-        *self = AcceptErrors::new(self.listener);
+        self.delay = Duration::ZERO;
     }
 }
 

@@ -198,8 +198,9 @@ pub fn open(path: &Path, opts: &Options) -> Result<DataDir, DataDirError> {
         Err(e) => return Err(io(&p.init)(e)),
     };
 
-    let feedback = open_existing(&p.feedback, opts)?;
-    let desk_db = open_existing(&p.desk, opts)?;
+    let mut rolled_back = Vec::new();
+    let feedback = open_existing(&p.feedback, opts, &mut rolled_back)?;
+    let desk_db = open_existing(&p.desk, opts, &mut rolled_back)?;
     let journal = match size(&p.journal) {
         None => Found::Absent,
         Some(0) => Found::Empty,
@@ -228,7 +229,7 @@ pub fn open(path: &Path, opts: &Options) -> Result<DataDir, DataDirError> {
     }
 
     let mut problems: Vec<(String, Fix)> = Vec::new();
-    let mut repairs: Vec<(&'static str, String)> = Vec::new();
+    let mut repairs: Vec<(&'static str, String)> = rolled_back.into_iter().map(|r| ("repair", r)).collect();
     let name = |w: Which| w.file();
     for (which, claim, here) in claims {
         let found_empty = match which {
@@ -449,16 +450,6 @@ pub fn open(path: &Path, opts: &Options) -> Result<DataDir, DataDirError> {
         repairs.push(("repair", format!("{KEY_FILE}: taken as the store's key from now on")));
     }
 
-    let mut feedback_db = feedback_db;
-    let mut desk_db = desk_db;
-    if opts.repair {
-        for (db, file) in [(&mut feedback_db, store::FILE), (&mut desk_db, DESK_FILE)] {
-            let intact = db.check_integrity().map_err(|e| damaged_db(path, file, &e.to_string()))?;
-            if !intact {
-                repairs.push(("repair", format!("{file}: redb rolled back a damaged commit")));
-            }
-        }
-    }
     let id_hex = hex(&id);
     let checks = [
         (&feedback_db, vec![("dir_id", id_hex.clone()), ("key_check", key_check(&key))]),
@@ -515,10 +506,7 @@ pub fn open(path: &Path, opts: &Options) -> Result<DataDir, DataDirError> {
 }
 
 fn damaged_db(dir: &Path, file: &str, e: &str) -> DataDirError {
-    DataDirError::Damaged {
-        dir: dir.display().to_string(),
-        problems: vec![format!("{file} cannot be read: {e}")],
-    }
+    DataDirError::Damaged { dir: dir.display().to_string(), problems: vec![format!("{file}: {e}")] }
 }
 
 /// The check value of a key recorded beside the stores keyed with it: 16 hex digits of a
@@ -582,16 +570,55 @@ fn write_meta(db: &Database, pairs: &[(&str, String)]) -> Result<(), redb::Error
 }
 
 /// Opens a redb file that is there and not empty.
-fn open_existing(path: &Path, opts: &Options) -> Result<Found<Database>, DataDirError> {
+///
+/// After an unclean shutdown redb checks its last commit; when that commit does not verify it
+/// rolls back to the one before — which is right for a commit a crash cut (never acknowledged)
+/// and wrong for one the disk damaged afterwards (acknowledged, then lost without a word). The
+/// two cannot be told apart, so the roll-back is refused unless repairing, and reported when
+/// repairing (`rolled_back`).
+fn open_existing(
+    path: &Path,
+    opts: &Options,
+    rolled_back: &mut Vec<String>,
+) -> Result<Found<Database>, DataDirError> {
     match size(path) {
         None => Ok(Found::Absent),
         Some(0) => Ok(Found::Empty),
         Some(_) => {
             let name = path.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
-            let db = redb::Builder::new()
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let fell_back = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let (flag, repair) = (Arc::clone(&fell_back), opts.repair);
+            let opened = redb::Builder::new()
                 .set_cache_size(opts.db_cache_bytes)
-                .open(path)
-                .map_err(|e| damaged_db(path.parent().unwrap_or(Path::new(".")), &name, &e.to_string()))?;
+                .set_repair_callback(move |session| {
+                    // Called before 0.5 only when the last commit fails verification.
+                    if session.progress() < 0.5 {
+                        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                        if !repair {
+                            session.abort();
+                        }
+                    }
+                })
+                .open(path);
+            let rolled = fell_back.load(std::sync::atomic::Ordering::Relaxed);
+            let db = opened.map_err(|e| {
+                if rolled {
+                    damaged_db(
+                        dir,
+                        &name,
+                        "its last commit does not verify: a crash cut it (it was never acknowledged) or the disk \
+                         damaged it (it was); a repair rolls back to the commit before it",
+                    )
+                } else {
+                    damaged_db(dir, &name, &format!("cannot be read: {e}"))
+                }
+            })?;
+            if rolled {
+                rolled_back.push(format!(
+                    "{name}: its last commit did not verify; rolled back to the commit before it"
+                ));
+            }
             Ok(Found::Here(db))
         }
     }

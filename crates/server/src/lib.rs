@@ -455,11 +455,11 @@ impl AppState {
     /// Returns what changed, and what needs a restart.
     pub fn reload(&self) -> Result<Vec<String>, String> {
         let mut next =
-            Settings::load(self.0.sources.config.as_deref(), std::env::vars()).map_err(|e| e.to_string())?;
+            Settings::read(self.0.sources.config.as_deref(), std::env::vars()).map_err(|e| e.to_string())?;
         if let Some(apply) = &self.0.sources.overrides {
             apply(&mut next);
-            next.check().map_err(|e| e.to_string())?;
         }
+        next.check().map_err(|e| e.to_string())?;
         let now = self.settings();
         let mut notes = Vec::new();
         if next.server != now.server || next.limits != now.limits {

@@ -378,8 +378,19 @@ impl Default for FeedbackConfig {
 
 impl Settings {
     /// Reads `file` (defaults when `None`) and applies the overrides in `env`, the process's
-    /// environment in production.
+    /// environment in production; then checks the values against each other.
     pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, SettingsError> {
+        let settings = Settings::read(file, env)?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// [`Settings::load`] without the final check: for a caller that changes some values
+    /// (command-line flags) before it checks them all.
+    pub fn read(
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, SettingsError> {
@@ -411,7 +422,6 @@ impl Settings {
                 e.into_iter().map(|e| e.to_string().replace("key \"default.", "key \"")).collect();
             SettingsError::Invalid(all.join("; "))
         })?;
-        settings.check()?;
         Ok(settings)
     }
 

@@ -1,159 +1,16 @@
 //! End-to-end: `warden serve` as a process, spoken to over loopback sockets.
 
-use std::io::{BufRead, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
+use common::*;
 use serde_json::Value;
 use warden_server::milter::{Command as Milter, Response};
-
-fn example(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name)).unwrap()
-}
-
-/// A `warden serve` on free loopback ports with its own data directory.
-struct Server {
-    child: Child,
-    scan: String,
-    controller: String,
-    milter: String,
-    token: String,
-    /// Kept open: the server logs to it until it stops.
-    stderr: std::io::BufReader<ChildStderr>,
-}
-
-impl Server {
-    fn start(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
-        // The authentication checks ask a DNS server of the test's own (it knows no name),
-        // never the system's resolver.
-        let dns = warden_server::dns_fixture::DnsFixture::start(Default::default());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
-            .env("WARDEN_MAIL_AUTH__NAMESERVERS", format!("[\"{}\"]", dns.addr))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--controller",
-                "127.0.0.1:0",
-                "--milter",
-                "127.0.0.1:0",
-            ])
-            .args(["--threads", "2"])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(args)
-            .envs(env.iter().copied())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("warden serve starts");
-        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-        let line = read_until(&mut stderr, "warden: listening on");
-        let addr = |after: &str| {
-            line.split(after).nth(1).unwrap().split([' ', ')', ',', '\n']).next().unwrap().to_owned()
-        };
-        let (scan, controller, milter) = (addr("http://"), addr("controller http://"), addr("milter inet:"));
-        let token = std::fs::read_to_string(data_dir.join("admin.token")).unwrap().trim().to_owned();
-        Server { child, scan, controller, milter, token, stderr }
-    }
-
-    /// Reads the log until a line contains `needle`; returns that line.
-    fn wait_log(&mut self, needle: &str) -> String {
-        read_until(&mut self.stderr, needle)
-    }
-
-    fn bearer(&self) -> String {
-        format!("Bearer {}", self.token)
-    }
-
-    /// Stops the server with SIGTERM: its exit status and what it logged meanwhile.
-    fn stop(mut self) -> (ExitStatus, String) {
-        signal(&self.child, "TERM");
-        let mut log = String::new();
-        self.stderr.read_to_string(&mut log).unwrap();
-        (self.child.wait().unwrap(), log)
-    }
-
-    /// SIGKILL: no shutdown, no last checkpoint.
-    fn kill_9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    /// A test that failed midway does not leave its server running.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn signal(child: &Child, name: &str) {
-    let pid = child.id().to_string();
-    assert!(Command::new("kill").args([&format!("-{name}"), &pid]).status().unwrap().success());
-}
-
-fn read_until(r: &mut impl BufRead, needle: &str) -> String {
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        let n = r.read_line(&mut line).unwrap();
-        assert!(n > 0, "the server ended before logging {needle:?}:\n{seen}");
-        if line.contains(needle) {
-            return line;
-        }
-        seen.push_str(&line);
-    }
-}
-
-/// One HTTP/1.1 request: the status code and the body, or an error when the connection fails.
-fn request(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes())?;
-    s.write_all(body)?;
-    let mut reply = String::new();
-    s.read_to_string(&mut reply)?;
-    let status = reply.split(' ').nth(1).and_then(|c| c.parse().ok());
-    let status = status.ok_or_else(|| std::io::Error::other(format!("no HTTP answer: {reply:?}")))?;
-    Ok((status, reply.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()))
-}
-
-/// Every entry of a paged listing (`field` of each page), following `next`.
-fn every_page(addr: &str, path: &str, field: &str, headers: &[(&str, &str)]) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut uri = format!("{path}?limit=1000");
-    loop {
-        let page = json(request(addr, "GET", &uri, headers, b"").unwrap());
-        out.extend(page[field].as_array().unwrap().iter().cloned());
-        match &page["next"] {
-            Value::Null => return out,
-            Value::String(n) => uri = format!("{path}?limit=1000&after={n}"),
-            n => uri = format!("{path}?limit=1000&after={n}"),
-        }
-    }
-}
-
-fn json(reply: (u16, String)) -> Value {
-    assert_eq!(reply.0, 200, "{}", reply.1);
-    serde_json::from_str(&reply.1).unwrap()
-}
 
 #[test]
 fn serve_decides_learns_and_stops_cleanly_with_a_checkpoint() {
@@ -296,19 +153,6 @@ fn sighup_reloads_the_configuration_and_keeps_it_when_the_new_one_is_broken() {
     assert!(status.success(), "{log}");
 }
 
-/// Sends `bytes`, then reads until the server closes: what it answered.
-fn raw_exchange(addr: &str, bytes: &[u8], close_write: bool) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    s.write_all(bytes).unwrap();
-    if close_write {
-        s.shutdown(std::net::Shutdown::Write).unwrap();
-    }
-    let mut reply = Vec::new();
-    let _ = s.read_to_end(&mut reply);
-    String::from_utf8_lossy(&reply).into_owned()
-}
-
 #[test]
 fn stalled_malformed_and_truncated_requests_are_refused_and_the_server_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
@@ -407,74 +251,6 @@ fn which(name: &str) -> Result<PathBuf, ()> {
     std::env::var_os("PATH")
         .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.is_file()))
         .ok_or(())
-}
-
-/// A milter client: sends commands, reads the responses the server sends back.
-struct MilterClient {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl MilterClient {
-    fn connect(addr: &str) -> MilterClient {
-        let stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        MilterClient { stream, buf: Vec::new() }
-    }
-
-    fn send(&mut self, c: &Milter) {
-        let mut out = Vec::new();
-        c.encode(&mut out);
-        self.stream.write_all(&out).unwrap();
-    }
-
-    /// Sends `c` and reads responses until a final one (anything but an added header).
-    fn ask(&mut self, c: &Milter) -> Vec<Response> {
-        self.send(c);
-        let mut got = Vec::new();
-        loop {
-            while let Some(r) = Response::decode(&mut self.buf).unwrap() {
-                let last = !matches!(r, Response::AddHeader { .. } | Response::Quarantine(_));
-                got.push(r);
-                if last {
-                    return got;
-                }
-            }
-            let mut chunk = [0u8; 4096];
-            let n = self.stream.read(&mut chunk).unwrap();
-            assert!(n > 0, "the server closed the connection after {got:?}");
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    /// One message through the whole conversation: the responses to its end.
-    fn message(&mut self, raw: &[u8]) -> Vec<Response> {
-        let (head, body) = split_message(raw);
-        assert!(matches!(self.ask(&Milter::Mail(vec!["<a@example.org>".into()]))[..], [Response::Continue]));
-        self.ask(&Milter::Rcpt(vec!["<b@example.net>".into()]));
-        for (name, value) in head {
-            self.ask(&Milter::Header { name, value });
-        }
-        self.ask(&Milter::EndOfHeaders);
-        self.ask(&Milter::Body(body));
-        self.ask(&Milter::EndOfMessage(Vec::new()))
-    }
-}
-
-/// A message's header fields (unfolded lines kept as they are) and body.
-fn split_message(raw: &[u8]) -> (Vec<(String, Vec<u8>)>, Vec<u8>) {
-    let text = String::from_utf8_lossy(raw).replace("\r\n", "\n");
-    let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
-    let mut fields: Vec<(String, Vec<u8>)> = Vec::new();
-    for line in head.lines() {
-        if line.starts_with([' ', '\t']) {
-            let last = fields.last_mut().unwrap();
-            last.1.extend_from_slice(format!("\r\n{line}").as_bytes());
-        } else if let Some((n, v)) = line.split_once(':') {
-            fields.push((n.to_owned(), v.trim_start().as_bytes().to_vec()));
-        }
-    }
-    (fields, body.replace('\n', "\r\n").into_bytes())
 }
 
 #[test]

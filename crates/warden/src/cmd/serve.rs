@@ -72,7 +72,7 @@ impl Args {
     }
 
     fn settings(&self) -> Result<Settings> {
-        let mut s = Settings::load(self.config.as_deref(), std::env::vars())?;
+        let mut s = Settings::read(self.config.as_deref(), std::env::vars())?;
         self.overrides()(&mut s);
         s.check()?;
         Ok(s)
@@ -91,6 +91,9 @@ pub fn run(args: Args) -> Result<()> {
             settings.engine(),
         )?;
         print!("{}", settings.to_toml_without_secrets().context("settings serialise")?);
+        for warning in warden_server::exposure_warnings(&settings) {
+            eprintln!("warden: WARNING: {warning}");
+        }
         eprintln!("warden: configuration is valid");
         return Ok(());
     }
