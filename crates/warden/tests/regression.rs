@@ -87,7 +87,7 @@ fn stalled_upload(addr: &str, length: usize, sent: &[u8]) -> TcpStream {
     s
 }
 
-/// 1. Sockets that sent nothing, or only the HTTP/2 preface, stayed open past 300 s (and
+/// Sockets that sent nothing, or only the HTTP/2 preface, stayed open past 300 s (and
 /// the milter's too): each listener now closes a connection idle past idle_timeout_ms.
 #[test]
 fn idle_and_h2c_connections_were_never_closed() {
@@ -113,7 +113,7 @@ fn idle_and_h2c_connections_were_never_closed() {
     assert!(counted, "the milter's idle connection is counted");
 }
 
-/// 1. Under `ulimit -n`, idle sockets left /healthz unanswered and the log filled with
+/// Under `ulimit -n`, idle sockets left /healthz unanswered and the log filled with
 /// `accept failed: Too many open files` (~25 lines/s): out of descriptors, the server now
 /// closes its idlest connection, and logs the failures at most every 10 s.
 #[test]
@@ -136,7 +136,7 @@ fn out_of_descriptors_health_checks_hung_and_the_log_filled() {
     assert!(lines <= 3, "{lines} accept-failure lines:\n{log}");
 }
 
-/// 1. The descriptor limit was left as the shell set it: the server now raises its soft
+/// The descriptor limit was left as the shell set it: the server now raises its soft
 /// limit to the hard one at start.
 #[test]
 fn the_descriptor_limit_was_never_raised() {
@@ -149,7 +149,7 @@ fn the_descriptor_limit_was_never_raised() {
     assert_eq!(numbers, ["8192", "8192"], "{line}");
 }
 
-/// 2. 800 RCPT packets of 1 MiB on one connection took RSS from 269 to 1,026 MB: recipients
+/// 800 RCPT packets of 1 MiB on one connection took RSS from 269 to 1,026 MB: recipients
 /// are now capped (452 4.5.3) and the envelope counts against the message's byte limit
 /// (552 5.3.4).
 #[test]
@@ -182,7 +182,7 @@ fn milter_recipients_were_all_kept_in_memory() {
     );
 }
 
-/// 3. 256 uploads that sent their head and stalled made checks answer 503 and the milter
+/// 256 uploads that sent their head and stalled made checks answer 503 and the milter
 /// 451: a slot is now taken only once the body has arrived, and the milter has its own.
 #[test]
 fn stalled_uploads_took_every_check_slot() {
@@ -210,7 +210,7 @@ fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
 
-/// 4. The data directory was made 0755 and its stores 0644, and an existing loose directory
+/// The data directory was made 0755 and its stores 0644, and an existing loose directory
 /// was never tightened: now 0700 and 0600 always, tightened at start with a log line.
 #[test]
 fn the_data_directory_was_world_readable() {
@@ -263,7 +263,7 @@ fn counted(server: &Server) -> usize {
     reason["description"].as_str().unwrap().rsplit("per_sender = ").next().unwrap().trim().parse().unwrap()
 }
 
-/// 5. Overwriting the length of the 3rd record cut the journal from 1,989 to 78 bytes: 49
+/// Overwriting the length of the 3rd record cut the journal from 1,989 to 78 bytes: 49
 /// acknowledged updates lost, logged as a torn last record. Each record now has a checksum;
 /// damage in the middle refuses start, and a repair keeps every record after it.
 #[test]
@@ -302,7 +302,7 @@ fn one_damaged_journal_record_threw_away_the_rest() {
     );
 }
 
-/// 6. Deleting or emptying feedback.redb started the server with no labels and no warning;
+/// Deleting or emptying feedback.redb started the server with no labels and no warning;
 /// so did losing desk.redb or secret.key. Each file now knows its siblings: a lost one
 /// refuses start, and `--repair` starts anyway, audited.
 #[test]
@@ -342,7 +342,7 @@ fn a_lost_store_went_unnoticed() {
     }
 }
 
-/// 7. 12 concurrent resolves of one item: one 200 and eleven 409, yet all twelve stored and
+/// 12 concurrent resolves of one item: one 200 and eleven 409, yet all twelve stored and
 /// learned: the resolution now commits first, with its lesson, in one transaction.
 #[test]
 fn concurrent_resolves_taught_refused_labels() {
@@ -379,7 +379,7 @@ fn concurrent_resolves_taught_refused_labels() {
     assert_eq!(resolutions, 1);
 }
 
-/// 8. The desk had no cap and stored whole what it was given: 69,629 checks made a 285 MB
+/// The desk had no cap and stored whole what it was given: 69,629 checks made a 285 MB
 /// desk, a 0.9 MB subject was kept whole, a 20 MB reason accepted, and listings read
 /// everything. Now: a capped queue, bounded fields, paged listings.
 #[test]
@@ -432,7 +432,7 @@ fn the_desk_grew_without_bound() {
     assert_eq!(&head, b"HTTP/1.1 413");
 }
 
-/// 9. A subject with `ESC [31m` or `ESC ] 0;title BEL` reached the terminal of whoever ran
+/// A subject with `ESC [31m` or `ESC ] 0;title BEL` reached the terminal of whoever ran
 /// `warden review list`, and labels took CR, LF, NUL, ESC and U+202E.
 #[test]
 fn terminal_escapes_reached_the_analysts_terminal() {
@@ -474,7 +474,7 @@ fn terminal_escapes_reached_the_analysts_terminal() {
     }
 }
 
-/// 10. 16 concurrent 30 MB checks peaked at 622 MB: what requests hold is now counted
+/// 16 concurrent 30 MB checks peaked at 622 MB: what requests hold is now counted
 /// against one byte budget across listeners, and past it a request is refused at once.
 #[test]
 fn memory_had_no_byte_budget() {
@@ -506,7 +506,7 @@ fn memory_had_no_byte_budget() {
     assert_eq!(request(&server.scan, "POST", "/v1/mail/check", &[], &body).unwrap().0, 200);
 }
 
-/// 11. Listening on `[::]`, IPv4 loopback clients arrived as `::ffff:127.0.0.1` and got 401
+/// Listening on `[::]`, IPv4 loopback clients arrived as `::ffff:127.0.0.1` and got 401
 /// on checks, and SPF ran for `IP: ::ffff:127.0.0.1`.
 #[test]
 fn ipv4_mapped_loopback_clients_got_401() {
@@ -538,7 +538,7 @@ fn flip(path: &Path, from: &[u8], to: &[u8]) -> usize {
     n
 }
 
-/// 12. Flipped bytes in feedback.redb gave no error and a replay built another model; flips in
+/// Flipped bytes in feedback.redb gave no error and a replay built another model; flips in
 /// desk.redb made `/v1/review` answer 500. Every record now has a checksum: start refuses on
 /// damage it reads, a listing skips a damaged record and counts it.
 #[test]
@@ -616,7 +616,7 @@ fn flipped_bytes_in_the_stores_were_read_as_data() {
     assert_eq!(metric(&server.scan, "warden_damaged_records{file=\"desk.redb\"}"), Some(1.0));
 }
 
-/// 13. `--check-config` printed tokens in clear.
+/// `--check-config` printed tokens in clear.
 #[test]
 fn check_config_printed_tokens_in_clear() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
@@ -629,7 +629,7 @@ fn check_config_printed_tokens_in_clear() {
     assert!(!text.contains("secret-token-0123456789"), "{text}");
 }
 
-/// 13. Analysts' names were not checked: `admin`, `rule:MARK` or the same name twice muddled
+/// Analysts' names were not checked: `admin`, `rule:MARK` or the same name twice muddled
 /// the audit log.
 #[test]
 fn analyst_names_were_not_checked() {
@@ -652,7 +652,7 @@ fn analyst_names_were_not_checked() {
     }
 }
 
-/// 13. The admin token opened the desk's endpoints in Rspamd's `Password` header, which the
+/// The admin token opened the desk's endpoints in Rspamd's `Password` header, which the
 /// OpenAPI document does not allow there.
 #[test]
 fn the_password_header_opened_desk_endpoints() {
@@ -676,7 +676,7 @@ fn the_password_header_opened_desk_endpoints() {
     );
 }
 
-/// 13. An oversized labels body answered 400 (it is 413), and "512 characters" counted
+/// An oversized labels body answered 400 (it is 413), and "512 characters" counted
 /// bytes.
 #[test]
 fn label_bodies_and_lengths_were_measured_wrongly() {
@@ -699,7 +699,7 @@ fn label_bodies_and_lengths_were_measured_wrongly() {
     assert_eq!(request(&server.controller, "POST", "/v1/labels", &headers, big.as_bytes()).unwrap().0, 413);
 }
 
-/// 13. Labels taught by resolving a review item were missing from `warden_feedback_total`.
+/// Labels taught by resolving a review item were missing from `warden_feedback_total`.
 #[test]
 fn labels_taught_by_resolve_were_not_counted() {
     let tmp = tempfile::tempdir().unwrap();
@@ -726,7 +726,7 @@ fn labels_taught_by_resolve_were_not_counted() {
     assert_eq!(taught, 1.0, "{metrics}");
 }
 
-/// 13. A declared `Content-Length` above the limit was answered only after the 10 s client
+/// A declared `Content-Length` above the limit was answered only after the 10 s client
 /// timeout.
 #[test]
 fn an_oversized_content_length_waited_for_the_timeout() {
@@ -740,7 +740,7 @@ fn an_oversized_content_length_waited_for_the_timeout() {
     assert_eq!(&head, b"HTTP/1.1 413");
 }
 
-/// 13. Binding beyond loopback without tokens of one's own gave no warning.
+/// Binding beyond loopback without tokens of one's own gave no warning.
 #[test]
 fn binding_beyond_loopback_without_tokens_was_silent() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
