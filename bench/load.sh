@@ -14,8 +14,9 @@
 #                                         and with examples/rules/backtest.rules (its counter
 #                                         journaled) on top
 # Rspamd's Bayes is trained on the same messages first (../shared/notes/peers.md). Installs
-# wrk, rspamd and redis-server from Debian when missing. Not part of CI; stops any rspamd on
-# the machine.
+# wrk, rspamd and redis-server from Debian when missing. Not part of CI. Ports (127.0.0.1):
+# Warden 11390-11392, Rspamd 11393-11395, its Redis 6390; a port already taken stops the script
+# before it starts anything, and it stops only the processes it started, by PID.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 corpus=$(cd "${1:-$here/../shared/corpora/spamassassin}" && pwd)
@@ -25,8 +26,8 @@ work=$(mktemp -d /tmp/warden-load.XXXXXX)
 chmod 755 "$work"
 trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true' EXIT
 . "$here/bench/rspamd-env.sh"
-pkill -f '^rspamd' 2>/dev/null || true
-pkill -f 'warden serve .*--listen 127.0.0.1:11390' 2>/dev/null || true
+. "$here/bench/ports.sh"
+if [ -n "${WARDEN_ONLY:-}" ]; then refuse_busy_ports 11390 11391 11392; else refuse_busy_ports 11390 11391 11392 "${RSPAMD_PORTS[@]}"; fi
 
 if ! command -v wrk >/dev/null || ! command -v rspamd >/dev/null || ! command -v redis-server >/dev/null; then
   apt-get update -qq
@@ -115,7 +116,7 @@ if [ -n "${WARDEN_ONLY:-}" ]; then exit 0; fi
 echo "== Rspamd 3.4 (offline, 2 normal workers, Bayes trained on the same messages)"
 start_rspamd "$work"
 train_rspamd "$work/spam.lst" "$work/ham.lst"
-run rspamd_checkv2 http://127.0.0.1:11333/checkv2
+run rspamd_checkv2 "http://127.0.0.1:$RSPAMD_NORMAL/checkv2"
 stop_rspamd "$work"
 
 python3 - "$work/results" <<'PY'

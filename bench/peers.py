@@ -31,10 +31,30 @@ def cpu_seconds(pids):
     return total / CLK
 
 
-def pids_of(pattern):
-    """Processes whose name (not command line: this driver's own mentions the peers) matches."""
-    out = subprocess.run(["pgrep", pattern], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+def started(pidfiles):
+    """The processes the bench started (their PID files) and their children, now: never a
+    process of the same name that it did not start (a user's own Rspamd, say)."""
+    found = set()
+    for f in pidfiles:
+        try:
+            found.add(int(open(f).read().split()[0]))
+        except (OSError, ValueError, IndexError):
+            pass
+    parent = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                parent[int(d)] = int(open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError):
+                pass
+    grew = True
+    while grew:
+        grew = False
+        for pid, ppid in parent.items():
+            if ppid in found and pid not in found:
+                found.add(pid)
+                grew = True
+    return sorted(found)
 
 
 def auc(scored):
@@ -79,7 +99,7 @@ def report(name, bayes, total, cpu_ms):
 def checkv2(test, port, pids, bayes_of):
     """Every test message through Rspamd's /checkv2 protocol, one request at a time on one
     keep-alive connection: the client Rspamd and Warden are both measured with."""
-    before = cpu_seconds(pids)
+    before = cpu_seconds(started(pids))
     bayes, total = [], []
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     for path, spam in test:
@@ -88,7 +108,7 @@ def checkv2(test, port, pids, bayes_of):
         r = json.loads(conn.getresponse().read())
         bayes.append((bayes_of(r.get("symbols", {})), spam))
         total.append((r.get("score", 0.0), spam))
-    cpu = cpu_seconds(pids) - before
+    cpu = cpu_seconds(started(pids)) - before
     return bayes, total, 1000 * cpu / len(test)
 
 
@@ -101,19 +121,18 @@ def rspamd_bayes(sym):
     return p
 
 
-def rspamd(test, port=11333):
-    return checkv2(test, port, pids_of("^(rspamd|redis-server)$"), rspamd_bayes)
+def rspamd(test, port, pidfiles):
+    return checkv2(test, port, pidfiles, rspamd_bayes)
 
 
-def warden(test, port):
+def warden(test, port, pidfiles):
     # The model's log-odds is the MODEL symbol's score.
     model_p = lambda sym: 1 / (1 + math.exp(-sym["MODEL"]["score"]))
-    return checkv2(test, port, pids_of("^warden$"), model_p)
+    return checkv2(test, port, pidfiles, model_p)
 
 
-def spamassassin(test, port):
-    pids = pids_of("^spamd")
-    before = cpu_seconds(pids)
+def spamassassin(test, port, pidfiles):
+    before = cpu_seconds(started(pidfiles))
     bayes, total = [], []
     for path, spam in test:
         out = subprocess.run(["spamc", "-d", "127.0.0.1", "-p", str(port), "-R"], stdin=open(path, "rb"),
@@ -128,22 +147,24 @@ def spamassassin(test, port):
                 p = int(d) / (10 ** len(d)) + (0.0005 if len(d) == 3 else 0.005)
         bayes.append((p, spam))
         total.append((score, spam))
-    cpu = cpu_seconds(pids) - before
+    cpu = cpu_seconds(started(pidfiles)) - before
     return bayes, total, 1000 * cpu / len(test)
 
 
 def main():
-    which, listfile = sys.argv[1], sys.argv[2]
+    # peers.py SYSTEM TEST_LIST PORT PIDFILE…: the PID files of the server processes the bench
+    # started, whose CPU (with their children's) is measured.
+    which, listfile, port, pidfiles = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
     test = []
     for line in open(listfile):
         path, label = line.rstrip("\n").split("\t")[:2]
         test.append((path, label == "spam"))
     if which == "rspamd":
-        res = report("Rspamd 3.4", *rspamd(test))
+        res = report("Rspamd 3.4", *rspamd(test, port, pidfiles))
     elif which == "spamassassin":
-        res = report("SpamAssassin", *spamassassin(test, int(sys.argv[3])))
+        res = report("SpamAssassin", *spamassassin(test, port, pidfiles))
     else:
-        res = report("Warden", *warden(test, int(sys.argv[3])))
+        res = report("Warden", *warden(test, port, pidfiles))
     print(json.dumps({which: res}), file=sys.stderr)
 
 

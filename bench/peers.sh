@@ -5,6 +5,9 @@
 # Installs the peers from Debian's packages when missing, runs them on loopback with every
 # network module off (../shared/notes/peers.md), trains each Bayes on the first 80% of
 # `warden eval --mode split --shuffle SEED` and scores the last 20%. Not part of CI.
+# Ports (127.0.0.1): Warden 11390-11392, Rspamd 11393-11395, its Redis 6390, spamd 7830; a
+# port already taken stops the script before it starts anything, and it stops only the
+# processes it started, by PID.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 corpus=$(cd "${1:-$here/../shared/corpora/spamassassin}" && pwd)
@@ -15,14 +18,9 @@ trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true' EXIT
 systems=${SYSTEMS:-warden rspamd spamassassin}
 . "$here/bench/rspamd-env.sh"
 runs() { [[ " $systems " == *" $1 "* ]]; }
-# Peers left running by an interrupted earlier run hold the ports: stop them first (spamd
-# renames itself "spamd" and "spamd child", rspamd "rspamd: …"). This stops any spamd or
-# rspamd on the machine: run it where they serve nothing else.
-pkill -f '^spamd' 2>/dev/null || true
-pkill -f '^rspamd' 2>/dev/null || true
-pkill -x rspamd 2>/dev/null || true
-pkill -f 'redis-server 127.0.0.1:6390' 2>/dev/null || true
-pkill -f 'warden serve .*--listen 127.0.0.1:11390' 2>/dev/null || true
+. "$here/bench/ports.sh"
+# Every port this run binds must be free: it never stops a process it did not start.
+refuse_busy_ports 11390 11391 11392 "${RSPAMD_PORTS[@]}" 7830
 
 if ! command -v rspamd >/dev/null || ! command -v spamd >/dev/null || ! command -v redis-server >/dev/null; then
   apt-get update -qq
@@ -56,7 +54,7 @@ WARDEN_MAIL_AUTH__ENABLED=false "$warden" serve --model "$work/warden.wdm" --dat
   --controller 127.0.0.1:11391 --milter 127.0.0.1:11392 --threads 2 2>"$work/warden.log" &
 echo $! > "$work/warden.pid"
 for _ in $(seq 120); do curl -sf http://127.0.0.1:11390/ping >/dev/null && break; sleep 0.5; done
-python3 "$here/bench/peers.py" warden "$work/test.tsv" 11390
+python3 "$here/bench/peers.py" warden "$work/test.tsv" 11390 "$work/warden.pid"
 kill "$(cat "$work/warden.pid")"
 fi
 
@@ -64,7 +62,7 @@ if runs rspamd; then
 echo "== Rspamd 3.4 (offline, Bayes in Redis)"
 start_rspamd "$work"
 train_rspamd "$work/train-spam.lst" "$work/train-ham.lst"
-python3 "$here/bench/peers.py" rspamd "$work/test.tsv"
+python3 "$here/bench/peers.py" rspamd "$work/test.tsv" "$RSPAMD_NORMAL" "$work/rspamd.pid" "$work/redis.pid"
 stop_rspamd "$work"
 fi
 
@@ -82,7 +80,7 @@ runuser -u debian-spamd -- sa-learn "${sa[@]}" --sync >/dev/null
 spamd -d -L "${sa[@]}" --listen=127.0.0.1:7830 --max-children=2 --min-children=2 -u debian-spamd -g debian-spamd \
   --helper-home-dir="$S" --pidfile="$work/spamd.pid" --syslog="$work/spamd.log"
 for _ in $(seq 120); do spamc -d 127.0.0.1 -p 7830 -K >/dev/null 2>&1 && break; sleep 0.5; done
-python3 "$here/bench/peers.py" spamassassin "$work/test.tsv" 7830
+python3 "$here/bench/peers.py" spamassassin "$work/test.tsv" 7830 "$work/spamd.pid"
 kill "$(cat "$work/spamd.pid")"
 fi
 echo "work files: $work"

@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     // The first byte chooses the read size, so that packets straddle reads in every way.
     let Some((&cut, stream)) = data.split_first() else { return };
     let step = usize::from(cut).max(1);
-    let mut session = Session::new(4096);
+    let mut session = Session::new(4096, 64);
     let mut buf = Vec::new();
     for chunk in stream.chunks(step) {
         buf.extend_from_slice(chunk);
@@ -25,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
                         return;
                     }
                     assert!(session.message().len() <= 4096);
+                    assert!(session.rcpt.len() <= 64);
                 }
                 Ok(None) => break,
                 Err(_) => return, // the server closes the connection here

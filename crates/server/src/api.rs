@@ -70,10 +70,35 @@ pub(crate) enum Label {
 /// `POST /v1/mail/feedback` as JSON: the message by id (from a recent check) or in full.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FeedbackJson {
+pub(crate) struct FeedbackJson {
     id: Option<String>,
     message: Option<String>,
     label: Label,
+}
+
+/// What a JSON feedback body names: a recent check's id, or a whole message.
+pub(crate) enum Named {
+    Id(u128),
+    Message(String),
+}
+
+impl FeedbackJson {
+    /// Exactly one of `id` (32 hex digits) and `message`.
+    pub(crate) fn named(self) -> Result<(Named, Label), ApiError> {
+        match (self.id, self.message) {
+            (Some(id), None) => Ok((Named::Id(parse_id(&id)?), self.label)),
+            (None, Some(m)) => Ok((Named::Message(m), self.label)),
+            _ => Err(ApiError::new(StatusCode::BAD_REQUEST, "give exactly one of `id` and `message`")),
+        }
+    }
+}
+
+/// A check's id: exactly 32 hex digits.
+fn parse_id(id: &str) -> Result<u128, ApiError> {
+    let hex = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    hex.then(|| u128::from_str_radix(id, 16).ok()).flatten().ok_or_else(|| {
+        ApiError::new(StatusCode::BAD_REQUEST, "`id` must be the 32 hex digits a check answered")
+    })
 }
 
 /// `POST /v1/mail/feedback?label=…` with the raw message as the body.
@@ -115,18 +140,12 @@ pub(crate) async fn feedback(
                 "give the label in the JSON or the query, not both",
             ));
         }
-        match (req.id, req.message) {
-            (Some(id), None) => {
-                let (id, x) = by_id(&state, &id)?;
-                (id, x, req.label, None)
-            }
-            (None, Some(m)) => {
+        match req.named()? {
+            (Named::Id(id), label) => (id, by_id(&state, id)?, label, None),
+            (Named::Message(m), label) => {
                 let raw = Bytes::from(m);
                 let (id, x) = extract(&state, raw.clone()).await?;
-                (id, x, req.label, Some(raw))
-            }
-            _ => {
-                return Err(ApiError::new(StatusCode::BAD_REQUEST, "give exactly one of `id` and `message`"));
+                (id, x, label, Some(raw))
             }
         }
     } else {
@@ -187,11 +206,8 @@ pub(crate) async fn extract(state: &AppState, raw: Bytes) -> Result<(u128, Featu
         .map_err(|e| ApiError::internal(format!("feature task failed: {e}")))
 }
 
-fn by_id(state: &AppState, id: &str) -> Result<(u128, FeatureVec), ApiError> {
-    let key = u128::from_str_radix(id, 16).ok().filter(|_| id.len() == 32).ok_or_else(|| {
-        ApiError::new(StatusCode::BAD_REQUEST, "`id` must be the 32 hex digits a check answered")
-    })?;
-    let x = state.live().recent_features(key).ok_or_else(|| {
+fn by_id(state: &AppState, key: u128) -> Result<FeatureVec, ApiError> {
+    state.live().recent_features(key).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             format!(
@@ -199,8 +215,7 @@ fn by_id(state: &AppState, id: &str) -> Result<(u128, FeatureVec), ApiError> {
                 state.live().recent_capacity()
             ),
         )
-    })?;
-    Ok((key, x))
+    })
 }
 
 pub(crate) async fn reload(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {

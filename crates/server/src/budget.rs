@@ -1,12 +1,14 @@
 //! Bytes in flight, across listeners (`[limits] max_bytes_in_flight`).
 //!
-//! A request's body is read here, before any decision slot is taken: as it arrives, each
-//! chunk is counted against the budget, and a body that would take the budget past its end is
-//! refused at once (503, `Retry-After: 1`). A declared `Content-Length` above the route's limit
-//! is refused (413) before a byte of the body is read. Only then does the request reach its
-//! handler and, for checks, ask for one of `max_in_flight` slots — so clients that stall in
-//! the middle of their upload hold a little memory, never a slot. The milter counts what it
-//! keeps of a message against the same budget.
+//! A request's body is read here — after its token is checked, before any decision slot is
+//! taken: as it arrives, each chunk is counted against the budget, and a body that would take
+//! the budget past its end is refused at once (503, `Retry-After: 1`). A declared
+//! `Content-Length` above the route's limit is refused (413), and one above what the budget has
+//! left is refused (503), before a byte of the body is read; nothing is set aside for a declared
+//! length, so a head that promises much and sends nothing holds nothing. Only then does the
+//! request reach its handler and, for checks, ask for one of `max_in_flight` slots — so
+//! clients that stall in the middle of their upload hold what they sent, never a slot. The
+//! milter counts what it keeps of a message against the same budget.
 
 use std::sync::Arc;
 
@@ -82,19 +84,23 @@ impl Budget {
     pub(crate) fn in_use(&self) -> usize {
         (self.total - self.permits.available_permits()) * UNIT
     }
-}
 
-/// The largest body a route takes: a desk or admin request is a few fields; a check or a
-/// label carries a message.
-fn body_limit(path: &str, max_message_bytes: usize) -> usize {
-    let small =
-        ["/v1/review", "/v1/labels", "/v1/audit", "/v1/admin", "/stat", "/metrics", "/healthz", "/readyz"];
-    if small.iter().any(|p| path.starts_with(p)) {
-        crate::desk_api::DESK_BODY_BYTES
-    } else {
-        max_message_bytes
+    /// Bytes left now.
+    pub(crate) fn available(&self) -> usize {
+        self.permits.available_permits() * UNIT
     }
 }
+
+/// The largest body a route takes: a check or a label carries a message; anything else (a
+/// desk request) is a few fields.
+fn body_limit(path: &str, max_message_bytes: usize) -> usize {
+    let messages = ["/v1/mail/check", "/checkv2", "/v1/mail/feedback", "/learnspam", "/learnham"];
+    if messages.contains(&path) { max_message_bytes } else { crate::desk_api::DESK_BODY_BYTES }
+}
+
+/// A body's first allocation at most, made when its first bytes arrive: the rest is counted,
+/// then allocated, as it arrives.
+const FIRST_CHUNK: usize = 64 << 10;
 
 fn too_large(limit: usize, small: bool) -> Response {
     let what = if small {
@@ -133,13 +139,16 @@ pub(crate) async fn buffer_body(
         r.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
         r
     };
-    let mut held = Held::default();
-    let reserve = declared.unwrap_or(0) as usize;
-    if !budget.cover(&mut held, reserve) {
+    // A declared body the budget could not hold now is refused before it is sent. Nothing is
+    // set aside for it, though: bytes count as they arrive, so a head that promises much and
+    // sends nothing holds nothing.
+    if declared.is_some_and(|n| n > budget.available() as u64) {
         return spent();
     }
+    let mut held = Held::default();
+    let first = (declared.unwrap_or(0) as usize).min(FIRST_CHUNK);
     let (parts, mut body) = req.into_parts();
-    let mut buf = Vec::with_capacity(reserve);
+    let mut buf = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = match frame {
             Ok(f) => f,
@@ -154,8 +163,9 @@ pub(crate) async fn buffer_body(
             return too_large(limit, small);
         }
         if total > buf.capacity() {
-            // Grown as a Vec grows (doubling), but counted before it is allocated.
-            let capacity = total.max(buf.capacity() * 2).min(limit);
+            // Grown as a Vec grows (doubling; the first time to what was declared, up to 64 KiB),
+            // but counted before it is allocated.
+            let capacity = total.max(buf.capacity() * 2).max(first).min(limit);
             if !budget.cover(&mut held, capacity) {
                 return spent();
             }

@@ -51,6 +51,8 @@ pub(crate) struct Conn {
     idle_since: AtomicU64,
     closing: AtomicBool,
     close: Notify,
+    /// Told when a request ends, so that the idle deadline is counted from then.
+    ended: Notify,
 }
 
 /// A request in flight on a connection; the connection is idle again when it is dropped.
@@ -61,6 +63,7 @@ impl Drop for Busy {
     fn drop(&mut self) {
         self.0.idle_since.store(self.0.now_ms(), Ordering::Relaxed);
         self.0.active.fetch_sub(1, Ordering::Relaxed);
+        self.0.ended.notify_waiters();
     }
 }
 
@@ -111,6 +114,7 @@ impl Tracker {
             idle_since: AtomicU64::new(self.epoch.elapsed().as_millis() as u64),
             closing: AtomicBool::new(false),
             close: Notify::new(),
+            ended: Notify::new(),
         });
         conns.insert(id, Arc::clone(&conn));
         Some(conn)
@@ -172,21 +176,32 @@ impl Conn {
     /// Returns true for the idle timeout.
     pub(crate) async fn expired(&self, timeout: Duration) -> bool {
         loop {
+            // Registered before the state is read: a request that ends after the read wakes it.
+            let ended = self.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
             if self.closing.load(Ordering::Relaxed) {
                 return false;
             }
-            // With a request in flight, look again a timeout later; idle, at the deadline.
+            // With a request in flight, wait for it to end; idle, until the deadline.
             let wait = if self.active.load(Ordering::Relaxed) > 0 {
-                timeout
+                None
             } else {
-                let deadline = self.idle_since.load(Ordering::Relaxed) + timeout.as_millis() as u64;
+                let deadline =
+                    self.idle_since.load(Ordering::Relaxed).saturating_add(timeout.as_millis() as u64);
                 match deadline.checked_sub(self.now_ms()) {
-                    Some(ms) if ms > 0 => Duration::from_millis(ms),
+                    Some(ms) if ms > 0 => Some(Duration::from_millis(ms)),
                     _ => return true,
                 }
             };
             tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
+                _ = async {
+                    match wait {
+                        Some(w) => tokio::time::sleep(w).await,
+                        None => std::future::pending().await,
+                    }
+                } => {}
+                _ = &mut ended => {}
                 _ = self.close.notified() => return false,
             }
         }

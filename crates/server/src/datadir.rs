@@ -138,6 +138,8 @@ impl Paths {
 enum Found<T> {
     Absent,
     Empty,
+    /// There, but redb cannot open it: why.
+    Unreadable(String),
     Here(T),
 }
 
@@ -184,6 +186,16 @@ impl Which {
 
 /// Opens the data directory at `path`, making it when it does not exist.
 pub fn open(path: &Path, opts: &Options) -> Result<DataDir, DataDirError> {
+    let mut wrote_marker = false;
+    let opened = open_marked(path, opts, &mut wrote_marker);
+    if opened.is_err() && wrote_marker {
+        // A start that fails leaves the directory as it found it: no marker to excuse damage later.
+        let _ = std::fs::remove_file(path.join(INIT));
+    }
+    opened
+}
+
+fn open_marked(path: &Path, opts: &Options, wrote_marker: &mut bool) -> Result<DataDir, DataDirError> {
     let p = Paths::of(path);
     let io = |what: &Path| {
         let what = what.to_owned();
@@ -222,10 +234,14 @@ pub fn open(path: &Path, opts: &Options) -> Result<DataDir, DataDirError> {
     let known = claims.iter().find_map(|c| c.1);
     // New or older than identities, or a creation cut short: no file is held to having one.
     let lenient = marker.is_some() || known.is_none();
-    let fresh = matches!((&feedback, &desk_db, &journal), (Found::Absent, Found::Absent, Found::Absent));
+    // Nothing of a data directory here yet (a key or a checkpoint alone is what is left of one).
+    let fresh = matches!((&feedback, &desk_db, &journal), (Found::Absent, Found::Absent, Found::Absent))
+        && (marker.is_some() || (key.is_none() && size(&path.join(crate::live::CHECKPOINT)).is_none()));
     let id = marker.or(known).map_or_else(|| random_bytes::<16>().map_err(io(path)), Ok)?;
     if lenient && marker.is_none() {
         write_private_replacing(&p.init, hex(&id).as_bytes()).map_err(io(&p.init))?;
+        sync_dir(&p.dir).map_err(io(&p.dir))?;
+        *wrote_marker = true;
     }
 
     let mut problems: Vec<(String, Fix)> = Vec::new();
@@ -237,6 +253,30 @@ pub fn open(path: &Path, opts: &Options) -> Result<DataDir, DataDirError> {
             Which::Desk => matches!(desk_db, Found::Empty),
             Which::Journal => matches!(journal, Found::Empty),
         };
+        let unreadable = match which {
+            Which::Feedback => match &feedback {
+                Found::Unreadable(why) => Some(why.clone()),
+                _ => None,
+            },
+            Which::Desk => match &desk_db {
+                Found::Unreadable(why) => Some(why.clone()),
+                _ => None,
+            },
+            Which::Journal => None,
+        };
+        if let Some(why) = unreadable {
+            // Made but never finished by a first start cut short: made again. Otherwise damage.
+            if marker.is_none() {
+                problems.push((
+                    format!(
+                        "{} cannot be read ({why}): a repair moves it aside and makes an empty one",
+                        name(which)
+                    ),
+                    Fix::New(which),
+                ));
+            }
+            continue;
+        }
         match (claim, here) {
             (Some(c), _) if c != id => problems.push((
                 format!(
@@ -296,12 +336,14 @@ pub fn open(path: &Path, opts: &Options) -> Result<DataDir, DataDirError> {
     let key: Option<[u8; 32]> = match key {
         Some(b) => match <[u8; 32]>::try_from(b.as_slice()) {
             Ok(k) => Some(k),
+            // Written by a first start cut short, before any store recorded its check value.
+            Err(_) if marker.is_some() && fb_meta.key_check.is_none() => None,
             Err(_) => {
                 problems.push((format!("{KEY_FILE} holds {} bytes, not 32", b.len()), Fix::NewKey));
                 None
             }
         },
-        None if fresh => None,
+        None if fresh || (marker.is_some() && fb_meta.key_check.is_none()) => None,
         None => {
             problems.push((
                 format!(
@@ -365,7 +407,8 @@ pub fn open(path: &Path, opts: &Options) -> Result<DataDir, DataDirError> {
                 aside(&p.key, "damaged").map_err(io(&p.key))?;
                 repairs.push(("repair", format!("{KEY_FILE}: made anew")));
             }
-            write_private(&p.key, &k).map_err(io(&p.key))?;
+            write_private_replacing(&p.key, &k).map_err(io(&p.key))?;
+            sync_dir(&p.dir).map_err(io(&p.dir))?;
             k
         }
     };
@@ -575,7 +618,9 @@ fn write_meta(db: &Database, pairs: &[(&str, String)]) -> Result<(), redb::Error
 /// rolls back to the one before — which is right for a commit a crash cut (never acknowledged)
 /// and wrong for one the disk damaged afterwards (acknowledged, then lost without a word). The
 /// two cannot be told apart, so the roll-back is refused unless repairing, and reported when
-/// repairing (`rolled_back`).
+/// repairing (`rolled_back`). (redb tells its repair callback the progress of a repair: 0.0 when
+/// any unclean shutdown starts one, 0.3 only when the last commit failed and is being rolled
+/// back.)
 fn open_existing(
     path: &Path,
     opts: &Options,
@@ -592,8 +637,8 @@ fn open_existing(
             let opened = redb::Builder::new()
                 .set_cache_size(opts.db_cache_bytes)
                 .set_repair_callback(move |session| {
-                    // Called before 0.5 only when the last commit fails verification.
-                    if session.progress() < 0.5 {
+                    let p = session.progress();
+                    if p > 0.0 && p < 0.5 {
                         flag.store(true, std::sync::atomic::Ordering::Relaxed);
                         if !repair {
                             session.abort();
@@ -602,24 +647,27 @@ fn open_existing(
                 })
                 .open(path);
             let rolled = fell_back.load(std::sync::atomic::Ordering::Relaxed);
-            let db = opened.map_err(|e| {
-                if rolled {
-                    damaged_db(
-                        dir,
-                        &name,
-                        "its last commit does not verify: a crash cut it (it was never acknowledged) or the disk \
-                         damaged it (it was); a repair rolls back to the commit before it",
-                    )
-                } else {
-                    damaged_db(dir, &name, &format!("cannot be read: {e}"))
+            match opened {
+                Ok(db) => {
+                    if rolled {
+                        rolled_back.push(format!(
+                            "{name}: its last commit did not verify; rolled back to the commit before it"
+                        ));
+                    }
+                    Ok(Found::Here(db))
                 }
-            })?;
-            if rolled {
-                rolled_back.push(format!(
-                    "{name}: its last commit did not verify; rolled back to the commit before it"
-                ));
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(DataDirError::Io(format!(
+                    "{}: in use by another process (is another warden serving this data directory?)",
+                    path.display()
+                ))),
+                Err(_) if rolled => Err(damaged_db(
+                    dir,
+                    &name,
+                    "its last commit does not verify: a crash cut it (it was never acknowledged) or the disk \
+                     damaged it (it was); a repair rolls back to the commit before it",
+                )),
+                Err(e) => Ok(Found::Unreadable(e.to_string())),
             }
-            Ok(Found::Here(db))
         }
     }
 }
@@ -672,6 +720,10 @@ pub fn make_private(dir: &Path) -> std::io::Result<Vec<String>> {
     match std::fs::symlink_metadata(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             create_private_dir(dir)?;
+            // The new directory's entry in its parent is durable before anything is put in it.
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_dir(parent)?;
+            }
             return Ok(done);
         }
         Err(e) => return Err(e),
@@ -915,7 +967,7 @@ mod tests {
             id
         });
         let id = id.unwrap();
-        std::fs::write(dir.join(DESK_FILE), b"").unwrap(); // made, not yet a database
+        std::fs::write(dir.join(DESK_FILE), b"half a database").unwrap(); // made, never finished
         std::fs::remove_file(dir.join(journal::FILE)).unwrap();
         std::fs::write(dir.join(INIT), &id).unwrap();
         let d = opened(&dir, false).unwrap();

@@ -393,7 +393,9 @@ pub struct Lesson {
     pub spam: bool,
     /// Learned as a correction (the label overturns Warden's decision).
     pub correction: bool,
-    /// The message's feature hashes, made by the live model's extractor.
+    /// Fingerprint of the extractor that made `features`.
+    pub extractor: u64,
+    /// The message's feature hashes.
     pub features: Vec<u64>,
     /// The message, when the review item kept it.
     pub body: Option<Vec<u8>>,
@@ -424,6 +426,8 @@ pub struct Desk {
     reason_bytes: AtomicUsize,
     /// Review items dropped at the cap.
     dropped: AtomicU64,
+    /// Damaged journal records met by the last full read (read without the journal's lock).
+    journal_damaged: AtomicU64,
 }
 
 impl std::fmt::Debug for Desk {
@@ -574,6 +578,7 @@ impl Desk {
             subject_bytes: AtomicUsize::new(limits::SUBJECT),
             reason_bytes: AtomicUsize::new(limits::REASON),
             dropped: AtomicU64::new(0),
+            journal_damaged: AtomicU64::new(0),
         });
         let weak = Arc::downgrade(&desk);
         let handle = std::thread::Builder::new()
@@ -600,7 +605,7 @@ impl Desk {
 
     /// Damaged records met since start: in `desk.redb`, and in the counter journal.
     pub fn damaged(&self) -> [u64; 2] {
-        [self.damage.found_count(), self.journal.lock().expect("not poisoned").damaged_reads()]
+        [self.damage.found_count(), self.journal_damaged.load(Ordering::Relaxed)]
     }
 
     /// Damaged records a repair removed from `desk.redb` since start.
@@ -679,7 +684,7 @@ impl Desk {
             let first_audit = sequences.get("audit")?.map_or(1, |v| v.value());
             let mut next_audit = first_audit;
             let mut audit_row = Vec::new();
-            let mut next_item = t.review.last()?.map_or(0, |(k, _)| k.value()) + 1;
+            let mut next_item = next_id(&sequences, "review", t.review.last()?.map(|(k, _)| k.value()))?;
             let mut push_audit = |mut a: AuditEntry| {
                 a.seq = next_audit;
                 serde_json::to_writer(&mut audit_row, &a).expect("entries serialise");
@@ -689,16 +694,7 @@ impl Desk {
             for w in batch.iter_mut() {
                 for l in &w.labels {
                     let key = l.key();
-                    let before: Option<EntityLabel> = match labels.get(key.as_str())? {
-                        Some(v) => {
-                            let read = open_json("labels", key.as_bytes(), v.value());
-                            if read.is_none() {
-                                self.damage.found(format!("labels {key:?}"), "fails its checksum");
-                            }
-                            read
-                        }
-                        None => None,
-                    };
+                    let before = self.stored_label(&labels, &key)?;
                     if before
                         .as_ref()
                         .is_some_and(|b| b.source == LabelSource::Manual && b.holds_or_removed(l.at))
@@ -714,46 +710,9 @@ impl Desk {
                     ));
                 }
                 if let Some(r) = w.review.take() {
-                    // The index is trusted only when the item it names is open for this message.
-                    let queued = t.by_message.get(r.features.message)?.map(|v| v.value());
-                    let queued = match queued {
-                        Some(id) => t.item(id)?.is_some_and(|i| {
-                            i.status != ReviewStatus::Resolved
-                                && i.message == format!("{:032x}", r.features.message)
-                        }),
-                        None => false,
-                    };
-                    if !queued {
-                        let mut item = bounded(r.item, self.subject_bytes.load(Ordering::Relaxed));
-                        if t.rank.len()? >= cap {
-                            let surest = t.rank.last()?.map(|(k, _)| k.value());
-                            match surest {
-                                Some((certainty, inverse)) if item.certainty < certainty => {
-                                    let id = u64::MAX - inverse;
-                                    let old = t.item(id)?;
-                                    t.remove(id, old.as_ref())?;
-                                    t.rank.remove((certainty, inverse))?;
-                                    dropped += 1;
-                                }
-                                _ => {
-                                    dropped += 1;
-                                    continue;
-                                }
-                            }
-                        }
-                        item.id = next_item;
-                        item.status = ReviewStatus::Open;
-                        t.put(&item, None)?;
-                        let key = next_item.to_be_bytes();
-                        t.features.insert(
-                            next_item,
-                            seal("review_features", &key, &encode_features(&r.features)).as_slice(),
-                        )?;
-                        if let Some(b) = &r.body {
-                            t.bodies.insert(next_item, seal("review_bodies", &key, b).as_slice())?;
-                        }
-                        t.by_message.insert(r.features.message, next_item)?;
-                        next_item += 1;
+                    let subject_bytes = self.subject_bytes.load(Ordering::Relaxed);
+                    if !queue_review(&mut t, r, cap, subject_bytes, &mut next_item, &mut dropped)? {
+                        dropped += 1;
                     }
                 }
                 if let Some(a) = w.audit.take() {
@@ -765,6 +724,8 @@ impl Desk {
                     .insert(first_audit, seal("audit", &first_audit.to_be_bytes(), &audit_row).as_slice())?;
                 sequences.insert("audit", next_audit)?;
             }
+            // Ids are never given twice, even once every item is gone (expired, removed).
+            sequences.insert("review", next_item)?;
         }
         txn.commit()?;
         self.dropped.fetch_add(dropped, Ordering::Relaxed);
@@ -782,19 +743,13 @@ impl Desk {
     ) -> Result<Page<ReviewItem, u64>, DeskError> {
         let txn = self.db.begin_read()?;
         let review = txn.open_table(REVIEW)?;
+        let by_status = txn.open_table(REVIEW_BY_STATUS)?;
         let upper = after.unwrap_or(u64::MAX);
-        let mut ids: Box<dyn Iterator<Item = Result<u64, DeskError>>> = match status {
+        let mut ids: Box<dyn Iterator<Item = Result<u64, DeskError>> + '_> = match status {
             None => Box::new(review.range(..upper)?.rev().map(|e| Ok(e?.0.value()))),
             Some(s) => {
-                let by_status = txn.open_table(REVIEW_BY_STATUS)?;
                 let c = status_code(s);
-                let keys: Vec<_> = by_status
-                    .range((c, 0)..(c, upper))?
-                    .rev()
-                    .take(limit.saturating_mul(2).max(limit + 16))
-                    .map(|e| Ok(e?.0.value().1))
-                    .collect();
-                Box::new(keys.into_iter())
+                Box::new(by_status.range((c, 0)..(c, upper))?.rev().map(|e| Ok(e?.0.value().1)))
             }
         };
         let mut items = Vec::new();
@@ -940,8 +895,11 @@ impl Desk {
             let queued = match lesson {
                 Some(l) => {
                     let mut outbox = txn.open_table(OUTBOX)?;
-                    let seq = outbox.last()?.map_or(0, |(k, _)| k.value()) + 1;
+                    let mut sequences = txn.open_table(SEQUENCES)?;
+                    // A lesson's number is never given twice: clearing one can never clear another.
+                    let seq = next_id(&sequences, "outbox", outbox.last()?.map(|(k, _)| k.value()))?;
                     outbox.insert(seq, seal("outbox", &seq.to_be_bytes(), &encode_lesson(&l)).as_slice())?;
+                    sequences.insert("outbox", seq + 1)?;
                     Some(seq)
                 }
                 None => None,
@@ -952,8 +910,9 @@ impl Desk {
         Ok((item, queued))
     }
 
-    /// The lessons waiting in the outbox, oldest first (damaged ones are skipped and counted).
-    pub fn outbox(&self) -> Result<Vec<(u64, Lesson)>, DeskError> {
+    /// The lessons waiting in the outbox, oldest first. A damaged one stops the read when
+    /// `strict` (at start: the server refuses to start on it), else it is skipped and counted.
+    pub fn outbox(&self, strict: bool) -> Result<Vec<(u64, Lesson)>, DeskError> {
         let txn = self.db.begin_read()?;
         let outbox = txn.open_table(OUTBOX)?;
         let mut out = Vec::new();
@@ -961,6 +920,13 @@ impl Desk {
             let (k, v) = entry?;
             match unseal("outbox", &k.value().to_be_bytes(), v.value()).and_then(decode_lesson) {
                 Some(l) => out.push((k.value(), l)),
+                None if strict => {
+                    return Err(DeskError::Damaged(format!(
+                        "{}: outbox record {}",
+                        crate::datadir::DESK_FILE,
+                        k.value()
+                    )));
+                }
                 None => self.damage.found(format!("outbox {}", k.value()), "fails its checksum"),
             }
         }
@@ -975,22 +941,28 @@ impl Desk {
         Ok(())
     }
 
+    /// The label stored under `key`; a damaged one is counted and taken as absent (the change
+    /// being made writes it whole again).
+    fn stored_label(
+        &self,
+        labels: &impl ReadableTable<&'static str, &'static [u8]>,
+        key: &str,
+    ) -> Result<Option<EntityLabel>, DeskError> {
+        let Some(v) = labels.get(key)? else { return Ok(None) };
+        let read = open_json("labels", key.as_bytes(), v.value());
+        if read.is_none() {
+            self.damage.found(format!("labels {key:?}"), "fails its checksum");
+        }
+        Ok(read)
+    }
+
     /// Sets or removes a label by hand (an analyst's, overriding rules' labels). Audited.
     pub fn set_label(&self, label: &EntityLabel) -> Result<LabelOutcome, DeskError> {
         let txn = self.db.begin_write()?;
         let before = {
             let mut labels = txn.open_table(LABELS)?;
             let key = label.key();
-            let before: Option<EntityLabel> = match labels.get(key.as_str())? {
-                Some(v) => {
-                    let read = open_json("labels", key.as_bytes(), v.value());
-                    if read.is_none() {
-                        self.damage.found(format!("labels {key:?}"), "fails its checksum");
-                    }
-                    read
-                }
-                None => None,
-            };
+            let before = self.stored_label(&labels, &key)?;
             if label.source == LabelSource::Automatic
                 && before
                     .as_ref()
@@ -1124,7 +1096,12 @@ impl Desk {
 
     /// Calls `each` with the counter updates at or after `since` (Unix seconds), in order.
     pub fn counts_since(&self, since: u64, mut each: impl FnMut(JournaledCount)) -> Result<(), DeskError> {
-        let all = self.journal.lock().expect("not poisoned").read_all().map_err(journal_err)?;
+        let all = {
+            let mut journal = self.journal.lock().expect("not poisoned");
+            let all = journal.read_all().map_err(journal_err)?;
+            self.journal_damaged.store(journal.damaged_reads(), Ordering::Relaxed);
+            all
+        };
         all.into_iter().filter(|c| c.at >= since).for_each(&mut each);
         Ok(())
     }
@@ -1308,6 +1285,65 @@ pub fn read_audit(
         }
     }
     Ok(damaged)
+}
+
+/// The next number of a sequence: after the one kept in `sequences` and after the table's last
+/// key, whichever is later.
+fn next_id(
+    sequences: &impl ReadableTable<&'static str, u64>,
+    name: &str,
+    last: Option<u64>,
+) -> Result<u64, DeskError> {
+    let kept = sequences.get(name)?.map_or(1, |v| v.value());
+    Ok(kept.max(last.map_or(1, |l| l + 1)))
+}
+
+/// Queues a review item unless its message has one open; at the cap, drops the surest open
+/// items for it, or it when it is the surest. Returns false when it was dropped.
+fn queue_review(
+    t: &mut ReviewTables<'_>,
+    r: NewReview,
+    cap: u64,
+    subject_bytes: usize,
+    next_item: &mut u64,
+    dropped: &mut u64,
+) -> Result<bool, DeskError> {
+    // The index is trusted only when the item it names is open for this message.
+    let queued = match t.by_message.get(r.features.message)?.map(|v| v.value()) {
+        Some(id) => t.item(id)?.is_some_and(|i| {
+            i.status != ReviewStatus::Resolved && i.message == format!("{:032x}", r.features.message)
+        }),
+        None => false,
+    };
+    if queued {
+        return Ok(true);
+    }
+    let mut item = bounded(r.item, subject_bytes);
+    // A cap lowered by a reload is reached again here, one surer item at a time.
+    while t.rank.len()? >= cap {
+        let surest = t.rank.last()?.map(|(k, _)| k.value());
+        match surest {
+            Some((certainty, inverse)) if item.certainty < certainty => {
+                let id = u64::MAX - inverse;
+                let old = t.item(id)?;
+                t.remove(id, old.as_ref())?;
+                t.rank.remove((certainty, inverse))?;
+                *dropped += 1;
+            }
+            _ => return Ok(false),
+        }
+    }
+    item.id = *next_item;
+    item.status = ReviewStatus::Open;
+    t.put(&item, None)?;
+    let key = item.id.to_be_bytes();
+    t.features.insert(item.id, seal("review_features", &key, &encode_features(&r.features)).as_slice())?;
+    if let Some(b) = &r.body {
+        t.bodies.insert(item.id, seal("review_bodies", &key, b).as_slice())?;
+    }
+    t.by_message.insert(r.features.message, item.id)?;
+    *next_item += 1;
+    Ok(true)
 }
 
 /// Removes the values of `table` that fail their checksums or `valid`; returns how many.
@@ -1559,12 +1595,13 @@ fn journal_err(e: std::io::Error) -> DeskError {
     DeskError::Store(StoreError::Db(format!("counter journal: {e}")))
 }
 
-/// item, message, flags (bit 0 spam, bit 1 correction, bit 2 a body follows), feature count,
-/// features, then the body.
+/// item, message, extractor, flags (bit 0 spam, bit 1 correction, bit 2 a body follows),
+/// feature count, features, then the body.
 fn encode_lesson(l: &Lesson) -> Vec<u8> {
-    let mut out = Vec::with_capacity(29 + 8 * l.features.len() + l.body.as_ref().map_or(0, Vec::len));
+    let mut out = Vec::with_capacity(37 + 8 * l.features.len() + l.body.as_ref().map_or(0, Vec::len));
     out.extend_from_slice(&l.item.to_le_bytes());
     out.extend_from_slice(&l.message.to_le_bytes());
+    out.extend_from_slice(&l.extractor.to_le_bytes());
     out.push(u8::from(l.spam) | u8::from(l.correction) << 1 | u8::from(l.body.is_some()) << 2);
     out.extend_from_slice(&(l.features.len() as u32).to_le_bytes());
     for h in &l.features {
@@ -1579,18 +1616,27 @@ fn encode_lesson(l: &Lesson) -> Vec<u8> {
 fn decode_lesson(b: &[u8]) -> Option<Lesson> {
     let item = u64::from_le_bytes(b.get(..8)?.try_into().ok()?);
     let message = u128::from_le_bytes(b.get(8..24)?.try_into().ok()?);
-    let flags = *b.get(24)?;
-    let n = u32::from_le_bytes(b.get(25..29)?.try_into().ok()?) as usize;
-    let end = 29usize.checked_add(n.checked_mul(8)?)?;
+    let extractor = u64::from_le_bytes(b.get(24..32)?.try_into().ok()?);
+    let flags = *b.get(32)?;
+    let n = u32::from_le_bytes(b.get(33..37)?.try_into().ok()?) as usize;
+    let end = 37usize.checked_add(n.checked_mul(8)?)?;
     let features =
-        b.get(29..end)?.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8"))).collect();
+        b.get(37..end)?.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8"))).collect();
     let body = if flags & 4 != 0 {
         Some(b[end..].to_vec())
     } else {
         (end == b.len()).then_some(())?;
         None
     };
-    Some(Lesson { item, message, spam: flags & 1 != 0, correction: flags & 2 != 0, features, body })
+    Some(Lesson {
+        item,
+        message,
+        spam: flags & 1 != 0,
+        correction: flags & 2 != 0,
+        extractor,
+        features,
+        body,
+    })
 }
 
 fn db_err(e: impl std::fmt::Display) -> StoreError {
@@ -1934,14 +1980,19 @@ mod tests {
             message: 9,
             spam,
             correction: true,
+            extractor: 77,
             features: vec![1, 2, 3],
             body: Some(b"the message".to_vec()),
         };
         let (_, seq) = desk.resolve(1, "alice", Verdict::Spam, "kit", 30, Some(lesson(true))).unwrap();
         assert!(desk.resolve(1, "bob", Verdict::Ham, "no", 31, Some(lesson(false))).is_err());
-        assert_eq!(desk.outbox().unwrap(), [(seq.unwrap(), lesson(true))], "one resolution, one lesson");
+        assert_eq!(desk.outbox(true).unwrap(), [(seq.unwrap(), lesson(true))], "one resolution, one lesson");
         desk.clear_lesson(seq.unwrap()).unwrap();
-        assert!(desk.outbox().unwrap().is_empty());
+        assert!(desk.outbox(true).unwrap().is_empty());
+        // Emptied, the outbox never gives a number twice.
+        write(&desk, uncertain(10, 0.5)).await;
+        let (_, again) = desk.resolve(2, "alice", Verdict::Ham, "fine", 40, Some(lesson(false))).unwrap();
+        assert!(again > seq, "{again:?} after {seq:?}");
         let lesson = Lesson { body: None, ..lesson(false) };
         assert_eq!(decode_lesson(&encode_lesson(&lesson)), Some(lesson));
     }

@@ -189,6 +189,7 @@ async fn resolve(
         message: features.message,
         spam,
         correction: overturns,
+        extractor: live.extractor(),
         features: x.hashes().to_vec(),
         body,
     };
@@ -248,7 +249,7 @@ async fn labels(
 }
 
 /// A labels cursor back to the key it stands for.
-fn unhex(s: &str) -> Result<String, String> {
+pub(crate) fn unhex(s: &str) -> Result<String, String> {
     let bytes: Option<Vec<u8>> = (0..s.len())
         .step_by(2)
         .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))

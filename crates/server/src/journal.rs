@@ -35,9 +35,10 @@ const MAGIC: &[u8; 4] = b"WDNJ";
 const FORMAT: u8 = 2;
 const HEADER: usize = 32;
 const RECORD_HEAD: usize = 12;
-/// The largest payload a record may have: counter names are short. Bounds the search for the
-/// next valid record after damage.
-const MAX_PAYLOAD: usize = 4096;
+/// The largest payload a record may have (a counter's name and its numbers): a record is
+/// refused rather than written past it. Bounds the search for the next valid record after
+/// damage.
+const MAX_PAYLOAD: usize = 64 << 10;
 
 /// A run of bytes in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,7 +157,7 @@ impl Scan {
         }
         let mut buf = header_bytes(id);
         for c in &self.records {
-            push_record(&mut buf, c);
+            push_record(&mut buf, c)?;
         }
         replace(&self.path, &buf)?;
         let file = OpenOptions::new().read(true).append(true).open(&self.path)?;
@@ -183,20 +184,25 @@ impl Journal {
         Ok(Journal { path: path.to_owned(), file, id, damaged_reads: 0 })
     }
 
-    /// Appends updates and makes them durable (`fdatasync`) before returning.
+    /// Appends updates and makes them durable (`fdatasync`) before returning. A write that
+    /// fails part way is cut off again, so that what follows never sits after half a record.
     pub fn append<'a>(
         &mut self,
         counts: impl IntoIterator<Item = &'a JournaledCount>,
     ) -> std::io::Result<()> {
         let mut buf = Vec::new();
         for c in counts {
-            push_record(&mut buf, c);
+            push_record(&mut buf, c)?;
         }
         if buf.is_empty() {
             return Ok(());
         }
-        self.file.write_all(&buf)?;
-        self.file.sync_data()
+        let before = self.file.metadata()?.len();
+        let written = self.file.write_all(&buf).and_then(|()| self.file.sync_data());
+        if written.is_err() {
+            let _ = self.file.set_len(before);
+        }
+        written
     }
 
     /// Every valid update, in the order written; damaged records are skipped and counted.
@@ -231,10 +237,14 @@ impl Journal {
         }
         let mut buf = header_bytes(self.id);
         for c in kept {
-            push_record(&mut buf, c);
+            push_record(&mut buf, c)?;
         }
-        replace(&self.path, &buf)?;
-        self.file = OpenOptions::new().read(true).append(true).open(&self.path)?;
+        let replaced = replace(&self.path, &buf);
+        // Once renamed, appends go to the new file even if the directory's fsync failed.
+        if let Ok(file) = OpenOptions::new().read(true).append(true).open(&self.path) {
+            self.file = file;
+        }
+        replaced?;
         Ok(dropped)
     }
 }
@@ -271,11 +281,19 @@ fn header(bytes: &[u8]) -> Header {
     Header::Identity(h[8..24].try_into().expect("16"))
 }
 
-fn push_record(buf: &mut Vec<u8>, c: &JournaledCount) {
+fn push_record(buf: &mut Vec<u8>, c: &JournaledCount) -> std::io::Result<()> {
     let payload = crate::desk::encode_count(c);
+    if payload.len() > MAX_PAYLOAD {
+        return Err(std::io::Error::other(format!(
+            "a counter update of {} bytes (counter name of {} bytes) is past the journal's {MAX_PAYLOAD}",
+            payload.len(),
+            c.counter.len()
+        )));
+    }
     buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     buf.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&payload).to_le_bytes());
     buf.extend_from_slice(&payload);
+    Ok(())
 }
 
 /// The record starting at `at`, and its length, when a valid one starts there.

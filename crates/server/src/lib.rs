@@ -152,7 +152,7 @@ impl AppState {
             })
             .collect();
         state.desk().audit_now(entries).map_err(|e| format!("recording the repair in the audit log: {e}"))?;
-        let lessons = state.teach_outbox()?;
+        let lessons = state.teach_outbox(true)?;
         let repairs = data.repairs.into_iter().map(|(_, what)| what).collect();
         Ok((state, StartReport { notes: data.notes, repairs, lessons }))
     }
@@ -193,50 +193,77 @@ impl AppState {
     }
 
     /// Teaches the outbox's lessons (resolutions whose lesson a crash or a full feedback queue
-    /// kept from the store) and lets each go once stored; returns how many. Blocks: call it
+    /// kept from the store) and lets each go once stored; returns how many. With `strict` (at
+    /// start) a damaged lesson is an error; otherwise it is skipped and counted. Blocks: call it
     /// off the async workers.
-    pub fn teach_outbox(&self) -> Result<usize, String> {
-        let lessons = self.0.desk.outbox().map_err(|e| format!("the desk's outbox: {e}"))?;
+    pub fn teach_outbox(&self, strict: bool) -> Result<usize, String> {
+        let lessons = self.0.desk.outbox(strict).map_err(|e| format!("the desk's outbox: {e}"))?;
         let mut taught = 0;
         for (seq, l) in lessons {
             if !self.0.teaching.lock().expect("not poisoned").insert(seq) {
                 continue; // a resolve handler is on it
             }
-            let x = warden_core::FeatureVec::from_hashes(l.features);
-            let result = self.0.live.teach_blocking(l.message, x, l.spam, l.body.as_deref(), l.correction);
+            let result = match self.lesson_features(&l) {
+                Some(x) => self
+                    .0
+                    .live
+                    .teach_blocking(l.message, x, l.spam, l.body.as_deref(), l.correction)
+                    .map(Some),
+                None => Ok(None),
+            };
             self.0.teaching.lock().expect("not poisoned").remove(&seq);
-            let outcome = result.map_err(|e| format!("teaching review item {}'s resolution: {e}", l.item))?;
-            api::count_feedback(self, Some(outcome));
+            match result.map_err(|e| format!("teaching review item {}'s resolution: {e}", l.item))? {
+                Some(outcome) => api::count_feedback(self, Some(outcome)),
+                None => tracing::warn!(
+                    item = l.item,
+                    "a resolution's lesson was made by another extractor and its message was not kept: it cannot be taught"
+                ),
+            }
             self.0.desk.clear_lesson(seq).map_err(|e| e.to_string())?;
             taught += 1;
         }
         Ok(taught)
     }
 
+    /// A lesson's features as the live model extracts: as kept when the extractor is the same,
+    /// made again from the kept message when not; `None` when neither is possible.
+    fn lesson_features(&self, l: &desk::Lesson) -> Option<warden_core::FeatureVec> {
+        if l.extractor == self.0.live.extractor() {
+            Some(warden_core::FeatureVec::from_hashes(l.features.clone()))
+        } else {
+            l.body.as_deref().map(|raw| self.0.live.features(raw))
+        }
+    }
+
     /// Teaches one lesson of the outbox (a resolution just committed) and lets it go; answers
     /// what became of it. A lesson that cannot be stored now stays in the outbox: the next
     /// housekeeping pass or start teaches it.
     pub(crate) async fn teach_lesson(&self, seq: u64, l: desk::Lesson) -> serde_json::Value {
-        self.0.teaching.lock().expect("not poisoned").insert(seq);
-        let x = warden_core::FeatureVec::from_hashes(l.features);
-        let result = api::teach(self, l.message, x, l.spam, l.body.as_deref(), l.correction).await;
-        let answer = match result {
-            Ok(outcome) => {
-                let desk = Arc::clone(&self.0.desk);
-                match tokio::task::spawn_blocking(move || desk.clear_lesson(seq)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, lesson = seq, "a taught lesson stays in the outbox (taught again as a duplicate)")
+        if !self.0.teaching.lock().expect("not poisoned").insert(seq) {
+            return serde_json::json!({ "outcome": "queued" }); // the outbox's drain is on it
+        }
+        let answer = match self.lesson_features(&l) {
+            None => {
+                serde_json::json!({ "outcome": "queued", "error": "the model's extractor changed: taught from the outbox" })
+            }
+            Some(x) => match api::teach(self, l.message, x, l.spam, l.body.as_deref(), l.correction).await {
+                Ok(outcome) => {
+                    let desk = Arc::clone(&self.0.desk);
+                    match tokio::task::spawn_blocking(move || desk.clear_lesson(seq)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, lesson = seq, "a taught lesson stays in the outbox (taught again as a duplicate)")
+                        }
+                        Err(e) => tracing::warn!(error = %e, lesson = seq, "clearing a taught lesson failed"),
                     }
-                    Err(e) => tracing::warn!(error = %e, lesson = seq, "clearing a taught lesson failed"),
+                    let (outcome, record) = api::describe(outcome);
+                    serde_json::json!({ "outcome": outcome, "record": record })
                 }
-                let (outcome, record) = api::describe(outcome);
-                serde_json::json!({ "outcome": outcome, "record": record })
-            }
-            Err(e) => {
-                tracing::warn!(error = %e.message, item = l.item, "a resolution's lesson waits in the outbox");
-                serde_json::json!({ "outcome": "queued", "error": e.message })
-            }
+                Err(e) => {
+                    tracing::warn!(error = %e.message, item = l.item, "a resolution's lesson waits in the outbox");
+                    serde_json::json!({ "outcome": "queued", "error": e.message })
+                }
+            },
         };
         self.0.teaching.lock().expect("not poisoned").remove(&seq);
         answer
@@ -552,6 +579,28 @@ impl AppState {
     }
 }
 
+/// Takes `bytes` as each JSON body the HTTP API reads — feedback, an entity label, a
+/// resolution — and as a labels cursor, and checks the fields as the handlers do. For the
+/// fuzzer (`fuzz/fuzz_targets/bodies.rs`): whatever the bytes, it returns.
+#[doc(hidden)]
+pub fn fuzz_json_bodies(bytes: &[u8]) {
+    if let Ok(f) = serde_json::from_slice::<api::FeedbackJson>(bytes) {
+        let _ = f.named();
+    }
+    if let Ok(l) = serde_json::from_slice::<desk_api::SetLabel>(bytes) {
+        let _ = l.check(desk::limits::REASON);
+    }
+    if let Ok(r) = serde_json::from_slice::<desk_api::Resolve>(bytes) {
+        let _ = r.check(desk::limits::REASON);
+    }
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        let _ = desk_api::unhex(text);
+        let _ = text::check_field("field", text, 512);
+        let _ = text::escape(text);
+        let _ = text::json_for_terminal(text);
+    }
+}
+
 /// Warnings for settings that put Warden within reach of others without tokens of its own:
 /// printed at start, loudly.
 pub fn exposure_warnings(s: &Settings) -> Vec<String> {
@@ -633,32 +682,40 @@ fn auth_reason(a: &mailauth::AuthReport) -> warden_core::Reason {
     warden_core::Reason { name: "AUTH".into(), description: parts.join("; "), contribution: 0.0 }
 }
 
-/// The scanning listener's routes.
+/// The scanning listener's routes. A request passes its token check (or the open-checks
+/// rule), then has its body read against the byte budget, then takes a decision slot.
 pub fn scan_router(state: AppState) -> Router {
+    let body = || from_fn_with_state((state.clone(), "scan"), budget::buffer_body);
     let checks = Router::new()
         .route("/v1/mail/check", post(api::check))
         .route("/checkv2", post(rspamd::checkv2))
+        .route_layer(from_fn_with_state(state.clone(), auth::limit_scan))
+        .route_layer(body())
         .route_layer(from_fn_with_state(state.clone(), auth::open_checks));
     let teach = Router::new()
         .route("/v1/mail/feedback", post(api::feedback))
+        .route_layer(from_fn_with_state(state.clone(), auth::limit_scan))
+        .route_layer(body())
         .route_layer(from_fn_with_state(state.clone(), auth::token_scan));
-    let limited = checks.merge(teach).route_layer(from_fn_with_state(state.clone(), auth::limit_scan));
-    guarded(common(limited).route("/ping", get(rspamd::ping)), &state, "scan")
+    guarded(common(checks.merge(teach)).route("/ping", get(rspamd::ping)), &state, "scan")
 }
 
-/// The controller's routes.
+/// The controller's routes (token first, then the body, then a slot).
 pub fn controller_router(state: AppState) -> Router {
+    let body = || from_fn_with_state((state.clone(), "controller"), budget::buffer_body);
     let teach = Router::new()
         .route("/learnspam", post(rspamd::learn_spam))
         .route("/learnham", post(rspamd::learn_ham))
         .route("/v1/mail/feedback", post(api::feedback))
-        .route_layer(from_fn_with_state(state.clone(), auth::limit_controller));
+        .route_layer(from_fn_with_state(state.clone(), auth::limit_controller))
+        .route_layer(body());
     let admin = teach
         .route("/stat", get(rspamd::stat))
         .route("/v1/admin/reload", post(api::reload))
         .route("/v1/admin/checkpoint", post(api::checkpoint))
         .route_layer(from_fn_with_state(state.clone(), auth::token_controller));
-    let desk = desk_api::routes().route_layer(from_fn_with_state(state.clone(), auth::person));
+    let desk =
+        desk_api::routes().route_layer(body()).route_layer(from_fn_with_state(state.clone(), auth::person));
     guarded(common(admin.merge(desk)).route("/ping", get(rspamd::ping)), &state, "controller")
 }
 
@@ -671,9 +728,8 @@ fn common(routes: Router<AppState>) -> Router<AppState> {
         .route("/openapi.json", get(openapi::document))
 }
 
-/// What every listener's routes are wrapped in: the body read whole against the byte budget
-/// before anything else (`budget.rs`: a declared length past the limit is 413 at once), the
-/// time limit of a request (`client_timeout_ms`: a client that has not sent its whole message
+/// What every listener's routes are wrapped in: the message size limit, the time limit of a
+/// request (`client_timeout_ms`: a client that has not sent its whole message
 /// by then gets 408), and a panic in a handler answered as 500 with a JSON error instead of a
 /// dropped connection (no input is known to cause one: the extractors are fuzzed).
 fn guarded(routes: Router<AppState>, state: &AppState, listener: &'static str) -> Router {
@@ -681,7 +737,6 @@ fn guarded(routes: Router<AppState>, state: &AppState, listener: &'static str) -
     let timeout = Duration::from_millis(limits.client_timeout_ms);
     routes
         .layer(DefaultBodyLimit::max(limits.max_message_bytes))
-        .layer(from_fn_with_state((state.clone(), listener), budget::buffer_body))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(from_fn_with_state((state.clone(), listener), auth::count_timeouts))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {

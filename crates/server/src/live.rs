@@ -433,7 +433,9 @@ impl Live {
         self.enqueue(message, features, spam, body, correction)?.await.map_err(|_| FeedbackError::Stopping)?
     }
 
-    /// [`Live::teach_as`] for a caller outside the async runtime (the outbox at start-up).
+    /// [`Live::teach_as`], waiting on the calling thread (the outbox at start-up and at
+    /// housekeeping). The wait runs on a thread of its own, so that a caller inside the async
+    /// runtime (a test) may use it too.
     pub fn teach_blocking(
         &self,
         message: u128,
@@ -442,8 +444,9 @@ impl Live {
         body: Option<&[u8]>,
         correction: bool,
     ) -> Result<Outcome, FeedbackError> {
-        self.enqueue(message, features, spam, body, correction)?
-            .blocking_recv()
+        let answer = self.enqueue(message, features, spam, body, correction)?;
+        std::thread::scope(|s| s.spawn(|| answer.blocking_recv()).join())
+            .map_err(|_| FeedbackError::Stopping)?
             .map_err(|_| FeedbackError::Stopping)?
     }
 

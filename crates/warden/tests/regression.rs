@@ -70,6 +70,20 @@ fn audit(server: &Server, token: &str) -> Vec<Value> {
     text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
+/// Teaches the phishing example as spam through Rspamd's controller endpoint.
+fn learn_phishing(server: &Server) {
+    let auth = bearer(&server.token);
+    let (status, body) = request(
+        &server.controller,
+        "POST",
+        "/learnspam",
+        &[("Authorization", &auth)],
+        &example("phishing.eml"),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+}
+
 fn check(server: &Server, raw: &[u8]) -> Value {
     json(request(&server.scan, "POST", "/v1/mail/check", &[], raw).unwrap())
 }
@@ -217,16 +231,7 @@ fn the_data_directory_was_world_readable() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     let server = Server::start(&dir, &[], &[]);
-    let auth = bearer(&server.token);
-    let (status, _) = request(
-        &server.controller,
-        "POST",
-        "/learnspam",
-        &[("Authorization", &auth)],
-        &example("phishing.eml"),
-    )
-    .unwrap();
-    assert_eq!(status, 200);
+    learn_phishing(&server);
     server.stop();
     assert_eq!(mode(&dir), 0o700, "the directory");
     let files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
@@ -318,16 +323,7 @@ fn a_lost_store_went_unnoticed() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("data");
         let server = Server::start(&dir, &[], &[]);
-        let auth = bearer(&server.token);
-        let (status, _) = request(
-            &server.controller,
-            "POST",
-            "/learnspam",
-            &[("Authorization", &auth)],
-            &example("phishing.eml"),
-        )
-        .unwrap();
-        assert_eq!(status, 200);
+        learn_phishing(&server);
         server.stop();
         damage(&dir);
         let refused = Server::launch(&dir, Launch::default()).err();
@@ -414,6 +410,8 @@ fn the_desk_grew_without_bound() {
     assert_eq!(request(&server.controller, "GET", "/v1/review?limit=5000", &auth, b"").unwrap().0, 400);
     let (_, log) = request(&server.controller, "GET", "/v1/audit?limit=1", &auth, b"").unwrap();
     assert_eq!(log.lines().count(), 1);
+    let decisions = audit(&server, ALICE).iter().filter(|e| e["kind"] == "decision").count();
+    assert_eq!(decisions, 11, "a decision whose review item the cap dropped is still audited");
     let json_auth = [("Authorization", alice.as_str()), ("Content-Type", "application/json")];
     let reason = format!(r#"{{"label": "spam", "reason": "{}"}}"#, "r".repeat(5000));
     let uri = format!("/v1/review/{}/resolve", a[0]);
@@ -484,11 +482,21 @@ fn memory_had_no_byte_budget() {
         &["--max-message-bytes", "1000000"],
         &[("WARDEN_LIMITS__MAX_BYTES_IN_FLIGHT", "1500000")],
     );
-    let holding = stalled_upload(&server.scan, 1_000_000, b"Subject: big\r\n\r\n");
+    // Heads that promise much and send nothing hold nothing.
+    let promises: Vec<TcpStream> = (0..4).map(|_| stalled_upload(&server.scan, 400_000, b"")).collect();
+    // An upload that has sent 900,000 of its 1,000,000 bytes holds them.
+    let sent = [b"Subject: big\r\n\r\n".as_slice(), &vec![b'a'; 900_000]].concat();
+    let holding = stalled_upload(&server.scan, 1_000_000, &sent);
     let held = eventually(Duration::from_secs(10), || {
-        metric(&server.scan, "warden_bytes_in_flight").is_some_and(|b| b >= 1_000_000.0)
+        metric(&server.scan, "warden_bytes_in_flight").is_some_and(|b| b >= 900_000.0)
     });
     assert!(held, "the upload's bytes are held");
+    assert!(
+        metric(&server.scan, "warden_bytes_in_flight").unwrap() <= 1_100_000.0,
+        "the promises hold nothing"
+    );
+    let (status, _) = request(&server.scan, "POST", "/v1/mail/check", &[], &example("ham.eml")).unwrap();
+    assert_eq!(status, 200, "a small check still fits");
     // Refused by its declared length, at once: its bytes would take the budget past its end.
     let mut s = TcpStream::connect(&server.scan).unwrap();
     s.write_all(
@@ -499,7 +507,7 @@ fn memory_had_no_byte_budget() {
     s.read_to_string(&mut reply).unwrap();
     assert!(reply.starts_with("HTTP/1.1 503") && reply.contains("max_bytes_in_flight"), "{reply}");
     let body = [b"Subject: another\r\n\r\n".as_slice(), &vec![b'a'; 600_000]].concat();
-    drop(holding);
+    drop((holding, promises));
     let freed =
         eventually(Duration::from_secs(10), || metric(&server.scan, "warden_bytes_in_flight") == Some(0.0));
     assert!(freed, "a closed upload gives its bytes back");

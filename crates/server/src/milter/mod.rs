@@ -373,7 +373,7 @@ enum ConnectionError {
 async fn connection(
     mut stream: tokio::net::TcpStream,
     state: &AppState,
-    conn: &crate::conn::Conn,
+    conn: &Arc<crate::conn::Conn>,
 ) -> Result<(), ConnectionError> {
     let settings = state.settings();
     let config = settings.milter.clone();
@@ -388,9 +388,12 @@ async fn connection(
         while let Some(command) = Command::decode(&mut buf)? {
             started = true;
             conn.touch();
-            // What the session keeps counts against the bytes every listener shares.
-            let grown = session.held_bytes() + session.growth(&command) + buf.capacity();
-            let responses = if !budget.cover(&mut held, grown) {
+            // What the session keeps counts against the bytes every listener shares. Only a
+            // command that keeps bytes can be refused, and each of those gets a reply: the MTA's
+            // commands and Warden's replies stay in step.
+            let growth = session.growth(&command);
+            let grown = session.held_bytes() + growth + buf.capacity();
+            let responses = if growth > 0 && !budget.cover(&mut held, grown) {
                 crate::Metrics::count(&state.metrics().memory_shed, "milter");
                 session.reset_message();
                 vec![tempfail("too much mail in flight")]
@@ -399,7 +402,11 @@ async fn connection(
                     Step::Reply(r) => r,
                     Step::Silent => continue,
                     Step::Close => return Ok(()),
-                    Step::Decide => decide(&mut session, state, &config, settings.thresholds.reject).await,
+                    Step::Decide => {
+                        // Deciding, the connection is not idle: it is never closed to make room.
+                        let _busy = conn.busy();
+                        decide(&mut session, state, &config, settings.thresholds.reject).await
+                    }
                 }
             };
             Budget::shrink(&mut held, session.held_bytes() + buf.capacity());

@@ -211,7 +211,7 @@ async fn housekeeping(state: AppState, every: Duration, retention_days: u64) {
             if let Err(e) = desk_state.expire_desk() {
                 tracing::error!(error = %e, "expiring old audit entries, review items and counter updates failed");
             }
-            match desk_state.teach_outbox() {
+            match desk_state.teach_outbox(false) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(lessons = n, "resolutions' lessons waiting in the outbox were taught"),
                 Err(e) => tracing::warn!(error = %e, "resolutions' lessons stay in the outbox"),
