@@ -126,6 +126,8 @@ async fn check(stream: &mut TcpStream, buf: &mut Vec<u8>, body: &[u8]) -> std::i
 #[derive(Default)]
 struct Tally {
     latencies_us: Vec<u32>,
+    /// Each answered check's latency by the minute it was due in (for the series).
+    by_minute: Vec<(u32, u32)>,
     statuses: BTreeMap<u16, u64>,
     errors: u64,
 }
@@ -172,7 +174,9 @@ async fn connection(
                 *t.statuses.entry(status).or_default() += 1;
                 // Back to back, from the send; on a schedule, from when the check was due.
                 let from = if period.is_zero() { sent } else { due };
-                t.latencies_us.push(from.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                let us = from.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+                t.latencies_us.push(us);
+                t.by_minute.push(((due.saturating_duration_since(start).as_secs() / 60) as u32, us));
                 if close {
                     stream = None;
                 }
@@ -371,6 +375,7 @@ async fn main() {
     for t in tasks {
         let t = t.await.expect("a load task");
         all.latencies_us.extend(t.latencies_us);
+        all.by_minute.extend(t.by_minute);
         all.errors += t.errors;
         for (k, v) in t.statuses {
             *all.statuses.entry(k).or_default() += v;
@@ -418,12 +423,30 @@ async fn main() {
     if !samples.is_empty() {
         println!("server RSS MB: max {max_rss:.1} over {} samples", samples.len());
     }
+    // p50 and p99 of each minute, by when the checks were due.
+    let mut minutes: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for (m, us) in &all.by_minute {
+        minutes.entry(*m).or_default().push(*us);
+    }
+    let series: Vec<serde_json::Value> = minutes
+        .into_iter()
+        .map(|(m, mut v)| {
+            v.sort_unstable();
+            serde_json::json!([m, percentile(&v, 0.5), percentile(&v, 0.99)])
+        })
+        .collect();
+    if series.len() > 1 {
+        let line: Vec<String> =
+            series.iter().map(|v| format!("{}:{:.0}", v[0], v[2].as_f64().unwrap_or(f64::NAN))).collect();
+        println!("p99 ms by minute: {}", line.join(" "));
+    }
     let json = serde_json::json!({
         "mode": a.mode, "seconds": elapsed, "answered": answered, "ok": ok, "failed": all.errors,
         "statuses": all.statuses, "rate": answered as f64 / elapsed,
         "p50_ms": percentile(l, 0.5), "p99_ms": percentile(l, 0.99), "p999_ms": percentile(l, 0.999), "max_ms": percentile(l, 1.0),
         "max_rss_mb": max_rss,
         "rss_kb": samples.iter().map(|(t, kb)| serde_json::json!([t, kb])).collect::<Vec<_>>(),
+        "minutes_p50_p99_ms": series,
     });
     eprintln!("{json}");
 }
