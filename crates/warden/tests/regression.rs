@@ -88,6 +88,15 @@ fn check(server: &Server, raw: &[u8]) -> Value {
     json(request(&server.scan, "POST", "/v1/mail/check", &[], raw).unwrap())
 }
 
+/// Teaches `raw` as spam through the controller; returns the status.
+fn label_spam(server: &Server, raw: &[u8]) -> u16 {
+    let auth = bearer(&server.token);
+    let (status, _) =
+        request(&server.controller, "POST", "/v1/mail/feedback?label=spam", &[("Authorization", &auth)], raw)
+            .unwrap();
+    status
+}
+
 fn message(subject: &str, body: &str) -> Vec<u8> {
     format!("From: Someone <someone@sender.example>\r\nTo: you@example.org\r\nSubject: {subject}\r\n\r\n{body}\r\n")
         .into_bytes()
@@ -554,17 +563,8 @@ fn flipped_bytes_in_the_stores_were_read_as_data() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("feedback");
     let server = Server::start(&dir, &[], &[("WARDEN_FEEDBACK__KEEP_BODIES", "true")]);
-    let auth = bearer(&server.token);
     let labelled = message("a label", "MARKER-FEEDBACK-0001 with a body kept");
-    let (status, _) = request(
-        &server.controller,
-        "POST",
-        "/v1/mail/feedback?label=spam",
-        &[("Authorization", &auth)],
-        &labelled,
-    )
-    .unwrap();
-    assert_eq!(status, 200);
+    assert_eq!(label_spam(&server, &labelled), 200);
     server.stop();
     assert!(flip(&dir.join("feedback.redb"), b"MARKER-FEEDBACK-0001", b"MARKER-FEEDBACK-0003") > 0);
     // A model from elsewhere is taught every stored record: the damaged one is read.
@@ -582,16 +582,7 @@ fn flipped_bytes_in_the_stores_were_read_as_data() {
     // After a crash, redb checks its last commit and rolled a damaged one back without a word.
     let dir = tmp.path().join("crashed");
     let server = Server::start(&dir, &[], &[("WARDEN_FEEDBACK__KEEP_BODIES", "true")]);
-    let auth = bearer(&server.token);
-    let (status, _) = request(
-        &server.controller,
-        "POST",
-        "/v1/mail/feedback?label=spam",
-        &[("Authorization", &auth)],
-        &labelled,
-    )
-    .unwrap();
-    assert_eq!(status, 200);
+    assert_eq!(label_spam(&server, &labelled), 200);
     server.kill_9();
     assert!(flip(&dir.join("feedback.redb"), b"MARKER-FEEDBACK-0001", b"MARKER-FEEDBACK-0003") > 0);
     let refused = Server::launch(&dir, Launch::default()).err().expect("start refused on a damaged commit");
