@@ -130,6 +130,53 @@ pub fn reliability(probabilities: &[(f64, bool)]) -> Vec<ReliabilityBin> {
         .collect()
 }
 
+/// A score threshold that at most a given share of the ham reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct HamShareThreshold {
+    /// The threshold: the score of the highest ham allowed below it, rounded up to the next
+    /// hundredth (so that a written threshold reads back exactly and still lies above it).
+    pub threshold: f64,
+    /// Ham allowed at or above the threshold: the share times the ham count, rounded down.
+    pub allowed: usize,
+    /// Ham that scored at or above the threshold (at most `allowed`; fewer where scores tie
+    /// or the rounding passed one).
+    pub ham_at_or_above: usize,
+    /// Whether the ham is enough to measure the share: at least one ham may be above it. When
+    /// not, the threshold lies above every ham and says only that none of them reached it.
+    pub measurable: bool,
+}
+
+/// The lowest threshold (a score at or above which a message is not delivered) that at most
+/// `share` of `ham` (their scores) reaches. `None` without a finite ham score or when `share`
+/// is not in [0, 1).
+pub fn threshold_for_ham_share(ham: &[f64], share: f64) -> Option<HamShareThreshold> {
+    if !(0.0..1.0).contains(&share) {
+        return None;
+    }
+    let mut h: Vec<f64> = ham.iter().copied().filter(|s| s.is_finite()).collect();
+    if h.is_empty() {
+        return None;
+    }
+    h.sort_by(|a, b| b.total_cmp(a));
+    let allowed = (share * h.len() as f64 + 1e-9).floor() as usize;
+    // The highest ham that must stay below: every score above it is one of the `allowed`.
+    let below = h[allowed.min(h.len() - 1)];
+    let mut threshold = (below * 100.0).ceil() / 100.0;
+    if threshold <= below {
+        threshold = ((below * 100.0).floor() + 1.0) / 100.0;
+    }
+    let ham_at_or_above = h.iter().take_while(|&&s| s >= threshold).count();
+    Some(HamShareThreshold { threshold, allowed, ham_at_or_above, measurable: allowed >= 1 })
+}
+
+/// The share of `scores` at or above `threshold` (0 for none).
+pub fn share_at_or_above(scores: &[f64], threshold: f64) -> f64 {
+    if scores.is_empty() {
+        return 0.0;
+    }
+    scores.iter().filter(|&&s| s >= threshold).count() as f64 / scores.len() as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,5 +234,43 @@ mod tests {
         assert_eq!(bins.len(), 3);
         assert_eq!(bins[2].count, 2);
         assert_eq!(bins[2].observed_spam, 1.0);
+    }
+
+    #[test]
+    fn a_ham_share_sets_the_lowest_threshold_that_keeps_to_it() {
+        // Ten ham: 0.1 share allows one above; the threshold lies above the second highest.
+        let ham = [-3.0, -2.5, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.234, 4.0];
+        let t = threshold_for_ham_share(&ham, 0.1).unwrap();
+        assert_eq!((t.threshold, t.allowed, t.ham_at_or_above, t.measurable), (1.24, 1, 1, true));
+        // A share too small for ten ham: above every one, and said to be unmeasured.
+        let t = threshold_for_ham_share(&ham, 0.01).unwrap();
+        assert_eq!((t.threshold, t.allowed, t.ham_at_or_above, t.measurable), (4.01, 0, 0, false));
+        // Ties at the edge all stay below: none of them is above the allowed one.
+        let t = threshold_for_ham_share(&[2.0, 2.0, 2.0, 0.0], 0.25).unwrap();
+        assert_eq!((t.threshold, t.ham_at_or_above), (2.01, 0));
+        // A score already on a hundredth still gets a threshold above it.
+        assert_eq!(threshold_for_ham_share(&[0.5, -1.0], 0.0).unwrap().threshold, 0.51);
+        assert_eq!(threshold_for_ham_share(&[-0.5], 0.0).unwrap().threshold, -0.49);
+        assert_eq!(threshold_for_ham_share(&[f64::NAN], 0.1), None);
+        assert_eq!(threshold_for_ham_share(&[1.0], 1.0), None);
+        assert_eq!(share_at_or_above(&[1.0, 2.0, 3.0, 4.0], 2.5), 0.5);
+    }
+
+    proptest! {
+        #[test]
+        fn at_most_the_share_of_ham_reaches_the_threshold(
+            v in prop::collection::vec(-2000i32..2000, 1..300),
+            share in 0.0f64..0.5,
+        ) {
+            let ham: Vec<f64> = v.iter().map(|&x| x as f64 / 137.0).collect();
+            let t = threshold_for_ham_share(&ham, share).unwrap();
+            let above = ham.iter().filter(|&&s| s >= t.threshold).count();
+            prop_assert!(above as f64 <= share * ham.len() as f64 + 1e-9);
+            prop_assert_eq!(above, t.ham_at_or_above);
+            // The lowest such threshold, up to the hundredth it is rounded to: a hundredth
+            // lower lets more ham through than allowed.
+            let lower = ham.iter().filter(|&&s| s >= t.threshold - 0.01).count();
+            prop_assert!(lower > t.allowed);
+        }
     }
 }

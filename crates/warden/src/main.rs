@@ -41,6 +41,8 @@ enum Command {
     Train(cmd::train::Args),
     /// Evaluate on labelled corpora: ROC figures, calibration, speed, memory.
     Eval(cmd::eval::Args),
+    /// Set the action thresholds from labelled mail for a target share of ham not delivered.
+    Calibrate(cmd::calibrate::Args),
     /// Serve decisions over HTTP: Warden's API and Rspamd's protocol.
     Serve(cmd::serve::Args),
     /// List a message's features with their weights, strongest first (tab-separated).
@@ -106,6 +108,7 @@ fn main() -> ExitCode {
         Command::Classify(a) => cmd::classify::run(a),
         Command::Train(a) => cmd::train::run(a).map(|()| ExitCode::SUCCESS),
         Command::Eval(a) => cmd::eval::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Calibrate(a) => cmd::calibrate::run(a).map(|()| ExitCode::SUCCESS),
         Command::Serve(a) => cmd::serve::run(a).map(|()| ExitCode::SUCCESS),
         Command::Features { model, config, strip_list_headers, file } => {
             cmd::features(model.as_deref(), config.as_deref(), strip_list_headers, &file)

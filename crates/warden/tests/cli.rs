@@ -293,3 +293,52 @@ fn rules_backtest_counts_hits_against_the_labels_and_compares_roc() {
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("SPAMMY") && table.contains("with rules"), "{table}");
 }
+
+#[test]
+fn calibrate_writes_thresholds_that_keep_the_ham_share() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = synth(dir.path(), 400, 11);
+    let (toml, report) = (dir.path().join("thresholds.toml"), dir.path().join("calibrate.json"));
+    let out = warden(&[
+        "calibrate",
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--fpr",
+        "0.05",
+        "--out",
+        toml.to_str().unwrap(),
+        "--json",
+        report.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let junk = &report["levels"][0];
+    assert_eq!((junk["action"].as_str(), junk["measurable"].as_bool()), (Some("junk"), Some(true)));
+
+    // The written block is a configuration `classify` takes; with it, the corpus's ham is
+    // not delivered in at most the share asked, and in the share the report gives.
+    let labels = std::fs::read_to_string(corpus.join("labels.tsv")).unwrap();
+    let ham: Vec<String> = labels
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once('\t'))
+        .filter(|(_, label)| *label == "ham")
+        .map(|(path, _)| corpus.join(path).display().to_string())
+        .collect();
+    let mut args = vec!["classify", "--config", toml.to_str().unwrap()];
+    args.extend(ham.iter().map(String::as_str));
+    let decisions = json_lines(&warden(&args));
+    assert_eq!(decisions.len(), ham.len());
+    let not_delivered = decisions.iter().filter(|d| d["action"] != "deliver").count();
+    assert!(not_delivered as f64 <= 0.05 * ham.len() as f64, "{not_delivered} of {}", ham.len());
+    let reported = junk["ham_not_delivered_share"].as_f64().unwrap();
+    assert!((reported - not_delivered as f64 / ham.len() as f64).abs() < 1e-9, "{reported}");
+    // The thresholds rise, and those the ham cannot measure are said to be unmeasured.
+    let t: Vec<f64> = (0..3).map(|i| report["levels"][i]["threshold"].as_f64().unwrap()).collect();
+    assert!(t[0] <= t[1] && t[1] <= t[2], "{t:?}");
+    assert_eq!(report["levels"][2]["measurable"], false, "0.05% of {} ham is not a message", ham.len());
+
+    let out = warden(&["calibrate", "--corpus", corpus.to_str().unwrap(), "--fpr", "2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--fpr is a share of the ham"));
+}

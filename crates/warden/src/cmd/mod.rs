@@ -1,5 +1,6 @@
 //! The subcommands, and what they share: configuration, models, corpora.
 
+pub mod calibrate;
 pub mod classify;
 pub mod desk;
 pub mod eval;
