@@ -13,6 +13,9 @@ pub enum ConfigError {
     /// The values do not make sense together.
     #[error("invalid thresholds: {0}")]
     Thresholds(#[from] warden_core::ThresholdsError),
+    /// The thresholds in the model file's metadata cannot be used.
+    #[error("the model's own thresholds: {0}")]
+    ModelThresholds(String),
     /// The model learned from features this build no longer extracts.
     #[error(
         "the model learned from extractor version {model}, this build extracts version {this}: \
@@ -29,24 +32,25 @@ pub enum ConfigError {
 
 /// Score thresholds of the mail actions, in log-odds (the score's unit). A message scoring at
 /// or above a threshold gets that action (the harshest reached); below `junk` it is delivered.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ThresholdConfig {
-    /// Junk folder from this score (default 1.0, P(spam) ≈ 0.73).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionThresholds {
+    /// Junk folder from this score (built in: 1.0, P(spam) ≈ 0.73).
     pub junk: f64,
-    /// Quarantine from this score (default 6.0, P(spam) ≈ 0.9975).
+    /// Quarantine from this score (built in: 6.0, P(spam) ≈ 0.9975).
     pub quarantine: f64,
-    /// Reject at SMTP time from this score (default 10.0, P(spam) ≈ 0.99995).
+    /// Reject at SMTP time from this score (built in: 10.0, P(spam) ≈ 0.99995).
     pub reject: f64,
 }
 
-impl Default for ThresholdConfig {
+impl Default for ActionThresholds {
+    /// The built-in thresholds.
     fn default() -> Self {
-        ThresholdConfig { junk: 1.0, quarantine: 6.0, reject: 10.0 }
+        ActionThresholds { junk: 1.0, quarantine: 6.0, reject: 10.0 }
     }
 }
 
-impl ThresholdConfig {
+impl ActionThresholds {
     /// Checks that the thresholds rise from junk to reject.
     pub fn check(&self) -> Result<(), ConfigError> {
         self.build().map(|_| ())
@@ -61,6 +65,86 @@ impl ThresholdConfig {
                 (self.reject, MailAction::Reject),
             ],
         )?)
+    }
+
+    /// The thresholds a model file carries in its metadata, if any.
+    pub fn of_model(model: &warden_learn::Model) -> Result<Option<ActionThresholds>, ConfigError> {
+        let Some(v) = &model.meta.thresholds else { return Ok(None) };
+        let t: ActionThresholds = serde_json::from_value(v.clone())
+            .map_err(|e| ConfigError::ModelThresholds(format!("unreadable: {e}")))?;
+        t.check().map_err(|e| ConfigError::ModelThresholds(e.to_string()))?;
+        Ok(Some(t))
+    }
+
+    /// Writes these thresholds into a model's metadata (they apply where the configuration
+    /// file sets none).
+    pub fn put_in_model(&self, model: &mut warden_learn::Model) {
+        model.meta.thresholds = Some(serde_json::to_value(self).expect("thresholds serialise"));
+    }
+}
+
+/// Where a threshold in force came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThresholdSource {
+    /// The configuration file's `[thresholds]` (or its environment override).
+    Configuration,
+    /// The model file's metadata (as `warden calibrate --model-out` writes it).
+    Model,
+    /// Built into Warden.
+    BuiltIn,
+}
+
+/// The `[thresholds]` section: each key optional. A key left out comes from the model's own
+/// thresholds when it carries them, else from the built-in ones.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThresholdConfig {
+    /// Junk folder from this score.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub junk: Option<f64>,
+    /// Quarantine from this score.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarantine: Option<f64>,
+    /// Reject at SMTP time from this score.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reject: Option<f64>,
+}
+
+impl ThresholdConfig {
+    /// Every threshold set, as a configuration that overrides any model's.
+    pub fn all(t: ActionThresholds) -> ThresholdConfig {
+        ThresholdConfig { junk: Some(t.junk), quarantine: Some(t.quarantine), reject: Some(t.reject) }
+    }
+
+    /// Checks the thresholds the file sets against each other (the ones it leaves out are
+    /// checked once they are known, when an engine is made).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let given = [
+            (self.junk, MailAction::Junk),
+            (self.quarantine, MailAction::Quarantine),
+            (self.reject, MailAction::Reject),
+        ];
+        Thresholds::new(MailAction::Deliver, given.iter().filter_map(|(t, a)| t.map(|t| (t, *a))).collect())?;
+        Ok(())
+    }
+
+    /// The thresholds in force, key by key: this configuration's, then `model`'s, then the
+    /// built-in ones; with where each came from (junk, quarantine, reject).
+    pub fn resolve(&self, model: Option<&ActionThresholds>) -> (ActionThresholds, [ThresholdSource; 3]) {
+        let built = ActionThresholds::default();
+        let pick = |config: Option<f64>, model: Option<f64>, built: f64| match (config, model) {
+            (Some(c), _) => (c, ThresholdSource::Configuration),
+            (None, Some(m)) => (m, ThresholdSource::Model),
+            (None, None) => (built, ThresholdSource::BuiltIn),
+        };
+        let junk = pick(self.junk, model.map(|m| m.junk), built.junk);
+        let quarantine = pick(self.quarantine, model.map(|m| m.quarantine), built.quarantine);
+        let reject = pick(self.reject, model.map(|m| m.reject), built.reject);
+        (
+            ActionThresholds { junk: junk.0, quarantine: quarantine.0, reject: reject.0 },
+            [junk.1, quarantine.1, reject.1],
+        )
     }
 }
 

@@ -7,7 +7,7 @@
 
 mod config;
 
-pub use config::{Config, ConfigError, ExplainConfig, ThresholdConfig};
+pub use config::{ActionThresholds, Config, ConfigError, ExplainConfig, ThresholdConfig, ThresholdSource};
 
 use std::sync::Arc;
 use warden_core::{
@@ -33,6 +33,8 @@ pub struct MailEngine {
     model: Model,
     config: Config,
     thresholds: warden_core::Thresholds<MailAction>,
+    /// The thresholds in force and where each came from (see [`ThresholdConfig::resolve`]).
+    in_force: (ActionThresholds, [ThresholdSource; 3]),
     rules: Option<Arc<RuleSet>>,
 }
 
@@ -44,7 +46,8 @@ impl MailEngine {
     /// A model that has not been used yet (extractor version 0) is stamped with this build's
     /// extractor version; one made by another version is refused.
     pub fn new(mut model: Model, mut config: Config) -> Result<Self, ConfigError> {
-        let thresholds = config.thresholds.build()?;
+        let in_force = config.thresholds.resolve(ActionThresholds::of_model(&model)?.as_ref());
+        let thresholds = in_force.0.build()?;
         match model.meta.extractor_version {
             0 => model.meta.extractor_version = warden_mail::EXTRACTOR_VERSION,
             v if v != warden_mail::EXTRACTOR_VERSION => {
@@ -55,7 +58,7 @@ impl MailEngine {
         if let Ok(mail) = serde_json::from_value::<MailConfig>(model.meta.extractor.clone()) {
             config.mail = mail;
         }
-        Ok(MailEngine { model, config, thresholds, rules: None })
+        Ok(MailEngine { model, config, thresholds, in_force, rules: None })
     }
 
     /// The model.
@@ -76,10 +79,18 @@ impl MailEngine {
     /// Replaces the configuration (thresholds, explanations); the model keeps its own
     /// extractor settings, as in [`MailEngine::new`].
     pub fn set_config(&mut self, mut config: Config) -> Result<(), ConfigError> {
-        self.thresholds = config.thresholds.build()?;
+        let in_force = config.thresholds.resolve(ActionThresholds::of_model(&self.model)?.as_ref());
+        self.thresholds = in_force.0.build()?;
+        self.in_force = in_force;
         config.mail = self.config.mail.clone();
         self.config = config;
         Ok(())
+    }
+
+    /// The action thresholds in force, and where each came from (junk, quarantine, reject):
+    /// the configuration file's, then the model's own, then the built-in ones.
+    pub fn thresholds(&self) -> (ActionThresholds, [ThresholdSource; 3]) {
+        self.in_force
     }
 
     /// Sets (or, with `None`, removes) the analysts' rules every decision runs.
@@ -618,5 +629,79 @@ Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filen
             MailEngine::new(shadow.model().clone(), Config::default()).unwrap().decide(MSG.as_bytes());
         assert_eq!((d.action, d.score, d.review), (plain.action, plain.score, false));
         assert!(!d.reasons.iter().any(|r| r.name.starts_with("RULE:")));
+    }
+}
+
+#[cfg(test)]
+mod threshold_tests {
+    use super::*;
+    use warden_learn::{FtrlParams, LearnerSpec};
+
+    fn model() -> Model {
+        Model::new(
+            warden_core::EventKind::Mail,
+            LearnerSpec::Ftrl(FtrlParams { bits: 12, ..Default::default() }),
+            serde_json::Value::Null,
+            warden_learn::RehearsalParams::default(),
+        )
+    }
+
+    fn config(junk: Option<f64>, quarantine: Option<f64>, reject: Option<f64>) -> Config {
+        Config { thresholds: ThresholdConfig { junk, quarantine, reject }, ..Config::default() }
+    }
+
+    #[test]
+    fn thresholds_come_from_the_configuration_then_the_model_then_the_built_in_ones() {
+        use ThresholdSource::*;
+        // A model without thresholds: the configuration's, the rest built in.
+        let e = MailEngine::new(model(), config(Some(2.0), None, None)).unwrap();
+        assert_eq!(
+            e.thresholds(),
+            (
+                ActionThresholds { junk: 2.0, quarantine: 6.0, reject: 10.0 },
+                [Configuration, BuiltIn, BuiltIn]
+            )
+        );
+
+        // A model that carries its own: they fill what the configuration leaves out.
+        let mut m = model();
+        ActionThresholds { junk: -0.5, quarantine: 3.0, reject: 7.0 }.put_in_model(&mut m);
+        let mut e = MailEngine::new(m.clone(), config(None, Some(4.0), None)).unwrap();
+        assert_eq!(
+            e.thresholds(),
+            (ActionThresholds { junk: -0.5, quarantine: 4.0, reject: 7.0 }, [Model, Configuration, Model])
+        );
+        // They decide: an empty model scores 0, above the model's junk threshold.
+        assert_eq!(e.decide(b"Subject: hello\r\n\r\nhi\r\n").action, MailAction::Junk);
+        // A new configuration (a reload) is resolved again against the same model.
+        e.set_config(Config::default()).unwrap();
+        assert_eq!(e.thresholds().1, [Model, Model, Model]);
+        e.set_config(config(Some(0.5), Some(0.6), Some(0.7))).unwrap();
+        assert_eq!(e.thresholds().1, [Configuration, Configuration, Configuration]);
+        assert_eq!(e.decide(b"Subject: hello\r\n\r\nhi\r\n").action, MailAction::Deliver);
+
+        // Thresholds that only fall once mixed are refused when the engine is made.
+        let err = MailEngine::new(m.clone(), config(Some(8.0), None, None)).unwrap_err();
+        assert!(err.to_string().contains("invalid thresholds"), "{err}");
+        // A model whose thresholds cannot be read, or do not rise, is refused by name.
+        m.meta.thresholds = Some(serde_json::json!({ "junk": "high" }));
+        let err = MailEngine::new(m.clone(), Config::default()).unwrap_err();
+        assert!(err.to_string().starts_with("the model's own thresholds: unreadable"), "{err}");
+        m.meta.thresholds = Some(serde_json::json!({ "junk": 5.0, "quarantine": 1.0, "reject": 9.0 }));
+        let err = MailEngine::new(m, Config::default()).unwrap_err();
+        assert!(err.to_string().starts_with("the model's own thresholds"), "{err}");
+    }
+
+    #[test]
+    fn thresholds_in_a_model_file_survive_saving_and_loading() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = model();
+        let t = ActionThresholds { junk: 1.25, quarantine: 5.5, reject: 9.75 };
+        t.put_in_model(&mut m);
+        let path = dir.path().join("m.wdm");
+        m.save(&path, false).unwrap();
+        let back = Model::load(&path).unwrap();
+        assert_eq!(ActionThresholds::of_model(&back).unwrap(), Some(t));
+        assert_eq!(ActionThresholds::of_model(&model()).unwrap(), None);
     }
 }

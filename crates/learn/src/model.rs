@@ -100,6 +100,10 @@ pub struct ModelMeta {
     /// record, so that a restart teaches it only the records after.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<CheckpointMark>,
+    /// The kind's action thresholds calibrated for this model (as its engine reads them);
+    /// a configuration file's own thresholds come first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<serde_json::Value>,
 }
 
 fn first_extractor_version() -> u32 {
@@ -200,6 +204,7 @@ impl Model {
                 compact: false,
                 rehearsal,
                 checkpoint: None,
+                thresholds: None,
             },
         }
     }

@@ -499,8 +499,18 @@ impl AppState {
             notes.push("[audit] key_file takes effect at the next restart".to_owned());
         }
         let tokens = auth::tokens(&next).map_err(|e| e.to_string())?;
-        if let Some(path) = &self.0.sources.model {
-            let model = warden_learn::Model::load(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let model = (self.0.sources.model.as_ref())
+            .map(|path| warden_learn::Model::load(path).map_err(|e| format!("{}: {e}", path.display())))
+            .transpose()?;
+        // The thresholds in force are checked, against the model that will be live, before
+        // anything is swapped: the file's may only rise once the model's fill the gaps.
+        let own = match &model {
+            Some(m) => warden_engine::ActionThresholds::of_model(m),
+            None => self.0.live.with_engine(|e| warden_engine::ActionThresholds::of_model(e.model())),
+        }
+        .map_err(|e| e.to_string())?;
+        next.thresholds.resolve(own.as_ref()).0.check().map_err(|e| format!("[thresholds]: {e}"))?;
+        if let (Some(model), Some(path)) = (model, &self.0.sources.model) {
             self.0.live.replace_model(model).map_err(|e| e.to_string())?;
             notes.push(format!("model reloaded from {} and taught the stored feedback", path.display()));
         }

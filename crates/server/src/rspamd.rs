@@ -85,7 +85,7 @@ pub(crate) async fn checkv2(
     Ok(Json(CheckV2 {
         is_skipped: false,
         score: d.score,
-        required_score: state.settings().thresholds.reject,
+        required_score: state.live().with_engine(|e| e.thresholds().0.reject),
         action: action_name(d.action),
         symbols,
         messages: BTreeMap::new(),
@@ -201,6 +201,56 @@ mod tests {
         assert_eq!(v["required_score"], 10.0);
         assert_eq!(v["symbols"]["GTUBE"]["name"], "GTUBE");
         assert!(v["symbols"]["MODEL"]["score"].is_number());
+    }
+
+    #[tokio::test]
+    async fn required_score_is_the_reject_threshold_in_force() {
+        let mut model = warden_engine::starter_model().unwrap();
+        warden_engine::ActionThresholds { junk: 2.0, quarantine: 7.0, reject: 12.5 }.put_in_model(&mut model);
+        let open = |settings: crate::Settings, dir: &std::path::Path| {
+            let mut settings = settings;
+            settings.mail_auth.nameservers = vec!["127.0.0.1:9".into()];
+            settings.server.data_dir = dir.to_owned();
+            let sources = crate::Sources::default();
+            crate::AppState::open(settings, Some(model.clone()), vec![TOKEN.to_owned()], sources, false)
+                .unwrap()
+                .0
+        };
+        let msg = b"Subject: lunch\r\n\r\nsee you at noon\r\n";
+        // The model's own reject threshold, where the configuration sets none.
+        let dir = tempfile::tempdir().unwrap();
+        let v =
+            call_ok(crate::scan_router(open(crate::Settings::default(), dir.path())), "/checkv2", &[], msg)
+                .await;
+        assert_eq!(v["required_score"], 12.5);
+        // The configuration's, when it sets one.
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = crate::Settings::default();
+        settings.thresholds.reject = Some(11.0);
+        let v = call_ok(crate::scan_router(open(settings, dir.path())), "/checkv2", &[], msg).await;
+        assert_eq!(v["required_score"], 11.0);
+
+        // A reload whose thresholds fall once the model's fill the gaps is refused whole; one
+        // that rises takes effect.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("warden.toml");
+        let mut settings = crate::Settings::default();
+        settings.mail_auth.nameservers = vec!["127.0.0.1:9".into()];
+        settings.server.data_dir = dir.path().join("data");
+        let sources = crate::Sources { config: Some(file.clone()), ..Default::default() };
+        let state =
+            crate::AppState::open(settings, Some(model), vec![TOKEN.to_owned()], sources, false).unwrap().0;
+        let nameservers = "[mail_auth]\nnameservers = [\"127.0.0.1:9\"]\n";
+        let data = format!("[server]\ndata_dir = {:?}\n", dir.path().join("data"));
+        std::fs::write(&file, format!("{data}{nameservers}[thresholds]\nreject = 5.0\n")).unwrap();
+        let e = state.reload().unwrap_err();
+        assert!(e.contains("[thresholds]"), "{e}");
+        let v = call_ok(crate::scan_router(state.clone()), "/checkv2", &[], msg).await;
+        assert_eq!(v["required_score"], 12.5);
+        std::fs::write(&file, format!("{data}{nameservers}[thresholds]\nreject = 8.0\n")).unwrap();
+        state.reload().unwrap();
+        let v = call_ok(crate::scan_router(state), "/checkv2", &[], msg).await;
+        assert_eq!(v["required_score"], 8.0);
     }
 
     #[tokio::test]

@@ -627,13 +627,13 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(s.thresholds.junk, 2.5);
-        assert_eq!(s.thresholds.reject, ThresholdConfig::default().reject);
+        assert_eq!(s.thresholds.junk, Some(2.5));
+        assert_eq!(s.thresholds.reject, None, "left to the model, then the built-in value");
         assert_eq!(s.limits.max_in_flight, 16, "the environment wins over the file");
         assert_eq!(s.server.listen.port(), 9000);
         assert_eq!(s.server.data_dir, PathBuf::from("/var/lib/warden"));
         assert_eq!(s.auth.tokens, ["0123456789abcdef"]);
-        assert_eq!(s.engine().thresholds.junk, 2.5);
+        assert_eq!(s.engine().thresholds.junk, Some(2.5));
     }
 
     #[test]
@@ -659,7 +659,7 @@ mod tests {
         for (text, needle) in [
             ("[limits]\nmax_in_flight = \"many\"\n", "max_in_flight"),
             ("[limits]\nmax_in_flight = 0\n", "above 0"),
-            ("[thresholds]\njunk = 20.0\n", "thresholds"),
+            ("[thresholds]\njunk = 7.0\nquarantine = 6.0\n", "thresholds"),
             ("[server]\ncontroller = \"127.0.0.1:11333\"\n", "both"),
             ("[auth]\ntokens = [\"short\"]\n", "16 characters"),
             ("[server\n", "w.toml"),

@@ -63,6 +63,9 @@ enum Command {
     Model {
         /// The model file (the starter model when omitted).
         model: Option<PathBuf>,
+        /// Configuration file (TOML): its `[thresholds]` come before the model's own.
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// Name the strongest features found in these corpora (the model holds no names).
         #[arg(long = "features-from")]
         features_from: Vec<PathBuf>,
@@ -114,9 +117,16 @@ fn main() -> ExitCode {
             cmd::features(model.as_deref(), config.as_deref(), strip_list_headers, &file)
                 .map(|()| ExitCode::SUCCESS)
         }
-        Command::Model { model, features_from, top, min_messages, strip_list_headers } => {
-            cmd::model_info(model.as_deref(), &features_from, top, min_messages, strip_list_headers)
-                .map(|()| ExitCode::SUCCESS)
+        Command::Model { model, config, features_from, top, min_messages, strip_list_headers } => {
+            cmd::model_info(
+                model.as_deref(),
+                config.as_deref(),
+                &features_from,
+                top,
+                min_messages,
+                strip_list_headers,
+            )
+            .map(|()| ExitCode::SUCCESS)
         }
         Command::Rules(r) => cmd::rules::run(r),
         Command::Review(r) => cmd::desk::review(r),

@@ -338,6 +338,47 @@ fn calibrate_writes_thresholds_that_keep_the_ham_share() {
     assert!(t[0] <= t[1] && t[1] <= t[2], "{t:?}");
     assert_eq!(report["levels"][2]["measurable"], false, "0.05% of {} ham is not a message", ham.len());
 
+    // A model carrying the thresholds decides as the configuration did, and says where its
+    // thresholds come from; a configuration's own thresholds come first.
+    let model = dir.path().join("calibrated.wdm");
+    let out = warden(&[
+        "calibrate",
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--fpr",
+        "0.05",
+        "--model-out",
+        model.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut args = vec!["classify", "--model", model.to_str().unwrap()];
+    args.extend(ham.iter().map(String::as_str));
+    let with_model = json_lines(&warden(&args));
+    let actions =
+        |d: &[Value]| d.iter().map(|d| d["action"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    assert_eq!(actions(&with_model), actions(&decisions));
+    let info: Value = serde_json::from_slice(&warden(&["model", model.to_str().unwrap()]).stdout).unwrap();
+    assert_eq!(info["thresholds_in_force"]["junk"]["from"], "model");
+    assert_eq!(info["thresholds_in_force"]["junk"]["value"].as_f64(), Some(t[0]));
+    let strict = dir.path().join("strict.toml");
+    std::fs::write(&strict, "[thresholds]\njunk = -50.0\n").unwrap();
+    let info = warden(&["model", model.to_str().unwrap(), "--config", strict.to_str().unwrap()]);
+    let info: Value = serde_json::from_slice(&info.stdout).unwrap();
+    let from: Vec<&str> = ["junk", "quarantine", "reject"]
+        .iter()
+        .map(|k| info["thresholds_in_force"][k]["from"].as_str().unwrap())
+        .collect();
+    assert_eq!(from, ["configuration", "model", "model"]);
+    let out = warden(&[
+        "classify",
+        "--model",
+        model.to_str().unwrap(),
+        "--config",
+        strict.to_str().unwrap(),
+        &ham[0],
+    ]);
+    assert_ne!(json_lines(&out)[0]["action"], "deliver");
+
     let out = warden(&["calibrate", "--corpus", corpus.to_str().unwrap(), "--fpr", "2"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--fpr is a share of the ham"));

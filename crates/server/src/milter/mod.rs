@@ -405,7 +405,8 @@ async fn connection(
                     Step::Decide => {
                         // Deciding, the connection is not idle: it is never closed to make room.
                         let _busy = conn.busy();
-                        decide(&mut session, state, &config, settings.thresholds.reject).await
+                        let reject = state.live().with_engine(|e| e.thresholds().0.reject);
+                        decide(&mut session, state, &config, reject).await
                     }
                 }
             };

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde_json::json;
 use warden_corpus::metrics::{self, HamShareThreshold};
-use warden_engine::ThresholdConfig;
+use warden_engine::ActionThresholds;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -35,6 +35,10 @@ pub struct Args {
     /// Write the `[thresholds]` block here (TOML, to include in the configuration file).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Write a copy of the model carrying these thresholds in its metadata here (they apply
+    /// wherever a configuration file sets none).
+    #[arg(long)]
+    model_out: Option<PathBuf>,
     /// Write the figures as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -79,7 +83,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     anyhow::ensure!(!ham.is_empty(), "the corpora hold no readable ham: thresholds are set on ham");
 
-    let built_in = ThresholdConfig::default();
+    let built_in = ActionThresholds::default();
     let mut levels: Vec<Level> = Vec::new();
     for (name, share, built) in [
         ("junk", args.fpr, built_in.junk),
@@ -99,7 +103,7 @@ pub fn run(args: Args) -> Result<()> {
         };
         levels.push(Level { name, share, found, threshold });
     }
-    let chosen = ThresholdConfig {
+    let chosen = ActionThresholds {
         junk: levels[0].threshold,
         quarantine: levels[1].threshold,
         reject: levels[2].threshold,
@@ -150,6 +154,12 @@ pub fn run(args: Args) -> Result<()> {
         std::fs::write(p, &block).with_context(|| format!("cannot write {}", p.display()))?;
         eprintln!("warden: wrote {}", p.display());
     }
+    if let Some(p) = &args.model_out {
+        let mut model = engine.into_model();
+        chosen.put_in_model(&mut model);
+        model.save(p, model.meta.compact).with_context(|| format!("cannot write {}", p.display()))?;
+        eprintln!("warden: wrote {} (the model, with these thresholds)", p.display());
+    }
     if let Some(p) = &args.json {
         let report = json!({
             "corpora": args.corpora.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
@@ -173,7 +183,7 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 /// The `[thresholds]` block, with where it came from in comments.
-fn thresholds_toml(t: &ThresholdConfig, args: &Args, ham: usize, spam: usize) -> String {
+fn thresholds_toml(t: &ActionThresholds, args: &Args, ham: usize, spam: usize) -> String {
     let mut s = String::new();
     let corpora: Vec<String> = args.corpora.iter().map(|p| p.display().to_string()).collect();
     let _ = writeln!(

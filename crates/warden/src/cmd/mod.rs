@@ -168,6 +168,7 @@ pub fn features(model: Option<&Path>, config: Option<&Path>, strip: bool, file: 
 /// Prints a model's metadata and, given corpora, its strongest features by name.
 pub fn model_info(
     path: Option<&Path>,
+    config: Option<&Path>,
     corpora: &[PathBuf],
     top: usize,
     min_messages: u32,
@@ -178,6 +179,14 @@ pub fn model_info(
     let elapsed = started.elapsed();
     let mut v = serde_json::to_value(&model.meta)?;
     v["load_ms"] = serde_json::json!((elapsed.as_secs_f64() * 1e3 * 100.0).round() / 100.0);
+    // The thresholds a decision with this model and configuration uses, and where each is from.
+    let (t, from) =
+        load_config(config)?.thresholds.resolve(warden_engine::ActionThresholds::of_model(&model)?.as_ref());
+    v["thresholds_in_force"] = serde_json::json!({
+        "junk": { "value": t.junk, "from": from[0] },
+        "quarantine": { "value": t.quarantine, "from": from[1] },
+        "reject": { "value": t.reject, "from": from[2] },
+    });
     println!("{}", serde_json::to_string_pretty(&v)?);
     if corpora.is_empty() {
         return Ok(());

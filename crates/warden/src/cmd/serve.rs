@@ -83,13 +83,14 @@ pub fn run(args: Args) -> Result<()> {
     let settings = args.settings()?;
     let model = args.model.as_deref().map(|p| super::load_model(Some(p))).transpose()?;
     if args.check_config {
-        warden_engine::MailEngine::new(
+        let engine = warden_engine::MailEngine::new(
             match model {
                 Some(m) => m,
                 None => super::load_model(None)?,
             },
             settings.engine(),
         )?;
+        eprintln!("warden: thresholds in force: {}", thresholds_in_force(&engine));
         print!("{}", settings.to_toml_without_secrets().context("settings serialise")?);
         for warning in warden_server::exposure_warnings(&settings) {
             eprintln!("warden: WARNING: {warning}");
@@ -145,6 +146,7 @@ pub fn run(args: Args) -> Result<()> {
         tracing::info!(lessons = report.lessons, "resolutions' lessons left in the outbox were taught");
     }
     let live = Arc::clone(state.live());
+    tracing::info!("thresholds in force: {}", live.with_engine(thresholds_in_force));
     let (replayed, skipped) = (
         live.counters.replayed.load(std::sync::atomic::Ordering::Relaxed),
         live.counters.skipped.load(std::sync::atomic::Ordering::Relaxed),
@@ -181,6 +183,25 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!("warden: stopped");
         anyhow::Ok(())
     })
+}
+
+/// The action thresholds a decision uses and where each came from, on one line.
+fn thresholds_in_force(engine: &warden_engine::MailEngine) -> String {
+    let (t, sources) = engine.thresholds();
+    let from = |s: warden_engine::ThresholdSource| match s {
+        warden_engine::ThresholdSource::Configuration => "configuration",
+        warden_engine::ThresholdSource::Model => "model",
+        warden_engine::ThresholdSource::BuiltIn => "built-in",
+    };
+    format!(
+        "junk {:?} ({}), quarantine {:?} ({}), reject {:?} ({})",
+        t.junk,
+        from(sources[0]),
+        t.quarantine,
+        from(sources[1]),
+        t.reject,
+        from(sources[2])
+    )
 }
 
 /// Logs on standard error: text, or one JSON object a line. Never message content or
