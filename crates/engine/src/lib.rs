@@ -252,6 +252,22 @@ impl MailEngine {
         Detailed { decision, features: x, model_score: score, outcome, facts: want_facts.then_some(facts) }
     }
 
+    /// How much of the model's log-odds, without the bias, an explained decision's reasons
+    /// account for: |the sum of the reasons' contributions, `MODEL` left out| over |log-odds −
+    /// bias|. 1 when there is nothing to explain. Rules' points are not the model's and are
+    /// left out of both.
+    pub fn reasons_coverage(&self, d: &Detailed) -> f64 {
+        let to_explain = (d.model_score - self.model.learner.bias()).abs();
+        if to_explain < 1e-12 {
+            return 1.0;
+        }
+        let shown: f64 = (d.decision.reasons.iter())
+            .filter(|r| r.name != "MODEL" && !r.name.starts_with("RULE:"))
+            .map(|r| r.contribution)
+            .sum();
+        shown.abs() / to_explain
+    }
+
     /// The `k` features of `x` with the largest weights (by magnitude, ties by name), named;
     /// `weights` are their contributions, in the order of `x`.
     fn strongest(
@@ -690,6 +706,44 @@ mod threshold_tests {
         m.meta.thresholds = Some(serde_json::json!({ "junk": 5.0, "quarantine": 1.0, "reject": 9.0 }));
         let err = MailEngine::new(m, Config::default()).unwrap_err();
         assert!(err.to_string().starts_with("the model's own thresholds"), "{err}");
+    }
+
+    #[test]
+    fn reasons_coverage_is_the_share_of_the_log_odds_the_model_s_reasons_sum_to() {
+        let e = MailEngine::new(model(), Config::default()).unwrap();
+        assert_eq!(e.model().learner.bias(), 0.0, "an empty model's bias");
+        let reason = |name: &str, contribution: f64| warden_core::Reason {
+            name: name.into(),
+            description: String::new(),
+            contribution,
+        };
+        let detailed = |model_score: f64, reasons: Vec<warden_core::Reason>| Detailed {
+            decision: Decision {
+                action: MailAction::Deliver,
+                score: model_score,
+                probability: 0.5,
+                reasons,
+                review: false,
+            },
+            features: FeatureVec::default(),
+            model_score,
+            outcome: None,
+            facts: None,
+        };
+        // MODEL and rules' points are not reasons of the model's log-odds; opposite signs cancel.
+        let d = detailed(
+            -4.0,
+            vec![
+                reason("MODEL", -4.0),
+                reason("FEATURE:a", -2.5),
+                reason("FEATURE:b", 0.5),
+                reason("RULE:X", -9.0),
+            ],
+        );
+        assert!((e.reasons_coverage(&d) - 0.5).abs() < 1e-12);
+        let d = detailed(-4.0, vec![reason("MODEL", -4.0), reason("FEATURE:a", -1.0)]);
+        assert!((e.reasons_coverage(&d) - 0.25).abs() < 1e-12);
+        assert_eq!(e.reasons_coverage(&detailed(0.0, vec![reason("MODEL", 0.0)])), 1.0, "nothing to explain");
     }
 
     #[test]

@@ -158,9 +158,11 @@ fn train_then_classify_and_eval_with_the_trained_model() {
     let r: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(r["messages"], 40, "split mode scores the last 20%");
     assert!(r["roc_auc"].as_f64().unwrap() > 0.9, "{r}");
-    for key in ["one_minus_auc_pct", "log_loss", "msgs_per_sec", "peak_rss_mb"] {
+    for key in ["one_minus_auc_pct", "log_loss", "msgs_per_sec", "peak_rss_mb", "reasons_coverage_median"] {
         assert!(r[key].is_number(), "{key}: {r}");
     }
+    let cover = r["reasons_cover_half"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&cover), "{r}");
     for k in ["0.90", "0.95", "0.99"] {
         assert!(r["fpr_at_recall"][k].is_number(), "fpr_at_recall {k}");
     }

@@ -69,6 +69,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut busy = Duration::ZERO;
     let mut processed = 0u64;
     let mut unreadable = Vec::new();
+    let mut coverage: Vec<f64> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         bar.inc(1);
         let raw = match std::fs::read(&item.path) {
@@ -78,8 +79,14 @@ pub fn run(args: Args) -> Result<()> {
                 continue;
             }
         };
-        let started = Instant::now();
         let raw = super::prepare(&raw, args.strip_list_headers);
+        if i >= train_until {
+            // The explanation a decision would give, before the message is learned; outside
+            // the timed part (it is what a server's explained decision adds).
+            let explained = engine.decide_explained_features_with(&raw, |_| {});
+            coverage.push(engine.reasons_coverage(&explained));
+        }
+        let started = Instant::now();
         let x = engine.features(&raw);
         let score = engine.score(&x);
         if i >= train_until {
@@ -123,6 +130,8 @@ pub fn run(args: Args) -> Result<()> {
         "fpr_at_recall": fpr_at,
         "recall_at_fpr": recall_at,
         "log_loss": metrics::log_loss(&probs),
+        "reasons_cover_half": coverage.iter().filter(|&&c| c >= 0.5).count() as f64 / coverage.len().max(1) as f64,
+        "reasons_coverage_median": median(&mut coverage),
         "reliability": metrics::reliability(&probs),
         "msgs_per_sec": processed as f64 / busy.as_secs_f64().max(1e-9),
         "peak_rss_mb": super::peak_rss_mb(),
@@ -174,6 +183,11 @@ fn print_summary(r: &serde_json::Value) {
         println!("  recall at FPR {k:<5} {}", pct(&r["recall_at_fpr"][k]));
     }
     println!("  log-loss        {:.4}", r["log_loss"].as_f64().unwrap_or(f64::NAN));
+    println!(
+        "  reasons         cover half the log-odds in {:.1}% of decisions (median coverage {:.2})",
+        r["reasons_cover_half"].as_f64().unwrap_or(f64::NAN) * 100.0,
+        r["reasons_coverage_median"].as_f64().unwrap_or(f64::NAN)
+    );
     println!("  calibration     predicted → observed spam (count)");
     for b in r["reliability"].as_array().into_iter().flatten() {
         println!(
@@ -190,4 +204,14 @@ fn print_summary(r: &serde_json::Value) {
         r["msgs_per_sec"].as_f64().unwrap_or(0.0)
     );
     println!("  peak RSS        {:.1} MB", r["peak_rss_mb"].as_f64().unwrap_or(0.0));
+}
+
+/// The median of `v` (NaN when empty).
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 }
 }
