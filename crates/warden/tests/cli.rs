@@ -9,6 +9,13 @@ fn warden(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_warden")).args(args).output().expect("warden runs")
 }
 
+/// `warden` with `args`, which must succeed.
+fn warden_ok(args: &[&str]) -> Output {
+    let out = warden(args);
+    assert!(out.status.success(), "warden {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
 fn example(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name).display().to_string()
 }
@@ -301,18 +308,11 @@ fn calibrate_writes_thresholds_that_keep_the_ham_share() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = synth(dir.path(), 400, 11);
     let (toml, report) = (dir.path().join("thresholds.toml"), dir.path().join("calibrate.json"));
-    let out = warden(&[
-        "calibrate",
-        "--corpus",
-        corpus.to_str().unwrap(),
-        "--fpr",
-        "0.05",
-        "--out",
-        toml.to_str().unwrap(),
-        "--json",
-        report.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let corpus_arg = corpus.to_str().unwrap();
+    let calibrate = ["calibrate", "--corpus", corpus_arg, "--fpr", "0.05"];
+    warden_ok(
+        &[&calibrate[..], &["--out", toml.to_str().unwrap(), "--json", report.to_str().unwrap()]].concat(),
+    );
     let report: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let junk = &report["levels"][0];
     assert_eq!((junk["action"].as_str(), junk["measurable"].as_bool()), (Some("junk"), Some(true)));
@@ -343,16 +343,7 @@ fn calibrate_writes_thresholds_that_keep_the_ham_share() {
     // A model carrying the thresholds decides as the configuration did, and says where its
     // thresholds come from; a configuration's own thresholds come first.
     let model = dir.path().join("calibrated.wdm");
-    let out = warden(&[
-        "calibrate",
-        "--corpus",
-        corpus.to_str().unwrap(),
-        "--fpr",
-        "0.05",
-        "--model-out",
-        model.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    warden_ok(&[&calibrate[..], &["--model-out", model.to_str().unwrap()]].concat());
     let mut args = vec!["classify", "--model", model.to_str().unwrap()];
     args.extend(ham.iter().map(String::as_str));
     let with_model = json_lines(&warden(&args));
