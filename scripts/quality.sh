@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Quality bars of issue 2: `warden eval --mode online --strip-list-headers` from an empty
+# Quality bars: `warden eval --mode online --strip-list-headers` from an empty
 # model, mean (1-AUC)% over --shuffle 1..5, per corpus. Extra arguments go to every eval.
 #   scripts/quality.sh [--check] [eval args…]
 # With --check, exits non-zero when a mean misses its bar.
