@@ -1,6 +1,7 @@
 //! Hostile bytes through everything a message meets before a decision: mbox and list-header
 //! stripping, parsing, every feature extractor (hashed and named), and the engine's decision.
-//! Nothing may panic, and the hashed and named extractions must agree.
+//! Nothing may panic, and the hashed and named extractions must agree. The provenance
+//! fingerprint (Message-ID and body hash) reads the same bytes.
 #![no_main]
 
 use std::sync::LazyLock;
@@ -34,6 +35,8 @@ fuzz_target!(|data: &[u8]| {
         mail.extract(&mut named);
         assert_eq!(hashed.finish(), named.finish().0, "named and hashed extraction disagree");
     }
+    let f = warden_corpus::provenance::fingerprint(data);
+    assert!(f.message_id.is_none_or(|id| id.contains('@') && !id.chars().any(char::is_whitespace)));
     let d = ENGINE.decide_explained(data);
     assert!(d.probability.is_finite() && (0.0..=1.0).contains(&d.probability));
 });

@@ -43,6 +43,8 @@ enum Command {
     Eval(cmd::eval::Args),
     /// Set the action thresholds from labelled mail for a target share of ham not delivered.
     Calibrate(cmd::calibrate::Args),
+    /// Check that corpora hold no message of reserved sets (by Message-ID and body hash).
+    Provenance(cmd::provenance::Args),
     /// Serve decisions over HTTP: Warden's API and Rspamd's protocol.
     Serve(cmd::serve::Args),
     /// List a message's features with their weights, strongest first (tab-separated).
@@ -112,6 +114,7 @@ fn main() -> ExitCode {
         Command::Train(a) => cmd::train::run(a).map(|()| ExitCode::SUCCESS),
         Command::Eval(a) => cmd::eval::run(a).map(|()| ExitCode::SUCCESS),
         Command::Calibrate(a) => cmd::calibrate::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Provenance(a) => cmd::provenance::run(a),
         Command::Serve(a) => cmd::serve::run(a).map(|()| ExitCode::SUCCESS),
         Command::Features { model, config, strip_list_headers, file } => {
             cmd::features(model.as_deref(), config.as_deref(), strip_list_headers, &file)

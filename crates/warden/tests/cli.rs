@@ -376,3 +376,51 @@ fn calibrate_writes_thresholds_that_keep_the_ham_share() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--fpr is a share of the ham"));
 }
+
+#[test]
+fn provenance_finds_copies_of_reserved_messages_in_a_corpus() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = synth(dir.path(), 30, 21);
+    let labels = std::fs::read_to_string(corpus.join("labels.tsv")).unwrap();
+    let first = labels.lines().nth(1).unwrap().split('\t').next().unwrap();
+    let original = std::fs::read(corpus.join(first)).unwrap();
+    // The reserved set holds a copy re-exported with LF line ends (the corpus's are CRLF), in
+    // a folder of its own, and a message of its own.
+    let reserved = dir.path().join("reserved");
+    std::fs::create_dir_all(reserved.join("sub")).unwrap();
+    let original = String::from_utf8(original).unwrap();
+    assert!(original.contains("\r\n"));
+    std::fs::write(reserved.join("sub/copy.eml"), original.replace("\r\n", "\n")).unwrap();
+    let own = "Message-ID: <own@reserved.example>\n\nA message of the reserved set alone, long enough to be compared by its body.\n";
+    std::fs::write(reserved.join("own.eml"), own).unwrap();
+
+    let out = warden(&[
+        "provenance",
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--reserved",
+        reserved.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "an overlap fails the check");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 1, "{listed}");
+    assert!(
+        lines[0].contains(first) && lines[0].contains("copy.eml") && lines[0].ends_with("message-id+body"),
+        "{listed}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("30 messages checked against 2 reserved: 1 found"));
+
+    std::fs::remove_file(reserved.join("sub/copy.eml")).unwrap();
+    let out = warden(&[
+        "provenance",
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--reserved",
+        reserved.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = warden(&["provenance", "--corpus", corpus.to_str().unwrap(), "--reserved", "/nonexistent/set"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/set"));
+}
