@@ -145,16 +145,6 @@ impl Index {
         }
     }
 
-    /// Messages indexed.
-    pub fn len(&self) -> usize {
-        self.ids.len().max(self.bodies.len())
-    }
-
-    /// Whether nothing is indexed.
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty() && self.bodies.is_empty()
-    }
-
     /// Where `message` (with fingerprint `f`) is found, if it is.
     pub fn find(&self, message: &Path, f: &Fingerprint) -> Option<Overlap> {
         let by_id = f.message_id.as_ref().and_then(|id| self.ids.get(id));

@@ -112,11 +112,6 @@ pub struct ThresholdConfig {
 }
 
 impl ThresholdConfig {
-    /// Every threshold set, as a configuration that overrides any model's.
-    pub fn all(t: ActionThresholds) -> ThresholdConfig {
-        ThresholdConfig { junk: Some(t.junk), quarantine: Some(t.quarantine), reject: Some(t.reject) }
-    }
-
     /// Checks the thresholds the file sets against each other (the ones it leaves out are
     /// checked once they are known, when an engine is made).
     pub fn check(&self) -> Result<(), ConfigError> {

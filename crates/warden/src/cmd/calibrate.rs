@@ -48,7 +48,11 @@ pub struct Args {
 struct Level {
     name: &'static str,
     share: f64,
+    /// Its built-in threshold.
+    built: f64,
     found: HamShareThreshold,
+    /// What the output says of a share the ham could not measure (empty when it could).
+    note: String,
     /// The threshold written: the one found, or the fallback when the share is unmeasured.
     threshold: f64,
 }
@@ -92,16 +96,18 @@ pub fn run(args: Args) -> Result<()> {
     ] {
         let found =
             metrics::threshold_for_ham_share(&ham, share).expect("finite ham scores and a share in [0, 1)");
-        let threshold = match levels.last() {
+        let unmeasured = format!("  (unmeasured: {} ham cannot show a share of {}", ham.len(), pct(share));
+        let (threshold, note) = match levels.last() {
+            _ if found.measurable => (found.threshold, String::new()),
+            None => (found.threshold, format!("{unmeasured}; set above every ham)")),
             // Unmeasured above junk: the built-in distance above the level below, or the
             // built-in threshold when that is higher.
-            Some(below) if !found.measurable => {
-                let built_below = if below.name == "junk" { built_in.junk } else { built_in.quarantine };
-                (below.threshold + (built - built_below)).max(built).max(found.threshold)
-            }
-            _ => found.threshold,
+            Some(below) => (
+                (below.threshold + (built - below.built)).max(built).max(found.threshold),
+                format!("{unmeasured}; the built-in distance above {})", below.name),
+            ),
         };
-        levels.push(Level { name, share, found, threshold });
+        levels.push(Level { name, share, built, found, note, threshold });
     }
     let chosen = ActionThresholds {
         junk: levels[0].threshold,
@@ -120,32 +126,16 @@ pub fn run(args: Args) -> Result<()> {
     );
     println!("  level        share  threshold  ham at or above        spam at or above");
     for l in &levels {
-        let ham_at = metrics::share_at_or_above(&ham, l.threshold);
         let n_at = ham.iter().filter(|&&s| s >= l.threshold).count();
         println!(
             "  {:<10} {:>7} {:>10.2}  {:>6} {:<15} {:>7}{}",
             l.name,
             pct(l.share),
             l.threshold,
-            pct(ham_at),
+            pct(n_at as f64 / ham.len() as f64),
             format!("({n_at} of {})", ham.len()),
             if spam.is_empty() { "n/a".into() } else { pct(metrics::share_at_or_above(&spam, l.threshold)) },
-            if l.found.measurable {
-                String::new()
-            } else if l.name == "junk" {
-                format!(
-                    "  (unmeasured: {} ham cannot show a share of {}; set above every ham)",
-                    ham.len(),
-                    pct(l.share)
-                )
-            } else {
-                format!(
-                    "  (unmeasured: {} ham cannot show a share of {}; the built-in distance above {})",
-                    ham.len(),
-                    pct(l.share),
-                    if l.name == "quarantine" { "junk" } else { "quarantine" }
-                )
-            }
+            l.note
         );
     }
     let block = thresholds_toml(&chosen, &args, ham.len(), spam.len());
