@@ -601,7 +601,7 @@ fn read_meta(db: &Database) -> Result<Meta, DataDirError> {
 }
 
 fn write_meta(db: &Database, pairs: &[(&str, String)]) -> Result<(), redb::Error> {
-    let txn = db.begin_write()?;
+    let txn = write_txn(db)?;
     {
         let mut meta = txn.open_table(META)?;
         for (k, v) in pairs {
@@ -612,15 +612,27 @@ fn write_meta(db: &Database, pairs: &[(&str, String)]) -> Result<(), redb::Error
     Ok(())
 }
 
+/// Begins a write transaction that commits in two phases: the data is flushed before the commit
+/// is made the primary, so a crash never leaves a last commit that fails its checksums (with one
+/// phase it may, and a cut commit cannot be told from one the disk damaged after it was
+/// acknowledged). It costs a second flush per commit; the desk and the feedback store commit in
+/// batches, so that is one per batch.
+pub(crate) fn write_txn(db: &Database) -> Result<redb::WriteTransaction, redb::TransactionError> {
+    let mut txn = db.begin_write()?;
+    txn.set_two_phase_commit(true);
+    Ok(txn)
+}
+
 /// Opens a redb file that is there and not empty.
 ///
-/// After an unclean shutdown redb checks its last commit; when that commit does not verify it
-/// rolls back to the one before — which is right for a commit a crash cut (never acknowledged)
-/// and wrong for one the disk damaged afterwards (acknowledged, then lost without a word). The
-/// two cannot be told apart, so the roll-back is refused unless repairing, and reported when
-/// repairing (`rolled_back`). (redb tells its repair callback the progress of a repair: 0.0 when
-/// any unclean shutdown starts one, 0.3 only when the last commit failed and is being rolled
-/// back.)
+/// After an unclean shutdown redb checks its last commit. Warden commits in two phases
+/// (`write_txn`), so a last commit that does not verify was damaged after it was written, and the
+/// start is refused. A repair keeps a copy of the file, rolls it back to the commit before and
+/// reports that (`rolled_back`); when the commit before does not verify either, the file is
+/// unreadable and a repair moves it aside. A file last written by an older Warden may hold a
+/// one-phase commit a crash cut: redb would roll that back itself, which is refused in the same way
+/// unless repairing. (redb tells its repair callback the progress of a repair: 0.3 only when the
+/// last commit failed and is being rolled back.)
 fn open_existing(
     path: &Path,
     opts: &Options,
@@ -632,23 +644,31 @@ fn open_existing(
         Some(_) => {
             let name = path.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
             let dir = path.parent().unwrap_or(Path::new("."));
-            let fell_back = Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let (flag, repair) = (Arc::clone(&fell_back), opts.repair);
-            let opened = redb::Builder::new()
-                .set_cache_size(opts.db_cache_bytes)
-                .set_repair_callback(move |session| {
-                    let p = session.progress();
-                    if p > 0.0 && p < 0.5 {
-                        flag.store(true, std::sync::atomic::Ordering::Relaxed);
-                        if !repair {
-                            session.abort();
-                        }
+            let refused = |why: &str| {
+                damaged_db(
+                    dir,
+                    &name,
+                    &format!(
+                        "its last commit does not verify: {why}; a repair rolls back to the commit before it"
+                    ),
+                )
+            };
+            let mut opened = open_rolling_back(path, opts);
+            if let Err(e) = &opened
+                && opts.repair
+                && is_damaged_two_phase(path, e)
+            {
+                let io = |e: std::io::Error| DataDirError::Io(format!("{}: {e}", path.display()));
+                let kept = keep_copy(path).map_err(io)?;
+                if clear_two_phase_flag(path).map_err(io)? {
+                    opened = open_rolling_back(path, opts);
+                    if let Ok((_, true)) = &opened {
+                        rolled_back.push(format!("{name}: the file as it was is kept as {}", kept.display()));
                     }
-                })
-                .open(path);
-            let rolled = fell_back.load(std::sync::atomic::Ordering::Relaxed);
+                }
+            }
             match opened {
-                Ok(db) => {
+                Ok((db, rolled)) => {
                     if rolled {
                         rolled_back.push(format!(
                             "{name}: its last commit did not verify; rolled back to the commit before it"
@@ -660,16 +680,79 @@ fn open_existing(
                     "{}: in use by another process (is another warden serving this data directory?)",
                     path.display()
                 ))),
-                Err(_) if rolled => Err(damaged_db(
-                    dir,
-                    &name,
-                    "its last commit does not verify: a crash cut it (it was never acknowledged) or the disk \
-                     damaged it (it was); a repair rolls back to the commit before it",
+                Err(e) if !opts.repair && is_damaged_two_phase(path, &e) => Err(refused(
+                    "it was written in two phases, so no crash cut it: the disk damaged it after it was acknowledged",
+                )),
+                Err(redb::DatabaseError::RepairAborted) => Err(refused(
+                    "a crash cut it (it was never acknowledged) or the disk damaged it (it was): an older Warden \
+                     wrote it in one phase and the two cannot be told apart",
                 )),
                 Err(e) => Ok(Found::Unreadable(e.to_string())),
             }
         }
     }
+}
+
+/// Opens `path`; a roll-back of its last commit is aborted unless repairing, and said (`true`).
+fn open_rolling_back(path: &Path, opts: &Options) -> Result<(Database, bool), redb::DatabaseError> {
+    let fell_back = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (flag, repair) = (Arc::clone(&fell_back), opts.repair);
+    let db = redb::Builder::new()
+        .set_cache_size(opts.db_cache_bytes)
+        .set_repair_callback(move |session| {
+            let p = session.progress();
+            if p > 0.0 && p < 0.5 {
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                if !repair {
+                    session.abort();
+                }
+            }
+        })
+        .open(path)?;
+    Ok((db, fell_back.load(std::sync::atomic::Ordering::Relaxed)))
+}
+
+// redb's file header (its docs/design.md): a 9-byte magic number, then the "god byte", whose
+// third bit says the primary commit was written in two phases. redb will not roll such a commit
+// back; a repair clears the bit so that redb checks the commit before and rolls back to it.
+const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+const REDB_TWO_PHASE: u8 = 4;
+
+/// The open failed as a damaged two-phase last commit fails: corruption, with the file's header
+/// saying its primary commit is two-phase.
+fn is_damaged_two_phase(path: &Path, e: &redb::DatabaseError) -> bool {
+    let corrupted = matches!(e, redb::DatabaseError::Storage(redb::StorageError::Corrupted(_)));
+    corrupted && read_god_byte(path).is_ok_and(|g| g.is_some_and(|g| g & REDB_TWO_PHASE != 0))
+}
+
+fn read_god_byte(path: &Path) -> std::io::Result<Option<u8>> {
+    use std::io::Read;
+    let mut head = [0u8; 10];
+    std::fs::File::open(path)?.read_exact(&mut head)?;
+    Ok((head[..9] == REDB_MAGIC).then_some(head[9]))
+}
+
+/// Clears the two-phase bit of a redb file's header; `false` when the header is not redb's.
+fn clear_two_phase_flag(path: &Path) -> std::io::Result<bool> {
+    use std::io::{Seek, SeekFrom, Write};
+    let Some(god) = read_god_byte(path)? else { return Ok(false) };
+    let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+    f.seek(SeekFrom::Start(9))?;
+    f.write_all(&[god & !REDB_TWO_PHASE])?;
+    f.sync_all()?;
+    Ok(true)
+}
+
+/// Copies `path` to `<path>.damaged-<unix time>` (owner-only) before a repair changes it.
+fn keep_copy(path: &Path) -> std::io::Result<PathBuf> {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let mut to = path.as_os_str().to_owned();
+    to.push(format!(".damaged-{secs}"));
+    let to = PathBuf::from(to);
+    write_private_replacing(&to, b"")?;
+    std::fs::copy(path, &to)?;
+    std::fs::File::open(&to)?.sync_all()?;
+    Ok(to)
 }
 
 /// Makes a new redb file, readable by its owner only.
@@ -854,6 +937,20 @@ mod tests {
             assert!(d.repairs.is_empty(), "{what}: repaired for good: {:?}", d.repairs);
             close(d);
         }
+    }
+
+    /// A one-phase commit a crash cut looks like one the disk damaged, and start-up refuses both:
+    /// every commit must be two-phase for a crash never to stop the server from starting.
+    #[test]
+    fn every_store_commits_in_two_phases() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let d = opened(&dir, false).unwrap();
+        for file in [store::FILE, DESK_FILE] {
+            let god = read_god_byte(&dir.join(file)).unwrap().expect("a redb header");
+            assert_ne!(god & REDB_TWO_PHASE, 0, "{file}: its last commit was one-phase");
+        }
+        close(d);
     }
 
     #[test]

@@ -546,7 +546,7 @@ impl Desk {
     /// they are), hashing identifiers under `key`; starts its writer. Values of the first format
     /// (no checksums) are written again with theirs.
     pub(crate) fn from_parts(db: Database, journal: Journal, key: [u8; 32]) -> Result<Arc<Desk>, StoreError> {
-        let txn = db.begin_write().map_err(db_err)?;
+        let txn = crate::datadir::write_txn(&db).map_err(db_err)?;
         {
             txn.open_table(AUDIT).map_err(db_err)?;
             txn.open_table(LABELS).map_err(db_err)?;
@@ -675,7 +675,7 @@ impl Desk {
     fn commit(&self, batch: &mut [CheckWrites]) -> Result<(), DeskError> {
         let cap = self.review_cap.load(Ordering::Relaxed);
         let mut dropped = 0;
-        let txn = self.db.begin_write()?;
+        let txn = crate::datadir::write_txn(&self.db)?;
         {
             let mut audit = txn.open_table(AUDIT)?;
             let mut t = ReviewTables::open(&txn)?;
@@ -876,7 +876,7 @@ impl Desk {
         lesson: Option<Lesson>,
         change: impl FnOnce(&mut ReviewItem) -> Result<AuditEntry, DeskError>,
     ) -> Result<(ReviewItem, Option<u64>), DeskError> {
-        let txn = self.db.begin_write()?;
+        let txn = crate::datadir::write_txn(&self.db)?;
         let (item, queued) = {
             let mut t = ReviewTables::open(&txn)?;
             let before = match t.review.get(id)? {
@@ -935,7 +935,7 @@ impl Desk {
 
     /// Takes a taught lesson out of the outbox.
     pub fn clear_lesson(&self, seq: u64) -> Result<(), DeskError> {
-        let txn = self.db.begin_write()?;
+        let txn = crate::datadir::write_txn(&self.db)?;
         txn.open_table(OUTBOX)?.remove(seq)?;
         txn.commit()?;
         Ok(())
@@ -958,7 +958,7 @@ impl Desk {
 
     /// Sets or removes a label by hand (an analyst's, overriding rules' labels). Audited.
     pub fn set_label(&self, label: &EntityLabel) -> Result<LabelOutcome, DeskError> {
-        let txn = self.db.begin_write()?;
+        let txn = crate::datadir::write_txn(&self.db)?;
         let before = {
             let mut labels = txn.open_table(LABELS)?;
             let key = label.key();
@@ -1086,7 +1086,7 @@ impl Desk {
 
     /// Writes entries to the audit log now, durably (a repair's record, a key rotation).
     pub fn audit_now(&self, entries: Vec<AuditEntry>) -> Result<(), DeskError> {
-        let txn = self.db.begin_write()?;
+        let txn = crate::datadir::write_txn(&self.db)?;
         for e in entries {
             append_audit(&txn, e)?;
         }
@@ -1134,7 +1134,7 @@ impl Desk {
         counter_secs: u64,
     ) -> Result<[u64; 4], DeskError> {
         let ago = |days: u64| now.saturating_sub(days.saturating_mul(86_400));
-        let txn = self.db.begin_write()?;
+        let txn = crate::datadir::write_txn(&self.db)?;
         let mut gone = [0u64; 4];
         {
             let mut audit = txn.open_table(AUDIT)?;
@@ -1203,7 +1203,7 @@ impl Desk {
     /// message go with it), and builds the review indexes and the audit sequence again: what
     /// `warden serve --repair` does to the desk. Returns how many records were removed.
     pub fn scrub(&self) -> Result<u64, DeskError> {
-        let txn = self.db.begin_write()?;
+        let txn = crate::datadir::write_txn(&self.db)?;
         let mut removed = 0;
         {
             removed += drop_damaged(&txn, AUDIT, "audit", |_| true)?;

@@ -580,6 +580,7 @@ fn flipped_bytes_in_the_stores_were_read_as_data() {
     server.stop();
 
     // After a crash, redb checks its last commit and rolled a damaged one back without a word.
+    // Commits are two-phase, so a crash cuts none and a last commit that fails is damage.
     let dir = tmp.path().join("crashed");
     let server = Server::start(&dir, &[], &[("WARDEN_FEEDBACK__KEEP_BODIES", "true")]);
     assert_eq!(label_spam(&server, &labelled), 200);
@@ -587,13 +588,13 @@ fn flipped_bytes_in_the_stores_were_read_as_data() {
     assert!(flip(&dir.join("feedback.redb"), b"MARKER-FEEDBACK-0001", b"MARKER-FEEDBACK-0003") > 0);
     let refused = Server::launch(&dir, Launch::default()).err().expect("start refused on a damaged commit");
     assert!(refused.contains("feedback.redb: its last commit does not verify"), "{refused}");
+    assert!(refused.contains("the disk damaged it after it was acknowledged"), "{refused}");
     let server = Server::launch(&dir, Launch { args: &["--repair"], ..Launch::default() }).unwrap();
     let entries = audit(&server, &server.token.clone());
-    assert!(
-        entries
-            .iter()
-            .any(|e| e["kind"] == "repair" && e["reason"].as_str().unwrap().contains("rolled back"))
-    );
+    let said = |what: &str| {
+        entries.iter().any(|e| e["kind"] == "repair" && e["reason"].as_str().unwrap().contains(what))
+    };
+    assert!(said("rolled back") && said("the file as it was is kept as"), "{entries:?}");
     server.stop();
 
     let cfg = config(tmp.path(), &desk(""));
