@@ -10,7 +10,7 @@ runs of the same binary a minute apart differ by up to 30%.
     cargo build --release -p warden-engine --example decide_chunks
     cp target/release/examples/decide_chunks /tmp/a
     RUSTFLAGS=… cargo build --release -p warden-engine --example decide_chunks   # the other build
-    bench/ab-builds.py /tmp/a target/release/examples/decide_chunks [--rounds 8] [--corpus DIR]
+    bench/ab-builds.py /tmp/a target/release/examples/decide_chunks [--rounds 8] [--corpus DIR] [--explained]
 
 Prints each build's best and median µs per message over the rounds, and the second build's
 time over the first's, round by round.
@@ -27,11 +27,14 @@ p.add_argument("second")
 p.add_argument("--rounds", type=int, default=8)
 p.add_argument("--corpus", default=os.path.join(here, "../../shared/corpora/spamassassin"))
 p.add_argument("--core", default="0", help="the core both are pinned to (taskset -c)")
+p.add_argument("--explained", action="store_true",
+               help="explain every decision, as the server does (reasons rebuilt from the message)")
 args = p.parse_args()
 
 builds = [args.first, args.second]
 procs = [
-    subprocess.Popen(["taskset", "-c", args.core, b, args.corpus], stdin=subprocess.PIPE,
+    subprocess.Popen(["taskset", "-c", args.core, b, args.corpus] + (["--explained"] if args.explained else []),
+                     stdin=subprocess.PIPE,
                      stdout=subprocess.PIPE, text=True)
     for b in builds
 ]

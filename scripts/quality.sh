@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Quality bars: `warden eval --mode online --strip-list-headers` from an empty
-# model, mean (1-AUC)% over --shuffle 1..5, per corpus. Extra arguments go to every eval.
+# model, mean (1-AUC)% over --shuffle 1..5, per corpus, and on SpamAssassin the share of
+# decisions whose reasons cover half the log-odds (`reasons_cover_half`, every seed at least
+# 0.9). Extra arguments go to every eval.
 #   scripts/quality.sh [--check] [eval args…]
 # With --check, exits non-zero when a mean misses its bar.
 set -euo pipefail
@@ -31,6 +33,16 @@ print("log-loss %.4f, FPR at 95%% recall %.3f%%, recall at 0.1%% FPR %.2f%%" % (
   printf '%-13s (1-AUC)%% mean %s  (bar %s: %s)  per seed: %s\n' "$c" "$mean" "${bar[$c]}" "$ok" "$(printf '%.4f ' "${vals[@]}")"
   printf '%-13s means: %s\n' "" "$extra"
   [ "$ok" = ok ] || status=1
+  if [ "$c" = spamassassin ]; then
+    # Readable reasons: the share of decisions whose reasons sum to at least half the log-odds.
+    cover=$(python3 -c '
+import json, sys
+rs = [json.load(open(p))["reasons_cover_half"] for p in sys.argv[1:]]
+print(f"{min(rs):.3f}")' "$out/$c".*.json)
+    ok=$(python3 -c "import sys; print('ok' if float(sys.argv[1]) >= 0.9 else 'MISSED')" "$cover")
+    printf '%-13s reasons cover half the log-odds: lowest over the seeds %s  (bar 0.9: %s)\n' "" "$cover" "$ok"
+    [ "$ok" = ok ] || status=1
+  fi
 done
 rm -rf "$out"
 if [ $check = 1 ]; then exit $status; fi

@@ -5,11 +5,31 @@ use serde::{Deserialize, Serialize};
 /// One reason behind a decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reason {
-    /// Stable machine name (`GTUBE`, `MODEL`, `FEATURE:subject:free`).
+    /// Stable machine name (`GTUBE`, `MODEL`, `TEXT`, `RULE:name`).
     pub name: String,
-    /// What it means, for a person.
+    /// What it means, for a person: a sentence.
     pub description: String,
     /// What it added to the score (log-odds units); 0 for purely informative reasons.
+    pub contribution: f64,
+    /// The features that weighed most in it (`namespace:token`), with what each added: what an
+    /// analyst looks at next. Words of the message: never audited.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<Evidence>,
+}
+
+impl Reason {
+    /// A reason with no evidence.
+    pub fn new(name: impl Into<String>, description: impl Into<String>, contribution: f64) -> Self {
+        Reason { name: name.into(), description: description.into(), contribution, evidence: Vec::new() }
+    }
+}
+
+/// One feature behind a reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// `namespace:token`, as `warden features` lists it.
+    pub feature: String,
+    /// What it added to the log-odds.
     pub contribution: f64,
 }
 

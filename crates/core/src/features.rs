@@ -216,8 +216,9 @@ impl<L: Look> HashedSink<L> {
 
     /// Adds a feature hash unless it is already there: [`HashedSink::extend`]'s step for one
     /// hash, without setting up its loop (words and header tokens come one at a time).
+    /// True when it was not there: it is then the next hash of the finished vector.
     #[inline]
-    pub fn insert(&mut self, h: u64) {
+    pub fn insert(&mut self, h: u64) -> bool {
         self.look.look(h);
         let s = &mut self.scratch;
         let last = s.hashes.len() - 1;
@@ -227,6 +228,7 @@ impl<L: Look> HashedSink<L> {
         if self.kept == last {
             self.grow();
         }
+        fresh
     }
 
     /// Adds feature hashes, each unless it is already there. The loop works on locals (the
@@ -368,6 +370,8 @@ pub struct RecordingSink<L: Look = Ignore> {
     /// [`INLINE`].
     tokens: Vec<(&'static str, u32, u32)>,
     bytes: Vec<u8>,
+    /// Where each run of one namespace starts in the finished vector, with the namespace.
+    runs: Vec<(usize, &'static str)>,
 }
 
 impl RecordingSink {
@@ -385,11 +389,18 @@ impl<L: Look> RecordingSink<L> {
             all: Vec::with_capacity(n),
             tokens: Vec::with_capacity(n),
             bytes: Vec::with_capacity(n * 6),
+            runs: Vec::with_capacity(64),
         }
     }
 
-    fn keep(&mut self, h: u64) {
+    /// Takes `h` in, noting where a run of another namespace starts: features come in runs of
+    /// one namespace (n-grams by the thousand), so that is one compare a feature.
+    #[inline(always)]
+    fn keep(&mut self, ns: Namespace, h: u64) {
         self.all.push(h);
+        if self.runs.last().is_none_or(|r| !std::ptr::eq(r.1, ns.name)) {
+            self.runs.push((self.hashed.kept, ns.name));
+        }
         self.hashed.insert(h);
     }
 
@@ -401,18 +412,21 @@ impl<L: Look> RecordingSink<L> {
     /// Finishes into the feature vector (as [`HashedSink::finish`] would make it) and the
     /// record that names its features.
     pub fn finish(self) -> (FeatureVec, Recorded) {
-        (self.hashed.finish(), Recorded { hashes: self.all, tokens: self.tokens, bytes: self.bytes })
+        let distinct = self.hashed.kept;
+        let recorded =
+            Recorded { hashes: self.all, tokens: self.tokens, bytes: self.bytes, runs: self.runs, distinct };
+        (self.hashed.finish(), recorded)
     }
 }
 
 impl<L: Look> FeatureSink for RecordingSink<L> {
     fn add(&mut self, ns: Namespace, token: &[u8]) {
-        self.keep(feature_hash(ns, token));
+        self.keep(ns, feature_hash(ns, token));
         self.record(ns, token);
     }
 
     fn add_u32(&mut self, ns: Namespace, token: u32) {
-        self.keep(feature_hash_u32(ns, token));
+        self.keep(ns, feature_hash_u32(ns, token));
         self.tokens.push((ns.name, token, INLINE));
     }
 
@@ -432,9 +446,18 @@ pub struct Recorded {
     hashes: Vec<u64>,
     tokens: Vec<(&'static str, u32, u32)>,
     bytes: Vec<u8>,
+    runs: Vec<(usize, &'static str)>,
+    distinct: usize,
 }
 
 impl Recorded {
+    /// The features of the finished vector by namespace: runs of positions in it, in order,
+    /// each with its namespace (a namespace may have several runs; a run may be empty).
+    pub fn runs(&self) -> impl Iterator<Item = (std::ops::Range<usize>, &'static str)> + '_ {
+        let ends = self.runs.iter().skip(1).map(|r| r.0).chain([self.distinct]);
+        self.runs.iter().zip(ends).map(|(&(start, ns), end)| (start..end, ns))
+    }
+
     /// The names (`namespace:token`, as [`NamedSink`] gives them) of the `wanted` hashes that
     /// were extracted.
     pub fn names(&self, wanted: impl IntoIterator<Item = u64>) -> HashMap<u64, String> {
@@ -465,11 +488,11 @@ pub struct NamedSink {
 }
 
 /// The few hashes an explanation names. Every recorded token is checked against them,
-/// so the check must cost next to nothing: a 64-bit filter on the hash's top bits turns most
-/// tokens away, and the rest look through a sorted list.
-#[derive(Debug, Default)]
+/// so the check must cost next to nothing: a 4,096-bit filter on the hash's top bits turns all
+/// but a few in a hundred away (with a few dozen wanted), and the rest look through a sorted list.
+#[derive(Debug)]
 struct Wanted {
-    filter: u64,
+    filter: Box<[u64; 64]>,
     sorted: Vec<u64>,
 }
 
@@ -478,18 +501,24 @@ impl Wanted {
         let mut sorted: Vec<u64> = hashes.into_iter().collect();
         sorted.sort_unstable();
         sorted.dedup();
-        let filter = sorted.iter().fold(0, |f, &h| f | Self::bit(h));
+        let mut filter = Box::new([0u64; 64]);
+        for &h in &sorted {
+            let (word, bit) = Self::place(h);
+            filter[word] |= bit;
+        }
         Wanted { filter, sorted }
     }
 
+    /// The word of the filter and the bit in it that stand for `h`: its top 12 bits.
     #[inline]
-    fn bit(h: u64) -> u64 {
-        1 << (h >> 58)
+    fn place(h: u64) -> (usize, u64) {
+        ((h >> 58) as usize, 1 << ((h >> 52) & 63))
     }
 
     #[inline]
     fn contains(&self, h: u64) -> bool {
-        self.filter & Self::bit(h) != 0 && self.sorted.binary_search(&h).is_ok()
+        let (word, bit) = Self::place(h);
+        self.filter[word] & bit != 0 && self.sorted.binary_search(&h).is_ok()
     }
 }
 
@@ -559,6 +588,36 @@ mod tests {
         let one = recorded.names([feature_hash(A, b"x"), 12345]);
         assert_eq!(one.len(), 1);
         assert_eq!(one[&feature_hash(A, b"x")], "a:x");
+        // Each distinct feature's namespace, in the vector's order: what each name starts with.
+        let namespaces = namespaces_of(&recorded);
+        assert_eq!(namespaces.len(), x.len());
+        for (h, ns) in x.hashes().iter().zip(&namespaces) {
+            assert!(names[h].starts_with(&format!("{ns}:")), "{} is not in {ns}", names[h]);
+        }
+    }
+
+    /// Many features, repeats among them and the table grown several times: the namespaces stay
+    /// aligned with the vector.
+    #[test]
+    fn recorded_namespaces_stay_aligned_through_repeats_and_growth() {
+        let mut r = RecordingSink::with_capacity(16);
+        for i in 0..5000u32 {
+            r.add_u32(if i % 3 == 0 { A } else { B }, i % 3000);
+        }
+        let (x, recorded) = r.finish();
+        let expect: Vec<&str> = (0..3000u32).map(|i| if i % 3 == 0 { "a" } else { "b" }).collect();
+        assert_eq!(x.len(), 3000);
+        assert_eq!(namespaces_of(&recorded), expect);
+    }
+
+    /// The namespace of each feature, from the runs.
+    fn namespaces_of(recorded: &Recorded) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        for (range, ns) in recorded.runs() {
+            assert_eq!(range.start, out.len(), "runs follow each other");
+            out.extend(range.map(|_| ns));
+        }
+        out
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod decision;
 mod event;
 mod features;
 
-pub use decision::{Decision, MailAction, Reason, Thresholds, ThresholdsError, logit, sigmoid};
+pub use decision::{Decision, Evidence, MailAction, Reason, Thresholds, ThresholdsError, logit, sigmoid};
 pub use event::{Event, EventKind};
 pub use features::{
     FeatureSink, FeatureVec, HashedSink, Ignore, Look, NamedSink, Namespace, Recorded, RecordingSink,

@@ -1,5 +1,6 @@
 //! Decides one chunk of 100 messages of a corpus whenever told its number on stdin, and prints
-//! the seconds it took. First prints the number of chunks and of messages.
+//! the seconds it took. First prints the number of chunks and of messages. With `--explained`,
+//! each decision is explained as the server explains it (its reasons rebuilt from the message).
 //!
 //! Two builds (say, with and without some compiler flag) cannot be compared in one process;
 //! driven in turn, chunk by chunk, by `bench/ab-builds.py`, they share every phase of a noisy
@@ -9,7 +10,8 @@ use std::io::{BufRead, Write};
 mod common;
 
 fn main() {
-    let corpus = std::env::args().nth(1).expect("usage: decide_chunks CORPUS");
+    let corpus = std::env::args().nth(1).expect("usage: decide_chunks CORPUS [--explained]");
+    let explained = std::env::args().nth(2).is_some_and(|a| a == "--explained");
     let msgs = common::messages(&corpus);
     let engine = common::starter_engine();
     let chunks: Vec<&[Vec<u8>]> = msgs.chunks(100).collect();
@@ -24,7 +26,11 @@ fn main() {
         };
         let t = std::time::Instant::now();
         for m in *chunk {
-            std::hint::black_box(engine.decide(m));
+            if explained {
+                std::hint::black_box(engine.decide_explained(m));
+            } else {
+                std::hint::black_box(engine.decide(m));
+            }
         }
         writeln!(out, "{}", t.elapsed().as_secs_f64()).unwrap();
         out.flush().unwrap();

@@ -147,13 +147,17 @@ impl ThresholdConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ExplainConfig {
-    /// Model features listed in an explained decision's reasons (default 8).
-    pub top_features: usize,
+    /// The model's reasons listed at most in an explained decision, strongest first: its
+    /// feature families (default 8, which is all of them).
+    #[serde(alias = "top_features")]
+    pub reasons: usize,
+    /// The features named in each reason as its evidence (default 3).
+    pub evidence: usize,
 }
 
 impl Default for ExplainConfig {
     fn default() -> Self {
-        ExplainConfig { top_features: 8 }
+        ExplainConfig { reasons: 8, evidence: 3 }
     }
 }
 

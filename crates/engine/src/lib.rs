@@ -11,10 +11,12 @@ pub use config::{ActionThresholds, Config, ConfigError, ExplainConfig, Threshold
 
 use std::sync::Arc;
 use warden_core::{
-    Decision, Event, FeatureVec, HashedSink, MailAction, NamedSink, Reason, Recorded, RecordingSink, sigmoid,
+    Decision, Event, Evidence, FeatureVec, HashedSink, MailAction, NamedSink, Reason, Recorded,
+    RecordingSink, sigmoid,
 };
 use warden_learn::{Learner, Model, ModelError, OnlineLearner};
 
+use warden_mail::explain::{FAMILIES, family_of, sentence};
 use warden_mail::{Mail, MailConfig, MailFacts};
 use warden_rules::{Catalogue, Outcome, Record, RuleSet, Value};
 
@@ -236,18 +238,7 @@ impl MailEngine {
         let (x, recorded) = sink.finish();
         let mut weights = Vec::new();
         let score = self.model.learner.predict_contributions(&x, &mut weights);
-        let features = self
-            .strongest(&recorded, &x, &weights, self.config.explain.top_features)
-            .into_iter()
-            .map(|(name, c)| Reason {
-                name: format!("FEATURE:{name}"),
-                description: format!(
-                    "{name} is in the message; it weighs {c:+.3} toward {}",
-                    if c > 0.0 { "spam" } else { "ham" }
-                ),
-                contribution: c,
-            })
-            .collect();
+        let features = self.families(&recorded, &x, &weights);
         let (decision, outcome) = self.finish(&mail, &x, score, features, want_facts.then_some(&facts));
         Detailed { decision, features: x, model_score: score, outcome, facts: want_facts.then_some(facts) }
     }
@@ -268,44 +259,87 @@ impl MailEngine {
         shown.abs() / to_explain
     }
 
-    /// The `k` features of `x` with the largest weights (by magnitude, ties by name), named;
-    /// `weights` are their contributions, in the order of `x`.
-    fn strongest(
-        &self,
-        recorded: &Recorded,
-        x: &FeatureVec,
-        weights: &[f64],
-        k: usize,
-    ) -> Vec<(String, f64)> {
+    /// The model's reasons: the contributions of `x`'s features (`weights`, in its order)
+    /// summed by family ([`FAMILIES`]), strongest first, each with the features that weighed
+    /// most in its direction named as its evidence. Families sum to the log-odds less the bias,
+    /// so all of them shown (the default) account for the model's whole score.
+    fn families(&self, recorded: &Recorded, x: &FeatureVec, weights: &[f64]) -> Vec<Reason> {
+        const N: usize = FAMILIES.len();
+        let (k, per) = (self.config.explain.reasons, self.config.explain.evidence.min(MAX_EVIDENCE));
         if k == 0 {
             return Vec::new();
         }
-        // The k-th largest magnitude, by insertion into a short sorted list (k is small).
-        let mut top: Vec<f64> = Vec::with_capacity(k + 1);
-        for &c in weights {
-            let m = c.abs();
-            if m != 0.0 && (top.len() < k || m > top[k - 1]) {
-                let at = top.partition_point(|&t| t >= m);
-                top.insert(at, m);
-                top.truncate(k);
+        let mut sums = [0.0f64; N];
+        // The `per` strongest features of each family each way ([family][toward spam]), by
+        // magnitude, in short sorted arrays; `floor` is the magnitude a feature must pass to
+        // enter one (that of its last when it is full), so that most features cost a compare.
+        let mut top = [[[(0.0f64, 0u64); MAX_EVIDENCE]; 2]; N];
+        let mut len = [[0usize; 2]; N];
+        let mut floor = [[if per == 0 { f64::INFINITY } else { 0.0 }; 2]; N];
+        // Features come in runs of one namespace (n-grams by the thousand): a run's family is
+        // looked up once, its weights summed in one loop, and only the namespaces a family
+        // names evidence from are looked through feature by feature.
+        let hashes = x.hashes();
+        for (run, ns) in recorded.runs() {
+            let f = family_of(ns);
+            sums[f] += weights[run.clone()].iter().sum::<f64>();
+            if FAMILIES[f].evidence.contains(&ns) {
+                for (&h, &c) in hashes[run.clone()].iter().zip(&weights[run]) {
+                    let (d, m) = (usize::from(c > 0.0), c.abs());
+                    if m > floor[f][d] {
+                        let (list, n) = (&mut top[f][d], &mut len[f][d]);
+                        let at = list[..*n].partition_point(|t| t.0 >= m);
+                        list.copy_within(at..(*n).min(per - 1), at + 1);
+                        list[at] = (m, h);
+                        *n = (*n + 1).min(per);
+                        if *n == per {
+                            floor[f][d] = list[per - 1].0;
+                        }
+                    }
+                }
             }
         }
-        // Keep the k strongest and every feature tied with the k-th: ties are broken by name,
-        // and names are only known after naming.
-        let cut = if top.len() == k { top[k - 1] } else { f64::MIN_POSITIVE };
-        let weighed: Vec<(u64, f64)> = x
-            .hashes()
-            .iter()
-            .zip(weights)
-            .filter(|(_, c)| c.abs() >= cut && **c != 0.0)
-            .map(|(&h, &c)| (h, c))
-            .collect();
-        let mut names = recorded.names(weighed.iter().map(|(h, _)| *h));
-        let mut named: Vec<(String, f64)> =
-            weighed.into_iter().map(|(h, c)| (names.remove(&h).unwrap_or_default(), c)).collect();
-        named.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then_with(|| a.0.cmp(&b.0)));
-        named.truncate(k);
-        named
+        let mut order: Vec<usize> = (0..N).filter(|&f| sums[f].abs() >= 0.005).collect();
+        order.sort_by(|&a, &b| sums[b].abs().total_cmp(&sums[a].abs()).then(a.cmp(&b)));
+        order.truncate(k);
+        let shown = |f: usize| {
+            let d = usize::from(sums[f] > 0.0);
+            &top[f][d][..len[f][d]]
+        };
+        let wanted = order.iter().flat_map(|&f| shown(f).iter().map(|t| t.1));
+        let names = recorded.names(wanted.collect::<Vec<_>>());
+        order
+            .into_iter()
+            .map(|f| {
+                let sign = sums[f].signum();
+                let mut evidence: Vec<Evidence> = shown(f)
+                    .iter()
+                    .filter_map(|t| {
+                        let feature = names.get(&t.1)?.clone();
+                        Some(Evidence { feature, contribution: sign * t.0 })
+                    })
+                    .collect();
+                evidence.sort_by(|a, b| {
+                    b.contribution
+                        .abs()
+                        .total_cmp(&a.contribution.abs())
+                        .then_with(|| a.feature.cmp(&b.feature))
+                });
+                let tokens: Vec<(String, f64)> = evidence
+                    .iter()
+                    .map(|e| {
+                        let token = e.feature.split_once(':').map_or(&e.feature[..], |(_, t)| t);
+                        (token.to_owned(), e.contribution)
+                    })
+                    .collect();
+                Reason {
+                    name: FAMILIES[f].name.to_owned(),
+                    description: sentence(&FAMILIES[f], sums[f], &tokens),
+                    contribution: sums[f],
+                    evidence,
+                }
+            })
+            .collect()
     }
 
     /// Combines the model and the rules into one decision, in this order: GTUBE rejects; an
@@ -341,22 +375,22 @@ impl MailEngine {
                 } else {
                     format!("{}: ", rule.description)
                 };
-                reasons.push(Reason {
-                    name: format!("RULE:{}", rule.name),
-                    description: format!("{what}{}", rule.explain_with(rules, &record, &out)),
-                    contribution: rule.points(),
-                });
+                reasons.push(Reason::new(
+                    format!("RULE:{}", rule.name),
+                    format!("{what}{}", rule.explain_with(rules, &record, &out)),
+                    rule.points(),
+                ));
             }
             outcome = Some(out);
         }
         let action = if mail.is_gtube() {
             reasons.insert(
                 0,
-                Reason {
-                    name: "GTUBE".into(),
-                    description: "the GTUBE test string: rejected by fiat".into(),
-                    contribution: 0.0,
-                },
+                Reason::new(
+                    "GTUBE",
+                    "The message carries the GTUBE test string, which is always rejected.",
+                    0.0,
+                ),
             );
             MailAction::Reject
         } else if allowed {
@@ -370,15 +404,17 @@ impl MailEngine {
             Learner::Ftrl(_) => "FTRL-Proximal",
             Learner::NaiveBayes(_) => "naive Bayes",
         };
-        let mut description = String::with_capacity(80);
+        let mut description = String::with_capacity(96);
+        description.push_str("The ");
         description.push_str(learner);
-        description.push_str(" model over ");
+        description.push_str(" model read ");
         description.push_str(&x.len().to_string());
-        description.push_str(" features: P(spam) = ");
+        description.push_str(" features and gives P(spam) = ");
         push_fixed(&mut description, probability, 4, false);
-        description.push_str(", log-odds ");
+        description.push_str(" (log-odds ");
         push_fixed(&mut description, model_score, 3, true);
-        reasons.push(Reason { name: "MODEL".into(), description, contribution: model_score });
+        description.push_str(").");
+        reasons.push(Reason::new("MODEL", description, model_score));
         reasons.extend(features);
         (Decision { action, score, probability, reasons, review }, outcome)
     }
@@ -399,6 +435,9 @@ pub struct Detailed {
     /// The facts the rules read, with rules.
     pub facts: Option<MailFacts>,
 }
+
+/// The most features a reason names as its evidence (`[explain] evidence` is capped to it).
+const MAX_EVIDENCE: usize = 8;
 
 /// The rule catalogue's actions (mildest first) as mail actions.
 const MAIL_ACTIONS: [MailAction; 4] =
@@ -515,8 +554,13 @@ mod tests {
         assert!((d.probability - 0.5).abs() < 1e-9);
     }
 
+    /// The model's reasons of a decision: the family reasons.
+    fn family_reasons(d: &Decision<MailAction>) -> Vec<&Reason> {
+        d.reasons.iter().filter(|r| FAMILIES.iter().any(|f| f.name == r.name)).collect()
+    }
+
     #[test]
-    fn learning_moves_decisions_and_explanations_name_features() {
+    fn learning_moves_decisions_and_explanations_sum_it_by_family() {
         let mut e = engine();
         let spam = b"Subject: cheap pills\r\n\r\nbuy cheap pills now\r\n";
         let ham = b"Subject: meeting notes\r\n\r\nthe agenda for tomorrow\r\n";
@@ -527,39 +571,68 @@ mod tests {
         let d = e.decide_explained(spam);
         assert!(d.probability > 0.9, "{d:?}");
         assert!(d.action > MailAction::Deliver);
-        let features: Vec<_> = d.reasons.iter().filter(|r| r.name.starts_with("FEATURE:")).collect();
-        assert_eq!(features.len(), Config::default().explain.top_features);
-        assert!(features.iter().all(|r| r.contribution > 0.0), "{features:?}");
-        let named = e.named_features(spam);
-        let pills = named.iter().find(|(n, _)| n == "subj:pills").expect("subject word named");
-        assert!(pills.1 > 0.0 && (pills.1 - named[0].1).abs() < 1e-9, "among the strongest: {named:?}");
+        let families = family_reasons(&d);
+        let text = families[0];
+        assert_eq!(text.name, "TEXT", "the words weigh most: {families:?}");
+        assert!(text.contribution > 0.0);
+        assert!(
+            text.description.starts_with("The words of the subject and body weigh +"),
+            "{}",
+            text.description
+        );
+        assert!(
+            text.evidence.iter().any(|e| e.feature == "subj:pills" || e.feature == "body:pills"),
+            "{text:?}"
+        );
+        assert!(
+            text.evidence.iter().all(|e| e.contribution > 0.0 && !e.feature.starts_with("ng:")),
+            "{text:?}"
+        );
+        let sum: f64 = families.iter().map(|r| r.contribution).sum();
+        assert!((sum - (d.score - e.model().learner.bias())).abs() < 1e-4, "{sum} vs {}", d.score);
         assert!(e.decide(ham).probability < 0.1);
         assert_eq!(e.decide(spam).score, d.score, "explaining does not change the score");
     }
 
     #[test]
-    fn explanations_name_the_strongest_features_of_the_full_list() {
-        // The explanation names only its top features; it must pick the same ones, in the
-        // same order, as naming every feature and sorting would.
+    fn family_reasons_agree_with_naming_every_feature() {
+        // The explanation sums and names from the hashes and the few tokens it keeps; naming
+        // every feature and grouping them must give the same sums and the same evidence.
         let engine = MailEngine::new(starter_model().unwrap(), Config::default()).unwrap();
+        let per = Config::default().explain.evidence;
         for raw in [
             &include_bytes!("../../../examples/ham.eml")[..],
             &include_bytes!("../../../examples/phishing.eml")[..],
             &include_bytes!("../../../examples/gtube.eml")[..],
         ] {
             let d = engine.decide_explained(raw);
-            let shown: Vec<(String, f64)> = d
-                .reasons
-                .iter()
-                .filter_map(|r| Some((r.name.strip_prefix("FEATURE:")?.to_owned(), r.contribution)))
-                .collect();
-            let all: Vec<(String, f64)> = engine
-                .named_features(raw)
-                .into_iter()
-                .filter(|(_, c)| *c != 0.0)
-                .take(Config::default().explain.top_features)
-                .collect();
-            assert_eq!(shown, all);
+            let named = engine.named_features(raw);
+            let shown = family_reasons(&d);
+            assert!(!shown.is_empty());
+            for r in &shown {
+                let f = FAMILIES.iter().position(|f| f.name == r.name).unwrap();
+                let family: Vec<&(String, f64)> =
+                    named.iter().filter(|(n, _)| family_of(n.split_once(':').unwrap().0) == f).collect();
+                let sum: f64 = family.iter().map(|(_, c)| c).sum();
+                assert!((sum - r.contribution).abs() < 1e-6, "{}: {sum} vs {}", r.name, r.contribution);
+                let mut strongest: Vec<f64> = family
+                    .iter()
+                    .filter(|(n, c)| {
+                        let ns = n.split_once(':').unwrap().0;
+                        (c * r.contribution) > 0.0 && FAMILIES[f].evidence.contains(&ns)
+                    })
+                    .map(|(_, c)| *c)
+                    .collect();
+                strongest.sort_by(|a, b| b.abs().total_cmp(&a.abs()));
+                strongest.truncate(per);
+                let evidence: Vec<f64> = r.evidence.iter().map(|e| e.contribution).collect();
+                assert_eq!(evidence, strongest, "{}", r.name);
+                for e in &r.evidence {
+                    assert!(named.iter().any(|(n, c)| *n == e.feature && *c == e.contribution), "{e:?}");
+                }
+            }
+            let magnitudes: Vec<f64> = shown.iter().map(|r| r.contribution.abs()).collect();
+            assert!(magnitudes.windows(2).all(|w| w[0] >= w[1]), "strongest first: {magnitudes:?}");
             assert_eq!(d.score, engine.decide(raw).score);
         }
     }
@@ -712,11 +785,7 @@ mod threshold_tests {
     fn reasons_coverage_is_the_share_of_the_log_odds_the_model_s_reasons_sum_to() {
         let e = MailEngine::new(model(), Config::default()).unwrap();
         assert_eq!(e.model().learner.bias(), 0.0, "an empty model's bias");
-        let reason = |name: &str, contribution: f64| warden_core::Reason {
-            name: name.into(),
-            description: String::new(),
-            contribution,
-        };
+        let reason = |name: &str, contribution: f64| warden_core::Reason::new(name, "", contribution);
         let detailed = |model_score: f64, reasons: Vec<warden_core::Reason>| Detailed {
             decision: Decision {
                 action: MailAction::Deliver,
@@ -733,15 +802,10 @@ mod threshold_tests {
         // MODEL and rules' points are not reasons of the model's log-odds; opposite signs cancel.
         let d = detailed(
             -4.0,
-            vec![
-                reason("MODEL", -4.0),
-                reason("FEATURE:a", -2.5),
-                reason("FEATURE:b", 0.5),
-                reason("RULE:X", -9.0),
-            ],
+            vec![reason("MODEL", -4.0), reason("TEXT", -2.5), reason("LINKS", 0.5), reason("RULE:X", -9.0)],
         );
         assert!((e.reasons_coverage(&d) - 0.5).abs() < 1e-12);
-        let d = detailed(-4.0, vec![reason("MODEL", -4.0), reason("FEATURE:a", -1.0)]);
+        let d = detailed(-4.0, vec![reason("MODEL", -4.0), reason("TEXT", -1.0)]);
         assert!((e.reasons_coverage(&d) - 0.25).abs() < 1e-12);
         assert_eq!(e.reasons_coverage(&detailed(0.0, vec![reason("MODEL", 0.0)])), 1.0, "nothing to explain");
     }

@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 mod config;
+pub mod explain;
 pub mod extract;
 mod facts;
 mod raw;

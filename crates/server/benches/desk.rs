@@ -28,7 +28,7 @@ fn writes(i: u64, counters: bool) -> CheckWrites {
             action: Some("deliver".into()),
             score: Some(-3.25),
             probability: Some(0.037),
-            reasons: vec!["MODEL".into(), "FEATURE:subject:lunch".into(), "FEATURE:hdr:mailer".into()],
+            reasons: vec!["MODEL".into(), "TEXT".into(), "LAYOUT".into()],
             ..AuditEntry::default()
         }),
         ..CheckWrites::default()

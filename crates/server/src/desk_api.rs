@@ -429,7 +429,7 @@ Are we still on for lunch on Thursday? The new noodle place opened near the stat
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|r| r["name"].as_str().unwrap().starts_with("FEATURE:"))
+                .any(|r| r["name"] == "TEXT" && !r["evidence"].as_array().unwrap().is_empty())
         );
         let id = item["id"].as_u64().unwrap();
 

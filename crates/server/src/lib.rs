@@ -378,15 +378,9 @@ impl AppState {
                 action: Some(c.decision.action.as_str().into()),
                 score: Some(c.decision.score),
                 probability: Some(c.decision.probability),
-                // Rules, the model, GTUBE, AUTH: feature names are left out, as they are words
-                // of the message.
-                reasons: c
-                    .decision
-                    .reasons
-                    .iter()
-                    .filter(|r| !r.name.starts_with("FEATURE:"))
-                    .map(|r| r.name.clone())
-                    .collect(),
+                // The names only (rules, the model, the feature families, GTUBE, AUTH): the
+                // sentences and the evidence quote words of the message.
+                reasons: c.decision.reasons.iter().map(|r| r.name.clone()).collect(),
                 ..Default::default()
             });
         }
@@ -689,7 +683,12 @@ fn auth_reason(a: &mailauth::AuthReport) -> warden_core::Reason {
     if !a.skipped.is_empty() {
         parts.push(format!("skipped: {}", a.skipped.join(", ")));
     }
-    warden_core::Reason { name: "AUTH".into(), description: parts.join("; "), contribution: 0.0 }
+    let what = if parts.is_empty() { "none ran".to_owned() } else { parts.join("; ") };
+    warden_core::Reason::new(
+        "AUTH",
+        format!("Authentication checks (they weigh through SENDER): {what}."),
+        0.0,
+    )
 }
 
 /// The scanning listener's routes. A request passes its token check (or the open-checks

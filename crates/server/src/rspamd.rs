@@ -77,7 +77,8 @@ pub(crate) async fn checkv2(
                 score: r.contribution,
                 metric_score: r.contribution,
                 description: r.description,
-                options: Vec::new(),
+                // Rspamd's symbols carry what they matched as options: here the evidence.
+                options: r.evidence.iter().map(|e| e.feature.clone()).collect(),
             };
             (r.name, symbol)
         })

@@ -60,10 +60,9 @@ fn classify_with_the_starter_model_answers_in_argument_order() {
     assert_eq!(lines[1]["action"], "deliver");
     assert!(lines[0]["probability"].as_f64().unwrap() > lines[1]["probability"].as_f64().unwrap());
     let reasons = lines[0]["reasons"].as_array().unwrap();
-    assert!(
-        reasons.iter().any(|r| r["name"].as_str().unwrap().starts_with("FEATURE:")),
-        "features explain it"
-    );
+    let text = reasons.iter().find(|r| r["name"] == "TEXT").expect("the words explain it");
+    assert!(text["description"].as_str().unwrap().starts_with("The words of the subject and body weigh"));
+    assert!(!text["evidence"].as_array().unwrap().is_empty(), "{text}");
 }
 
 #[test]

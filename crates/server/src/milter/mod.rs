@@ -494,11 +494,7 @@ mod tests {
     use super::*;
 
     fn decision(action: MailAction, score: f64) -> Decision<MailAction> {
-        let reason = warden_core::Reason {
-            name: "MODEL\r\nX-Injected: 1".into(),
-            description: String::new(),
-            contribution: score,
-        };
+        let reason = warden_core::Reason::new("MODEL\r\nX-Injected: 1", "", score);
         Decision { action, score, probability: 0.5, reasons: vec![reason], review: false }
     }
 
