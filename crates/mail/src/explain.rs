@@ -22,63 +22,51 @@ pub struct Family {
     pub evidence: &'static [&'static str],
 }
 
+const WORDS: &[&str] = &[ns::SUBJECT.name(), ns::BODY.name()];
+const LINKS: &[&str] = &[ns::URL_DOMAIN.name(), ns::URL_SHAPE.name()];
+const SENDER: &[&str] = &[ns::SENDER.name(), ns::AUTH.name()];
+const ROUTE: &[&str] =
+    &[ns::RECEIVED.name(), ns::MAILER.name(), ns::DATE.name(), ns::RCPT.name(), ns::HDR_NAME.name()];
+const STRUCTURE: &[&str] = &[
+    ns::MIME.name(),
+    ns::ATTACH.name(),
+    ns::HTML.name(),
+    ns::MESSAGE.name(),
+    ns::SUBJECT_SHAPE.name(),
+    ns::BODY_SHAPE.name(),
+];
+
 /// Every family, in a fixed order; every namespace the extractor emits is in one of them.
 pub const FAMILIES: [Family; 6] = [
     Family {
         name: "TEXT",
         about: "the words of the subject and body",
         namespaces: &[ns::SUBJECT.name(), ns::BODY.name(), ns::NGRAM.name()],
-        evidence: &[ns::SUBJECT.name(), ns::BODY.name()],
+        evidence: WORDS,
     },
     Family {
         name: "LINKS",
         about: "the links and the domains they lead to",
-        namespaces: &[ns::URL_DOMAIN.name(), ns::URL_SHAPE.name()],
-        evidence: &[ns::URL_DOMAIN.name(), ns::URL_SHAPE.name()],
+        namespaces: LINKS,
+        evidence: LINKS,
     },
     Family {
         name: "SENDER",
         about: "the sender, its domains and its authentication",
-        namespaces: &[ns::SENDER.name(), ns::AUTH.name()],
-        evidence: &[ns::SENDER.name(), ns::AUTH.name()],
+        namespaces: SENDER,
+        evidence: SENDER,
     },
     Family {
         name: "ROUTE",
         about: "the route and the header fields (relays, mailer, dates, recipients)",
-        namespaces: &[
-            ns::RECEIVED.name(),
-            ns::MAILER.name(),
-            ns::DATE.name(),
-            ns::RCPT.name(),
-            ns::HDR_NAME.name(),
-        ],
-        evidence: &[
-            ns::RECEIVED.name(),
-            ns::MAILER.name(),
-            ns::DATE.name(),
-            ns::RCPT.name(),
-            ns::HDR_NAME.name(),
-        ],
+        namespaces: ROUTE,
+        evidence: ROUTE,
     },
     Family {
         name: "STRUCTURE",
         about: "the parts, attachments, HTML, sizes and shapes of the message",
-        namespaces: &[
-            ns::MIME.name(),
-            ns::ATTACH.name(),
-            ns::HTML.name(),
-            ns::MESSAGE.name(),
-            ns::SUBJECT_SHAPE.name(),
-            ns::BODY_SHAPE.name(),
-        ],
-        evidence: &[
-            ns::MIME.name(),
-            ns::ATTACH.name(),
-            ns::HTML.name(),
-            ns::MESSAGE.name(),
-            ns::SUBJECT_SHAPE.name(),
-            ns::BODY_SHAPE.name(),
-        ],
+        namespaces: STRUCTURE,
+        evidence: STRUCTURE,
     },
     Family {
         name: "LAYOUT",
