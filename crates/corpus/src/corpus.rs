@@ -33,6 +33,11 @@ pub enum CorpusError {
     /// Neither `labels.tsv` nor a TREC index.
     #[error("{0}: not a corpus (expected a folder with labels.tsv or full/index, or a TREC index file)")]
     NotACorpus(PathBuf),
+    /// A share of a corpus that is not `@FROM..TO` with 0 ≤ FROM < TO ≤ 100.
+    #[error(
+        "{0}: a share of a corpus is written CORPUS@FROM..TO, in per cent of its index order (0 ≤ FROM < TO ≤ 100)"
+    )]
+    BadShare(PathBuf),
 }
 
 /// A labelled corpus: its items in their order.
@@ -49,7 +54,26 @@ impl Corpus {
     /// `path<TAB>spam|ham[<TAB>…]`, paths relative to the folder), a folder with a TREC
     /// `full/index`, or a TREC index file itself (lines `spam ../data/inmail.1`, paths relative
     /// to the index file).
+    ///
+    /// `CORPUS@FROM..TO` is a share of one, in per cent of its index order: for a corpus whose
+    /// index is in time order, `@0..60` is its first 60% and `@60..100` the rest, a time split.
     pub fn open(path: &Path) -> Result<Corpus, CorpusError> {
+        if !path.exists()
+            && let Some((base, share)) = path.to_str().and_then(|p| p.rsplit_once('@'))
+        {
+            let bad = || CorpusError::BadShare(path.into());
+            let (from, to) = share.split_once("..").ok_or_else(bad)?;
+            let (from, to): (usize, usize) =
+                (from.parse().map_err(|_| bad())?, to.parse().map_err(|_| bad())?);
+            if from >= to || to > 100 {
+                return Err(bad());
+            }
+            let mut corpus = Self::open(Path::new(base))?;
+            let n = corpus.items.len();
+            corpus.items = corpus.items[n * from / 100..n * to / 100].to_vec();
+            corpus.source = path.into();
+            return Ok(corpus);
+        }
         let index = if path.is_dir() {
             if path.join("labels.tsv").is_file() {
                 return Self::labels_tsv(path, &path.join("labels.tsv"));
@@ -145,6 +169,26 @@ pub fn shuffle<T>(items: &mut [T], seed: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_share_is_a_slice_of_the_index_order_and_a_bad_one_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let lines: String =
+            (0..10).map(|i| format!("m/{i}\t{}\n", if i % 2 == 0 { "spam" } else { "ham" })).collect();
+        std::fs::write(d.path().join("labels.tsv"), format!("path\tlabel\n{lines}")).unwrap();
+        let share = |s: &str| Corpus::open(Path::new(&format!("{}@{s}", d.path().display())));
+        let names = |c: Corpus| {
+            c.items
+                .iter()
+                .map(|i| i.path.file_name().unwrap().to_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(share("0..60").unwrap()), ["0", "1", "2", "3", "4", "5"]);
+        assert_eq!(names(share("60..100").unwrap()), ["6", "7", "8", "9"]);
+        for bad in ["60..60", "0..101", "x..5", "5", "70..20"] {
+            assert!(matches!(share(bad), Err(CorpusError::BadShare(_))), "{bad}");
+        }
+    }
 
     #[test]
     fn reads_labels_tsv_and_trec_index() {

@@ -16,7 +16,9 @@ use warden_core::{
 };
 use warden_learn::{Learner, Model, ModelError, OnlineLearner};
 
-use warden_mail::explain::{FAMILIES, family_of, sentence};
+use warden_core::feature_hash;
+use warden_mail::explain::{FAMILIES, family_of, push_fixed, sentence};
+use warden_mail::extract::ns::SIGNAL;
 use warden_mail::{Mail, MailConfig, MailFacts};
 use warden_rules::{Catalogue, Outcome, Record, RuleSet, Value};
 
@@ -57,7 +59,10 @@ impl MailEngine {
             }
             _ => {}
         }
-        if let Ok(mail) = serde_json::from_value::<MailConfig>(model.meta.extractor.clone()) {
+        if let Ok(mut mail) = serde_json::from_value::<MailConfig>(model.meta.extractor.clone()) {
+            // The site's own domains and brands are the site's, whatever the model learned with.
+            mail.own_domains = std::mem::take(&mut config.mail.own_domains);
+            mail.own_brands = std::mem::take(&mut config.mail.own_brands);
             config.mail = mail;
         }
         Ok(MailEngine { model, config, thresholds, in_force, rules: None })
@@ -231,14 +236,16 @@ impl MailEngine {
         let mut sink = RecordingSink::looking(8192, self.model.learner.warmer());
         let mut facts = MailFacts::default();
         let want_facts = self.rules.is_some();
-        warden_mail::extract::extract_with(&mail, &mut sink, want_facts.then_some(&mut facts));
+        let signals = warden_mail::extract::extract_with(&mail, &mut sink, want_facts.then_some(&mut facts));
         if want_facts {
             adjust(&mut facts);
         }
         let (x, recorded) = sink.finish();
         let mut weights = Vec::new();
         let score = self.model.learner.predict_contributions(&x, &mut weights);
-        let features = self.families(&recorded, &x, &weights);
+        let mut features = self.signal_reasons(signals);
+        let room = self.config.explain.reasons.saturating_sub(features.len());
+        features.extend(self.families(&recorded, &x, &weights).into_iter().take(room));
         let (decision, outcome) = self.finish(&mail, &x, score, features, want_facts.then_some(&facts));
         Detailed { decision, features: x, model_score: score, outcome, facts: want_facts.then_some(facts) }
     }
@@ -257,6 +264,21 @@ impl MailEngine {
             .map(|r| r.contribution)
             .sum();
         shown.abs() / to_explain
+    }
+
+    /// The named signals as reasons, strongest first: each its sentence and what its feature
+    /// weighs in the model.
+    fn signal_reasons(&self, signals: Vec<warden_mail::extract::Signal>) -> Vec<Reason> {
+        let mut reasons: Vec<Reason> = signals
+            .into_iter()
+            .take(self.config.explain.reasons)
+            .map(|s| {
+                let weight = self.model.learner.contribution(feature_hash(SIGNAL, s.name.as_bytes()));
+                Reason::new(s.name, s.sentence, weight)
+            })
+            .collect();
+        reasons.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
+        reasons
     }
 
     /// The model's reasons: the contributions of `x`'s features (`weights`, in its order)
@@ -281,7 +303,7 @@ impl MailEngine {
         // names evidence from are looked through feature by feature.
         let hashes = x.hashes();
         for (run, ns) in recorded.runs() {
-            let f = family_of(ns);
+            let Some(f) = family_of(ns) else { continue };
             sums[f] += weights[run.clone()].iter().sum::<f64>();
             if FAMILIES[f].evidence.contains(&ns) {
                 for (&h, &c) in hashes[run.clone()].iter().zip(&weights[run]) {
@@ -325,12 +347,9 @@ impl MailEngine {
                         .total_cmp(&a.contribution.abs())
                         .then_with(|| a.feature.cmp(&b.feature))
                 });
-                let tokens: Vec<(String, f64)> = evidence
+                let tokens: Vec<(&str, f64)> = evidence
                     .iter()
-                    .map(|e| {
-                        let token = e.feature.split_once(':').map_or(&e.feature[..], |(_, t)| t);
-                        (token.to_owned(), e.contribution)
-                    })
+                    .map(|e| (e.feature.split_once(':').map_or(&e.feature[..], |(_, t)| t), e.contribution))
                     .collect();
                 Reason {
                     name: FAMILIES[f].name.to_owned(),
@@ -454,6 +473,7 @@ fn record_of(f: &MailFacts, probability: f64, score: f64) -> Record {
         ("mail.subject", text(&f.subject)),
         ("mail.url_domains", Value::StrList(f.url_domains.clone())),
         ("mail.attachment_names", Value::StrList(f.attachment_names.clone())),
+        ("mail.signals", Value::StrList(f.signals.clone())),
         ("mail.size", Value::Int(f.size as i64)),
         ("mail.recipients", Value::Int(f.recipients as i64)),
         ("mail.client_ip", f.client_ip.map_or(Value::Missing, Value::Ip)),
@@ -471,56 +491,12 @@ fn record_of(f: &MailFacts, probability: f64, score: f64) -> Record {
     r
 }
 
-/// Writes `x` with `decimals` digits after the point (and a `+` before a positive value with
-/// `plus`), as `format!("{x:.N}")` would but for ties: every decision carries such numbers,
-/// and the float formatter costs a microsecond a decision for them.
-fn push_fixed(out: &mut String, x: f64, decimals: u32, plus: bool) {
-    use std::fmt::Write;
-    let scale = 10u64.pow(decimals);
-    let scaled = (x.abs() * scale as f64).round();
-    if !x.is_finite() || scaled >= u64::MAX as f64 {
-        let _ = if plus {
-            write!(out, "{x:+.*}", decimals as usize)
-        } else {
-            write!(out, "{x:.*}", decimals as usize)
-        };
-        return;
-    }
-    let scaled = scaled as u64;
-    if x.is_sign_negative() && scaled != 0 {
-        out.push('-');
-    } else if plus {
-        out.push('+');
-    }
-    let _ = write!(out, "{}.{:0width$}", scaled / scale, scaled % scale, width = decimals as usize);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use warden_learn::{FtrlParams, LearnerSpec};
 
     pub(super) const GTUBE: &str = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
-
-    #[test]
-    fn fixed_point_numbers_read_as_the_formatter_writes_them() {
-        for x in [0.0, 1.0, -1.0, 0.5, 0.123456, -0.0004, 0.99996, 12.3456789, -7.25, 1e-9, -1e-9, 3e15] {
-            for (d, plus) in [(4, false), (3, true)] {
-                let mut s = String::new();
-                push_fixed(&mut s, x, d, plus);
-                let mut want =
-                    if plus { format!("{x:+.*}", d as usize) } else { format!("{x:.*}", d as usize) };
-                // `format!` writes "-0.000" for a tiny negative; here zero takes no minus.
-                if want.starts_with('-') && want[1..].bytes().all(|b| b == b'0' || b == b'.') {
-                    want = format!("{}{}", if plus { "+" } else { "" }, &want[1..]);
-                }
-                assert_eq!(s, want, "{x} to {d} places");
-            }
-        }
-        let mut s = String::new();
-        push_fixed(&mut s, f64::NAN, 3, true);
-        assert_eq!(s, "NaN");
-    }
 
     #[test]
     fn models_of_another_extractor_version_are_refused_and_fresh_ones_stamped() {
@@ -611,8 +587,10 @@ mod tests {
             assert!(!shown.is_empty());
             for r in &shown {
                 let f = FAMILIES.iter().position(|f| f.name == r.name).unwrap();
-                let family: Vec<&(String, f64)> =
-                    named.iter().filter(|(n, _)| family_of(n.split_once(':').unwrap().0) == f).collect();
+                let family: Vec<&(String, f64)> = named
+                    .iter()
+                    .filter(|(n, _)| family_of(n.split_once(':').unwrap().0) == Some(f))
+                    .collect();
                 let sum: f64 = family.iter().map(|(_, c)| c).sum();
                 assert!((sum - r.contribution).abs() < 1e-6, "{}: {sum} vs {}", r.name, r.contribution);
                 let mut strongest: Vec<f64> = family

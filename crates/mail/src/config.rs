@@ -20,6 +20,48 @@ pub struct MailConfig {
     /// corpora, whose trace describes the archive rather than the sender, should set it; a
     /// model that learns a site's own traffic gains from the trace.
     pub raw_ngrams_skip_trace: bool,
+    /// The operator's own domains: mail that looks like theirs without being from them is
+    /// caught as a brand's would be (`BRAND_IMPERSONATION`, `LOOKALIKE_DOMAIN`). A setting of the
+    /// site, not of the model: a model's own extraction settings never replace it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub own_domains: Vec<String>,
+    /// The names the operator's brand goes by in display names ("Example Bank").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub own_brands: Vec<String>,
+    /// The two above made into a brand list at first use (matching needs an automaton): a
+    /// cache, not a setting; leave it to `..Default::default()`.
+    #[serde(skip)]
+    pub own: OwnBrands,
+}
+
+/// The operator's own brand, built from the settings at first use.
+#[derive(Default)]
+pub struct OwnBrands(std::sync::OnceLock<Option<crate::brands::Brands>>);
+
+impl OwnBrands {
+    /// The brand list `own_brands` and `own_domains` make (`None` without domains).
+    pub(crate) fn get(&self, names: &[String], domains: &[String]) -> Option<&crate::brands::Brands> {
+        self.0.get_or_init(|| crate::brands::own(names, domains)).as_ref()
+    }
+}
+
+// A cache, not a setting: a copy builds its own, and it takes no part in comparisons.
+impl Clone for OwnBrands {
+    fn clone(&self) -> Self {
+        OwnBrands::default()
+    }
+}
+
+impl PartialEq for OwnBrands {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for OwnBrands {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OwnBrands")
+    }
 }
 
 impl Default for MailConfig {
@@ -31,6 +73,9 @@ impl Default for MailConfig {
             max_words: 500,
             raw_ngram_bytes: 2_000,
             raw_ngrams_skip_trace: false,
+            own_domains: Vec::new(),
+            own_brands: Vec::new(),
+            own: OwnBrands::default(),
         }
     }
 }

@@ -76,16 +76,23 @@ pub const FAMILIES: [Family; 6] = [
     },
 ];
 
-/// The index in [`FAMILIES`] of a namespace's family; namespaces of no family (none the mail
-/// extractor emits) go to the last one.
-pub fn family_of(namespace: &str) -> usize {
-    FAMILIES.iter().position(|f| f.namespaces.contains(&namespace)).unwrap_or(FAMILIES.len() - 1)
+/// The index in [`FAMILIES`] of a namespace's family; `None` for the named signals (`sig`),
+/// each a reason of its own.
+pub fn family_of(namespace: &str) -> Option<usize> {
+    FAMILIES.iter().position(|f| f.namespaces.contains(&namespace))
 }
 
 /// A token as a sentence may quote it: control characters and quotes escaped, at most 40
 /// characters (the rest elided).
 pub fn quote_token(token: &str) -> String {
     let mut out = String::with_capacity(token.len() + 2);
+    push_quoted(&mut out, token);
+    out
+}
+
+/// [`quote_token`], written onto `out`.
+fn push_quoted(out: &mut String, token: &str) {
+    use std::fmt::Write;
     out.push('\'');
     for (i, c) in token.chars().enumerate() {
         if i == 40 {
@@ -97,12 +104,13 @@ pub fn quote_token(token: &str) -> String {
             '\t' => out.push_str("\\t"),
             '\'' => out.push_str("\\'"),
             '\\' => out.push_str("\\\\"),
-            c if c.is_control() || is_bidi(c) => out.push_str(&c.escape_unicode().to_string()),
+            c if c.is_control() || is_bidi(c) => {
+                let _ = write!(out, "{}", c.escape_unicode());
+            }
             c => out.push(c),
         }
     }
     out.push('\'');
-    out
 }
 
 /// Bidirectional controls, which reorder the text around them on screen.
@@ -112,36 +120,72 @@ fn is_bidi(c: char) -> bool {
 
 /// The sentence of a family's reason: `sum` is what it adds to the log-odds, `evidence` its
 /// strongest features' tokens (without namespace) with what each adds.
-pub fn sentence(family: &Family, sum: f64, evidence: &[(String, f64)]) -> String {
+pub fn sentence(family: &Family, sum: f64, evidence: &[(&str, f64)]) -> String {
     let toward = if sum >= 0.0 { "spam" } else { "ham" };
     let about = family.about;
-    let mut s = String::with_capacity(96);
+    let mut s = String::with_capacity(160);
     let mut chars = about.chars();
     if let Some(first) = chars.next() {
         s.extend(first.to_uppercase());
         s.push_str(chars.as_str());
     }
-    s.push_str(&format!(" weigh {sum:+.2} toward {toward}"));
+    s.push_str(" weigh ");
+    push_fixed(&mut s, sum, 2, true);
+    s.push_str(" toward ");
+    s.push_str(toward);
     // A word in the subject and the body is one word to a reader: quoted once.
-    let mut seen: Vec<&str> = Vec::with_capacity(evidence.len());
-    let evidence: Vec<&(String, f64)> = evidence
-        .iter()
-        .filter(|(t, _)| {
-            let first = !seen.contains(&t.as_str());
-            seen.push(t);
-            first
-        })
-        .collect();
-    for (i, (token, c)) in evidence.iter().enumerate() {
+    let mut shown: Vec<(&str, f64)> = Vec::with_capacity(evidence.len());
+    for &(t, c) in evidence {
+        if !shown.iter().any(|(s, _)| *s == t) {
+            shown.push((t, c));
+        }
+    }
+    for (i, (token, c)) in shown.iter().enumerate() {
         s.push_str(match i {
             0 => ", most of all ",
-            _ if i + 1 == evidence.len() => " and ",
+            _ if i + 1 == shown.len() => " and ",
             _ => ", ",
         });
-        s.push_str(&format!("{} ({c:+.2})", quote_token(token)));
+        push_quoted(&mut s, token);
+        s.push_str(" (");
+        push_fixed(&mut s, *c, 2, true);
+        s.push(')');
     }
     s.push('.');
     s
+}
+
+/// Writes `x` with `decimals` digits after the point (and a `+` before a positive value with
+/// `plus`), as `format!("{x:.N}")` would but for ties: every decision carries a dozen such
+/// numbers, and the float formatter costs a microsecond a decision for them.
+pub fn push_fixed(out: &mut String, x: f64, decimals: u32, plus: bool) {
+    use std::fmt::Write;
+    let scale = 10u64.pow(decimals);
+    let scaled = (x.abs() * scale as f64).round();
+    if !x.is_finite() || scaled >= u64::MAX as f64 {
+        let _ = if plus {
+            write!(out, "{x:+.*}", decimals as usize)
+        } else {
+            write!(out, "{x:.*}", decimals as usize)
+        };
+        return;
+    }
+    let scaled = scaled as u64;
+    if x.is_sign_negative() && scaled != 0 {
+        out.push('-');
+    } else if plus {
+        out.push('+');
+    }
+    let mut digits = itoa::Buffer::new();
+    out.push_str(digits.format(scaled / scale));
+    if decimals > 0 {
+        out.push('.');
+        let fraction = digits.format(scaled % scale);
+        for _ in fraction.len()..decimals as usize {
+            out.push('0');
+        }
+        out.push_str(fraction);
+    }
 }
 
 #[cfg(test)]
@@ -171,6 +215,7 @@ mod tests {
             ns::RAW_NGRAM,
             ns::MESSAGE,
         ];
+        assert_eq!(family_of(ns::SIGNAL.name()), None, "signals are reasons of their own");
         for n in all {
             let homes = FAMILIES.iter().filter(|f| f.namespaces.contains(&n.name())).count();
             assert_eq!(homes, 1, "{}", n.name());
@@ -185,27 +230,48 @@ mod tests {
 
     #[test]
     fn sentences_name_the_sum_its_direction_and_the_evidence() {
-        let text = &FAMILIES[family_of("body")];
-        let ev = [("verify".to_owned(), 0.9), ("suspended".to_owned(), 0.6), ("account".to_owned(), 0.4)];
+        let text = &FAMILIES[family_of("body").unwrap()];
+        let ev = [("verify", 0.9), ("suspended", 0.6), ("account", 0.4)];
         assert_eq!(
             sentence(text, 3.1, &ev),
             "The words of the subject and body weigh +3.10 toward spam, most of all 'verify' (+0.90), \
              'suspended' (+0.60) and 'account' (+0.40)."
         );
         assert_eq!(
-            sentence(&FAMILIES[family_of("raw")], -0.5, &[]),
+            sentence(&FAMILIES[family_of("raw").unwrap()], -0.5, &[]),
             "The bytes of the raw message (header layout, encodings, markup) weigh -0.50 toward ham."
         );
         assert_eq!(
-            sentence(text, 0.5, &[("a\nb".to_owned(), 0.2)]),
+            sentence(text, 0.5, &[("a\nb", 0.2)]),
             "The words of the subject and body weigh +0.50 toward spam, most of all 'a\\nb' (+0.20)."
         );
         assert_eq!(sentence(text, 0.25, &[]), "The words of the subject and body weigh +0.25 toward spam.");
-        let twice = [("your".to_owned(), 0.05), ("your".to_owned(), 0.05), ("hours".to_owned(), 0.04)];
+        let twice = [("your", 0.05), ("your", 0.05), ("hours", 0.04)];
         assert_eq!(
             sentence(text, 1.7, &twice),
             "The words of the subject and body weigh +1.70 toward spam, most of all 'your' (+0.05) and 'hours' (+0.04)."
         );
+    }
+
+    #[test]
+    fn fixed_point_numbers_read_as_the_formatter_writes_them() {
+        for x in [0.0, 1.0, -1.0, 0.5, 0.123456, -0.0004, 0.99996, 12.3456789, -7.25, 1e-9, -1e-9, 3e15, 0.05]
+        {
+            for (d, plus) in [(4, false), (3, true), (2, true)] {
+                let mut s = String::new();
+                push_fixed(&mut s, x, d, plus);
+                let mut want =
+                    if plus { format!("{x:+.*}", d as usize) } else { format!("{x:.*}", d as usize) };
+                // `format!` writes "-0.000" for a tiny negative; here zero takes no minus.
+                if want.starts_with('-') && want[1..].bytes().all(|b| b == b'0' || b == b'.') {
+                    want = format!("{}{}", if plus { "+" } else { "" }, &want[1..]);
+                }
+                assert_eq!(s, want, "{x} to {d} places");
+            }
+        }
+        let mut s = String::new();
+        push_fixed(&mut s, f64::NAN, 3, true);
+        assert_eq!(s, "NaN");
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct MailFacts {
     pub dmarc: Option<String>,
     /// An HTML part is present.
     pub has_html: bool,
+    /// The named signals found (`BRAND_IMPERSONATION`, …; see FEATURES.md).
+    pub signals: Vec<String>,
 }
 
 impl MailFacts {

@@ -106,6 +106,11 @@ static MAIL: Catalogue = Catalogue {
             ty: Type::StrList,
             doc: "file names of the attachments, lower case",
         },
+        FieldDef {
+            name: "mail.signals",
+            ty: Type::StrList,
+            doc: "the named signals found (BRAND_IMPERSONATION, LOOKALIKE_DOMAIN, DKIM_ALIGNED, …; FEATURES.md)",
+        },
         FieldDef { name: "mail.size", ty: Type::Int, doc: "size of the raw message in bytes" },
         FieldDef { name: "mail.recipients", ty: Type::Int, doc: "addresses in To and Cc" },
         FieldDef {

@@ -9,6 +9,7 @@
 use html5gum::emitters::callback::{CallbackEmitter, CallbackEvent};
 use html5gum::{ForwardingEmitter, Span, Tokenizer};
 
+use super::signals::Clues;
 use super::url::UrlCollector;
 use super::{Emitter, ns};
 
@@ -296,7 +297,12 @@ fn hides(style: &str) -> bool {
 }
 
 /// Emits the HTML signals of `html` and returns its readable text.
-pub(super) fn extract(html: &str, urls: &mut UrlCollector, out: &mut Emitter<'_>) -> String {
+pub(super) fn extract(
+    html: &str,
+    urls: &mut UrlCollector,
+    clues: &mut Clues,
+    out: &mut Emitter<'_>,
+) -> String {
     let mut pass = Pass::default();
     let mut emitter = CallbackEmitter::new(|event: CallbackEvent<'_>, _: Span<()>| -> Option<()> {
         pass.event(event);
@@ -324,6 +330,12 @@ pub(super) fn extract(html: &str, urls: &mut UrlCollector, out: &mut Emitter<'_>
             out.flag(ns::HTML, flag);
         }
     }
+    clues.password_form |= s.password && s.forms > 0;
+    clues.data_links += s
+        .hrefs
+        .iter()
+        .filter(|h| h.trim_start().get(..5).is_some_and(|p| p.eq_ignore_ascii_case("data:")))
+        .count();
     for url in &s.other_urls {
         urls.push(url);
     }
@@ -352,7 +364,7 @@ mod tests {
         let mut urls = UrlCollector::default();
         let text = {
             let mut out = Emitter { sink: &mut sink, buf: String::new() };
-            extract(html, &mut urls, &mut out)
+            extract(html, &mut urls, &mut Clues::default(), &mut out)
         };
         let (x, names) = sink.finish();
         (text, x.hashes().iter().map(|h| names[h].clone()).collect(), urls)

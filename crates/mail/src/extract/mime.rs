@@ -3,6 +3,7 @@
 use mail_parser::{Message, MimeHeaders, PartType};
 
 use super::html;
+use super::signals::Clues;
 use super::text::TextCollector;
 use super::url::UrlCollector;
 use super::{Emitter, ns, prefix};
@@ -16,6 +17,7 @@ pub(super) fn extract<'m>(
     config: &MailConfig,
     texts: &mut TextCollector<'m>,
     urls: &mut UrlCollector,
+    clues: &mut Clues,
     out: &mut Emitter<'_>,
 ) {
     let parts = &msg.parts;
@@ -60,7 +62,7 @@ pub(super) fn extract<'m>(
             PartType::Html(h) if !is_attachment => {
                 html_parts += 1;
                 let h = prefix(h, config.max_part_bytes);
-                let text = html::extract(h, urls, out);
+                let text = html::extract(h, urls, clues, out);
                 texts.push_owned_body(text);
             }
             PartType::Message(_) => out.flag(ns::MIME, "nested_message"),
@@ -68,6 +70,7 @@ pub(super) fn extract<'m>(
             _ => {
                 attachments += 1;
                 attachment(part.attachment_name(), &ctype, part.len(), out);
+                clues.attachment(part.attachment_name(), &ctype, part.contents());
             }
         }
     }

@@ -8,6 +8,7 @@ pub(crate) mod headers;
 mod html;
 mod mime;
 pub(crate) mod received;
+mod signals;
 mod text;
 mod url;
 
@@ -15,6 +16,7 @@ use warden_core::{FeatureSink, Namespace};
 
 use crate::Mail;
 
+pub use signals::Signal;
 pub use text::{WordStats, normalize_words};
 pub use url::registrable_domain;
 
@@ -59,6 +61,8 @@ pub mod ns {
     pub const RAW_NGRAM: Namespace = Namespace::new("raw");
     /// Whole-message facts: size, whether it parsed.
     pub const MESSAGE: Namespace = Namespace::new("msg");
+    /// Named signals (`BRAND_IMPERSONATION`, `DKIM_ALIGNED`, …): each also a reason of its own.
+    pub const SIGNAL: Namespace = Namespace::new("sig");
 }
 
 /// Extracts all features of `mail` into `sink`.
@@ -66,20 +70,26 @@ pub fn extract(mail: &Mail<'_>, sink: &mut dyn FeatureSink) {
     extract_with(mail, sink, None);
 }
 
-/// Extracts all features of `mail` into `sink` and, when asked, the facts rules read.
-pub fn extract_with(mail: &Mail<'_>, sink: &mut dyn FeatureSink, facts: Option<&mut crate::MailFacts>) {
+/// Extracts all features of `mail` into `sink` and, when asked, the facts rules read; returns
+/// the named signals found (each also a `sig:` feature), to explain them.
+pub fn extract_with(
+    mail: &Mail<'_>,
+    sink: &mut dyn FeatureSink,
+    facts: Option<&mut crate::MailFacts>,
+) -> Vec<Signal> {
     let config = mail.config();
     let mut out = Emitter { sink, buf: String::with_capacity(64) };
     out.num(ns::MESSAGE, "size", mail.raw().len());
     let mut texts = text::TextCollector::new(config);
     let mut urls = url::UrlCollector::default();
+    let mut clues = signals::Clues::default();
     match mail.message() {
         Some(msg) => {
             headers::extract(msg, &mut out);
             let subject = msg.subject().unwrap_or("");
             text::subject(subject, msg.header_raw("Subject").unwrap_or(""), &mut out);
             texts.push_subject(subject);
-            mime::extract(msg, config, &mut texts, &mut urls, &mut out);
+            mime::extract(msg, config, &mut texts, &mut urls, &mut clues, &mut out);
         }
         None => {
             // Unreadable as a message: the raw bytes are still text worth looking at.
@@ -92,12 +102,15 @@ pub fn extract_with(mail: &Mail<'_>, sink: &mut dyn FeatureSink, facts: Option<&
         urls.scan_text(body);
     }
     let url_domains = urls.emit(&mut out);
+    let normalised = texts.emit(&mut out);
+    let found = signals::detect(mail.message(), config, &clues, &urls, normalised, &mut out);
     if let Some(facts) = facts {
         *facts = crate::MailFacts::of(mail);
         facts.url_domains = url_domains.into_iter().collect();
+        facts.signals = found.iter().map(|s| s.name.to_owned()).collect();
     }
-    texts.emit(&mut out);
     raw_ngrams(mail.raw(), config.raw_ngram_bytes, config.raw_ngrams_skip_trace, &mut out);
+    found
 }
 
 /// Byte 4-grams of the message as it arrived: header structure, encodings and markup that

@@ -287,7 +287,9 @@ impl<'m> TextCollector<'m> {
         self.bodies.iter().map(|b| &**b)
     }
 
-    pub fn emit(&self, out: &mut Emitter<'_>) {
+    /// Emits the word, shape and n-gram features; returns the normalised text the n-grams were
+    /// cut from, with the length of its subject part (see [`TextCollector::ngrams`]).
+    pub fn emit(&self, out: &mut Emitter<'_>) -> (Vec<u8>, usize) {
         let total: usize = self.bodies.iter().map(|b| b.len()).sum();
         out.num(ns::BODY_SHAPE, "len", total);
         if total == 0 {
@@ -307,17 +309,22 @@ impl<'m> TextCollector<'m> {
         if letters >= 20 {
             out.num(ns::BODY_SHAPE, "capitals_pct", upper * 100 / letters);
         }
-        self.ngrams(out);
+        self.ngrams(out)
     }
 
     /// Byte 4-grams of the normalised text: lower case, every run of non-alphanumeric
-    /// characters folded to one space, at most `ngram_bytes` of it. Over UTF-8 bytes, so a
+    /// characters folded to one space, at most `ngram_bytes` of it; returns the text and where
+    /// its subject part ends. Over UTF-8 bytes, so a
     /// window is a character 4-gram in ASCII and part of one elsewhere: cheap and script-blind.
-    fn ngrams(&self, out: &mut Emitter<'_>) {
+    fn ngrams(&self, out: &mut Emitter<'_>) -> (Vec<u8>, usize) {
         let mut text: Vec<u8> = Vec::with_capacity(self.ngram_bytes + 8);
         let mut space = true;
+        let mut subject_end = None;
         let sources = std::iter::once(self.subject).chain(self.bodies());
-        'outer: for source in sources {
+        'outer: for (k, source) in sources.enumerate() {
+            if k == 1 {
+                subject_end = Some(text.len());
+            }
             let mut i = 0;
             while i < source.len() {
                 if text.len() >= self.ngram_bytes {
@@ -363,6 +370,8 @@ impl<'m> TextCollector<'m> {
             }
         }
         out.ngrams(ns::NGRAM, &text);
+        let subject_end = subject_end.unwrap_or(text.len());
+        (text, subject_end)
     }
 }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use memchr::memmem;
 
-use super::{Emitter, ns};
+use super::{Emitter, ns, prefix};
 
 /// URLs looked at per message, at most.
 const MAX_URLS: usize = 128;
@@ -64,12 +64,25 @@ fn authority(url: &str) -> Option<Authority<'_>> {
     (!host.is_empty()).then_some(Authority { host, userinfo, port })
 }
 
+/// The host of a URL (or of a bare `www.` start), without user-info or port.
+pub(crate) fn authority_host(url: &str) -> Option<String> {
+    authority_of(url).map(str::to_owned)
+}
+
+/// [`authority_host`], borrowed.
+pub(crate) fn authority_of(url: &str) -> Option<&str> {
+    authority(url).map(|a| a.host)
+}
+
 /// Collects URLs from a message's text and HTML, then emits their features once.
 #[derive(Default)]
 pub(super) struct UrlCollector {
     urls: Vec<String>,
     /// (href, anchor text) pairs whose anchor text itself looks like a URL or domain.
     anchors: Vec<(String, String)>,
+    /// The distinct hosts [`UrlCollector::emit`] saw (lower case), with their registrable
+    /// domains, in order.
+    hosts: Vec<(String, Option<String>)>,
 }
 
 impl UrlCollector {
@@ -91,6 +104,29 @@ impl UrlCollector {
     #[cfg(test)]
     pub fn anchors(&self) -> &[(String, String)] {
         &self.anchors
+    }
+
+    /// The URLs collected, in order.
+    pub fn urls(&self) -> &[String] {
+        &self.urls
+    }
+
+    /// The distinct link hosts (lower case) with their registrable domains, as
+    /// [`UrlCollector::emit`] found them.
+    pub fn hosts(&self) -> &[(String, Option<String>)] {
+        &self.hosts
+    }
+
+    /// The first link whose anchor text names a domain other than the one it goes to, as the
+    /// host it goes to and the text shown.
+    pub fn mismatched_anchor(&self) -> Option<(String, String)> {
+        self.anchors.iter().find_map(|(href, text)| {
+            let shown = authority(text).and_then(|a| registrable_domain(a.host))?;
+            let target = authority(href)?;
+            let mismatch =
+                !target.host.is_empty() && registrable_domain(target.host).as_deref() != Some(shown.as_str());
+            mismatch.then(|| (prefix(target.host, 100).to_owned(), prefix(text, 100).to_owned()))
+        })
     }
 
     pub fn push_anchor(&mut self, href: &str, text: &str) {
@@ -132,7 +168,7 @@ impl UrlCollector {
     }
 
     /// Emits the URL features and returns the registrable domains seen.
-    pub fn emit(&self, out: &mut Emitter<'_>) -> BTreeSet<String> {
+    pub fn emit(&mut self, out: &mut Emitter<'_>) -> BTreeSet<String> {
         out.num(ns::URL_SHAPE, "count", self.urls.len());
         let mut domains: BTreeSet<String> = BTreeSet::new();
         let mut shapes: BTreeSet<&'static str> = BTreeSet::new();
@@ -169,7 +205,12 @@ impl UrlCollector {
                 shapes.insert("deep_host");
             }
             if domains.len() < MAX_DOMAINS && last_host != Some(a.host) {
-                if let Some(d) = registrable_domain(a.host) {
+                let d = registrable_domain(a.host);
+                let host = a.host.to_ascii_lowercase();
+                if !self.hosts.iter().any(|(h, _)| *h == host) {
+                    self.hosts.push((host, d.clone()));
+                }
+                if let Some(d) = d {
                     domains.insert(d);
                 }
                 last_host = Some(a.host);

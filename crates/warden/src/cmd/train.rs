@@ -18,6 +18,12 @@ pub struct Args {
     /// Shuffle the concatenated corpora with this seed before learning.
     #[arg(long)]
     shuffle: Option<u64>,
+    /// A corpus learned after the `--corpus` ones, in its index order (time order, for a corpus
+    /// listed so), never shuffled and never stripped of list fields (direct mail, whose
+    /// List-Unsubscribe is the sender's own); repeat for more, learned in order. `CORPUS@0..60`
+    /// takes the first 60% of it.
+    #[arg(long = "then", value_name = "CORPUS")]
+    then: Vec<PathBuf>,
     /// Passes over the data.
     #[arg(long, default_value_t = 1)]
     passes: u32,
@@ -34,24 +40,30 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let config = super::load_config(args.config.as_deref())?;
-    let items = super::read_corpora(&args.corpora, args.shuffle)?;
+    let mut items: Vec<(warden_corpus::Item, bool)> = super::read_corpora(&args.corpora, args.shuffle)?
+        .into_iter()
+        .map(|i| (i, args.strip_list_headers))
+        .collect();
+    if !args.then.is_empty() {
+        items.extend(super::read_corpora(&args.then, None)?.into_iter().map(|i| (i, false)));
+    }
     let model = super::new_model(&args.learner, &config)?;
     let mut engine = MailEngine::new(model, config)?;
     let bar = super::progress(items.len() * args.passes as usize, "training");
     let mut unreadable = 0;
     for _ in 0..args.passes {
-        for item in &items {
+        for (item, strip) in &items {
             bar.inc(1);
             let Ok(raw) = std::fs::read(&item.path) else {
                 unreadable += 1;
                 continue;
             };
-            engine.learn(&super::prepare(&raw, args.strip_list_headers), item.spam);
+            engine.learn(&super::prepare(&raw, *strip), item.spam);
         }
     }
     bar.finish_and_clear();
     let mut model = engine.into_model();
-    model.meta.trained_on = args.corpora.iter().map(|p| p.display().to_string()).collect();
+    model.meta.trained_on = args.corpora.iter().chain(&args.then).map(|p| p.display().to_string()).collect();
     model.save(&args.out, args.compact).with_context(|| format!("cannot save {}", args.out.display()))?;
     let size = std::fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
     eprintln!(

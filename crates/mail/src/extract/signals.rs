@@ -1,0 +1,844 @@
+//! Named signals: what a person would point at in a phishing message or in honest bulk mail,
+//! each a feature (`sig:NAME`, whose weight the model learns) and a sentence that says what
+//! was seen ("the display name says PayPal, but the sender's domain is paypa1-secure.xyz").
+//!
+//! They are facts of the message alone — never of the time it arrived or of what the server
+//! has seen before — so the same message always gives the same features. Every signal is
+//! listed, with its sentence, in FEATURES.md.
+
+use std::sync::LazyLock;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use mail_parser::Message;
+
+use super::headers::{domain_of, first_address};
+use super::url::{UrlCollector, authority_host, registrable_domain};
+use super::{Emitter, ns, prefix};
+use crate::MailConfig;
+use crate::brands::{self, Brand, Brands};
+
+/// One named signal of a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signal {
+    /// Its stable name (`BRAND_IMPERSONATION`): the feature's token and the reason's name.
+    pub name: &'static str,
+    /// What was seen, as a sentence.
+    pub sentence: String,
+}
+
+/// Bytes of an attachment looked through for forms, scripts and links.
+const MAX_ATTACHMENT_BYTES: usize = 256 << 10;
+
+/// What the signals read, gathered as the extraction goes through the message.
+#[derive(Default)]
+pub(crate) struct Clues {
+    /// An HTML part (not an attachment) asks for a password.
+    pub password_form: bool,
+    /// Links whose target is a `data:` URL.
+    pub data_links: usize,
+    /// Attachments that carry active content: (file name, what it carries).
+    attachments: Vec<(String, String)>,
+}
+
+impl Clues {
+    /// Looks through an attachment: HTML and SVG files for forms, scripts and redirects, PDF
+    /// files for links and actions.
+    pub fn attachment(&mut self, name: Option<&str>, ctype: &str, bytes: &[u8]) {
+        if self.attachments.len() >= 8 {
+            return;
+        }
+        let name = name.map_or_else(String::new, |n| prefix(n, 80).to_owned());
+        let lower_name = name.to_ascii_lowercase();
+        let ext = lower_name.rsplit_once('.').map_or("", |(_, e)| e);
+        let bytes = &bytes[..bytes.len().min(MAX_ATTACHMENT_BYTES)];
+        let has = |needle: &[u8]| memchr::memmem::find(bytes, needle).is_some();
+        let has_ci =
+            |needle: &str| bytes.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()));
+        let html = matches!(ext, "html" | "htm" | "shtml" | "xhtml" | "svg" | "mht")
+            || matches!(ctype, "text/html" | "image/svg+xml" | "application/xhtml+xml");
+        let what = if html {
+            let mut found = Vec::new();
+            if has_ci("<form") {
+                found.push(if has_ci("password") { "a form asking for a password" } else { "a form" });
+            }
+            if has_ci("<script") || has_ci("javascript:") {
+                found.push("a script");
+            }
+            if has_ci("http-equiv=\"refresh\"") || has_ci("window.location") || has_ci("location.href") {
+                found.push("a redirect");
+            }
+            found.join(" and ")
+        } else if ext == "pdf" || ctype == "application/pdf" || bytes.starts_with(b"%PDF") {
+            let mut found = Vec::new();
+            if has(b"/JavaScript") || has(b"/JS ") || has(b"/JS(") {
+                found.push("a script");
+            }
+            if has(b"/SubmitForm") || has(b"/Launch") {
+                found.push("a form or launch action");
+            }
+            // A one- or two-page document whose point is a link: the phishing PDF's shape.
+            let pages = memchr::memmem::find_iter(bytes, b"/Type /Page").count()
+                + memchr::memmem::find_iter(bytes, b"/Type/Page").count();
+            let pages = pages.saturating_sub(
+                memchr::memmem::find_iter(bytes, b"/Type /Pages").count()
+                    + memchr::memmem::find_iter(bytes, b"/Type/Pages").count(),
+            );
+            if pages <= 2
+                && let Some(host) = pdf_link_host(bytes)
+            {
+                found.push(if pages == 1 { "one page and a link" } else { "two pages and a link" });
+                return self.attachments.push((name, format!("{} (to {host})", found.join(" and "))));
+            }
+            found.join(" and ")
+        } else {
+            String::new()
+        };
+        if !what.is_empty() {
+            self.attachments.push((name, what));
+        }
+    }
+}
+
+/// The host of the first `/URI (...)` link of a PDF.
+fn pdf_link_host(bytes: &[u8]) -> Option<String> {
+    let at = memchr::memmem::find(bytes, b"/URI")?;
+    let rest = &bytes[at + 4..bytes.len().min(at + 600)];
+    let open = rest.iter().position(|&b| b == b'(')?;
+    let end = rest[open + 1..].iter().position(|&b| b == b')')?;
+    let uri = std::str::from_utf8(&rest[open + 1..open + 1 + end]).ok()?;
+    authority_host(uri).map(|h| prefix(&h.to_ascii_lowercase(), 100).to_owned())
+}
+
+/// Shorteners: a link through one hides where it goes.
+const SHORTENERS: &[&str] = &[
+    "bit.ly",
+    "bitly.com",
+    "tinyurl.com",
+    "goo.gl",
+    "ow.ly",
+    "is.gd",
+    "buff.ly",
+    "rebrand.ly",
+    "cutt.ly",
+    "shorturl.at",
+    "rb.gy",
+    "t.ly",
+    "tiny.cc",
+    "bit.do",
+    "s.id",
+    "v.gd",
+    "qrco.de",
+    "shorturl.asia",
+    "urlz.fr",
+    "t2m.io",
+    "short.io",
+    "tinu.be",
+    "lnk.to",
+    "surl.li",
+    "u.to",
+    "clck.ru",
+    "x.gd",
+    "gg.gg",
+    "soo.gd",
+    "shrtco.de",
+];
+
+/// Hosting anyone can publish a page on in a minute, free: where phishing kits live. Matched
+/// as the end of the host.
+const FREE_HOSTING: &[&str] = &[
+    "firebaseapp.com",
+    "web.app",
+    "pages.dev",
+    "workers.dev",
+    "netlify.app",
+    "vercel.app",
+    "glitch.me",
+    "onrender.com",
+    "r2.dev",
+    "herokuapp.com",
+    "000webhostapp.com",
+    "weebly.com",
+    "wixsite.com",
+    "blogspot.com",
+    "github.io",
+    "gitbook.io",
+    "webflow.io",
+    "square.site",
+    "godaddysites.com",
+    "mystrikingly.com",
+    "sites.google.com",
+    "storage.googleapis.com",
+    "forms.gle",
+    "docs.google.com",
+    "typedream.app",
+    "framer.website",
+    "carrd.co",
+    "replit.app",
+    "repl.co",
+    "azurewebsites.net",
+    "web.core.windows.net",
+    "s3.amazonaws.com",
+    "appspot.com",
+    "surge.sh",
+    "translate.goog",
+    "ngrok.io",
+    "ngrok-free.app",
+    "trycloudflare.com",
+    "jimdosite.com",
+    "site123.me",
+    "yolasite.com",
+    "webwave.dev",
+    "ukit.me",
+];
+
+/// Gateways to IPFS, where a page cannot be taken down.
+const IPFS: &[&str] = &[
+    "ipfs.io",
+    "dweb.link",
+    "cf-ipfs.com",
+    "cloudflare-ipfs.com",
+    "w3s.link",
+    "nftstorage.link",
+    "fleek.co",
+    "infura-ipfs.io",
+    "4everland.io",
+    "pinata.cloud",
+    "ipfs.fleek.co",
+    "gateway.pinata.cloud",
+];
+
+/// Link rewriters of mail security products: they redirect by design, for the recipient's own
+/// protection.
+const REWRITERS: &[&str] = &[
+    "safelinks.protection.outlook.com",
+    "urldefense.com",
+    "urldefense.proofpoint.com",
+    "mimecastprotect.com",
+    "mimecast.com",
+    "cudasvc.com",
+    "secure-web.cisco.com",
+    "trendmicro.com",
+    "sophos.com",
+];
+
+/// Account-threat and urgency phrases, matched as whole words in the normalised text (lower
+/// case, every run of other characters one space: "sign-in" is "sign in").
+const THREATS: &[&str] = &[
+    "verify your account",
+    "verify your identity",
+    "confirm your identity",
+    "confirm your account",
+    "account will be suspended",
+    "account has been suspended",
+    "account has been locked",
+    "account will be closed",
+    "account has been limited",
+    "account is on hold",
+    "unusual activity",
+    "unusual sign in",
+    "suspicious activity",
+    "suspicious login",
+    "unauthorized access",
+    "within 24 hours",
+    "within 48 hours",
+    "within 12 hours",
+    "immediate action",
+    "action required",
+    "failure to comply",
+    "will be terminated",
+    "will be deactivated",
+    "password will expire",
+    "password expires",
+    "password has expired",
+    "mailbox is full",
+    "mailbox will be",
+    "storage is full",
+    "update your payment",
+    "update your billing",
+    "payment was declined",
+    "payment failed",
+    "billing information",
+    "validate your",
+    "reactivate your",
+    "restore access",
+    "to avoid suspension",
+    "to avoid interruption",
+    "permanently deleted",
+    "last warning",
+    "final notice",
+    "final reminder",
+    "your package could not be delivered",
+    "delivery failed",
+    "pending delivery",
+    "customs fee",
+    "re confirm",
+    "log in to secure",
+    "sign in to verify",
+    "click here to verify",
+    "click below to verify",
+];
+
+static THREAT_MATCHER: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasickBuilder::new()
+        .match_kind(MatchKind::LeftmostFirst)
+        .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
+        .build(THREATS)
+        .expect("phrases make an automaton")
+});
+
+/// What a host's service is, by the lists above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hosting {
+    Free,
+    Ipfs,
+    Rewriter,
+}
+
+/// The service of `host` or of a name it is under (`evil.web.app` is under `web.app`): its
+/// suffixes at label boundaries looked up in one map of the lists.
+fn hosting(host: &str) -> Option<Hosting> {
+    static BY_NAME: LazyLock<std::collections::HashMap<&'static str, Hosting, foldhash::fast::FixedState>> =
+        LazyLock::new(|| {
+            let lists =
+                [(FREE_HOSTING, Hosting::Free), (IPFS, Hosting::Ipfs), (REWRITERS, Hosting::Rewriter)];
+            lists.iter().flat_map(|(names, kind)| names.iter().map(move |n| (*n, *kind))).collect()
+        });
+    let mut rest = host;
+    loop {
+        if let Some(&kind) = BY_NAME.get(rest) {
+            return Some(kind);
+        }
+        rest = &rest[rest.find('.')? + 1..];
+    }
+}
+
+/// The sender as the signals see it.
+struct Sender<'m> {
+    name: Option<&'m str>,
+    domain: Option<String>,
+    host: Option<String>,
+}
+
+/// Finds the named signals of a parsed message, emits them as `sig:` features and returns
+/// them.
+pub(crate) fn detect(
+    msg: Option<&Message<'_>>,
+    config: &MailConfig,
+    clues: &Clues,
+    urls: &UrlCollector,
+    (text, subject_end): (Vec<u8>, usize),
+    out: &mut Emitter<'_>,
+) -> Vec<Signal> {
+    let mut found: Vec<Signal> = Vec::new();
+    let mut say = |name: &'static str, sentence: String| {
+        if !found.iter().any(|s| s.name == name) {
+            found.push(Signal { name, sentence });
+        }
+    };
+    let own = config.own.get(&config.own_brands, &config.own_domains);
+    let lists: Vec<&Brands> = own.into_iter().chain([brands::builtin()]).collect();
+    let owner = |domain: &str| lists.iter().find_map(|b| b.owner(domain));
+
+    let sender = msg.map_or(Sender { name: None, domain: None, host: None }, |m| {
+        let (name, addr) = first_address(m.from()).unwrap_or((None, None));
+        let host = addr.and_then(domain_of).map(str::to_ascii_lowercase);
+        Sender { name, domain: host.as_deref().and_then(registrable_domain), host }
+    });
+    let sender_is = |b: &Brand| sender.domain.as_deref().and_then(owner).is_some_and(|o| std::ptr::eq(o, b));
+    let sender_text = || sender.domain.clone().unwrap_or_else(|| "no domain at all".to_owned());
+
+    // Account-threat language: two distinct phrases, or one in the subject, in the normalised
+    // subject and text (the first `ngram_bytes` of them).
+    let subject = msg.and_then(|m| m.subject()).unwrap_or("");
+    let mut threats: Vec<&'static str> = Vec::new();
+    let mut subject_threat = false;
+    for m in THREAT_MATCHER.find_iter(&text) {
+        let whole =
+            (m.start() == 0 || text[m.start() - 1] == b' ') && text.get(m.end()).is_none_or(|&b| b == b' ');
+        let phrase = THREATS[m.pattern().as_usize()];
+        if whole && !threats.contains(&phrase) {
+            subject_threat |= m.start() < subject_end;
+            threats.push(phrase);
+        }
+    }
+    let threatened = subject_threat || threats.len() >= 2;
+    if threatened {
+        let quoted: Vec<String> = threats.iter().take(3).map(|t| format!("'{t}'")).collect();
+        say("ACCOUNT_THREAT", format!("It presses with account-threat language: {}.", quoted.join(", ")));
+    }
+
+    // Brand impersonation: a brand in the display name, or in a threatening subject, sent from
+    // a domain that is not the brand's.
+    let claimed =
+        sender.name.and_then(|n| lists.iter().find_map(|b| b.named_by(n)).map(|b| (b, "display name")));
+    let claimed = claimed.or_else(|| {
+        threatened
+            .then(|| lists.iter().find_map(|b| b.mentioned_in(subject)).map(|b| (b, "subject")))
+            .flatten()
+    });
+    if let Some((brand, place)) = claimed
+        && !sender_is(brand)
+    {
+        say(
+            "BRAND_IMPERSONATION",
+            format!("The {place} says {}, but the sender's domain is {}.", brand.name, sender_text()),
+        );
+    }
+
+    // The distinct hosts of the sender, Reply-To and the links, each with its registrable
+    // domain, looked up once: a message's links mostly share a few hosts.
+    let reply_to = msg
+        .and_then(|m| first_address(m.reply_to()))
+        .and_then(|(_, a)| a)
+        .and_then(domain_of)
+        .map(str::to_ascii_lowercase);
+    let mut hosts: Vec<(&str, &str, Option<&str>)> = Vec::with_capacity(urls.hosts().len() + 2);
+    if let Some(h) = sender.host.as_deref() {
+        hosts.push(("sender's domain", h, sender.domain.as_deref()));
+    }
+    let reply_to_domain = reply_to.as_deref().and_then(registrable_domain);
+    if let Some(h) = reply_to.as_deref().filter(|h| Some(*h) != sender.host.as_deref()) {
+        hosts.push(("Reply-To domain", h, reply_to_domain.as_deref()));
+    }
+    for (h, d) in urls.hosts() {
+        hosts.push(("link", h, d.as_deref()));
+    }
+
+    // Look-alike domains: each host for a brand's domain in front, each distinct domain once
+    // for its label.
+    let mut checked: Vec<&str> = Vec::with_capacity(hosts.len());
+    for (what, host, domain) in &hosts {
+        let Some(domain) = domain else { continue };
+        // A host of a domain already looked at is looked at again only for a brand's domain
+        // placed in front of it.
+        if checked.contains(domain)
+            && !host.strip_suffix(domain).is_some_and(|p| p.trim_end_matches('.').contains('.'))
+        {
+            continue;
+        }
+        let first = !checked.contains(domain);
+        checked.push(domain);
+        if owner(domain).is_some() {
+            continue;
+        }
+        let imitated = lists
+            .iter()
+            .find_map(|b| {
+                b.placed_in_front(host, domain)
+                    .or_else(|| first.then(|| b.imitated_by_domain(domain)).flatten())
+            })
+            // Under no known suffix a name resolves nowhere: more often text run into a name
+            // ("www.paypal.comsafe") than a domain anyone registered.
+            .filter(|_| psl::suffix(domain.as_bytes()).is_some_and(|s| s.is_known()));
+        if let Some(b) = imitated {
+            let whose = b.domains.first().map_or(b.name.as_str(), String::as_str);
+            let seen = if *what == "link" {
+                format!("A link goes to {host}, which")
+            } else {
+                format!("The {what} {host}")
+            };
+            say("LOOKALIKE_DOMAIN", format!("{seen} looks like {whose} but is not {}'s.", b.name));
+            break;
+        }
+    }
+
+    // Link tricks: by host, then, for the few links with a query or an IPFS path, by link.
+    for (what, host, domain) in &hosts {
+        if *what != "link" {
+            continue;
+        }
+        if domain.is_some_and(|d| SHORTENERS.contains(&d)) {
+            say(
+                "SHORTENED_LINK",
+                format!("A link goes through the shortener {host}, which hides where it leads."),
+            );
+        }
+        let hosting = hosting(host);
+        if hosting == Some(Hosting::Ipfs) || host.contains(".ipfs.") {
+            say(
+                "IPFS_LINK",
+                format!("A link leads to IPFS through {host}, where a page cannot be taken down."),
+            );
+        } else if hosting == Some(Hosting::Free) {
+            say(
+                "FREE_HOSTING_LINK",
+                format!("A link leads to {host}, free hosting where anyone can put up a page."),
+            );
+        }
+    }
+    for url in urls.urls().iter().take(64) {
+        // Most links have a query (trackers): only one that names another URL in it, or an
+        // IPFS or AMP path, is looked at further.
+        let ipfs = url.contains("/ipfs/");
+        let names_url = url.find('?').is_some_and(|q| {
+            let query = &url.as_bytes()[q..];
+            query.windows(4).any(|w| w.eq_ignore_ascii_case(b"http"))
+        });
+        if !ipfs && !names_url && !url.contains("/amp/s/") {
+            continue;
+        }
+        let Some(host) = authority_host(url).map(|h| h.to_ascii_lowercase()) else { continue };
+        if ipfs {
+            say(
+                "IPFS_LINK",
+                format!("A link leads to IPFS through {host}, where a page cannot be taken down."),
+            );
+        }
+        if hosting(&host) != Some(Hosting::Rewriter)
+            && let Some(target) = redirect_target(url)
+            && registrable_domain(&target) != registrable_domain(&host)
+        {
+            say("REDIRECT_LINK", format!("A link through {host} redirects to {target}."));
+        }
+    }
+    if clues.data_links > 0 {
+        say(
+            "DATA_URL_LINK",
+            "A link carries its page in a data: URL, out of reach of link scanners.".to_owned(),
+        );
+    }
+    if let Some((href, text)) = urls.mismatched_anchor() {
+        say("LINK_TEXT_MISMATCH", format!("A link shows {text} but goes to {href}."));
+    }
+
+    // Forms and attachments.
+    if clues.password_form {
+        say("CREDENTIAL_FORM", "The message itself holds a form that asks for a password.".to_owned());
+    }
+    if let Some((name, what)) = clues.attachments.first() {
+        let name = if name.is_empty() { "an unnamed file".to_owned() } else { format!("'{name}'") };
+        say("ACTIVE_ATTACHMENT", format!("The attachment {name} carries {what}."));
+    }
+
+    if let Some(m) = msg {
+        // A reply to nothing: "Re:" without the fields a reply carries.
+        let subject_lower = prefix(subject.trim_start(), 8).to_ascii_lowercase();
+        let replies =
+            ["re:", "re :", "aw:", "sv:", "antw:", "r:"].iter().any(|p| subject_lower.starts_with(p));
+        if replies && m.header_raw("In-Reply-To").is_none() && m.header_raw("References").is_none() {
+            say(
+                "REPLY_WITHOUT_THREAD",
+                "The subject says it is a reply, but the message answers no earlier one.".to_owned(),
+            );
+        }
+        auth_signals(m, sender.domain.as_deref(), &mut say);
+    }
+
+    for s in &found {
+        out.flag(ns::SIGNAL, s.name);
+    }
+    found
+}
+
+/// Authentication and consistency, what tells honest bulk mail: a DKIM signature of the
+/// sender's own domain that verified, DMARC passed, an unsubscribe address at the sender's own
+/// domain, one-click unsubscribing.
+fn auth_signals(m: &Message<'_>, from: Option<&str>, say: &mut impl FnMut(&'static str, String)) {
+    let mut dkim_aligned = None;
+    let mut dmarc = None;
+    let (mut unsubscribe, mut one_click) = (None, false);
+    // One pass over the field names; a value is read (and checked to be UTF-8) only for the
+    // few fields read here.
+    let raw = m.raw_message();
+    for h in m.headers().iter().take(200) {
+        let name = h.name();
+        let value = || {
+            let bytes = raw.get(h.offset_start as usize..h.offset_end as usize).unwrap_or_default();
+            std::str::from_utf8(&bytes[..bytes.len().min(4096)]).ok()
+        };
+        if name.eq_ignore_ascii_case("Authentication-Results") {
+            let Some(value) = value() else { continue };
+            if dmarc.is_none() {
+                dmarc = super::headers::auth_verdict(value, "dmarc");
+            }
+            if dkim_aligned.is_none()
+                && let Some(from) = from
+            {
+                dkim_aligned = dkim_pass_domains(value)
+                    .into_iter()
+                    .find(|d| registrable_domain(d).as_deref() == Some(from));
+            }
+        } else if name.eq_ignore_ascii_case("List-Unsubscribe") {
+            unsubscribe = unsubscribe.or_else(value);
+        } else if name.eq_ignore_ascii_case("List-Unsubscribe-Post") {
+            one_click |= value().is_some_and(|p| p.to_ascii_lowercase().contains("one-click"));
+        }
+    }
+    if let Some(d) = dkim_aligned {
+        say("DKIM_ALIGNED", format!("A DKIM signature of {d}, the sender's own domain, verified."));
+    }
+    if dmarc.as_deref() == Some("pass") {
+        say("DMARC_PASS", "The sender's domain passed DMARC.".to_owned());
+    }
+    if let (Some(v), Some(from)) = (unsubscribe, from) {
+        let mut own = v.split(',').take(8).filter_map(|t| {
+            let t = t.trim().trim_start_matches('<').trim_end_matches('>');
+            match t.strip_prefix("mailto:") {
+                Some(addr) => domain_of(addr.split('?').next().unwrap_or(addr)).and_then(registrable_domain),
+                None => authority_host(t).and_then(|h| registrable_domain(&h)),
+            }
+        });
+        if own.any(|d| d == from) {
+            say(
+                "UNSUBSCRIBE_AT_SENDER",
+                format!("It offers unsubscribing at {from}, the sender's own domain."),
+            );
+        }
+        if one_click {
+            say(
+                "ONE_CLICK_UNSUBSCRIBE",
+                "It offers one-click unsubscribing, as bulk senders must.".to_owned(),
+            );
+        }
+    }
+}
+
+/// The domains of the DKIM results that passed in an Authentication-Results value
+/// (`dkim=pass header.d=example.com` or `header.i=@example.com`).
+fn dkim_pass_domains(value: &str) -> Vec<String> {
+    let lower = value.to_ascii_lowercase();
+    let mut out = Vec::new();
+    for part in lower.split(';').take(32) {
+        let part = part.trim();
+        if !part.starts_with("dkim=pass") {
+            continue;
+        }
+        for prop in part.split_whitespace() {
+            let d = prop
+                .strip_prefix("header.d=")
+                .or_else(|| prop.strip_prefix("header.i="))
+                .map(|d| d.trim_start_matches('@'));
+            if let Some(d) = d.map(|d| d.rsplit('@').next().unwrap_or(d)).filter(|d| !d.is_empty()) {
+                out.push(
+                    d.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '-').to_owned(),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Where a redirecting link sends: a full URL in its query (plain or percent-encoded), as
+/// open redirectors and cloaking services take it.
+fn redirect_target(url: &str) -> Option<String> {
+    let query = &url[url.find('?')? + 1..];
+    for param in query.split('&').take(32) {
+        let value = param.split_once('=').map_or("", |(_, v)| v);
+        let lower = prefix(value, 300).to_ascii_lowercase();
+        let decoded = lower.replace("%3a", ":").replace("%2f", "/");
+        if decoded.starts_with("http://") || decoded.starts_with("https://") {
+            return authority_host(&decoded).map(|h| prefix(&h, 100).to_owned());
+        }
+    }
+    // google.com/url?q=… is handled above; AMP caches carry the target in the path.
+    let at = url.find("/amp/s/")?;
+    authority_host(&format!("https://{}", &url[at + 7..])).map(|h| prefix(&h, 100).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use warden_core::NamedSink;
+
+    use crate::{Mail, MailConfig};
+
+    /// The signals of a message, as (name, sentence), after checking each is also a feature.
+    fn signals_with(raw: &str, config: &MailConfig) -> Vec<(&'static str, String)> {
+        let mail = Mail::parse(raw.as_bytes(), config);
+        let mut sink = NamedSink::new();
+        let found = crate::extract::extract_with(&mail, &mut sink, None);
+        let (x, names) = sink.finish();
+        let features: Vec<&str> =
+            x.hashes().iter().filter_map(|h| names.get(h).map(String::as_str)).collect();
+        for s in &found {
+            let token = format!("sig:{}", s.name);
+            assert!(features.contains(&token.as_str()), "{token} is a feature");
+            assert!(
+                s.sentence.ends_with('.') && s.sentence.chars().next().unwrap().is_uppercase(),
+                "{}",
+                s.sentence
+            );
+        }
+        assert_eq!(features.iter().filter(|f| f.starts_with("sig:")).count(), found.len());
+        found.into_iter().map(|s| (s.name, s.sentence)).collect()
+    }
+
+    fn signals(raw: &str) -> Vec<(&'static str, String)> {
+        signals_with(raw, &MailConfig::default())
+    }
+
+    fn names(found: &[(&'static str, String)]) -> Vec<&'static str> {
+        let mut n: Vec<&'static str> = found.iter().map(|s| s.0).collect();
+        n.sort_unstable();
+        n
+    }
+
+    fn sentence<'a>(found: &'a [(&'static str, String)], name: &str) -> &'a str {
+        &found.iter().find(|s| s.0 == name).unwrap_or_else(|| panic!("{name} in {found:?}")).1
+    }
+
+    const PHISH: &str = "From: \"PayPal Service\" <service@paypa1-secure.xyz>\r\n\
+To: you@example.org\r\nSubject: Your account has been limited\r\nMIME-Version: 1.0\r\n\
+Content-Type: text/html; charset=utf-8\r\n\r\n\
+<p>We noticed unusual activity. Confirm your identity within 24 hours.</p>\
+<form action=\"http://paypal.com.secure-login.xyz/login\"><input name=\"email\">\
+<input type=\"password\" name=\"pw\"></form>\r\n";
+
+    #[test]
+    fn a_brand_phish_names_the_brand_the_look_alike_the_threat_and_the_form() {
+        let found = signals(PHISH);
+        assert_eq!(
+            names(&found),
+            ["ACCOUNT_THREAT", "BRAND_IMPERSONATION", "CREDENTIAL_FORM", "LOOKALIKE_DOMAIN"]
+        );
+        assert_eq!(
+            sentence(&found, "BRAND_IMPERSONATION"),
+            "The display name says PayPal, but the sender's domain is paypa1-secure.xyz."
+        );
+        assert_eq!(
+            sentence(&found, "LOOKALIKE_DOMAIN"),
+            "The sender's domain paypa1-secure.xyz looks like paypal.com but is not PayPal's."
+        );
+        assert!(sentence(&found, "ACCOUNT_THREAT").contains("'unusual activity'"), "{found:?}");
+    }
+
+    #[test]
+    fn the_brand_itself_and_a_shop_naming_a_brand_raise_nothing() {
+        let real = "From: PayPal <service@paypal.com>\r\nSubject: Your receipt\r\n\r\nSee https://www.paypal.com/activity\r\n";
+        assert_eq!(signals(real), []);
+        let own_tld =
+            "From: Apple Card <no-reply@applecard.apple>\r\nSubject: Your statement\r\n\r\nhello\r\n";
+        assert_eq!(signals(own_tld), [], "a domain under the brand's own top-level domain");
+        let shop = "From: Deals <deals@retailer.example>\r\nSubject: Apple AirPods and Netflix gift cards on sale\r\n\r\n\
+Shop now at https://retailer.example/sale\r\n";
+        assert_eq!(signals(shop), []);
+        // A threatening subject naming a distinctive brand is enough.
+        let threat =
+            "From: Support <help@mailer.example>\r\nSubject: Netflix: payment failed\r\n\r\nhello\r\n";
+        assert_eq!(
+            sentence(&signals(threat), "BRAND_IMPERSONATION"),
+            "The subject says Netflix, but the sender's domain is mailer.example."
+        );
+    }
+
+    #[test]
+    fn honest_bulk_mail_shows_its_authentication_and_its_unsubscribe() {
+        let bulk = "Authentication-Results: mx.example.org; dkim=pass header.d=news.shop.example header.s=s1;\r\n\tspf=pass smtp.mailfrom=bounce.shop.example; dmarc=pass header.from=shop.example\r\n\
+From: Shop <news@shop.example>\r\nSubject: This week's offers\r\n\
+List-Unsubscribe: <https://shop.example/u/123>, <mailto:unsubscribe@shop.example?subject=u>\r\n\
+List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n\r\nOffers at https://shop.example/offers\r\n";
+        let found = signals(bulk);
+        assert_eq!(
+            names(&found),
+            ["DKIM_ALIGNED", "DMARC_PASS", "ONE_CLICK_UNSUBSCRIBE", "UNSUBSCRIBE_AT_SENDER"]
+        );
+        assert_eq!(
+            sentence(&found, "DKIM_ALIGNED"),
+            "A DKIM signature of news.shop.example, the sender's own domain, verified."
+        );
+        // A signature of another domain, and an unsubscribe address elsewhere, are not the sender's.
+        let other = bulk.replace("header.d=news.shop.example", "header.d=esp.example").replace(
+            "List-Unsubscribe: <https://shop.example/u/123>, <mailto:unsubscribe@shop.example?subject=u>",
+            "List-Unsubscribe: <https://esp.example/u/123>",
+        );
+        assert_eq!(names(&signals(&other)), ["DMARC_PASS", "ONE_CLICK_UNSUBSCRIBE"]);
+    }
+
+    #[test]
+    fn link_tricks_are_named_and_security_rewriters_are_not() {
+        let html = "From: a@sender.example\r\nSubject: documents\r\nContent-Type: text/html\r\n\r\n\
+<a href=\"https://bit.ly/3abc\">doc</a> <a href=\"https://login-portal.web.app/x\">sign in</a>\
+<a href=\"https://ipfs.io/ipfs/QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG\">file</a>\
+<a href=\"https://www.google.com/url?q=https://evil.example/landing&sa=D\">open</a>\
+<a href=\"data:text/html;base64,PHNjcmlwdD4=\">view</a>\
+<a href=\"http://evil.example/pay\">www.paypal.com</a>\
+<a href=\"https://eur01.safelinks.protection.outlook.com/?url=https%3A%2F%2Fpartner.example%2F\">safe</a>\r\n";
+        let found = signals(html);
+        assert_eq!(
+            names(&found),
+            [
+                "DATA_URL_LINK",
+                "FREE_HOSTING_LINK",
+                "IPFS_LINK",
+                "LINK_TEXT_MISMATCH",
+                "REDIRECT_LINK",
+                "SHORTENED_LINK"
+            ]
+        );
+        assert_eq!(
+            sentence(&found, "REDIRECT_LINK"),
+            "A link through www.google.com redirects to evil.example."
+        );
+        assert_eq!(
+            sentence(&found, "LINK_TEXT_MISMATCH"),
+            "A link shows www.paypal.com but goes to evil.example."
+        );
+    }
+
+    #[test]
+    fn attachments_that_carry_forms_scripts_or_a_lone_link_are_named() {
+        let with = |name: &str, ctype: &str, body: &str| {
+            format!(
+                "From: a@sender.example\r\nSubject: invoice\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n\
+--b\r\nContent-Type: {ctype}\r\nContent-Disposition: attachment; filename=\"{name}\"\r\n\r\n{body}\r\n--b--\r\n"
+            )
+        };
+        let html = signals(&with("Invoice.html", "text/html", "<form action=x><input type=password></form>"));
+        assert_eq!(
+            sentence(&html, "ACTIVE_ATTACHMENT"),
+            "The attachment 'Invoice.html' carries a form asking for a password."
+        );
+        let svg =
+            signals(&with("scan.svg", "image/svg+xml", "<svg><script>window.location='x'</script></svg>"));
+        assert_eq!(
+            sentence(&svg, "ACTIVE_ATTACHMENT"),
+            "The attachment 'scan.svg' carries a script and a redirect."
+        );
+        let pdf = "%PDF-1.4\n1 0 obj << /Type /Pages /Count 1 >> endobj\n2 0 obj << /Type /Page >> endobj\n\
+3 0 obj << /A << /S /URI /URI (https://files-share.example/doc) >> >> endobj\n";
+        let found = signals(&with("doc.pdf", "application/pdf", pdf));
+        assert_eq!(
+            sentence(&found, "ACTIVE_ATTACHMENT"),
+            "The attachment 'doc.pdf' carries one page and a link (to files-share.example)."
+        );
+        let plain_pdf = "%PDF-1.4\n1 0 obj << /Type /Page >> endobj\n";
+        assert_eq!(signals(&with("report.pdf", "application/pdf", plain_pdf)), []);
+        assert_eq!(signals(&with("notes.txt", "text/plain", "<form><input type=password></form>")), []);
+    }
+
+    #[test]
+    fn a_reply_to_nothing_is_a_tell_and_a_real_reply_is_not() {
+        let fake = "From: a@sender.example\r\nSubject: RE: overdue invoice\r\n\r\nplease see\r\n";
+        assert_eq!(names(&signals(fake)), ["REPLY_WITHOUT_THREAD"]);
+        let real =
+            "From: a@sender.example\r\nSubject: Re: lunch\r\nIn-Reply-To: <1@sender.example>\r\n\r\nyes\r\n";
+        assert_eq!(signals(real), []);
+    }
+
+    #[test]
+    fn the_operators_own_brand_is_protected_when_configured() {
+        let config = MailConfig {
+            own_domains: vec!["examplebank.com".into()],
+            own_brands: vec!["Example Bank".into()],
+            ..MailConfig::default()
+        };
+        let spoof =
+            "From: \"Example Bank Security\" <alerts@examp1ebank.com>\r\nSubject: notice\r\n\r\nhello\r\n";
+        assert_eq!(names(&signals_with(spoof, &config)), ["BRAND_IMPERSONATION", "LOOKALIKE_DOMAIN"]);
+        assert_eq!(signals(spoof), [], "unknown without the setting");
+        let own = "From: \"Example Bank\" <alerts@examplebank.com>\r\nSubject: notice\r\n\r\nhello\r\n";
+        assert_eq!(signals_with(own, &config), []);
+    }
+
+    #[test]
+    fn garbage_and_unparsed_input_give_no_signal_and_no_panic() {
+        for raw in [
+            "",
+            "\u{0}\u{1}garbage",
+            "From: \r\nSubject: re:\r\n\r\n",
+            "Content-Type: multipart/mixed; boundary=\r\n\r\n--",
+        ] {
+            let _ = signals(raw);
+        }
+    }
+}
