@@ -1,7 +1,8 @@
 //! Hostile bytes through everything a message meets before a decision: mbox and list-header
 //! stripping, parsing, every feature extractor (hashed and named), and the engine's decision.
 //! Nothing may panic, and the hashed and named extractions must agree. The provenance
-//! fingerprint (Message-ID and body hash) reads the same bytes.
+//! fingerprint (Message-ID and body hash) reads the same bytes. The named signals (brands,
+//! look-alike domains, attachments, links) run inside the extraction.
 #![no_main]
 
 use std::sync::LazyLock;
@@ -15,7 +16,8 @@ static ENGINE: LazyLock<MailEngine> = LazyLock::new(|| {
     MailEngine::new(warden_engine::starter_model().expect("starter model"), Config::default()).expect("config")
 });
 
-// Small limits so that the fuzzer reaches the truncation paths too.
+// Small limits so that the fuzzer reaches the truncation paths too, and an operator's own brand
+// so that its matching meets hostile names and domains.
 static SMALL: LazyLock<MailConfig> = LazyLock::new(|| MailConfig {
     max_scan_bytes: 2048,
     max_part_bytes: 512,
@@ -23,6 +25,9 @@ static SMALL: LazyLock<MailConfig> = LazyLock::new(|| MailConfig {
     max_words: 50,
     raw_ngram_bytes: 300,
     raw_ngrams_skip_trace: true,
+    own_domains: vec!["examplebank.com".into(), "ex-ample.co.uk".into()],
+    own_brands: vec!["Example Bank".into()],
+    ..MailConfig::default()
 });
 
 fuzz_target!(|data: &[u8]| {
@@ -39,4 +44,8 @@ fuzz_target!(|data: &[u8]| {
     assert!(f.message_id.is_none_or(|id| id.contains('@') && !id.bytes().any(|b| b.is_ascii_whitespace())));
     let d = ENGINE.decide_explained(data);
     assert!(d.probability.is_finite() && (0.0..=1.0).contains(&d.probability));
+    // Every reason is a sentence, whatever the message held.
+    for r in &d.reasons {
+        assert!(r.description.ends_with('.') || r.name.starts_with("RULE:"), "{r:?}");
+    }
 });
