@@ -197,9 +197,11 @@ impl Brands {
     /// A brand's own domain as labels of `host` in front of another `domain`: two or three
     /// neighbouring labels of what comes before it, looked up.
     pub fn placed_in_front(&self, host: &str, domain: &str) -> Option<&Brand> {
+        // By suffix, not by length: a registrable domain is lower-cased, and a non-ASCII
+        // letter may change its length in bytes when it is (a cut by length fell inside one).
         let host = host.trim_end_matches('.');
-        let prefix = host.len().checked_sub(domain.len() + 1).map(|n| &host[..n])?;
-        if !host[prefix.len()..].starts_with('.') || !prefix.contains('.') {
+        let prefix = host.strip_suffix(domain)?.strip_suffix('.')?;
+        if !prefix.contains('.') {
             return None;
         }
         let labels: Vec<&str> = prefix.split('.').take(16).collect();
@@ -491,6 +493,23 @@ mod tests {
         assert_eq!(imitates("applebees.com"), None, "an everyday word inside a name");
         assert_eq!(imitates("example.org"), None);
         assert_eq!(imitates("chasebank-alerts.com"), None, "everyday brand names are not looked for inside");
+    }
+
+    /// The fuzzer's case: a host whose registrable domain, lower-cased, is longer in bytes than
+    /// the host's own ending, so that a cut by length fell inside a character.
+    #[test]
+    fn hosts_whose_domain_changes_length_when_lowered_are_looked_at_safely() {
+        let b = builtin();
+        let host = "a\u{fffd}.b.c\u{130}";
+        let domain = registrable_domain(host).unwrap();
+        assert_eq!(domain, "b.c\u{130}".to_lowercase());
+        // The cut the first version made by length lands inside a character here.
+        let cut = host.len().checked_sub(domain.len() + 1).unwrap();
+        assert!(!host.is_char_boundary(cut), "{host} / {domain}");
+        let _ = b.placed_in_front(host, &domain);
+        let _ = b.imitated_by(host, &domain);
+        assert!(b.placed_in_front("a.b.paypal.com.evil.example", "evil.example").is_some());
+        assert!(b.placed_in_front("a.b.paypal.com.evil.example", "EVIL.example").is_none());
     }
 
     #[test]
