@@ -570,6 +570,22 @@ mod tests {
         assert_eq!(e.decide(spam).score, d.score, "explaining does not change the score");
     }
 
+    /// The model's extraction settings replace the configuration's, but the site's own domains
+    /// and brands are the site's: kept, and they reach the signals.
+    #[test]
+    fn the_sites_own_brand_survives_a_model_with_its_own_settings() {
+        let mut config = Config::default();
+        config.mail.own_domains = vec!["examplebank.com".into()];
+        config.mail.own_brands = vec!["Example Bank".into()];
+        config.mail.max_words = 3;
+        let e = MailEngine::new(starter_model().unwrap(), config).unwrap();
+        assert_eq!(e.mail_config().own_domains, ["examplebank.com"]);
+        assert_eq!(e.mail_config().max_words, 500, "the model's extraction settings win");
+        let spoof = b"From: \"Example Bank\" <alerts@examp1ebank.com>\r\nSubject: notice\r\n\r\nhello\r\n";
+        let d = e.decide_explained(spoof);
+        assert!(d.reasons.iter().any(|r| r.name == "BRAND_IMPERSONATION"), "{:?}", d.reasons);
+    }
+
     #[test]
     fn family_reasons_agree_with_naming_every_feature() {
         // The explanation sums and names from the hashes and the few tokens it keeps; naming
