@@ -263,6 +263,32 @@ fn rules_check_accepts_the_example_and_names_each_error_with_its_place() {
     assert!(err.contains("2 errors found"), "{err}");
 }
 
+/// The example rules on the named signals check, and move the example phishing message from
+/// the model's action to a harsher one with their reasons shown.
+#[test]
+fn the_signal_rules_example_checks_and_acts_on_the_phishing_example() {
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/rules/signals.rules");
+    let out = warden(&["rules", "check", rules.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plain = json_lines(&warden(&["classify", &example("phishing.eml")]))[0].clone();
+    let ruled =
+        json_lines(&warden(&["classify", "--rules", rules.to_str().unwrap(), &example("phishing.eml")]))[0]
+            .clone();
+    let names: Vec<&str> =
+        ruled["reasons"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert!(
+        names.contains(&"RULE:BRAND_ON_A_STRANGERS_DOMAIN") && names.contains(&"RULE:ASKS_FOR_A_PASSWORD"),
+        "{names:?}"
+    );
+    assert!(ruled["score"].as_f64().unwrap() >= plain["score"].as_f64().unwrap() + 3.0);
+    assert_eq!(ruled["review"], true);
+    let ham = json_lines(&warden(&["classify", "--rules", rules.to_str().unwrap(), &example("ham.eml")]))[0]
+        .clone();
+    assert!(
+        !ham["reasons"].as_array().unwrap().iter().any(|r| r["name"].as_str().unwrap().starts_with("RULE:"))
+    );
+}
+
 #[test]
 fn rules_backtest_counts_hits_against_the_labels_and_compares_roc() {
     let dir = tempfile::tempdir().unwrap();
