@@ -474,6 +474,10 @@ fn record_of(f: &MailFacts, probability: f64, score: f64) -> Record {
         ("mail.url_domains", Value::StrList(f.url_domains.clone())),
         ("mail.attachment_names", Value::StrList(f.attachment_names.clone())),
         ("mail.signals", Value::StrList(f.signals.clone())),
+        (
+            "mail.from_domain_age",
+            f.from_domain_age.map_or(Value::Missing, |a| Value::Int(a.min(i64::MAX as u64) as i64)),
+        ),
         ("mail.size", Value::Int(f.size as i64)),
         ("mail.recipients", Value::Int(f.recipients as i64)),
         ("mail.client_ip", f.client_ip.map_or(Value::Missing, Value::Ip)),

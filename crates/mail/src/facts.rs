@@ -46,6 +46,9 @@ pub struct MailFacts {
     pub has_html: bool,
     /// The named signals found (`BRAND_IMPERSONATION`, …; see FEATURES.md).
     pub signals: Vec<String>,
+    /// Seconds since the server first saw mail from the From domain (0 for the first): the
+    /// server's state, never the message's, so it is filled by the server and is no feature.
+    pub from_domain_age: Option<u64>,
 }
 
 impl MailFacts {

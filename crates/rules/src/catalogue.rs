@@ -107,6 +107,11 @@ static MAIL: Catalogue = Catalogue {
             doc: "file names of the attachments, lower case",
         },
         FieldDef {
+            name: "mail.from_domain_age",
+            ty: Type::Int,
+            doc: "seconds since the server first saw mail from the From domain (0: this is the first); missing outside the server",
+        },
+        FieldDef {
             name: "mail.signals",
             ty: Type::StrList,
             doc: "the named signals found (BRAND_IMPERSONATION, LOOKALIKE_DOMAIN, DKIM_ALIGNED, …; FEATURES.md)",

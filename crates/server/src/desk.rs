@@ -63,6 +63,8 @@ const LABELS: TableDefinition<&str, &[u8]> = TableDefinition::new("labels");
 /// Lessons of resolutions not yet taught: written in the resolution's transaction, removed
 /// once the feedback store has them.
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+/// Sender domains' first-seen times: keyed hash of the domain → the time (8 bytes, sealed).
+const FIRST_SEEN: TableDefinition<u64, &[u8]> = TableDefinition::new("first_seen");
 
 /// The format of the values: 2 has a checksum on every value and the review indexes.
 const FORMAT: &str = "2";
@@ -357,12 +359,19 @@ pub struct CheckWrites {
     pub counts: Vec<JournaledCount>,
     /// The labels its rules set or removed.
     pub labels: Vec<EntityLabel>,
+    /// Sender domains seen for the first time: (keyed hash, Unix seconds). Not waited for: a
+    /// lost one is seen as new once more.
+    pub first_seen: Vec<(u64, u64)>,
 }
 
 impl CheckWrites {
     /// Nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.audit.is_none() && self.review.is_none() && self.counts.is_empty() && self.labels.is_empty()
+        self.audit.is_none()
+            && self.review.is_none()
+            && self.counts.is_empty()
+            && self.labels.is_empty()
+            && self.first_seen.is_empty()
     }
 
     /// Whether its caller waits for it to be durable: counter updates, a review item, a label
@@ -552,6 +561,7 @@ impl Desk {
             txn.open_table(LABELS).map_err(db_err)?;
             txn.open_table(SEQUENCES).map_err(db_err)?;
             txn.open_table(OUTBOX).map_err(db_err)?;
+            txn.open_table(FIRST_SEEN).map_err(db_err)?;
             ReviewTables::open(&txn).map_err(|e| db_err(&e))?;
             let format = txn
                 .open_table(META)
@@ -680,6 +690,7 @@ impl Desk {
             let mut audit = txn.open_table(AUDIT)?;
             let mut t = ReviewTables::open(&txn)?;
             let mut labels = txn.open_table(LABELS)?;
+            let mut first_seen = txn.open_table(FIRST_SEEN)?;
             let mut sequences = txn.open_table(SEQUENCES)?;
             let first_audit = sequences.get("audit")?.map_or(1, |v| v.value());
             let mut next_audit = first_audit;
@@ -692,6 +703,15 @@ impl Desk {
                 next_audit += 1;
             };
             for w in batch.iter_mut() {
+                for &(domain, at) in &w.first_seen {
+                    // The first writer wins: two servers' checks may both have seen it first.
+                    if first_seen.get(domain)?.is_none() {
+                        first_seen.insert(
+                            domain,
+                            seal("first_seen", &domain.to_be_bytes(), &at.to_le_bytes()).as_slice(),
+                        )?;
+                    }
+                }
                 for l in &w.labels {
                     let key = l.key();
                     let before = self.stored_label(&labels, &key)?;
@@ -1121,6 +1141,54 @@ impl Desk {
         Ok(self.db.begin_read()?.open_table(REVIEW_RANK)?.len()?)
     }
 
+    /// The sender domains' first-seen times as stored, hashed under the desk's key.
+    pub fn first_seen(&self) -> Result<crate::first_seen::FirstSeen, DeskError> {
+        Ok(crate::first_seen::FirstSeen::new(self.key, self.first_seen_all()?))
+    }
+
+    /// Every sender domain's first-seen time (keyed hash, Unix seconds); a damaged record is
+    /// skipped and counted.
+    pub fn first_seen_all(&self) -> Result<Vec<(u64, u64)>, DeskError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(FIRST_SEEN)?;
+        let mut all = Vec::new();
+        for row in table.iter()? {
+            let (k, v) = row?;
+            let key = k.value();
+            match unseal("first_seen", &key.to_be_bytes(), v.value())
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            {
+                Some(at) => all.push((key, u64::from_le_bytes(at))),
+                None => self.damage.found(format!("first_seen {key:016x}"), "fails its checksum"),
+            }
+        }
+        Ok(all)
+    }
+
+    /// Forgets the sender domains first seen before `before`; returns how many.
+    pub fn expire_first_seen(&self, before: u64) -> Result<u64, DeskError> {
+        let txn = crate::datadir::write_txn(&self.db)?;
+        let mut gone = 0;
+        {
+            let mut table = txn.open_table(FIRST_SEEN)?;
+            let old: Vec<u64> = table
+                .iter()?
+                .filter_map(|row| {
+                    let (k, v) = row.ok()?;
+                    let at = unseal("first_seen", &k.value().to_be_bytes(), v.value())?;
+                    let at = u64::from_le_bytes(<[u8; 8]>::try_from(at).ok()?);
+                    (at < before).then_some(k.value())
+                })
+                .collect();
+            for k in old {
+                table.remove(k)?;
+                gone += 1;
+            }
+        }
+        txn.commit()?;
+        Ok(gone)
+    }
+
     /// Deletes what has outlived its retention at `now`: audit entries older than
     /// `audit_days`, review items older than `review_days` (with their features and
     /// messages), labels lapsed more than `review_days` ago, and counter updates older than
@@ -1208,6 +1276,7 @@ impl Desk {
         {
             removed += drop_damaged(&txn, AUDIT, "audit", |_| true)?;
             removed += drop_damaged(&txn, OUTBOX, "outbox", |b| decode_lesson(b).is_some())?;
+            removed += drop_damaged(&txn, FIRST_SEEN, "first_seen", |b| b.len() == 8)?;
             removed +=
                 drop_damaged(&txn, REVIEW, "review", |b| serde_json::from_slice::<ReviewItem>(b).is_ok())?;
             removed +=

@@ -22,6 +22,7 @@ pub mod desk;
 mod desk_api;
 #[doc(hidden)]
 pub mod dns_fixture;
+pub mod first_seen;
 pub mod journal;
 pub mod live;
 pub mod mailauth;
@@ -281,12 +282,16 @@ impl AppState {
 
     /// Deletes what the desk holds past its retention: audit entries (`[audit]
     /// retention_days`), review items and lapsed labels (`[review] retention_days`), and counter
-    /// updates older than the longest window of the rules in force. Returns how many of each.
+    /// updates older than the longest window of the rules in force; and sender domains' first-seen
+    /// times older than `[audit] first_seen_days`. Returns how many of the first four.
     pub fn expire_desk(&self) -> Result<[u64; 4], String> {
         let s = self.settings();
         let window = self.0.live.with_engine(|e| e.rules().map_or(0, |r| r.longest_window()));
         let now =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let before = now.saturating_sub(s.audit.first_seen_days.saturating_mul(86_400));
+        self.0.live.first_seen().forget_before(before);
+        self.0.desk.expire_first_seen(before).map_err(|e| e.to_string())?;
         self.0
             .desk
             .expire(now, s.audit.retention_days, s.review.retention_days, window)
@@ -367,6 +372,7 @@ impl AppState {
             audit_sync: settings.audit.sync_decisions,
             counts: std::mem::take(&mut c.counts),
             labels: std::mem::take(&mut c.labels),
+            first_seen: std::mem::take(&mut c.first_seen),
             ..Default::default()
         };
         if settings.audit.decisions {

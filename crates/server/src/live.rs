@@ -45,6 +45,8 @@ pub struct LiveCheck {
     pub facts: Option<warden_mail::MailFacts>,
     /// When it was decided, Unix seconds.
     pub at: u64,
+    /// Its sender domain, when seen for the first time: (keyed hash, Unix seconds), to store.
+    pub first_seen: Vec<(u64, u64)>,
 }
 
 /// The kind of entity a field names, as labels record it.
@@ -80,6 +82,9 @@ pub enum LiveError {
     /// foreign: start-up is refused (the message says the way out).
     #[error("{0}")]
     Damaged(String),
+    /// The desk could not be read.
+    #[error("desk.redb: {0}")]
+    Desk(String),
 }
 
 /// Why a label was not acknowledged. Nothing was stored.
@@ -162,6 +167,8 @@ pub struct Live {
     data_dir: PathBuf,
     max_batch: usize,
     keep_bodies: Option<u64>,
+    /// When each sender domain was first seen (`mail.from_domain_age`).
+    first_seen: crate::first_seen::FirstSeen,
     /// Counts for statistics.
     pub counters: LiveCounters,
 }
@@ -269,6 +276,7 @@ impl Live {
             data_dir: data.path.clone(),
             max_batch: feedback.max_batch.max(1),
             keep_bodies: feedback.keep_bodies.then_some(feedback.body_retention_days),
+            first_seen: data.desk.first_seen().map_err(|e| LiveError::Desk(e.to_string()))?,
             counters,
         });
         let weak = Arc::downgrade(&live);
@@ -306,6 +314,7 @@ impl Live {
             None => raw,
         };
         let now = now();
+        let mut first_seen = Vec::new();
         let (e, version, counts, labels) = {
             let l = self.learned.read().expect("not poisoned");
             let e = l.engine.decide_explained_features_with(seen, |facts| {
@@ -316,6 +325,11 @@ impl Live {
                     if !e.helo.is_empty() {
                         facts.helo = Some(e.helo.to_ascii_lowercase());
                     }
+                }
+                if let Some(domain) = facts.from_domain.as_deref() {
+                    let (age, new) = self.first_seen.observe(domain, now);
+                    facts.from_domain_age = Some(age);
+                    first_seen.extend(new);
                 }
             });
             // Rule and counter names are read under the same lock as the decision: a reload
@@ -370,7 +384,13 @@ impl Live {
             labels,
             facts: e.facts,
             at: now,
+            first_seen,
         }
+    }
+
+    /// The sender domains' first-seen times.
+    pub fn first_seen(&self) -> &crate::first_seen::FirstSeen {
+        &self.first_seen
     }
 
     /// The data directory.
@@ -722,6 +742,56 @@ mod tests {
 
     fn score(live: &Live, raw: &[u8]) -> f64 {
         live.check(raw).0.score
+    }
+
+    /// A sender domain is new at its first message, then ages; a rule reads the age; the time
+    /// first seen is stored with the desk's writes and known again after a restart.
+    #[test]
+    fn a_sender_domains_first_seen_time_is_a_rule_field_kept_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = "rule NEW_SENDER { when: mail.from_domain_age < 60 then: score +3 }";
+        let rules = Arc::new(
+            warden_rules::RuleSet::compile(
+                &[("t.rules", rules, Path::new("."))],
+                warden_rules::Catalogue::mail(),
+            )
+            .unwrap(),
+        );
+        let msg = b"From: Shop <news@Shop.Example.com>\r\nSubject: offers\r\n\r\nhello\r\n";
+        let fired = |c: &LiveCheck| c.decision.reasons.iter().any(|r| r.name == "RULE:NEW_SENDER");
+        {
+            let mut data = crate::datadir::open(dir.path(), &Default::default()).unwrap();
+            let feedback = crate::settings::FeedbackConfig::default();
+            let live =
+                Live::open(&mut data, None, warden_engine::starter_model, Config::default(), &feedback)
+                    .unwrap();
+            live.set_rules(Some(Arc::clone(&rules)));
+            let first = live.check_with(msg, None, None);
+            assert_eq!(first.facts.as_ref().unwrap().from_domain_age, Some(0));
+            assert!(fired(&first));
+            assert_eq!(first.first_seen.len(), 1, "to be stored");
+            let again = live.check_with(msg, None, None);
+            assert!(again.first_seen.is_empty(), "seen already");
+            // Stored as the server stores a check's writes, then the desk is closed.
+            let writes =
+                crate::desk::CheckWrites { first_seen: first.first_seen.clone(), ..Default::default() };
+            let answer = data.desk.submit(writes);
+            drop(answer);
+            data.desk.stop();
+            assert_eq!(data.desk.first_seen_all().unwrap(), first.first_seen);
+            live.close();
+        }
+        // After a restart, a day later as the map sees it: old enough that the rule is quiet.
+        let mut data = crate::datadir::open(dir.path(), &Default::default()).unwrap();
+        let feedback = crate::settings::FeedbackConfig::default();
+        let live =
+            Live::open(&mut data, None, warden_engine::starter_model, Config::default(), &feedback).unwrap();
+        let stored = data.desk.first_seen_all().unwrap();
+        assert_eq!(stored.len(), 1);
+        let (age, new) = live.first_seen().observe("example.com", stored[0].1 + 86_400);
+        assert_eq!((age, new), (86_400, None));
+        data.desk.stop();
+        live.close();
     }
 
     const MSGS: [&[u8]; 3] = [

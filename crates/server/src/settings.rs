@@ -118,11 +118,20 @@ pub struct AuditConfig {
     /// at first start). Changing it unlinks what was stored before from what comes after, and
     /// counters start afresh.
     pub key_file: Option<PathBuf>,
+    /// Days a sender domain's first-seen time is kept, as a keyed hash (default 400): older
+    /// ones are forgotten, and the domain counts as new again (`mail.from_domain_age`).
+    pub first_seen_days: u64,
 }
 
 impl Default for AuditConfig {
     fn default() -> Self {
-        AuditConfig { decisions: true, sync_decisions: false, retention_days: 90, key_file: None }
+        AuditConfig {
+            decisions: true,
+            sync_decisions: false,
+            retention_days: 90,
+            key_file: None,
+            first_seen_days: 400,
+        }
     }
 }
 
