@@ -187,6 +187,8 @@ impl Brands {
     /// brand's own: a brand's domain placed in front (`paypal.com.secure-login.example`), its
     /// label with look-alike characters (`paypa1`, `rnicrosoft`, `xn--pypal-4ve`) or one edit
     /// away (`paypall`), or, for a distinctive label, inside a longer one (`paypal-secure`).
+    /// (The signals do the same in steps, looking at each distinct domain once.)
+    #[cfg(test)]
     pub fn imitated_by(&self, host: &str, domain: &str) -> Option<&Brand> {
         if self.owner(domain).is_some() {
             return None;

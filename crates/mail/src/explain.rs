@@ -82,15 +82,8 @@ pub fn family_of(namespace: &str) -> Option<usize> {
     FAMILIES.iter().position(|f| f.namespaces.contains(&namespace))
 }
 
-/// A token as a sentence may quote it: control characters and quotes escaped, at most 40
-/// characters (the rest elided).
-pub fn quote_token(token: &str) -> String {
-    let mut out = String::with_capacity(token.len() + 2);
-    push_quoted(&mut out, token);
-    out
-}
-
-/// [`quote_token`], written onto `out`.
+/// Writes a token as a sentence may quote it onto `out`: control characters and quotes
+/// escaped, at most 40 characters (the rest elided).
 fn push_quoted(out: &mut String, token: &str) {
     use std::fmt::Write;
     out.push('\'');
@@ -272,6 +265,12 @@ mod tests {
         let mut s = String::new();
         push_fixed(&mut s, f64::NAN, 3, true);
         assert_eq!(s, "NaN");
+    }
+
+    fn quote_token(token: &str) -> String {
+        let mut out = String::new();
+        push_quoted(&mut out, token);
+        out
     }
 
     #[test]

@@ -56,7 +56,8 @@ impl FirstSeen {
     }
 
     /// Domains remembered.
-    pub fn remembered(&self) -> usize {
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
         self.seen.lock().expect("not poisoned").len()
     }
 }

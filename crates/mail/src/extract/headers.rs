@@ -8,23 +8,27 @@
 use mail_parser::{Address, HeaderName, HeaderValue, Message};
 
 use super::received::{self, Hop, Host};
+use super::signals::Clues;
 use super::url::registrable_domain;
-use super::{Emitter, ns};
+use super::{Emitter, ns, prefix};
 
 /// Header fields looked at per message, at most (a hostile message may carry thousands).
 const MAX_HEADERS: usize = 200;
 /// Received hops inspected, from the most recent.
 const MAX_HOPS: usize = 4;
 
-pub(super) fn extract(msg: &Message<'_>, out: &mut Emitter<'_>) {
+/// Emits the header features, and keeps in `clues` what the named signals read of the same
+/// fields (the From domain, authentication verdicts, the unsubscribe fields).
+pub(super) fn extract(msg: &Message<'_>, clues: &mut Clues, out: &mut Emitter<'_>) {
     header_names(msg, out);
     let from = sender(msg, out);
     recipients(msg, from.as_deref(), out);
     let hops = received_hops(msg);
     received(&hops, out);
     mailer(msg, out);
-    auth(msg, out);
+    auth(msg, clues, out);
     date_and_id(msg, &hops.newest, from.as_deref(), out);
+    clues.from_domain = from;
 }
 
 /// The Received chain: how long it is, and the newest hops parsed.
@@ -205,7 +209,7 @@ fn mailer(msg: &Message<'_>, out: &mut Emitter<'_>) {
     out.token(ns::MAILER, &words.join("_"));
 }
 
-fn auth(msg: &Message<'_>, out: &mut Emitter<'_>) {
+fn auth(msg: &Message<'_>, clues: &mut Clues, out: &mut Emitter<'_>) {
     // The first `MAX_HEADERS` fields whose value is UTF-8. Most messages have fewer fields than
     // that, and then only the values of the fields read here need checking.
     let raw = msg.raw_message();
@@ -218,14 +222,25 @@ fn auth(msg: &Message<'_>, out: &mut Emitter<'_>) {
         Box::new(msg.headers_raw().take(MAX_HEADERS))
     };
     for (name, value) in fields {
-        if name.eq_ignore_ascii_case("Authentication-Results")
-            || name.eq_ignore_ascii_case("ARC-Authentication-Results")
-        {
+        let results = name.eq_ignore_ascii_case("Authentication-Results");
+        if results || name.eq_ignore_ascii_case("ARC-Authentication-Results") {
             for method in ["spf", "dkim", "dmarc", "arc"] {
                 if let Some(verdict) = auth_verdict(value, method) {
+                    if results && method == "dmarc" && clues.dmarc.is_none() {
+                        clues.dmarc = Some(verdict.clone());
+                    }
                     out.pair(ns::AUTH, method, &verdict);
                 }
             }
+            if results {
+                clues.dkim_passed.extend(super::signals::dkim_pass_domains(prefix(value, 4096)));
+            }
+        } else if name.eq_ignore_ascii_case("List-Unsubscribe") {
+            if clues.unsubscribe.is_none() {
+                clues.unsubscribe = Some(prefix(value, 2048).to_owned());
+            }
+        } else if name.eq_ignore_ascii_case("List-Unsubscribe-Post") {
+            clues.one_click |= value.to_ascii_lowercase().contains("one-click");
         } else if name.eq_ignore_ascii_case("Received-SPF") {
             if let Some(word) = value.split_whitespace().next() {
                 out.pair(ns::AUTH, "received_spf", &word.to_ascii_lowercase());
@@ -238,9 +253,16 @@ fn auth(msg: &Message<'_>, out: &mut Emitter<'_>) {
 
 /// The fields [`auth`] reads.
 fn is_auth_field(name: &str) -> bool {
-    ["Authentication-Results", "ARC-Authentication-Results", "Received-SPF", "DKIM-Signature"]
-        .iter()
-        .any(|f| name.eq_ignore_ascii_case(f))
+    [
+        "Authentication-Results",
+        "ARC-Authentication-Results",
+        "Received-SPF",
+        "DKIM-Signature",
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+    ]
+    .iter()
+    .any(|f| name.eq_ignore_ascii_case(f))
 }
 
 /// The verdict word after `method=` in an Authentication-Results value.

@@ -85,7 +85,7 @@ pub fn extract_with(
     let mut clues = signals::Clues::default();
     match mail.message() {
         Some(msg) => {
-            headers::extract(msg, &mut out);
+            headers::extract(msg, &mut clues, &mut out);
             let subject = msg.subject().unwrap_or("");
             text::subject(subject, msg.header_raw("Subject").unwrap_or(""), &mut out);
             texts.push_subject(subject);

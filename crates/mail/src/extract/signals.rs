@@ -38,6 +38,16 @@ pub(crate) struct Clues {
     pub data_links: usize,
     /// Attachments that carry active content: (file name, what it carries).
     attachments: Vec<(String, String)>,
+    /// The registrable domain of From, as the sender features read it.
+    pub from_domain: Option<String>,
+    /// The DMARC verdict of the first Authentication-Results field that gives one.
+    pub dmarc: Option<String>,
+    /// The domains of the DKIM results that passed, in the Authentication-Results fields.
+    pub dkim_passed: Vec<String>,
+    /// The first List-Unsubscribe value (its first 2,048 bytes).
+    pub unsubscribe: Option<String>,
+    /// List-Unsubscribe-Post asks for one click.
+    pub one_click: bool,
 }
 
 impl Clues {
@@ -342,7 +352,7 @@ pub(crate) fn detect(
     let sender = msg.map_or(Sender { name: None, domain: None, host: None }, |m| {
         let (name, addr) = first_address(m.from()).unwrap_or((None, None));
         let host = addr.and_then(domain_of).map(str::to_ascii_lowercase);
-        Sender { name, domain: host.as_deref().and_then(registrable_domain), host }
+        Sender { name, domain: clues.from_domain.clone(), host }
     });
     let sender_is = |b: &Brand| sender.domain.as_deref().and_then(owner).is_some_and(|o| std::ptr::eq(o, b));
     let sender_text = || sender.domain.clone().unwrap_or_else(|| "no domain at all".to_owned());
@@ -521,7 +531,7 @@ pub(crate) fn detect(
                 "The subject says it is a reply, but the message answers no earlier one.".to_owned(),
             );
         }
-        auth_signals(m, sender.domain.as_deref(), &mut say);
+        auth_signals(clues, sender.domain.as_deref(), &mut say);
     }
 
     for s in &found {
@@ -533,44 +543,17 @@ pub(crate) fn detect(
 /// Authentication and consistency, what tells honest bulk mail: a DKIM signature of the
 /// sender's own domain that verified, DMARC passed, an unsubscribe address at the sender's own
 /// domain, one-click unsubscribing.
-fn auth_signals(m: &Message<'_>, from: Option<&str>, say: &mut impl FnMut(&'static str, String)) {
-    let mut dkim_aligned = None;
-    let mut dmarc = None;
-    let (mut unsubscribe, mut one_click) = (None, false);
-    // One pass over the field names; a value is read (and checked to be UTF-8) only for the
-    // few fields read here.
-    let raw = m.raw_message();
-    for h in m.headers().iter().take(200) {
-        let name = h.name();
-        let value = || {
-            let bytes = raw.get(h.offset_start as usize..h.offset_end as usize).unwrap_or_default();
-            std::str::from_utf8(&bytes[..bytes.len().min(4096)]).ok()
-        };
-        if name.eq_ignore_ascii_case("Authentication-Results") {
-            let Some(value) = value() else { continue };
-            if dmarc.is_none() {
-                dmarc = super::headers::auth_verdict(value, "dmarc");
-            }
-            if dkim_aligned.is_none()
-                && let Some(from) = from
-            {
-                dkim_aligned = dkim_pass_domains(value)
-                    .into_iter()
-                    .find(|d| registrable_domain(d).as_deref() == Some(from));
-            }
-        } else if name.eq_ignore_ascii_case("List-Unsubscribe") {
-            unsubscribe = unsubscribe.or_else(value);
-        } else if name.eq_ignore_ascii_case("List-Unsubscribe-Post") {
-            one_click |= value().is_some_and(|p| p.to_ascii_lowercase().contains("one-click"));
-        }
-    }
+fn auth_signals(clues: &Clues, from: Option<&str>, say: &mut impl FnMut(&'static str, String)) {
+    let dkim_aligned = from.and_then(|from| {
+        clues.dkim_passed.iter().take(32).find(|d| registrable_domain(d).as_deref() == Some(from))
+    });
     if let Some(d) = dkim_aligned {
         say("DKIM_ALIGNED", format!("A DKIM signature of {d}, the sender's own domain, verified."));
     }
-    if dmarc.as_deref() == Some("pass") {
+    if clues.dmarc.as_deref() == Some("pass") {
         say("DMARC_PASS", "The sender's domain passed DMARC.".to_owned());
     }
-    if let (Some(v), Some(from)) = (unsubscribe, from) {
+    if let (Some(v), Some(from)) = (&clues.unsubscribe, from) {
         let mut own = v.split(',').take(8).filter_map(|t| {
             let t = t.trim().trim_start_matches('<').trim_end_matches('>');
             match t.strip_prefix("mailto:") {
@@ -584,7 +567,7 @@ fn auth_signals(m: &Message<'_>, from: Option<&str>, say: &mut impl FnMut(&'stat
                 format!("It offers unsubscribing at {from}, the sender's own domain."),
             );
         }
-        if one_click {
+        if clues.one_click {
             say(
                 "ONE_CLICK_UNSUBSCRIBE",
                 "It offers one-click unsubscribing, as bulk senders must.".to_owned(),
@@ -595,7 +578,7 @@ fn auth_signals(m: &Message<'_>, from: Option<&str>, say: &mut impl FnMut(&'stat
 
 /// The domains of the DKIM results that passed in an Authentication-Results value
 /// (`dkim=pass header.d=example.com` or `header.i=@example.com`).
-fn dkim_pass_domains(value: &str) -> Vec<String> {
+pub(super) fn dkim_pass_domains(value: &str) -> Vec<String> {
     let lower = value.to_ascii_lowercase();
     let mut out = Vec::new();
     for part in lower.split(';').take(32) {

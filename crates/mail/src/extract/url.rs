@@ -117,8 +117,9 @@ impl UrlCollector {
         &self.hosts
     }
 
-    /// The first link whose anchor text names a domain other than the one it goes to, as the
-    /// host it goes to and the text shown.
+    /// The first link whose anchor text names a domain other than the one it goes to (another
+    /// domain, or a bare IP address: the phisher's oldest trick), as the host it goes to and the
+    /// text shown.
     pub fn mismatched_anchor(&self) -> Option<(String, String)> {
         self.anchors.iter().find_map(|(href, text)| {
             let shown = authority(text).and_then(|a| registrable_domain(a.host))?;
@@ -216,17 +217,8 @@ impl UrlCollector {
                 last_host = Some(a.host);
             }
         }
-        for (href, text) in &self.anchors {
-            // Anchor text that names a domain, over a link that goes elsewhere (another
-            // domain, or a bare IP address): the phisher's oldest trick.
-            let Some(shown) = authority(text).and_then(|a| registrable_domain(a.host)) else { continue };
-            let target = authority(href).map(|a| (a.host, registrable_domain(a.host)));
-            if let Some((host, dom)) = target
-                && dom.as_deref() != Some(shown.as_str())
-                && !host.is_empty()
-            {
-                shapes.insert("anchor_domain_mismatch");
-            }
+        if self.mismatched_anchor().is_some() {
+            shapes.insert("anchor_domain_mismatch");
         }
         out.num(ns::URL_SHAPE, "domains", domains.len());
         for s in shapes {
