@@ -226,7 +226,9 @@ impl MailEngine {
 
     /// [`MailEngine::decide_explained_features`], letting the caller correct the facts rules
     /// read with what it knows better than the message does (the SMTP envelope's client
-    /// address and HELO name).
+    /// address and HELO name) and keep its history of them (when a sender domain was first
+    /// seen). `adjust` is called on every decision; without rules, on facts that hold the sender
+    /// alone, which is all that is read without them.
     pub fn decide_explained_features_with(
         &self,
         raw: &[u8],
@@ -237,9 +239,10 @@ impl MailEngine {
         let mut facts = MailFacts::default();
         let want_facts = self.rules.is_some();
         let signals = warden_mail::extract::extract_with(&mail, &mut sink, want_facts.then_some(&mut facts));
-        if want_facts {
-            adjust(&mut facts);
+        if !want_facts {
+            facts = MailFacts::sender(&mail);
         }
+        adjust(&mut facts);
         let (x, recorded) = sink.finish();
         let mut weights = Vec::new();
         let score = self.model.learner.predict_contributions(&x, &mut weights);

@@ -20,6 +20,9 @@ pub struct MailConfig {
     /// corpora, whose trace describes the archive rather than the sender, should set it; a
     /// model that learns a site's own traffic gains from the trace.
     pub raw_ngrams_skip_trace: bool,
+    /// Images (PNG, JPEG, GIF parts of at most 1 MiB) searched for QR codes per message
+    /// (default 2; 0 searches none). A code's link is read as a link of the message.
+    pub qr_images: usize,
     /// The operator's own domains: mail that looks like theirs without being from them is
     /// caught as a brand's would be (`BRAND_IMPERSONATION`, `LOOKALIKE_DOMAIN`). A setting of the
     /// site, not of the model: a model's own extraction settings never replace it.
@@ -73,6 +76,7 @@ impl Default for MailConfig {
             max_words: 500,
             raw_ngram_bytes: 2_000,
             raw_ngrams_skip_trace: false,
+            qr_images: 2,
             own_domains: Vec::new(),
             own_brands: Vec::new(),
             own: OwnBrands::default(),

@@ -794,6 +794,23 @@ mod tests {
         live.close();
     }
 
+    /// A domain's history starts at its first message whether or not rules are loaded: rules
+    /// loaded a week later read its true age, not zero.
+    #[test]
+    fn a_sender_domain_is_remembered_without_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = open(dir.path());
+        let msg = b"From: Shop <news@mail.shop.example.com>\r\nSubject: offers\r\n\r\nhello\r\n";
+        let first = live.check_with(msg, None, None);
+        assert!(first.facts.is_none(), "no rules, no facts shown");
+        assert_eq!(first.first_seen.len(), 1, "remembered, to be stored");
+        assert_eq!(first.first_seen, vec![(live.first_seen().key_of("example.com"), first.first_seen[0].1)]);
+        assert!(live.check_with(msg, None, None).first_seen.is_empty(), "seen already");
+        let (age, new) = live.first_seen().observe("example.com", first.first_seen[0].1 + 7 * 86_400);
+        assert_eq!((age, new), (7 * 86_400, None));
+        live.close();
+    }
+
     const MSGS: [&[u8]; 3] = [
         b"Subject: cheap watches\r\n\r\nreplica watches at low prices\r\n",
         b"Subject: minutes\r\n\r\nthe minutes of the board meeting\r\n",

@@ -289,6 +289,31 @@ fn the_signal_rules_example_checks_and_acts_on_the_phishing_example() {
     );
 }
 
+/// A phish whose only link is a QR code in an inline image: the code is read, its link named,
+/// and the example rules add their points for a threat with a hidden link.
+#[test]
+fn the_quishing_example_names_the_link_in_its_qr_code() {
+    let reasons = |v: &Value| -> Vec<(String, String)> {
+        v["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["name"].as_str().unwrap().to_owned(), r["description"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    let plain = json_lines(&warden(&["classify", &example("quishing.eml")]))[0].clone();
+    let found = reasons(&plain);
+    let qr = found.iter().find(|r| r.0 == "QR_CODE_LINK").unwrap_or_else(|| panic!("{found:?}"));
+    assert!(qr.1.contains("microsoft.com.mailbox-renew.xyz"), "{}", qr.1);
+    assert!(found.iter().any(|r| r.0 == "LOOKALIKE_DOMAIN"), "{found:?}");
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/rules/signals.rules");
+    let ruled =
+        json_lines(&warden(&["classify", "--rules", rules.to_str().unwrap(), &example("quishing.eml")]))[0]
+            .clone();
+    assert!(reasons(&ruled).iter().any(|r| r.0 == "RULE:THREAT_AND_A_HIDDEN_LINK"), "{:?}", reasons(&ruled));
+    assert_ne!(ruled["action"], "deliver");
+}
+
 #[test]
 fn rules_backtest_counts_hits_against_the_labels_and_compares_roc() {
     let dir = tempfile::tempdir().unwrap();

@@ -38,7 +38,13 @@ struct Signals {
     anchor_text: Vec<String>,
     /// Form actions and remote image sources.
     other_urls: Vec<String>,
+    /// Images carried in the markup itself (`data:image/…;base64,`), decoded, at most
+    /// [`MAX_DATA_IMAGES`].
+    data_images: Vec<Vec<u8>>,
 }
+
+/// Images in `data:` URLs decoded per part, at most: they are searched for QR codes.
+const MAX_DATA_IMAGES: usize = 2;
 
 /// Tag names up to this long are kept; the longest one looked at is `blockquote`.
 const MAX_TAG_NAME: usize = 12;
@@ -74,6 +80,8 @@ struct Tag {
     pending: Option<Attr>,
     href: Option<String>,
     src: Option<String>,
+    /// A `data:image/…;base64,` source, decoded.
+    data_image: Option<Vec<u8>>,
     action: Option<String>,
     tiny: bool,
     password: bool,
@@ -147,6 +155,12 @@ impl Pass {
         let tag = &mut self.tag;
         match attr {
             Attr::Href => tag.href = Some(text()),
+            Attr::Src if value.get(..11).is_some_and(|p| p.eq_ignore_ascii_case(b"data:image/")) => {
+                let payload = memchr::memmem::find(value, b";base64,").map(|at| &value[at + 8..]);
+                tag.data_image = payload
+                    .filter(|p| p.len() <= super::qr::MAX_IMAGE_BYTES * 4 / 3 + 4)
+                    .and_then(mail_parser::decoders::base64::base64_decode);
+            }
             Attr::Src if value.len() < 2048 => tag.src = Some(text()),
             Attr::Src => {}
             Attr::Size => tag.tiny |= matches!(value.trim_ascii(), b"0" | b"1" | b"1px" | b"0px"),
@@ -176,6 +190,11 @@ impl Pass {
             b"img" => {
                 s.images += 1;
                 s.tiny_images += usize::from(tag.tiny);
+                if let Some(image) = tag.data_image
+                    && s.data_images.len() < MAX_DATA_IMAGES
+                {
+                    s.data_images.push(image);
+                }
                 if let Some(src) = tag.src.filter(|v| v.contains("://"))
                     && s.other_urls.len() < MAX_OTHER_URLS
                 {
@@ -339,6 +358,7 @@ pub(super) fn extract(
     for url in &s.other_urls {
         urls.push(url);
     }
+    clues.images.extend(s.data_images);
     for (href, text) in s.hrefs.iter().zip(&s.anchor_text) {
         urls.push(href);
         let text = text.trim();

@@ -3,6 +3,7 @@
 use mail_parser::{Message, MimeHeaders, PartType};
 
 use super::html;
+use super::qr;
 use super::signals::Clues;
 use super::text::TextCollector;
 use super::url::UrlCollector;
@@ -19,11 +20,12 @@ pub(super) fn extract<'m>(
     urls: &mut UrlCollector,
     clues: &mut Clues,
     out: &mut Emitter<'_>,
-) {
+) -> Vec<&'m [u8]> {
     let parts = &msg.parts;
     out.num(ns::MIME, "parts", parts.len());
     let (mut plain, mut html_parts, mut attachments) = (0, 0, 0);
     let mut structure = String::new();
+    let mut images = Vec::new();
     for (i, part) in parts.iter().take(MAX_PARTS).enumerate() {
         let ctype = part.content_type().map_or_else(
             || "none".to_owned(),
@@ -71,6 +73,13 @@ pub(super) fn extract<'m>(
                 attachments += 1;
                 attachment(part.attachment_name(), &ctype, part.len(), out);
                 clues.attachment(part.attachment_name(), &ctype, part.contents());
+                let bytes = part.contents();
+                if images.len() < config.qr_images
+                    && bytes.len() <= qr::MAX_IMAGE_BYTES
+                    && qr::is_image(bytes)
+                {
+                    images.push(bytes);
+                }
             }
         }
     }
@@ -79,6 +88,7 @@ pub(super) fn extract<'m>(
     if html_parts > 0 && plain == 0 {
         out.flag(ns::MIME, "html_only");
     }
+    images
 }
 
 fn attachment(name: Option<&str>, ctype: &str, len: usize, out: &mut Emitter<'_>) {

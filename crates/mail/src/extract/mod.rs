@@ -7,6 +7,7 @@
 pub(crate) mod headers;
 mod html;
 mod mime;
+pub mod qr;
 pub(crate) mod received;
 mod signals;
 mod text;
@@ -83,13 +84,14 @@ pub fn extract_with(
     let mut texts = text::TextCollector::new(config);
     let mut urls = url::UrlCollector::default();
     let mut clues = signals::Clues::default();
+    let mut images: Vec<&[u8]> = Vec::new();
     match mail.message() {
         Some(msg) => {
             headers::extract(msg, &mut clues, &mut out);
             let subject = msg.subject().unwrap_or("");
             text::subject(subject, msg.header_raw("Subject").unwrap_or(""), &mut out);
             texts.push_subject(subject);
-            mime::extract(msg, config, &mut texts, &mut urls, &mut clues, &mut out);
+            images = mime::extract(msg, config, &mut texts, &mut urls, &mut clues, &mut out);
         }
         None => {
             // Unreadable as a message: the raw bytes are still text worth looking at.
@@ -101,6 +103,7 @@ pub fn extract_with(
     for body in texts.bodies() {
         urls.scan_text(body);
     }
+    qr_codes(&images, config, &mut clues, &mut urls, &mut out);
     let url_domains = urls.emit(&mut out);
     let normalised = texts.emit(&mut out);
     let found = signals::detect(mail.message(), config, &clues, &urls, normalised, &mut out);
@@ -111,6 +114,34 @@ pub fn extract_with(
     }
     raw_ngrams(mail.raw(), config.raw_ngram_bytes, config.raw_ngrams_skip_trace, &mut out);
     found
+}
+
+/// Links a message may have and still have its images searched for QR codes. A code is how a
+/// phisher gets a link past the mail's link checks, so the message that carries one has next to
+/// no links of its own; a newsletter's images (dozens of links beside them) are not searched.
+pub const QR_MAX_LINKS: usize = 10;
+
+/// Searches the images of a message with few links for QR codes, the attached ones first, at
+/// most `qr_images` of them; a code is an `attach:qr_code` feature and its links are links of
+/// the message.
+fn qr_codes(
+    attached: &[&[u8]],
+    config: &crate::MailConfig,
+    clues: &mut signals::Clues,
+    urls: &mut url::UrlCollector,
+    out: &mut Emitter<'_>,
+) {
+    let inline = std::mem::take(&mut clues.images);
+    if urls.urls().len() > QR_MAX_LINKS {
+        return;
+    }
+    let images = attached.iter().copied().chain(inline.iter().map(Vec::as_slice));
+    for image in images.filter(|i| qr::is_image(i)).take(config.qr_images) {
+        for code in qr::codes(image) {
+            out.flag(ns::ATTACH, "qr_code");
+            clues.qr_code(&code, urls);
+        }
+    }
 }
 
 /// Byte 4-grams of the message as it arrived: header structure, encodings and markup that

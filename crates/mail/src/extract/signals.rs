@@ -48,9 +48,25 @@ pub(crate) struct Clues {
     pub unsubscribe: Option<String>,
     /// List-Unsubscribe-Post asks for one click.
     pub one_click: bool,
+    /// The host of the first link read from a QR code in an image.
+    pub qr_link: Option<String>,
+    /// Images the HTML carried in `data:` URLs, to be searched for QR codes.
+    pub images: Vec<Vec<u8>>,
 }
 
 impl Clues {
+    /// Reads the text of a QR code found in an image: its links are links of the message.
+    pub fn qr_code(&mut self, text: &str, urls: &mut UrlCollector) {
+        let before = urls.urls().len();
+        urls.scan_text(text);
+        if self.qr_link.is_none() {
+            self.qr_link = urls.urls()[before..]
+                .iter()
+                .find_map(|u| authority_host(u))
+                .map(|h| prefix(&h, 100).to_owned());
+        }
+    }
+
     /// Looks through an attachment: HTML and SVG files for forms, scripts and redirects, PDF
     /// files for links and actions.
     pub fn attachment(&mut self, name: Option<&str>, ctype: &str, bytes: &[u8]) {
@@ -511,6 +527,13 @@ pub(crate) fn detect(
         say("LINK_TEXT_MISMATCH", format!("A link shows {text} but goes to {href}."));
     }
 
+    if let Some(host) = &clues.qr_link {
+        say(
+            "QR_CODE_LINK",
+            format!("An image holds a QR code that leads to {host}, out of sight of the mail's link checks."),
+        );
+    }
+
     // Forms and attachments.
     if clues.password_form {
         say("CREDENTIAL_FORM", "The message itself holds a form that asks for a password.".to_owned());
@@ -787,6 +810,67 @@ Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain
         let plain_pdf = "%PDF-1.4\n1 0 obj << /Type /Page >> endobj\n";
         assert_eq!(signals(&with("report.pdf", "application/pdf", plain_pdf)), []);
         assert_eq!(signals(&with("notes.txt", "text/plain", "<form><input type=password></form>")), []);
+    }
+
+    /// Standard base64 with line breaks, as a mailer writes an image part.
+    fn base64_lines(bytes: &[u8]) -> String {
+        const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for (i, c) in bytes.chunks(3).enumerate() {
+            if i > 0 && i % 19 == 0 {
+                out.push_str("\r\n");
+            }
+            let n = (u32::from(c[0]) << 16)
+                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*c.get(2).unwrap_or(&0));
+            for k in 0..4 {
+                out.push(if k <= c.len() { ABC[(n >> (18 - 6 * k)) as usize & 63] as char } else { '=' });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_qr_code_in_an_image_is_a_link_of_the_message() {
+        let image = |url: &str| base64_lines(&crate::extract::qr::tests::code_png(url, 4));
+        let with = |body: &str| {
+            format!(
+                "From: IT Desk <helpdesk@corp-mail.example>\r\nSubject: Scan to keep your mailbox\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/related; boundary=b\r\n\r\n--b\r\n\
+Content-Type: text/html\r\n\r\n<p>Scan the code below with your phone.</p><img src=\"cid:q\">\r\n\
+--b\r\nContent-Type: image/png\r\nContent-ID: <q>\r\nContent-Transfer-Encoding: base64\r\n\r\n{body}\r\n--b--\r\n"
+            )
+        };
+        let found = signals(&with(&image("https://microsoft.com.mailbox-verify.xyz/auth")));
+        assert_eq!(names(&found), ["LOOKALIKE_DOMAIN", "QR_CODE_LINK"]);
+        assert_eq!(
+            sentence(&found, "QR_CODE_LINK"),
+            "An image holds a QR code that leads to microsoft.com.mailbox-verify.xyz, out of sight of \
+the mail's link checks."
+        );
+        // The same image carried in the markup as a data: URL.
+        let png = base64_lines(&crate::extract::qr::tests::code_png("https://qr.example.top/x", 4))
+            .replace("\r\n", "");
+        let inline = format!(
+            "From: a@sender.example\r\nSubject: hello\r\nContent-Type: text/html\r\n\r\n\
+<p>Scan me</p><img alt=\"code\" src=\"data:image/png;base64,{png}\">\r\n"
+        );
+        assert_eq!(
+            sentence(&signals(&inline), "QR_CODE_LINK"),
+            "An image holds a QR code that leads to qr.example.top, out of sight of the mail's link checks."
+        );
+        // A code with no link in it (a Wi-Fi password, a ticket number) is no link.
+        assert_eq!(signals(&with(&image("TICKET 4471-2231"))), []);
+        // A message with the links of a newsletter: its images are not searched.
+        let links: String =
+            (0..12).map(|i| format!("<a href=\"https://shop.example.com/p{i}\">item</a>")).collect();
+        let newsletter = with(&image("https://microsoft.com.mailbox-verify.xyz/auth"))
+            .replace("<p>Scan the code below", &format!("{links}<p>Scan the code below"));
+        assert!(!names(&signals(&newsletter)).contains(&"QR_CODE_LINK"));
+        // Searching no images: the code is not read.
+        let none = MailConfig { qr_images: 0, ..MailConfig::default() };
+        let phish = with(&image("https://microsoft.com.mailbox-verify.xyz/auth"));
+        assert_eq!(signals_with(&phish, &none), []);
     }
 
     #[test]

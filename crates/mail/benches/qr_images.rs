@@ -1,0 +1,90 @@
+//! Images for the QR code bench and the fuzzer's seeds: codes in PNG, JPEG and GIF, a photo
+//! with no code, and a sheet of finder patterns (the search's worst case: every three of them
+//! might be a code).
+
+/// A QR code of `text` as a greyscale image, `scale` pixels a module, a quiet zone of four
+/// modules: (side, pixels).
+pub fn code(text: &str, scale: usize) -> (usize, Vec<u8>) {
+    let code = qrcode::QrCode::new(text.as_bytes()).expect("the text fits a code");
+    let modules = code.width();
+    let side = (modules + 8) * scale;
+    let mut pixels = vec![255u8; side * side];
+    for (i, c) in code.to_colors().iter().enumerate() {
+        if *c == qrcode::Color::Dark {
+            let (mx, my) = (i % modules + 4, i / modules + 4);
+            for y in my * scale..(my + 1) * scale {
+                pixels[y * side + mx * scale..y * side + (mx + 1) * scale].fill(0);
+            }
+        }
+    }
+    (side, pixels)
+}
+
+pub fn png(width: usize, height: usize, pixels: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width as u32, height as u32);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.write_header().unwrap().write_image_data(pixels).unwrap();
+    out
+}
+
+pub fn jpeg(width: usize, height: usize, pixels: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, 85)
+        .encode(pixels, width as u16, height as u16, jpeg_encoder::ColorType::Luma)
+        .unwrap();
+    out
+}
+
+pub fn gif(width: usize, height: usize, pixels: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let palette = [0u8, 0, 0, 255, 255, 255];
+        let mut encoder = gif::Encoder::new(&mut out, width as u16, height as u16, &palette).unwrap();
+        let indices: Vec<u8> = pixels.iter().map(|&p| u8::from(p > 127)).collect();
+        let frame = gif::Frame {
+            width: width as u16,
+            height: height as u16,
+            buffer: indices.into(),
+            ..Default::default()
+        };
+        encoder.write_frame(&frame).unwrap();
+    }
+    out
+}
+
+/// A photo-like picture with no code: smooth shading and grain.
+pub fn photo(side: usize) -> Vec<u8> {
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    (0..side * side)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let (px, py) = (i % side, i / side);
+            ((px * 200 / side + py * 55 / side) as u64 + (x % 24)) as u8
+        })
+        .collect()
+}
+
+/// A sheet of QR finder patterns (7 × 7 modules each, `scale` pixels a module, two modules
+/// apart) filling `side` × `side`.
+pub fn finder_sheet(side: usize, scale: usize) -> Vec<u8> {
+    let mut pixels = vec![255u8; side * side];
+    let step = 9 * scale;
+    for oy in (0..side.saturating_sub(7 * scale)).step_by(step) {
+        for ox in (0..side.saturating_sub(7 * scale)).step_by(step) {
+            for my in 0..7 {
+                for mx in 0..7 {
+                    let ring = mx.min(my).min(6 - mx).min(6 - my);
+                    if ring != 1 {
+                        for y in oy + my * scale..oy + (my + 1) * scale {
+                            pixels[y * side + ox + mx * scale..y * side + ox + (mx + 1) * scale].fill(0);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    pixels
+}
