@@ -11,11 +11,10 @@ use std::io::Cursor;
 
 /// Bytes of an image file decoded at most: a QR code needs no more.
 pub(crate) const MAX_IMAGE_BYTES: usize = 1 << 20;
-/// Pixels of an image decoded at most (about 2,000 × 2,000).
-const MAX_DECODED_PIXELS: usize = 4 << 20;
-/// Pixels searched for codes at most: larger images are scaled down by a whole factor first.
-/// The search copies the image for every candidate group of finder patterns, so its cost is
-/// bounded by the pixels searched, not by the file.
+/// Pixels of an image decoded at most: a phone screenshot (1,080 × 1,920) is within it.
+const MAX_DECODED_PIXELS: usize = 2_250_000;
+/// Pixels searched for codes at most: larger images are scaled down by a whole factor first, so
+/// that the search costs what this many pixels cost, whatever the file.
 pub(crate) const MAX_SCANNED_PIXELS: usize = 256 << 10;
 /// Codes read from one image at most.
 const MAX_CODES: usize = 4;
