@@ -154,6 +154,16 @@ impl Brands {
     /// The brand a display name claims to be: one of its names as whole words, or, for a brand
     /// whose names are everyday words, the name being the brand and service words alone.
     pub fn named_by(&self, display: &str) -> Option<&Brand> {
+        // Most display names name no brand: an ASCII one is looked through word by word in
+        // one lowered copy before its words are made.
+        if display.is_ascii() {
+            let lower = display.to_ascii_lowercase();
+            let words =
+                lower.split(|c: char| !(c.is_ascii_alphanumeric() || c == '&')).filter(|w| !w.is_empty());
+            if !words.take(64).any(|w| self.vocabulary.contains(w)) {
+                return None;
+            }
+        }
         let words = words_of(display);
         if !words.iter().any(|w| self.vocabulary.contains(w)) {
             return None;
@@ -231,21 +241,25 @@ impl Brands {
         // The compiled-in list's answers are remembered per thread: the same domains (senders'
         // services, trackers, shorteners) come back message after message, and the answer is
         // the same every time.
+        // Kept by a 64-bit hash of the name under a seed drawn per thread (no allocation a
+        // name, and no name can be made to collide with another on purpose).
         thread_local! {
-            static SEEN: std::cell::RefCell<HashMap<String, Option<usize>>> = std::cell::RefCell::new(HashMap::default());
+            static SEEN: std::cell::RefCell<(foldhash::fast::RandomState, HashMap<u64, Option<usize>>)> =
+                std::cell::RefCell::new(Default::default());
         }
         if !std::ptr::eq(self, builtin()) {
             return self.imitated_index(domain).map(|i| &self.brands[i]);
         }
-        let found = SEEN.with_borrow_mut(|seen| {
-            if let Some(&i) = seen.get(domain) {
+        let found = SEEN.with_borrow_mut(|(seed, seen)| {
+            let key = std::hash::BuildHasher::hash_one(&*seed, domain);
+            if let Some(&i) = seen.get(&key) {
                 return i;
             }
-            if seen.len() >= 8192 {
+            if seen.len() >= 1 << 16 {
                 seen.clear();
             }
             let i = self.imitated_index(domain);
-            seen.insert(domain.to_owned(), i);
+            seen.insert(key, i);
             i
         });
         found.map(|i| &self.brands[i])
@@ -261,7 +275,9 @@ impl Brands {
         // Inside a longer name only beside a lure word (`paypal-secure`, `securelogin-paypal`):
         // brands run services under names of their own (`adobe-campaign`, `yahoodns`) that no
         // list keeps up with, while a phisher's name has to persuade.
-        if let Some(m) = self.inside.find(&folded) {
+        if LURES.iter().any(|w| folded.contains(w))
+            && let Some(m) = self.inside.find(&folded)
+        {
             let rest = format!("{}{}", &folded[..m.start()], &folded[m.end()..]);
             if LURES.iter().any(|w| rest.contains(w)) {
                 return Some(self.inside_brand[m.pattern().as_usize()]);

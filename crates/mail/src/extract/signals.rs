@@ -12,10 +12,10 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use mail_parser::Message;
 
 use super::headers::{domain_of, first_address};
-use super::url::{UrlCollector, authority_host, registrable_domain};
+use super::url::{UrlCollector, authority_host, authority_of, registrable_domain};
 use super::{Emitter, ns, prefix};
 use crate::MailConfig;
-use crate::brands::{self, Brand, Brands};
+use crate::brands::{self, Brand};
 
 /// One named signal of a message.
 #[derive(Debug, Clone, PartialEq)]
@@ -315,6 +315,7 @@ static THREAT_MATCHER: LazyLock<AhoCorasick> = LazyLock::new(|| {
 /// What a host's service is, by the lists above.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Hosting {
+    Shortener,
     Free,
     Ipfs,
     Rewriter,
@@ -325,8 +326,12 @@ enum Hosting {
 fn hosting(host: &str) -> Option<Hosting> {
     static BY_NAME: LazyLock<std::collections::HashMap<&'static str, Hosting, foldhash::fast::FixedState>> =
         LazyLock::new(|| {
-            let lists =
-                [(FREE_HOSTING, Hosting::Free), (IPFS, Hosting::Ipfs), (REWRITERS, Hosting::Rewriter)];
+            let lists = [
+                (SHORTENERS, Hosting::Shortener),
+                (FREE_HOSTING, Hosting::Free),
+                (IPFS, Hosting::Ipfs),
+                (REWRITERS, Hosting::Rewriter),
+            ];
             lists.iter().flat_map(|(names, kind)| names.iter().map(move |n| (*n, *kind))).collect()
         });
     let mut rest = host;
@@ -339,9 +344,9 @@ fn hosting(host: &str) -> Option<Hosting> {
 }
 
 /// The sender as the signals see it.
-struct Sender<'m> {
+struct Sender<'m, 'c> {
     name: Option<&'m str>,
-    domain: Option<String>,
+    domain: Option<&'c str>,
     host: Option<String>,
 }
 
@@ -362,16 +367,16 @@ pub(crate) fn detect(
         }
     };
     let own = config.own.get(&config.own_brands, &config.own_domains);
-    let lists: Vec<&Brands> = own.into_iter().chain([brands::builtin()]).collect();
-    let owner = |domain: &str| lists.iter().find_map(|b| b.owner(domain));
+    let lists = || own.into_iter().chain([brands::builtin()]);
+    let owner = |domain: &str| lists().find_map(|b| b.owner(domain));
 
     let sender = msg.map_or(Sender { name: None, domain: None, host: None }, |m| {
         let (name, addr) = first_address(m.from()).unwrap_or((None, None));
         let host = addr.and_then(domain_of).map(str::to_ascii_lowercase);
-        Sender { name, domain: clues.from_domain.clone(), host }
+        Sender { name, domain: clues.from_domain.as_deref(), host }
     });
-    let sender_is = |b: &Brand| sender.domain.as_deref().and_then(owner).is_some_and(|o| std::ptr::eq(o, b));
-    let sender_text = || sender.domain.clone().unwrap_or_else(|| "no domain at all".to_owned());
+    let sender_is = |b: &Brand| sender.domain.and_then(owner).is_some_and(|o| std::ptr::eq(o, b));
+    let sender_text = || sender.domain.unwrap_or("no domain at all");
 
     // Account-threat language: two distinct phrases, or one in the subject, in the normalised
     // subject and text (the first `ngram_bytes` of them).
@@ -395,12 +400,9 @@ pub(crate) fn detect(
 
     // Brand impersonation: a brand in the display name, or in a threatening subject, sent from
     // a domain that is not the brand's.
-    let claimed =
-        sender.name.and_then(|n| lists.iter().find_map(|b| b.named_by(n)).map(|b| (b, "display name")));
+    let claimed = sender.name.and_then(|n| lists().find_map(|b| b.named_by(n)).map(|b| (b, "display name")));
     let claimed = claimed.or_else(|| {
-        threatened
-            .then(|| lists.iter().find_map(|b| b.mentioned_in(subject)).map(|b| (b, "subject")))
-            .flatten()
+        threatened.then(|| lists().find_map(|b| b.mentioned_in(subject)).map(|b| (b, "subject"))).flatten()
     });
     if let Some((brand, place)) = claimed
         && !sender_is(brand)
@@ -420,7 +422,7 @@ pub(crate) fn detect(
         .map(str::to_ascii_lowercase);
     let mut hosts: Vec<(&str, &str, Option<&str>)> = Vec::with_capacity(urls.hosts().len() + 2);
     if let Some(h) = sender.host.as_deref() {
-        hosts.push(("sender's domain", h, sender.domain.as_deref()));
+        hosts.push(("sender's domain", h, sender.domain));
     }
     let reply_to_domain = reply_to.as_deref().and_then(registrable_domain);
     if let Some(h) = reply_to.as_deref().filter(|h| Some(*h) != sender.host.as_deref()) {
@@ -447,8 +449,7 @@ pub(crate) fn detect(
         if owner(domain).is_some() {
             continue;
         }
-        let imitated = lists
-            .iter()
+        let imitated = lists()
             .find_map(|b| {
                 b.placed_in_front(host, domain)
                     .or_else(|| first.then(|| b.imitated_by_domain(domain)).flatten())
@@ -469,17 +470,17 @@ pub(crate) fn detect(
     }
 
     // Link tricks: by host, then, for the few links with a query or an IPFS path, by link.
-    for (what, host, domain) in &hosts {
+    for (what, host, _) in &hosts {
         if *what != "link" {
             continue;
         }
-        if domain.is_some_and(|d| SHORTENERS.contains(&d)) {
+        let hosting = hosting(host);
+        if hosting == Some(Hosting::Shortener) {
             say(
                 "SHORTENED_LINK",
                 format!("A link goes through the shortener {host}, which hides where it leads."),
             );
         }
-        let hosting = hosting(host);
         if hosting == Some(Hosting::Ipfs) || host.contains(".ipfs.") {
             say(
                 "IPFS_LINK",
@@ -554,7 +555,7 @@ pub(crate) fn detect(
                 "The subject says it is a reply, but the message answers no earlier one.".to_owned(),
             );
         }
-        auth_signals(clues, sender.domain.as_deref(), &mut say);
+        auth_signals(clues, sender.domain, &mut say);
     }
 
     for s in &found {
@@ -567,9 +568,9 @@ pub(crate) fn detect(
 /// sender's own domain that verified, DMARC passed, an unsubscribe address at the sender's own
 /// domain, one-click unsubscribing.
 fn auth_signals(clues: &Clues, from: Option<&str>, say: &mut impl FnMut(&'static str, String)) {
-    let dkim_aligned = from.and_then(|from| {
-        clues.dkim_passed.iter().take(32).find(|d| registrable_domain(d).as_deref() == Some(from))
-    });
+    // `from` is a registrable domain: a name is under it exactly when its registrable domain is
+    // `from`, which a comparison of suffixes says without a public-suffix lookup.
+    let dkim_aligned = from.and_then(|from| clues.dkim_passed.iter().take(32).find(|d| is_under(d, from)));
     if let Some(d) = dkim_aligned {
         say("DKIM_ALIGNED", format!("A DKIM signature of {d}, the sender's own domain, verified."));
     }
@@ -580,11 +581,11 @@ fn auth_signals(clues: &Clues, from: Option<&str>, say: &mut impl FnMut(&'static
         let mut own = v.split(',').take(8).filter_map(|t| {
             let t = t.trim().trim_start_matches('<').trim_end_matches('>');
             match t.strip_prefix("mailto:") {
-                Some(addr) => domain_of(addr.split('?').next().unwrap_or(addr)).and_then(registrable_domain),
-                None => authority_host(t).and_then(|h| registrable_domain(&h)),
+                Some(addr) => domain_of(addr.split('?').next().unwrap_or(addr)),
+                None => authority_of(t),
             }
         });
-        if own.any(|d| d == from) {
+        if own.any(|host| is_under(host, from)) {
             say(
                 "UNSUBSCRIBE_AT_SENDER",
                 format!("It offers unsubscribing at {from}, the sender's own domain."),
@@ -597,6 +598,14 @@ fn auth_signals(clues: &Clues, from: Option<&str>, say: &mut impl FnMut(&'static
             );
         }
     }
+}
+
+/// Whether `name` is the registrable domain `domain` or a name under it (ASCII case ignored).
+fn is_under(name: &str, domain: &str) -> bool {
+    let (n, d) = (name.trim_end_matches('.').as_bytes(), domain.as_bytes());
+    n.len() >= d.len()
+        && n[n.len() - d.len()..].eq_ignore_ascii_case(d)
+        && (n.len() == d.len() || n[n.len() - d.len() - 1] == b'.')
 }
 
 /// The domains of the DKIM results that passed in an Authentication-Results value
@@ -871,6 +880,15 @@ the mail's link checks."
         let none = MailConfig { qr_images: 0, ..MailConfig::default() };
         let phish = with(&image("https://microsoft.com.mailbox-verify.xyz/auth"));
         assert_eq!(signals_with(&phish, &none), []);
+    }
+
+    #[test]
+    fn a_name_is_under_a_domain_at_a_label_boundary_only() {
+        assert!(super::is_under("example.com", "example.com"));
+        assert!(super::is_under("News.Example.COM.", "example.com"));
+        assert!(!super::is_under("badexample.com", "example.com"));
+        assert!(!super::is_under("example.com.evil.test", "example.com"));
+        assert!(!super::is_under("com", "example.com"));
     }
 
     #[test]
