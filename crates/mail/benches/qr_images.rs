@@ -1,6 +1,7 @@
-//! Images for the QR code bench and the fuzzer's seeds: codes in PNG, JPEG and GIF, a photo
-//! with no code, and a sheet of finder patterns (the search's worst case: every three of them
-//! might be a code).
+//! Images for the QR code bench, the fuzzer's seeds and the tests: codes in PNG, JPEG and GIF,
+//! a photo with no code, and a sheet of finder patterns (the search's worst case: every three of
+//! them might be a code); and base64 as a mailer writes it.
+#![allow(dead_code)] // each user takes what it needs
 
 /// A QR code of `text` as a greyscale image, `scale` pixels a module, a quiet zone of four
 /// modules: (side, pixels).
@@ -37,9 +38,13 @@ pub fn jpeg(width: usize, height: usize, pixels: &[u8]) -> Vec<u8> {
 }
 
 pub fn gif(width: usize, height: usize, pixels: &[u8]) -> Vec<u8> {
+    gif_on(width, height, pixels, [0, 0, 0, 255, 255, 255])
+}
+
+/// A GIF of two colours, `palette` (dark, then light, as RGB), for pixels below and above 127.
+pub fn gif_on(width: usize, height: usize, pixels: &[u8], palette: [u8; 6]) -> Vec<u8> {
     let mut out = Vec::new();
     {
-        let palette = [0u8, 0, 0, 255, 255, 255];
         let mut encoder = gif::Encoder::new(&mut out, width as u16, height as u16, &palette).unwrap();
         let indices: Vec<u8> = pixels.iter().map(|&p| u8::from(p > 127)).collect();
         let frame = gif::Frame {
@@ -49,6 +54,24 @@ pub fn gif(width: usize, height: usize, pixels: &[u8]) -> Vec<u8> {
             ..Default::default()
         };
         encoder.write_frame(&frame).unwrap();
+    }
+    out
+}
+
+/// Standard base64 in lines of 76 characters, as a mailer writes a part.
+pub fn base64_lines(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for (i, c) in bytes.chunks(3).enumerate() {
+        if i > 0 && i % 19 == 0 {
+            out.push_str("\r\n");
+        }
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for k in 0..4 {
+            out.push(if k <= c.len() { ABC[(n >> (18 - 6 * k)) as usize & 63] as char } else { '=' });
+        }
     }
     out
 }

@@ -37,19 +37,7 @@ fn main() -> std::io::Result<()> {
 fn quishing() -> String {
     let (side, code) = images::code("https://microsoft.com.mailbox-renew.xyz/auth?u=4471", 4);
     let png = images::png(side, side, &code);
-    let mut b64 = String::new();
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (i, c) in png.chunks(3).enumerate() {
-        if i > 0 && i % 19 == 0 {
-            b64.push_str("\r\n");
-        }
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for k in 0..4 {
-            b64.push(if k <= c.len() { ABC[(n >> (18 - 6 * k)) as usize & 63] as char } else { '=' });
-        }
-    }
+    let b64 = images::base64_lines(&png);
     format!(
         "From: \"Microsoft 365 Admin\" <no-reply@office-notify.xyz>\r\n\
 To: user@example.org\r\n\

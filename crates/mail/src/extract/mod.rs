@@ -8,6 +8,9 @@ pub(crate) mod headers;
 mod html;
 mod mime;
 pub mod qr;
+#[cfg(test)]
+#[path = "../../benches/qr_images.rs"]
+pub(crate) mod qr_images;
 pub(crate) mod received;
 mod signals;
 mod text;

@@ -203,37 +203,13 @@ fn shrink(image: Grey) -> Grey {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::extract::qr_images as images;
 
-    /// A QR code of `text` as a greyscale image: `scale` pixels a module, a quiet zone of four
-    /// modules, black on white.
-    pub(crate) fn code_image(text: &str, scale: usize) -> (usize, Vec<u8>) {
-        let code = qrcode::QrCode::new(text.as_bytes()).expect("the text fits a code");
-        let modules = code.width();
-        let colors = code.to_colors();
-        let side = (modules + 8) * scale;
-        let mut pixels = vec![255u8; side * side];
-        for (i, c) in colors.iter().enumerate() {
-            if *c == qrcode::Color::Dark {
-                let (mx, my) = (i % modules + 4, i / modules + 4);
-                for y in my * scale..(my + 1) * scale {
-                    pixels[y * side + mx * scale..y * side + (mx + 1) * scale].fill(0);
-                }
-            }
-        }
-        (side, pixels)
-    }
-
-    /// A PNG file of a QR code of `text`.
-    pub(crate) fn code_png(text: &str, scale: usize) -> Vec<u8> {
-        let (side, pixels) = code_image(text, scale);
-        let mut out = Vec::new();
-        let mut encoder = png::Encoder::new(&mut out, side as u32, side as u32);
-        encoder.set_color(png::ColorType::Grayscale);
-        encoder.set_depth(png::BitDepth::Eight);
-        encoder.write_header().unwrap().write_image_data(&pixels).unwrap();
-        out
+    fn code_png(text: &str, scale: usize) -> Vec<u8> {
+        let (side, pixels) = images::code(text, scale);
+        images::png(side, side, &pixels)
     }
 
     #[test]
@@ -245,32 +221,17 @@ pub(crate) mod tests {
     #[test]
     fn a_code_in_a_jpeg_is_read() {
         let url = "https://scan.example.net/r/abc";
-        let (side, pixels) = code_image(url, 6);
-        let mut out = Vec::new();
-        jpeg_encoder::Encoder::new(&mut out, 90)
-            .encode(&pixels, side as u16, side as u16, jpeg_encoder::ColorType::Luma)
-            .unwrap();
+        let (side, pixels) = images::code(url, 6);
+        let out = images::jpeg(side, side, &pixels);
         assert_eq!(codes(&out), vec![url.to_owned()]);
     }
 
     #[test]
     fn a_code_in_a_gif_on_a_colour_palette_is_read() {
         let url = "https://gif.example.org/";
-        let (side, pixels) = code_image(url, 4);
-        let mut out = Vec::new();
-        {
-            // Dark blue on pale yellow: the code is read by contrast, not by black and white.
-            let palette = [20u8, 20, 120, 250, 245, 200];
-            let mut encoder = gif::Encoder::new(&mut out, side as u16, side as u16, &palette).unwrap();
-            let indices: Vec<u8> = pixels.iter().map(|&p| u8::from(p > 127)).collect();
-            let frame = gif::Frame {
-                width: side as u16,
-                height: side as u16,
-                buffer: indices.into(),
-                ..Default::default()
-            };
-            encoder.write_frame(&frame).unwrap();
-        }
+        let (side, pixels) = images::code(url, 4);
+        // Dark blue on pale yellow: the code is read by contrast, not by black and white.
+        let out = images::gif_on(side, side, &pixels, [20, 20, 120, 250, 245, 200]);
         assert_eq!(codes(&out), vec![url.to_owned()]);
     }
 

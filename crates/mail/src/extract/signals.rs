@@ -821,27 +821,14 @@ Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain
         assert_eq!(signals(&with("notes.txt", "text/plain", "<form><input type=password></form>")), []);
     }
 
-    /// Standard base64 with line breaks, as a mailer writes an image part.
-    fn base64_lines(bytes: &[u8]) -> String {
-        const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::new();
-        for (i, c) in bytes.chunks(3).enumerate() {
-            if i > 0 && i % 19 == 0 {
-                out.push_str("\r\n");
-            }
-            let n = (u32::from(c[0]) << 16)
-                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-                | u32::from(*c.get(2).unwrap_or(&0));
-            for k in 0..4 {
-                out.push(if k <= c.len() { ABC[(n >> (18 - 6 * k)) as usize & 63] as char } else { '=' });
-            }
-        }
-        out
-    }
-
     #[test]
     fn a_qr_code_in_an_image_is_a_link_of_the_message() {
-        let image = |url: &str| base64_lines(&crate::extract::qr::tests::code_png(url, 4));
+        use crate::extract::qr_images as images;
+        let png = |url: &str| {
+            let (side, pixels) = images::code(url, 4);
+            images::png(side, side, &pixels)
+        };
+        let image = |url: &str| images::base64_lines(&png(url));
         let with = |body: &str| {
             format!(
                 "From: IT Desk <helpdesk@corp-mail.example>\r\nSubject: Scan to keep your mailbox\r\n\
@@ -858,8 +845,7 @@ Content-Type: text/html\r\n\r\n<p>Scan the code below with your phone.</p><img s
 the mail's link checks."
         );
         // The same image carried in the markup as a data: URL.
-        let png = base64_lines(&crate::extract::qr::tests::code_png("https://qr.example.top/x", 4))
-            .replace("\r\n", "");
+        let png = image("https://qr.example.top/x").replace("\r\n", "");
         let inline = format!(
             "From: a@sender.example\r\nSubject: hello\r\nContent-Type: text/html\r\n\r\n\
 <p>Scan me</p><img alt=\"code\" src=\"data:image/png;base64,{png}\">\r\n"
