@@ -555,6 +555,32 @@ pub(crate) fn detect(
                 "The subject says it is a reply, but the message answers no earlier one.".to_owned(),
             );
         }
+        // The recipient's own domain as a lure ("example.org Mailbox Admin", "example.org:
+        // password expiry"): what a phish aimed at one organisation writes, from elsewhere. Not
+        // for list mail, whose To is the list and whose subject tags name it.
+        let recipient =
+            first_address(m.to()).and_then(|(_, a)| a).and_then(domain_of).and_then(registrable_domain);
+        if let Some(r) = recipient.as_deref()
+            && m.header_raw("List-Id").is_none()
+            && !sender.domain.is_some_and(|f| is_under(f, r))
+        {
+            let place = if sender.name.is_some_and(|n| names_domain(n, r)) {
+                Some("display name")
+            } else if names_domain(subject, r) {
+                Some("subject")
+            } else {
+                None
+            };
+            if let Some(place) = place {
+                say(
+                    "RECIPIENT_DOMAIN_LURE",
+                    format!(
+                        "The {place} names {r}, the recipient's own domain, but the sender's domain is {}.",
+                        sender_text()
+                    ),
+                );
+            }
+        }
         auth_signals(clues, sender.domain, &mut say);
     }
 
@@ -598,6 +624,26 @@ fn auth_signals(clues: &Clues, from: Option<&str>, say: &mut impl FnMut(&'static
             );
         }
     }
+}
+
+/// Whether `text` names `domain` on its own (ASCII case ignored): not inside a longer name, and
+/// not as the domain of an address (`user@example.org`, which honest services write too).
+fn names_domain(text: &str, domain: &str) -> bool {
+    let (t, d) = (text.as_bytes(), domain.as_bytes());
+    if d.is_empty() || t.len() < d.len() {
+        return false;
+    }
+    let part_of_name = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_');
+    let starts = |i: usize| i == 0 || !(part_of_name(t[i - 1]) || matches!(t[i - 1], b'.' | b'@'));
+    let ends = |j: usize| match t.get(j) {
+        None => true,
+        Some(&b) if part_of_name(b) => false,
+        // A dot ends the name only when no label follows it (a full stop, not `example.org.evil`).
+        Some(b'.') => !t.get(j + 1).is_some_and(|&c| part_of_name(c)),
+        Some(_) => true,
+    };
+    (0..=t.len() - d.len())
+        .any(|i| t[i..i + d.len()].eq_ignore_ascii_case(d) && starts(i) && ends(i + d.len()))
 }
 
 /// Whether `name` is the registrable domain `domain` or a name under it (ASCII case ignored).
@@ -875,6 +921,38 @@ the mail's link checks."
         assert!(!super::is_under("badexample.com", "example.com"));
         assert!(!super::is_under("example.com.evil.test", "example.com"));
         assert!(!super::is_under("com", "example.com"));
+    }
+
+    #[test]
+    fn the_recipients_own_domain_from_elsewhere_is_a_lure() {
+        let mail = |from: &str, subject: &str| {
+            format!("From: {from}\r\nTo: Jose <jose@Example.org>\r\nSubject: {subject}\r\n\r\nhello\r\n")
+        };
+        let found = signals(&mail("\"example.org Mailbox Admin\" <admin@quota-notice.xyz>", "Mailbox quota"));
+        assert_eq!(names(&found), ["RECIPIENT_DOMAIN_LURE"]);
+        assert_eq!(
+            sentence(&found, "RECIPIENT_DOMAIN_LURE"),
+            "The display name names example.org, the recipient's own domain, but the sender's domain is \
+quota-notice.xyz."
+        );
+        let found = signals(&mail("Helpdesk <it@quota-notice.xyz>", "EXAMPLE.ORG: storage limit reached"));
+        assert!(sentence(&found, "RECIPIENT_DOMAIN_LURE").starts_with("The subject names example.org"));
+        // The organisation's own mail, an address in a subject (as honest services write it),
+        // and names that only contain the domain: nothing.
+        for (from, subject) in [
+            ("\"example.org IT\" <it@mail.example.org>", "example.org maintenance tonight"),
+            ("Google <no-reply@accounts.google.com>", "Security alert for jose@example.org"),
+            ("Shop <news@shop.test>", "Deals at myexample.org and example.org.shop.test"),
+        ] {
+            assert!(
+                !names(&signals(&mail(from, subject))).contains(&"RECIPIENT_DOMAIN_LURE"),
+                "{from} / {subject}"
+            );
+        }
+        // A list's post: its To is the list, its subject tag names the list's domain.
+        let post = mail("Ann <ann@elsewhere.test>", "[example.org] build fails")
+            .replace("Subject:", "List-Id: <devel.example.org>\r\nSubject:");
+        assert!(!names(&signals(&post)).contains(&"RECIPIENT_DOMAIN_LURE"));
     }
 
     #[test]
