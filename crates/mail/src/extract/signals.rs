@@ -558,13 +558,18 @@ pub(crate) fn detect(
         // The recipient's own domain as a lure ("example.org Mailbox Admin", "example.org:
         // password expiry"): what a phish aimed at one organisation writes, from elsewhere. Not
         // for list mail, whose To is the list and whose subject tags name it.
-        let recipient =
-            first_address(m.to()).and_then(|(_, a)| a).and_then(domain_of).and_then(registrable_domain);
+        // A domain has a dot: most display names and subjects have none, and cost nothing more.
+        let display = sender.name.filter(|n| n.contains('.'));
+        let recipient = (display.is_some() || subject.contains('.'))
+            .then(|| {
+                first_address(m.to()).and_then(|(_, a)| a).and_then(domain_of).and_then(registrable_domain)
+            })
+            .flatten();
         if let Some(r) = recipient.as_deref()
             && m.header_raw("List-Id").is_none()
             && !sender.domain.is_some_and(|f| is_under(f, r))
         {
-            let place = if sender.name.is_some_and(|n| names_domain(n, r)) {
+            let place = if display.is_some_and(|n| names_domain(n, r)) {
                 Some("display name")
             } else if names_domain(subject, r) {
                 Some("subject")
