@@ -227,8 +227,8 @@ impl MailEngine {
     /// [`MailEngine::decide_explained_features`], letting the caller correct the facts rules
     /// read with what it knows better than the message does (the SMTP envelope's client
     /// address and HELO name) and keep its history of them (when a sender domain was first
-    /// seen). `adjust` is called on every decision; without rules, on facts that hold the sender
-    /// alone, which is all that is read without them.
+    /// seen). `adjust` is called on every decision; without rules, on facts that hold the sender's
+    /// domain alone (from the extraction), which is all that is read without them.
     pub fn decide_explained_features_with(
         &self,
         raw: &[u8],
@@ -238,15 +238,15 @@ impl MailEngine {
         let mut sink = RecordingSink::looking(8192, self.model.learner.warmer());
         let mut facts = MailFacts::default();
         let want_facts = self.rules.is_some();
-        let signals = warden_mail::extract::extract_with(&mail, &mut sink, want_facts.then_some(&mut facts));
+        let found = warden_mail::extract::extract_with(&mail, &mut sink, want_facts.then_some(&mut facts));
         if !want_facts {
-            facts = MailFacts::sender(&mail);
+            facts.from_domain = found.from_domain;
         }
         adjust(&mut facts);
         let (x, recorded) = sink.finish();
         let mut weights = Vec::new();
         let score = self.model.learner.predict_contributions(&x, &mut weights);
-        let mut features = self.signal_reasons(signals);
+        let mut features = self.signal_reasons(found.signals);
         let room = self.config.explain.reasons.saturating_sub(features.len());
         features.extend(self.families(&recorded, &x, &weights).into_iter().take(room));
         let (decision, outcome) = self.finish(&mail, &x, score, features, want_facts.then_some(&facts));

@@ -52,17 +52,6 @@ pub struct MailFacts {
 }
 
 impl MailFacts {
-    /// The sender's address and domain alone: what the server keeps a history of whether or not
-    /// rules read the rest.
-    pub fn sender(mail: &Mail<'_>) -> Self {
-        let mut f = MailFacts::default();
-        if let Some((_, Some(addr))) = mail.message().and_then(|m| first_address(m.from())) {
-            f.from_address = Some(addr.to_lowercase());
-            f.from_domain = domain_of(addr).and_then(registrable_domain);
-        }
-        f
-    }
-
     /// Reads the facts of `mail` (URL domains excepted: the extraction fills those).
     pub fn of(mail: &Mail<'_>) -> Self {
         let mut f = MailFacts { size: mail.raw().len(), ..MailFacts::default() };

@@ -156,7 +156,10 @@ impl Pass {
         match attr {
             Attr::Href => tag.href = Some(text()),
             Attr::Src if value.get(..11).is_some_and(|p| p.eq_ignore_ascii_case(b"data:image/")) => {
-                let payload = memchr::memmem::find(value, b";base64,").map(|at| &value[at + 8..]);
+                // Decoded only while the part has room for another.
+                let room = self.signals.data_images.len() < MAX_DATA_IMAGES;
+                let payload =
+                    memchr::memmem::find(value, b";base64,").map(|at| &value[at + 8..]).filter(|_| room);
                 tag.data_image = payload
                     .filter(|p| p.len() <= super::qr::MAX_IMAGE_BYTES * 4 / 3 + 4)
                     .and_then(mail_parser::decoders::base64::base64_decode);

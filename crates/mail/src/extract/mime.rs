@@ -72,8 +72,8 @@ pub(super) fn extract<'m>(
             _ => {
                 attachments += 1;
                 attachment(part.attachment_name(), &ctype, part.len(), out);
-                clues.attachment(part.attachment_name(), &ctype, part.contents());
                 let bytes = part.contents();
+                clues.attachment(part.attachment_name(), &ctype, bytes);
                 if images.len() < config.qr_images
                     && bytes.len() <= qr::MAX_IMAGE_BYTES
                     && qr::is_image(bytes)

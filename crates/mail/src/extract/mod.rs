@@ -74,13 +74,23 @@ pub fn extract(mail: &Mail<'_>, sink: &mut dyn FeatureSink) {
     extract_with(mail, sink, None);
 }
 
+/// What an extraction found besides the features.
+#[derive(Debug, Default)]
+pub struct Extracted {
+    /// The named signals (each also a `sig:` feature), to explain them.
+    pub signals: Vec<Signal>,
+    /// The registrable domain of From, as the sender features read it: what a server keeps a
+    /// history of, with or without the facts.
+    pub from_domain: Option<String>,
+}
+
 /// Extracts all features of `mail` into `sink` and, when asked, the facts rules read; returns
-/// the named signals found (each also a `sig:` feature), to explain them.
+/// the named signals found and the sender's domain.
 pub fn extract_with(
     mail: &Mail<'_>,
     sink: &mut dyn FeatureSink,
     facts: Option<&mut crate::MailFacts>,
-) -> Vec<Signal> {
+) -> Extracted {
     let config = mail.config();
     let mut out = Emitter { sink, buf: String::with_capacity(64) };
     out.num(ns::MESSAGE, "size", mail.raw().len());
@@ -116,7 +126,7 @@ pub fn extract_with(
         facts.signals = found.iter().map(|s| s.name.to_owned()).collect();
     }
     raw_ngrams(mail.raw(), config.raw_ngram_bytes, config.raw_ngrams_skip_trace, &mut out);
-    found
+    Extracted { signals: found, from_domain: clues.from_domain.take() }
 }
 
 /// Links a message may have and still have its images searched for QR codes. A code is how a
@@ -138,8 +148,9 @@ fn qr_codes(
     if urls.urls().len() > QR_MAX_LINKS {
         return;
     }
-    let images = attached.iter().copied().chain(inline.iter().map(Vec::as_slice));
-    for image in images.filter(|i| qr::is_image(i)).take(config.qr_images) {
+    // The attached ones were known as images when they were collected.
+    let inline = inline.iter().map(Vec::as_slice).filter(|i| qr::is_image(i));
+    for image in attached.iter().copied().chain(inline).take(config.qr_images) {
         for code in qr::codes(image) {
             out.flag(ns::ATTACH, "qr_code");
             clues.qr_code(&code, urls);

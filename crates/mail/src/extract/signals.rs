@@ -711,7 +711,7 @@ mod tests {
     fn signals_with(raw: &str, config: &MailConfig) -> Vec<(&'static str, String)> {
         let mail = Mail::parse(raw.as_bytes(), config);
         let mut sink = NamedSink::new();
-        let found = crate::extract::extract_with(&mail, &mut sink, None);
+        let found = crate::extract::extract_with(&mail, &mut sink, None).signals;
         let (x, names) = sink.finish();
         let features: Vec<&str> =
             x.hashes().iter().filter_map(|h| names.get(h).map(String::as_str)).collect();
