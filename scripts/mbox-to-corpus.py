@@ -4,7 +4,7 @@
 
     scripts/mbox-to-corpus.py phishing-2021.mbox /tmp/nazario-2021 spam
 
-A message starts at a line "From " after a blank line (or at the top). The "From " line itself is
+A message starts at a line "From " after a blank line (or one of spaces), or at the top. The "From " line itself is
 dropped; ">From " lines are left as they are (mboxo and mboxrd differ there, and a filter should
 see what a mail store would hold). The pseudo-message UW IMAP writes first ("DON'T DELETE THIS
 MESSAGE -- FOLDER INTERNAL DATA") is skipped. Bytes are kept as they are: no decoding.
@@ -20,7 +20,10 @@ def messages(data: bytes):
         at = data.find(b"From ", pos)
         if at < 0:
             break
-        if at == 0 or data[at - 2:at] == b"\n\n" or data[at - 4:at] == b"\r\n\r\n":
+        # After a blank line: one that is empty or holds only spaces and tabs (some archives
+        # write those).
+        line_start = data.rfind(b"\n", 0, at - 1) + 1 if at > 0 else 0
+        if at == 0 or (data[at - 1:at] == b"\n" and at > 1 and not data[line_start:at - 1].strip(b" \t\r")):
             if start is not None:
                 yield data[start:at]
             start = at
