@@ -16,6 +16,9 @@ pub enum ConfigError {
     /// The thresholds in the model file's metadata cannot be used.
     #[error("the model's own thresholds: {0}")]
     ModelThresholds(String),
+    /// A `[signals]` entry cannot be used.
+    #[error("[signals]: {0}")]
+    Signal(String),
     /// The model learned from features this build no longer extracts.
     #[error(
         "the model learned from extractor version {model}, this build extracts version {this}: \
@@ -171,4 +174,31 @@ pub struct Config {
     pub mail: MailConfig,
     /// Explanations.
     pub explain: ExplainConfig,
+    /// Points a named signal adds to the score, by name (`PADDED_SUBJECT = 0.5`), in place of
+    /// its built-in points (`warden_mail::extract::SIGNALS`); 0 leaves it to the model.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub signals: std::collections::BTreeMap<String, f64>,
+}
+
+impl Config {
+    /// The points of each named signal: the built-in ones, with `[signals]` in their place.
+    pub(crate) fn signal_points(&self) -> Result<Vec<(&'static str, f64)>, ConfigError> {
+        let mut points = warden_mail::extract::SIGNALS.to_vec();
+        for (name, &value) in &self.signals {
+            let Some(slot) = points.iter_mut().find(|(n, _)| n == name) else {
+                let known: Vec<&str> = points.iter().map(|(n, _)| *n).collect();
+                return Err(ConfigError::Signal(format!(
+                    "no signal is called {name:?}; the signals are {}",
+                    known.join(", ")
+                )));
+            };
+            if !value.is_finite() || value.abs() > 100.0 {
+                return Err(ConfigError::Signal(format!(
+                    "{name} = {value}: points are a number from -100 to 100"
+                )));
+            }
+            slot.1 = value;
+        }
+        Ok(points)
+    }
 }

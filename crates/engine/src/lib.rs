@@ -40,6 +40,8 @@ pub struct MailEngine {
     /// The thresholds in force and where each came from (see [`ThresholdConfig::resolve`]).
     in_force: (ActionThresholds, [ThresholdSource; 3]),
     rules: Option<Arc<RuleSet>>,
+    /// The points each named signal adds to the score (`[signals]` over the built-in ones).
+    signal_points: Vec<(&'static str, f64)>,
 }
 
 impl MailEngine {
@@ -52,6 +54,7 @@ impl MailEngine {
     pub fn new(mut model: Model, mut config: Config) -> Result<Self, ConfigError> {
         let in_force = config.thresholds.resolve(ActionThresholds::of_model(&model)?.as_ref());
         let thresholds = in_force.0.build()?;
+        let signal_points = config.signal_points()?;
         match model.meta.extractor_version {
             0 => model.meta.extractor_version = warden_mail::EXTRACTOR_VERSION,
             v if v != warden_mail::EXTRACTOR_VERSION => {
@@ -65,7 +68,7 @@ impl MailEngine {
             mail.own_brands = std::mem::take(&mut config.mail.own_brands);
             config.mail = mail;
         }
-        Ok(MailEngine { model, config, thresholds, in_force, rules: None })
+        Ok(MailEngine { model, config, thresholds, in_force, rules: None, signal_points })
     }
 
     /// The model.
@@ -87,6 +90,7 @@ impl MailEngine {
     /// extractor settings, as in [`MailEngine::new`].
     pub fn set_config(&mut self, mut config: Config) -> Result<(), ConfigError> {
         let in_force = config.thresholds.resolve(ActionThresholds::of_model(&self.model)?.as_ref());
+        self.signal_points = config.signal_points()?;
         self.thresholds = in_force.0.build()?;
         self.in_force = in_force;
         config.mail = self.config.mail.clone();
@@ -120,6 +124,16 @@ impl MailEngine {
         &self.config.mail
     }
 
+    /// The points a named signal adds to the score.
+    pub fn signal_points(&self, name: &str) -> f64 {
+        self.signal_points.iter().find(|(n, _)| *n == name).map_or(0.0, |p| p.1)
+    }
+
+    /// The points of the signals found, summed.
+    fn points_of(&self, signals: &[warden_mail::extract::Signal]) -> f64 {
+        signals.iter().map(|s| self.signal_points(s.name)).sum()
+    }
+
     /// The hashed features of a raw message.
     pub fn features(&self, raw: &[u8]) -> FeatureVec {
         self.parse_and_extract(raw, None).1
@@ -131,11 +145,22 @@ impl MailEngine {
         raw: &'a [u8],
         facts: Option<&mut MailFacts>,
     ) -> (Mail<'a>, FeatureVec) {
+        let (mail, x, _) = self.parse_and_extract_points(raw, facts);
+        (mail, x)
+    }
+
+    /// [`MailEngine::parse_and_extract`], with the points of the signals found.
+    fn parse_and_extract_points<'a>(
+        &'a self,
+        raw: &'a [u8],
+        facts: Option<&mut MailFacts>,
+    ) -> (Mail<'a>, FeatureVec, f64) {
         let mail = Mail::parse(raw, &self.config.mail);
         // The model's weights start loading while extraction goes on.
         let mut sink = HashedSink::looking(self.model.learner.warmer());
-        warden_mail::extract::extract_with(&mail, &mut sink, facts);
-        (mail, sink.finish())
+        let found = warden_mail::extract::extract_with(&mail, &mut sink, facts);
+        let points = self.points_of(&found.signals);
+        (mail, sink.finish(), points)
     }
 
     /// The readable names of a raw message's features, each with its weight in the model,
@@ -185,8 +210,8 @@ impl MailEngine {
     /// [`MailEngine::decide_explained`] for the features behind it.
     pub fn decide(&self, raw: &[u8]) -> Decision<MailAction> {
         if self.rules.is_none() {
-            let (mail, x) = self.parse_and_extract(raw, None);
-            return self.finish(&mail, &x, self.score(&x), Vec::new(), None).0;
+            let (mail, x, points) = self.parse_and_extract_points(raw, None);
+            return self.finish(&mail, &x, (self.score(&x), points), Vec::new(), None).0;
         }
         self.decide_detailed(raw).decision
     }
@@ -195,11 +220,13 @@ impl MailEngine {
     /// them), the model's own log-odds, and what the rules made of it (`None` without rules).
     pub fn decide_detailed(&self, raw: &[u8]) -> Detailed {
         let mut facts = MailFacts::default();
-        let (mail, x) = self.parse_and_extract(raw, self.rules.is_some().then_some(&mut facts));
+        let (mail, x, signal_points) =
+            self.parse_and_extract_points(raw, self.rules.is_some().then_some(&mut facts));
         let model_score = self.score(&x);
         let facts = self.rules.is_some().then_some(facts);
-        let (decision, outcome) = self.finish(&mail, &x, model_score, Vec::new(), facts.as_ref());
-        Detailed { decision, features: x, model_score, outcome, facts }
+        let (decision, outcome) =
+            self.finish(&mail, &x, (model_score, signal_points), Vec::new(), facts.as_ref());
+        Detailed { decision, features: x, model_score, signal_points, outcome, facts }
     }
 
     /// Decides on a raw message and names the features that weighed most, rebuilt from the
@@ -246,19 +273,28 @@ impl MailEngine {
         let (x, recorded) = sink.finish();
         let mut weights = Vec::new();
         let score = self.model.learner.predict_contributions(&x, &mut weights);
+        let signal_points = self.points_of(&found.signals);
         let mut features = self.signal_reasons(found.signals);
         let room = self.config.explain.reasons.saturating_sub(features.len());
         features.extend(self.families(&recorded, &x, &weights).into_iter().take(room));
-        let (decision, outcome) = self.finish(&mail, &x, score, features, want_facts.then_some(&facts));
-        Detailed { decision, features: x, model_score: score, outcome, facts: want_facts.then_some(facts) }
+        let (decision, outcome) =
+            self.finish(&mail, &x, (score, signal_points), features, want_facts.then_some(&facts));
+        Detailed {
+            decision,
+            features: x,
+            model_score: score,
+            signal_points,
+            outcome,
+            facts: want_facts.then_some(facts),
+        }
     }
 
-    /// How much of the model's log-odds, without the bias, an explained decision's reasons
-    /// account for: |the sum of the reasons' contributions, `MODEL` left out| over |log-odds −
-    /// bias|. 1 when there is nothing to explain. Rules' points are not the model's and are
-    /// left out of both.
+    /// How much of the model's log-odds, without the bias, and the signals' points an
+    /// explained decision's reasons account for: |the sum of the reasons' contributions, `MODEL`
+    /// left out| over |log-odds − bias + points|. 1 when there is nothing to explain. Rules'
+    /// points are not the model's and are left out of both.
     pub fn reasons_coverage(&self, d: &Detailed) -> f64 {
-        let to_explain = (d.model_score - self.model.learner.bias()).abs();
+        let to_explain = (d.model_score - self.model.learner.bias() + d.signal_points).abs();
         if to_explain < 1e-12 {
             return 1.0;
         }
@@ -269,15 +305,15 @@ impl MailEngine {
         shown.abs() / to_explain
     }
 
-    /// The named signals as reasons, strongest first: each its sentence and what its feature
-    /// weighs in the model.
+    /// The named signals as reasons, strongest first: each its sentence, and its points with
+    /// what its feature weighs in the model.
     fn signal_reasons(&self, signals: Vec<warden_mail::extract::Signal>) -> Vec<Reason> {
         let mut reasons: Vec<Reason> = signals
             .into_iter()
             .take(self.config.explain.reasons)
             .map(|s| {
                 let weight = self.model.learner.contribution(feature_hash(SIGNAL, s.name.as_bytes()));
-                Reason::new(s.name, s.sentence, weight)
+                Reason::new(s.name, s.sentence, weight + self.signal_points(s.name))
             })
             .collect();
         reasons.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
@@ -372,14 +408,14 @@ impl MailEngine {
         &self,
         mail: &Mail<'_>,
         x: &FeatureVec,
-        model_score: f64,
+        (model_score, signal_points): (f64, f64),
         features: Vec<Reason>,
         facts: Option<&MailFacts>,
     ) -> (Decision<MailAction>, Option<Outcome>) {
         let probability = sigmoid(model_score);
         let mut reasons = Vec::with_capacity(features.len() + 2);
         let mut outcome = None;
-        let mut score = model_score;
+        let mut score = model_score + signal_points;
         let mut forced = None;
         let mut allowed = false;
         let mut review = false;
@@ -450,8 +486,10 @@ pub struct Detailed {
     pub decision: Decision<MailAction>,
     /// The message's features.
     pub features: FeatureVec,
-    /// The model's log-odds, before any rule.
+    /// The model's log-odds, before any rule and without the signals' points.
     pub model_score: f64,
+    /// The points the named signals added to the score (`[signals]`).
+    pub signal_points: f64,
     /// What the rules made of it (with its counter updates and label changes), with rules.
     pub outcome: Option<Outcome>,
     /// The facts the rules read, with rules.
@@ -797,6 +835,7 @@ mod threshold_tests {
             },
             features: FeatureVec::default(),
             model_score,
+            signal_points: 0.0,
             outcome: None,
             facts: None,
         };
@@ -809,6 +848,55 @@ mod threshold_tests {
         let d = detailed(-4.0, vec![reason("MODEL", -4.0), reason("TEXT", -1.0)]);
         assert!((e.reasons_coverage(&d) - 0.25).abs() < 1e-12);
         assert_eq!(e.reasons_coverage(&detailed(0.0, vec![reason("MODEL", 0.0)])), 1.0, "nothing to explain");
+        // A signal's points are in its reason, and in what there is to explain.
+        let mut d =
+            detailed(-3.0, vec![reason("MODEL", -3.0), reason("PADDED_SUBJECT", 1.0), reason("TEXT", -3.0)]);
+        d.signal_points = 1.0;
+        assert!((e.reasons_coverage(&d) - 1.0).abs() < 1e-12, "-3 + 1 explained by +1 and -3");
+        d.decision.reasons.pop();
+        assert!((e.reasons_coverage(&d) - 0.5).abs() < 1e-12, "the signal alone: 1 of 2");
+    }
+
+    #[test]
+    fn a_signal_s_points_move_the_score_and_show_in_its_reason() {
+        let padded = b"From: Deals <deals@shop.example>\r\nSubject: Sale now          _\r\n\r\nhello\r\n";
+        let with = |signals: &[(&str, f64)]| {
+            let config = Config {
+                signals: signals.iter().map(|(n, p)| (n.to_string(), *p)).collect(),
+                ..Config::default()
+            };
+            MailEngine::new(model(), config)
+        };
+        let e = with(&[]).unwrap();
+        let model_score = e.score(&e.features(padded));
+        let built_in = e.signal_points("PADDED_SUBJECT");
+        assert!(built_in > 0.0);
+        let fast = e.decide(padded);
+        assert!((fast.score - (model_score + built_in)).abs() < 1e-9, "{} vs {model_score}", fast.score);
+        let explained = e.decide_explained(padded);
+        assert_eq!(explained.score, fast.score, "both paths add the same points");
+        let reason = explained.reasons.iter().find(|r| r.name == "PADDED_SUBJECT").unwrap();
+        assert!((reason.contribution - built_in).abs() < 0.01, "an empty model's weight is 0: {reason:?}");
+        assert_eq!(explained.probability, sigmoid(model_score), "the probability stays the model's");
+        let detailed = e.decide_detailed(padded);
+        assert_eq!((detailed.model_score, detailed.signal_points), (model_score, built_in));
+
+        let e = with(&[("PADDED_SUBJECT", 2.5)]).unwrap();
+        assert!((e.decide(padded).score - (model_score + 2.5)).abs() < 1e-9);
+        let e = with(&[("PADDED_SUBJECT", 0.0)]).unwrap();
+        assert!((e.decide(padded).score - model_score).abs() < 1e-9, "0 leaves it to the model");
+        let mut e = with(&[]).unwrap();
+        e.set_config(Config { signals: [("PADDED_SUBJECT".to_owned(), 0.0)].into(), ..Config::default() })
+            .unwrap();
+        assert!((e.decide(padded).score - model_score).abs() < 1e-9, "a new configuration's points apply");
+
+        let err = with(&[("PADDED_SUBJEKT", 1.0)]).unwrap_err().to_string();
+        assert!(
+            err.contains("no signal is called \"PADDED_SUBJEKT\"") && err.contains("PADDED_SUBJECT"),
+            "{err}"
+        );
+        let err = with(&[("PADDED_SUBJECT", f64::NAN)]).unwrap_err().to_string();
+        assert!(err.contains("from -100 to 100"), "{err}");
     }
 
     #[test]

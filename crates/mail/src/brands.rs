@@ -123,7 +123,12 @@ impl Brands {
                 by_domain.entry(d.clone()).or_insert(i);
             }
             for l in &labels {
-                by_label.entry(l.clone()).or_insert(i);
+                // A label of one or two letters (`g.co`, `we.tl`) is a brand's short link, and
+                // every other name with that label (`w3.org`) would look like it; an everyday
+                // word's label (`orange.net`) is other firms' name too.
+                if l.len() >= 3 && !common {
+                    by_label.entry(l.clone()).or_insert(i);
+                }
                 if !common && l.len() >= 5 {
                     patterns.push(l.clone());
                     inside_brand.push(i);
@@ -135,8 +140,16 @@ impl Brands {
                     by_len[l.len()].push((l.clone(), i, letters(l)));
                 }
             }
-            let words: Vec<Vec<String>> =
+            let mut words: Vec<Vec<String>> =
                 words.iter().map(|w| words_of(w)).filter(|w| !w.is_empty()).collect();
+            // A name of several words is also written run together (`RoyalMail`).
+            let joined: Vec<Vec<String>> =
+                words.iter().filter(|w| w.len() > 1).map(|w| vec![w.concat()]).collect();
+            for j in joined {
+                if !words.contains(&j) {
+                    words.push(j);
+                }
+            }
             vocabulary.extend(words.iter().flatten().cloned());
             brands.push(Brand { name, words, domains, common });
         }
@@ -160,7 +173,7 @@ impl Brands {
             let lower = display.to_ascii_lowercase();
             let words =
                 lower.split(|c: char| !(c.is_ascii_alphanumeric() || c == '&')).filter(|w| !w.is_empty());
-            if !words.take(64).any(|w| self.vocabulary.contains(w)) {
+            if !words.take(64).any(|w| self.vocabulary.contains(w)) && !has_initials(&lower) {
                 return None;
             }
         }
@@ -275,10 +288,12 @@ impl Brands {
         // Inside a longer name only beside a lure word (`paypal-secure`, `securelogin-paypal`):
         // brands run services under names of their own (`adobe-campaign`, `yahoodns`) that no
         // list keeps up with, while a phisher's name has to persuade.
-        if LURES.iter().any(|w| folded.contains(w))
-            && let Some(m) = self.inside.find(&folded)
+        // Hyphens are left out, as a name is read (`geek-squadservices`).
+        let unhyphened = if folded.contains('-') { folded.replace('-', "") } else { folded.clone() };
+        if LURES.iter().any(|w| unhyphened.contains(w))
+            && let Some(m) = self.inside.find(&unhyphened)
         {
-            let rest = format!("{}{}", &folded[..m.start()], &folded[m.end()..]);
+            let rest = format!("{}{}", &unhyphened[..m.start()], &unhyphened[m.end()..]);
             if LURES.iter().any(|w| rest.contains(w)) {
                 return Some(self.inside_brand[m.pattern().as_usize()]);
             }
@@ -406,12 +421,37 @@ pub(crate) fn words_of(text: &str) -> Vec<String> {
         decancer::cure(text, decancer::Options::default())
             .map_or_else(|_| text.to_lowercase(), |c| c.to_string())
     };
-    cured
-        .split(|c: char| !(c.is_alphanumeric() || c == '&'))
-        .filter(|w| !w.is_empty())
-        .take(64)
-        .map(str::to_owned)
-        .collect()
+    let mut words: Vec<String> = Vec::new();
+    // Initials in a row are one word (`U.S.P.S`, `U S P S`): spelt out, a brand's name slips
+    // past a filter that reads whole words.
+    let mut initials = 0;
+    for w in cured.split(|c: char| !(c.is_alphanumeric() || c == '&')).filter(|w| !w.is_empty()).take(64) {
+        let initial = w.chars().nth(1).is_none();
+        match words.last_mut() {
+            Some(last) if initial && initials > 0 => {
+                last.push_str(w);
+                initials += 1;
+            }
+            _ => {
+                words.push(w.to_owned());
+                initials = usize::from(initial);
+            }
+        }
+    }
+    words
+}
+
+/// Whether a lower-case ASCII name spells initials in a row (`u.s.p.s`), which [`words_of`]
+/// joins into a word.
+fn has_initials(lower: &str) -> bool {
+    let mut words = lower.split(|c: char| !(c.is_ascii_alphanumeric() || c == '&')).filter(|w| !w.is_empty());
+    let mut before = false;
+    words.any(|w| {
+        let initial = w.len() == 1;
+        let pair = before && initial;
+        before = initial;
+        pair
+    })
 }
 
 /// A domain label as it reads: letters of other scripts to Latin, digits to the letters they
@@ -470,6 +510,12 @@ mod tests {
         assert_eq!(b.owner("paypal.com").map(|b| b.name.as_str()), Some("PayPal"));
         assert_eq!(b.owner("microsoftonline.com").map(|b| b.name.as_str()), Some("Microsoft"));
         assert!(b.owner("example.com").is_none());
+        // A domain listed under two brands would make the second brand's own mail look forged.
+        for brand in &b.brands {
+            for d in &brand.domains {
+                assert!(b.owner(d).is_some_and(|o| std::ptr::eq(o, brand)), "{d} is {}'s alone", brand.name);
+            }
+        }
     }
 
     #[test]
@@ -485,6 +531,23 @@ mod tests {
         assert_eq!(named("Apple Valley Farms"), None);
         assert_eq!(named("paypalooza"), None, "not a whole word");
         assert_eq!(named(""), None);
+        // Initials spelt out are the brand's word, in ASCII and in styled letters alike.
+        assert_eq!(named("U.S.P.S Giveaway"), Some("USPS"));
+        assert_eq!(named("U S P S"), Some("USPS"));
+        assert_eq!(named("𝗨.𝗦.𝗣.𝗦 Rewards"), Some("USPS"));
+        assert_eq!(named("J. Smith"), None, "one initial joins nothing");
+        assert_eq!(named("Sam's Club Lipton Tea Variety Box"), Some("Sam's Club"));
+        assert_eq!(named("Tech Gift from T-Mobile"), Some("T-Mobile"));
+        assert_eq!(named("RoyalMail"), Some("Royal Mail"), "a name of two words run together");
+    }
+
+    #[test]
+    fn initials_in_a_row_are_one_word() {
+        assert_eq!(words_of("U.S.P.S_Giveaway"), ["usps", "giveaway"]);
+        assert_eq!(words_of("A B C and D"), ["abc", "and", "d"]);
+        assert_eq!(words_of("Sam's Club"), ["sam", "s", "club"]);
+        assert!(has_initials("u.s.p.s giveaway"));
+        assert!(!has_initials("sam s club"));
     }
 
     #[test]
@@ -511,6 +574,13 @@ mod tests {
         assert_eq!(imitates("applebees.com"), None, "an everyday word inside a name");
         assert_eq!(imitates("example.org"), None);
         assert_eq!(imitates("chasebank-alerts.com"), None, "everyday brand names are not looked for inside");
+        // Names that share a label with a brand's short link or everyday name are not look-alikes.
+        assert_eq!(imitates("www.w3.org"), None, "w3 folds to 'we', WeTransfer's we.tl");
+        assert_eq!(imitates("a298.g.akamai.net"), None, "g, Google's g.co");
+        assert_eq!(imitates("orange.net"), None, "an everyday word under another suffix");
+        assert_eq!(imitates("mail.ru"), None);
+        assert_eq!(imitates("dhl.xyz"), Some("DHL"), "a short label of three letters still counts");
+        assert_eq!(imitates("geek-squadservices106.co"), Some("Geek Squad"), "hyphens are read through");
     }
 
     /// The fuzzer's case: a host whose registrable domain, lower-cased, is longer in bytes than

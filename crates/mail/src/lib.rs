@@ -28,7 +28,7 @@ use warden_core::{Event, EventKind, FeatureSink, MailAction};
 /// The version of the extraction code: raised whenever a change makes the same message yield
 /// other features, so that features stored by an older build are known to be stale (the
 /// settings alone do not say it).
-pub const EXTRACTOR_VERSION: u32 = 5;
+pub const EXTRACTOR_VERSION: u32 = 6;
 
 /// The parser, built once (building one fills a table of header parsers). It parses the
 /// fields the extractor reads; every other field, Received included, stays raw: a message may

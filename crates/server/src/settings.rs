@@ -44,6 +44,9 @@ pub struct Settings {
     pub mail: MailConfig,
     /// Explanations.
     pub explain: ExplainConfig,
+    /// Points of the named signals, by name, in place of the built-in ones.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub signals: std::collections::BTreeMap<String, f64>,
     /// Listeners and the data directory.
     pub server: ServerConfig,
     /// Limits on what one request may cost.
@@ -561,7 +564,12 @@ impl Settings {
 
     /// The engine's part.
     pub fn engine(&self) -> Config {
-        Config { thresholds: self.thresholds.clone(), mail: self.mail.clone(), explain: self.explain.clone() }
+        Config {
+            thresholds: self.thresholds.clone(),
+            mail: self.mail.clone(),
+            explain: self.explain.clone(),
+            signals: self.signals.clone(),
+        }
     }
 }
 

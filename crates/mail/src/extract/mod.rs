@@ -20,7 +20,7 @@ use warden_core::{FeatureSink, Namespace};
 
 use crate::Mail;
 
-pub use signals::Signal;
+pub use signals::{SIGNALS, Signal};
 pub use text::{WordStats, normalize_words};
 pub use url::registrable_domain;
 
