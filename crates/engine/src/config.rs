@@ -182,7 +182,7 @@ pub struct Config {
 
 impl Config {
     /// The points of each named signal: the built-in ones, with `[signals]` in their place.
-    pub(crate) fn signal_points(&self) -> Result<Vec<(&'static str, f64)>, ConfigError> {
+    pub fn signal_points(&self) -> Result<Vec<(&'static str, f64)>, ConfigError> {
         let mut points = warden_mail::extract::SIGNALS.to_vec();
         for (name, &value) in &self.signals {
             let Some(slot) = points.iter_mut().find(|(n, _)| n == name) else {

@@ -443,6 +443,9 @@ impl Settings {
         if let Err(e) = self.thresholds.check() {
             return bad(format!("[thresholds]: {e}"));
         }
+        if let Err(e) = self.engine().signal_points() {
+            return bad(e.to_string());
+        }
         if self.server.listen == self.server.controller && self.server.listen.port() != 0 {
             return bad(format!("[server]: listen and controller are both {}", self.server.listen));
         }
@@ -679,6 +682,9 @@ mod tests {
             ("[thresholds]\njunk = 7.0\nquarantine = 6.0\n", "thresholds"),
             ("[server]\ncontroller = \"127.0.0.1:11333\"\n", "both"),
             ("[auth]\ntokens = [\"short\"]\n", "16 characters"),
+            ("[signals]\nPADDED_SUBJEKT = 1.0\n", "no signal is called \"PADDED_SUBJEKT\""),
+            ("[signals]\nPADDED_SUBJECT = 1e9\n", "from -100 to 100"),
+            ("[signals]\nPADDED_SUBJECT = \"high\"\n", "PADDED_SUBJECT"),
             ("[server\n", "w.toml"),
         ] {
             std::fs::write(&p, text).unwrap();
