@@ -1,8 +1,8 @@
 //! What searching an image for QR codes costs (one core): `cargo bench -p warden-mail --bench qr`.
 //!
-//! Codes of an ordinary size in PNG, JPEG and GIF; a large PNG scaled down before the search; a
-//! photo with no code; and sheets of finder patterns, the search's worst case, which bound what a
-//! hostile image can cost.
+//! Codes of an ordinary size in PNG, JPEG and GIF, and in PDF files (1-bit with PNG
+//! predictors, and JPEG); a large PNG scaled down before the search; a photo with no code; and
+//! sheets of finder patterns, the search's worst case, which bound what a hostile image can cost.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use warden_mail::extract::qr;
@@ -29,6 +29,24 @@ fn bench(c: &mut Criterion) {
         let found = qr::codes(bytes);
         eprintln!("{name}: {} bytes, {} code(s)", bytes.len(), found.len());
         g.bench_function(name.as_str(), |b| b.iter(|| qr::codes(std::hint::black_box(bytes))));
+    }
+    let pdfs = [
+        (
+            format!("code {side}px pdf 1-bit"),
+            images::pdf(&[images::pdf_flate(side, side, &code, true, true, false)]),
+        ),
+        (
+            format!("code {side}px pdf jpeg"),
+            images::pdf(&[images::pdf_jpeg(side, side, images::jpeg(side, side, &code))]),
+        ),
+    ];
+    let search = |pdf: &[u8]| {
+        let mut budget = 2;
+        qr::pdf_codes(pdf, &mut budget)
+    };
+    for (name, bytes) in &pdfs {
+        eprintln!("{name}: {} bytes, {} code(s)", bytes.len(), search(bytes).len());
+        g.bench_function(name.as_str(), |b| b.iter(|| search(std::hint::black_box(bytes))));
     }
     g.finish();
 }

@@ -1,5 +1,6 @@
-//! Writes the QR fuzz target's seeds: codes in PNG, JPEG and GIF, a photo and a sheet of finder
-//! patterns, small enough for the fuzzer. `cargo run -p warden-mail --example qr_seeds -- DIR`
+//! Writes the QR fuzz target's seeds: codes in PNG, JPEG and GIF, a photo, a sheet of finder
+//! patterns, and PDF files with codes as 8-bit, 1-bit and JPEG images, small enough for the
+//! fuzzer. `cargo run -p warden-mail --example qr_seeds -- DIR`
 //!
 //! With `--eml FILE` it writes instead the QR code phish of `examples/quishing.eml`.
 
@@ -26,6 +27,9 @@ fn main() -> std::io::Result<()> {
         ("photo.jpg", images::jpeg(64, 64, &photo)),
         ("finders.png", images::png(120, 120, &finders)),
         ("finders.gif", images::gif(120, 120, &finders)),
+        ("grey.pdf", images::pdf(&[images::pdf_flate(side, side, &code, false, true, true)])),
+        ("mask.pdf", images::pdf(&[images::pdf_flate(side, side, &code, true, true, false)])),
+        ("jpeg.pdf", images::pdf(&[images::pdf_jpeg(side, side, images::jpeg(side, side, &code))])),
     ];
     for (name, bytes) in seeds {
         std::fs::write(dir.join(name), bytes)?;

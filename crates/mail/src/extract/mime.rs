@@ -75,8 +75,7 @@ pub(super) fn extract<'m>(
                 let bytes = part.contents();
                 clues.attachment(part.attachment_name(), &ctype, bytes);
                 if images.len() < config.qr_images
-                    && bytes.len() <= qr::MAX_IMAGE_BYTES
-                    && qr::is_image(bytes)
+                    && ((bytes.len() <= qr::MAX_IMAGE_BYTES && qr::is_image(bytes)) || qr::is_pdf(bytes))
                 {
                     images.push(bytes);
                 }

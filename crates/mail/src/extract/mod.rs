@@ -134,9 +134,9 @@ pub fn extract_with(
 /// no links of its own; a newsletter's images (dozens of links beside them) are not searched.
 pub const QR_MAX_LINKS: usize = 10;
 
-/// Searches the images of a message with few links for QR codes, the attached ones first, at
-/// most `qr_images` of them; a code is an `attach:qr_code` feature and its links are links of
-/// the message.
+/// Searches the images of a message with few links for QR codes, the attached ones first (and
+/// the images inside attached PDF files), at most `qr_images` of them; a code is an
+/// `attach:qr_code` feature and its links are links of the message.
 fn qr_codes(
     attached: &[&[u8]],
     config: &crate::MailConfig,
@@ -148,10 +148,20 @@ fn qr_codes(
     if urls.urls().len() > QR_MAX_LINKS {
         return;
     }
-    // The attached ones were known as images when they were collected.
+    // The attached ones were known as images or PDF files when they were collected.
     let inline = inline.iter().map(Vec::as_slice).filter(|i| qr::is_image(i));
-    for image in attached.iter().copied().chain(inline).take(config.qr_images) {
-        for code in qr::codes(image) {
+    let mut budget = config.qr_images;
+    for file in attached.iter().copied().chain(inline) {
+        if budget == 0 {
+            break;
+        }
+        let codes = if qr::is_pdf(file) {
+            qr::pdf_codes(file, &mut budget)
+        } else {
+            budget -= 1;
+            qr::codes(file)
+        };
+        for code in codes {
             out.flag(ns::ATTACH, "qr_code");
             clues.qr_code(&code, urls);
         }

@@ -51,7 +51,12 @@ pub fn codes(bytes: &[u8]) -> Vec<String> {
     } else {
         None
     };
-    let Some(image) = image.map(shrink) else { return Vec::new() };
+    image.map_or_else(Vec::new, search)
+}
+
+/// The texts of the QR codes in a decoded image, scaled down first.
+fn search(image: Grey) -> Vec<String> {
+    let image = shrink(image);
     // quirc keeps its own bounds (32 finder patterns, 8 codes an image), so what a hostile
     // image can cost is bounded by its pixels.
     let mut decoder = quircs::Quirc::default();
@@ -68,6 +73,201 @@ pub fn codes(bytes: &[u8]) -> Vec<String> {
         texts.push(text);
     }
     texts
+}
+
+/// Bytes of a PDF file looked through for images.
+pub(crate) const MAX_PDF_BYTES: usize = 1 << 20;
+/// Image streams of one PDF file looked at, at most.
+const MAX_PDF_IMAGES: usize = 8;
+/// Bytes before a stream in which its dictionary is looked for.
+const MAX_DICT_BYTES: usize = 4096;
+
+/// Whether `bytes` start as a PDF file does (after at most a few bytes of junk, as readers allow).
+pub fn is_pdf(bytes: &[u8]) -> bool {
+    memchr::memmem::find(&bytes[..bytes.len().min(1024)], b"%PDF-").is_some()
+}
+
+/// The texts of the QR codes in the images of a PDF file, searching at most `budget` images
+/// (each searched image takes one from it): JPEG streams (`/DCTDecode`) as they are, and
+/// `/FlateDecode` pixels of 8-bit grey or RGB and of 1-bit images (masks included), PNG
+/// predictors undone. A "scan the code on the attached notice" phish puts its code there.
+///
+/// A scan for image streams, not a PDF parser (lopdf and pdf parse the whole document,
+/// object tables, object streams and encryption, to reach them, and a hostile file's cost with
+/// it): an image's dictionary is what lies between the stream and the `obj` before it, its
+/// length the `/Length` when it is written there, else the next `endstream`. Images whose size
+/// or colour space is written elsewhere are left unread.
+pub fn pdf_codes(pdf: &[u8], budget: &mut usize) -> Vec<String> {
+    let pdf = &pdf[..pdf.len().min(MAX_PDF_BYTES)];
+    let mut texts = Vec::new();
+    let (mut at, mut seen) = (0, 0);
+    let stream = memchr::memmem::Finder::new(b"stream");
+    while *budget > 0 && seen < MAX_PDF_IMAGES {
+        let Some(i) = stream.find(&pdf[at..]) else { break };
+        let s = at + i;
+        at = s + 6;
+        if pdf[..s].ends_with(b"end") {
+            continue;
+        }
+        let from = s.saturating_sub(MAX_DICT_BYTES);
+        let Some(j) = memchr::memmem::rfind(&pdf[from..s], b"obj") else { continue };
+        let dict = &pdf[from + j + 3..s];
+        if !is_image_dict(dict) {
+            continue;
+        }
+        let mut start = at;
+        if pdf.get(start) == Some(&b'\r') {
+            start += 1;
+        }
+        if pdf.get(start) == Some(&b'\n') {
+            start += 1;
+        }
+        let by_length =
+            number(dict, b"/Length").and_then(|n| start.checked_add(n)).filter(|&e| e <= pdf.len());
+        let Some(end) =
+            by_length.or_else(|| memchr::memmem::find(&pdf[start..], b"endstream").map(|k| start + k))
+        else {
+            break;
+        };
+        at = end;
+        seen += 1;
+        if let Some(image) = pdf_image(dict, &pdf[start..end]) {
+            *budget -= 1;
+            texts.extend(search(image));
+        }
+    }
+    texts
+}
+
+/// Whether a stream's dictionary says it is an image: `/Subtype /Image`.
+fn is_image_dict(dict: &[u8]) -> bool {
+    value_of(dict, b"/Subtype").is_some_and(|v| name_is(v, b"/Image"))
+}
+
+/// What follows `key` (a name, not the start of a longer one) in `dict`, white space skipped.
+fn value_of<'a>(dict: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    let mut from = 0;
+    while let Some(i) = memchr::memmem::find(&dict[from..], key) {
+        let after = from + i + key.len();
+        from = after;
+        if dict.get(after).is_some_and(|b| b.is_ascii_alphanumeric()) {
+            continue;
+        }
+        let rest = &dict[after..];
+        let skip = rest.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        return Some(&rest[skip..]);
+    }
+    None
+}
+
+/// Whether `value` starts with the name `name` (not a longer one).
+fn name_is(value: &[u8], name: &[u8]) -> bool {
+    value.starts_with(name) && !value.get(name.len()).is_some_and(|b| b.is_ascii_alphanumeric())
+}
+
+/// The number written directly after `key` (not a reference such as `12 0 R`).
+fn number(dict: &[u8], key: &[u8]) -> Option<usize> {
+    let v = value_of(dict, key)?;
+    let digits = v.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 9 {
+        return None;
+    }
+    let rest = &v[digits..];
+    let reference =
+        rest.iter().skip_while(|b| b.is_ascii_whitespace()).take_while(|b| b.is_ascii_digit()).count() > 0
+            && rest.iter().filter(|b| !b.is_ascii_whitespace()).nth(1) == Some(&b'R');
+    if reference {
+        return None;
+    }
+    std::str::from_utf8(&v[..digits]).ok()?.parse().ok()
+}
+
+/// Decodes one image stream of a PDF to grey, when it is one this reads.
+fn pdf_image(dict: &[u8], data: &[u8]) -> Option<Grey> {
+    let (width, height) = (number(dict, b"/Width")?, number(dict, b"/Height")?);
+    if !within_bounds(width, height) {
+        return None;
+    }
+    let filter = value_of(dict, b"/Filter")?;
+    let filter = filter
+        .strip_prefix(b"[")
+        .map_or(filter, |f| &f[f.iter().take_while(|b| b.is_ascii_whitespace()).count()..]);
+    if name_is(filter, b"/DCTDecode") {
+        return jpeg(data);
+    }
+    if !name_is(filter, b"/FlateDecode") || value_of(dict, b"/Decode").is_some() {
+        return None;
+    }
+    let mask = value_of(dict, b"/ImageMask").is_some_and(|v| v.starts_with(b"true"));
+    let bits = if mask { 1 } else { number(dict, b"/BitsPerComponent")? };
+    let colours = match value_of(dict, b"/ColorSpace") {
+        _ if mask => 1,
+        Some(v) if name_is(v, b"/DeviceGray") => 1,
+        Some(v) if name_is(v, b"/DeviceRGB") => 3,
+        _ => return None,
+    };
+    if !matches!((bits, colours), (8, 1) | (8, 3) | (1, 1)) {
+        return None;
+    }
+    let predicted = number(dict, b"/Predictor").is_some_and(|p| p >= 10);
+    let row = (width * colours * bits).div_ceil(8);
+    let size = (row + usize::from(predicted)) * height;
+    let raw = miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(data, size).ok()?;
+    if raw.len() < size {
+        return None;
+    }
+    let rows = if predicted { unpredict(&raw, row, (colours * bits).div_ceil(8), height)? } else { raw };
+    let mut pixels = Vec::with_capacity(width * height);
+    for line in rows.chunks_exact(row).take(height) {
+        match (bits, colours) {
+            (8, 1) => pixels.extend_from_slice(&line[..width]),
+            (8, _) => pixels.extend(line.chunks_exact(3).take(width).map(|p| luma(p[0], p[1], p[2]))),
+            // One bit a pixel: 0 is painted (black), as a mask's and a grey image's are.
+            _ => {
+                pixels.extend((0..width).map(|x| if line[x / 8] & (0x80 >> (x % 8)) == 0 { 0 } else { 255 }))
+            }
+        }
+    }
+    Some(Grey { width, height, pixels })
+}
+
+/// Undoes PNG predictors (`/Predictor` 10 to 15): each row starts with its filter's byte.
+fn unpredict(raw: &[u8], row: usize, bpp: usize, height: usize) -> Option<Vec<u8>> {
+    let mut out = vec![0u8; row * height];
+    for y in 0..height {
+        let line = &raw[y * (row + 1)..(y + 1) * (row + 1)];
+        let (kind, line) = (line[0], &line[1..]);
+        let (done, rest) = out.split_at_mut(y * row);
+        let up = if y == 0 { None } else { Some(&done[(y - 1) * row..]) };
+        let cur = &mut rest[..row];
+        for x in 0..row {
+            let a = if x >= bpp { cur[x - bpp] } else { 0 };
+            let b = up.map_or(0, |u| u[x]);
+            let c = if x >= bpp { up.map_or(0, |u| u[x - bpp]) } else { 0 };
+            let add = match kind {
+                0 => 0,
+                1 => a,
+                2 => b,
+                3 => ((u16::from(a) + u16::from(b)) / 2) as u8,
+                4 => paeth(a, b, c),
+                _ => return None,
+            };
+            cur[x] = line[x].wrapping_add(add);
+        }
+    }
+    Some(out)
+}
+
+fn paeth(a: u8, b: u8, c: u8) -> u8 {
+    let p = i16::from(a) + i16::from(b) - i16::from(c);
+    let (pa, pb, pc) = ((p - i16::from(a)).abs(), (p - i16::from(b)).abs(), (p - i16::from(c)).abs());
+    if pa <= pb && pa <= pc {
+        a
+    } else if pb <= pc {
+        b
+    } else {
+        c
+    }
 }
 
 /// Pixels a side an image needs to be searched: a code meant for a phone's camera is larger,
@@ -216,6 +416,89 @@ mod tests {
     fn a_code_in_a_png_is_read() {
         let url = "https://login-verify.example.xyz/account?id=7";
         assert_eq!(codes(&code_png(url, 4)), vec![url.to_owned()]);
+    }
+
+    fn in_pdf(pdf: &[u8], budget: usize) -> (Vec<String>, usize) {
+        let mut left = budget;
+        let codes = pdf_codes(pdf, &mut left);
+        (codes, budget - left)
+    }
+
+    #[test]
+    fn codes_in_the_images_of_a_pdf_are_read() {
+        let url = "https://docs-review.example.xyz/s/93";
+        let (side, pixels) = images::code(url, 4);
+        assert!(is_pdf(&images::pdf(&[])));
+        for (what, image) in [
+            ("8-bit grey", images::pdf_flate(side, side, &pixels, false, false, true)),
+            ("8-bit grey, PNG predictors", images::pdf_flate(side, side, &pixels, false, true, true)),
+            (
+                "a 1-bit mask, predictors, length by reference",
+                images::pdf_flate(side, side, &pixels, true, true, false),
+            ),
+            ("1-bit, length by reference", images::pdf_flate(side, side, &pixels, true, false, false)),
+            ("JPEG", images::pdf_jpeg(side, side, images::jpeg(side, side, &pixels))),
+        ] {
+            assert_eq!(in_pdf(&images::pdf(&[image]), 2), (vec![url.to_owned()], 1), "{what}");
+        }
+    }
+
+    #[test]
+    fn a_pdf_s_images_are_searched_within_the_budget() {
+        let code = |u: &str| {
+            let (side, pixels) = images::code(u, 3);
+            images::pdf_flate(side, side, &pixels, false, false, true)
+        };
+        let pdf = images::pdf(&[
+            code("https://a.example/1"),
+            code("https://b.example/2"),
+            code("https://c.example/3"),
+        ]);
+        assert_eq!(
+            in_pdf(&pdf, 2),
+            (vec!["https://a.example/1".to_owned(), "https://b.example/2".to_owned()], 2)
+        );
+        assert_eq!(in_pdf(&pdf, 0), (Vec::new(), 0));
+        // A photo is searched (and takes from the budget) but holds nothing.
+        let photo = images::pdf_flate(200, 200, &images::photo(200), false, false, true);
+        assert_eq!(in_pdf(&images::pdf(&[photo]), 2), (Vec::new(), 1));
+    }
+
+    #[test]
+    fn broken_and_oversized_pdf_images_are_left_unread() {
+        let url = "https://x.example/";
+        let (side, pixels) = images::code(url, 4);
+        let good = images::pdf(&[images::pdf_flate(side, side, &pixels, false, false, true)]);
+        // Cut anywhere, the file gives what it still holds and never panics.
+        for cut in (0..good.len()).step_by(7) {
+            let (codes, _) = in_pdf(&good[..cut], 2);
+            assert!(codes.is_empty() || codes == [url], "cut at {cut}");
+        }
+        // Sizes that lie: more pixels than the bound, or than the stream holds.
+        let text = String::from_utf8_lossy(&good).into_owned();
+        for lie in [format!("/Width {}", 20_000), format!("/Width {}", side + 1), "/Width 10 0 R".to_owned()]
+        {
+            let bad = text.replacen(&format!("/Width {side}"), &lie, 1);
+            assert_eq!(in_pdf(bad.as_bytes(), 2), (Vec::new(), 0), "{lie}");
+        }
+        // A stream that inflates without end is stopped at the image's size.
+        let bomb = images::PdfImage {
+            dict: "/Subtype /Image /Width 1000 /Height 1000 /ColorSpace /DeviceGray /BitsPerComponent 8 \
+                   /Filter /FlateDecode"
+                .to_owned(),
+            data: miniz_oxide::deflate::compress_to_vec_zlib(&vec![0u8; 64 << 20], 9),
+        };
+        assert_eq!(in_pdf(&images::pdf(&[bomb]), 2), (Vec::new(), 0));
+        // Not images, or in colours this does not read.
+        for other in ["/Subtype /Form", "/Subtype /ImageB", "/Subtype /Image /ColorSpace /DeviceCMYK"] {
+            let bad = text.replacen("/Subtype /Image", other, 1).replacen(
+                "/ColorSpace /DeviceGray",
+                "",
+                usize::from(other.contains("CMYK")),
+            );
+            assert_eq!(in_pdf(bad.as_bytes(), 2), (Vec::new(), 0), "{other}");
+        }
+        assert_eq!(in_pdf(b"%PDF-1.7 stream stream endstream obj stream", 2), (Vec::new(), 0));
     }
 
     #[test]

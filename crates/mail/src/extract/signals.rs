@@ -1037,6 +1037,20 @@ the mail's link checks."
             sentence(&signals(&inline), "QR_CODE_LINK"),
             "An image holds a QR code that leads to qr.example.top, out of sight of the mail's link checks."
         );
+        // The same code inside an attached PDF file ("scan the code on the attached notice").
+        let (side, pixels) = images::code("https://payroll.example.top/w2", 4);
+        let pdf = images::pdf(&[images::pdf_flate(side, side, &pixels, true, true, false)]);
+        let attached = format!(
+            "From: HR <hr@notices.example>\r\nSubject: Your W-2\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+Scan the code in the attached notice.\r\n--b\r\nContent-Type: application/pdf; name=\"notice.pdf\"\r\n\
+Content-Disposition: attachment; filename=\"notice.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
+            images::base64_lines(&pdf)
+        );
+        assert_eq!(
+            sentence(&signals(&attached), "QR_CODE_LINK"),
+            "An image holds a QR code that leads to payroll.example.top, out of sight of the mail's link checks."
+        );
         // A code with no link in it (a Wi-Fi password, a ticket number) is no link.
         assert_eq!(signals(&with(&image("TICKET 4471-2231"))), []);
         // A message with the links of a newsletter: its images are not searched.
