@@ -98,11 +98,13 @@ pub fn extract_with(
     let mut urls = url::UrlCollector::default();
     let mut clues = signals::Clues::default();
     let mut images: Vec<&[u8]> = Vec::new();
+    let mut raw_subject = "";
     match mail.message() {
         Some(msg) => {
             headers::extract(msg, &mut clues, &mut out);
             let subject = msg.subject().unwrap_or("");
-            text::subject(subject, msg.header_raw("Subject").unwrap_or(""), &mut out);
+            raw_subject = msg.header_raw("Subject").unwrap_or("");
+            text::subject(subject, raw_subject, &mut out);
             texts.push_subject(subject);
             images = mime::extract(msg, config, &mut texts, &mut urls, &mut clues, &mut out);
         }
@@ -119,7 +121,7 @@ pub fn extract_with(
     qr_codes(&images, config, &mut clues, &mut urls, &mut out);
     let url_domains = urls.emit(&mut out);
     let normalised = texts.emit(&mut out);
-    let found = signals::detect(mail.message(), config, &clues, &urls, normalised, &mut out);
+    let found = signals::detect(mail.message(), raw_subject, config, &clues, &urls, normalised, &mut out);
     if let Some(facts) = facts {
         *facts = crate::MailFacts::of(mail);
         facts.url_domains = url_domains.into_iter().collect();

@@ -387,6 +387,7 @@ struct Sender<'m, 'c> {
 /// them.
 pub(crate) fn detect(
     msg: Option<&Message<'_>>,
+    raw_subject: &str,
     config: &MailConfig,
     clues: &Clues,
     urls: &UrlCollector,
@@ -623,7 +624,6 @@ pub(crate) fn detect(
                 );
             }
         }
-        let raw_subject = m.header_raw("Subject").unwrap_or("");
         disguise_signals((subject, raw_subject), sender.name, sender.local, &mut say);
         auth_signals(clues, sender.domain, &mut say);
     }
@@ -675,10 +675,12 @@ fn disguise_signals(
 /// it is 5 or longer: the padding that makes copies of one mail differ. A run at the start is
 /// how a field is folded, and a line end is not white space here.
 fn padding(subject: &str) -> Option<usize> {
-    let text = subject.trim_start().trim_end_matches(['\r', '\n']);
+    // Spaces and tabs, byte by byte: padding is ASCII (other white space, such as U+3000,
+    // is written alone).
+    let text = subject.trim_start().trim_end_matches(['\r', '\n']).as_bytes();
     let (mut run, mut longest) = (0usize, 0usize);
-    for c in text.chars().take(1024) {
-        if c.is_whitespace() {
+    for &b in &text[..text.len().min(1024)] {
+        if b == b' ' || b == b'\t' {
             run += 1;
             longest = longest.max(run);
         } else {
