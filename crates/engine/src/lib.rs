@@ -90,8 +90,10 @@ impl MailEngine {
     /// extractor settings, as in [`MailEngine::new`].
     pub fn set_config(&mut self, mut config: Config) -> Result<(), ConfigError> {
         let in_force = config.thresholds.resolve(ActionThresholds::of_model(&self.model)?.as_ref());
-        self.signal_points = config.signal_points()?;
-        self.thresholds = in_force.0.build()?;
+        // Both checked before either is taken: a configuration is taken whole or not at all.
+        let (points, thresholds) = (config.signal_points()?, in_force.0.build()?);
+        self.signal_points = points;
+        self.thresholds = thresholds;
         self.in_force = in_force;
         config.mail = self.config.mail.clone();
         self.config = config;

@@ -87,7 +87,14 @@ pub fn own(names: &[String], domains: &[String]) -> Option<Brands> {
     let name = names.first().cloned().unwrap_or_else(|| domains[0].clone());
     let mut words: Vec<String> = names.to_vec();
     words.extend(domains.iter().filter_map(|d| label_of(d)));
-    Some(Brands::new([(name, words, domains.to_vec(), Vec::new(), false)]))
+    let mut brands = Brands::new([(name, words, domains.to_vec(), Vec::new(), false)]);
+    // The operator's own labels count however short (`hp.com`): they chose them.
+    for d in domains {
+        if let Some(l) = label_of(&registrable_domain(d).unwrap_or_else(|| d.to_ascii_lowercase())) {
+            brands.by_label.entry(fold(&l)).or_insert(0);
+        }
+    }
+    Some(brands)
 }
 
 /// A domain's label below its public suffix, when it has one.
@@ -150,7 +157,9 @@ impl Brands {
                     words.push(j);
                 }
             }
-            vocabulary.extend(words.iter().flatten().cloned());
+            // Words of one letter (`t-mobile`, `sam's club`, `triple a`) are in nearly every name:
+            // the prefilter keeps the others, and every name has one.
+            vocabulary.extend(words.iter().flatten().filter(|w| w.chars().nth(1).is_some()).cloned());
             brands.push(Brand { name, words, domains, common });
         }
         let inside = AhoCorasick::new(&patterns).expect("brand labels make an automaton");
@@ -178,6 +187,12 @@ impl Brands {
             }
         }
         let words = words_of(display);
+        let joined = join_initials(&words);
+        [Some(words), joined].into_iter().flatten().find_map(|words| self.named_in_words(&words))
+    }
+
+    /// [`Brands::named_by`] over a name's words.
+    fn named_in_words(&self, words: &[String]) -> Option<&Brand> {
         if !words.iter().any(|w| self.vocabulary.contains(w)) {
             return None;
         }
@@ -198,11 +213,14 @@ impl Brands {
     /// as whole words.
     pub fn mentioned_in(&self, text: &str) -> Option<&Brand> {
         let words = words_of(text);
-        if !words.iter().any(|w| self.vocabulary.contains(w)) {
-            return None;
-        }
-        self.brands.iter().filter(|b| !b.common).find(|b| {
-            b.words.iter().any(|phrase| words.windows(phrase.len()).any(|w| w == phrase.as_slice()))
+        let joined = join_initials(&words);
+        [Some(words), joined].into_iter().flatten().find_map(|words| {
+            if !words.iter().any(|w| self.vocabulary.contains(w)) {
+                return None;
+            }
+            self.brands.iter().filter(|b| !b.common).find(|b| {
+                b.words.iter().any(|phrase| words.windows(phrase.len()).any(|w| w == phrase.as_slice()))
+            })
         })
     }
 
@@ -332,7 +350,6 @@ const LURES: &[&str] = &[
     "login",
     "logon",
     "signin",
-    "sign-in",
     "verify",
     "verif",
     "account",
@@ -421,24 +438,37 @@ pub(crate) fn words_of(text: &str) -> Vec<String> {
         decancer::cure(text, decancer::Options::default())
             .map_or_else(|_| text.to_lowercase(), |c| c.to_string())
     };
-    let mut words: Vec<String> = Vec::new();
-    // Initials in a row are one word (`U.S.P.S`, `U S P S`): spelt out, a brand's name slips
-    // past a filter that reads whole words.
-    let mut initials = 0;
-    for w in cured.split(|c: char| !(c.is_alphanumeric() || c == '&')).filter(|w| !w.is_empty()).take(64) {
-        let initial = w.chars().nth(1).is_none();
-        match words.last_mut() {
-            Some(last) if initial && initials > 0 => {
+    cured
+        .split(|c: char| !(c.is_alphanumeric() || c == '&'))
+        .filter(|w| !w.is_empty())
+        .take(64)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A name's words with initials in a row made one word (`U.S.P.S` → `usps`), when it has
+/// them: spelt out, a brand's name slips past a filter that reads whole words. Looked at
+/// besides the words as they are, which a brand named with one letter (`T-Mobile`) needs.
+fn join_initials(words: &[String]) -> Option<Vec<String>> {
+    let initial = |w: &String| w.chars().nth(1).is_none();
+    if !words.windows(2).any(|p| initial(&p[0]) && initial(&p[1])) {
+        return None;
+    }
+    let mut joined: Vec<String> = Vec::with_capacity(words.len());
+    let mut run = 0;
+    for w in words {
+        match joined.last_mut() {
+            Some(last) if initial(w) && run > 0 => {
                 last.push_str(w);
-                initials += 1;
+                run += 1;
             }
             _ => {
-                words.push(w.to_owned());
-                initials = usize::from(initial);
+                joined.push(w.clone());
+                run = usize::from(initial(w));
             }
         }
     }
-    words
+    Some(joined)
 }
 
 /// Whether a lower-case ASCII name spells initials in a row (`u.s.p.s`), which [`words_of`]
@@ -539,13 +569,21 @@ mod tests {
         assert_eq!(named("Sam's Club Lipton Tea Variety Box"), Some("Sam's Club"));
         assert_eq!(named("Tech Gift from T-Mobile"), Some("T-Mobile"));
         assert_eq!(named("RoyalMail"), Some("Royal Mail"), "a name of two words run together");
+        assert_eq!(
+            named("Win a T-Mobile iPhone"),
+            Some("T-Mobile"),
+            "an initial before a brand of one letter"
+        );
+        assert_eq!(b.mentioned_in("Win a T-Mobile iPhone").map(|b| b.name.as_str()), Some("T-Mobile"));
+        assert_eq!(b.mentioned_in("Your U.S.P.S parcel").map(|b| b.name.as_str()), Some("USPS"));
     }
 
     #[test]
     fn initials_in_a_row_are_one_word() {
-        assert_eq!(words_of("U.S.P.S_Giveaway"), ["usps", "giveaway"]);
-        assert_eq!(words_of("A B C and D"), ["abc", "and", "d"]);
-        assert_eq!(words_of("Sam's Club"), ["sam", "s", "club"]);
+        let joined = |s: &str| join_initials(&words_of(s));
+        assert_eq!(joined("U.S.P.S_Giveaway").unwrap(), ["usps", "giveaway"]);
+        assert_eq!(joined("A B C and D").unwrap(), ["abc", "and", "d"]);
+        assert_eq!(joined("Sam's Club"), None);
         assert!(has_initials("u.s.p.s giveaway"));
         assert!(!has_initials("sam s club"));
     }
@@ -618,5 +656,8 @@ mod tests {
         assert!(own.imitated_by("examp1ebank.com", "examp1ebank.com").is_some());
         assert!(own.imitated_by("examplebank.com", "examplebank.com").is_none());
         assert!(super::own(&[], &[]).is_none());
+        let short = super::own(&["HP".into()], &["hp.com".into()]).unwrap();
+        assert!(short.imitated_by("hp.xyz", "hp.xyz").is_some(), "the operator's own short label");
+        assert!(builtin().imitated_by("we.xyz", "we.xyz").is_none(), "a built-in label of two letters");
     }
 }

@@ -82,9 +82,11 @@ const MAX_PDF_IMAGES: usize = 8;
 /// Bytes before a stream in which its dictionary is looked for.
 const MAX_DICT_BYTES: usize = 4096;
 
-/// Whether `bytes` start as a PDF file does (after at most a few bytes of junk, as readers allow).
+/// Whether `bytes` start as a PDF file does (after at most a few bytes of junk, as readers
+/// allow), and not as an image does: an image that carries `%PDF-` in a comment is searched as
+/// the image it is.
 pub fn is_pdf(bytes: &[u8]) -> bool {
-    memchr::memmem::find(&bytes[..bytes.len().min(1024)], b"%PDF-").is_some()
+    !is_image(bytes) && memchr::memmem::find(&bytes[..bytes.len().min(1024)], b"%PDF-").is_some()
 }
 
 /// The texts of the QR codes in the images of a PDF file, searching at most `budget` images
@@ -105,11 +107,14 @@ pub fn pdf_codes(pdf: &[u8], budget: &mut usize) -> Vec<String> {
     while *budget > 0 && seen < MAX_PDF_IMAGES {
         let Some(i) = stream.find(&pdf[at..]) else { break };
         let s = at + i;
+        // A dictionary is looked for after the last `stream` only: a file of nothing but
+        // `stream` costs a pass over it, not 4 KiB a word.
+        let last = at;
         at = s + 6;
         if pdf[..s].ends_with(b"end") {
             continue;
         }
-        let from = s.saturating_sub(MAX_DICT_BYTES);
+        let from = s.saturating_sub(MAX_DICT_BYTES).max(last);
         let Some(j) = memchr::memmem::rfind(&pdf[from..s], b"obj") else { continue };
         let dict = &pdf[from + j + 3..s];
         if !is_image_dict(dict) {
@@ -172,10 +177,19 @@ fn number(dict: &[u8], key: &[u8]) -> Option<usize> {
     if digits == 0 || digits > 9 {
         return None;
     }
-    let rest = &v[digits..];
-    let reference =
-        rest.iter().skip_while(|b| b.is_ascii_whitespace()).take_while(|b| b.is_ascii_digit()).count() > 0
-            && rest.iter().filter(|b| !b.is_ascii_whitespace()).nth(1) == Some(&b'R');
+    // A reference: the number, white space, a generation number, white space, `R`.
+    let mut rest = v[digits..].iter().peekable();
+    let mut skip = |pred: fn(&u8) -> bool| {
+        let mut n = 0;
+        while rest.next_if(|b| pred(b)).is_some() {
+            n += 1;
+        }
+        n
+    };
+    let reference = skip(u8::is_ascii_whitespace) > 0
+        && skip(u8::is_ascii_digit) > 0
+        && skip(u8::is_ascii_whitespace) > 0
+        && rest.peek() == Some(&&b'R');
     if reference {
         return None;
     }
@@ -209,7 +223,12 @@ fn pdf_image(dict: &[u8], data: &[u8]) -> Option<Grey> {
     if !matches!((bits, colours), (8, 1) | (8, 3) | (1, 1)) {
         return None;
     }
-    let predicted = number(dict, b"/Predictor").is_some_and(|p| p >= 10);
+    let predicted = match number(dict, b"/Predictor") {
+        None | Some(1) => false,
+        Some(10..=15) => true,
+        // TIFF's predictor, or none known.
+        Some(_) => return None,
+    };
     let row = (width * colours * bits).div_ceil(8);
     let size = (row + usize::from(predicted)) * height;
     let raw = miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(data, size).ok()?;
@@ -499,6 +518,19 @@ mod tests {
             assert_eq!(in_pdf(bad.as_bytes(), 2), (Vec::new(), 0), "{other}");
         }
         assert_eq!(in_pdf(b"%PDF-1.7 stream stream endstream obj stream", 2), (Vec::new(), 0));
+        let mut by_reference = images::pdf_flate(side, side, &pixels, false, false, true);
+        by_reference.dict = by_reference.dict.replacen("/Width", "/Length 12 10 R /Width", 1);
+        assert_eq!(
+            in_pdf(&images::pdf(&[by_reference]), 2),
+            (vec![url.to_owned()], 1),
+            "a length by a reference of generation 10: read to endstream"
+        );
+        assert_eq!(number(b"/Length 12 10 R", b"/Length"), None);
+        assert_eq!(number(b"/Length 12 /Filter", b"/Length"), Some(12));
+        // An image whose first bytes are an image's is one, whatever else it carries.
+        let mut png = code_png(url, 4);
+        png.extend_from_slice(b"%PDF-1.4");
+        assert!(!is_pdf(&png) && is_image(&png));
     }
 
     #[test]

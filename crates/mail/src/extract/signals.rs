@@ -699,8 +699,8 @@ fn made_up(local: &str) -> bool {
 }
 
 /// How a subject or display name hides its words, when it does: letters of Unicode's
-/// mathematical alphabets (𝑵𝑶𝑻𝑬, 𝗟𝗮𝘀𝘁), or a row of one symbol in front (⇑⇑⇑, ➲➲➲, ㅐㅐ).
-/// Emoji are left alone: honest marketing opens with them.
+/// mathematical alphabets (𝑵𝑶𝑻𝑬, 𝗟𝗮𝘀𝘁), or a row of one arrow or mark in front (⇑⇑⇑, ➲➲➲,
+/// ㅐㅐ).
 fn styling(text: &str) -> Option<String> {
     if text.is_ascii() {
         return None;
@@ -711,10 +711,11 @@ fn styling(text: &str) -> Option<String> {
     }
     let mut chars = text.trim_start_matches(|c: char| c.is_whitespace() || "\"'_#`*.-".contains(c)).chars();
     let (first, second) = (chars.next()?, chars.next()?);
-    let symbol = !first.is_ascii()
-        && first < '\u{1F000}'
-        && (!first.is_alphanumeric() || ('\u{3130}'..='\u{318F}').contains(&first));
-    (symbol && first == second).then(|| format!("opens with a row of {first}{first}"))
+    // Arrows (⇑, ➲, ⤆) and letters of Hangul's jamo used as marks (ㅐ): what this spam opens
+    // with. Stars, shapes and emoji (★★★★★ Rate your order, ■■ in a Japanese newsletter, ✨✨)
+    // open honest mail too, and are left alone.
+    let arrow = matches!(first, '\u{2190}'..='\u{21FF}' | '\u{27F0}'..='\u{27FF}' | '\u{2900}'..='\u{297F}' | '\u{2794}'..='\u{27BF}' | '\u{2B00}'..='\u{2B11}' | '\u{3130}'..='\u{318F}');
+    (arrow && first == second).then(|| format!("opens with a row of {first}{first}"))
 }
 
 /// Authentication and consistency, what tells honest bulk mail: a DKIM signature of the
@@ -1150,8 +1151,15 @@ Subject: Lower rates\r\n\r\nhello\r\n";
             sentence(&signals(arrows), "STYLED_TEXT"),
             "The display name opens with a row of ⇑⇑, which filters that read words do not read."
         );
-        for honest in ["🎁🎁 Gifts for everyone", "Save 30% ✨ today", "Größe und Maße", "→ Take the survey"]
-        {
+        for honest in [
+            "🎁🎁 Gifts for everyone",
+            "✨✨ New arrivals",
+            "★★★★★ Rate your order",
+            "■■ 今週のお知らせ",
+            "Save 30% ✨ today",
+            "Größe und Maße",
+            "→ Take the survey",
+        ] {
             let raw = format!("From: Shop <a@b.example>\r\nSubject: {honest}\r\n\r\nhi\r\n");
             assert_eq!(signals(&raw), [], "{honest}");
         }

@@ -130,10 +130,10 @@ fn backtest(args: Backtest) -> anyhow::Result<ExitCode> {
             // Deliver forced is the ham extreme; junk, quarantine and reject the spam one.
             if a == 0 { -FORCED } else { FORCED + a as f64 }
         } else {
-            d.model_score + out.points
+            d.model_score + d.signal_points + out.points
         };
         with.push((final_score, item.spam));
-        without.push((d.model_score, item.spam));
+        without.push((d.model_score + d.signal_points, item.spam));
         engine.learn_scored(&d.features, item.spam, d.model_score);
     }
     bar.finish_and_clear();
