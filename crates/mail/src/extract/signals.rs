@@ -435,7 +435,15 @@ pub(crate) fn detect(
 
     // Brand impersonation: a brand in the display name, or in a threatening subject, sent from
     // a domain that is not the brand's.
-    let claimed = sender.name.and_then(|n| lists().find_map(|b| b.named_by(n)).map(|b| (b, "display name")));
+    // A brand's agent ("Jane Doe - State Farm Agent") writes from an agency's own domain.
+    let agent = |n: &str| {
+        n.split(|c: char| !c.is_alphanumeric())
+            .any(|w| w.eq_ignore_ascii_case("agent") || w.eq_ignore_ascii_case("agency"))
+    };
+    let claimed = sender
+        .name
+        .filter(|n| !agent(n))
+        .and_then(|n| lists().find_map(|b| b.named_by(n)).map(|b| (b, "display name")));
     let claimed = claimed.or_else(|| {
         threatened.then(|| lists().find_map(|b| b.mentioned_in(subject)).map(|b| (b, "subject"))).flatten()
     });
@@ -912,6 +920,12 @@ Content-Type: text/html; charset=utf-8\r\n\r\n\
         let shop = "From: Deals <deals@retailer.example>\r\nSubject: Apple AirPods and Netflix gift cards on sale\r\n\r\n\
 Shop now at https://retailer.example/sale\r\n";
         assert_eq!(signals(shop), []);
+        // An insurer's agent writes from the agency's domain; a survey "from" the insurer does not.
+        let agent = "From: Jane Doe - State Farm Agent <jane@janedoeinsurance.example>\r\nSubject: Your renewal\r\n\r\nhi\r\n";
+        assert_eq!(signals(agent), []);
+        let survey =
+            "From: State Farm Feedback <survey@drivereadykit.example>\r\nSubject: Win a kit\r\n\r\nhi\r\n";
+        assert_eq!(names(&signals(survey)), ["BRAND_IMPERSONATION"]);
         // A threatening subject naming a distinctive brand is enough.
         let threat =
             "From: Support <help@mailer.example>\r\nSubject: Netflix: payment failed\r\n\r\nhello\r\n";
