@@ -79,6 +79,13 @@ pub fn builtin() -> &'static Brands {
     &BUILTIN
 }
 
+impl Brand {
+    /// Whether one of the brand's names is among `words`, as whole words in a row.
+    fn named_in(&self, words: &[String]) -> bool {
+        self.words.iter().any(|phrase| words.windows(phrase.len()).any(|w| w == phrase.as_slice()))
+    }
+}
+
 /// The operator's own brand: its names and domains (never `common`: the operator chose them).
 pub fn own(names: &[String], domains: &[String]) -> Option<Brands> {
     if domains.is_empty() {
@@ -199,13 +206,13 @@ impl Brands {
         let meaningful: Vec<&String> =
             words.iter().filter(|w| !SERVICE_WORDS.contains(&w.as_str())).collect();
         self.brands.iter().find(|b| {
-            b.words.iter().any(|phrase| {
-                if b.common {
+            if b.common {
+                b.words.iter().any(|phrase| {
                     meaningful.len() == phrase.len() && meaningful.iter().zip(phrase).all(|(a, b)| *a == b)
-                } else {
-                    words.windows(phrase.len()).any(|w| w == phrase.as_slice())
-                }
-            })
+                })
+            } else {
+                b.named_in(words)
+            }
         })
     }
 
@@ -218,9 +225,7 @@ impl Brands {
             if !words.iter().any(|w| self.vocabulary.contains(w)) {
                 return None;
             }
-            self.brands.iter().filter(|b| !b.common).find(|b| {
-                b.words.iter().any(|phrase| words.windows(phrase.len()).any(|w| w == phrase.as_slice()))
-            })
+            self.brands.iter().filter(|b| !b.common).find(|b| b.named_in(&words))
         })
     }
 
@@ -451,7 +456,7 @@ pub(crate) fn words_of(text: &str) -> Vec<String> {
 /// besides the words as they are, which a brand named with one letter (`T-Mobile`) needs.
 fn join_initials(words: &[String]) -> Option<Vec<String>> {
     let initial = |w: &String| w.chars().nth(1).is_none();
-    if !words.windows(2).any(|p| initial(&p[0]) && initial(&p[1])) {
+    if !initials_in_a_row(words.iter().map(String::as_str)) {
         return None;
     }
     let mut joined: Vec<String> = Vec::with_capacity(words.len());
@@ -474,10 +479,16 @@ fn join_initials(words: &[String]) -> Option<Vec<String>> {
 /// Whether a lower-case ASCII name spells initials in a row (`u.s.p.s`), which [`words_of`]
 /// joins into a word.
 fn has_initials(lower: &str) -> bool {
-    let mut words = lower.split(|c: char| !(c.is_ascii_alphanumeric() || c == '&')).filter(|w| !w.is_empty());
+    initials_in_a_row(
+        lower.split(|c: char| !(c.is_ascii_alphanumeric() || c == '&')).filter(|w| !w.is_empty()),
+    )
+}
+
+/// Whether two words of one character each follow each other.
+fn initials_in_a_row<'a>(mut words: impl Iterator<Item = &'a str>) -> bool {
     let mut before = false;
     words.any(|w| {
-        let initial = w.len() == 1;
+        let initial = w.chars().nth(1).is_none();
         let pair = before && initial;
         before = initial;
         pair
