@@ -5,14 +5,14 @@ use serde::{Deserialize, Serialize};
 /// One reason behind a decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reason {
-    /// Stable machine name (`GTUBE`, `MODEL`, `TEXT`, `RULE:name`).
+    /// Stable machine name, upper case (`MODEL`, `RULE:name`, a kind's own signals).
     pub name: String,
     /// What it means, for a person: a sentence.
     pub description: String,
     /// What it added to the score (log-odds units); 0 for purely informative reasons.
     pub contribution: f64,
     /// The features that weighed most in it (`namespace:token`), with what each added: what an
-    /// analyst looks at next. Words of the message: never audited.
+    /// analyst looks at next. Words of the event: never audited.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<Evidence>,
 }
@@ -40,39 +40,13 @@ pub struct Decision<A> {
     pub action: A,
     /// What the thresholds act on: the model's log-odds plus rule contributions.
     pub score: f64,
-    /// The model's calibrated probability that the event is abusive (spam), 0–1.
+    /// The model's calibrated probability that the event is abusive, 0–1.
     pub probability: f64,
     /// Why, strongest first.
     pub reasons: Vec<Reason>,
     /// A rule asked for an analyst to look at it (the action stands meanwhile).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub review: bool,
-}
-
-/// What Warden does with a mail message, mildest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MailAction {
-    /// Deliver to the inbox.
-    Deliver,
-    /// Deliver to the junk folder.
-    Junk,
-    /// Hold for review.
-    Quarantine,
-    /// Refuse at SMTP time.
-    Reject,
-}
-
-impl MailAction {
-    /// The action's name as used in configuration and output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MailAction::Deliver => "deliver",
-            MailAction::Junk => "junk",
-            MailAction::Quarantine => "quarantine",
-            MailAction::Reject => "reject",
-        }
-    }
 }
 
 /// An error in a threshold configuration.
@@ -148,15 +122,24 @@ pub fn logit(p: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use MailAction::*;
 
-    fn mail() -> Thresholds<MailAction> {
+    /// Four actions, mildest first.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    enum Step {
+        Deliver,
+        Junk,
+        Quarantine,
+        Reject,
+    }
+    use Step::*;
+
+    fn steps() -> Thresholds<Step> {
         Thresholds::new(Deliver, vec![(7.0, Reject), (1.5, Junk), (4.0, Quarantine)]).unwrap()
     }
 
     #[test]
     fn scores_map_to_the_highest_step_reached() {
-        let t = mail();
+        let t = steps();
         assert_eq!(t.action(-3.0), Deliver);
         assert_eq!(t.action(1.5), Junk);
         assert_eq!(t.action(3.99), Junk);
@@ -181,10 +164,5 @@ mod tests {
         }
         assert_eq!(sigmoid(-1000.0), 0.0);
         assert_eq!(sigmoid(1000.0), 1.0);
-    }
-
-    #[test]
-    fn actions_serialise_in_lower_case() {
-        assert_eq!(serde_json::to_string(&Quarantine).unwrap(), "\"quarantine\"");
     }
 }

@@ -40,7 +40,7 @@ pub fn feature_hash(ns: Namespace, token: &[u8]) -> u64 {
 /// The hash of a 4-byte token (`u32::from_le_bytes`) in namespace `ns`: the seeded value
 /// multiplied by a 64-bit odd constant into 128 bits, the halves folded together (the mixing
 /// step of wyhash and foldhash). Every input bit reaches every output bit, low and high, and it
-/// costs one multiplication: for n-grams, thousands a message, where a general-purpose hash
+/// costs one multiplication: for n-grams, thousands an event, where a general-purpose hash
 /// call (or SplitMix64's three multiplications, used before) cost more than the rest of the
 /// n-gram. Stable across versions and platforms.
 #[inline]
@@ -77,8 +77,8 @@ fn window(w: &[u8]) -> u32 {
 
 /// A finished, sparse, binary feature vector: the distinct hashes present, in no set order.
 ///
-/// Every present feature has the value 1, unnormalised: a long message has more features
-/// and a larger score magnitude. For online learning on mail this measured better than unit
+/// Every present feature has the value 1, unnormalised: a long event has more features
+/// and a larger score magnitude. For online learning on text this measured better than unit
 /// L2 normalisation, overall and per feature group (`docs/learners.md`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FeatureVec {
@@ -114,18 +114,18 @@ impl FeatureVec {
 /// The sink used on the hot path: it keeps the distinct hashes, in first-seen order, removing
 /// repeats as they arrive.
 ///
-/// A message yields a few thousand features, mostly repeats (n-grams above all). Each is
+/// An event of text yields a few thousand features, mostly repeats (n-grams above all). Each is
 /// looked up in an open-addressing table as it is added, so a repeat costs one probe and is
 /// never stored: against collecting every hash and deduplicating afterwards, this saves a
 /// store and a load per feature and keeps only the distinct ones in memory.
 ///
 /// The table holds 32-bit fingerprints (the hash's high half, its lowest bit set so that none
 /// is 0, the mark of an empty slot) at slots chosen by the hash's low bits: half the memory of
-/// full hashes. A typical message's table (16,384 slots, 64 KiB) is filled to an eighth: a
+/// full hashes. A typical event's table (16,384 slots, 64 KiB) is filled to an eighth: a
 /// new feature seldom finds its first slot taken by another, which costs a mispredicted
 /// branch. Half the slots (32 KiB, the size of the L1 cache) measured 2.4% slower a decision;
 /// twice as many, no faster. Two features are taken for one only when they agree on the slot and
-/// on 31 bits of the fingerprint: about one message in ten million would lose one feature of
+/// on 31 bits of the fingerprint: about one event in ten million would lose one feature of
 /// its thousands.
 #[derive(Debug)]
 pub struct HashedSink<L: Look = Ignore> {
@@ -160,7 +160,7 @@ impl<F: FnMut(u64)> Look for F {
 }
 
 /// A sink's working memory, reused from one event to the next on the same thread: a fresh
-/// table per message would be a fresh mapping of zeroed pages from the kernel, costing more
+/// table per event would be a fresh mapping of zeroed pages from the kernel, costing more
 /// than the deduplication.
 #[derive(Debug, Default)]
 struct Scratch {
@@ -358,7 +358,7 @@ impl<L: Look> FeatureSink for HashedSink<L> {
 
 /// The hot-path sink that also keeps every token's bytes (not its name): an explanation can
 /// then name the few features it shows without extracting the event again. Keeping the bytes
-/// costs a few microseconds a message; naming every feature, or a second extraction, costs
+/// costs a few microseconds an event; naming every feature, or a second extraction, costs
 /// as much as the decision itself.
 #[derive(Debug)]
 pub struct RecordingSink<L: Look = Ignore> {

@@ -120,7 +120,7 @@ fn bench(c: &mut Criterion) {
             b.iter_batched(
                 || {
                     warden_learn::Model::new(
-                        warden_core::EventKind::Mail,
+                        <warden_mail::MailKind as warden_core::Kind>::NAME,
                         warden_learn::LearnerSpec::Ftrl(warden_learn::FtrlParams::default()),
                         serde_json::Value::Null,
                         warden_learn::RehearsalParams::default(),

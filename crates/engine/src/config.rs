@@ -4,7 +4,8 @@
 //! are refused by name.
 
 use serde::{Deserialize, Serialize};
-use warden_core::{MailAction, Thresholds};
+use warden_core::Thresholds;
+use warden_mail::MailAction;
 use warden_mail::MailConfig;
 
 /// Why a configuration could not be used.
@@ -19,6 +20,14 @@ pub enum ConfigError {
     /// A `[signals]` entry cannot be used.
     #[error("[signals]: {0}")]
     Signal(String),
+    /// The model scores another kind of event.
+    #[error("the model scores {model} events, not {this}")]
+    Kind {
+        /// The model's kind.
+        model: String,
+        /// This engine's.
+        this: &'static str,
+    },
     /// The model learned from features this build no longer extracts.
     #[error(
         "the model learned from extractor version {model}, this build extracts version {this}: \

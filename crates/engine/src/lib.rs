@@ -10,11 +10,12 @@ mod config;
 pub use config::{ActionThresholds, Config, ConfigError, ExplainConfig, ThresholdConfig, ThresholdSource};
 
 use std::sync::Arc;
+use warden_core::{Action, Kind};
 use warden_core::{
-    Decision, Event, Evidence, FeatureVec, HashedSink, MailAction, NamedSink, Reason, Recorded,
-    RecordingSink, sigmoid,
+    Decision, Event, Evidence, FeatureVec, HashedSink, NamedSink, Reason, Recorded, RecordingSink, sigmoid,
 };
 use warden_learn::{Learner, Model, ModelError, OnlineLearner};
+use warden_mail::{MailAction, MailKind};
 
 use warden_core::feature_hash;
 use warden_mail::explain::{FAMILIES, family_of, push_fixed, sentence};
@@ -52,6 +53,9 @@ impl MailEngine {
     /// A model that has not been used yet (extractor version 0) is stamped with this build's
     /// extractor version; one made by another version is refused.
     pub fn new(mut model: Model, mut config: Config) -> Result<Self, ConfigError> {
+        if model.meta.kind != MailKind::NAME {
+            return Err(ConfigError::Kind { model: model.meta.kind.clone(), this: MailKind::NAME });
+        }
         let in_force = config.thresholds.resolve(ActionThresholds::of_model(&model)?.as_ref());
         let thresholds = in_force.0.build()?;
         let signal_points = config.signal_points()?;
@@ -427,7 +431,7 @@ impl MailEngine {
             score += out.points;
             review = out.review;
             allowed = out.allow;
-            forced = out.action.map(|a| MAIL_ACTIONS[a]);
+            forced = out.action.map(|a| MailAction::ALL[a]);
             for &i in &out.fired {
                 let rule = &rules.rules()[i];
                 let what = if rule.description.is_empty() {
@@ -501,10 +505,6 @@ pub struct Detailed {
 /// The most features a reason names as its evidence (`[explain] evidence` is capped to it).
 const MAX_EVIDENCE: usize = 8;
 
-/// The rule catalogue's actions (mildest first) as mail actions.
-const MAIL_ACTIONS: [MailAction; 4] =
-    [MailAction::Deliver, MailAction::Junk, MailAction::Quarantine, MailAction::Reject];
-
 /// A message's facts and the model's verdict as the record rules read.
 fn record_of(f: &MailFacts, probability: f64, score: f64) -> Record {
     let mut r = Record::new(Catalogue::mail());
@@ -556,9 +556,18 @@ mod tests {
         assert_eq!(starter_model().unwrap().meta.extractor_version, warden_mail::EXTRACTOR_VERSION);
     }
 
+    #[test]
+    fn a_model_of_another_kind_is_refused() {
+        let mut other = engine().into_model();
+        other.meta.kind = "signup".to_owned();
+        let err = MailEngine::new(other, Config::default()).unwrap_err();
+        assert_eq!(err.to_string(), "the model scores signup events, not mail");
+        assert_eq!(starter_model().unwrap().meta.kind, MailKind::NAME);
+    }
+
     fn engine() -> MailEngine {
         let model = Model::new(
-            warden_core::EventKind::Mail,
+            MailKind::NAME,
             LearnerSpec::Ftrl(FtrlParams { bits: 16, ..Default::default() }),
             serde_json::Value::Null,
             warden_learn::RehearsalParams::default(),
@@ -693,7 +702,7 @@ Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filen
 
     fn engine(rules: &str) -> MailEngine {
         let model = Model::new(
-            warden_core::EventKind::Mail,
+            MailKind::NAME,
             LearnerSpec::Ftrl(FtrlParams { bits: 16, ..Default::default() }),
             serde_json::Value::Null,
             warden_learn::RehearsalParams::default(),
@@ -707,7 +716,7 @@ Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filen
 
     #[test]
     fn the_catalogue_actions_are_the_mail_actions_in_order() {
-        let names: Vec<&str> = MAIL_ACTIONS.iter().map(|a| a.as_str()).collect();
+        let names: Vec<&str> = MailAction::ALL.iter().map(|a| a.as_str()).collect();
         assert_eq!(names, Catalogue::mail().actions);
     }
 
@@ -769,7 +778,7 @@ mod threshold_tests {
 
     fn model() -> Model {
         Model::new(
-            warden_core::EventKind::Mail,
+            MailKind::NAME,
             LearnerSpec::Ftrl(FtrlParams { bits: 12, ..Default::default() }),
             serde_json::Value::Null,
             warden_learn::RehearsalParams::default(),

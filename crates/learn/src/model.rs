@@ -19,7 +19,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use warden_core::{EventKind, FeatureVec};
+use warden_core::FeatureVec;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::rehearsal::Rehearsal;
@@ -67,8 +67,8 @@ pub enum LearnerSpec {
 /// What a model file says about itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelMeta {
-    /// The kind of event it scores.
-    pub kind: EventKind,
+    /// The kind of event it scores ([`warden_core::Kind::NAME`]: `mail`).
+    pub kind: String,
     /// The learner and its settings.
     pub learner: LearnerSpec,
     /// When it was saved (RFC 3339, UTC).
@@ -182,7 +182,7 @@ pub struct Model {
 impl Model {
     /// An empty model.
     pub fn new(
-        kind: EventKind,
+        kind: &str,
         spec: LearnerSpec,
         extractor: serde_json::Value,
         rehearsal: RehearsalParams,
@@ -191,7 +191,7 @@ impl Model {
             learner: Learner::new(&spec),
             rehearsal: Rehearsal::new(rehearsal),
             meta: ModelMeta {
-                kind,
+                kind: kind.to_owned(),
                 learner: spec,
                 created: String::new(),
                 warden_version: env!("CARGO_PKG_VERSION").into(),
@@ -419,8 +419,7 @@ mod tests {
     use super::*;
 
     fn trained(spec: LearnerSpec) -> Model {
-        let mut m =
-            Model::new(EventKind::Mail, spec, serde_json::json!({"k": 1}), RehearsalParams::default());
+        let mut m = Model::new("test", spec, serde_json::json!({"k": 1}), RehearsalParams::default());
         for i in 0..50u64 {
             m.learn(&FeatureVec::from_hashes(vec![i % 7, 100 + i % 3, 9999]), i % 2 == 0);
         }

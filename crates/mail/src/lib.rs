@@ -13,17 +13,19 @@ mod config;
 pub mod explain;
 pub mod extract;
 mod facts;
+mod kind;
 mod raw;
 
 pub use config::MailConfig;
 pub use facts::MailFacts;
+pub use kind::{MailAction, MailKind};
 pub use raw::{
     LIST_HEADER_PREFIXES, TRACE_HEADER_PREFIXES, is_gtube, strip_header_fields, strip_list_headers,
     strip_mbox_from_line,
 };
 
 use mail_parser::{Message, MessageParser};
-use warden_core::{Event, EventKind, FeatureSink, MailAction};
+use warden_core::{Event, FeatureSink};
 
 /// The version of the extraction code: raised whenever a change makes the same message yield
 /// other features, so that features stored by an older build are known to be stale (the
@@ -85,11 +87,7 @@ impl<'a> Mail<'a> {
 }
 
 impl Event for Mail<'_> {
-    type Action = MailAction;
-
-    fn kind(&self) -> EventKind {
-        EventKind::Mail
-    }
+    type Kind = MailKind;
 
     fn extract(&self, sink: &mut dyn FeatureSink) {
         extract::extract(self, sink);

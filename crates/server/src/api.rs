@@ -8,7 +8,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use serde::{Deserialize, Serialize};
-use warden_core::{FeatureVec, MailAction, Reason};
+use warden_core::{FeatureVec, Reason};
+use warden_mail::MailAction;
 
 use crate::store::Outcome;
 use crate::{ApiError, AppState};

@@ -50,7 +50,8 @@ use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use warden_core::{Decision, MailAction};
+use warden_core::Decision;
+use warden_mail::MailAction;
 
 pub use api::CheckReply;
 pub use auth::tokens as auth_tokens;

@@ -21,9 +21,10 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use warden_core::{Decision, FeatureVec, MailAction};
+use warden_core::{Decision, FeatureVec};
 use warden_engine::{Config, MailEngine};
 use warden_learn::{CheckpointMark, Model, ModelError};
+use warden_mail::MailAction;
 
 use crate::desk::{EntityLabel, JournaledCount, LabelSource};
 use crate::store::{FeedbackRecord, FeedbackStore, NewFeedback, OnDamage, Outcome, StoreError};

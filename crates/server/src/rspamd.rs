@@ -25,7 +25,8 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use serde::Serialize;
-use warden_core::MailAction;
+use warden_core::Action;
+use warden_mail::MailAction;
 
 use crate::store::Outcome;
 use crate::{ApiError, AppState};
@@ -136,10 +137,9 @@ pub(crate) async fn stat(State(state): State<AppState>) -> Result<Json<serde_jso
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let (messages, learned_spam, learned_ham, version) = state.live().model_counts();
-    let all = [MailAction::Deliver, MailAction::Junk, MailAction::Quarantine, MailAction::Reject];
     let mut actions = serde_json::Map::new();
     let (mut scanned, mut ham) = (0, 0);
-    for a in all {
+    for &a in MailAction::ALL {
         let n = state.0.scanned[a as usize].load(Ordering::Relaxed);
         scanned += n;
         if a == MailAction::Deliver {
@@ -186,8 +186,7 @@ mod tests {
 
     #[test]
     fn actions_map_onto_rspamds_words_in_order_of_severity() {
-        let all = [MailAction::Deliver, MailAction::Junk, MailAction::Quarantine, MailAction::Reject];
-        let names: Vec<_> = all.iter().map(|&a| action_name(a)).collect();
+        let names: Vec<_> = MailAction::ALL.iter().map(|&a| action_name(a)).collect();
         assert_eq!(names, ["no action", "add header", "rewrite subject", "reject"]);
     }
 

@@ -28,7 +28,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use warden_core::{Decision, MailAction};
+use warden_core::Decision;
+use warden_mail::MailAction;
 
 pub use codec::{Command, MilterError, Response};
 

@@ -108,7 +108,7 @@ pub fn new_model(args: &LearnerArgs, config: &Config) -> Result<Model> {
         replays: args.rehearsal_replays,
         hard_below: args.rehearsal_hard_below,
     };
-    Ok(Model::new(warden_core::EventKind::Mail, spec, extractor, rehearsal))
+    Ok(Model::new(<warden_mail::MailKind as warden_core::Kind>::NAME, spec, extractor, rehearsal))
 }
 
 /// The corpora's items, concatenated in order, then shuffled when a seed is given.
