@@ -42,9 +42,10 @@ fn run(path: &Path) -> Result<(), String> {
         match key.trim() {
             "rules" => {
                 let files: Vec<PathBuf> = value.split_whitespace().map(|f| root().join(f)).collect();
-                let set = warden_rules::RuleSet::load(&files, warden_rules::Catalogue::mail()).map_err(
-                    |errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
-                )?;
+                let set =
+                    warden_rules::RuleSet::load(&files, warden_mail::catalogue()).map_err(|errors| {
+                        errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+                    })?;
                 engine.set_rules(Some(Arc::new(set)));
             }
             k @ ("action" | "reason" | "no reason" | "review") => {

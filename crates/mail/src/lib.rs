@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod brands;
+pub mod catalogue;
 mod config;
 pub mod explain;
 pub mod extract;
@@ -16,6 +17,7 @@ mod facts;
 mod kind;
 mod raw;
 
+pub use catalogue::catalogue;
 pub use config::MailConfig;
 pub use facts::MailFacts;
 pub use kind::{MailAction, MailKind};

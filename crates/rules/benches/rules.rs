@@ -9,10 +9,14 @@ use std::fmt::Write;
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use warden_rules::{Catalogue, Record, RuleSet, Value};
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::catalogue;
+use warden_rules::{Record, RuleSet, Value};
 
 fn record() -> Record {
-    let mut r = Record::new(Catalogue::mail());
+    let mut r = Record::new(catalogue());
     let set = |r: &mut Record, k: &str, v: Value| r.set(k, v).unwrap();
     set(&mut r, "model.probability", Value::Float(0.42));
     set(&mut r, "model.score", Value::Float(-0.3));
@@ -40,7 +44,7 @@ const LISTS: &str = "list nets: ip = \"nets.txt\"\nlist doms: domain = \"doms.tx
 
 fn compile(dir: &Path, rules: &str) -> RuleSet {
     let src = format!("{LISTS}{rules}");
-    RuleSet::compile(&[("bench.rules", &src, dir)], Catalogue::mail()).expect("bench rules check")
+    RuleSet::compile(&[("bench.rules", &src, dir)], catalogue()).expect("bench rules check")
 }
 
 fn bench(c: &mut Criterion) {

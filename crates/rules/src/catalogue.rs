@@ -44,18 +44,35 @@ impl Type {
     }
 }
 
-/// One field: its name (`mail.from_domain`), type and meaning.
+/// One field: its name (`mail.from_domain`), type and meaning, and the kind of entity it
+/// names, if it names one.
 #[derive(Debug, Clone, Copy)]
 pub struct FieldDef {
-    /// The name rules use.
+    /// The name rules use: the kind's name, a dot, the field's.
     pub name: &'static str,
     /// Its type.
     pub ty: Type,
     /// What it holds.
     pub doc: &'static str,
+    /// The kind of entity its value names (`domain`, `ip`, `account`), as labels and the desk
+    /// record it; `None` when a value is no entity (a subject, a size).
+    pub entity: Option<&'static str>,
 }
 
-/// The fields of one kind of event, and the actions a rule may force on it.
+impl FieldDef {
+    /// A field that names no entity.
+    pub const fn new(name: &'static str, ty: Type, doc: &'static str) -> Self {
+        FieldDef { name, ty, doc, entity: None }
+    }
+
+    /// The field, naming entities of the kind `entity`.
+    pub const fn naming(self, entity: &'static str) -> Self {
+        FieldDef { entity: Some(entity), ..self }
+    }
+}
+
+/// The fields of one kind of event, and the actions a rule may force on it. Each kind's crate
+/// has its own catalogue; this crate knows none.
 #[derive(Debug, Clone)]
 pub struct Catalogue {
     /// The kind of event (`mail`).
@@ -74,73 +91,23 @@ impl Catalogue {
         self.fields.iter().position(|f| f.name == name).map(|i| (i, self.fields[i].ty))
     }
 
-    /// The mail catalogue, version 1.
-    pub fn mail() -> &'static Catalogue {
-        &MAIL
+    /// The kind of entity a field names, as labels record it: the field's own entity kind, or
+    /// its name when it has none.
+    pub fn entity_kind<'a>(&self, field: &'a str) -> &'a str {
+        self.fields.iter().find(|f| f.name == field).and_then(|f| f.entity).unwrap_or(field)
     }
-}
 
-static MAIL: Catalogue = Catalogue {
-    kind: "mail",
-    version: 1,
-    fields: &[
-        FieldDef {
-            name: "mail.from_domain",
-            ty: Type::Str,
-            doc: "registrable domain of the From address, lower case",
-        },
-        FieldDef { name: "mail.from_address", ty: Type::Str, doc: "the From address, lower case" },
-        FieldDef {
-            name: "mail.reply_to_domain",
-            ty: Type::Str,
-            doc: "registrable domain of Reply-To, lower case",
-        },
-        FieldDef { name: "mail.subject", ty: Type::Str, doc: "the decoded Subject" },
-        FieldDef {
-            name: "mail.url_domains",
-            ty: Type::StrList,
-            doc: "registrable domains of the URLs in the text and HTML",
-        },
-        FieldDef {
-            name: "mail.attachment_names",
-            ty: Type::StrList,
-            doc: "file names of the attachments, lower case",
-        },
-        FieldDef {
-            name: "mail.from_domain_age",
-            ty: Type::Int,
-            doc: "seconds since the server first saw mail from the From domain (0: this is the first); missing outside the server",
-        },
-        FieldDef {
-            name: "mail.signals",
-            ty: Type::StrList,
-            doc: "the named signals found (BRAND_IMPERSONATION, LOOKALIKE_DOMAIN, DKIM_ALIGNED, …; FEATURES.md)",
-        },
-        FieldDef { name: "mail.size", ty: Type::Int, doc: "size of the raw message in bytes" },
-        FieldDef { name: "mail.recipients", ty: Type::Int, doc: "addresses in To and Cc" },
-        FieldDef {
-            name: "mail.client_ip",
-            ty: Type::Ip,
-            doc: "the client address: the SMTP envelope's when the server has one, else the newest Received hop's",
-        },
-        FieldDef {
-            name: "mail.helo",
-            ty: Type::Str,
-            doc: "the HELO name: the envelope's when the server has one, else the newest Received hop's",
-        },
-        FieldDef {
-            name: "mail.spf",
-            ty: Type::Str,
-            doc: "SPF verdict (pass, fail, softfail, neutral, none, temperror, permerror)",
-        },
-        FieldDef { name: "mail.dkim", ty: Type::Str, doc: "DKIM verdict" },
-        FieldDef { name: "mail.dmarc", ty: Type::Str, doc: "DMARC verdict" },
-        FieldDef { name: "mail.has_html", ty: Type::Bool, doc: "an HTML part is present" },
-        FieldDef { name: "model.probability", ty: Type::Float, doc: "the model's P(spam), 0 to 1" },
-        FieldDef { name: "model.score", ty: Type::Float, doc: "the model's log-odds" },
-    ],
-    actions: &["deliver", "junk", "quarantine", "reject"],
-};
+    /// The model's output, every catalogue's last two fields: `model.probability` and
+    /// `model.score`.
+    pub const MODEL_FIELDS: [FieldDef; 2] = [
+        FieldDef::new(
+            "model.probability",
+            Type::Float,
+            "the model's probability that the event is abusive, 0 to 1",
+        ),
+        FieldDef::new("model.score", Type::Float, "the model's log-odds"),
+    ];
+}
 
 /// A field's value for one event.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -186,11 +153,18 @@ impl Record {
 
     /// Sets a field by name. Unknown names and values of the wrong type are errors.
     pub fn set(&mut self, name: &str, value: Value) -> Result<(), ValueError> {
-        let Some((slot, ty)) = self.catalogue.field(name) else {
+        let Some((slot, _)) = self.catalogue.field(name) else {
             return Err(ValueError { field: "no such field", expected: "a catalogue field", given: value });
         };
+        self.put(slot, value)
+    }
+
+    /// Sets the field in `slot`, as a kind fills its record (no name to look up). A value of the
+    /// wrong type is an error.
+    pub fn put(&mut self, slot: usize, value: Value) -> Result<(), ValueError> {
+        let field = &self.catalogue.fields[slot];
         let fits = matches!(
-            (&value, ty),
+            (&value, field.ty),
             (Value::Missing, _)
                 | (Value::Bool(_), Type::Bool)
                 | (Value::Int(_), Type::Int)
@@ -200,11 +174,7 @@ impl Record {
                 | (Value::StrList(_), Type::StrList)
         );
         if !fits {
-            return Err(ValueError {
-                field: self.catalogue.fields[slot].name,
-                expected: ty.describe(),
-                given: value,
-            });
+            return Err(ValueError { field: field.name, expected: field.ty.describe(), given: value });
         }
         self.values[slot] = value;
         Ok(())

@@ -2,19 +2,22 @@
 
 use std::path::Path;
 
-use warden_rules::{Catalogue, Mode, Record, RuleSet, Value};
+mod common;
+
+use common::catalogue;
+use warden_rules::{Mode, Record, RuleSet, Value};
 
 fn compile(src: &str) -> Result<RuleSet, Vec<String>> {
     compile_in(src, Path::new("."))
 }
 
 fn compile_in(src: &str, dir: &Path) -> Result<RuleSet, Vec<String>> {
-    RuleSet::compile(&[("t.rules", src, dir)], Catalogue::mail())
+    RuleSet::compile(&[("t.rules", src, dir)], catalogue())
         .map_err(|ds| ds.iter().map(|d| d.to_string()).collect())
 }
 
 fn mail(fields: &[(&str, Value)]) -> Record {
-    let mut r = Record::new(Catalogue::mail());
+    let mut r = Record::new(catalogue());
     for (k, v) in fields {
         r.set(k, v.clone()).unwrap();
     }
@@ -74,7 +77,7 @@ fn rules_fire_with_their_effects_and_shadow_rules_never_act() {
     ]));
     assert_eq!(out.fired, vec![0, 1, 2, 3]);
     assert_eq!(out.points, 2.5 + 3.0 - 1.0);
-    let actions = Catalogue::mail().actions;
+    let actions = catalogue().actions;
     assert_eq!(out.action.map(|a| actions[a]), Some("reject"), "the harshest forced action wins");
     assert!(out.review && !out.allow);
     assert_eq!(out.shadow_fired, vec![5], "evaluated and counted…");

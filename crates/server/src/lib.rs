@@ -655,7 +655,7 @@ pub fn load_rules(
     if files.is_empty() {
         return Ok(None);
     }
-    let mut rules = warden_rules::RuleSet::load(files, warden_rules::Catalogue::mail())
+    let mut rules = warden_rules::RuleSet::load(files, warden_mail::catalogue())
         .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))?;
     if let Some(desk) = desk {
         rules.set_key_seed(desk.counter_seed());

@@ -50,17 +50,6 @@ pub struct LiveCheck {
     pub first_seen: Vec<(u64, u64)>,
 }
 
-/// The kind of entity a field names, as labels record it.
-pub fn entity_kind(field: &str) -> &str {
-    match field {
-        "mail.from_domain" | "mail.reply_to_domain" => "domain",
-        "mail.client_ip" => "ip",
-        "mail.from_address" => "address",
-        "mail.helo" => "host",
-        other => other,
-    }
-}
-
 /// Labels waiting for the committer, at most; more are refused (503) rather than queued.
 const QUEUE: usize = 4096;
 
@@ -356,7 +345,7 @@ impl Live {
                     .map(|c| {
                         let rule = &rules.rules()[c.rule];
                         EntityLabel {
-                            kind: entity_kind(c.field).to_owned(),
+                            kind: warden_mail::catalogue().entity_kind(c.field).to_owned(),
                             entity: c.entity.clone(),
                             label: c.label.clone(),
                             active: !c.remove,
@@ -752,11 +741,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let rules = "rule NEW_SENDER { when: mail.from_domain_age < 60 then: score +3 }";
         let rules = Arc::new(
-            warden_rules::RuleSet::compile(
-                &[("t.rules", rules, Path::new("."))],
-                warden_rules::Catalogue::mail(),
-            )
-            .unwrap(),
+            warden_rules::RuleSet::compile(&[("t.rules", rules, Path::new("."))], warden_mail::catalogue())
+                .unwrap(),
         );
         let msg = b"From: Shop <news@Shop.Example.com>\r\nSubject: offers\r\n\r\nhello\r\n";
         let fired = |c: &LiveCheck| c.decision.reasons.iter().any(|r| r.name == "RULE:NEW_SENDER");

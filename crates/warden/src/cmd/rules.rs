@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use serde_json::json;
 use warden_corpus::metrics;
-use warden_rules::{Catalogue, Mode, RuleSet};
+use warden_rules::{Mode, RuleSet};
 
 /// What to do with rules.
 #[derive(Subcommand)]
@@ -50,7 +50,7 @@ pub struct Backtest {
 }
 
 pub fn run(cmd: Rules) -> anyhow::Result<ExitCode> {
-    let catalogue = Catalogue::mail();
+    let catalogue = warden_mail::catalogue();
     match cmd {
         Rules::Check { files } => match RuleSet::load(&files, catalogue) {
             Ok(set) => {
@@ -91,7 +91,7 @@ const FORCED: f64 = 1e6;
 fn backtest(args: Backtest) -> anyhow::Result<ExitCode> {
     // Counters follow each message's Date, not the time of the backtest.
     let clock = std::sync::Arc::new(warden_rules::counters::ManualClock::new(0));
-    let rules = match RuleSet::load(&args.rules, Catalogue::mail()) {
+    let rules = match RuleSet::load(&args.rules, warden_mail::catalogue()) {
         Ok(mut r) => {
             r.set_clock(clock.clone());
             std::sync::Arc::new(r)
