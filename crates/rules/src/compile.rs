@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::catalogue::{Catalogue, Record, Type, Value};
-use crate::diag::{Diagnostic, Pos};
+use crate::diag::{Diagnostic, Pos, regex_error};
 use crate::lists::List;
 use crate::parser::{CmpOp, Expr, ExprKind, InTarget, TextOp};
 
@@ -146,13 +146,6 @@ impl Text {
             _ => false,
         }
     }
-}
-
-/// The last line of a regex error: the part that says what is wrong (the lines above draw
-/// the pattern with a caret, which a `file:line:column` message does not need).
-pub(crate) fn regex_error(e: &regex::Error) -> String {
-    let text = e.to_string();
-    text.lines().last().unwrap_or_default().trim_start_matches("error: ").to_owned()
 }
 
 /// Levenshtein distance, for suggesting the field a misspelt name meant.

@@ -46,3 +46,10 @@ impl fmt::Display for Diagnostic {
 }
 
 impl std::error::Error for Diagnostic {}
+
+/// The last line of a regex error: the part that says what is wrong (the lines above draw
+/// the pattern with a caret, which a `file:line:column` message does not need).
+pub(crate) fn regex_error(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines().last().unwrap_or_default().trim_start_matches("error: ").to_owned()
+}

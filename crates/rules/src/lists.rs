@@ -86,7 +86,7 @@ impl List {
                 let lines: Vec<(usize, &str)> = entries.collect();
                 for &(n, e) in &lines {
                     regex::Regex::new(e).map_err(|err| {
-                        (n, format!("bad regular expression: {}", crate::compile::regex_error(&err)))
+                        (n, format!("bad regular expression: {}", crate::diag::regex_error(&err)))
                     })?;
                 }
                 regex::RegexSet::new(lines.iter().map(|(_, e)| e))

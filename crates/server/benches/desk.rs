@@ -3,7 +3,8 @@
 //! append. `cargo bench -p warden-server --bench desk`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use warden_server::desk::{AuditEntry, CheckWrites, JournaledCount};
+use warden_server::desk::{AuditEntry, CheckWrites};
+use warden_server::journal::JournaledCount;
 
 fn writes(i: u64, counters: bool) -> CheckWrites {
     if counters {

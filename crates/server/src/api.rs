@@ -257,7 +257,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
         bytes_in_flight: state.budget().in_use(),
         damaged: vec![
             (crate::store::FILE, store_found, store_repaired),
-            (crate::datadir::DESK_FILE, desk_found, desk.repaired()),
+            (crate::desk::DESK_FILE, desk_found, desk.repaired()),
             (crate::journal::FILE, journal_found, 0),
         ],
         review_open: desk.open_items().unwrap_or(0),

@@ -31,21 +31,19 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, TableDefinition};
+use redb::{Database, ReadableDatabase};
 
-use crate::desk::Desk;
+use crate::desk::{DESK_FILE, Desk};
 use crate::journal::{self, Header, Journal, Scan};
+use crate::redbfile::{META, write_txn};
 use crate::store::{self, FeedbackStore, hex, random_bytes, write_private};
-
-/// The `meta` table of `feedback.redb` and `desk.redb`.
-pub(crate) const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 
 /// The marker of a creation or adoption in progress; holds the identity being given.
 const INIT: &str = ".warden-init";
-/// The desk's file name.
-pub const DESK_FILE: &str = "desk.redb";
 /// The key's file name.
 pub const KEY_FILE: &str = "secret.key";
+/// The model checkpoint's file name.
+pub const CHECKPOINT: &str = "model.wdm";
 
 /// What the way out of a refusal says.
 const WAY_OUT: &str = "Restore the files from a backup, or start with `warden serve --repair`: it makes what is \
@@ -236,7 +234,7 @@ fn open_marked(path: &Path, opts: &Options, wrote_marker: &mut bool) -> Result<D
     let lenient = marker.is_some() || known.is_none();
     // Nothing of a data directory here yet (a key or a checkpoint alone is what is left of one).
     let fresh = matches!((&feedback, &desk_db, &journal), (Found::Absent, Found::Absent, Found::Absent))
-        && (marker.is_some() || (key.is_none() && size(&path.join(crate::live::CHECKPOINT)).is_none()));
+        && (marker.is_some() || (key.is_none() && size(&path.join(CHECKPOINT)).is_none()));
     let id = marker.or(known).map_or_else(|| random_bytes::<16>().map_err(io(path)), Ok)?;
     if lenient && marker.is_none() {
         write_private_replacing(&p.init, hex(&id).as_bytes()).map_err(io(&p.init))?;
@@ -612,17 +610,6 @@ fn write_meta(db: &Database, pairs: &[(&str, String)]) -> Result<(), redb::Error
     Ok(())
 }
 
-/// Begins a write transaction that commits in two phases: the data is flushed before the commit
-/// is made the primary, so a crash never leaves a last commit that fails its checksums (with one
-/// phase it may, and a cut commit cannot be told from one the disk damaged after it was
-/// acknowledged). It costs a second flush per commit; the desk and the feedback store commit in
-/// batches, so that is one per batch.
-pub(crate) fn write_txn(db: &Database) -> Result<redb::WriteTransaction, redb::TransactionError> {
-    let mut txn = db.begin_write()?;
-    txn.set_two_phase_commit(true);
-    Ok(txn)
-}
-
 /// Opens a redb file that is there and not empty.
 ///
 /// After an unclean shutdown redb checks its last commit. Warden commits in two phases
@@ -859,6 +846,7 @@ pub(crate) fn desk_for_test(dir: &Path) -> Arc<Desk> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use redb::TableDefinition;
 
     fn mode(p: &Path) -> u32 {
         use std::os::unix::fs::PermissionsExt;
@@ -1024,8 +1012,8 @@ mod tests {
             txn.commit().unwrap();
         }
         let mut old_journal = Vec::new();
-        let c = crate::desk::JournaledCount { counter: "c".into(), entity: 1, value: None, at: 9 };
-        let p = crate::desk::encode_count(&c);
+        let c = crate::journal::JournaledCount { counter: "c".into(), entity: 1, value: None, at: 9 };
+        let p = crate::journal::encode_count(&c);
         old_journal.extend_from_slice(&(p.len() as u32).to_le_bytes());
         old_journal.extend_from_slice(&p);
         std::fs::write(dir.join(journal::FILE), &old_journal).unwrap();

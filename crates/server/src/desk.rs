@@ -34,10 +34,13 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 use serde::{Deserialize, Serialize};
 use warden_core::Reason;
 
-use crate::datadir::META;
-use crate::journal::Journal;
+use crate::journal::{Journal, JournaledCount};
+use crate::redbfile::{META, write_txn};
 use crate::seal::{DamageLog, seal, unseal};
 use crate::store::StoreError;
+
+/// The desk's file name in a data directory.
+pub const DESK_FILE: &str = "desk.redb";
 
 /// Audit entries: the sequence number of a row's first entry → the row's entries as JSON
 /// lines. A commit's entries share one row: one B-tree insert a commit, not one an entry.
@@ -331,19 +334,6 @@ pub enum DeskError {
 
 crate::store::from_redb_errors!(DeskError, |m| DeskError::Store(StoreError::Db(m)));
 
-/// One counter update, as the journal keeps it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JournaledCount {
-    /// The counter's name.
-    pub counter: String,
-    /// The entity's keyed hash.
-    pub entity: u64,
-    /// The counted value's keyed hash (distinct counters).
-    pub value: Option<u64>,
-    /// When, Unix seconds.
-    pub at: u64,
-}
-
 /// What one check writes.
 #[derive(Debug, Default)]
 pub struct CheckWrites {
@@ -555,7 +545,7 @@ impl Desk {
     /// they are), hashing identifiers under `key`; starts its writer. Values of the first format
     /// (no checksums) are written again with theirs.
     pub(crate) fn from_parts(db: Database, journal: Journal, key: [u8; 32]) -> Result<Arc<Desk>, StoreError> {
-        let txn = crate::datadir::write_txn(&db).map_err(db_err)?;
+        let txn = write_txn(&db).map_err(db_err)?;
         {
             txn.open_table(AUDIT).map_err(db_err)?;
             txn.open_table(LABELS).map_err(db_err)?;
@@ -583,7 +573,7 @@ impl Desk {
             key,
             queue: Mutex::new(Some(tx)),
             writer: Mutex::new(None),
-            damage: DamageLog::new(crate::datadir::DESK_FILE),
+            damage: DamageLog::new(DESK_FILE),
             review_cap: AtomicU64::new(100_000),
             subject_bytes: AtomicUsize::new(limits::SUBJECT),
             reason_bytes: AtomicUsize::new(limits::REASON),
@@ -685,7 +675,7 @@ impl Desk {
     fn commit(&self, batch: &mut [CheckWrites]) -> Result<(), DeskError> {
         let cap = self.review_cap.load(Ordering::Relaxed);
         let mut dropped = 0;
-        let txn = crate::datadir::write_txn(&self.db)?;
+        let txn = write_txn(&self.db)?;
         {
             let mut audit = txn.open_table(AUDIT)?;
             let mut t = ReviewTables::open(&txn)?;
@@ -896,7 +886,7 @@ impl Desk {
         lesson: Option<Lesson>,
         change: impl FnOnce(&mut ReviewItem) -> Result<AuditEntry, DeskError>,
     ) -> Result<(ReviewItem, Option<u64>), DeskError> {
-        let txn = crate::datadir::write_txn(&self.db)?;
+        let txn = write_txn(&self.db)?;
         let (item, queued) = {
             let mut t = ReviewTables::open(&txn)?;
             let before = match t.review.get(id)? {
@@ -941,11 +931,7 @@ impl Desk {
             match unseal("outbox", &k.value().to_be_bytes(), v.value()).and_then(decode_lesson) {
                 Some(l) => out.push((k.value(), l)),
                 None if strict => {
-                    return Err(DeskError::Damaged(format!(
-                        "{}: outbox record {}",
-                        crate::datadir::DESK_FILE,
-                        k.value()
-                    )));
+                    return Err(DeskError::Damaged(format!("{}: outbox record {}", DESK_FILE, k.value())));
                 }
                 None => self.damage.found(format!("outbox {}", k.value()), "fails its checksum"),
             }
@@ -955,7 +941,7 @@ impl Desk {
 
     /// Takes a taught lesson out of the outbox.
     pub fn clear_lesson(&self, seq: u64) -> Result<(), DeskError> {
-        let txn = crate::datadir::write_txn(&self.db)?;
+        let txn = write_txn(&self.db)?;
         txn.open_table(OUTBOX)?.remove(seq)?;
         txn.commit()?;
         Ok(())
@@ -978,7 +964,7 @@ impl Desk {
 
     /// Sets or removes a label by hand (an analyst's, overriding rules' labels). Audited.
     pub fn set_label(&self, label: &EntityLabel) -> Result<LabelOutcome, DeskError> {
-        let txn = crate::datadir::write_txn(&self.db)?;
+        let txn = write_txn(&self.db)?;
         let before = {
             let mut labels = txn.open_table(LABELS)?;
             let key = label.key();
@@ -1106,7 +1092,7 @@ impl Desk {
 
     /// Writes entries to the audit log now, durably (a repair's record, a key rotation).
     pub fn audit_now(&self, entries: Vec<AuditEntry>) -> Result<(), DeskError> {
-        let txn = crate::datadir::write_txn(&self.db)?;
+        let txn = write_txn(&self.db)?;
         for e in entries {
             append_audit(&txn, e)?;
         }
@@ -1167,7 +1153,7 @@ impl Desk {
 
     /// Forgets the sender domains first seen before `before`; returns how many.
     pub fn expire_first_seen(&self, before: u64) -> Result<u64, DeskError> {
-        let txn = crate::datadir::write_txn(&self.db)?;
+        let txn = write_txn(&self.db)?;
         let mut gone = 0;
         {
             let mut table = txn.open_table(FIRST_SEEN)?;
@@ -1202,7 +1188,7 @@ impl Desk {
         counter_secs: u64,
     ) -> Result<[u64; 4], DeskError> {
         let ago = |days: u64| now.saturating_sub(days.saturating_mul(86_400));
-        let txn = crate::datadir::write_txn(&self.db)?;
+        let txn = write_txn(&self.db)?;
         let mut gone = [0u64; 4];
         {
             let mut audit = txn.open_table(AUDIT)?;
@@ -1271,7 +1257,7 @@ impl Desk {
     /// message go with it), and builds the review indexes and the audit sequence again: what
     /// `warden serve --repair` does to the desk. Returns how many records were removed.
     pub fn scrub(&self) -> Result<u64, DeskError> {
-        let txn = crate::datadir::write_txn(&self.db)?;
+        let txn = write_txn(&self.db)?;
         let mut removed = 0;
         {
             removed += drop_damaged(&txn, AUDIT, "audit", |_| true)?;
@@ -1326,7 +1312,7 @@ pub fn read_audit(
     seq: u64,
     mut each: impl FnMut(AuditEntry),
 ) -> Result<u64, DeskError> {
-    let path = dir.join(crate::datadir::DESK_FILE);
+    let path = dir.join(DESK_FILE);
     let db = redb::ReadOnlyDatabase::open(&path)
         .map_err(|e| DeskError::Store(StoreError::Db(format!("{}: {e}", path.display()))))?;
     let txn = db.begin_read()?;
@@ -1713,30 +1699,6 @@ fn db_err(e: impl std::fmt::Display) -> StoreError {
 }
 
 /// at, entity, flag (1: a value follows), value, name.
-pub(crate) fn encode_count(c: &JournaledCount) -> Vec<u8> {
-    let mut out = Vec::with_capacity(25 + c.counter.len());
-    out.extend_from_slice(&c.at.to_le_bytes());
-    out.extend_from_slice(&c.entity.to_le_bytes());
-    out.push(u8::from(c.value.is_some()));
-    out.extend_from_slice(&c.value.unwrap_or(0).to_le_bytes());
-    out.extend_from_slice(c.counter.as_bytes());
-    out
-}
-
-pub(crate) fn decode_count(b: &[u8]) -> Option<JournaledCount> {
-    let u64_at = |i: usize| Some(u64::from_le_bytes(b.get(i..i + 8)?.try_into().ok()?));
-    Some(JournaledCount {
-        at: u64_at(0)?,
-        entity: u64_at(8)?,
-        value: match *b.get(16)? {
-            0 => None,
-            1 => Some(u64_at(17)?),
-            _ => return None,
-        },
-        counter: String::from_utf8(b.get(25..)?.to_vec()).ok()?,
-    })
-}
-
 /// message, extractor, hashes.
 fn encode_features(f: &ReviewFeatures) -> Vec<u8> {
     let mut out = Vec::with_capacity(24 + 8 * f.features.len());
@@ -2099,12 +2061,6 @@ mod tests {
 
     #[test]
     fn damaged_journal_entries_are_errors_not_panics() {
-        let c = JournaledCount { counter: "c".into(), entity: 3, value: None, at: 4 };
-        let good = encode_count(&c);
-        assert_eq!(decode_count(&good), Some(c.clone()));
-        for cut in 0..25 {
-            assert_eq!(decode_count(&good[..cut]), None, "cut at {cut}");
-        }
         let f = ReviewFeatures { message: 1, extractor: 2, features: vec![3, 4] };
         assert_eq!(decode_features(&encode_features(&f)), Some(f));
         assert_eq!(decode_features(&[0; 30]), None);

@@ -8,7 +8,7 @@
 //!
 //! The file is a 32-byte header — `WDNJ`, the format (2), the data directory's identity and an
 //! xxh3-64 of the header — then records: the payload's length (u32 LE), the payload's xxh3-64,
-//! the payload (`desk::encode_count`). A batch is acknowledged after its `fdatasync`.
+//! the payload ([`encode_count`]). A batch is acknowledged after its `fdatasync`.
 //!
 //! What opening finds ([`Scan`]):
 //! - a **torn tail**: bytes after the last valid record in which no valid record starts — a
@@ -26,7 +26,45 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::desk::JournaledCount;
+/// One counter update, as the journal keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournaledCount {
+    /// The counter's name.
+    pub counter: String,
+    /// The entity's keyed hash.
+    pub entity: u64,
+    /// The counted value's keyed hash (distinct counters).
+    pub value: Option<u64>,
+    /// When, Unix seconds.
+    pub at: u64,
+}
+
+/// A counter update as a record's payload: when (u64 LE), the entity (u64 LE), whether a value
+/// follows (a byte), the value (u64 LE), the counter's name (UTF-8).
+pub(crate) fn encode_count(c: &JournaledCount) -> Vec<u8> {
+    let mut out = Vec::with_capacity(25 + c.counter.len());
+    out.extend_from_slice(&c.at.to_le_bytes());
+    out.extend_from_slice(&c.entity.to_le_bytes());
+    out.push(u8::from(c.value.is_some()));
+    out.extend_from_slice(&c.value.unwrap_or(0).to_le_bytes());
+    out.extend_from_slice(c.counter.as_bytes());
+    out
+}
+
+/// [`encode_count`] undone; `None` for bytes it did not write.
+pub(crate) fn decode_count(b: &[u8]) -> Option<JournaledCount> {
+    let u64_at = |i: usize| Some(u64::from_le_bytes(b.get(i..i + 8)?.try_into().ok()?));
+    Some(JournaledCount {
+        at: u64_at(0)?,
+        entity: u64_at(8)?,
+        value: match *b.get(16)? {
+            0 => None,
+            1 => Some(u64_at(17)?),
+            _ => return None,
+        },
+        counter: String::from_utf8(b.get(25..)?.to_vec()).ok()?,
+    })
+}
 
 /// The journal's file name in a data directory.
 pub const FILE: &str = "counters.journal";
@@ -120,7 +158,7 @@ impl Scan {
         while let Some(n) =
             bytes.get(at..at + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4")) as usize)
         {
-            match bytes.get(at + 4..at + 4 + n).and_then(crate::desk::decode_count) {
+            match bytes.get(at + 4..at + 4 + n).and_then(decode_count) {
                 Some(c) => {
                     self.records.push(c);
                     at += 4 + n;
@@ -282,7 +320,7 @@ fn header(bytes: &[u8]) -> Header {
 }
 
 fn push_record(buf: &mut Vec<u8>, c: &JournaledCount) -> std::io::Result<()> {
-    let payload = crate::desk::encode_count(c);
+    let payload = encode_count(c);
     if payload.len() > MAX_PAYLOAD {
         return Err(std::io::Error::other(format!(
             "a counter update of {} bytes (counter name of {} bytes) is past the journal's {MAX_PAYLOAD}",
@@ -307,7 +345,7 @@ fn record_at(bytes: &[u8], at: usize) -> Option<(JournaledCount, usize)> {
     if u64::from_le_bytes(head[4..].try_into().expect("8")) != xxhash_rust::xxh3::xxh3_64(payload) {
         return None;
     }
-    Some((crate::desk::decode_count(payload)?, RECORD_HEAD + n))
+    Some((decode_count(payload)?, RECORD_HEAD + n))
 }
 
 #[cfg(test)]
@@ -385,7 +423,7 @@ mod tests {
         j.append(&all).unwrap();
         drop(j);
         let whole = std::fs::read(&path).unwrap();
-        let third = HEADER + 2 * (RECORD_HEAD + crate::desk::encode_count(&count(1)).len());
+        let third = HEADER + 2 * (RECORD_HEAD + encode_count(&count(1)).len());
         for (what, change) in [
             (
                 "length",
@@ -416,7 +454,7 @@ mod tests {
         let path = dir.path().join(FILE);
         let mut old = Vec::new();
         for c in [count(1), count(2)] {
-            let p = crate::desk::encode_count(&c);
+            let p = encode_count(&c);
             old.extend_from_slice(&(p.len() as u32).to_le_bytes());
             old.extend_from_slice(&p);
         }
@@ -442,5 +480,18 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let scan = Scan::read(&path).unwrap();
         assert_eq!((scan.header, scan.records.len()), (Header::Damaged, 1));
+    }
+
+    #[test]
+    fn a_damaged_payload_is_none_not_a_panic() {
+        let c = JournaledCount { counter: "c".into(), entity: 3, value: None, at: 4 };
+        let good = encode_count(&c);
+        assert_eq!(decode_count(&good), Some(c.clone()));
+        for cut in 0..25 {
+            assert_eq!(decode_count(&good[..cut]), None, "cut at {cut}");
+        }
+        let mut flag = good.clone();
+        flag[16] = 2;
+        assert_eq!(decode_count(&flag), None, "a value flag other than 0 or 1");
     }
 }

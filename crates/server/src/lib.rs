@@ -29,6 +29,7 @@ pub mod mailauth;
 pub mod metrics;
 pub mod milter;
 mod openapi;
+mod redbfile;
 mod rspamd;
 mod seal;
 pub mod settings;

@@ -26,7 +26,9 @@ use warden_engine::{Config, MailEngine};
 use warden_learn::{CheckpointMark, Model, ModelError};
 use warden_mail::MailAction;
 
-use crate::desk::{EntityLabel, JournaledCount, LabelSource};
+use crate::datadir::CHECKPOINT;
+use crate::desk::{EntityLabel, LabelSource};
+use crate::journal::JournaledCount;
 use crate::store::{FeedbackRecord, FeedbackStore, NewFeedback, OnDamage, Outcome, StoreError};
 
 /// A decision with what the desk keeps of it.
@@ -52,9 +54,6 @@ pub struct LiveCheck {
 
 /// Labels waiting for the committer, at most; more are refused (503) rather than queued.
 const QUEUE: usize = 4096;
-
-/// The model checkpoint's file name in a data directory.
-pub const CHECKPOINT: &str = "model.wdm";
 
 /// Why the live model cannot start, reload or save.
 #[derive(Debug, thiserror::Error)]

@@ -173,7 +173,7 @@ impl FeedbackStore {
     /// is), hashing messages under `key`. Its tables are made when absent; records of the
     /// first format (no checksums) are written again with their checksums.
     pub(crate) fn from_db(db: Database, key: [u8; 32]) -> Result<Self, StoreError> {
-        let txn = crate::datadir::write_txn(&db)?;
+        let txn = crate::redbfile::write_txn(&db)?;
         let id = {
             txn.open_table(RECORDS)?;
             txn.open_table(BY_MESSAGE)?;
@@ -226,7 +226,7 @@ impl FeedbackStore {
     /// Stores a batch of labels in one durable transaction and says what became of each, in
     /// order. When this returns `Ok`, every stored label is on disk.
     pub fn commit(&self, batch: &[NewFeedback]) -> Result<Vec<Outcome>, StoreError> {
-        let txn = crate::datadir::write_txn(&self.db)?;
+        let txn = crate::redbfile::write_txn(&self.db)?;
         let mut outcomes = Vec::with_capacity(batch.len());
         {
             let mut records = txn.open_table(RECORDS)?;
@@ -322,7 +322,7 @@ impl FeedbackStore {
     /// Records that a model checkpoint holding the records up to `seq` was written: from then
     /// on, a data directory without its `model.wdm` is missing something.
     pub fn record_checkpoint(&self, seq: u64) -> Result<(), StoreError> {
-        let txn = crate::datadir::write_txn(&self.db)?;
+        let txn = crate::redbfile::write_txn(&self.db)?;
         txn.open_table(META)?.insert("checkpoint", seq.to_string().as_str())?;
         txn.commit()?;
         Ok(())
@@ -339,7 +339,7 @@ impl FeedbackStore {
     /// returns how many were deleted. The newest record is always kept, so that sequence
     /// numbers never restart. Damaged records are skipped (a repair removes them).
     pub fn expire(&self, before: u64) -> Result<u64, StoreError> {
-        let txn = crate::datadir::write_txn(&self.db)?;
+        let txn = crate::redbfile::write_txn(&self.db)?;
         let mut gone = Vec::new();
         {
             let mut records = txn.open_table(RECORDS)?;
@@ -370,7 +370,7 @@ impl FeedbackStore {
     /// Deletes the kept bodies of records stored before `before` (Unix seconds); the records
     /// stay. Returns how many bodies were deleted.
     pub fn expire_bodies(&self, before: u64) -> Result<u64, StoreError> {
-        let txn = crate::datadir::write_txn(&self.db)?;
+        let txn = crate::redbfile::write_txn(&self.db)?;
         let mut n = 0;
         {
             let records = txn.open_table(RECORDS)?;
@@ -404,7 +404,7 @@ impl FeedbackStore {
     /// message index again from the records: what `warden serve --repair` does to the store.
     /// Returns how many records and bodies were deleted.
     pub fn scrub(&self) -> Result<u64, StoreError> {
-        let txn = crate::datadir::write_txn(&self.db)?;
+        let txn = crate::redbfile::write_txn(&self.db)?;
         let removed;
         {
             let mut records = txn.open_table(RECORDS)?;

@@ -1,0 +1,170 @@
+//! The shape ARCHITECTURE.md promises, checked on the sources: no module of a crate imports one
+//! that imports it back (however far round), the crates every kind shares depend on no kind's
+//! crate, and `core` has no word of mail in it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn crates() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> =
+        std::fs::read_dir(workspace().join("crates")).unwrap().map(|e| e.unwrap().path()).collect();
+    dirs.sort();
+    dirs
+}
+
+/// A file's code: comments and its test module left out.
+fn code(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let text = text.split("#[cfg(test)]\nmod tests").next().unwrap_or_default();
+    text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n")
+}
+
+/// The top-level modules of a crate (`src/x.rs`, `src/x/mod.rs`) and the ones each names as
+/// `crate::other`.
+fn module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let path = entry.unwrap().path();
+        let (name, file) = if path.is_dir() {
+            (path.file_name().unwrap().to_string_lossy().into_owned(), path.join("mod.rs"))
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            (path.file_stem().unwrap().to_string_lossy().into_owned(), path.clone())
+        } else {
+            continue;
+        };
+        if file.exists() && name != "lib" && name != "main" {
+            files.insert(name, file);
+        }
+    }
+    let names: BTreeSet<String> = files.keys().cloned().collect();
+    let mut graph = BTreeMap::new();
+    for (name, file) in &files {
+        let text = code(file);
+        let mut used = BTreeSet::new();
+        // `crate::x…` anywhere, and each name inside `use crate::{x, y::z}`.
+        for (i, _) in text.match_indices("crate::") {
+            let rest = &text[i + 7..];
+            if let Some(group) = rest.strip_prefix('{') {
+                let group = &group[..group.find('}').unwrap_or(group.len())];
+                used.extend(group.split(',').map(|p| p.trim().split("::").next().unwrap_or("").to_owned()));
+            } else {
+                used.insert(
+                    rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next().unwrap().to_owned(),
+                );
+            }
+        }
+        used.retain(|u| names.contains(u) && u != name);
+        graph.insert(name.clone(), used);
+    }
+    graph
+}
+
+/// A cycle of the graph, if it has one, as the modules in order.
+fn cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|p| p == node) {
+            let mut found = path[i..].to_vec();
+            found.push(node.to_owned());
+            return Some(found);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(c) = visit(next, graph, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(node.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph.keys().find_map(|n| visit(n, graph, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn no_module_imports_one_that_imports_it_back() {
+    for dir in crates() {
+        let graph = module_graph(&dir.join("src"));
+        assert!(!graph.is_empty(), "{} has modules", dir.display());
+        if let Some(c) = cycle(&graph) {
+            panic!("{}: modules import each other: {}", dir.display(), c.join(" -> "));
+        }
+    }
+}
+
+#[test]
+fn the_cycle_finder_finds_cycles() {
+    let graph = |edges: &[(&str, &str)]| {
+        let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (a, b) in edges {
+            g.entry(a.to_string()).or_default().insert(b.to_string());
+            g.entry(b.to_string()).or_default();
+        }
+        g
+    };
+    assert_eq!(cycle(&graph(&[("a", "b"), ("b", "c")])), None);
+    assert_eq!(cycle(&graph(&[("a", "b"), ("b", "c"), ("c", "a")])).map(|c| c.len()), Some(4));
+    assert!(cycle(&graph(&[("x", "y"), ("y", "x")])).is_some());
+}
+
+/// The crates that are kinds of event: they implement `Kind`.
+fn kind_crates() -> Vec<String> {
+    crates()
+        .into_iter()
+        .filter(|dir| {
+            walk(&dir.join("src")).iter().any(|f| {
+                let text = code(f);
+                text.contains("impl Kind for") || text.contains("impl warden_core::Kind for")
+            })
+        })
+        .map(|dir| format!("warden-{}", dir.file_name().unwrap().to_string_lossy()))
+        .collect()
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_shared_crates_depend_on_no_kind() {
+    let kinds = kind_crates();
+    assert!(kinds.contains(&"warden-mail".to_owned()), "mail is a kind: {kinds:?}");
+    for shared in ["core", "learn", "rules"] {
+        let manifest =
+            std::fs::read_to_string(workspace().join("crates").join(shared).join("Cargo.toml")).unwrap();
+        for kind in &kinds {
+            assert!(!manifest.contains(kind.as_str()), "warden-{shared} depends on {kind}");
+        }
+    }
+}
+
+#[test]
+fn core_has_no_word_of_mail() {
+    for file in walk(&workspace().join("crates/core/src")) {
+        let text = std::fs::read_to_string(&file).unwrap().to_lowercase();
+        for word in ["mail", "spam", "gtube", "message"] {
+            assert!(!text.contains(word), "{} says {word}", file.display());
+        }
+    }
+}
