@@ -20,7 +20,7 @@ mod raw;
 pub use catalogue::catalogue;
 pub use config::MailConfig;
 pub use facts::MailFacts;
-pub use kind::{MailAction, MailKind};
+pub use kind::{MailAction, MailKind, MailLabel};
 pub use raw::{
     LIST_HEADER_PREFIXES, TRACE_HEADER_PREFIXES, is_gtube, strip_header_fields, strip_list_headers,
     strip_mbox_from_line,

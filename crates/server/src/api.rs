@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use serde::{Deserialize, Serialize};
 use warden_core::{FeatureVec, Reason};
-use warden_mail::MailAction;
+use warden_mail::{MailAction, MailLabel};
 
 use crate::store::Outcome;
 use crate::{ApiError, AppState};
@@ -60,21 +60,13 @@ pub(crate) async fn check(
     }))
 }
 
-/// A label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Label {
-    Spam,
-    Ham,
-}
-
 /// `POST /v1/mail/feedback` as JSON: the message by id (from a recent check) or in full.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FeedbackJson {
     id: Option<String>,
     message: Option<String>,
-    label: Label,
+    label: MailLabel,
 }
 
 /// What a JSON feedback body names: a recent check's id, or a whole message.
@@ -85,7 +77,7 @@ pub(crate) enum Named {
 
 impl FeedbackJson {
     /// Exactly one of `id` (32 hex digits) and `message`.
-    pub(crate) fn named(self) -> Result<(Named, Label), ApiError> {
+    pub(crate) fn named(self) -> Result<(Named, MailLabel), ApiError> {
         match (self.id, self.message) {
             (Some(id), None) => Ok((Named::Id(parse_id(&id)?), self.label)),
             (None, Some(m)) => Ok((Named::Message(m), self.label)),
@@ -105,7 +97,7 @@ fn parse_id(id: &str) -> Result<u128, ApiError> {
 /// `POST /v1/mail/feedback?label=…` with the raw message as the body.
 #[derive(Debug, Deserialize)]
 pub(crate) struct LabelQuery {
-    label: Option<Label>,
+    label: Option<MailLabel>,
 }
 
 /// The answer to feedback.
@@ -113,7 +105,7 @@ pub(crate) struct LabelQuery {
 pub(crate) struct FeedbackReply {
     /// The message's id.
     id: String,
-    label: Label,
+    label: MailLabel,
     /// `new`, `correction` (it had the other label before: learned as a correction) or
     /// `duplicate` (it had this label already: not learned again).
     outcome: &'static str,
@@ -159,7 +151,7 @@ pub(crate) async fn feedback(
         let (id, x) = extract(&state, body.clone()).await?;
         (id, x, label, Some(body))
     };
-    let outcome = teach(&state, id, features, label == Label::Spam, raw.as_deref(), false).await?;
+    let outcome = teach(&state, id, features, label.is_spam(), raw.as_deref(), false).await?;
     let (outcome, record) = describe(outcome);
     Ok(Json(FeedbackReply { id: format!("{id:032x}"), label, outcome, record }))
 }

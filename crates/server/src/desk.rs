@@ -38,6 +38,7 @@ use crate::journal::{Journal, JournaledCount};
 use crate::redbfile::{META, write_txn};
 use crate::seal::{DamageLog, seal, unseal};
 use crate::store::StoreError;
+use warden_mail::MailLabel;
 
 /// The desk's file name in a data directory.
 pub const DESK_FILE: &str = "desk.redb";
@@ -94,16 +95,6 @@ pub mod limits {
     pub const DESCRIPTION: usize = 1024;
     /// An analyst's reason, a resolution's words (`[review] max_reason_bytes`).
     pub const REASON: usize = 4096;
-}
-
-/// A spam-or-ham label, as analysts give it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Spam.
-    Spam,
-    /// Not spam.
-    Ham,
 }
 
 /// One entry of the audit log.
@@ -207,7 +198,7 @@ pub struct ReviewItem {
     pub claimed_at: Option<u64>,
     /// The label it was resolved with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<Verdict>,
+    pub label: Option<MailLabel>,
     /// Who resolved it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_by: Option<String>,
@@ -849,7 +840,7 @@ impl Desk {
         &self,
         id: u64,
         who: &str,
-        label: Verdict,
+        label: MailLabel,
         reason: &str,
         now: u64,
         lesson: Option<Lesson>,
@@ -858,7 +849,7 @@ impl Desk {
         self.update_item(id, lesson, |item| {
             item.may_resolve(who)?;
             let previous = match item.label {
-                Some(l) => verdict_name(l).to_owned(),
+                Some(l) => l.as_str().to_owned(),
                 None => format!("decision:{}", item.action),
             };
             item.status = ReviewStatus::Resolved;
@@ -872,7 +863,7 @@ impl Desk {
                 actor: who.into(),
                 message: Some(item.message.clone()),
                 item: Some(id),
-                label: Some(verdict_name(label).into()),
+                label: Some(label.as_str().into()),
                 previous: Some(previous),
                 reason: Some(reason.clone()),
                 ..AuditEntry::default()
@@ -1535,13 +1526,6 @@ impl EntityLabel {
     }
 }
 
-fn verdict_name(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Spam => "spam",
-        Verdict::Ham => "ham",
-    }
-}
-
 fn label_audit(desk: &Desk, l: &EntityLabel, before: Option<&EntityLabel>, kind: &str) -> AuditEntry {
     AuditEntry {
         at: l.at,
@@ -1837,15 +1821,18 @@ mod tests {
         assert_eq!(desk.review_features(1).unwrap().0.features, [1, 2, 3]);
         desk.claim(1, "alice", 20).unwrap();
         assert!(matches!(desk.claim(1, "bob", 21), Err(DeskError::Conflict(m)) if m.contains("alice")));
-        assert!(matches!(desk.resolve(1, "bob", Verdict::Spam, "x", 21, None), Err(DeskError::Conflict(_))));
-        let (done, _) = desk.resolve(1, "alice", Verdict::Spam, "phishing kit", 22, None).unwrap();
+        assert!(matches!(
+            desk.resolve(1, "bob", MailLabel::Spam, "x", 21, None),
+            Err(DeskError::Conflict(_))
+        ));
+        let (done, _) = desk.resolve(1, "alice", MailLabel::Spam, "phishing kit", 22, None).unwrap();
         assert_eq!(
             (done.status, done.label, done.resolved_by.as_deref()),
-            (ReviewStatus::Resolved, Some(Verdict::Spam), Some("alice"))
+            (ReviewStatus::Resolved, Some(MailLabel::Spam), Some("alice"))
         );
         assert!(matches!(desk.claim(1, "alice", 23), Err(DeskError::Conflict(_))));
         assert!(
-            matches!(desk.resolve(1, "bob", Verdict::Ham, "late", 23, None), Err(DeskError::Conflict(m)) if m.contains("resolved")),
+            matches!(desk.resolve(1, "bob", MailLabel::Ham, "late", 23, None), Err(DeskError::Conflict(m)) if m.contains("resolved")),
             "a second resolution is refused, not written over the first"
         );
         assert!(matches!(desk.claim(99, "alice", 23), Err(DeskError::NoItem(99))));
@@ -2015,14 +2002,14 @@ mod tests {
             features: vec![1, 2, 3],
             body: Some(b"the message".to_vec()),
         };
-        let (_, seq) = desk.resolve(1, "alice", Verdict::Spam, "kit", 30, Some(lesson(true))).unwrap();
-        assert!(desk.resolve(1, "bob", Verdict::Ham, "no", 31, Some(lesson(false))).is_err());
+        let (_, seq) = desk.resolve(1, "alice", MailLabel::Spam, "kit", 30, Some(lesson(true))).unwrap();
+        assert!(desk.resolve(1, "bob", MailLabel::Ham, "no", 31, Some(lesson(false))).is_err());
         assert_eq!(desk.outbox(true).unwrap(), [(seq.unwrap(), lesson(true))], "one resolution, one lesson");
         desk.clear_lesson(seq.unwrap()).unwrap();
         assert!(desk.outbox(true).unwrap().is_empty());
         // Emptied, the outbox never gives a number twice.
         write(&desk, uncertain(10, 0.5)).await;
-        let (_, again) = desk.resolve(2, "alice", Verdict::Ham, "fine", 40, Some(lesson(false))).unwrap();
+        let (_, again) = desk.resolve(2, "alice", MailLabel::Ham, "fine", 40, Some(lesson(false))).unwrap();
         assert!(again > seq, "{again:?} after {seq:?}");
         let lesson = Lesson { body: None, ..lesson(false) };
         assert_eq!(decode_lesson(&encode_lesson(&lesson)), Some(lesson));

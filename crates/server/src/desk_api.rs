@@ -13,11 +13,10 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use warden_core::FeatureVec;
+use warden_mail::MailLabel;
 
 use crate::auth::{Person, Role};
-use crate::desk::{
-    DeskError, EntityLabel, LabelOutcome, LabelSource, Lesson, MAX_PAGE, ReviewStatus, Verdict,
-};
+use crate::desk::{DeskError, EntityLabel, LabelOutcome, LabelSource, Lesson, MAX_PAGE, ReviewStatus};
 use crate::{ApiError, AppState};
 
 /// The desk's routes (the caller's [`Person`] comes from `auth::person`).
@@ -132,7 +131,7 @@ async fn claim(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Resolve {
-    label: Verdict,
+    label: MailLabel,
     reason: String,
 }
 
@@ -169,7 +168,7 @@ async fn resolve(
         blocking(move || Ok((desk.review_item(id)?, desk.review_features(id)?))).await?;
     // Refused before any work; `Desk::resolve` checks again in its transaction.
     item.may_resolve(&who)?;
-    let spam = r.label == Verdict::Spam;
+    let spam = r.label.is_spam();
     // The decision said spam (junk or worse) or ham (deliver): a label against it corrects it.
     let overturns = (item.action != "deliver") != spam;
     let live = state.live().clone();

@@ -64,9 +64,9 @@ pub enum Review {
         server: Server,
         /// The item.
         id: u64,
-        /// The label.
-        #[arg(long, value_enum)]
-        label: Verdict,
+        /// The label: spam or ham.
+        #[arg(long)]
+        label: warden_mail::MailLabel,
         /// Why (kept in the audit log).
         #[arg(long)]
         reason: String,
@@ -82,15 +82,6 @@ pub enum Status {
     Claimed,
     /// Labelled.
     Resolved,
-}
-
-/// An analyst's label.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Verdict {
-    /// Spam.
-    Spam,
-    /// Not spam.
-    Ham,
 }
 
 /// `warden labels …`
@@ -277,7 +268,6 @@ pub fn review(cmd: Review) -> Result<ExitCode> {
             print_json(&server.json("POST", &format!("/v1/review/{id}/claim"), None)?)
         }
         Review::Resolve { server, id, label, reason } => {
-            let label = format!("{label:?}").to_lowercase();
             let body = serde_json::json!({ "label": label, "reason": reason });
             print_json(&server.json("POST", &format!("/v1/review/{id}/resolve"), Some(body))?)
         }
