@@ -112,7 +112,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 for (x, spam) in &feats {
                     let score = learner.predict(x);
-                    learner.learn_scored(x, *spam, score);
+                    learner.learn_scored(x, warden_core::Label::of(*spam), score);
                 }
             })
         });
@@ -128,7 +128,7 @@ fn bench(c: &mut Criterion) {
                 },
                 |mut model| {
                     for (x, spam) in &feats {
-                        model.learn(x, *spam);
+                        model.learn(x, warden_core::Label::of(*spam));
                     }
                     model
                 },

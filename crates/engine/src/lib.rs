@@ -15,7 +15,7 @@ use warden_core::{
     Decision, Event, Evidence, FeatureVec, HashedSink, NamedSink, Reason, Recorded, RecordingSink, sigmoid,
 };
 use warden_learn::{Learner, Model, ModelError, OnlineLearner};
-use warden_mail::{MailAction, MailKind};
+use warden_mail::{MailAction, MailKind, MailLabel};
 
 use warden_core::feature_hash;
 use warden_mail::explain::{FAMILIES, family_of, push_fixed, sentence};
@@ -197,19 +197,19 @@ impl MailEngine {
     }
 
     /// Learns a labelled message online.
-    pub fn learn(&mut self, raw: &[u8], spam: bool) {
+    pub fn learn(&mut self, raw: &[u8], label: MailLabel) {
         let x = self.features(raw);
-        self.learn_features(&x, spam);
+        self.learn_features(&x, label);
     }
 
     /// Learns an already extracted message.
-    pub fn learn_features(&mut self, x: &FeatureVec, spam: bool) {
-        self.model.learn(x, spam);
+    pub fn learn_features(&mut self, x: &FeatureVec, label: MailLabel) {
+        self.model.learn(x, label.into());
     }
 
     /// Learns an already extracted and scored message (`score` from [`MailEngine::score`]).
-    pub fn learn_scored(&mut self, x: &FeatureVec, spam: bool, score: f64) {
-        self.model.learn_scored(x, spam, score);
+    pub fn learn_scored(&mut self, x: &FeatureVec, label: MailLabel, score: f64) {
+        self.model.learn_scored(x, label.into(), score);
     }
 
     /// Decides on a raw message. Reasons name the verdict's source only; see
@@ -565,8 +565,8 @@ mod tests {
         let spam = b"Subject: cheap pills\r\n\r\nbuy cheap pills now\r\n";
         let ham = b"Subject: meeting notes\r\n\r\nthe agenda for tomorrow\r\n";
         for _ in 0..30 {
-            e.learn(spam, true);
-            e.learn(ham, false);
+            e.learn(spam, MailLabel::Spam);
+            e.learn(ham, MailLabel::Ham);
         }
         let d = e.decide_explained(spam);
         assert!(d.probability > 0.9, "{d:?}");

@@ -1,7 +1,7 @@
 //! FTRL-Proximal logistic regression over hashed features.
 
 use serde::{Deserialize, Serialize};
-use warden_core::{FeatureVec, sigmoid};
+use warden_core::{FeatureVec, Label, sigmoid};
 
 use crate::table::Table;
 use crate::{OnlineLearner, Warmer};
@@ -200,9 +200,9 @@ impl OnlineLearner for Ftrl {
         self.bias_weight as f64 + sum as f64
     }
 
-    fn learn_scored(&mut self, x: &FeatureVec, spam: bool, score: f64) {
+    fn learn_scored(&mut self, x: &FeatureVec, label: Label, score: f64) {
         let p = sigmoid(score);
-        let g = (p - if spam { 1.0 } else { 0.0 }) as f32;
+        let g = (p - if label.is_abusive() { 1.0 } else { 0.0 }) as f32;
         let hashes = x.hashes();
         for (k, &h) in hashes.iter().enumerate() {
             if let Some(&ahead) = hashes.get(k + PREFETCH_AHEAD) {
@@ -245,8 +245,8 @@ mod tests {
     fn learns_a_separable_problem() {
         let mut m = Ftrl::new(FtrlParams { bits: 10, alpha: 0.5, ..Default::default() });
         for _ in 0..200 {
-            m.learn(&vec(&[1, 2, 3]), true);
-            m.learn(&vec(&[4, 5, 3]), false);
+            m.learn(&vec(&[1, 2, 3]), Label::Abusive);
+            m.learn(&vec(&[4, 5, 3]), Label::Legitimate);
         }
         assert!(m.predict(&vec(&[1, 2, 3])) > 2.0);
         assert!(m.predict(&vec(&[4, 5, 3])) < -2.0);
@@ -259,17 +259,17 @@ mod tests {
         let mut m = Ftrl::new(FtrlParams { bits: 8, ..Default::default() });
         let x = vec(&[7, 8]);
         let before = m.predict(&x);
-        m.learn(&x, true);
+        m.learn(&x, Label::Abusive);
         let after_spam = m.predict(&x);
         assert!(after_spam > before);
-        m.learn(&x, false);
+        m.learn(&x, Label::Legitimate);
         assert!(m.predict(&x) < after_spam);
     }
 
     #[test]
     fn entries_round_trip() {
         let mut m = Ftrl::new(FtrlParams { bits: 8, ..Default::default() });
-        m.learn(&vec(&[1, 300, 5000]), true);
+        m.learn(&vec(&[1, 300, 5000]), Label::Abusive);
         let again = Ftrl::from_entries(*m.params(), m.bias_state(), m.entries(false)).unwrap();
         let x = vec(&[1, 300, 77]);
         assert_eq!(m.predict(&x), again.predict(&x));

@@ -21,19 +21,19 @@ pub use model::{CheckpointMark, FORMAT_VERSION, Learner, LearnerSpec, Model, Mod
 pub use nb::NaiveBayes;
 pub use rehearsal::RehearsalParams;
 
-use warden_core::FeatureVec;
+use warden_core::{FeatureVec, Label};
 
 /// What every online learner does.
 pub trait OnlineLearner {
-    /// The log-odds that `x` is spam (abusive).
+    /// The log-odds that `x` is abusive.
     fn predict(&self, x: &FeatureVec) -> f64;
-    /// Learns that `x` is spam (`true`) or not.
-    fn learn(&mut self, x: &FeatureVec, spam: bool) {
+    /// Learns that `x` has `label`.
+    fn learn(&mut self, x: &FeatureVec, label: Label) {
         let score = self.predict(x);
-        self.learn_scored(x, spam, score);
+        self.learn_scored(x, label, score);
     }
     /// [`OnlineLearner::learn`] when `score == self.predict(x)` is already known.
-    fn learn_scored(&mut self, x: &FeatureVec, spam: bool, score: f64);
+    fn learn_scored(&mut self, x: &FeatureVec, label: Label, score: f64);
     /// [`OnlineLearner::predict`], also writing each feature's contribution into `out` (in the
     /// order of `x`): what an explanation ranks, without reading the model twice.
     fn predict_contributions(&self, x: &FeatureVec, out: &mut Vec<f64>) -> f64 {

@@ -19,7 +19,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use warden_core::FeatureVec;
+use warden_core::{FeatureVec, Label};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::rehearsal::Rehearsal;
@@ -79,10 +79,12 @@ pub struct ModelMeta {
     pub trained_on: Vec<String>,
     /// Messages learned, in all.
     pub messages: u64,
-    /// Of which spam.
-    pub spam: u64,
-    /// Of which ham.
-    pub ham: u64,
+    /// Of which abusive (a model file calls them `spam`, the first kind's word).
+    #[serde(rename = "spam")]
+    pub abusive: u64,
+    /// Of which legitimate (`ham` in a model file).
+    #[serde(rename = "ham")]
+    pub legitimate: u64,
     /// The extractor's settings when it learned (a model learns what the extractor showed it).
     pub extractor: serde_json::Value,
     /// The version of the extraction code it learned from (`warden_mail::EXTRACTOR_VERSION`
@@ -149,10 +151,10 @@ impl OnlineLearner for Learner {
     fn predict(&self, x: &FeatureVec) -> f64 {
         self.inner().predict(x)
     }
-    fn learn_scored(&mut self, x: &FeatureVec, spam: bool, score: f64) {
+    fn learn_scored(&mut self, x: &FeatureVec, label: Label, score: f64) {
         match self {
-            Learner::Ftrl(m) => m.learn_scored(x, spam, score),
-            Learner::NaiveBayes(m) => m.learn_scored(x, spam, score),
+            Learner::Ftrl(m) => m.learn_scored(x, label, score),
+            Learner::NaiveBayes(m) => m.learn_scored(x, label, score),
         }
     }
     fn contribution(&self, hash: u64) -> f64 {
@@ -197,8 +199,8 @@ impl Model {
                 warden_version: env!("CARGO_PKG_VERSION").into(),
                 trained_on: Vec::new(),
                 messages: 0,
-                spam: 0,
-                ham: 0,
+                abusive: 0,
+                legitimate: 0,
                 extractor,
                 extractor_version: 0,
                 compact: false,
@@ -210,33 +212,34 @@ impl Model {
     }
 
     /// Learns one event (and rehearses hard ones) and counts it in the metadata.
-    pub fn learn(&mut self, x: &FeatureVec, spam: bool) {
+    pub fn learn(&mut self, x: &FeatureVec, label: Label) {
         let score = self.learner.predict(x);
-        self.learn_scored(x, spam, score);
+        self.learn_scored(x, label, score);
     }
 
     /// [`Model::learn`] when the event's current score is already known.
-    pub fn learn_scored(&mut self, x: &FeatureVec, spam: bool, score: f64) {
+    pub fn learn_scored(&mut self, x: &FeatureVec, label: Label, score: f64) {
         let p = warden_core::sigmoid(score);
-        self.learner.learn_scored(x, spam, score);
-        for (again, label) in self.rehearsal.after(x, spam, if spam { p } else { 1.0 - p }) {
+        self.learner.learn_scored(x, label, score);
+        let p_true = if label.is_abusive() { p } else { 1.0 - p };
+        for (again, label) in self.rehearsal.after(x, label, p_true) {
             self.learner.learn(&again, label);
         }
         self.meta.messages += 1;
-        if spam {
-            self.meta.spam += 1;
+        if label.is_abusive() {
+            self.meta.abusive += 1;
         } else {
-            self.meta.ham += 1;
+            self.meta.legitimate += 1;
         }
     }
 
     /// Learns a correction: `x` was learned before with the other label. The earlier lesson
     /// is dropped from the rehearsal buffer (or it would be rehearsed against the correction),
     /// and the new label is learned twice, once to undo the earlier lesson and once to teach.
-    pub fn correct(&mut self, x: &FeatureVec, spam: bool) {
+    pub fn correct(&mut self, x: &FeatureVec, label: Label) {
         self.rehearsal.forget(x);
-        self.learn(x, spam);
-        self.learn(x, spam);
+        self.learn(x, label);
+        self.learn(x, label);
     }
 
     /// Serialises the model. `compact` keeps only slots with a non-zero weight (FTRL).
@@ -421,7 +424,7 @@ mod tests {
     fn trained(spec: LearnerSpec) -> Model {
         let mut m = Model::new("test", spec, serde_json::json!({"k": 1}), RehearsalParams::default());
         for i in 0..50u64 {
-            m.learn(&FeatureVec::from_hashes(vec![i % 7, 100 + i % 3, 9999]), i % 2 == 0);
+            m.learn(&FeatureVec::from_hashes(vec![i % 7, 100 + i % 3, 9999]), Label::of(i % 2 == 0));
         }
         m
     }

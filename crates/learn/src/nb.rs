@@ -1,6 +1,6 @@
 //! Multinomial naive Bayes over feature presence: the classic Bayesian spam filter.
 
-use warden_core::FeatureVec;
+use warden_core::{FeatureVec, Label};
 
 use crate::OnlineLearner;
 
@@ -79,7 +79,8 @@ impl OnlineLearner for NaiveBayes {
         self.bias() + x.hashes().iter().map(|&h| self.ratio((h & self.mask) as usize)).sum::<f64>()
     }
 
-    fn learn_scored(&mut self, x: &FeatureVec, spam: bool, _score: f64) {
+    fn learn_scored(&mut self, x: &FeatureVec, label: Label, _score: f64) {
+        let spam = label.is_abusive();
         let table = if spam { &mut self.spam } else { &mut self.ham };
         for &h in x.hashes() {
             let c = &mut table[(h & self.mask) as usize];
@@ -111,8 +112,8 @@ mod tests {
         let spam = FeatureVec::from_hashes(vec![1, 2]);
         let ham = FeatureVec::from_hashes(vec![3, 2]);
         for _ in 0..10 {
-            m.learn(&spam, true);
-            m.learn(&ham, false);
+            m.learn(&spam, Label::Abusive);
+            m.learn(&ham, Label::Legitimate);
         }
         assert!(m.predict(&spam) > 2.0);
         assert!(m.predict(&ham) < -2.0);

@@ -8,7 +8,7 @@
 //! extra. The buffer lives in memory only: a loaded model starts with an empty one.
 
 use serde::{Deserialize, Serialize};
-use warden_core::FeatureVec;
+use warden_core::{FeatureVec, Label};
 
 /// Rehearsal settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -40,7 +40,7 @@ impl RehearsalParams {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Rehearsal {
     params: Option<RehearsalParams>,
-    buffer: Vec<(FeatureVec, bool)>,
+    buffer: Vec<(FeatureVec, Label)>,
     rng: u64,
 }
 
@@ -60,7 +60,7 @@ impl Rehearsal {
 
     /// After learning `x` (whose true label had probability `p_true` before), returns the
     /// examples to learn again, and keeps `x` if it was hard.
-    pub fn after(&mut self, x: &FeatureVec, spam: bool, p_true: f64) -> Vec<(FeatureVec, bool)> {
+    pub fn after(&mut self, x: &FeatureVec, label: Label, p_true: f64) -> Vec<(FeatureVec, Label)> {
         let Some(p) = self.params else {
             return Vec::new();
         };
@@ -75,10 +75,10 @@ impl Rehearsal {
             }
         }
         if self.buffer.len() < p.capacity {
-            self.buffer.push((x.clone(), spam));
+            self.buffer.push((x.clone(), label));
         } else {
             let i = (self.next() % p.capacity as u64) as usize;
-            self.buffer[i] = (x.clone(), spam);
+            self.buffer[i] = (x.clone(), label);
         }
         again
     }
@@ -103,16 +103,16 @@ mod tests {
     fn only_hard_examples_are_kept_and_replayed() {
         let mut r = Rehearsal::new(RehearsalParams { capacity: 2, replays: 3, hard_below: 0.9 });
         let x = FeatureVec::from_hashes(vec![1]);
-        assert!(r.after(&x, true, 0.95).is_empty());
+        assert!(r.after(&x, Label::Abusive, 0.95).is_empty());
         assert_eq!(r.len(), 0, "an easy example is not kept");
-        assert!(r.after(&x, true, 0.5).is_empty(), "nothing to replay yet");
-        assert_eq!(r.after(&x, false, 0.1).len(), 3);
-        r.after(&x, false, 0.1);
+        assert!(r.after(&x, Label::Abusive, 0.5).is_empty(), "nothing to replay yet");
+        assert_eq!(r.after(&x, Label::Legitimate, 0.1).len(), 3);
+        r.after(&x, Label::Legitimate, 0.1);
         assert_eq!(r.len(), 2, "the buffer is bounded");
         r.forget(&x);
         assert_eq!(r.len(), 0, "a corrected example is not rehearsed with its old label");
         let mut off = Rehearsal::new(RehearsalParams::off());
-        off.after(&x, true, 0.0);
+        off.after(&x, Label::Abusive, 0.0);
         assert_eq!(off.len(), 0);
     }
 }

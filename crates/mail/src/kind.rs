@@ -60,6 +60,11 @@ pub enum MailLabel {
 }
 
 impl MailLabel {
+    /// `Spam` when `spam` is true, else `Ham`.
+    pub fn of(spam: bool) -> Self {
+        if spam { MailLabel::Spam } else { MailLabel::Ham }
+    }
+
     /// Whether it says spam: a learner's target.
     pub fn is_spam(self) -> bool {
         self == MailLabel::Spam

@@ -24,7 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use warden_core::{Decision, FeatureVec};
 use warden_engine::{Config, MailEngine};
 use warden_learn::{CheckpointMark, Model, ModelError};
-use warden_mail::MailAction;
+use warden_mail::{MailAction, MailLabel};
 
 use crate::datadir::CHECKPOINT;
 use crate::desk::{EntityLabel, LabelSource};
@@ -542,7 +542,7 @@ impl Live {
     pub fn model_counts(&self) -> (u64, u64, u64, String) {
         self.with_engine(|e| {
             let m = &e.model().meta;
-            (m.messages, m.spam, m.ham, version(e.model()))
+            (m.messages, m.abusive, m.legitimate, version(e.model()))
         })
     }
 
@@ -656,10 +656,11 @@ fn learn_record(engine: &mut MailEngine, r: &FeedbackRecord, fingerprint: u64) -
     } else {
         return false;
     };
+    let label = MailLabel::of(r.feedback.spam);
     if r.correction {
-        engine.model_mut().correct(&x, r.feedback.spam);
+        engine.model_mut().correct(&x, label.into());
     } else {
-        engine.learn_features(&x, r.feedback.spam);
+        engine.learn_features(&x, label);
     }
     true
 }

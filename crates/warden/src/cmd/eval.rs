@@ -97,7 +97,7 @@ pub fn run(args: Args) -> Result<()> {
             }
         }
         if args.mode == Mode::Online || i < train_until {
-            engine.learn_scored(&x, item.spam, score);
+            engine.learn_scored(&x, warden_mail::MailLabel::of(item.spam), score);
         }
         busy += started.elapsed();
         processed += 1;

@@ -134,7 +134,7 @@ fn backtest(args: Backtest) -> anyhow::Result<ExitCode> {
         };
         with.push((final_score, item.spam));
         without.push((d.model_score + d.signal_points, item.spam));
-        engine.learn_scored(&d.features, item.spam, d.model_score);
+        engine.learn_scored(&d.features, warden_mail::MailLabel::of(item.spam), d.model_score);
     }
     bar.finish_and_clear();
     anyhow::ensure!(!with.is_empty(), "no message could be read");

@@ -58,7 +58,7 @@ pub fn run(args: Args) -> Result<()> {
                 unreadable += 1;
                 continue;
             };
-            engine.learn(&super::prepare(&raw, *strip), item.spam);
+            engine.learn(&super::prepare(&raw, *strip), warden_mail::MailLabel::of(item.spam));
         }
     }
     bar.finish_and_clear();
@@ -69,8 +69,8 @@ pub fn run(args: Args) -> Result<()> {
     eprintln!(
         "learned {} messages ({} spam, {} ham{}); wrote {} ({:.1} MB)",
         model.meta.messages,
-        model.meta.spam,
-        model.meta.ham,
+        model.meta.abusive,
+        model.meta.legitimate,
         if unreadable > 0 { format!(", {unreadable} unreadable skipped") } else { String::new() },
         args.out.display(),
         size as f64 / 1e6
