@@ -325,6 +325,23 @@ pub enum DeskError {
 
 crate::store::from_redb_errors!(DeskError, |m| DeskError::Store(StoreError::Db(m)));
 
+/// Why a check's writes were not made durable. Cloned: one failure answers a whole batch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    /// The server is stopping: the desk takes no more writes.
+    #[error("the server is stopping")]
+    Stopping,
+    /// The writer's queue is full.
+    #[error("too many writes waiting")]
+    Busy,
+    /// The writer thread is gone.
+    #[error("the desk writer stopped")]
+    WriterStopped,
+    /// The journal or the database refused the batch (the store's error, as it said it).
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// What one check writes.
 #[derive(Debug, Default)]
 pub struct CheckWrites {
@@ -369,7 +386,7 @@ impl CheckWrites {
 
 struct Pending {
     writes: CheckWrites,
-    reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    reply: tokio::sync::oneshot::Sender<Result<(), WriteError>>,
 }
 
 /// A resolution's lesson, kept in the desk's outbox until the feedback store has it.
@@ -623,15 +640,15 @@ impl Desk {
     /// Queues a check's writes; the answer comes once they are durable: counter updates in the
     /// journal, and review items, label changes and (with `audit_sync`) the audit entry in the
     /// database. An audit entry alone is held up to 20 ms to be committed with others.
-    pub fn submit(&self, writes: CheckWrites) -> tokio::sync::oneshot::Receiver<Result<(), String>> {
+    pub fn submit(&self, writes: CheckWrites) -> tokio::sync::oneshot::Receiver<Result<(), WriteError>> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let queue = self.queue.lock().expect("not poisoned");
         let refused = match queue.as_ref() {
-            None => Pending { writes, reply }.reply.send(Err("the server is stopping".into())),
+            None => Pending { writes, reply }.reply.send(Err(WriteError::Stopping)),
             Some(tx) => match tx.try_send(Pending { writes, reply }) {
                 Ok(()) => Ok(()),
-                Err(TrySendError::Full(p)) => p.reply.send(Err("too many writes waiting".into())),
-                Err(TrySendError::Disconnected(p)) => p.reply.send(Err("the desk writer stopped".into())),
+                Err(TrySendError::Full(p)) => p.reply.send(Err(WriteError::Busy)),
+                Err(TrySendError::Disconnected(p)) => p.reply.send(Err(WriteError::WriterStopped)),
             },
         };
         drop(refused);
@@ -640,9 +657,9 @@ impl Desk {
 
     /// Waits until every write queued before the call is on disk (the audit log's readers
     /// call it, so that they see every decision answered before they asked).
-    pub async fn flush(&self) -> Result<(), String> {
+    pub async fn flush(&self) -> Result<(), WriteError> {
         let marker = CheckWrites { audit_sync: true, ..CheckWrites::default() };
-        self.submit(marker).await.unwrap_or_else(|_| Err("the desk writer stopped".into()))
+        self.submit(marker).await.unwrap_or(Err(WriteError::WriterStopped))
     }
 
     /// Appends a batch's counter updates to the journal, durably.
@@ -1561,7 +1578,7 @@ fn append_audit(txn: &redb::WriteTransaction, mut entry: AuditEntry) -> Result<(
 /// with everything held.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(20);
 
-type Reply = tokio::sync::oneshot::Sender<Result<(), String>>;
+type Reply = tokio::sync::oneshot::Sender<Result<(), WriteError>>;
 
 fn write_loop(desk: &std::sync::Weak<Desk>, rx: &Receiver<Pending>) {
     use std::sync::mpsc::RecvTimeoutError;
@@ -1588,7 +1605,7 @@ fn write_loop(desk: &std::sync::Weak<Desk>, rx: &Receiver<Pending>) {
                 batch.into_iter().map(|p| (p.writes, p.reply)).unzip();
             // The journal first: a check whose only waited-for writes are counter updates is
             // answered as soon as they are durable.
-            let journaled = desk.journal(&writes).map_err(|e| e.to_string());
+            let journaled = desk.journal(&writes).map_err(|e| WriteError::Failed(e.to_string()));
             if let Err(e) = &journaled {
                 tracing::error!(error = %e, checks = writes.len(), "counter journal write failed");
             }
@@ -1604,7 +1621,7 @@ fn write_loop(desk: &std::sync::Weak<Desk>, rx: &Receiver<Pending>) {
         }
         let due = since.is_some_and(|t| t.elapsed() >= GATHER);
         if !held.is_empty() && (stopping || due || !waiting.is_empty() || held.len() >= MAX_BATCH) {
-            let result = desk.commit(&mut held).map_err(|e| e.to_string());
+            let result = desk.commit(&mut held).map_err(|e| WriteError::Failed(e.to_string()));
             if let Err(e) = &result {
                 tracing::error!(error = %e, checks = held.len(), "desk writes failed");
             }

@@ -15,6 +15,8 @@ use serde::Deserialize;
 use warden_core::FeatureVec;
 use warden_mail::MailLabel;
 
+use crate::text::FieldError;
+
 use crate::auth::{Person, Role};
 use crate::desk::{DeskError, EntityLabel, LabelOutcome, LabelSource, Lesson, MAX_PAGE, ReviewStatus};
 use crate::{ApiError, AppState};
@@ -70,14 +72,14 @@ fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-fn bad(message: String) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, message)
+fn bad(message: impl ToString) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, message.to_string())
 }
 
 /// A page size: `limit` (default `default`), at most [`MAX_PAGE`].
 fn page_size(limit: Option<usize>, default: usize) -> Result<usize, ApiError> {
     match limit.unwrap_or(default) {
-        0 => Err(bad("`limit` must be at least 1".into())),
+        0 => Err(bad("`limit` must be at least 1")),
         n if n > MAX_PAGE => Err(bad(format!("`limit` is at most {MAX_PAGE}: page with `after`"))),
         n => Ok(n),
     }
@@ -138,13 +140,12 @@ pub(crate) struct Resolve {
 impl Resolve {
     /// Checks the fields: a reason of 1 to `max_reason` bytes, with nothing a terminal would
     /// obey.
-    pub(crate) fn check(&self, max_reason: usize) -> Result<(), String> {
-        if self.reason.len() > max_reason {
-            return Err(format!("`reason` has {} bytes; at most {max_reason}", self.reason.len()));
+    pub(crate) fn check(&self, max_reason: usize) -> Result<(), FieldError> {
+        if self.reason.trim().is_empty() {
+            return Err(FieldError::NoReason);
         }
-        crate::text::check_field("reason", &self.reason, max_reason).map_err(|e| {
-            if self.reason.trim().is_empty() { "give a `reason`: the audit log keeps why".into() } else { e }
-        })
+        reason_bytes(&self.reason, max_reason)?;
+        crate::text::check_field("reason", &self.reason, max_reason)
     }
 }
 
@@ -224,7 +225,7 @@ async fn labels(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(q) = query?;
     if q.entity.is_some() && q.kind.is_none() {
-        return Err(bad("give `kind` with `entity`".into()));
+        return Err(bad("give `kind` with `entity`"));
     }
     let limit = page_size(q.limit, MAX_PAGE)?;
     let after = q.after.as_deref().map(unhex).transpose().map_err(bad)?;
@@ -248,14 +249,12 @@ async fn labels(
 }
 
 /// A labels cursor back to the key it stands for.
-pub(crate) fn unhex(s: &str) -> Result<String, String> {
+pub(crate) fn unhex(s: &str) -> Result<String, FieldError> {
     let bytes: Option<Vec<u8>> = (0..s.len())
         .step_by(2)
         .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
         .collect();
-    bytes
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| "`after` is not a cursor this server gave".into())
+    bytes.and_then(|b| String::from_utf8(b).ok()).ok_or(FieldError::BadCursor)
 }
 
 /// `POST /v1/labels`.
@@ -278,15 +277,21 @@ pub(crate) struct SetLabel {
 impl SetLabel {
     /// Checks the fields: each not blank and within its length, in characters; nothing a
     /// terminal would obey; a reason of at most `max_reason` bytes.
-    pub(crate) fn check(&self, max_reason: usize) -> Result<(), String> {
+    pub(crate) fn check(&self, max_reason: usize) -> Result<(), FieldError> {
         crate::text::check_field("kind", &self.kind, 64)?;
         crate::text::check_field("entity", &self.entity, 512)?;
         crate::text::check_field("label", &self.label, 128)?;
-        if self.reason.len() > max_reason {
-            return Err(format!("`reason` has {} bytes; at most {max_reason}", self.reason.len()));
-        }
+        reason_bytes(&self.reason, max_reason)?;
         crate::text::check_field("reason", &self.reason, max_reason)
     }
+}
+
+/// A reason of at most `max` bytes (`[review] max_reason_bytes`).
+fn reason_bytes(reason: &str, max: usize) -> Result<(), FieldError> {
+    if reason.len() > max {
+        return Err(FieldError::TooLong { field: "reason", count: reason.len(), max, unit: "bytes" });
+    }
+    Ok(())
 }
 
 async fn set_label(
@@ -337,7 +342,7 @@ async fn audit(
     let limit = page_size(q.limit, MAX_PAGE)?;
     let desk = state.desk().clone();
     // Decisions' entries are committed in gathered batches: see every one answered so far.
-    desk.flush().await.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e))?;
+    desk.flush().await.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     let lines = blocking(move || {
         let mut out = Vec::new();
         for e in desk.audit_page(q.after.unwrap_or(0), limit)? {

@@ -22,6 +22,7 @@ pub mod desk;
 mod desk_api;
 #[doc(hidden)]
 pub mod dns_fixture;
+mod error;
 pub mod first_seen;
 pub mod journal;
 pub mod live;
@@ -53,6 +54,8 @@ use axum::routing::{get, post};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use warden_core::Decision;
 use warden_mail::MailAction;
+
+pub use error::ServerError;
 
 pub use api::CheckReply;
 pub use auth::tokens as auth_tokens;
@@ -131,16 +134,20 @@ impl AppState {
         tokens: Vec<String>,
         sources: Sources,
         repair: bool,
-    ) -> Result<(AppState, StartReport), String> {
+    ) -> Result<(AppState, StartReport), ServerError> {
         let opts = datadir::Options {
             repair,
             audit_key_file: settings.audit.key_file.clone(),
             db_cache_bytes: settings.limits.db_cache_bytes,
         };
-        let mut data = datadir::open(&settings.server.data_dir, &opts).map_err(|e| e.to_string())?;
-        let live =
-            Live::open(&mut data, model, warden_engine::starter_model, settings.engine(), &settings.feedback)
-                .map_err(|e| e.to_string())?;
+        let mut data = datadir::open(&settings.server.data_dir, &opts)?;
+        let live = Live::open(
+            &mut data,
+            model,
+            warden_engine::starter_model,
+            settings.engine(),
+            &settings.feedback,
+        )?;
         let state = AppState::new(live, Arc::clone(&data.desk), settings, tokens, sources)?;
         let at = unix_now();
         let entries = data
@@ -154,7 +161,10 @@ impl AppState {
                 ..Default::default()
             })
             .collect();
-        state.desk().audit_now(entries).map_err(|e| format!("recording the repair in the audit log: {e}"))?;
+        state
+            .desk()
+            .audit_now(entries)
+            .map_err(ServerError::desk("recording the repair in the audit log"))?;
         let lessons = state.teach_outbox(true)?;
         let repairs = data.repairs.into_iter().map(|(_, what)| what).collect();
         Ok((state, StartReport { notes: data.notes, repairs, lessons }))
@@ -167,7 +177,7 @@ impl AppState {
         settings: Settings,
         tokens: Vec<String>,
         sources: Sources,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ServerError> {
         let slots = |n| Arc::new(tokio::sync::Semaphore::new(n));
         let checker = RwLock::new(Arc::new(mailauth::Checker::new(&settings.mail_auth)?));
         let metrics = Metrics::default();
@@ -199,8 +209,8 @@ impl AppState {
     /// kept from the store) and lets each go once stored; returns how many. With `strict` (at
     /// start) a damaged lesson is an error; otherwise it is skipped and counted. Blocks: call it
     /// off the async workers.
-    pub fn teach_outbox(&self, strict: bool) -> Result<usize, String> {
-        let lessons = self.0.desk.outbox(strict).map_err(|e| format!("the desk's outbox: {e}"))?;
+    pub fn teach_outbox(&self, strict: bool) -> Result<usize, ServerError> {
+        let lessons = self.0.desk.outbox(strict).map_err(ServerError::desk("the desk's outbox"))?;
         let mut taught = 0;
         for (seq, l) in lessons {
             if !self.0.teaching.lock().expect("not poisoned").insert(seq) {
@@ -215,14 +225,17 @@ impl AppState {
                 None => Ok(None),
             };
             self.0.teaching.lock().expect("not poisoned").remove(&seq);
-            match result.map_err(|e| format!("teaching review item {}'s resolution: {e}", l.item))? {
+            match result.map_err(|error| ServerError::Teach { item: l.item, error })? {
                 Some(outcome) => api::count_feedback(self, Some(outcome)),
                 None => tracing::warn!(
                     item = l.item,
                     "a resolution's lesson was made by another extractor and its message was not kept: it cannot be taught"
                 ),
             }
-            self.0.desk.clear_lesson(seq).map_err(|e| e.to_string())?;
+            self.0
+                .desk
+                .clear_lesson(seq)
+                .map_err(ServerError::desk("letting a taught lesson go from the outbox"))?;
             taught += 1;
         }
         Ok(taught)
@@ -286,18 +299,21 @@ impl AppState {
     /// retention_days`), review items and lapsed labels (`[review] retention_days`), and counter
     /// updates older than the longest window of the rules in force; and sender domains' first-seen
     /// times older than `[audit] first_seen_days`. Returns how many of the first four.
-    pub fn expire_desk(&self) -> Result<[u64; 4], String> {
+    pub fn expire_desk(&self) -> Result<[u64; 4], ServerError> {
         let s = self.settings();
         let window = self.0.live.with_engine(|e| e.rules().map_or(0, |r| r.longest_window()));
         let now =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let before = now.saturating_sub(s.audit.first_seen_days.saturating_mul(86_400));
         self.0.live.first_seen().forget_before(before);
-        self.0.desk.expire_first_seen(before).map_err(|e| e.to_string())?;
+        self.0
+            .desk
+            .expire_first_seen(before)
+            .map_err(ServerError::desk("forgetting sender domains' first-seen times"))?;
         self.0
             .desk
             .expire(now, s.audit.retention_days, s.review.retention_days, window)
-            .map_err(|e| e.to_string())
+            .map_err(ServerError::desk("expiring the desk's records"))
     }
 
     /// The settings in force.
@@ -408,7 +424,7 @@ impl AppState {
         if !writes.is_empty() {
             let mut answer = self.0.desk.submit(writes);
             let stored = if must_wait {
-                (&mut answer).await.unwrap_or_else(|_| Err("the desk writer stopped".into()))
+                (&mut answer).await.unwrap_or(Err(desk::WriteError::WriterStopped))
             } else {
                 // Refused at once (queue full, stopping) shows now; a later failure is logged
                 // by the writer.
@@ -482,13 +498,12 @@ impl AppState {
     /// Re-reads the configuration file and the environment, and the model file when one was
     /// given on the command line; applies what can change without a restart, atomically.
     /// Returns what changed, and what needs a restart.
-    pub fn reload(&self) -> Result<Vec<String>, String> {
-        let mut next =
-            Settings::read(self.0.sources.config.as_deref(), std::env::vars()).map_err(|e| e.to_string())?;
+    pub fn reload(&self) -> Result<Vec<String>, ServerError> {
+        let mut next = Settings::read(self.0.sources.config.as_deref(), std::env::vars())?;
         if let Some(apply) = &self.0.sources.overrides {
             apply(&mut next);
         }
-        next.check().map_err(|e| e.to_string())?;
+        next.check()?;
         let now = self.settings();
         let mut notes = Vec::new();
         if next.server != now.server || next.limits != now.limits {
@@ -500,9 +515,12 @@ impl AppState {
         if next.audit.key_file != now.audit.key_file {
             notes.push("[audit] key_file takes effect at the next restart".to_owned());
         }
-        let tokens = auth::tokens(&next).map_err(|e| e.to_string())?;
+        let tokens = auth::tokens(&next)?;
         let model = (self.0.sources.model.as_ref())
-            .map(|path| warden_learn::Model::load(path).map_err(|e| format!("{}: {e}", path.display())))
+            .map(|path| {
+                warden_learn::Model::load(path)
+                    .map_err(|error| ServerError::Model { path: path.clone(), error })
+            })
             .transpose()?;
         // The thresholds in force are checked, against the model that will be live, before
         // anything is swapped: the file's may only rise once the model's fill the gaps.
@@ -510,10 +528,10 @@ impl AppState {
             Some(m) => warden_engine::ActionThresholds::of_model(m),
             None => self.0.live.with_engine(|e| warden_engine::ActionThresholds::of_model(e.model())),
         }
-        .map_err(|e| e.to_string())?;
-        next.thresholds.resolve(own.as_ref()).0.check().map_err(|e| format!("[thresholds]: {e}"))?;
+        .map_err(ServerError::ModelThresholds)?;
+        next.thresholds.resolve(own.as_ref()).0.check().map_err(ServerError::Thresholds)?;
         if let (Some(model), Some(path)) = (model, &self.0.sources.model) {
-            self.0.live.replace_model(model).map_err(|e| e.to_string())?;
+            self.0.live.replace_model(model)?;
             notes.push(format!("model reloaded from {} and taught the stored feedback", path.display()));
         }
         let checker = mailauth::Checker::new(&next.mail_auth)?;
@@ -525,7 +543,7 @@ impl AppState {
             notes.push(format!("{} rules loaded from {} files", r.rules().len(), r.files().len()));
         }
         self.0.live.set_rules(rules);
-        self.0.live.set_config(next.engine()).map_err(|e| e.to_string())?;
+        self.0.live.set_config(next.engine())?;
         *self.0.checker.write().expect("not poisoned") = Arc::new(checker);
         *self.0.tokens.write().expect("not poisoned") = Arc::new(tokens);
         let r = &next.review;
@@ -544,7 +562,7 @@ impl AppState {
 
     /// Loads the configured rule files again (the watcher's reload: nothing else changes).
     /// A set that fails to check is refused, counted, and the running one stays.
-    pub fn reload_rules(&self) -> Result<usize, String> {
+    pub fn reload_rules(&self) -> Result<usize, ServerError> {
         let rules = load_rules(&self.settings().rules.files, Some(&self.0.desk))
             .inspect_err(|_| self.rule_load_failed())?;
         self.0.metrics.rules_last_load_ok.set(1);
@@ -652,12 +670,12 @@ pub fn exposure_warnings(s: &Settings) -> Vec<String> {
 pub fn load_rules(
     files: &[std::path::PathBuf],
     desk: Option<&desk::Desk>,
-) -> Result<Option<Arc<warden_rules::RuleSet>>, String> {
+) -> Result<Option<Arc<warden_rules::RuleSet>>, ServerError> {
     if files.is_empty() {
         return Ok(None);
     }
-    let mut rules = warden_rules::RuleSet::load(files, warden_mail::catalogue())
-        .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))?;
+    let mut rules =
+        warden_rules::RuleSet::load(files, warden_mail::catalogue()).map_err(ServerError::Rules)?;
     if let Some(desk) = desk {
         rules.set_key_seed(desk.counter_seed());
         let window = rules.longest_window();
@@ -667,7 +685,7 @@ pub fn load_rules(
             desk.counts_since(now.saturating_sub(window), |c| {
                 rules.restore(&c.counter, c.entity, c.value, c.at);
             })
-            .map_err(|e| format!("counter journal: {e}"))?;
+            .map_err(ServerError::desk("counter journal"))?;
         }
     }
     Ok(Some(Arc::new(rules)))
@@ -868,7 +886,7 @@ pub async fn serve(
     state: AppState,
     listeners: Listeners,
     stop: tokio::sync::watch::Receiver<bool>,
-) -> Result<(), String> {
+) -> Result<(), ServerError> {
     let drain = Duration::from_millis(state.settings().limits.client_timeout_ms);
     let a = serve_listener(listeners.scan, scan_router(state.clone()), state.clone(), "scan", stop.clone());
     let b = serve_listener(
@@ -890,10 +908,9 @@ pub async fn serve(
         desk.stop();
         live.shutdown()
     })
-    .await
-    .map_err(|e| e.to_string())?
+    .await?
     .map(|_| ())
-    .map_err(|e| format!("last checkpoint failed: {e}"))
+    .map_err(ServerError::Checkpoint)
 }
 
 /// An error answer: a status and `{"error": "…"}`.

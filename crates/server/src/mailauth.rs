@@ -124,9 +124,23 @@ impl std::fmt::Debug for Checker {
     }
 }
 
+/// Why an authentication checker cannot be made from its settings.
+#[derive(Debug, thiserror::Error)]
+pub enum MailAuthError {
+    /// The system's resolver configuration cannot be read.
+    #[error("system resolver: {0}")]
+    SystemResolver(String),
+    /// The resolver cannot be made from the configured name servers.
+    #[error("resolver: {0}")]
+    Resolver(String),
+    /// A configured name server is not an address.
+    #[error("[mail_auth] nameservers: {0:?} is not IP or IP:PORT")]
+    NameServer(String),
+}
+
 impl Checker {
     /// A checker per `config`; its resolver is made here (no lookup happens yet).
-    pub fn new(config: &MailAuthConfig) -> Result<Checker, String> {
+    pub fn new(config: &MailAuthConfig) -> Result<Checker, MailAuthError> {
         if !config.enabled {
             return Ok(Checker { config: config.clone(), authenticator: None });
         }
@@ -136,7 +150,8 @@ impl Checker {
         opts.attempts = 1;
         opts.cache_size = 8192;
         let authenticator = if config.nameservers.is_empty() {
-            MessageAuthenticator::new_system_conf().map_err(|e| format!("system resolver: {e}"))?
+            MessageAuthenticator::new_system_conf()
+                .map_err(|e| MailAuthError::SystemResolver(e.to_string()))?
         } else {
             let mut servers = Vec::new();
             for s in &config.nameservers {
@@ -148,7 +163,7 @@ impl Checker {
                 servers.push(ns);
             }
             MessageAuthenticator::new(ResolverConfig::from_name_servers(servers), opts)
-                .map_err(|e| format!("resolver: {e}"))?
+                .map_err(|e| MailAuthError::Resolver(e.to_string()))?
         };
         Ok(Checker { config: config.clone(), authenticator: Some(authenticator) })
     }
@@ -232,13 +247,11 @@ impl Checker {
     }
 }
 
-fn parse_server(s: &str) -> Result<(IpAddr, u16), String> {
+fn parse_server(s: &str) -> Result<(IpAddr, u16), MailAuthError> {
     if let Ok(sa) = s.parse::<std::net::SocketAddr>() {
         return Ok((sa.ip(), sa.port()));
     }
-    s.parse::<IpAddr>()
-        .map(|ip| (ip, 53))
-        .map_err(|_| format!("[mail_auth] nameservers: {s:?} is not IP or IP:PORT"))
+    s.parse::<IpAddr>().map(|ip| (ip, 53)).map_err(|_| MailAuthError::NameServer(s.to_owned()))
 }
 
 fn is_local(ip: IpAddr) -> bool {

@@ -244,7 +244,8 @@ mod tests {
         let data = format!("[server]\ndata_dir = {:?}\n", dir.path().join("data"));
         std::fs::write(&file, format!("{data}{nameservers}[thresholds]\nreject = 5.0\n")).unwrap();
         let e = state.reload().unwrap_err();
-        assert!(e.contains("[thresholds]"), "{e}");
+        assert!(matches!(e, crate::ServerError::Thresholds(_)), "{e:?}");
+        assert!(e.to_string().starts_with("[thresholds]: "), "{e}");
         let v = call_ok(crate::scan_router(state.clone()), "/checkv2", &[], msg).await;
         assert_eq!(v["required_score"], 12.5);
         std::fs::write(&file, format!("{data}{nameservers}[thresholds]\nreject = 8.0\n")).unwrap();

@@ -49,20 +49,54 @@ pub fn json_for_terminal(json: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Why a field a person wrote is refused: what a 400 answer says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldError {
+    /// Blank.
+    #[error("`{field}` must not be empty")]
+    Empty {
+        /// The field.
+        field: &'static str,
+    },
+    /// Longer than allowed.
+    #[error("`{field}` has {count} {unit}; at most {max}")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// Its length.
+        count: usize,
+        /// The most allowed.
+        max: usize,
+        /// What is counted: `characters` or `bytes`.
+        unit: &'static str,
+    },
+    /// A character a terminal would obey.
+    #[error("`{field}` holds the character U+{code:04X} (control and bidirectional characters are refused)")]
+    Unsafe {
+        /// The field.
+        field: &'static str,
+        /// The character's code point.
+        code: u32,
+    },
+    /// A resolution without a reason.
+    #[error("give a `reason`: the audit log keeps why")]
+    NoReason,
+    /// A cursor this server did not give.
+    #[error("`after` is not a cursor this server gave")]
+    BadCursor,
+}
+
 /// Checks a field a person wrote: not blank, at most `max` characters, nothing unsafe.
-pub fn check_field(what: &str, s: &str, max: usize) -> Result<(), String> {
+pub fn check_field(field: &'static str, s: &str, max: usize) -> Result<(), FieldError> {
     if s.trim().is_empty() {
-        return Err(format!("`{what}` must not be empty"));
+        return Err(FieldError::Empty { field });
     }
-    let n = s.chars().count();
-    if n > max {
-        return Err(format!("`{what}` has {n} characters; at most {max}"));
+    let count = s.chars().count();
+    if count > max {
+        return Err(FieldError::TooLong { field, count, max, unit: "characters" });
     }
     if let Some(c) = s.chars().find(|&c| unsafe_char(c)) {
-        return Err(format!(
-            "`{what}` holds the character U+{:04X} (control and bidirectional characters are refused)",
-            c as u32
-        ));
+        return Err(FieldError::Unsafe { field, code: c as u32 });
     }
     Ok(())
 }
@@ -88,7 +122,9 @@ mod tests {
     fn fields_people_write_refuse_what_a_terminal_would_obey() {
         assert!(check_field("label", "bulk-sender", 128).is_ok());
         assert!(check_field("label", "ünïcödé ok", 10).is_ok(), "characters, not bytes");
-        assert!(check_field("label", "ünïcödé ok!", 10).unwrap_err().contains("11 characters"));
+        let long = check_field("label", "ünïcödé ok!", 10).unwrap_err();
+        assert_eq!(long, FieldError::TooLong { field: "label", count: 11, max: 10, unit: "characters" });
+        assert_eq!(long.to_string(), "`label` has 11 characters; at most 10");
         for bad in ["a\rb", "a\nb", "a\0b", "a\u{1b}b", "a\u{202e}b", "   "] {
             assert!(check_field("label", bad, 128).is_err(), "{bad:?}");
         }

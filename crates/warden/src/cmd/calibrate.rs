@@ -64,10 +64,7 @@ pub fn run(args: Args) -> Result<()> {
         args.fpr
     );
     let mut engine = args.engine.engine()?;
-    engine.set_rules(
-        warden_server::load_rules(&args.rules, None)
-            .map_err(|e| anyhow::anyhow!("the rules do not check:\n{e}"))?,
-    );
+    engine.set_rules(super::offline_rules(&args.rules)?);
     let items = super::read_corpora(&args.corpora, None)?;
     let bar = super::progress(items.len(), "scoring");
     let (mut ham, mut spam, mut unreadable) = (Vec::new(), Vec::new(), Vec::new());

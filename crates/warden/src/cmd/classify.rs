@@ -21,13 +21,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let mut engine = args.engine.engine()?;
-    if !args.rules.is_empty() {
-        let rules = warden_rules::RuleSet::load(&args.rules, warden_mail::catalogue()).map_err(|errors| {
-            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            anyhow::anyhow!("the rules do not check:\n{}", lines.join("\n"))
-        })?;
-        engine.set_rules(Some(std::sync::Arc::new(rules)));
-    }
+    engine.set_rules(super::offline_rules(&args.rules)?);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut failed = false;

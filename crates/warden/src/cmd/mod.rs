@@ -229,3 +229,16 @@ pub fn peak_rss_mb() -> f64 {
         })
         .map_or(0.0, |kb| kb / 1024.0)
 }
+
+/// The mail rules in `files`, checked, for a command that runs without a server (no desk: the
+/// counters start empty); `None` when there are none.
+pub fn offline_rules(files: &[PathBuf]) -> Result<Option<std::sync::Arc<warden_rules::RuleSet>>> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let rules = warden_rules::RuleSet::load(files, warden_mail::catalogue()).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("the rules do not check:\n{}", lines.join("\n"))
+    })?;
+    Ok(Some(std::sync::Arc::new(rules)))
+}
