@@ -3,14 +3,15 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use warden_rules::{Catalogue, Record, RuleSet, Value};
+use warden_rules::{Record, RuleSet, Value};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     // List files are not fuzzed here: a path that names one is read from an empty folder.
     let dir = std::env::temp_dir().join("warden-fuzz-rules-empty");
-    if let Ok(set) = RuleSet::compile(&[("fuzz.rules", text, &dir)], Catalogue::mail()) {
-        let mut r = Record::new(Catalogue::mail());
+    let catalogue = warden_mail::catalogue();
+    if let Ok(set) = RuleSet::compile(&[("fuzz.rules", text, &dir)], catalogue) {
+        let mut r = Record::new(catalogue);
         set.evaluate(&r);
         let _ = r.set("mail.subject", Value::Str("Ünïcode SUBJECT".into()));
         let _ = r.set("mail.url_domains", Value::StrList(vec!["a.example".into(), "B.EXAMPLE".into()]));
