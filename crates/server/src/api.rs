@@ -151,22 +151,21 @@ pub(crate) async fn feedback(
         let (id, x) = extract(&state, body.clone()).await?;
         (id, x, label, Some(body))
     };
-    let outcome = teach(&state, id, features, label.is_spam(), raw.as_deref(), false).await?;
+    let outcome = teach(&state, id, features, label.into(), raw.as_deref(), false).await?;
     let (outcome, record) = describe(outcome);
     Ok(Json(FeedbackReply { id: format!("{id:032x}"), label, outcome, record }))
 }
 
-/// Stores and learns a label, counting the outcome.
 /// Stores and learns a label (as a correction when `correction`), counting the outcome.
 pub(crate) async fn teach(
     state: &AppState,
     id: u128,
     x: FeatureVec,
-    spam: bool,
+    label: warden_core::Label,
     body: Option<&[u8]>,
     correction: bool,
 ) -> Result<Outcome, ApiError> {
-    let result = state.live().teach_as(id, x, spam, body, correction).await;
+    let result = state.live().teach_as(id, x, label, body, correction).await;
     count_feedback(state, result.as_ref().ok().copied());
     Ok(result?)
 }

@@ -1023,7 +1023,9 @@ mod tests {
         let store = d.store.take().unwrap();
         let mut seen = Vec::new();
         store
-            .for_each_after(0, store::OnDamage::Fail, |r| seen.push((r.feedback.message, r.feedback.spam)))
+            .for_each_after(0, store::OnDamage::Fail, |r| {
+                seen.push((r.feedback.message, r.feedback.label.is_abusive()))
+            })
             .unwrap();
         assert_eq!(seen, [(41, true), (42, false)], "the old records read, with checksums now");
         assert_eq!(store.id(), "00112233445566778899aabbccddeeff", "the checkpoints' store id stays");

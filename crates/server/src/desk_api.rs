@@ -187,7 +187,7 @@ async fn resolve(
     let lesson = Lesson {
         item: id,
         message: features.message,
-        spam,
+        label: r.label.into(),
         correction: overturns,
         extractor: live.extractor(),
         features: x.hashes().to_vec(),

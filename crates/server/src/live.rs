@@ -21,7 +21,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use warden_core::{Decision, FeatureVec};
+use warden_core::{Decision, FeatureVec, Label};
 use warden_engine::{Config, MailEngine};
 use warden_learn::{CheckpointMark, Model, ModelError};
 use warden_mail::{MailAction, MailLabel};
@@ -29,7 +29,8 @@ use warden_mail::{MailAction, MailLabel};
 use crate::datadir::CHECKPOINT;
 use crate::desk::{EntityLabel, LabelSource};
 use crate::journal::JournaledCount;
-use crate::store::{FeedbackRecord, FeedbackStore, NewFeedback, OnDamage, Outcome, StoreError};
+use crate::state::FeedbackLog;
+use crate::store::{FeedbackRecord, NewFeedback, OnDamage, Outcome, StoreError};
 
 /// A decision with what the desk keeps of it.
 #[derive(Debug)]
@@ -103,12 +104,12 @@ impl Learned {
     /// Learns the store's records after `self.seq`, in order, counting them.
     fn replay(
         &mut self,
-        store: &FeedbackStore,
+        store: &dyn FeedbackLog,
         counters: &LiveCounters,
         on_damage: OnDamage,
     ) -> Result<(), StoreError> {
         let (mut replayed, mut skipped) = (0, 0);
-        store.for_each_after(self.seq, on_damage, |r| {
+        store.for_each_after(self.seq, on_damage, &mut |r| {
             if learn_record(&mut self.engine, &r, self.fingerprint) {
                 replayed += 1;
             } else {
@@ -148,7 +149,7 @@ pub struct LiveCounters {
 /// The model everyone shares, the store behind it and the committer that feeds it.
 pub struct Live {
     learned: RwLock<Learned>,
-    store: FeedbackStore,
+    store: Box<dyn FeedbackLog>,
     queue: Mutex<Option<SyncSender<Pending>>>,
     committer: Mutex<Option<std::thread::JoinHandle<()>>>,
     recent: Mutex<Recent>,
@@ -185,8 +186,9 @@ impl Live {
         config: Config,
         feedback: &crate::settings::FeedbackConfig,
     ) -> Result<Arc<Live>, LiveError> {
-        let store =
-            data.store.take().ok_or_else(|| LiveError::Damaged("the feedback store is in use".into()))?;
+        let store: Box<dyn FeedbackLog> = Box::new(
+            data.store.take().ok_or_else(|| LiveError::Damaged("the feedback store is in use".into()))?,
+        );
         let checkpoint_path = data.path.join(CHECKPOINT);
         let way_out = "start with `--model FILE` to serve another model (it is taught every stored label), \
                        or with `--repair` to take the model found, or the starter model, and teach it every stored label";
@@ -247,7 +249,7 @@ impl Live {
         };
         let counters = LiveCounters::default();
         let engine = MailEngine::new(model, config)?;
-        let learned = catch_up(&store, engine, &counters, OnDamage::Fail).map_err(|e| match e {
+        let learned = catch_up(&*store, engine, &counters, OnDamage::Fail).map_err(|e| match e {
             StoreError::Corrupt { .. } => LiveError::Damaged(format!(
                 "{}: {e}; start with `warden serve --repair` to remove it and keep every valid record",
                 data.path.join(crate::store::FILE).display()
@@ -423,10 +425,10 @@ impl Live {
         &self,
         message: u128,
         features: FeatureVec,
-        spam: bool,
+        label: Label,
         body: Option<&[u8]>,
     ) -> Result<Outcome, FeedbackError> {
-        self.teach_as(message, features, spam, body, false).await
+        self.teach_as(message, features, label, body, false).await
     }
 
     /// [`Live::teach`]; with `correction`, the label is learned as a correction even when the
@@ -435,11 +437,13 @@ impl Live {
         &self,
         message: u128,
         features: FeatureVec,
-        spam: bool,
+        label: Label,
         body: Option<&[u8]>,
         correction: bool,
     ) -> Result<Outcome, FeedbackError> {
-        self.enqueue(message, features, spam, body, correction)?.await.map_err(|_| FeedbackError::Stopping)?
+        self.enqueue(message, features, label, body, correction)?
+            .await
+            .map_err(|_| FeedbackError::Stopping)?
     }
 
     /// [`Live::teach_as`], waiting on the calling thread (the outbox at start-up and at
@@ -449,11 +453,11 @@ impl Live {
         &self,
         message: u128,
         features: FeatureVec,
-        spam: bool,
+        label: Label,
         body: Option<&[u8]>,
         correction: bool,
     ) -> Result<Outcome, FeedbackError> {
-        let answer = self.enqueue(message, features, spam, body, correction)?;
+        let answer = self.enqueue(message, features, label, body, correction)?;
         std::thread::scope(|s| s.spawn(|| answer.blocking_recv()).join())
             .map_err(|_| FeedbackError::Stopping)?
             .map_err(|_| FeedbackError::Stopping)?
@@ -464,14 +468,14 @@ impl Live {
         &self,
         message: u128,
         features: FeatureVec,
-        spam: bool,
+        label: Label,
         body: Option<&[u8]>,
         correction: bool,
     ) -> Result<tokio::sync::oneshot::Receiver<Result<Outcome, FeedbackError>>, FeedbackError> {
         let feedback = NewFeedback {
             correction,
             message,
-            spam,
+            label,
             features: features.hashes().to_vec(),
             extractor: self.extractor(),
             at: now(),
@@ -519,10 +523,10 @@ impl Live {
         let (config, rules) = self.with_engine(|e| (e.config().clone(), e.rules().cloned()));
         let mut engine = MailEngine::new(model, config)?;
         engine.set_rules(rules);
-        let mut next = catch_up(&self.store, engine, &self.counters, OnDamage::Skip)?;
+        let mut next = catch_up(&*self.store, engine, &self.counters, OnDamage::Skip)?;
         let mut l = self.learned.write().expect("not poisoned");
         // Labels committed while the new model was being taught.
-        next.replay(&self.store, &self.counters, OnDamage::Skip)?;
+        next.replay(&*self.store, &self.counters, OnDamage::Skip)?;
         *l = next;
         Ok(())
     }
@@ -535,7 +539,7 @@ impl Live {
     /// Damaged records in the feedback store: met by reads, and removed by a repair, since
     /// start.
     pub fn store_damage(&self) -> [u64; 2] {
-        [self.store.damaged(), self.store.repaired()]
+        self.store.damage()
     }
 
     /// The live model's metadata counts: (messages, spam, ham) learned, and its version.
@@ -630,7 +634,7 @@ impl Live {
 /// Teaches `engine` the records it has not learned: those after its checkpoint when it was
 /// checkpointed from this store, else all of them.
 fn catch_up(
-    store: &FeedbackStore,
+    store: &dyn FeedbackLog,
     engine: MailEngine,
     counters: &LiveCounters,
     on_damage: OnDamage,
@@ -656,7 +660,7 @@ fn learn_record(engine: &mut MailEngine, r: &FeedbackRecord, fingerprint: u64) -
     } else {
         return false;
     };
-    let label = MailLabel::of(r.feedback.spam);
+    let label = MailLabel::from(r.feedback.label);
     if r.correction {
         engine.model_mut().correct(&x, label.into());
     } else {
@@ -806,7 +810,7 @@ mod tests {
 
     async fn teach_all(live: &Live) {
         for (i, m) in MSGS.iter().enumerate() {
-            live.teach(live.message_key(m), live.features(m), i != 1, Some(m)).await.unwrap();
+            live.teach(live.message_key(m), live.features(m), Label::of(i != 1), Some(m)).await.unwrap();
         }
     }
 
@@ -829,9 +833,9 @@ mod tests {
     async fn a_restart_replays_what_the_checkpoint_missed_and_nothing_twice() {
         let dir = tempfile::tempdir().unwrap();
         let live = open(dir.path());
-        live.teach(live.message_key(MSGS[0]), live.features(MSGS[0]), true, None).await.unwrap();
+        live.teach(live.message_key(MSGS[0]), live.features(MSGS[0]), Label::Abusive, None).await.unwrap();
         assert_eq!(live.checkpoint().unwrap(), 1);
-        live.teach(live.message_key(MSGS[1]), live.features(MSGS[1]), false, None).await.unwrap();
+        live.teach(live.message_key(MSGS[1]), live.features(MSGS[1]), Label::Legitimate, None).await.unwrap();
         live.close();
         drop(live); // as after kill -9: no last checkpoint
         let checkpointed = Model::load(&dir.path().join("model.wdm")).unwrap();
@@ -877,7 +881,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let live = open(dir.path());
         live.shutdown().unwrap();
-        let e = live.teach(1, FeatureVec::from_hashes(vec![1]), true, None).await.unwrap_err();
+        let e = live.teach(1, FeatureVec::from_hashes(vec![1]), Label::Abusive, None).await.unwrap_err();
         assert!(matches!(e, FeedbackError::Stopping), "{e}");
         assert_eq!(live.store_stats().unwrap().records, 0);
     }

@@ -115,7 +115,7 @@ async fn learn(State(state): State<AppState>, body: Result<Bytes, BytesRejection
     let result = async {
         let body = body?;
         let (id, x) = crate::api::extract(&state, body.clone()).await?;
-        crate::api::teach(&state, id, x, spam, Some(&body), false).await
+        crate::api::teach(&state, id, x, warden_core::Label::of(spam), Some(&body), false).await
     }
     .await;
     match result {

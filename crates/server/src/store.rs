@@ -24,7 +24,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 
 /// Records by sequence number (1, 2, …).
 const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("feedback");
-/// The latest record of each message: keyed message hash → (sequence number, spam).
+/// The latest record of each message: keyed message hash → (sequence number, abusive).
 const BY_MESSAGE: TableDefinition<u128, (u64, bool)> = TableDefinition::new("by_message");
 /// Message bodies, by record, for installations that keep them (`[feedback] keep_bodies`).
 const BODIES: TableDefinition<u64, &[u8]> = TableDefinition::new("bodies");
@@ -79,8 +79,8 @@ from_redb_errors!(StoreError, StoreError::Db);
 pub struct NewFeedback {
     /// Keyed hash of the message's bytes.
     pub message: u128,
-    /// The label: spam or not.
-    pub spam: bool,
+    /// The label, in the kind's words when shown (mail: spam or ham).
+    pub label: warden_core::Label,
     /// The message's feature hashes.
     pub features: Vec<u64>,
     /// Fingerprint of the extractor settings that made `features`.
@@ -236,20 +236,22 @@ impl FeedbackStore {
             for f in batch {
                 let earlier = by_message.get(f.message)?.map(|v| v.value());
                 // The index is trusted only when the record it names says the same.
-                let earlier = earlier.filter(|&(seq, spam)| {
+                let earlier = earlier.filter(|&(seq, abusive)| {
                     let holds = records
                         .get(seq)
                         .ok()
                         .flatten()
                         .and_then(|v| decode(seq, v.value()).ok())
-                        .is_some_and(|r| r.feedback.message == f.message && r.feedback.spam == spam);
+                        .is_some_and(|r| {
+                            r.feedback.message == f.message && r.feedback.label.is_abusive() == abusive
+                        });
                     if !holds {
                         self.count_damage(seq, "the message index names a record that does not match it");
                     }
                     holds
                 });
                 let outcome = match earlier {
-                    Some((seq, spam)) if spam == f.spam => Outcome::Duplicate { seq },
+                    Some((seq, abusive)) if abusive == f.label.is_abusive() => Outcome::Duplicate { seq },
                     Some(_) => Outcome::Correction { seq: next },
                     None if f.correction => Outcome::Correction { seq: next },
                     None => Outcome::New { seq: next },
@@ -257,7 +259,7 @@ impl FeedbackStore {
                 if !matches!(outcome, Outcome::Duplicate { .. }) {
                     let correction = matches!(outcome, Outcome::Correction { .. });
                     records.insert(next, encode(next, f, correction).as_slice())?;
-                    by_message.insert(f.message, (next, f.spam))?;
+                    by_message.insert(f.message, (next, f.label.is_abusive()))?;
                     if let Some(body) = &f.body {
                         bodies.insert(next, seal(SEAL_BODIES, &next.to_be_bytes(), body).as_slice())?;
                     }
@@ -415,7 +417,7 @@ impl FeedbackStore {
             for entry in records.iter()? {
                 let (k, v) = entry?;
                 match decode(k.value(), v.value()) {
-                    Ok(r) => index.push((r.feedback.message, r.seq, r.feedback.spam)),
+                    Ok(r) => index.push((r.feedback.message, r.seq, r.feedback.label.is_abusive())),
                     Err(_) => bad.push(k.value()),
                 }
             }
@@ -439,8 +441,8 @@ impl FeedbackStore {
                 bodies.remove(*seq)?;
             }
             by_message.retain(|_, _| false)?;
-            for (message, seq, spam) in index {
-                by_message.insert(message, (seq, spam))?;
+            for (message, seq, abusive) in index {
+                by_message.insert(message, (seq, abusive))?;
             }
             removed = (bad.len() + bad_bodies.len()) as u64;
         }
@@ -491,12 +493,12 @@ fn seal_legacy(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
 const LEGACY_VERSION: u8 = 1;
 const RECORD_VERSION: u8 = 2;
 
-/// version, flags (bit 0 spam, bit 1 correction), at, message, extractor, count, features;
+/// version, flags (bit 0 abusive, bit 1 correction), at, message, extractor, count, features;
 /// sealed under its sequence number.
 fn encode(seq: u64, f: &NewFeedback, correction: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(1 + 1 + 8 + 16 + 8 + 4 + 8 * f.features.len());
     out.push(RECORD_VERSION);
-    out.push(u8::from(f.spam) | u8::from(correction) << 1);
+    out.push(u8::from(f.label.is_abusive()) | u8::from(correction) << 1);
     out.extend_from_slice(&f.at.to_le_bytes());
     out.extend_from_slice(&f.message.to_le_bytes());
     out.extend_from_slice(&f.extractor.to_le_bytes());
@@ -538,7 +540,7 @@ fn decode_payload(seq: u64, bytes: &[u8], version: u8) -> Result<FeedbackRecord,
         correction: flags & 2 != 0,
         feedback: NewFeedback {
             message,
-            spam: flags & 1 != 0,
+            label: warden_core::Label::of(flags & 1 != 0),
             features,
             extractor,
             at,
@@ -578,7 +580,7 @@ mod tests {
     fn fb(message: u128, spam: bool, at: u64) -> NewFeedback {
         NewFeedback {
             message,
-            spam,
+            label: warden_core::Label::of(spam),
             features: vec![1, 2, message as u64],
             extractor: 7,
             at,
@@ -618,7 +620,7 @@ mod tests {
         assert_eq!(out, [Outcome::Correction { seq: 3 }, Outcome::Duplicate { seq: 3 }]);
         let records = all(&store);
         assert_eq!(records.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
-        assert!(records[2].correction && !records[2].feedback.spam);
+        assert!(records[2].correction && !records[2].feedback.label.is_abusive());
         assert_eq!(records[1].feedback, fb(11, false, 1), "a record reads back as it was written");
         let mut after = Vec::new();
         store.for_each_after(2, OnDamage::Fail, |r| after.push(r.seq)).unwrap();

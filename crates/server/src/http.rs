@@ -1,0 +1,266 @@
+//! HTTP plumbing: the two listeners' routers and guards, the accept loop, and API errors.
+
+use super::*;
+
+/// The scanning listener's routes. A request passes its token check (or the open-checks
+/// rule), then has its body read against the byte budget, then takes a decision slot.
+pub fn scan_router(state: AppState) -> Router {
+    let body = || from_fn_with_state((state.clone(), "scan"), budget::buffer_body);
+    let checks = Router::new()
+        .route("/v1/mail/check", post(api::check))
+        .route("/checkv2", post(rspamd::checkv2))
+        .route_layer(from_fn_with_state(state.clone(), auth::limit_scan))
+        .route_layer(body())
+        .route_layer(from_fn_with_state(state.clone(), auth::open_checks));
+    let teach = Router::new()
+        .route("/v1/mail/feedback", post(api::feedback))
+        .route_layer(from_fn_with_state(state.clone(), auth::limit_scan))
+        .route_layer(body())
+        .route_layer(from_fn_with_state(state.clone(), auth::token_scan));
+    guarded(common(checks.merge(teach)).route("/ping", get(rspamd::ping)), &state, "scan")
+}
+
+/// The controller's routes (token first, then the body, then a slot).
+pub fn controller_router(state: AppState) -> Router {
+    let body = || from_fn_with_state((state.clone(), "controller"), budget::buffer_body);
+    let teach = Router::new()
+        .route("/learnspam", post(rspamd::learn_spam))
+        .route("/learnham", post(rspamd::learn_ham))
+        .route("/v1/mail/feedback", post(api::feedback))
+        .route_layer(from_fn_with_state(state.clone(), auth::limit_controller))
+        .route_layer(body());
+    let admin = teach
+        .route("/stat", get(rspamd::stat))
+        .route("/v1/admin/reload", post(api::reload))
+        .route("/v1/admin/checkpoint", post(api::checkpoint))
+        .route_layer(from_fn_with_state(state.clone(), auth::token_controller));
+    let desk =
+        desk_api::routes().route_layer(body()).route_layer(from_fn_with_state(state.clone(), auth::person));
+    guarded(common(admin.merge(desk)).route("/ping", get(rspamd::ping)), &state, "controller")
+}
+
+/// The routes both listeners answer, without a token.
+pub(crate) fn common(routes: Router<AppState>) -> Router<AppState> {
+    routes
+        .route("/metrics", get(api::metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(|| async { "ready\n" }))
+        .route("/openapi.json", get(openapi::document))
+}
+
+/// What every listener's routes are wrapped in: the message size limit, the time limit of a
+/// request (`client_timeout_ms`: a client that has not sent its whole message
+/// by then gets 408), and a panic in a handler answered as 500 with a JSON error instead of a
+/// dropped connection (no input is known to cause one: the extractors are fuzzed).
+pub(crate) fn guarded(routes: Router<AppState>, state: &AppState, listener: &'static str) -> Router {
+    let limits = state.settings().limits.clone();
+    let timeout = Duration::from_millis(limits.client_timeout_ms);
+    routes
+        .layer(DefaultBodyLimit::max(limits.max_message_bytes))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(from_fn_with_state((state.clone(), listener), auth::count_timeouts))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            ApiError::internal("internal error while deciding (a bug: please report it)".into())
+                .into_response()
+        }))
+        .with_state(state.clone())
+}
+
+/// Serves `app` on `listener` until `stop` turns true, then stops accepting and lets the
+/// connections in flight finish their requests. A client gets `client_timeout_ms` to send its
+/// request head (then the connection is closed) and as long for its body (then 408); a
+/// connection with no request in flight is closed after `idle_timeout_ms`, and the listener
+/// holds `max_connections` at most (`conn.rs`).
+pub(crate) async fn serve_listener(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    state: AppState,
+    name: &'static str,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let limits = state.settings().limits.clone();
+    let idle = Duration::from_millis(limits.idle_timeout_ms);
+    let tracker = Arc::clone(state.tracker(name));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(limits.client_timeout_ms));
+    builder.http2().timer(TokioTimer::new());
+    let mut errors = conn::AcceptErrors::new(name);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => {
+                    errors.succeeded();
+                    a
+                }
+                Err(e) => {
+                    // Out of descriptors and the like: the listener itself is fine.
+                    tokio::time::sleep(errors.failed(&e, &tracker)).await;
+                    continue;
+                }
+            },
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let Some(conn) = tracker.admit() else { continue };
+        // An IPv4 client of a dual-stack socket arrives as ::ffff:a.b.c.d: it is a.b.c.d.
+        let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
+        let (app, on) = (app.clone(), Arc::clone(&conn));
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            let busy = on.busy();
+            let answer = tower::ServiceExt::oneshot(app.clone(), req);
+            async move {
+                let response = answer.await?;
+                // The connection stays busy until the answer's body is written.
+                Ok::<_, std::convert::Infallible>(response.map(|body| {
+                    axum::body::Body::new(http_body_util::BodyExt::map_frame(body, move |frame| {
+                        let _ = &busy;
+                        frame
+                    }))
+                }))
+            }
+        });
+        let served = graceful
+            .watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned());
+        let tracker = Arc::clone(&tracker);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = served => {}
+                timed_out = conn.expired(idle) => {
+                    if timed_out {
+                        tracker.closed("idle");
+                    }
+                }
+            }
+            tracker.remove(&conn);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// The bound listeners.
+#[derive(Debug)]
+pub struct Listeners {
+    /// Scanning: Warden's API and Rspamd's normal worker.
+    pub scan: tokio::net::TcpListener,
+    /// Controller: learning, statistics, admin.
+    pub controller: tokio::net::TcpListener,
+    /// Milter, unless `[milter] enabled = false`.
+    pub milter: Option<tokio::net::TcpListener>,
+}
+
+/// Binds the listeners of `state`'s settings.
+pub async fn bind(state: &AppState) -> std::io::Result<Listeners> {
+    let s = state.settings();
+    let bind = |addr: SocketAddr| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+    };
+    let milter = if s.milter.enabled { Some(bind(s.milter.listen).await?) } else { None };
+    Ok(Listeners { scan: bind(s.server.listen).await?, controller: bind(s.server.controller).await?, milter })
+}
+
+/// Serves every listener until `stop` turns true; then drains them and writes a last
+/// checkpoint.
+pub async fn serve(
+    state: AppState,
+    listeners: Listeners,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), ServerError> {
+    let drain = Duration::from_millis(state.settings().limits.client_timeout_ms);
+    let a = serve_listener(listeners.scan, scan_router(state.clone()), state.clone(), "scan", stop.clone());
+    let b = serve_listener(
+        listeners.controller,
+        controller_router(state.clone()),
+        state.clone(),
+        "controller",
+        stop.clone(),
+    );
+    let c = async {
+        if let Some(l) = listeners.milter {
+            milter::serve(l, state.clone(), stop, drain).await;
+        }
+    };
+    tokio::join!(a, b, c);
+    let live = Arc::clone(state.live());
+    let desk = Arc::clone(state.desk());
+    tokio::task::spawn_blocking(move || {
+        desk.stop();
+        live.shutdown()
+    })
+    .await?
+    .map(|_| ())
+    .map_err(ServerError::Checkpoint)
+}
+
+/// An error answer: a status and `{"error": "…"}`.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into() }
+    }
+
+    pub(crate) fn internal(message: String) -> Self {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+}
+
+/// A query string, JSON body or path segment that does not read: 400 with the reason (413 for
+/// a body larger than its route takes), in the same JSON shape as every other error.
+macro_rules! bad_request_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for ApiError {
+            fn from(e: $t) -> Self {
+                // 400 for what does not read; 413 for a body past its limit.
+                let status = match e.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                ApiError::new(status, e.body_text())
+            }
+        }
+    )*};
+}
+bad_request_from!(
+    axum::extract::rejection::QueryRejection,
+    axum::extract::rejection::JsonRejection,
+    axum::extract::rejection::PathRejection
+);
+
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(e: axum::extract::rejection::BytesRejection) -> Self {
+        let status = e.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "message larger than the server's limit (max_message_bytes)".to_owned()
+        } else {
+            format!("cannot read the message: {}", e.body_text())
+        };
+        ApiError { status, message }
+    }
+}
+
+impl From<live::FeedbackError> for ApiError {
+    fn from(e: live::FeedbackError) -> Self {
+        let status = match e {
+            live::FeedbackError::Busy | live::FeedbackError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
+            live::FeedbackError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(serde_json::json!({ "error": self.message }))).into_response()
+    }
+}

@@ -1,0 +1,85 @@
+//! Lessons: what a resolution on the desk teaches the model, taught from the desk's outbox.
+
+use super::*;
+
+impl AppState {
+    /// Teaches the outbox's lessons (resolutions whose lesson a crash or a full feedback queue
+    /// kept from the store) and lets each go once stored; returns how many. With `strict` (at
+    /// start) a damaged lesson is an error; otherwise it is skipped and counted. Blocks: call it
+    /// off the async workers.
+    pub fn teach_outbox(&self, strict: bool) -> Result<usize, ServerError> {
+        let lessons = self.0.desk.outbox(strict).map_err(ServerError::desk("the desk's outbox"))?;
+        let mut taught = 0;
+        for (seq, l) in lessons {
+            if !self.0.teaching.lock().expect("not poisoned").insert(seq) {
+                continue; // a resolve handler is on it
+            }
+            let result = match self.lesson_features(&l) {
+                Some(x) => self
+                    .0
+                    .live
+                    .teach_blocking(l.message, x, l.label, l.body.as_deref(), l.correction)
+                    .map(Some),
+                None => Ok(None),
+            };
+            self.0.teaching.lock().expect("not poisoned").remove(&seq);
+            match result.map_err(|error| ServerError::Teach { item: l.item, error })? {
+                Some(outcome) => api::count_feedback(self, Some(outcome)),
+                None => tracing::warn!(
+                    item = l.item,
+                    "a resolution's lesson was made by another extractor and its message was not kept: it cannot be taught"
+                ),
+            }
+            self.0
+                .desk
+                .clear_lesson(seq)
+                .map_err(ServerError::desk("letting a taught lesson go from the outbox"))?;
+            taught += 1;
+        }
+        Ok(taught)
+    }
+
+    /// A lesson's features as the live model extracts: as kept when the extractor is the same,
+    /// made again from the kept message when not; `None` when neither is possible.
+    pub(crate) fn lesson_features(&self, l: &desk::Lesson) -> Option<warden_core::FeatureVec> {
+        if l.extractor == self.0.live.extractor() {
+            Some(warden_core::FeatureVec::from_hashes(l.features.clone()))
+        } else {
+            l.body.as_deref().map(|raw| self.0.live.features(raw))
+        }
+    }
+
+    /// Teaches one lesson of the outbox (a resolution just committed) and lets it go; answers
+    /// what became of it. A lesson that cannot be stored now stays in the outbox: the next
+    /// housekeeping pass or start teaches it.
+    pub(crate) async fn teach_lesson(&self, seq: u64, l: desk::Lesson) -> serde_json::Value {
+        if !self.0.teaching.lock().expect("not poisoned").insert(seq) {
+            return serde_json::json!({ "outcome": "queued" }); // the outbox's drain is on it
+        }
+        let answer = match self.lesson_features(&l) {
+            None => {
+                serde_json::json!({ "outcome": "queued", "error": "the model's extractor changed: taught from the outbox" })
+            }
+            Some(x) => match api::teach(self, l.message, x, l.label, l.body.as_deref(), l.correction).await {
+                Ok(outcome) => {
+                    let desk = Arc::clone(&self.0.desk);
+                    match tokio::task::spawn_blocking(move || desk.clear_lesson(seq)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, lesson = seq, "a taught lesson stays in the outbox (taught again as a duplicate)")
+                        }
+                        Err(e) => tracing::warn!(error = %e, lesson = seq, "clearing a taught lesson failed"),
+                    }
+                    let (outcome, record) = api::describe(outcome);
+                    serde_json::json!({ "outcome": outcome, "record": record })
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e.message, item = l.item, "a resolution's lesson waits in the outbox");
+                    serde_json::json!({ "outcome": "queued", "error": e.message })
+                }
+            },
+        };
+        self.0.teaching.lock().expect("not poisoned").remove(&seq);
+        answer
+    }
+}

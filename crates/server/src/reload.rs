@@ -1,0 +1,146 @@
+//! Reloading settings, model and rules without a restart; loading rules with their counters.
+
+use super::*;
+
+impl AppState {
+    /// Re-reads the configuration file and the environment, and the model file when one was
+    /// given on the command line; applies what can change without a restart, atomically.
+    /// Returns what changed, and what needs a restart.
+    pub fn reload(&self) -> Result<Vec<String>, ServerError> {
+        let mut next = Settings::read(self.0.sources.config.as_deref(), std::env::vars())?;
+        if let Some(apply) = &self.0.sources.overrides {
+            apply(&mut next);
+        }
+        next.check()?;
+        let now = self.settings();
+        let mut notes = Vec::new();
+        if next.server != now.server || next.limits != now.limits {
+            notes.push("[server] and [limits] take effect at the next restart".to_owned());
+        }
+        if next.milter.max_in_flight != now.milter.max_in_flight {
+            notes.push("[milter] max_in_flight takes effect at the next restart".to_owned());
+        }
+        if next.audit.key_file != now.audit.key_file {
+            notes.push("[audit] key_file takes effect at the next restart".to_owned());
+        }
+        let tokens = auth::tokens(&next)?;
+        let model = (self.0.sources.model.as_ref())
+            .map(|path| {
+                warden_learn::Model::load(path)
+                    .map_err(|error| ServerError::Model { path: path.clone(), error })
+            })
+            .transpose()?;
+        // The thresholds in force are checked, against the model that will be live, before
+        // anything is swapped: the file's may only rise once the model's fill the gaps.
+        let own = match &model {
+            Some(m) => warden_engine::ActionThresholds::of_model(m),
+            None => self.0.live.with_engine(|e| warden_engine::ActionThresholds::of_model(e.model())),
+        }
+        .map_err(ServerError::ModelThresholds)?;
+        next.thresholds.resolve(own.as_ref()).0.check().map_err(ServerError::Thresholds)?;
+        if let (Some(model), Some(path)) = (model, &self.0.sources.model) {
+            self.0.live.replace_model(model)?;
+            notes.push(format!("model reloaded from {} and taught the stored feedback", path.display()));
+        }
+        let checker = mailauth::Checker::new(&next.mail_auth)?;
+        // Rules are checked before anything is swapped: a set that fails leaves all as it was.
+        let rules =
+            load_rules(&next.rules.files, Some(&self.0.desk)).inspect_err(|_| self.rule_load_failed())?;
+        self.0.metrics.rules_last_load_ok.set(1);
+        if let Some(r) = &rules {
+            notes.push(format!("{} rules loaded from {} files", r.rules().len(), r.files().len()));
+        }
+        self.0.live.set_rules(rules);
+        self.0.live.set_config(next.engine())?;
+        *self.0.checker.write().expect("not poisoned") = Arc::new(checker);
+        *self.0.tokens.write().expect("not poisoned") = Arc::new(tokens);
+        let r = &next.review;
+        self.0.desk.set_limits(r.max_items, r.max_subject_bytes, r.max_reason_bytes);
+        *self.0.settings.write().expect("not poisoned") = Arc::new(next);
+        notes.push("configuration reloaded".to_owned());
+        Ok(notes)
+    }
+}
+
+impl AppState {
+    pub(crate) fn rule_load_failed(&self) {
+        self.0.metrics.rule_reload_failures.inc();
+        self.0.metrics.rules_last_load_ok.set(0);
+    }
+
+    /// Loads the configured rule files again (the watcher's reload: nothing else changes).
+    /// A set that fails to check is refused, counted, and the running one stays.
+    pub fn reload_rules(&self) -> Result<usize, ServerError> {
+        let rules = load_rules(&self.settings().rules.files, Some(&self.0.desk))
+            .inspect_err(|_| self.rule_load_failed())?;
+        self.0.metrics.rules_last_load_ok.set(1);
+        let n = rules.as_ref().map_or(0, |r| r.rules().len());
+        self.0.live.set_rules(rules);
+        Ok(n)
+    }
+
+    /// The files the rules in force were read from, or the configured ones when none are in
+    /// force: what the watcher looks at.
+    pub fn rule_files(&self) -> Vec<std::path::PathBuf> {
+        match self.0.live.with_engine(|e| e.rules().map(|r| r.files().to_vec())) {
+            Some(files) => files,
+            None => self.settings().rules.files.clone(),
+        }
+    }
+
+    /// Watches the rule and list files, reloading the rules when one changes (every
+    /// `[rules] watch_secs`; never when 0 or no rule files are configured).
+    pub async fn watch_rules(self) {
+        let mut last = None;
+        loop {
+            let secs = self.settings().rules.watch_secs;
+            if secs == 0 || self.settings().rules.files.is_empty() {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                continue;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+            let stamp: Vec<Option<std::time::SystemTime>> = self
+                .rule_files()
+                .iter()
+                .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
+                .collect();
+            if last.as_ref().is_some_and(|l| *l != stamp) {
+                match self.reload_rules() {
+                    Ok(n) => tracing::info!(rules = n, "rule files changed: rules reloaded"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "rule files changed but do not check: the running rules stay")
+                    }
+                }
+            }
+            last = Some(stamp);
+        }
+    }
+}
+
+/// Reads and checks rule files; `None` when there are none. Every error is in the message,
+/// one per line, as `file:line:column: what (expected …)`. With a desk, the counters hash
+/// under its key and are rebuilt from its journal (the updates within their windows), so that
+/// a restart or a reload loses no count.
+pub fn load_rules(
+    files: &[std::path::PathBuf],
+    desk: Option<&desk::Desk>,
+) -> Result<Option<Arc<warden_rules::RuleSet>>, ServerError> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut rules =
+        warden_rules::RuleSet::load(files, warden_mail::catalogue()).map_err(ServerError::Rules)?;
+    if let Some(desk) = desk {
+        rules.set_key_seed(desk.counter_seed());
+        let window = rules.longest_window();
+        if window > 0 {
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            desk.counts_since(now.saturating_sub(window), |c| {
+                rules.restore(&c.counter, c.entity, c.value, c.at);
+            })
+            .map_err(ServerError::desk("counter journal"))?;
+        }
+    }
+    Ok(Some(Arc::new(rules)))
+}
