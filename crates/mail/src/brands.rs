@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use aho_corasick::AhoCorasick;
 use serde::Deserialize;
 
-use crate::extract::registrable_domain;
+use crate::domain::registrable_domain;
 
 /// One brand.
 #[derive(Debug, Clone)]

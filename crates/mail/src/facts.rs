@@ -10,8 +10,8 @@ use std::net::IpAddr;
 use mail_parser::{HeaderName, MimeHeaders, PartType};
 
 use crate::Mail;
+use crate::domain::registrable_domain;
 use crate::extract::headers::{auth_verdict, domain_of, first_address};
-use crate::extract::registrable_domain;
 
 /// What rules can test about one message. Absent values are `None` (rules on them are false).
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -11,6 +11,7 @@
 pub mod brands;
 pub mod catalogue;
 mod config;
+mod domain;
 pub mod explain;
 pub mod extract;
 mod facts;

@@ -1,6 +1,15 @@
 //! The check path: authentication, the decision, and what the desk keeps of it.
 
-use super::*;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use warden_core::Decision;
+use warden_mail::MailAction;
+
+use crate::metrics::Metrics;
+use crate::{ApiError, AppState, desk, live, mailauth};
 
 /// Messages up to this size are decided on the async worker; larger ones on the blocking pool.
 pub(crate) const INLINE_BYTES: usize = 256 << 10;

@@ -1,6 +1,19 @@
 //! HTTP plumbing: the two listeners' routers and guards, the accept loop, and API errors.
 
-use super::*;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::connect_info::ConnectInfo;
+use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+
+use crate::{AppState, ServerError, api, auth, budget, conn, desk_api, live, milter, openapi, rspamd};
 
 /// The scanning listener's routes. A request passes its token check (or the open-checks
 /// rule), then has its body read against the byte budget, then takes a decision slot.

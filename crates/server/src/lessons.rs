@@ -1,6 +1,8 @@
 //! Lessons: what a resolution on the desk teaches the model, taught from the desk's outbox.
 
-use super::*;
+use std::sync::Arc;
+
+use crate::{AppState, ServerError, api, desk};
 
 impl AppState {
     /// Teaches the outbox's lessons (resolutions whose lesson a crash or a full feedback queue

@@ -44,21 +44,8 @@ pub mod text;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
-
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::DefaultBodyLimit;
-use axum::extract::connect_info::ConnectInfo;
-use axum::http::StatusCode;
-use axum::middleware::from_fn_with_state;
-use axum::response::{IntoResponse, Json, Response};
-use axum::routing::{get, post};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use warden_core::Decision;
-use warden_mail::MailAction;
 
 pub(crate) use check::INLINE_BYTES;
 pub use error::ServerError;
@@ -325,8 +312,10 @@ pub fn exposure_warnings(s: &Settings) -> Vec<String> {
 #[cfg(test)]
 pub(crate) mod testing {
     //! A server state over a temporary data directory, and a one-call HTTP client.
+    use axum::Router;
     use axum::body::Body;
-    use axum::http::Request;
+    use axum::extract::connect_info::ConnectInfo;
+    use axum::http::{Request, StatusCode};
     use http_body_util::BodyExt;
 
     use super::*;
@@ -384,6 +373,10 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod tests {
+    use axum::Router;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+
     use super::testing::*;
     use super::*;
 

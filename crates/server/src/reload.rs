@@ -1,6 +1,8 @@
 //! Reloading settings, model and rules without a restart; loading rules with their counters.
 
-use super::*;
+use std::sync::Arc;
+
+use crate::{AppState, ServerError, Settings, auth, desk, mailauth};
 
 impl AppState {
     /// Re-reads the configuration file and the environment, and the model file when one was

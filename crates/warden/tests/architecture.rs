@@ -23,27 +23,51 @@ fn code(path: &Path) -> String {
     text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n")
 }
 
-/// The top-level modules of a crate (`src/x.rs`, `src/x/mod.rs`) and the ones each names as
-/// `crate::other`.
+/// Every `.rs` file under `dir`, however deep, in a stable order.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            out.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The top-level modules of a crate (`src/x.rs`, or `src/x/` with every file in it) and the
+/// ones each names as `crate::other`. A top-level module must name the others it uses that
+/// way (`use super::*` would hide them from this check).
 fn module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let mut files = BTreeMap::new();
     for entry in std::fs::read_dir(src).unwrap() {
         let path = entry.unwrap().path();
-        let (name, file) = if path.is_dir() {
-            (path.file_name().unwrap().to_string_lossy().into_owned(), path.join("mod.rs"))
+        let (name, parts) = if path.is_dir() && path.join("mod.rs").exists() {
+            (path.file_name().unwrap().to_string_lossy().into_owned(), rust_files(&path))
         } else if path.extension().is_some_and(|e| e == "rs") {
-            (path.file_stem().unwrap().to_string_lossy().into_owned(), path.clone())
+            (path.file_stem().unwrap().to_string_lossy().into_owned(), vec![path.clone()])
         } else {
             continue;
         };
-        if file.exists() && name != "lib" && name != "main" {
-            files.insert(name, file);
+        if name != "lib" && name != "main" {
+            files.insert(name, parts);
         }
     }
     let names: BTreeSet<String> = files.keys().cloned().collect();
     let mut graph = BTreeMap::new();
-    for (name, file) in &files {
-        let text = code(file);
+    for (name, parts) in &files {
+        let text: String = parts.iter().map(|p| code(p)).collect::<Vec<_>>().join("\n");
+        // The module's own file: `super` there is the crate root (in a file under it, `super`
+        // is the module itself).
+        let own = parts.iter().filter(|p| p.ends_with("mod.rs")).min_by_key(|p| p.components().count());
+        let own = code(own.unwrap_or(&parts[0]));
+        assert!(
+            !own.lines().any(|l| l.trim() == "use super::*;"),
+            "{name}: a top-level module names what it uses from its siblings (`use crate::…`), not `use super::*`"
+        );
         let mut used = BTreeSet::new();
         // `crate::x…` anywhere, and each name inside `use crate::{x, y::z}`.
         for (i, _) in text.match_indices("crate::") {

@@ -9,8 +9,8 @@ use mail_parser::{Address, HeaderName, HeaderValue, Message};
 
 use super::received::{self, Hop, Host};
 use super::signals::Clues;
-use super::url::registrable_domain;
 use super::{Emitter, ns, prefix};
+use crate::domain::registrable_domain;
 
 /// Header fields looked at per message, at most (a hostile message may carry thousands).
 const MAX_HEADERS: usize = 200;

@@ -20,9 +20,10 @@ use warden_core::{FeatureSink, Namespace};
 
 use crate::Mail;
 
+pub(crate) use crate::domain::ip_addr;
+pub use crate::domain::registrable_domain;
 pub use signals::{SIGNALS, Signal};
 pub use text::{WordStats, normalize_words};
-pub use url::registrable_domain;
 
 /// Every namespace the mail extractor emits, for documentation and explanations.
 pub mod ns {
@@ -295,15 +296,6 @@ fn bucket(n: usize) -> String {
     s
 }
 
-/// `s` as an IP address, as `str::parse` reads one. Host names and words are tried far more
-/// often than they are addresses, and the standard parser costs a few hundred instructions to
-/// say no: an address is written in hex digits, dots and colons only, so anything else is
-/// turned away by one pass over its bytes.
-pub(crate) fn ip_addr(s: &str) -> Option<std::net::IpAddr> {
-    let possible = !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':');
-    possible.then(|| s.parse().ok()).flatten()
-}
-
 /// The first `max` bytes of `s`, cut back to a character boundary.
 pub(crate) fn prefix(s: &str, max: usize) -> &str {
     if s.len() <= max {
@@ -319,27 +311,6 @@ pub(crate) fn prefix(s: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn ip_addresses_read_as_the_standard_parser_reads_them() {
-        for s in ["192.0.2.1", "::", "::1", "2001:db8::8:800:200c:417a", "::ffff:192.0.2.1", "dead:beef::"] {
-            assert_eq!(ip_addr(s), s.parse().ok(), "{s}");
-            assert!(ip_addr(s).is_some(), "{s}");
-        }
-        for s in
-            ["", "mx.example", "192.0.2", "192.0.2.256", "fe80::1%eth0", "[::1]", " 192.0.2.1", "cafe.babe"]
-        {
-            assert_eq!(ip_addr(s), None, "{s}");
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn ip_addresses_agree_with_the_standard_parser(s in "[0-9a-fA-F.:%x ]{0,40}") {
-            prop_assert_eq!(ip_addr(&s), s.parse().ok());
-        }
-    }
 
     #[test]
     fn buckets_are_powers_of_two() {

@@ -12,10 +12,11 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use mail_parser::Message;
 
 use super::headers::{domain_of, first_address};
-use super::url::{UrlCollector, authority_host, authority_of, registrable_domain};
+use super::url::{UrlCollector, authority_host, authority_of};
 use super::{Emitter, ns, prefix};
 use crate::MailConfig;
 use crate::brands::{self, Brand};
+use crate::domain::registrable_domain;
 
 /// One named signal of a message.
 #[derive(Debug, Clone, PartialEq)]

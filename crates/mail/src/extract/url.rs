@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use memchr::memmem;
 
 use super::{Emitter, ns, prefix};
+use crate::domain::registrable_domain;
 
 /// URLs looked at per message, at most.
 const MAX_URLS: usize = 128;
@@ -18,46 +19,6 @@ const MAX_URLS: usize = 128;
 const MAX_DOMAINS: usize = 32;
 /// Characters of a URL kept.
 const MAX_URL_CHARS: usize = 2048;
-
-/// The registrable domain (public suffix plus one label) of a host, lower-cased.
-/// `None` for IP addresses, single labels and hosts under no known suffix.
-pub fn registrable_domain(host: &str) -> Option<String> {
-    // The answers for short names are remembered per thread: the same hosts (the sender's, its
-    // trackers, its image server) come back message after message, and a public-suffix lookup
-    // over a lower-cased copy costs several times a look in a map. Keyed by the name itself,
-    // so an answer is never another name's; at most `KNOWN_NAMES` names of at most
-    // `KNOWN_NAME_BYTES` bytes (about 2 MB a thread at worst), then forgotten all at once.
-    const KNOWN_NAMES: usize = 1 << 14;
-    const KNOWN_NAME_BYTES: usize = 64;
-    type Known = std::collections::HashMap<Box<str>, Option<Box<str>>, foldhash::fast::RandomState>;
-    thread_local! {
-        static KNOWN: std::cell::RefCell<Known> = std::cell::RefCell::new(Known::default());
-    }
-    if host.len() > KNOWN_NAME_BYTES {
-        return registrable_domain_of(host);
-    }
-    KNOWN.with_borrow_mut(|known| {
-        if let Some(d) = known.get(host) {
-            return d.as_deref().map(str::to_owned);
-        }
-        if known.len() >= KNOWN_NAMES {
-            known.clear();
-        }
-        let d = registrable_domain_of(host);
-        known.insert(host.into(), d.as_deref().map(Box::from));
-        d
-    })
-}
-
-/// [`registrable_domain`], looked up.
-fn registrable_domain_of(host: &str) -> Option<String> {
-    let host = host.trim().trim_end_matches('.');
-    if host.is_empty() || host.len() > 253 || super::ip_addr(host).is_some() {
-        return None;
-    }
-    let lower = if host.is_ascii() { host.to_ascii_lowercase() } else { host.to_lowercase() };
-    psl::domain_str(&lower).map(str::to_owned)
-}
 
 /// The parts of a URL's authority that the features need.
 #[derive(Debug, PartialEq)]
@@ -224,7 +185,7 @@ impl UrlCollector {
             if a.port {
                 shapes.insert("port");
             }
-            if super::ip_addr(a.host).is_some() {
+            if crate::domain::ip_addr(a.host).is_some() {
                 shapes.insert("ip_host");
                 continue;
             }
@@ -266,37 +227,6 @@ impl UrlCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn registrable_domains_follow_the_public_suffix_list() {
-        assert_eq!(registrable_domain("Mail.Example.CO.UK").as_deref(), Some("example.co.uk"));
-        assert_eq!(registrable_domain("a.b.example.com.").as_deref(), Some("example.com"));
-        assert_eq!(registrable_domain("192.0.2.1"), None);
-        assert_eq!(registrable_domain(""), None);
-    }
-
-    #[test]
-    fn remembered_answers_are_the_looked_up_ones() {
-        let long = format!("{}.example.org", "a".repeat(70));
-        let hosts = [
-            "Mail.Example.CO.UK",
-            "mail.example.co.uk",
-            "x.github.io",
-            "192.0.2.1",
-            "",
-            "localhost",
-            "é.example.com",
-            " www.example.net. ",
-            &long,
-        ];
-        for _ in 0..2 {
-            for h in hosts {
-                assert_eq!(registrable_domain(h), registrable_domain_of(h), "{h:?}");
-            }
-        }
-        assert_eq!(registrable_domain(&long).as_deref(), Some("example.org"));
-        assert_eq!(registrable_domain(" www.example.net. ").as_deref(), Some("example.net"));
-    }
 
     #[test]
     fn authority_sees_userinfo_ports_and_ipv6() {
