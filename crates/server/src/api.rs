@@ -251,7 +251,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
             (crate::desk::DESK_FILE, desk_found, desk.repaired()),
             (crate::journal::FILE, journal_found, 0),
         ],
-        review_open: desk.open_items().unwrap_or(0),
+        review_open: state.review().open_items().unwrap_or(0),
         review_dropped: desk.review_dropped(),
     };
     let body = state.metrics().render(state.live(), &now);

@@ -3,6 +3,8 @@
 //! Viewers read; analysts (and admin tokens) also claim, resolve and label. Every change is in
 //! the audit log under the caller's name.
 
+use std::sync::Arc;
+
 use axum::Extension;
 use axum::Router;
 use axum::body::Body;
@@ -12,13 +14,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use warden_core::FeatureVec;
 use warden_mail::MailLabel;
 
 use crate::text::FieldError;
 
 use crate::auth::{Person, Role};
-use crate::desk::{DeskError, EntityLabel, LabelOutcome, LabelSource, Lesson, MAX_PAGE, ReviewStatus};
+use crate::desk::{DeskError, EntityLabel, LabelOutcome, LabelSource, MAX_PAGE, ReviewStatus};
 use crate::{ApiError, AppState};
 
 /// The desk's routes (the caller's [`Person`] comes from `auth::person`).
@@ -102,8 +103,8 @@ async fn list(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(q) = query?;
     let limit = page_size(q.limit, 100)?;
-    let desk = state.desk().clone();
-    let page = blocking(move || desk.review_page(q.status, q.after, limit)).await?;
+    let review = Arc::clone(state.review());
+    let page = blocking(move || review.page(q.status, q.after, limit)).await?;
     Ok(Json(serde_json::json!({ "items": page.items, "next": page.next })))
 }
 
@@ -112,8 +113,8 @@ async fn item(
     id: Result<Path<u64>, PathRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Path(id) = id?;
-    let desk = state.desk().clone();
-    let item = blocking(move || desk.review_item(id)).await?;
+    let review = Arc::clone(state.review());
+    let item = blocking(move || review.item(id)).await?;
     Ok(Json(serde_json::to_value(item).expect("items serialise")))
 }
 
@@ -124,8 +125,8 @@ async fn claim(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     analyst(&person)?;
     let Path(id) = id?;
-    let desk = state.desk().clone();
-    let item = blocking(move || desk.claim(id, &person.name, now())).await?;
+    let review = Arc::clone(state.review());
+    let item = blocking(move || review.claim(id, &person.name, now())).await?;
     Ok(Json(serde_json::to_value(item).expect("items serialise")))
 }
 
@@ -163,41 +164,16 @@ async fn resolve(
     let Path(id) = id?;
     let Json(r) = body?;
     r.check(state.settings().review.max_reason_bytes).map_err(bad)?;
-    let desk = state.desk().clone();
+    let review = Arc::clone(state.review());
     let who = person.name.clone();
-    let (item, (features, body)) =
-        blocking(move || Ok((desk.review_item(id)?, desk.review_features(id)?))).await?;
-    // Refused before any work; `Desk::resolve` checks again in its transaction.
-    item.may_resolve(&who)?;
-    let spam = r.label.is_spam();
-    // The decision said spam (junk or worse) or ham (deliver): a label against it corrects it.
-    let overturns = (item.action != "deliver") != spam;
-    let live = state.live().clone();
-    let x = if features.extractor == live.extractor() {
-        FeatureVec::from_hashes(features.features)
-    } else if let Some(raw) = &body {
-        live.features(raw)
-    } else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "the model's extractor changed since this item was queued and its message was not kept \
-             ([review] keep_bodies): resolve it without teaching by sending the message to /v1/mail/feedback",
-        ));
-    };
-    let lesson = Lesson {
-        item: id,
-        message: features.message,
-        label: r.label.into(),
-        correction: overturns,
-        extractor: live.extractor(),
-        features: x.hashes().to_vec(),
-        body,
-    };
-    let desk = state.desk().clone();
+    let (item, (features, body)) = blocking(move || Ok((review.item(id)?, review.features(id)?))).await?;
+    let lesson = state.resolution_lesson(&item, features, body, &who, r.label)?;
+    let overturns = lesson.correction;
+    let review = Arc::clone(state.review());
     let reason = r.reason.clone();
     let taught = lesson.clone();
     let (item, queued) =
-        blocking(move || desk.resolve(id, &who, r.label, &reason, now(), Some(lesson))).await?;
+        blocking(move || review.resolve(id, &who, r.label, &reason, now(), Some(lesson))).await?;
     let feedback = match queued {
         Some(seq) => state.teach_lesson(seq, taught).await,
         None => serde_json::json!({ "outcome": "none" }),
@@ -229,10 +205,9 @@ async fn labels(
     }
     let limit = page_size(q.limit, MAX_PAGE)?;
     let after = q.after.as_deref().map(unhex).transpose().map_err(bad)?;
-    let desk = state.desk().clone();
-    let page =
-        blocking(move || desk.labels_page(q.kind.as_deref(), q.entity.as_deref(), after.as_deref(), limit))
-            .await?;
+    let labels = Arc::clone(state.labels());
+    let page = blocking(move || labels.page(q.kind.as_deref(), q.entity.as_deref(), after.as_deref(), limit))
+        .await?;
     let now = now();
     let labels: Vec<serde_json::Value> = page
         .items
@@ -314,9 +289,9 @@ async fn set_label(
         at,
         expires: s.ttl_secs.map(|t| at.saturating_add(t)),
     };
-    let desk = state.desk().clone();
+    let labels = Arc::clone(state.labels());
     let stored = label.clone();
-    let outcome = blocking(move || desk.set_label(&stored)).await?;
+    let outcome = blocking(move || labels.set(&stored)).await?;
     let previous = match outcome {
         LabelOutcome::Stored(p) => p,
         LabelOutcome::Overridden => unreachable!("manual labels are never overridden"),
@@ -340,12 +315,12 @@ async fn audit(
 ) -> Result<Response, ApiError> {
     let Query(q) = query?;
     let limit = page_size(q.limit, MAX_PAGE)?;
-    let desk = state.desk().clone();
+    let (desk, audit) = (state.desk().clone(), Arc::clone(state.audit()));
     // Decisions' entries are committed in gathered batches: see every one answered so far.
     desk.flush().await.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     let lines = blocking(move || {
         let mut out = Vec::new();
-        for e in desk.audit_page(q.after.unwrap_or(0), limit)? {
+        for e in audit.page(q.after.unwrap_or(0), limit)? {
             serde_json::to_writer(&mut out, &e).expect("entries serialise");
             out.push(b'\n');
         }

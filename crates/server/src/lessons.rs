@@ -2,15 +2,57 @@
 
 use std::sync::Arc;
 
-use crate::{AppState, ServerError, api, desk};
+use axum::http::StatusCode;
+use warden_core::FeatureVec;
+use warden_mail::MailLabel;
+
+use crate::{ApiError, AppState, ServerError, api, desk};
 
 impl AppState {
+    /// What `who` resolving `item` with `label` teaches: refused when `who` may not resolve it
+    /// (the desk checks again in the resolution's transaction); a correction when the label goes
+    /// against the decision (junk or worse said spam, deliver said ham); learned from the
+    /// features the item kept, or from its kept message extracted again when the model's
+    /// extractor changed since; refused when it has neither.
+    pub(crate) fn resolution_lesson(
+        &self,
+        item: &desk::ReviewItem,
+        features: desk::ReviewFeatures,
+        body: Option<Vec<u8>>,
+        who: &str,
+        label: MailLabel,
+    ) -> Result<desk::Lesson, ApiError> {
+        item.may_resolve(who)?;
+        let overturns = (item.action != "deliver") != label.is_spam();
+        let live = self.live();
+        let x = if features.extractor == live.extractor() {
+            FeatureVec::from_hashes(features.features)
+        } else if let Some(raw) = &body {
+            live.features(raw)
+        } else {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "the model's extractor changed since this item was queued and its message was not kept \
+                 ([review] keep_bodies): resolve it without teaching by sending the message to /v1/mail/feedback",
+            ));
+        };
+        Ok(desk::Lesson {
+            item: item.id,
+            message: features.message,
+            label: label.into(),
+            correction: overturns,
+            extractor: live.extractor(),
+            features: x.hashes().to_vec(),
+            body,
+        })
+    }
+
     /// Teaches the outbox's lessons (resolutions whose lesson a crash or a full feedback queue
     /// kept from the store) and lets each go once stored; returns how many. With `strict` (at
     /// start) a damaged lesson is an error; otherwise it is skipped and counted. Blocks: call it
     /// off the async workers.
     pub fn teach_outbox(&self, strict: bool) -> Result<usize, ServerError> {
-        let lessons = self.0.desk.outbox(strict).map_err(ServerError::desk("the desk's outbox"))?;
+        let lessons = self.0.review.outbox(strict).map_err(ServerError::desk("the desk's outbox"))?;
         let mut taught = 0;
         for (seq, l) in lessons {
             if !self.0.teaching.lock().expect("not poisoned").insert(seq) {
@@ -33,7 +75,7 @@ impl AppState {
                 ),
             }
             self.0
-                .desk
+                .review
                 .clear_lesson(seq)
                 .map_err(ServerError::desk("letting a taught lesson go from the outbox"))?;
             taught += 1;
@@ -64,8 +106,8 @@ impl AppState {
             }
             Some(x) => match api::teach(self, l.message, x, l.label, l.body.as_deref(), l.correction).await {
                 Ok(outcome) => {
-                    let desk = Arc::clone(&self.0.desk);
-                    match tokio::task::spawn_blocking(move || desk.clear_lesson(seq)).await {
+                    let review = Arc::clone(&self.0.review);
+                    match tokio::task::spawn_blocking(move || review.clear_lesson(seq)).await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => {
                             tracing::warn!(error = %e, lesson = seq, "a taught lesson stays in the outbox (taught again as a duplicate)")

@@ -80,6 +80,10 @@ pub struct AppState(Arc<Shared>);
 struct Shared {
     live: Arc<Live>,
     desk: Arc<desk::Desk>,
+    /// The desk's parts, through their interfaces.
+    review: Arc<dyn state::ReviewQueue>,
+    labels: Arc<dyn state::LabelStore>,
+    audit: Arc<dyn state::AuditLog>,
     checker: RwLock<Arc<mailauth::Checker>>,
     settings: RwLock<Arc<Settings>>,
     tokens: RwLock<Arc<Vec<String>>>,
@@ -182,6 +186,9 @@ impl AppState {
         live.set_rules(load_rules(&settings.rules.files, Some(&desk))?);
         Ok(AppState(Arc::new(Shared {
             checker,
+            review: desk.clone(),
+            labels: desk.clone(),
+            audit: desk.clone(),
             desk,
             scan_slots: slots(settings.limits.max_in_flight),
             controller_slots: slots(settings.limits.max_in_flight),
@@ -201,6 +208,21 @@ impl AppState {
     /// The live model.
     pub fn live(&self) -> &Arc<Live> {
         &self.0.live
+    }
+
+    /// The review queue.
+    pub fn review(&self) -> &Arc<dyn state::ReviewQueue> {
+        &self.0.review
+    }
+
+    /// Labels on entities.
+    pub fn labels(&self) -> &Arc<dyn state::LabelStore> {
+        &self.0.labels
+    }
+
+    /// The audit log.
+    pub fn audit(&self) -> &Arc<dyn state::AuditLog> {
+        &self.0.audit
     }
 
     /// The analysts' desk: review queue, labels, audit log, counter journal.

@@ -6,6 +6,12 @@
 //! order things are read back, what a damaged record does — and [`conformance`] checks an
 //! implementation against it: an implementation passes the same checks as the redb one.
 
+use warden_mail::MailLabel;
+
+use crate::desk::{
+    AuditEntry, Desk, DeskError, EntityLabel, LabelOutcome, Lesson, Page, ReviewFeatures, ReviewItem,
+    ReviewStatus,
+};
 use crate::store::{FeedbackRecord, NewFeedback, OnDamage, Outcome, StoreError, StoreStats};
 
 /// The feedback log: every acknowledged label, in the order it was acknowledged, read back to
@@ -98,13 +104,160 @@ impl FeedbackLog for crate::store::FeedbackStore {
     }
 }
 
+/// The review queue: decisions held for an analyst. Items arrive with the check path's writes
+/// (the desk's writer); analysts list, claim and resolve them here. A resolution's lesson waits
+/// in an outbox, written with the resolution, until the feedback log has it.
+///
+/// What callers rely on: a claim or resolution is durable and audited when it returns; an item
+/// claimed by one analyst cannot be resolved by another; a resolved item cannot be claimed or
+/// resolved again; a lesson given to [`resolve`](Self::resolve) is in the outbox if and only if
+/// the resolution was stored.
+pub trait ReviewQueue: Send + Sync {
+    /// Items by id, of one status or all, after the cursor `after`, at most `limit`.
+    fn page(
+        &self,
+        status: Option<ReviewStatus>,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Page<ReviewItem, u64>, DeskError>;
+    /// One item.
+    fn item(&self, id: u64) -> Result<ReviewItem, DeskError>;
+    /// An item's features (and its message, when kept), to learn from its resolution.
+    fn features(&self, id: u64) -> Result<(ReviewFeatures, Option<Vec<u8>>), DeskError>;
+    /// `who` claims an open item (or the item they hold already).
+    fn claim(&self, id: u64, who: &str, now: u64) -> Result<ReviewItem, DeskError>;
+    /// `who` resolves an item with a label and a reason; returns it and the lesson's place in
+    /// the outbox.
+    fn resolve(
+        &self,
+        id: u64,
+        who: &str,
+        label: MailLabel,
+        reason: &str,
+        now: u64,
+        lesson: Option<Lesson>,
+    ) -> Result<(ReviewItem, Option<u64>), DeskError>;
+    /// The lessons waiting, oldest first (a damaged one is an error when `strict`).
+    fn outbox(&self, strict: bool) -> Result<Vec<(u64, Lesson)>, DeskError>;
+    /// Lets a lesson go once the feedback log has it.
+    fn clear_lesson(&self, seq: u64) -> Result<(), DeskError>;
+    /// How many items are open.
+    fn open_items(&self) -> Result<u64, DeskError>;
+}
+
+/// Labels on entities, by kind, entity and label name, set by analysts and by rules.
+///
+/// What callers rely on: every change is durable and audited when it returns; a rule's change
+/// is refused while an analyst's record of the same label speaks (in force, or removed, until
+/// it lapses); a removal is kept as an inactive record; listings are in (kind, entity, label)
+/// order and page by the cursor of the last key.
+pub trait LabelStore: Send + Sync {
+    /// Sets or removes a label (as `label.active` says).
+    fn set(&self, label: &EntityLabel) -> Result<LabelOutcome, DeskError>;
+    /// One page of labels: all, one kind's, or one entity's (`entity` needs `kind`).
+    fn page(
+        &self,
+        kind: Option<&str>,
+        entity: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<EntityLabel, String>, DeskError>;
+    /// Every label [`page`](Self::page) would list.
+    fn all(&self, kind: Option<&str>, entity: Option<&str>) -> Result<Vec<EntityLabel>, DeskError>;
+}
+
+/// The audit log: what was decided and what people did, numbered 1, 2, … in order.
+///
+/// What callers rely on: an appended entry is durable when [`append`](Self::append) returns
+/// and gets the next number; entries are read back in order from any number; nothing is
+/// changed once written (only expiry deletes, oldest first).
+pub trait AuditLog: Send + Sync {
+    /// Stores entries now, in one durable write.
+    fn append(&self, entries: Vec<AuditEntry>) -> Result<(), DeskError>;
+    /// The entries after `seq`, at most `limit`.
+    fn page(&self, seq: u64, limit: usize) -> Result<Vec<AuditEntry>, DeskError>;
+    /// Calls `each` with every entry after `seq`, in order.
+    fn after(&self, seq: u64, each: &mut dyn FnMut(AuditEntry)) -> Result<(), DeskError>;
+}
+
+impl ReviewQueue for Desk {
+    fn page(
+        &self,
+        status: Option<ReviewStatus>,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Page<ReviewItem, u64>, DeskError> {
+        self.review_page(status, after, limit)
+    }
+    fn item(&self, id: u64) -> Result<ReviewItem, DeskError> {
+        self.review_item(id)
+    }
+    fn features(&self, id: u64) -> Result<(ReviewFeatures, Option<Vec<u8>>), DeskError> {
+        self.review_features(id)
+    }
+    fn claim(&self, id: u64, who: &str, now: u64) -> Result<ReviewItem, DeskError> {
+        Desk::claim(self, id, who, now)
+    }
+    fn resolve(
+        &self,
+        id: u64,
+        who: &str,
+        label: MailLabel,
+        reason: &str,
+        now: u64,
+        lesson: Option<Lesson>,
+    ) -> Result<(ReviewItem, Option<u64>), DeskError> {
+        Desk::resolve(self, id, who, label, reason, now, lesson)
+    }
+    fn outbox(&self, strict: bool) -> Result<Vec<(u64, Lesson)>, DeskError> {
+        Desk::outbox(self, strict)
+    }
+    fn clear_lesson(&self, seq: u64) -> Result<(), DeskError> {
+        Desk::clear_lesson(self, seq)
+    }
+    fn open_items(&self) -> Result<u64, DeskError> {
+        Desk::open_items(self)
+    }
+}
+
+impl LabelStore for Desk {
+    fn set(&self, label: &EntityLabel) -> Result<LabelOutcome, DeskError> {
+        self.set_label(label)
+    }
+    fn page(
+        &self,
+        kind: Option<&str>,
+        entity: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<EntityLabel, String>, DeskError> {
+        self.labels_page(kind, entity, after, limit)
+    }
+    fn all(&self, kind: Option<&str>, entity: Option<&str>) -> Result<Vec<EntityLabel>, DeskError> {
+        self.labels(kind, entity)
+    }
+}
+
+impl AuditLog for Desk {
+    fn append(&self, entries: Vec<AuditEntry>) -> Result<(), DeskError> {
+        self.audit_now(entries)
+    }
+    fn page(&self, seq: u64, limit: usize) -> Result<Vec<AuditEntry>, DeskError> {
+        self.audit_page(seq, limit)
+    }
+    fn after(&self, seq: u64, each: &mut dyn FnMut(AuditEntry)) -> Result<(), DeskError> {
+        self.audit_after(seq, each)
+    }
+}
+
 /// Checks that an implementation keeps the promises its trait makes. Each function takes a
 /// fresh, empty implementation and panics, naming the promise, when one is broken: a Redis or
 /// JetStream implementation runs the same functions in its own tests.
 pub mod conformance {
     use warden_core::Label;
 
-    use super::FeedbackLog;
+    use super::{AuditLog, FeedbackLog, LabelStore};
+    use crate::desk::{AuditEntry, EntityLabel, LabelOutcome, LabelSource};
     use crate::store::{FeedbackRecord, NewFeedback, OnDamage, Outcome};
 
     fn label(message: u128, label: Label, at: u64) -> NewFeedback {
@@ -185,6 +338,131 @@ pub mod conformance {
             "an expired message's label is new again"
         );
     }
+
+    fn entity_label(kind: &str, entity: &str, manual: bool, active: bool, at: u64) -> EntityLabel {
+        EntityLabel {
+            kind: kind.into(),
+            entity: entity.into(),
+            label: "blocked".into(),
+            active,
+            source: if manual { LabelSource::Manual } else { LabelSource::Automatic },
+            by: if manual { "alice".into() } else { "rule:bulk".into() },
+            reason: "seen sending phishing".into(),
+            at,
+            expires: None,
+        }
+    }
+
+    /// Labels: stored and replaced, an analyst's over a rule's, removals kept, lapsing, order
+    /// and paging, each change in `audit` (which must be the same desk's log, empty at first)
+    /// with the entity as a keyed hash.
+    pub fn label_store(labels: &dyn LabelStore, audit: &dyn AuditLog) {
+        let stored = |l: &EntityLabel| match labels.set(l).expect("a label is stored") {
+            LabelOutcome::Stored(before) => before,
+            LabelOutcome::Overridden => panic!("{} by {} was refused", l.entity, l.by),
+        };
+        let refused =
+            |l: &EntityLabel| matches!(labels.set(l).expect("a label change"), LabelOutcome::Overridden);
+
+        let first = entity_label("domain", "phish.example", true, true, 100);
+        assert_eq!(stored(&first), None, "a new label has no earlier record");
+        let again = EntityLabel { reason: "confirmed".into(), at: 101, ..first.clone() };
+        assert_eq!(stored(&again), Some(first.clone()), "a change returns the earlier record");
+        assert!(
+            refused(&entity_label("domain", "phish.example", false, false, 110)),
+            "a rule cannot remove an analyst's label"
+        );
+        stored(&entity_label("domain", "other.example", false, true, 110));
+        stored(&entity_label("domain", "phish.example", true, false, 120));
+        let kept = labels.all(Some("domain"), Some("phish.example")).unwrap();
+        assert_eq!(kept.len(), 1, "a removal is kept as a record");
+        assert!(!kept[0].active && !kept[0].holds(121), "and it no longer holds");
+        assert!(
+            refused(&entity_label("domain", "phish.example", false, true, 130)),
+            "an analyst's removal keeps a rule from setting the label again"
+        );
+        let lapsing = EntityLabel { expires: Some(150), ..entity_label("ip", "192.0.2.1", true, true, 140) };
+        stored(&lapsing);
+        assert!(
+            !refused(&entity_label("ip", "192.0.2.1", false, true, 200)),
+            "a lapsed analyst's label no longer overrides a rule"
+        );
+
+        for (kind, entity) in
+            [("address", "b@example.org"), ("address", "a@example.org"), ("host", "mx.example")]
+        {
+            stored(&entity_label(kind, entity, true, true, 300));
+        }
+        let order: Vec<(String, String)> =
+            labels.all(None, None).unwrap().into_iter().map(|l| (l.kind, l.entity)).collect();
+        let mut sorted = order.clone();
+        sorted.sort();
+        assert_eq!(order, sorted, "labels are listed in (kind, entity) order");
+        assert_eq!(order.len(), 6);
+        let mut paged = Vec::new();
+        let mut after = None;
+        loop {
+            let page = labels.page(None, None, after.as_deref(), 4).unwrap();
+            assert!(page.items.len() <= 4, "a page holds at most its limit");
+            paged.extend(page.items.into_iter().map(|l| (l.kind, l.entity)));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(paged, order, "pages cover the listing once, in order");
+        let addresses = labels.all(Some("address"), None).unwrap();
+        assert_eq!(
+            addresses.iter().map(|l| l.entity.as_str()).collect::<Vec<_>>(),
+            ["a@example.org", "b@example.org"]
+        );
+
+        let entries = audit.page(0, 100).unwrap();
+        let changes: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            changes,
+            [
+                "label.set",
+                "label.set",
+                "label.set",
+                "label.remove",
+                "label.set",
+                "label.set",
+                "label.set",
+                "label.set",
+                "label.set"
+            ],
+            "every stored change is audited, refused ones are not"
+        );
+        assert!(
+            entries.iter().all(|e| e
+                .entity
+                .as_deref()
+                .is_some_and(|h| !h.contains("example") && !h.contains("192.0.2"))),
+            "the audit log names entities by keyed hash"
+        );
+    }
+
+    /// Numbering from 1 in order, reading after any number, paging, appending later.
+    pub fn audit_log(log: &dyn AuditLog) {
+        let entry = |actor: &str| AuditEntry {
+            at: 1_000,
+            kind: "review.claim".into(),
+            actor: actor.into(),
+            item: Some(7),
+            ..AuditEntry::default()
+        };
+        log.append(vec![entry("a"), entry("b"), entry("c")]).unwrap();
+        let all = log.page(0, 100).unwrap();
+        assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3], "entries are numbered in order");
+        assert_eq!(all[1], AuditEntry { seq: 2, ..entry("b") }, "an entry reads back as written");
+        assert_eq!(log.page(1, 1).unwrap(), [AuditEntry { seq: 2, ..entry("b") }], "a page starts after seq");
+        log.append(vec![entry("d")]).unwrap();
+        let mut later = Vec::new();
+        log.after(2, &mut |e| later.push((e.seq, e.actor))).unwrap();
+        assert_eq!(later, [(3, "c".to_owned()), (4, "d".to_owned())], "reading after a number, to the end");
+        assert!(log.page(4, 10).unwrap().is_empty(), "nothing after the last");
+    }
 }
 
 #[cfg(test)]
@@ -194,5 +472,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::datadir::store_for_test(dir.path());
         super::conformance::feedback_log(&store);
+    }
+
+    #[test]
+    fn the_desk_keeps_the_label_stores_and_the_audit_logs_promises() {
+        let dir = tempfile::tempdir().unwrap();
+        let desk = crate::datadir::desk_for_test(dir.path());
+        super::conformance::label_store(&*desk, &*desk);
+        let dir = tempfile::tempdir().unwrap();
+        let desk = crate::datadir::desk_for_test(dir.path());
+        super::conformance::audit_log(&*desk);
     }
 }
