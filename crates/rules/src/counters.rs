@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 /// Where a counter gets the time, in seconds.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -58,7 +59,7 @@ impl Clock for ManualClock {
 }
 
 /// A window's shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Window {
     /// How far back it looks, in seconds.
     pub span: u64,
@@ -243,6 +244,99 @@ impl Counter {
     /// Entities held.
     pub fn entities(&self) -> usize {
         self.entities.len()
+    }
+}
+
+/// A counter's identity in a [`CounterStore`]: its name, what it counts and its window. Rule
+/// sets that declare the same counter share its state: reloading rules keeps their windows; a
+/// counter whose fields or window changed starts afresh.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CounterKey {
+    /// The name the rules give it.
+    pub name: String,
+    /// The field it counts by (the entity).
+    pub by: String,
+    /// The field whose distinct values it counts (`None`: it counts events).
+    pub distinct: Option<String>,
+    /// Its window.
+    pub window: Window,
+}
+
+/// Where window counters keep their state, owned outside any rule set: in this process
+/// ([`LocalCounters`]) or, for several servers, in a shared one.
+pub trait CounterStore: Send + Sync + std::fmt::Debug {
+    /// The counter `key` names, made empty when the store does not hold it; the flag says
+    /// whether it was made now (and so may need rebuilding from a journal).
+    fn open(&self, key: &CounterKey) -> (Arc<dyn WindowCounter>, bool);
+    /// Forgets every counter but those of `keep` (the ones the rules in force declare).
+    fn retain(&self, keep: &[CounterKey]);
+}
+
+/// One counter of a [`CounterStore`]: events (or distinct values) per entity over its window.
+pub trait WindowCounter: Send + Sync + std::fmt::Debug {
+    /// Records an event of `entity` at `now` — with each of `values` for a distinct counter
+    /// (none: one event without a value) — and answers the entity's count, or distinct count,
+    /// in the window ending at `now`, this event included. With `expire`, entities whose
+    /// events all fell out of the window are dropped first.
+    fn add(&self, entity: u64, values: &[u64], now: u64, expire: bool) -> f64;
+    /// Records one journaled event, as it was recorded live (rebuilding after a restart).
+    fn restore(&self, entity: u64, value: Option<u64>, at: u64);
+}
+
+/// Counters in this process's memory, each behind its own lock.
+#[derive(Debug, Default)]
+pub struct LocalCounters {
+    counters: RwLock<HashMap<CounterKey, Arc<LocalCounter>>>,
+}
+
+/// One counter of [`LocalCounters`].
+#[derive(Debug)]
+struct LocalCounter {
+    state: Mutex<Counter>,
+    distinct: bool,
+}
+
+impl CounterStore for LocalCounters {
+    fn open(&self, key: &CounterKey) -> (Arc<dyn WindowCounter>, bool) {
+        if let Some(c) = self.counters.read().unwrap_or_else(PoisonError::into_inner).get(key) {
+            return (Arc::clone(c) as Arc<dyn WindowCounter>, false);
+        }
+        let mut counters = self.counters.write().unwrap_or_else(PoisonError::into_inner);
+        let mut made = false;
+        let c = counters.entry(key.clone()).or_insert_with(|| {
+            made = true;
+            let state = if key.distinct.is_some() {
+                Counter::distinct(key.window, crate::DISTINCT_P)
+            } else {
+                Counter::counting(key.window)
+            };
+            Arc::new(LocalCounter { state: Mutex::new(state), distinct: key.distinct.is_some() })
+        });
+        (Arc::clone(c) as Arc<dyn WindowCounter>, made)
+    }
+
+    fn retain(&self, keep: &[CounterKey]) {
+        self.counters.write().unwrap_or_else(PoisonError::into_inner).retain(|k, _| keep.contains(k));
+    }
+}
+
+impl WindowCounter for LocalCounter {
+    fn add(&self, entity: u64, values: &[u64], now: u64, expire: bool) -> f64 {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if expire {
+            state.expire(now);
+        }
+        if values.is_empty() {
+            state.add(entity, None, now);
+        }
+        for &v in values {
+            state.add(entity, Some(v), now);
+        }
+        if self.distinct { state.distinct_count(entity, now) } else { state.count(entity, now) as f64 }
+    }
+
+    fn restore(&self, entity: u64, value: Option<u64>, at: u64) {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).add(entity, value, at);
     }
 }
 

@@ -169,7 +169,8 @@ pub struct RuleSet {
     stats: Vec<RuleStats>,
     /// Evaluations so far, for sampling the timing.
     evaluations: AtomicU64,
-    /// Window counters, updated by every evaluation before the rules read them.
+    /// Window counters, updated by every evaluation before the rules read them; their state
+    /// is in a [`counters::CounterStore`] (the set's own until [`RuleSet::attach_counters`]).
     counters: Vec<CounterDef>,
     clock: Arc<dyn counters::Clock>,
     /// Seed of the counters' entity and value hashes (a secret of the installation, so that a
@@ -177,14 +178,16 @@ pub struct RuleSet {
     key_seed: u64,
 }
 
-/// A declared counter and its state.
+/// A declared counter and where its state is.
 struct CounterDef {
     name: String,
     /// The entity's field slot (text or address).
     by: usize,
     /// The field whose distinct values are counted.
     distinct: Option<usize>,
-    state: std::sync::Mutex<counters::Counter>,
+    /// Its name and shape, as its store knows it.
+    key: counters::CounterKey,
+    state: Arc<dyn counters::WindowCounter>,
 }
 
 impl std::fmt::Debug for CounterDef {
@@ -288,6 +291,7 @@ impl RuleSet {
         catalogue: &'static Catalogue,
     ) -> Result<RuleSet, Vec<Diagnostic>> {
         let mut errors = Vec::new();
+        let own_counters = counters::LocalCounters::default();
         let mut set = RuleSet {
             catalogue,
             rules: Vec::new(),
@@ -326,7 +330,7 @@ impl RuleSet {
                 }
             }
             for c in &ast.counters {
-                match compile_counter(c, catalogue) {
+                match compile_counter(c, catalogue, &own_counters) {
                     Ok(def) if !counter_names.contains_key(&c.name) => {
                         let ty = if def.distinct.is_some() { Type::Float } else { Type::Int };
                         counter_names.insert(c.name.clone(), (set.counters.len(), ty));
@@ -436,14 +440,7 @@ impl RuleSet {
     /// How far back the counters look, at most, in seconds (their span and one bucket; 0
     /// without counters): what a journal must keep to rebuild them.
     pub fn longest_window(&self) -> u64 {
-        self.counters
-            .iter()
-            .map(|c| {
-                let w = c.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).window();
-                w.span + w.bucket
-            })
-            .max()
-            .unwrap_or(0)
+        self.counters.iter().map(|c| c.key.window.span + c.key.window.bucket).max().unwrap_or(0)
     }
 
     /// The counters' names, by index.
@@ -456,8 +453,29 @@ impl RuleSet {
     /// name. Updates older than the counter's window fall out as they would have live.
     pub fn restore(&self, counter: &str, entity: u64, value: Option<u64>, at: u64) -> bool {
         let Some(c) = self.counters.iter().find(|c| c.name == counter) else { return false };
-        c.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).add(entity, value, at);
+        c.state.restore(entity, value, at);
         true
+    }
+
+    /// Keeps the counters' state in `store` from now on: a counter the store holds under the
+    /// same name and shape (from the rule set this one replaces) goes on with its windows; the
+    /// others start empty, and their names are returned, to be rebuilt from a journal. Call it
+    /// before the set evaluates anything.
+    pub fn attach_counters(&mut self, store: &dyn counters::CounterStore) -> Vec<String> {
+        let mut fresh = Vec::new();
+        for c in &mut self.counters {
+            let (state, made) = store.open(&c.key);
+            c.state = state;
+            if made {
+                fresh.push(c.name.clone());
+            }
+        }
+        fresh
+    }
+
+    /// The names and shapes of the counters it declares (what a store must keep for it).
+    pub fn counter_keys(&self) -> Vec<counters::CounterKey> {
+        self.counters.iter().map(|c| c.key.clone()).collect()
     }
 
     /// Sets the clock the counters read (a backtest's follows each message's Date).
@@ -580,34 +598,21 @@ impl CounterDef {
     ) -> Option<f64> {
         let entity = r.key(self.by, seed)?;
         let event = |value| CounterEvent { counter: index, entity, value, at: now };
-        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if expire {
-            state.expire(now);
+        let values = self.distinct.map(|slot| r.keys(slot, seed)).unwrap_or_default();
+        if values.is_empty() {
+            journal.push(event(None));
         }
-        match self.distinct {
-            None => {
-                state.add(entity, None, now);
-                journal.push(event(None));
-                Some(state.count(entity, now) as f64)
-            }
-            Some(slot) => {
-                let values = r.keys(slot, seed);
-                if values.is_empty() {
-                    state.add(entity, None, now);
-                    journal.push(event(None));
-                }
-                for v in values {
-                    state.add(entity, Some(v), now);
-                    journal.push(event(Some(v)));
-                }
-                Some(state.distinct_count(entity, now))
-            }
-        }
+        journal.extend(values.iter().map(|&v| event(Some(v))));
+        Some(self.state.add(entity, &values, now, expire))
     }
 }
 
 /// Checks a counter declaration against the catalogue.
-fn compile_counter(c: &CounterDecl, catalogue: &Catalogue) -> Result<CounterDef, Diagnostic> {
+fn compile_counter(
+    c: &CounterDecl,
+    catalogue: &Catalogue,
+    store: &dyn counters::CounterStore,
+) -> Result<CounterDef, Diagnostic> {
     let field = |(name, pos): &(String, Pos), entity: bool| {
         let (slot, ty) = catalogue.field(name).ok_or_else(|| {
             Diagnostic::new(*pos, format!("unknown field `{name}`")).expected("a catalogue field")
@@ -633,9 +638,12 @@ fn compile_counter(c: &CounterDecl, catalogue: &Catalogue) -> Result<CounterDef,
     let bucket = c.bucket.map_or(span / 12, |b| b.0).max(1);
     let window =
         counters::Window::new(span, bucket).map_err(|e| Diagnostic::new(c.bucket.map_or(at, |b| b.1), e))?;
-    let state = match distinct {
-        None => counters::Counter::counting(window),
-        Some(_) => counters::Counter::distinct(window, DISTINCT_P),
+    let key = counters::CounterKey {
+        name: c.name.clone(),
+        by: c.by.0.clone(),
+        distinct: c.distinct.as_ref().map(|d| d.0.clone()),
+        window,
     };
-    Ok(CounterDef { name: c.name.clone(), by, distinct, state: std::sync::Mutex::new(state) })
+    let (state, _) = store.open(&key);
+    Ok(CounterDef { name: c.name.clone(), by, distinct, key, state })
 }

@@ -328,6 +328,47 @@ fn a_journal_of_counter_updates_rebuilds_the_counters_of_a_new_set() {
 }
 
 #[test]
+fn a_reloaded_set_keeps_the_windows_of_the_counters_it_declares_again() {
+    use warden_rules::counters::{CounterStore, LocalCounters, ManualClock};
+    let per_sender = "counter per_sender: count by mail.from_domain over 1h every 5m\n";
+    let clock = std::sync::Arc::new(ManualClock::new(1_800_000_000));
+    let store = LocalCounters::default();
+    let load = |src: &str| {
+        let mut set = compile(src).unwrap();
+        set.set_clock(clock.clone());
+        let fresh = set.attach_counters(&store);
+        (set, fresh)
+    };
+    let event = |dom: &str| mail(&[("mail.from_domain", s(dom))]);
+    let (first, fresh) = load(&format!("{per_sender}rule FLOOD {{ when: per_sender > 3 then: score 2 }}"));
+    assert_eq!(fresh, ["per_sender"], "a store that never held the counter makes it");
+    for _ in 0..3 {
+        first.evaluate(&event("bulk.example"));
+        clock.advance(60);
+    }
+    // The rules change, the counter does not: it goes on from 3, with no journal replayed.
+    let (second, fresh) = load(&format!("{per_sender}rule FLOOD {{ when: per_sender > 2 then: score 5 }}"));
+    assert!(fresh.is_empty(), "{fresh:?}");
+    let out = second.evaluate(&event("bulk.example"));
+    assert_eq!(out.counters, [Some(4.0)]);
+    assert_eq!(out.points, 5.0, "the new rule reads the kept window");
+    assert_eq!(first.evaluate(&event("bulk.example")).counters, [Some(5.0)], "both sets share the state");
+    // Another window, or another field, is another counter: it starts empty.
+    let (wider, fresh) = load("counter per_sender: count by mail.from_domain over 2h every 10m\n");
+    assert_eq!(fresh, ["per_sender"]);
+    assert_eq!(wider.evaluate(&event("bulk.example")).counters, [Some(1.0)]);
+    let (by_helo, fresh) = load("counter per_sender: count by mail.helo over 1h every 5m\n");
+    assert_eq!(fresh, ["per_sender"]);
+    assert_eq!(by_helo.evaluate(&mail(&[("mail.helo", s("mx.bulk.example"))])).counters, [Some(1.0)]);
+    // Once only the wider one is in force, the store forgets the others.
+    store.retain(&wider.counter_keys());
+    let (_, fresh) = load(per_sender);
+    assert_eq!(fresh, ["per_sender"], "a forgotten counter is made again");
+    let (_, fresh) = load("counter per_sender: count by mail.from_domain over 2h every 10m\n");
+    assert!(fresh.is_empty(), "the one kept is still there");
+}
+
+#[test]
 fn label_effects_name_the_entity_and_are_checked() {
     let set = compile(
         "rule MARK { when: mail.subject contains \"bulk\" then: label mail.from_domain \"bulk-sender\" for 7d }\n\

@@ -342,6 +342,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_rule_reload_keeps_the_counters_windows_and_rebuilds_a_changed_counter_from_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("flood.rules");
+        let rules = |window: &str, rule: &str| {
+            format!(
+                "counter per_sender: count by mail.from_domain over {window}\n\
+                 rule {rule} {{ description: \"flood\" when: per_sender >= 1 then: score 0.1 }}\n"
+            )
+        };
+        std::fs::write(&file, rules("1h", "FLOOD")).unwrap();
+        let mut settings = Settings::default();
+        settings.rules.files = vec![file.clone()];
+        let state = state_in(dir.path(), settings);
+        let app = crate::scan_router(state.clone());
+        let msg = b"From: a@bulk.example\r\nSubject: hello\r\n\r\nhello there\r\n";
+        let count = |v: &serde_json::Value| {
+            let reasons = v["reasons"].as_array().unwrap();
+            let r =
+                reasons.iter().find(|r| r["name"].as_str().is_some_and(|n| n.starts_with("RULE:"))).unwrap();
+            r["description"].as_str().unwrap().to_owned()
+        };
+        for _ in 0..2 {
+            call_ok(app.clone(), "/v1/mail/check", &[], msg).await;
+        }
+        // Other rules, the same counter: its window goes on, counted once (not again from the
+        // journal on top of what the store kept).
+        std::fs::write(&file, rules("1h", "FLOOD_AGAIN")).unwrap();
+        assert_eq!(state.reload_rules().unwrap(), 1);
+        let v = call_ok(app.clone(), "/v1/mail/check", &[], msg).await;
+        assert_eq!(count(&v), "flood: per_sender = 3");
+        // Another window is another counter: the store does not hold it, the journal rebuilds it.
+        std::fs::write(&file, rules("2h", "FLOOD_WIDER")).unwrap();
+        assert_eq!(state.reload_rules().unwrap(), 1);
+        let v = call_ok(app, "/v1/mail/check", &[], msg).await;
+        assert_eq!(count(&v), "flood: per_sender = 4");
+    }
+
+    #[tokio::test]
     async fn large_messages_are_decided_off_the_async_workers() {
         let dir = tempfile::tempdir().unwrap();
         let app = crate::scan_router(state_in(dir.path(), settings(1 << 20)));

@@ -80,6 +80,8 @@ pub struct AppState(Arc<Shared>);
 struct Shared {
     live: Arc<Live>,
     desk: Arc<desk::Desk>,
+    /// The rules' window counters, kept across rule reloads.
+    counters: Arc<dyn warden_rules::counters::CounterStore>,
     /// The desk's parts, through their interfaces.
     review: Arc<dyn state::ReviewQueue>,
     labels: Arc<dyn state::LabelStore>,
@@ -183,9 +185,12 @@ impl AppState {
             .map(|name| conn::Tracker::new(name, cap, metrics.connections_closed.clone()));
         let r = &settings.review;
         desk.set_limits(r.max_items, r.max_subject_bytes, r.max_reason_bytes);
-        live.set_rules(load_rules(&settings.rules.files, Some(&desk))?);
+        let counters: Arc<dyn warden_rules::counters::CounterStore> =
+            Arc::new(warden_rules::counters::LocalCounters::default());
+        live.set_rules(load_rules(&settings.rules.files, Some(&desk), &*counters)?);
         Ok(AppState(Arc::new(Shared {
             checker,
+            counters,
             review: desk.clone(),
             labels: desk.clone(),
             audit: desk.clone(),

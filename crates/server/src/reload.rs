@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use warden_rules::counters::CounterStore;
+
 use crate::{AppState, ServerError, Settings, auth, desk, mailauth};
 
 impl AppState {
@@ -46,13 +48,13 @@ impl AppState {
         }
         let checker = mailauth::Checker::new(&next.mail_auth)?;
         // Rules are checked before anything is swapped: a set that fails leaves all as it was.
-        let rules =
-            load_rules(&next.rules.files, Some(&self.0.desk)).inspect_err(|_| self.rule_load_failed())?;
+        let rules = load_rules(&next.rules.files, Some(&self.0.desk), &*self.0.counters)
+            .inspect_err(|_| self.rule_load_failed())?;
         self.0.metrics.rules_last_load_ok.set(1);
         if let Some(r) = &rules {
             notes.push(format!("{} rules loaded from {} files", r.rules().len(), r.files().len()));
         }
-        self.0.live.set_rules(rules);
+        self.swap_rules(rules);
         self.0.live.set_config(next.engine())?;
         *self.0.checker.write().expect("not poisoned") = Arc::new(checker);
         *self.0.tokens.write().expect("not poisoned") = Arc::new(tokens);
@@ -73,12 +75,21 @@ impl AppState {
     /// Loads the configured rule files again (the watcher's reload: nothing else changes).
     /// A set that fails to check is refused, counted, and the running one stays.
     pub fn reload_rules(&self) -> Result<usize, ServerError> {
-        let rules = load_rules(&self.settings().rules.files, Some(&self.0.desk))
+        let rules = load_rules(&self.settings().rules.files, Some(&self.0.desk), &*self.0.counters)
             .inspect_err(|_| self.rule_load_failed())?;
         self.0.metrics.rules_last_load_ok.set(1);
         let n = rules.as_ref().map_or(0, |r| r.rules().len());
-        self.0.live.set_rules(rules);
+        self.swap_rules(rules);
         Ok(n)
+    }
+
+    /// Puts `rules` in force, then lets the counter store forget the counters they no longer
+    /// declare (the set they replace may still be finishing a decision: its counters stay
+    /// whole until it lets them go).
+    fn swap_rules(&self, rules: Option<Arc<warden_rules::RuleSet>>) {
+        let keep = rules.as_ref().map(|r| r.counter_keys()).unwrap_or_default();
+        self.0.live.set_rules(rules);
+        self.0.counters.retain(&keep);
     }
 
     /// The files the rules in force were read from, or the configured ones when none are in
@@ -120,12 +131,15 @@ impl AppState {
 }
 
 /// Reads and checks rule files; `None` when there are none. Every error is in the message,
-/// one per line, as `file:line:column: what (expected …)`. With a desk, the counters hash
-/// under its key and are rebuilt from its journal (the updates within their windows), so that
-/// a restart or a reload loses no count.
+/// one per line, as `file:line:column: what (expected …)`. The counters keep their state in
+/// `counters`, which outlives a rule set: a counter the rules in force declare the same way
+/// goes on with its windows. With a desk, the counters hash under its key, and those the store
+/// does not hold yet (at start, or new in these rules) are rebuilt from its journal (the
+/// updates within their windows), so that neither a restart nor a reload loses a count.
 pub fn load_rules(
     files: &[std::path::PathBuf],
     desk: Option<&desk::Desk>,
+    counters: &dyn CounterStore,
 ) -> Result<Option<Arc<warden_rules::RuleSet>>, ServerError> {
     if files.is_empty() {
         return Ok(None);
@@ -134,15 +148,20 @@ pub fn load_rules(
         warden_rules::RuleSet::load(files, warden_mail::catalogue()).map_err(ServerError::Rules)?;
     if let Some(desk) = desk {
         rules.set_key_seed(desk.counter_seed());
+    }
+    let fresh = rules.attach_counters(counters);
+    if let Some(desk) = desk
+        && !fresh.is_empty()
+    {
         let window = rules.longest_window();
-        if window > 0 {
-            let now =
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            desk.counts_since(now.saturating_sub(window), |c| {
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        desk.counts_since(now.saturating_sub(window), |c| {
+            if fresh.contains(&c.counter) {
                 rules.restore(&c.counter, c.entity, c.value, c.at);
-            })
-            .map_err(ServerError::desk("counter journal"))?;
-        }
+            }
+        })
+        .map_err(ServerError::desk("counter journal"))?;
     }
     Ok(Some(Arc::new(rules)))
 }
