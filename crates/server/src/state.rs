@@ -9,8 +9,8 @@
 use warden_mail::MailLabel;
 
 use crate::desk::{
-    AuditEntry, Desk, DeskError, EntityLabel, LabelOutcome, Lesson, Page, ReviewFeatures, ReviewItem,
-    ReviewStatus,
+    AuditEntry, Desk, DeskError, EntityLabel, KeptFeatures, LabelOutcome, Lesson, Page, ReviewFeatures,
+    ReviewItem, ReviewStatus,
 };
 use crate::store::{FeedbackRecord, NewFeedback, OnDamage, Outcome, StoreError, StoreStats};
 
@@ -180,6 +180,44 @@ pub trait AuditLog: Send + Sync {
     fn after(&self, seq: u64, each: &mut dyn FnMut(AuditEntry)) -> Result<(), DeskError>;
 }
 
+/// The delayed-label feature store: an event's features, kept from its decision until its
+/// label may arrive (hours or days later), so that the label teaches what the event looked
+/// like. Events are named by kind and id.
+///
+/// What callers rely on: [`keep`](Self::keep) is durable when it returns; keeping an id again
+/// replaces its features; [`forget`](Self::forget) and [`expire`](Self::expire) remove them for
+/// good (erasure, retention); an event takes [`KeptFeatures::stored_bytes`] of keys and values.
+pub trait FeatureStore: Send + Sync {
+    /// Keeps the features of `events` of `kind`, each by its id, in one durable write.
+    fn keep(&self, kind: &str, events: &[(&str, KeptFeatures)]) -> Result<(), DeskError>;
+    /// One event's kept features.
+    fn get(&self, kind: &str, id: &str) -> Result<Option<KeptFeatures>, DeskError>;
+    /// Forgets one event's features; `false` when none were kept.
+    fn forget(&self, kind: &str, id: &str) -> Result<bool, DeskError>;
+    /// Forgets the features of events decided before `before`; returns how many.
+    fn expire(&self, before: u64) -> Result<u64, DeskError>;
+    /// Events whose features are kept.
+    fn held(&self) -> Result<u64, DeskError>;
+}
+
+impl FeatureStore for Desk {
+    fn keep(&self, kind: &str, events: &[(&str, KeptFeatures)]) -> Result<(), DeskError> {
+        self.keep_features(kind, events)
+    }
+    fn get(&self, kind: &str, id: &str) -> Result<Option<KeptFeatures>, DeskError> {
+        self.kept_features(kind, id)
+    }
+    fn forget(&self, kind: &str, id: &str) -> Result<bool, DeskError> {
+        self.forget_features(kind, id)
+    }
+    fn expire(&self, before: u64) -> Result<u64, DeskError> {
+        self.expire_features(before)
+    }
+    fn held(&self) -> Result<u64, DeskError> {
+        self.kept_events()
+    }
+}
+
 impl ReviewQueue for Desk {
     fn page(
         &self,
@@ -256,8 +294,8 @@ impl AuditLog for Desk {
 pub mod conformance {
     use warden_core::Label;
 
-    use super::{AuditLog, FeedbackLog, LabelStore};
-    use crate::desk::{AuditEntry, EntityLabel, LabelOutcome, LabelSource};
+    use super::{AuditLog, FeatureStore, FeedbackLog, LabelStore};
+    use crate::desk::{AuditEntry, EntityLabel, KeptFeatures, LabelOutcome, LabelSource};
     use crate::store::{FeedbackRecord, NewFeedback, OnDamage, Outcome};
 
     fn label(message: u128, label: Label, at: u64) -> NewFeedback {
@@ -443,6 +481,40 @@ pub mod conformance {
         );
     }
 
+    /// Keeping, replacing, reading back, kinds apart, forgetting, expiry by decision time.
+    pub fn feature_store(store: &dyn FeatureStore) {
+        let kept = |at: u64, n: u64| KeptFeatures {
+            at,
+            extractor: 9,
+            features: (0..n).map(|i| i * 31 + at).collect(),
+        };
+        assert_eq!(store.get("signup", "s-1").unwrap(), None, "nothing is kept at first");
+        store
+            .keep("signup", &[("s-1", kept(100, 3)), ("s-2", kept(200, 120)), ("s-3", kept(300, 0))])
+            .unwrap();
+        store.keep("login", &[("s-1", kept(150, 2))]).unwrap();
+        assert_eq!(store.get("signup", "s-1").unwrap(), Some(kept(100, 3)), "features read back as kept");
+        assert_eq!(store.get("login", "s-1").unwrap(), Some(kept(150, 2)), "kinds are kept apart");
+        assert_eq!(store.get("signup", "s-3").unwrap(), Some(kept(300, 0)), "an event may have no features");
+        assert_eq!(store.held().unwrap(), 4);
+        store.keep("signup", &[("s-2", kept(250, 5))]).unwrap();
+        assert_eq!(store.get("signup", "s-2").unwrap(), Some(kept(250, 5)), "keeping again replaces");
+        assert_eq!(store.held().unwrap(), 4);
+        assert!(store.forget("signup", "s-3").unwrap(), "forgotten");
+        assert!(!store.forget("signup", "s-3").unwrap(), "and gone");
+        assert_eq!(store.get("signup", "s-3").unwrap(), None);
+        assert_eq!(store.expire(200).unwrap(), 2, "the two decided before 200 go");
+        assert_eq!(store.get("signup", "s-1").unwrap(), None);
+        assert_eq!(store.get("login", "s-1").unwrap(), None);
+        assert_eq!(
+            store.get("signup", "s-2").unwrap(),
+            Some(kept(250, 5)),
+            "the one kept again at 250 stays"
+        );
+        assert_eq!(store.expire(251).unwrap(), 1);
+        assert_eq!(store.held().unwrap(), 0);
+    }
+
     /// Numbering from 1 in order, reading after any number, paging, appending later.
     pub fn audit_log(log: &dyn AuditLog) {
         let entry = |actor: &str| AuditEntry {
@@ -482,5 +554,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let desk = crate::datadir::desk_for_test(dir.path());
         super::conformance::audit_log(&*desk);
+    }
+
+    #[test]
+    fn the_desk_keeps_the_feature_stores_promises_and_its_ids_as_keyed_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let desk = crate::datadir::desk_for_test(dir.path());
+        super::conformance::feature_store(&*desk);
+        use super::FeatureStore;
+        let id = "account-8f3a91c2";
+        desk.keep("signup", &[(id, crate::desk::KeptFeatures { at: 1, extractor: 2, features: vec![3] })])
+            .unwrap();
+        desk.stop();
+        drop(desk);
+        let bytes = std::fs::read(dir.path().join(crate::desk::DESK_FILE)).unwrap();
+        assert!(!bytes.windows(id.len()).any(|w| w == id.as_bytes()), "the event's id is not in the file");
     }
 }

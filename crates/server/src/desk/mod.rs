@@ -41,11 +41,13 @@ use crate::store::StoreError;
 use warden_mail::MailLabel;
 
 mod audit;
+mod features;
 mod labels;
 mod review;
 mod writer;
 
 pub use audit::*;
+pub use features::*;
 pub use labels::*;
 pub use review::*;
 pub use writer::*;
@@ -177,6 +179,8 @@ impl Desk {
             txn.open_table(SEQUENCES).map_err(db_err)?;
             txn.open_table(OUTBOX).map_err(db_err)?;
             txn.open_table(FIRST_SEEN).map_err(db_err)?;
+            txn.open_table(KEPT).map_err(db_err)?;
+            txn.open_table(KEPT_BY_TIME).map_err(db_err)?;
             ReviewTables::open(&txn).map_err(|e| db_err(&e))?;
             let format = txn
                 .open_table(META)
@@ -417,6 +421,7 @@ impl Desk {
             removed +=
                 drop_damaged(&txn, REVIEW_FEATURES, "review_features", |b| decode_features(b).is_some())?;
             removed += drop_damaged(&txn, REVIEW_BODIES, "review_bodies", |_| true)?;
+            removed += scrub_kept(&txn)?;
             let mut labels = txn.open_table(LABELS)?;
             let mut bad = Vec::new();
             for entry in labels.iter()? {
