@@ -258,6 +258,12 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }
 
+/// `GET /readyz`: ready, and what an operator should know of optional parts (the `[geoip]`
+/// databases in use, or that there are none).
+pub(crate) async fn readyz(State(state): State<AppState>) -> String {
+    format!("ready\ngeoip: {}\n", state.geo().describe())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,6 +46,9 @@ pub enum ServerError {
         /// Why.
         error: warden_learn::ModelError,
     },
+    /// A `[geoip]` database cannot be used.
+    #[error("[geoip]: {0}")]
+    Geo(#[from] warden_geo::GeoError),
     /// The thresholds in force cannot be used with the model.
     #[error("[thresholds]: {0}")]
     Thresholds(warden_engine::ConfigError),

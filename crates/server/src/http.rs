@@ -57,7 +57,7 @@ pub(crate) fn common(routes: Router<AppState>) -> Router<AppState> {
     routes
         .route("/metrics", get(api::metrics))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(|| async { "ready\n" }))
+        .route("/readyz", get(api::readyz))
         .route("/openapi.json", get(openapi::document))
 }
 

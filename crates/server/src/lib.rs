@@ -87,6 +87,8 @@ struct Shared {
     labels: Arc<dyn state::LabelStore>,
     audit: Arc<dyn state::AuditLog>,
     checker: RwLock<Arc<mailauth::Checker>>,
+    /// Where addresses are (`[geoip]`).
+    geo: RwLock<Arc<warden_geo::Geo>>,
     settings: RwLock<Arc<Settings>>,
     tokens: RwLock<Arc<Vec<String>>>,
     sources: Sources,
@@ -179,6 +181,7 @@ impl AppState {
     ) -> Result<Self, ServerError> {
         let slots = |n| Arc::new(tokio::sync::Semaphore::new(n));
         let checker = RwLock::new(Arc::new(mailauth::Checker::new(&settings.mail_auth)?));
+        let geo = RwLock::new(Arc::new(open_geo(&settings.geoip)?));
         let metrics = Metrics::default();
         let cap = settings.limits.max_connections;
         let trackers = ["scan", "controller", "milter"]
@@ -190,6 +193,7 @@ impl AppState {
         live.set_rules(load_rules(&settings.rules.files, Some(&desk), &*counters)?);
         Ok(AppState(Arc::new(Shared {
             checker,
+            geo,
             counters,
             review: desk.clone(),
             labels: desk.clone(),
@@ -213,6 +217,11 @@ impl AppState {
     /// The live model.
     pub fn live(&self) -> &Arc<Live> {
         &self.0.live
+    }
+
+    /// Where addresses are: the `[geoip]` databases in force.
+    pub fn geo(&self) -> Arc<warden_geo::Geo> {
+        Arc::clone(&self.0.geo.read().expect("not poisoned"))
     }
 
     /// The review queue.
@@ -302,6 +311,11 @@ pub fn fuzz_json_bodies(bytes: &[u8]) {
         let _ = text::escape(text);
         let _ = text::json_for_terminal(text);
     }
+}
+
+/// Opens the `[geoip]` databases (none: every lookup answers "unknown").
+pub fn open_geo(g: &settings::GeoipConfig) -> Result<warden_geo::Geo, ServerError> {
+    Ok(warden_geo::Geo::open(&g.locations, &g.networks)?)
 }
 
 /// Warnings for settings that put Warden within reach of others without tokens of its own:
@@ -434,5 +448,56 @@ mod tests {
         }
         let scan = scan_router(state);
         assert_eq!(call(scan, "GET", "/v1/mail/check", b"").await.0, StatusCode::METHOD_NOT_ALLOWED);
+    }
+
+    #[tokio::test]
+    async fn geoip_databases_are_read_at_start_and_reload_and_readyz_names_them() {
+        use warden_geo::write::{Value, Writer};
+        let dir = tempfile::tempdir().unwrap();
+        let readyz = |state: &AppState| {
+            let app = scan_router(state.clone());
+            async move { String::from_utf8(call(app, "GET", "/readyz", b"").await.1).unwrap() }
+        };
+        let state = state_in(dir.path(), Settings::default());
+        assert!(readyz(&state).await.contains("geoip: no databases"), "{}", readyz(&state).await);
+
+        let mut w = Writer::v6("GeoLite2-ASN");
+        w.insert(
+            "203.0.113.0".parse().unwrap(),
+            24,
+            &Value::map([("autonomous_system_number", Value::U32(3269))]),
+        )
+        .unwrap();
+        let asn = dir.path().join("asn.mmdb");
+        std::fs::write(&asn, w.to_bytes().unwrap()).unwrap();
+        let config = dir.path().join("warden.toml");
+        let data = dir.path().join("data2");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\ndata_dir = {:?}\n[geoip]\nnetworks = [{:?}]\n",
+                data.display().to_string(),
+                asn.display().to_string()
+            ),
+        )
+        .unwrap();
+        let settings = Settings::read(Some(&config), std::iter::empty()).unwrap();
+        let sources = Sources { config: Some(config.clone()), ..Sources::default() };
+        let state = {
+            let s = testing::state_in(&data, settings.clone());
+            AppState::new(Arc::clone(s.live()), Arc::clone(s.desk()), settings.clone(), vec![], sources)
+                .unwrap()
+        };
+        assert_eq!(state.geo().lookup("203.0.113.9".parse().unwrap()).asn, Some(3269));
+        assert!(readyz(&state).await.contains("asn.mmdb (GeoLite2-ASN, IPv6)"), "{}", readyz(&state).await);
+
+        // A damaged database: the reload is refused and the one in force stays.
+        std::fs::write(&asn, b"not a database").unwrap();
+        let err = state.reload().unwrap_err();
+        assert!(err.to_string().starts_with("[geoip]: ") && err.to_string().contains("asn.mmdb"), "{err}");
+        assert_eq!(state.geo().lookup("203.0.113.9".parse().unwrap()).asn, Some(3269));
+        // And at start it is an error naming the file.
+        let e = open_geo(&settings.geoip).unwrap_err();
+        assert!(e.to_string().contains("asn.mmdb: not a MaxMind DB file"), "{e}");
     }
 }

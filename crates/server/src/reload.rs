@@ -47,6 +47,10 @@ impl AppState {
             notes.push(format!("model reloaded from {} and taught the stored feedback", path.display()));
         }
         let checker = mailauth::Checker::new(&next.mail_auth)?;
+        let geo = crate::open_geo(&next.geoip)?;
+        if next.geoip != now.geoip {
+            notes.push(format!("[geoip]: {}", geo.describe()));
+        }
         // Rules are checked before anything is swapped: a set that fails leaves all as it was.
         let rules = load_rules(&next.rules.files, Some(&self.0.desk), &*self.0.counters)
             .inspect_err(|_| self.rule_load_failed())?;
@@ -57,6 +61,7 @@ impl AppState {
         self.swap_rules(rules);
         self.0.live.set_config(next.engine())?;
         *self.0.checker.write().expect("not poisoned") = Arc::new(checker);
+        *self.0.geo.write().expect("not poisoned") = Arc::new(geo);
         *self.0.tokens.write().expect("not poisoned") = Arc::new(tokens);
         let r = &next.review;
         self.0.desk.set_limits(r.max_items, r.max_subject_bytes, r.max_reason_bytes);

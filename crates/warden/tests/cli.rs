@@ -474,3 +474,48 @@ fn provenance_finds_copies_of_reserved_messages_in_a_corpus() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/set"));
 }
+
+#[test]
+fn geoip_answers_from_the_databases_given_and_names_a_bad_address() {
+    use warden_geo::write::{Value, Writer};
+    let dir = tempfile::tempdir().unwrap();
+    let mut city = Writer::v4("dbip-city-ipv4");
+    let flat = Value::map([
+        ("country_code", Value::str("IT")),
+        ("city", Value::str("Rome")),
+        ("timezone", Value::str("Europe/Rome")),
+    ]);
+    city.insert("203.0.113.0".parse().unwrap(), 24, &flat).unwrap();
+    let path = dir.path().join("city.mmdb");
+    std::fs::write(&path, city.to_bytes().unwrap()).unwrap();
+    let out = warden(&[
+        "geoip",
+        "lookup",
+        "--locations",
+        path.to_str().unwrap(),
+        "203.0.113.5",
+        "192.0.2.1",
+        "nope",
+    ]);
+    assert!(!out.status.success(), "an address that is not one fails the run");
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3, "one line per address, in order");
+    assert_eq!(lines[0]["country"], "IT");
+    assert_eq!(lines[0]["time_zone"], "Europe/Rome");
+    assert_eq!(lines[0]["asn"], serde_json::Value::Null, "no network database");
+    assert_eq!(lines[1]["country"], serde_json::Value::Null);
+    assert!(lines[2]["error"].as_str().unwrap().contains("not an IP address"));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("city.mmdb (dbip-city-ipv4, IPv4)"), "{stderr}");
+
+    let out = warden(&[
+        "geoip",
+        "lookup",
+        "--networks",
+        dir.path().join("missing.mmdb").to_str().unwrap(),
+        "192.0.2.1",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr).unwrap().contains("missing.mmdb"), "the missing file is named");
+}

@@ -4,6 +4,7 @@ pub mod calibrate;
 pub mod classify;
 pub mod desk;
 pub mod eval;
+pub mod geoip;
 pub mod provenance;
 pub mod rules;
 pub mod serve;
