@@ -190,6 +190,27 @@ impl Geo {
     }
 }
 
+/// Takes `bytes` as a database and as an ASN CSV file, and looks addresses up: whatever the
+/// bytes, it returns. For the fuzzer (`fuzz/fuzz_targets/geo.rs`).
+#[doc(hidden)]
+pub fn fuzz(bytes: &[u8]) {
+    if let Ok(reader) = maxminddb::Reader::from_source(bytes.to_vec()) {
+        let db = Db { path: PathBuf::from("fuzz.mmdb"), reader };
+        let geo = Geo { locations: vec![], networks: vec![] };
+        for ip in ["0.0.0.0", "203.0.113.7", "255.255.255.255", "::", "2001:db8::1", "ffff::1"] {
+            let _ = read(&db, ip.parse().expect("an address"));
+        }
+        let geo = Geo { locations: vec![db], ..geo };
+        let _ = geo.lookup("198.51.100.1".parse().expect("an address"));
+        let _ = geo.describe();
+    }
+    let mut w = write::Writer::v6("fuzz");
+    let mut done = convert::Converted::default();
+    if convert::add_asn_csv(&mut w, bytes, &mut done).is_ok() {
+        let _ = w.to_bytes();
+    }
+}
+
 /// Sets `slot` unless an earlier file set it; empty strings count as unknown.
 fn fill<T: PartialEq + Default>(slot: &mut Option<T>, value: Option<T>) {
     if slot.is_none() {
