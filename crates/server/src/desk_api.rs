@@ -31,6 +31,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v1/review/{id}/resolve", post(resolve))
         .route("/v1/labels", get(labels).post(set_label))
         .route("/v1/audit", get(audit))
+        .route("/v1/entities/{kind}/{id}", get(entity).delete(erase))
         // A desk request is a few fields: a larger body is refused (413) before it is read.
         .layer(DefaultBodyLimit::max(DESK_BODY_BYTES))
 }
@@ -193,6 +194,56 @@ struct LabelQuery {
     after: Option<String>,
     /// At most this many (default 1,000).
     limit: Option<usize>,
+}
+
+/// `GET /v1/entities/{kind}/{id}`: what is kept about an entity now — the labels in force,
+/// every label record, whether features are kept for a label still to come.
+async fn entity(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Json<crate::desk::EntityState>, ApiError> {
+    let Path((kind, id)) = path?;
+    check_entity(&kind, &id)?;
+    let entities = Arc::clone(state.entities());
+    Ok(Json(blocking(move || entities.state(&kind, &id, now())).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EraseQuery {
+    /// Why (an erasure request's reference): required, audited.
+    reason: Option<String>,
+}
+
+/// `DELETE /v1/entities/{kind}/{id}?reason=…`: erases what is kept about an entity (its label
+/// records, the features kept for it), audited with the caller and the reason. An analyst's.
+async fn erase(
+    State(state): State<AppState>,
+    Extension(person): Extension<Person>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    query: Result<Query<EraseQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    analyst(&person)?;
+    let Path((kind, id)) = path?;
+    check_entity(&kind, &id)?;
+    let Query(q) = query?;
+    let reason =
+        q.reason.filter(|r| !r.trim().is_empty()).ok_or_else(|| bad("give the erasure's `reason`"))?;
+    crate::text::check_field("reason", &reason, state.settings().review.max_reason_bytes).map_err(bad)?;
+    let entities = Arc::clone(state.entities());
+    let who = person.name.clone();
+    let (k, e) = (kind.clone(), id.clone());
+    let erased = blocking(move || entities.erase(&k, &e, &who, &reason, now())).await?;
+    Ok(Json(
+        serde_json::json!({ "kind": kind.to_lowercase(), "entity": id.to_lowercase(), "erased": erased }),
+    ))
+}
+
+/// An entity's kind and id as a path gives them: printable, bounded.
+fn check_entity(kind: &str, id: &str) -> Result<(), ApiError> {
+    crate::text::check_field("kind", kind, 64).map_err(bad)?;
+    crate::text::check_field("id", id, crate::desk::limits::NAME).map_err(bad)?;
+    Ok(())
 }
 
 async fn labels(
@@ -372,6 +423,51 @@ Are we still on for lunch on Thursday? The new noodle place opened near the stat
 
     fn json(body: &[u8]) -> serde_json::Value {
         serde_json::from_slice(body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
+    }
+
+    #[tokio::test]
+    async fn an_entity_is_seen_and_erased_through_the_api_by_an_analyst_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = state_in(dir.path(), people(Settings::default()));
+        let controller = crate::controller_router(state.clone());
+        let label =
+            r#"{"kind": "account", "entity": "A-81f3", "label": "abusive", "reason": "sent phishing"}"#;
+        assert_eq!(post(&controller, "/v1/labels", ALICE, label).await.0, StatusCode::OK);
+        let (status, body) = get(&controller, "/v1/entities/account/a-81f3", VIEWER).await;
+        assert_eq!(status, StatusCode::OK, "a viewer may look");
+        let seen = json(&body);
+        assert_eq!(seen["in_force"], serde_json::json!(["abusive"]));
+        assert_eq!(seen["labels"][0]["reason"], "sent phishing");
+
+        let delete = |token: &'static str, uri: &'static str| {
+            let controller = controller.clone();
+            async move {
+                let bearer = format!("Bearer {token}");
+                call_from(controller, [127, 0, 0, 1], "DELETE", uri, &[("authorization", &bearer)], b"").await
+            }
+        };
+        let uri = "/v1/entities/account/A-81F3?reason=erasure%20request%2017";
+        assert_eq!(delete(VIEWER, uri).await.0, StatusCode::FORBIDDEN, "a viewer may not erase");
+        let (status, body) = delete(ALICE, "/v1/entities/account/a-81f3").await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "an erasure says why: {}",
+            String::from_utf8_lossy(&body)
+        );
+        let (status, body) = delete(ALICE, uri).await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(json(&body)["erased"]["labels"], 1);
+        let after = json(&get(&controller, "/v1/entities/account/a-81f3", VIEWER).await.1);
+        assert_eq!(after["labels"], serde_json::json!([]));
+        let audit = String::from_utf8(get(&controller, "/v1/audit", VIEWER).await.1).unwrap();
+        let erase =
+            audit.lines().map(|l| json(l.as_bytes())).find(|e| e["kind"] == "entity.erase").expect("audited");
+        assert_eq!(
+            (erase["actor"].as_str(), erase["reason"].as_str()),
+            (Some("alice"), Some("erasure request 17"))
+        );
+        assert!(!audit.contains("a-81f3"), "the audit log names the entity by keyed hash only");
     }
 
     /// The review round trip: an uncertain message is queued; an analyst labels it through the

@@ -86,6 +86,7 @@ struct Shared {
     review: Arc<dyn state::ReviewQueue>,
     labels: Arc<dyn state::LabelStore>,
     audit: Arc<dyn state::AuditLog>,
+    entities: Arc<dyn state::Entities>,
     checker: RwLock<Arc<mailauth::Checker>>,
     /// Where addresses are (`[geoip]`).
     geo: RwLock<Arc<warden_geo::Geo>>,
@@ -198,6 +199,7 @@ impl AppState {
             review: desk.clone(),
             labels: desk.clone(),
             audit: desk.clone(),
+            entities: desk.clone(),
             desk,
             scan_slots: slots(settings.limits.max_in_flight),
             controller_slots: slots(settings.limits.max_in_flight),
@@ -232,6 +234,11 @@ impl AppState {
     /// Labels on entities.
     pub fn labels(&self) -> &Arc<dyn state::LabelStore> {
         &self.0.labels
+    }
+
+    /// Entities as a whole: what is kept about one, and its erasure.
+    pub fn entities(&self) -> &Arc<dyn state::Entities> {
+        &self.0.entities
     }
 
     /// The audit log.

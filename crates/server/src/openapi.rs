@@ -151,6 +151,16 @@ pub fn spec() -> Value {
                     "responses": { "200": { "description": "{label, previous}" },
                                    "400": error_response("A field empty, too long (kind 64, entity 512, label 128 characters; reason max_reason_bytes bytes) or holding control or bidirectional characters"),
                                    "403": error_response("A viewer's token"), "413": error_response("A body over 64 KiB") } } },
+            "/v1/entities/{kind}/{id}": {
+                "get": { "summary": "What is kept about an entity: the labels in force (`in_force`), every label record, whether features are kept for a label still to come (controller; viewer)", "security": bearer,
+                    "parameters": [{ "name": "kind", "in": "path", "required": true, "schema": { "type": "string" }, "description": "`account`, `domain`, `ip`, …" },
+                                   { "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                    "responses": { "200": { "description": "{\"kind\", \"entity\", \"in_force\": [name], \"labels\": [EntityLabel], \"features_kept\": bool}" }, "400": error_response("A kind or id that is empty, too long or unprintable") } },
+                "delete": { "summary": "Erase what is kept about an entity (its label records, the features kept for it); audited with the caller and the reason, the entity as a keyed hash (controller; analyst)", "security": bearer,
+                    "parameters": [{ "name": "kind", "in": "path", "required": true, "schema": { "type": "string" } },
+                                   { "name": "id", "in": "path", "required": true, "schema": { "type": "string" } },
+                                   { "name": "reason", "in": "query", "required": true, "schema": { "type": "string" }, "description": "Why: an erasure request's reference" }],
+                    "responses": { "200": { "description": "{\"kind\", \"entity\", \"erased\": {\"labels\": n, \"features\": bool}}" }, "400": error_response("No reason"), "403": error_response("A viewer's token") } } },
             "/v1/audit": { "get": { "summary": "The audit log as JSON lines, oldest first: every decision and analyst action, identifiers as keyed hashes (controller; viewer)", "security": bearer,
                 "parameters": [{ "name": "after", "in": "query", "schema": { "type": "integer", "default": 0 }, "description": "Entries after this sequence number: the last `seq` of the previous page" },
                                { "name": "limit", "in": "query", "schema": { "type": "integer", "default": 1000, "minimum": 1, "maximum": 1000 } }],
@@ -204,6 +214,7 @@ mod tests {
             "/v1/review/{id}/resolve",
             "/v1/labels",
             "/v1/audit",
+            "/v1/entities/{kind}/{id}",
         ] {
             assert!(paths.contains_key(route), "{route} is not described");
         }

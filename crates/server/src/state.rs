@@ -9,8 +9,8 @@
 use warden_mail::MailLabel;
 
 use crate::desk::{
-    AuditEntry, Desk, DeskError, EntityLabel, KeptFeatures, LabelOutcome, Lesson, Page, ReviewFeatures,
-    ReviewItem, ReviewStatus,
+    AuditEntry, Desk, DeskError, EntityLabel, EntityState, Erased, KeptFeatures, LabelOutcome, Lesson, Page,
+    ReviewFeatures, ReviewItem, ReviewStatus,
 };
 use crate::store::{FeedbackRecord, NewFeedback, OnDamage, Outcome, StoreError, StoreStats};
 
@@ -200,6 +200,35 @@ pub trait FeatureStore: Send + Sync {
     fn held(&self) -> Result<u64, DeskError>;
 }
 
+/// Entities as a whole: what is kept about one, and its erasure.
+///
+/// What callers rely on: [`erase`](Self::erase) removes every label record of the entity and
+/// the features kept for it, durably and audited in the same write (the entity named by keyed
+/// hash), and nothing of any other entity.
+pub trait Entities: Send + Sync {
+    /// What is kept about `kind`/`entity` at `now`.
+    fn state(&self, kind: &str, entity: &str, now: u64) -> Result<EntityState, DeskError>;
+    /// Erases what is kept about `kind`/`entity`, as `who` asked, for `reason`.
+    fn erase(&self, kind: &str, entity: &str, who: &str, reason: &str, now: u64)
+    -> Result<Erased, DeskError>;
+}
+
+impl Entities for Desk {
+    fn state(&self, kind: &str, entity: &str, now: u64) -> Result<EntityState, DeskError> {
+        self.entity_state(kind, entity, now)
+    }
+    fn erase(
+        &self,
+        kind: &str,
+        entity: &str,
+        who: &str,
+        reason: &str,
+        now: u64,
+    ) -> Result<Erased, DeskError> {
+        self.erase_entity(kind, entity, who, reason, now)
+    }
+}
+
 impl FeatureStore for Desk {
     fn keep(&self, kind: &str, events: &[(&str, KeptFeatures)]) -> Result<(), DeskError> {
         self.keep_features(kind, events)
@@ -294,7 +323,7 @@ impl AuditLog for Desk {
 pub mod conformance {
     use warden_core::Label;
 
-    use super::{AuditLog, FeatureStore, FeedbackLog, LabelStore};
+    use super::{AuditLog, Entities, FeatureStore, FeedbackLog, LabelStore};
     use crate::desk::{AuditEntry, EntityLabel, KeptFeatures, LabelOutcome, LabelSource};
     use crate::store::{FeedbackRecord, NewFeedback, OnDamage, Outcome};
 
@@ -515,6 +544,50 @@ pub mod conformance {
         assert_eq!(store.held().unwrap(), 0);
     }
 
+    /// An entity's labels and kept features, seen and erased, and only its own; the erasure
+    /// audited in `audit` (the same desk's log).
+    pub fn entities(
+        entities: &dyn Entities,
+        labels: &dyn LabelStore,
+        features: &dyn FeatureStore,
+        audit: &dyn AuditLog,
+    ) {
+        let kept = || KeptFeatures { at: 10, extractor: 1, features: vec![4, 5] };
+        let set = |entity: &str, name: &str, active: bool| {
+            let l = EntityLabel { label: name.into(), ..entity_label("account", entity, true, active, 100) };
+            labels.set(&l).unwrap();
+        };
+        set("a-1", "abusive", true);
+        set("a-1", "vip", false);
+        set("a-12", "abusive", true);
+        features.keep("account", &[("a-1", kept()), ("a-12", kept())]).unwrap();
+        let state = entities.state("Account", "A-1", 200).unwrap();
+        assert_eq!((state.kind.as_str(), state.entity.as_str()), ("account", "a-1"), "names are folded");
+        assert_eq!(state.in_force, ["abusive"], "a removed label is not in force");
+        assert_eq!(state.labels.len(), 2, "but its record is kept");
+        assert!(state.features_kept);
+        let before = audit.page(0, 1_000).unwrap().len();
+
+        let erased = entities.erase("account", "a-1", "alice", "erasure request 17", 300).unwrap();
+        assert_eq!((erased.labels, erased.features), (2, true));
+        let state = entities.state("account", "a-1", 300).unwrap();
+        assert!(state.labels.is_empty() && state.in_force.is_empty() && !state.features_kept, "{state:?}");
+        assert_eq!(features.get("account", "a-1").unwrap(), None);
+        let other = entities.state("account", "a-12", 300).unwrap();
+        assert_eq!((other.labels.len(), other.features_kept), (1, true), "another entity keeps its own");
+        let entries = audit.page(0, 1_000).unwrap();
+        assert_eq!(entries.len(), before + 1, "one audit entry for the erasure");
+        let e = entries.last().unwrap();
+        assert_eq!((e.kind.as_str(), e.actor.as_str()), ("entity.erase", "alice"));
+        assert_eq!(e.reason.as_deref(), Some("erasure request 17"));
+        assert!(
+            e.entity.as_deref().is_some_and(|h| h.starts_with("account:") && !h.contains("a-1")),
+            "{e:?}"
+        );
+        let again = entities.erase("account", "a-1", "alice", "again", 301).unwrap();
+        assert_eq!((again.labels, again.features), (0, false), "nothing is left to erase");
+    }
+
     /// Numbering from 1 in order, reading after any number, paging, appending later.
     pub fn audit_log(log: &dyn AuditLog) {
         let entry = |actor: &str| AuditEntry {
@@ -554,6 +627,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let desk = crate::datadir::desk_for_test(dir.path());
         super::conformance::audit_log(&*desk);
+    }
+
+    #[test]
+    fn the_desk_erases_an_entity_and_only_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let desk = crate::datadir::desk_for_test(dir.path());
+        super::conformance::entities(&*desk, &*desk, &*desk, &*desk);
     }
 
     #[test]

@@ -113,33 +113,7 @@ impl Desk {
     pub fn forget_features(&self, kind: &str, id: &str) -> Result<bool, DeskError> {
         let key = self.kept_key(kind, id);
         let txn = write_txn(&self.db)?;
-        let found = {
-            let mut kept = txn.open_table(KEPT)?;
-            let removed = kept.remove(key)?.map(|v| open(key, v.value()));
-            match removed {
-                None => false,
-                Some(before) => {
-                    let mut by_time = txn.open_table(KEPT_BY_TIME)?;
-                    match before {
-                        Some(b) => {
-                            by_time.remove((b.at, key))?;
-                        }
-                        // A damaged record's time is unknown: find its index entry by key.
-                        None => {
-                            let stale: Vec<(u64, u128)> = by_time
-                                .iter()?
-                                .filter_map(|e| e.ok().map(|(k, _)| k.value()))
-                                .filter(|&(_, k)| k == key)
-                                .collect();
-                            for k in stale {
-                                by_time.remove(k)?;
-                            }
-                        }
-                    }
-                    true
-                }
-            }
-        };
+        let found = remove_kept(&txn, key)?;
         txn.commit()?;
         Ok(found)
     }
@@ -171,6 +145,30 @@ impl Desk {
     pub fn kept_events(&self) -> Result<u64, DeskError> {
         Ok(self.db.begin_read()?.open_table(KEPT)?.len()?)
     }
+}
+
+/// Removes the features kept under `key`, with their time index entry; `false` when none were.
+pub(super) fn remove_kept(txn: &redb::WriteTransaction, key: u128) -> Result<bool, DeskError> {
+    let removed = txn.open_table(KEPT)?.remove(key)?.map(|v| open(key, v.value()));
+    let mut by_time = txn.open_table(KEPT_BY_TIME)?;
+    match removed {
+        None => return Ok(false),
+        Some(Some(before)) => {
+            by_time.remove((before.at, key))?;
+        }
+        // A damaged record's time is unknown: its index entry is found by key.
+        Some(None) => {
+            let stale: Vec<(u64, u128)> = by_time
+                .iter()?
+                .filter_map(|e| e.ok().map(|(k, _)| k.value()))
+                .filter(|&(_, k)| k == key)
+                .collect();
+            for k in stale {
+                by_time.remove(k)?;
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// Removes kept features that fail their checksums, with their time index entries (a repair).

@@ -41,12 +41,14 @@ use crate::store::StoreError;
 use warden_mail::MailLabel;
 
 mod audit;
+mod entities;
 mod features;
 mod labels;
 mod review;
 mod writer;
 
 pub use audit::*;
+pub use entities::*;
 pub use features::*;
 pub use labels::*;
 pub use review::*;
