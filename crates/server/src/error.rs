@@ -46,6 +46,9 @@ pub enum ServerError {
         /// Why.
         error: warden_learn::ModelError,
     },
+    /// `[webhooks]` cannot be used.
+    #[error(transparent)]
+    Webhooks(#[from] crate::webhooks::WebhookError),
     /// A `[geoip]` database cannot be used.
     #[error("[geoip]: {0}")]
     Geo(#[from] warden_geo::GeoError),

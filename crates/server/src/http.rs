@@ -186,6 +186,11 @@ pub async fn serve(
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), ServerError> {
     let drain = Duration::from_millis(state.settings().limits.client_timeout_ms);
+    if let Some(poster) = state.webhook_poster() {
+        let c = state.settings().webhooks.clone();
+        let outcomes = state.metrics().webhooks.clone();
+        tokio::spawn(crate::webhooks::deliver(Arc::clone(state.desk()), poster, c, outcomes, stop.clone()));
+    }
     let a = serve_listener(listeners.scan, scan_router(state.clone()), state.clone(), "scan", stop.clone());
     let b = serve_listener(
         listeners.controller,

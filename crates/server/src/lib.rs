@@ -41,6 +41,7 @@ pub mod settings;
 pub mod state;
 pub mod store;
 pub mod text;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -88,6 +89,8 @@ struct Shared {
     audit: Arc<dyn state::AuditLog>,
     entities: Arc<dyn state::Entities>,
     checker: RwLock<Arc<mailauth::Checker>>,
+    /// The webhooks' poster (`[webhooks] url`; read at start).
+    poster: Option<webhooks::Poster>,
     /// Where addresses are (`[geoip]`).
     geo: RwLock<Arc<warden_geo::Geo>>,
     settings: RwLock<Arc<Settings>>,
@@ -183,6 +186,8 @@ impl AppState {
         let slots = |n| Arc::new(tokio::sync::Semaphore::new(n));
         let checker = RwLock::new(Arc::new(mailauth::Checker::new(&settings.mail_auth)?));
         let geo = RwLock::new(Arc::new(open_geo(&settings.geoip)?));
+        let poster = webhooks::Poster::new(&settings.webhooks)?;
+        desk.set_webhooks(poster.is_some(), settings.webhooks.max_queued);
         let metrics = Metrics::default();
         let cap = settings.limits.max_connections;
         let trackers = ["scan", "controller", "milter"]
@@ -195,6 +200,7 @@ impl AppState {
         Ok(AppState(Arc::new(Shared {
             checker,
             geo,
+            poster,
             counters,
             review: desk.clone(),
             labels: desk.clone(),
@@ -224,6 +230,11 @@ impl AppState {
     /// Where addresses are: the `[geoip]` databases in force.
     pub fn geo(&self) -> Arc<warden_geo::Geo> {
         Arc::clone(&self.0.geo.read().expect("not poisoned"))
+    }
+
+    /// The webhooks' poster, when `[webhooks] url` is set.
+    pub fn webhook_poster(&self) -> Option<webhooks::Poster> {
+        self.0.poster.clone()
     }
 
     /// The review queue.

@@ -86,6 +86,8 @@ pub struct Metrics {
     pub latency: Family<ListenerLabels, Histogram>,
     /// Feedback by outcome.
     pub feedback: Family<OutcomeLabels, Counter>,
+    /// Webhook posts by outcome (`delivered`, `failed`).
+    pub webhooks: Family<OutcomeLabels, Counter>,
     /// Calls refused for want of a valid token.
     pub unauthorized: Family<ListenerLabels, Counter>,
     /// Requests refused with 503 because `max_in_flight` were already running.
@@ -143,6 +145,12 @@ impl Default for Metrics {
         );
         let feedback = Family::<OutcomeLabels, Counter>::default();
         registry.register("feedback", "Feedback labels by outcome", feedback.clone());
+        let webhooks = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "webhooks",
+            "Webhook posts by outcome: delivered, failed (each failed attempt)",
+            webhooks.clone(),
+        );
         let unauthorized = Family::<ListenerLabels, Counter>::default();
         registry.register("unauthorized", "Calls refused with 401 (no valid token)", unauthorized.clone());
         let shed = Family::<ListenerLabels, Counter>::default();
@@ -220,6 +228,7 @@ impl Default for Metrics {
             decisions,
             latency,
             feedback,
+            webhooks,
             unauthorized,
             shed,
             desk_failures,

@@ -24,6 +24,9 @@ impl AppState {
         if next.milter.max_in_flight != now.milter.max_in_flight {
             notes.push("[milter] max_in_flight takes effect at the next restart".to_owned());
         }
+        if next.webhooks != now.webhooks {
+            notes.push("[webhooks] takes effect at the next restart".to_owned());
+        }
         if next.audit.key_file != now.audit.key_file {
             notes.push("[audit] key_file takes effect at the next restart".to_owned());
         }

@@ -67,6 +67,44 @@ pub struct Settings {
     pub audit: AuditConfig,
     /// Where addresses are: MaxMind-format databases.
     pub geoip: GeoipConfig,
+    /// Changes of an entity's state posted to the operator's service.
+    pub webhooks: WebhooksConfig,
+}
+
+/// `[webhooks]`: every change of an entity's state (a label set or removed, by an analyst or a
+/// rule; an erasure) is posted as JSON to `url`, in order, signed with the shared secret, and
+/// retried with backoff until it is taken (a 2xx answer). Events wait in the desk's outbox,
+/// written in the change's own transaction, so a restart loses none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Where to post (`http://` or `https://`); none by default.
+    pub url: Option<String>,
+    /// A file holding the shared secret (at least 16 bytes; white space at the ends is not
+    /// part of it). Required with `url`.
+    pub secret_file: Option<std::path::PathBuf>,
+    /// One attempt's time limit, in milliseconds (default 5,000).
+    pub timeout_ms: u64,
+    /// The first wait after a failed attempt, in milliseconds (default 1,000); each next one
+    /// is twice as long, up to `retry_max_secs`.
+    pub retry_base_ms: u64,
+    /// The longest wait between attempts, in seconds (default 300).
+    pub retry_max_secs: u64,
+    /// Events waiting, at most (default 100,000); past it the oldest is dropped, and counted.
+    pub max_queued: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            url: None,
+            secret_file: None,
+            timeout_ms: 5_000,
+            retry_base_ms: 1_000,
+            retry_max_secs: 300,
+            max_queued: 100_000,
+        }
+    }
 }
 
 /// `[geoip]`: MaxMind-format databases (`.mmdb`) of locations (country, city, time zone) and of
@@ -478,6 +516,27 @@ impl Settings {
                 "[limits]: max_bytes_in_flight ({}) must be at least max_message_bytes ({}), or no message that large could ever be taken",
                 l.max_bytes_in_flight, l.max_message_bytes
             ));
+        }
+        let w = &self.webhooks;
+        if let Some(url) = &w.url {
+            let uri: Result<hyper::Uri, _> = url.parse();
+            let fits = uri.as_ref().is_ok_and(|u| {
+                matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some_and(|h| !h.is_empty())
+            });
+            if !fits {
+                return bad(format!("[webhooks]: url {url:?} is not an http:// or https:// URL"));
+            }
+            if w.secret_file.is_none() {
+                return bad(
+                    "[webhooks]: a url needs a secret_file (the shared secret events are signed with)".into(),
+                );
+            }
+            if w.timeout_ms == 0 || w.retry_base_ms == 0 || w.retry_max_secs == 0 || w.max_queued == 0 {
+                return bad(
+                    "[webhooks]: timeout_ms, retry_base_ms, retry_max_secs and max_queued must be above 0"
+                        .into(),
+                );
+            }
         }
         if self.auth.tokens.iter().any(|t| t.trim().len() < 16) {
             return bad("[auth]: a token must have at least 16 characters".into());

@@ -79,6 +79,21 @@ impl Desk {
                 ..AuditEntry::default()
             },
         )?;
+        self.queue_webhook(
+            &txn,
+            WebhookEvent {
+                id: 0,
+                kind: "entity.erase".into(),
+                at: now,
+                entity_kind: kind.clone(),
+                entity: entity.clone(),
+                label: None,
+                in_force: None,
+                expires: None,
+                by: who.into(),
+                reason: bound(reason, self.reason_bytes.load(Ordering::Relaxed)),
+            },
+        )?;
         txn.commit()?;
         Ok(erased)
     }

@@ -125,6 +125,7 @@ impl Desk {
         };
         let kind = if label.active { "label.set" } else { "label.remove" };
         append_audit(&txn, label_audit(self, label, before.as_ref(), kind))?;
+        self.queue_webhook(&txn, WebhookEvent::of_label(label, kind))?;
         txn.commit()?;
         Ok(LabelOutcome::Stored(before))
     }

@@ -45,6 +45,7 @@ mod entities;
 mod features;
 mod labels;
 mod review;
+mod webhooks;
 mod writer;
 
 pub use audit::*;
@@ -52,6 +53,7 @@ pub use entities::*;
 pub use features::*;
 pub use labels::*;
 pub use review::*;
+pub use webhooks::*;
 pub use writer::*;
 
 /// The desk's file name in a data directory.
@@ -158,6 +160,12 @@ pub struct Desk {
     dropped: AtomicU64,
     /// Damaged journal records met by the last full read (read without the journal's lock).
     journal_damaged: AtomicU64,
+    /// Webhook events kept at most (0: webhooks off, nothing queued).
+    webhooks_max: AtomicU64,
+    /// Webhook events dropped at the cap.
+    webhooks_dropped: AtomicU64,
+    /// Woken when an event is queued (the delivery task waits on it).
+    pub webhooks_ready: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Desk {
@@ -182,6 +190,7 @@ impl Desk {
             txn.open_table(OUTBOX).map_err(db_err)?;
             txn.open_table(FIRST_SEEN).map_err(db_err)?;
             txn.open_table(KEPT).map_err(db_err)?;
+            txn.open_table(WEBHOOKS).map_err(db_err)?;
             txn.open_table(KEPT_BY_TIME).map_err(db_err)?;
             ReviewTables::open(&txn).map_err(|e| db_err(&e))?;
             let format = txn
@@ -210,6 +219,9 @@ impl Desk {
             reason_bytes: AtomicUsize::new(limits::REASON),
             dropped: AtomicU64::new(0),
             journal_damaged: AtomicU64::new(0),
+            webhooks_max: AtomicU64::new(0),
+            webhooks_dropped: AtomicU64::new(0),
+            webhooks_ready: tokio::sync::Notify::new(),
         });
         let weak = Arc::downgrade(&desk);
         let handle = std::thread::Builder::new()
@@ -424,6 +436,9 @@ impl Desk {
                 drop_damaged(&txn, REVIEW_FEATURES, "review_features", |b| decode_features(b).is_some())?;
             removed += drop_damaged(&txn, REVIEW_BODIES, "review_bodies", |_| true)?;
             removed += scrub_kept(&txn)?;
+            removed += drop_damaged(&txn, WEBHOOKS, "webhooks", |b| {
+                serde_json::from_slice::<WebhookEvent>(b).is_ok()
+            })?;
             let mut labels = txn.open_table(LABELS)?;
             let mut bad = Vec::new();
             for entry in labels.iter()? {

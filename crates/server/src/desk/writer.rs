@@ -175,6 +175,7 @@ impl Desk {
         let cap = self.review_cap.load(Ordering::Relaxed);
         let mut dropped = 0;
         let txn = write_txn(&self.db)?;
+        let mut hooks = Vec::new();
         {
             let mut audit = txn.open_table(AUDIT)?;
             let mut t = ReviewTables::open(&txn)?;
@@ -211,12 +212,9 @@ impl Desk {
                         continue; // an analyst's word stands over a rule's
                     }
                     labels.insert(key.as_str(), seal_json("labels", key.as_bytes(), l).as_slice())?;
-                    push_audit(label_audit(
-                        self,
-                        l,
-                        before.as_ref(),
-                        if l.active { "label.rule" } else { "label.rule_remove" },
-                    ));
+                    let what = if l.active { "label.rule" } else { "label.rule_remove" };
+                    push_audit(label_audit(self, l, before.as_ref(), what));
+                    hooks.push(WebhookEvent::of_label(l, what));
                 }
                 if let Some(r) = w.review.take() {
                     let subject_bytes = self.subject_bytes.load(Ordering::Relaxed);
@@ -235,6 +233,9 @@ impl Desk {
             }
             // Ids are never given twice, even once every item is gone (expired, removed).
             sequences.insert("review", next_item)?;
+        }
+        for e in hooks {
+            self.queue_webhook(&txn, e)?;
         }
         txn.commit()?;
         self.dropped.fetch_add(dropped, Ordering::Relaxed);
