@@ -9,8 +9,8 @@
 use warden_mail::MailLabel;
 
 use crate::desk::{
-    AuditEntry, Desk, DeskError, EntityLabel, EntityState, Erased, KeptFeatures, LabelOutcome, Lesson, Page,
-    ReviewFeatures, ReviewItem, ReviewStatus,
+    AuditEntry, Desk, DeskError, EntityLabel, EntityState, Erased, HistoryRecord, KeptFeatures, LabelOutcome,
+    Lesson, Page, ReviewFeatures, ReviewItem, ReviewStatus,
 };
 use crate::store::{FeedbackRecord, NewFeedback, OnDamage, Outcome, StoreError, StoreStats};
 
@@ -200,10 +200,37 @@ pub trait FeatureStore: Send + Sync {
     fn held(&self) -> Result<u64, DeskError>;
 }
 
+/// Per-entity histories: an entity's recent events, as its kind records them, newest kept, so
+/// that an event is scored against the entity's own past (a login against the account's).
+///
+/// What callers rely on: [`append`](Self::append) is durable when it returns and keeps at most
+/// `keep` records of the entity, the newest; [`recent`](Self::recent) gives them newest first;
+/// entities are kept apart by kind and id; expiry removes records by their time.
+pub trait HistoryStore: Send + Sync {
+    /// Appends a record to `kind`/`entity`'s history, keeping its newest `keep`.
+    fn append(&self, kind: &str, entity: &str, record: &HistoryRecord, keep: usize) -> Result<(), DeskError>;
+    /// The newest `limit` records, newest first.
+    fn recent(&self, kind: &str, entity: &str, limit: usize) -> Result<Vec<HistoryRecord>, DeskError>;
+    /// Forgets records older than `before`; returns how many.
+    fn expire(&self, before: u64) -> Result<u64, DeskError>;
+}
+
+impl HistoryStore for Desk {
+    fn append(&self, kind: &str, entity: &str, record: &HistoryRecord, keep: usize) -> Result<(), DeskError> {
+        self.history_append(kind, entity, record, keep)
+    }
+    fn recent(&self, kind: &str, entity: &str, limit: usize) -> Result<Vec<HistoryRecord>, DeskError> {
+        self.history_recent(kind, entity, limit)
+    }
+    fn expire(&self, before: u64) -> Result<u64, DeskError> {
+        self.history_expire(before)
+    }
+}
+
 /// Entities as a whole: what is kept about one, and its erasure.
 ///
-/// What callers rely on: [`erase`](Self::erase) removes every label record of the entity and
-/// the features kept for it, durably and audited in the same write (the entity named by keyed
+/// What callers rely on: [`erase`](Self::erase) removes every label record of the entity, the
+/// features kept for it and its history, durably and audited in the same write (the entity named by keyed
 /// hash), and nothing of any other entity.
 pub trait Entities: Send + Sync {
     /// What is kept about `kind`/`entity` at `now`.
@@ -323,8 +350,8 @@ impl AuditLog for Desk {
 pub mod conformance {
     use warden_core::Label;
 
-    use super::{AuditLog, Entities, FeatureStore, FeedbackLog, LabelStore};
-    use crate::desk::{AuditEntry, EntityLabel, KeptFeatures, LabelOutcome, LabelSource};
+    use super::{AuditLog, Entities, FeatureStore, FeedbackLog, HistoryStore, LabelStore};
+    use crate::desk::{AuditEntry, EntityLabel, HistoryRecord, KeptFeatures, LabelOutcome, LabelSource};
     use crate::store::{FeedbackRecord, NewFeedback, OnDamage, Outcome};
 
     fn label(message: u128, label: Label, at: u64) -> NewFeedback {
@@ -550,6 +577,7 @@ pub mod conformance {
         entities: &dyn Entities,
         labels: &dyn LabelStore,
         features: &dyn FeatureStore,
+        history: &dyn HistoryStore,
         audit: &dyn AuditLog,
     ) {
         let kept = || KeptFeatures { at: 10, extractor: 1, features: vec![4, 5] };
@@ -561,20 +589,31 @@ pub mod conformance {
         set("a-1", "vip", false);
         set("a-12", "abusive", true);
         features.keep("account", &[("a-1", kept()), ("a-12", kept())]).unwrap();
+        for entity in ["a-1", "a-12"] {
+            history
+                .append("account", entity, &HistoryRecord { at: 50, data: b"login".to_vec() }, 10)
+                .unwrap();
+        }
         let state = entities.state("Account", "A-1", 200).unwrap();
         assert_eq!((state.kind.as_str(), state.entity.as_str()), ("account", "a-1"), "names are folded");
         assert_eq!(state.in_force, ["abusive"], "a removed label is not in force");
         assert_eq!(state.labels.len(), 2, "but its record is kept");
         assert!(state.features_kept);
+        assert_eq!(state.history, 1);
         let before = audit.page(0, 1_000).unwrap().len();
 
         let erased = entities.erase("account", "a-1", "alice", "erasure request 17", 300).unwrap();
-        assert_eq!((erased.labels, erased.features), (2, true));
+        assert_eq!((erased.labels, erased.features, erased.history), (2, true, 1));
+        assert!(history.recent("account", "a-1", 10).unwrap().is_empty());
         let state = entities.state("account", "a-1", 300).unwrap();
         assert!(state.labels.is_empty() && state.in_force.is_empty() && !state.features_kept, "{state:?}");
         assert_eq!(features.get("account", "a-1").unwrap(), None);
         let other = entities.state("account", "a-12", 300).unwrap();
-        assert_eq!((other.labels.len(), other.features_kept), (1, true), "another entity keeps its own");
+        assert_eq!(
+            (other.labels.len(), other.features_kept, other.history),
+            (1, true, 1),
+            "another entity keeps its own"
+        );
         let entries = audit.page(0, 1_000).unwrap();
         assert_eq!(entries.len(), before + 1, "one audit entry for the erasure");
         let e = entries.last().unwrap();
@@ -585,7 +624,29 @@ pub mod conformance {
             "{e:?}"
         );
         let again = entities.erase("account", "a-1", "alice", "again", 301).unwrap();
-        assert_eq!((again.labels, again.features), (0, false), "nothing is left to erase");
+        assert_eq!((again.labels, again.features, again.history), (0, false, 0), "nothing is left to erase");
+    }
+
+    /// Appending, the newest kept, newest first, entities apart, expiry by time.
+    pub fn history_store(store: &dyn HistoryStore) {
+        let rec = |at: u64, s: &str| HistoryRecord { at, data: s.as_bytes().to_vec() };
+        assert!(store.recent("login", "u-1", 10).unwrap().is_empty());
+        for (at, s) in [(100, "a"), (200, "b"), (200, "c"), (300, "d")] {
+            store.append("login", "u-1", &rec(at, s), 3).unwrap();
+        }
+        store.append("login", "u-2", &rec(150, "other"), 3).unwrap();
+        store.append("signup", "u-1", &rec(150, "another kind"), 3).unwrap();
+        assert_eq!(
+            store.recent("login", "u-1", 10).unwrap(),
+            [rec(300, "d"), rec(200, "c"), rec(200, "b")],
+            "the newest three, newest first; two in one second both kept"
+        );
+        assert_eq!(store.recent("login", "u-1", 1).unwrap(), [rec(300, "d")]);
+        assert_eq!(store.recent("login", "u-2", 10).unwrap(), [rec(150, "other")], "entities apart");
+        assert_eq!(store.recent("signup", "u-1", 10).unwrap(), [rec(150, "another kind")], "kinds apart");
+        assert_eq!(store.expire(200).unwrap(), 2, "the two records before 200 go");
+        assert_eq!(store.recent("login", "u-1", 10).unwrap().len(), 3);
+        assert!(store.recent("login", "u-2", 10).unwrap().is_empty());
     }
 
     /// Numbering from 1 in order, reading after any number, paging, appending later.
@@ -633,7 +694,14 @@ mod tests {
     fn the_desk_erases_an_entity_and_only_it() {
         let dir = tempfile::tempdir().unwrap();
         let desk = crate::datadir::desk_for_test(dir.path());
-        super::conformance::entities(&*desk, &*desk, &*desk, &*desk);
+        super::conformance::entities(&*desk, &*desk, &*desk, &*desk, &*desk);
+    }
+
+    #[test]
+    fn the_desk_keeps_the_history_stores_promises() {
+        let dir = tempfile::tempdir().unwrap();
+        let desk = crate::datadir::desk_for_test(dir.path());
+        super::conformance::history_store(&*desk);
     }
 
     #[test]

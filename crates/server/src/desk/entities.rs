@@ -15,6 +15,8 @@ pub struct EntityState {
     pub labels: Vec<EntityLabel>,
     /// Features of one of its events are kept for a label still to come.
     pub features_kept: bool,
+    /// Records of its history kept.
+    pub history: u64,
 }
 
 /// What an erasure removed.
@@ -24,6 +26,8 @@ pub struct Erased {
     pub labels: u64,
     /// Kept features deleted.
     pub features: bool,
+    /// History records deleted.
+    pub history: u64,
 }
 
 impl Desk {
@@ -33,11 +37,12 @@ impl Desk {
         let labels = self.labels(Some(&kind), Some(&entity))?;
         let in_force = labels.iter().filter(|l| l.holds(now)).map(|l| l.label.clone()).collect();
         let features_kept = self.kept_features(&kind, &entity)?.is_some();
-        Ok(EntityState { kind, entity, in_force, labels, features_kept })
+        let history = self.history_recent(&kind, &entity, usize::MAX)?.len() as u64;
+        Ok(EntityState { kind, entity, in_force, labels, features_kept, history })
     }
 
     /// Erases what the desk keeps about `kind`/`entity` — every label record, its kept
-    /// features — in one durable transaction with its audit entry (the entity as a keyed hash).
+    /// features, its history — in one durable transaction with its audit entry (the entity as a keyed hash).
     /// Audit entries written before keep their keyed hashes: without the key they name no one.
     pub fn erase_entity(
         &self,
@@ -61,7 +66,8 @@ impl Desk {
                 labels.remove(k.as_str())?;
             }
             let features = remove_kept(&txn, self.kept_key(&kind, &entity))?;
-            Erased { labels: keys.len() as u64, features }
+            let history = remove_history(&txn, self.history_key(&kind, &entity))?;
+            Erased { labels: keys.len() as u64, features, history }
         };
         append_audit(
             &txn,
@@ -71,9 +77,10 @@ impl Desk {
                 actor: who.into(),
                 entity: Some(format!("{kind}:{}", self.hash(&kind, &entity))),
                 previous: Some(format!(
-                    "{} label records{}",
+                    "{} label records{}, {} history records",
                     erased.labels,
-                    if erased.features { ", kept features" } else { "" }
+                    if erased.features { ", kept features" } else { "" },
+                    erased.history
                 )),
                 reason: Some(bound(reason, self.reason_bytes.load(Ordering::Relaxed))),
                 ..AuditEntry::default()

@@ -43,6 +43,7 @@ use warden_mail::MailLabel;
 mod audit;
 mod entities;
 mod features;
+mod history;
 mod labels;
 mod review;
 mod webhooks;
@@ -51,6 +52,7 @@ mod writer;
 pub use audit::*;
 pub use entities::*;
 pub use features::*;
+pub use history::*;
 pub use labels::*;
 pub use review::*;
 pub use webhooks::*;
@@ -191,6 +193,8 @@ impl Desk {
             txn.open_table(FIRST_SEEN).map_err(db_err)?;
             txn.open_table(KEPT).map_err(db_err)?;
             txn.open_table(WEBHOOKS).map_err(db_err)?;
+            txn.open_table(HISTORY).map_err(db_err)?;
+            txn.open_table(HISTORY_BY_TIME).map_err(db_err)?;
             txn.open_table(KEPT_BY_TIME).map_err(db_err)?;
             ReviewTables::open(&txn).map_err(|e| db_err(&e))?;
             let format = txn
@@ -436,6 +440,7 @@ impl Desk {
                 drop_damaged(&txn, REVIEW_FEATURES, "review_features", |b| decode_features(b).is_some())?;
             removed += drop_damaged(&txn, REVIEW_BODIES, "review_bodies", |_| true)?;
             removed += scrub_kept(&txn)?;
+            removed += scrub_history(&txn)?;
             removed += drop_damaged(&txn, WEBHOOKS, "webhooks", |b| {
                 serde_json::from_slice::<WebhookEvent>(b).is_ok()
             })?;
