@@ -265,7 +265,8 @@ impl AppState {
     /// Deletes what the desk holds past its retention: audit entries (`[audit]
     /// retention_days`), review items and lapsed labels (`[review] retention_days`), and counter
     /// updates older than the longest window of the rules in force; and sender domains' first-seen
-    /// times older than `[audit] first_seen_days`. Returns how many of the first four.
+    /// times older than `[audit] first_seen_days`, history records and kept features past
+    /// `[entities]`'s days. Returns how many of the first four.
     pub fn expire_desk(&self) -> Result<[u64; 4], ServerError> {
         let s = self.settings();
         let window = self.0.live.with_engine(|e| e.rules().map_or(0, |r| r.longest_window()));
@@ -277,6 +278,15 @@ impl AppState {
             .desk
             .expire_first_seen(before)
             .map_err(ServerError::desk("forgetting sender domains' first-seen times"))?;
+        let days_ago = |days: u64| now.saturating_sub(days.saturating_mul(86_400));
+        self.0
+            .desk
+            .history_expire(days_ago(s.entities.history_days))
+            .map_err(ServerError::desk("expiring entities' histories"))?;
+        self.0
+            .desk
+            .expire_features(days_ago(s.entities.kept_features_days))
+            .map_err(ServerError::desk("expiring features kept for later labels"))?;
         self.0
             .desk
             .expire(now, s.audit.retention_days, s.review.retention_days, window)
@@ -466,6 +476,31 @@ mod tests {
         }
         let scan = scan_router(state);
         assert_eq!(call(scan, "GET", "/v1/mail/check", b"").await.0, StatusCode::METHOD_NOT_ALLOWED);
+    }
+
+    #[test]
+    fn housekeeping_expires_histories_and_kept_features_past_their_days() {
+        use state::{FeatureStore, HistoryStore};
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::default();
+        settings.entities.history_days = 1;
+        settings.entities.kept_features_days = 2;
+        let state = state_in(dir.path(), settings);
+        let now = unix_now();
+        let desk = state.desk();
+        for (at, what) in [(now - 3 * 86_400, "old"), (now, "new")] {
+            let r = desk::HistoryRecord { at, data: what.as_bytes().to_vec() };
+            desk.append("login", "u-1", &r, 10).unwrap();
+        }
+        let kept = |at| desk::KeptFeatures { at, extractor: 1, features: vec![1] };
+        desk.keep("account", &[("a-old", kept(now - 3 * 86_400)), ("a-mid", kept(now - 86_400 - 60))])
+            .unwrap();
+        state.expire_desk().unwrap();
+        let left: Vec<Vec<u8>> =
+            desk.recent("login", "u-1", 10).unwrap().into_iter().map(|r| r.data).collect();
+        assert_eq!(left, [b"new".to_vec()], "a record past history_days goes");
+        assert_eq!(FeatureStore::get(&**desk, "account", "a-old").unwrap(), None, "past kept_features_days");
+        assert!(FeatureStore::get(&**desk, "account", "a-mid").unwrap().is_some(), "within them");
     }
 
     #[tokio::test]

@@ -69,6 +69,25 @@ pub struct Settings {
     pub geoip: GeoipConfig,
     /// Changes of an entity's state posted to the operator's service.
     pub webhooks: WebhooksConfig,
+    /// What is kept about entities, and for how long.
+    pub entities: EntitiesConfig,
+}
+
+/// `[entities]`: how long per-entity histories and features kept for a later label live.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EntitiesConfig {
+    /// Days a history record is kept (default 90).
+    pub history_days: u64,
+    /// Days an event's features wait for its label (default 30): a label that comes later
+    /// teaches nothing.
+    pub kept_features_days: u64,
+}
+
+impl Default for EntitiesConfig {
+    fn default() -> Self {
+        EntitiesConfig { history_days: 90, kept_features_days: 30 }
+    }
 }
 
 /// `[webhooks]`: every change of an entity's state (a label set or removed, by an analyst or a
