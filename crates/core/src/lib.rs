@@ -10,6 +10,7 @@
 mod decision;
 mod event;
 mod features;
+pub mod time;
 
 pub use decision::{Decision, Evidence, Reason, Thresholds, ThresholdsError, logit, sigmoid};
 pub use event::{Action, Event, Kind, Label};

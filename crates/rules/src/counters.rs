@@ -12,51 +12,9 @@
 //! message's Date).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-/// Where a counter gets the time, in seconds.
-pub trait Clock: Send + Sync + std::fmt::Debug {
-    /// Now, in seconds since the Unix epoch.
-    fn now(&self) -> u64;
-}
-
-/// The system's clock.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> u64 {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-    }
-}
-
-/// A clock set by hand: for tests, and for backtests that follow each message's Date.
-#[derive(Debug, Default)]
-pub struct ManualClock(AtomicU64);
-
-impl ManualClock {
-    /// A clock showing `now`.
-    pub fn new(now: u64) -> Self {
-        ManualClock(AtomicU64::new(now))
-    }
-
-    /// Sets the time.
-    pub fn set(&self, now: u64) {
-        self.0.store(now, Ordering::Relaxed);
-    }
-
-    /// Moves the time forward by `secs`.
-    pub fn advance(&self, secs: u64) {
-        self.0.fetch_add(secs, Ordering::Relaxed);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
+pub use warden_core::time::{Clock, ManualClock, SystemClock};
 
 /// A window's shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

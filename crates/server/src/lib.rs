@@ -266,7 +266,8 @@ impl AppState {
     /// retention_days`), review items and lapsed labels (`[review] retention_days`), and counter
     /// updates older than the longest window of the rules in force; and sender domains' first-seen
     /// times older than `[audit] first_seen_days`, history records and kept features past
-    /// `[entities]`'s days. Returns how many of the first four.
+    /// `[entities]`'s days, and decisions remembered by event id past `[events] remember_days`.
+    /// Returns how many of the first four.
     pub fn expire_desk(&self) -> Result<[u64; 4], ServerError> {
         let s = self.settings();
         let window = self.0.live.with_engine(|e| e.rules().map_or(0, |r| r.longest_window()));
@@ -287,6 +288,10 @@ impl AppState {
             .desk
             .expire_features(days_ago(s.entities.kept_features_days))
             .map_err(ServerError::desk("expiring features kept for later labels"))?;
+        self.0
+            .desk
+            .expire_decisions(days_ago(s.events.remember_days))
+            .map_err(ServerError::desk("expiring decisions remembered by event id"))?;
         self.0
             .desk
             .expire(now, s.audit.retention_days, s.review.retention_days, window)

@@ -71,6 +71,26 @@ pub struct Settings {
     pub webhooks: WebhooksConfig,
     /// What is kept about entities, and for how long.
     pub entities: EntitiesConfig,
+    /// Events' ids and times.
+    pub events: EventsConfig,
+}
+
+/// `[events]`: how events' own ids and times are taken.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// How far an event's own time may be from its arrival, in seconds (default 300); further,
+    /// it is moved to the nearer edge and the decision says so.
+    pub skew_secs: u64,
+    /// Days a decision is remembered by its event's id (default 7): the same id again within
+    /// them gets the same decision and counts once.
+    pub remember_days: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig { skew_secs: 300, remember_days: 7 }
+    }
 }
 
 /// `[entities]`: how long per-entity histories and features kept for a later label live.

@@ -227,6 +227,32 @@ impl HistoryStore for Desk {
     }
 }
 
+/// Decisions by event id: the same event sent twice is answered once.
+///
+/// What callers rely on: [`once`](Self::once) is atomic — of two calls for the same kind and
+/// id, one stores its decision and gets `None`, the other gets that decision back — and durable
+/// when it returns; ids of different kinds are apart; expiry forgets by decision time.
+pub trait DecisionStore: Send + Sync {
+    /// Keeps `decision` for `kind`/`id` unless one is kept: then returns that one.
+    fn once(&self, kind: &str, id: &str, at: u64, decision: &[u8]) -> Result<Option<Vec<u8>>, DeskError>;
+    /// The decision kept for `kind`/`id`.
+    fn get(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, DeskError>;
+    /// Forgets decisions made before `before`; returns how many.
+    fn expire(&self, before: u64) -> Result<u64, DeskError>;
+}
+
+impl DecisionStore for Desk {
+    fn once(&self, kind: &str, id: &str, at: u64, decision: &[u8]) -> Result<Option<Vec<u8>>, DeskError> {
+        self.decision_once(kind, id, at, decision)
+    }
+    fn get(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, DeskError> {
+        self.stored_decision(kind, id)
+    }
+    fn expire(&self, before: u64) -> Result<u64, DeskError> {
+        self.expire_decisions(before)
+    }
+}
+
 /// Entities as a whole: what is kept about one, and its erasure.
 ///
 /// What callers rely on: [`erase`](Self::erase) removes every label record of the entity, the
@@ -350,7 +376,7 @@ impl AuditLog for Desk {
 pub mod conformance {
     use warden_core::Label;
 
-    use super::{AuditLog, Entities, FeatureStore, FeedbackLog, HistoryStore, LabelStore};
+    use super::{AuditLog, DecisionStore, Entities, FeatureStore, FeedbackLog, HistoryStore, LabelStore};
     use crate::desk::{AuditEntry, EntityLabel, HistoryRecord, KeptFeatures, LabelOutcome, LabelSource};
     use crate::store::{FeedbackRecord, NewFeedback, OnDamage, Outcome};
 
@@ -627,6 +653,33 @@ pub mod conformance {
         assert_eq!((again.labels, again.features, again.history), (0, false, 0), "nothing is left to erase");
     }
 
+    /// First wins, the same answer after, kinds apart, at once from many threads, expiry.
+    pub fn decision_store(store: &(dyn DecisionStore + Sync)) {
+        assert_eq!(store.once("signup", "s-1", 100, b"allow").unwrap(), None, "the first is kept");
+        assert_eq!(
+            store.once("signup", "s-1", 101, b"block").unwrap().as_deref(),
+            Some(&b"allow"[..]),
+            "then answered"
+        );
+        assert_eq!(store.get("signup", "s-1").unwrap().as_deref(), Some(&b"allow"[..]));
+        assert_eq!(store.once("login", "s-1", 100, b"challenge").unwrap(), None, "kinds apart");
+        let firsts = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for t in 0..8u8 {
+                let firsts = &firsts;
+                s.spawn(move || {
+                    if store.once("signup", "race", 200, &[t]).unwrap().is_none() {
+                        firsts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        assert_eq!(firsts.into_inner(), 1, "of eight at once, one decides");
+        assert_eq!(store.expire(150).unwrap(), 2, "the two decided at 100 go");
+        assert_eq!(store.get("signup", "s-1").unwrap(), None);
+        assert!(store.get("signup", "race").unwrap().is_some());
+    }
+
     /// Appending, the newest kept, newest first, entities apart, expiry by time.
     pub fn history_store(store: &dyn HistoryStore) {
         let rec = |at: u64, s: &str| HistoryRecord { at, data: s.as_bytes().to_vec() };
@@ -695,6 +748,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let desk = crate::datadir::desk_for_test(dir.path());
         super::conformance::entities(&*desk, &*desk, &*desk, &*desk, &*desk);
+    }
+
+    #[test]
+    fn the_desk_remembers_a_decision_by_event_id_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let desk = crate::datadir::desk_for_test(dir.path());
+        super::conformance::decision_store(&*desk);
     }
 
     #[test]

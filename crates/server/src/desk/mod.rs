@@ -41,6 +41,7 @@ use crate::store::StoreError;
 use warden_mail::MailLabel;
 
 mod audit;
+mod decisions;
 mod entities;
 mod features;
 mod history;
@@ -50,6 +51,7 @@ mod webhooks;
 mod writer;
 
 pub use audit::*;
+use decisions::*;
 pub use entities::*;
 pub use features::*;
 pub use history::*;
@@ -194,6 +196,8 @@ impl Desk {
             txn.open_table(KEPT).map_err(db_err)?;
             txn.open_table(WEBHOOKS).map_err(db_err)?;
             txn.open_table(HISTORY).map_err(db_err)?;
+            txn.open_table(DECISIONS).map_err(db_err)?;
+            txn.open_table(DECISIONS_BY_TIME).map_err(db_err)?;
             txn.open_table(HISTORY_BY_TIME).map_err(db_err)?;
             txn.open_table(KEPT_BY_TIME).map_err(db_err)?;
             ReviewTables::open(&txn).map_err(|e| db_err(&e))?;

@@ -1,0 +1,84 @@
+//! Decisions by event id: an event sent twice (a client's retry, a queue that delivers twice)
+//! is answered with the decision it got the first time and counted once. Events are named by a
+//! keyed hash of kind and id; the decision is kept as its kind wrote it, for `[events]
+//! remember_days`.
+
+use super::*;
+
+/// Decisions: keyed hash of (kind, id) → sealed (time, decision bytes).
+pub(super) const DECISIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("decisions");
+/// The same by time, for expiry oldest first.
+pub(super) const DECISIONS_BY_TIME: TableDefinition<(u64, u128), ()> =
+    TableDefinition::new("decisions_by_time");
+
+fn decode(key: u128, v: &[u8]) -> Option<(u64, Vec<u8>)> {
+    let b = unseal("decisions", &key.to_be_bytes(), v)?;
+    let (at, rest) = b.split_first_chunk::<8>()?;
+    Some((u64::from_le_bytes(*at), rest.to_vec()))
+}
+
+impl Desk {
+    fn decision_key(&self, kind: &str, id: &str) -> u128 {
+        let mut h = blake3::Hasher::new_keyed(&self.key);
+        h.update(b"decisions\0");
+        h.update(kind.as_bytes());
+        h.update(&[0]);
+        h.update(id.as_bytes());
+        u128::from_le_bytes(h.finalize().as_bytes()[..16].try_into().expect("16 of 32 bytes"))
+    }
+
+    /// Keeps `decision` for event `id` of `kind`, decided at `at`, unless one is kept already:
+    /// then that one is returned, and nothing changes (the caller answers it and counts
+    /// nothing). Durable when it returns. A damaged record is replaced.
+    pub fn decision_once(
+        &self,
+        kind: &str,
+        id: &str,
+        at: u64,
+        decision: &[u8],
+    ) -> Result<Option<Vec<u8>>, DeskError> {
+        let key = self.decision_key(kind, id);
+        let txn = write_txn(&self.db)?;
+        {
+            let mut decisions = txn.open_table(DECISIONS)?;
+            let before = decisions.get(key)?.map(|v| decode(key, v.value()));
+            match before {
+                Some(Some((_, earlier))) => return Ok(Some(earlier)),
+                Some(None) => self.damage.found(format!("decisions {key:032x}"), "fails its checksum"),
+                None => {}
+            }
+            let mut value = at.to_le_bytes().to_vec();
+            value.extend_from_slice(decision);
+            decisions.insert(key, seal("decisions", &key.to_be_bytes(), &value).as_slice())?;
+            txn.open_table(DECISIONS_BY_TIME)?.insert((at, key), ())?;
+        }
+        txn.commit()?;
+        Ok(None)
+    }
+
+    /// The decision kept for event `id` of `kind`, if any.
+    pub fn stored_decision(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, DeskError> {
+        let key = self.decision_key(kind, id);
+        let txn = self.db.begin_read()?;
+        let Some(v) = txn.open_table(DECISIONS)?.get(key)? else { return Ok(None) };
+        Ok(decode(key, v.value()).map(|(_, d)| d))
+    }
+
+    /// Forgets decisions made before `before`; returns how many.
+    pub fn expire_decisions(&self, before: u64) -> Result<u64, DeskError> {
+        let txn = write_txn(&self.db)?;
+        let n = {
+            let mut decisions = txn.open_table(DECISIONS)?;
+            let mut by_time = txn.open_table(DECISIONS_BY_TIME)?;
+            let old: Vec<(u64, u128)> =
+                by_time.range(..(before, 0))?.map(|e| e.map(|(k, _)| k.value())).collect::<Result<_, _>>()?;
+            for &(at, key) in &old {
+                by_time.remove((at, key))?;
+                decisions.remove(key)?;
+            }
+            old.len() as u64
+        };
+        txn.commit()?;
+        Ok(n)
+    }
+}
