@@ -75,13 +75,10 @@ pub struct Settings {
     pub events: EventsConfig,
 }
 
-/// `[events]`: how events' own ids and times are taken.
+/// `[events]`: what is kept of events by their own ids.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EventsConfig {
-    /// How far an event's own time may be from its arrival, in seconds (default 300); further,
-    /// it is moved to the nearer edge and the decision says so.
-    pub skew_secs: u64,
     /// Days a decision is remembered by its event's id (default 7): the same id again within
     /// them gets the same decision and counts once.
     pub remember_days: u64,
@@ -89,7 +86,7 @@ pub struct EventsConfig {
 
 impl Default for EventsConfig {
     fn default() -> Self {
-        EventsConfig { skew_secs: 300, remember_days: 7 }
+        EventsConfig { remember_days: 7 }
     }
 }
 
