@@ -22,11 +22,13 @@ pub fn scan_router(state: AppState) -> Router {
     let checks = Router::new()
         .route("/v1/mail/check", post(api::check))
         .route("/checkv2", post(rspamd::checkv2))
+        .route("/v1/{kind}/check", post(crate::kinds::check))
         .route_layer(from_fn_with_state(state.clone(), auth::limit_scan))
         .route_layer(body())
         .route_layer(from_fn_with_state(state.clone(), auth::open_checks));
     let teach = Router::new()
         .route("/v1/mail/feedback", post(api::feedback))
+        .route("/v1/{kind}/feedback", post(crate::kinds::feedback))
         .route_layer(from_fn_with_state(state.clone(), auth::limit_scan))
         .route_layer(body())
         .route_layer(from_fn_with_state(state.clone(), auth::token_scan));

@@ -27,6 +27,7 @@ mod error;
 pub mod first_seen;
 mod http;
 pub mod journal;
+pub mod kinds;
 mod lessons;
 pub mod live;
 pub mod mailauth;
@@ -88,6 +89,10 @@ struct Shared {
     labels: Arc<dyn state::LabelStore>,
     audit: Arc<dyn state::AuditLog>,
     entities: Arc<dyn state::Entities>,
+    decisions: Arc<dyn state::DecisionStore>,
+    features: Arc<dyn state::FeatureStore>,
+    /// The kinds served on the generic routes.
+    kinds: RwLock<kinds::Registry>,
     checker: RwLock<Arc<mailauth::Checker>>,
     /// The webhooks' poster (`[webhooks] url`; read at start).
     poster: Option<webhooks::Poster>,
@@ -206,6 +211,9 @@ impl AppState {
             labels: desk.clone(),
             audit: desk.clone(),
             entities: desk.clone(),
+            decisions: desk.clone(),
+            features: desk.clone(),
+            kinds: Default::default(),
             desk,
             scan_slots: slots(settings.limits.max_in_flight),
             controller_slots: slots(settings.limits.max_in_flight),
@@ -250,6 +258,32 @@ impl AppState {
     /// Entities as a whole: what is kept about one, and its erasure.
     pub fn entities(&self) -> &Arc<dyn state::Entities> {
         &self.0.entities
+    }
+
+    /// Decisions remembered by event id.
+    pub fn decisions(&self) -> &Arc<dyn state::DecisionStore> {
+        &self.0.decisions
+    }
+
+    /// Features kept for later labels.
+    pub fn features(&self) -> &Arc<dyn state::FeatureStore> {
+        &self.0.features
+    }
+
+    /// Serves `kind` on `/v1/<name>/check` and `/v1/<name>/feedback` (the binary lists the
+    /// kinds; mail has routes of its own).
+    pub fn register_kind(&self, kind: Arc<dyn kinds::Served>) {
+        self.0.kinds.write().expect("not poisoned").add(kind);
+    }
+
+    /// The kind served under `name`.
+    pub fn kind(&self, name: &str) -> Option<Arc<dyn kinds::Served>> {
+        self.0.kinds.read().expect("not poisoned").get(name).cloned()
+    }
+
+    /// The names of the kinds on the generic routes.
+    pub fn kind_names(&self) -> Vec<&'static str> {
+        self.0.kinds.read().expect("not poisoned").names()
     }
 
     /// The audit log.

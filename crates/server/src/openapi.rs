@@ -151,6 +151,14 @@ pub fn spec() -> Value {
                     "responses": { "200": { "description": "{label, previous}" },
                                    "400": error_response("A field empty, too long (kind 64, entity 512, label 128 characters; reason max_reason_bytes bytes) or holding control or bidirectional characters"),
                                    "403": error_response("A viewer's token"), "413": error_response("A body over 64 KiB") } } },
+            "/v1/{kind}/check": { "post": { "summary": "Decide on an event of a kind served on the generic routes (each kind's crate documents its fields): one JSON object with `kind`, `id`, `time` (RFC 3339), answered with its decision; or JSON lines, answered line for line (a bad line gets `{id, error}`). The same id again gets the same decision (`repeated: true`) and counts once (scanning)",
+                "parameters": [{ "name": "kind", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object" } }, "application/x-ndjson": {} } },
+                "responses": { "200": { "description": "{kind, id, entity, time, action, score, probability, reasons, repeated}" }, "400": error_response("A missing or bad field, named"), "404": error_response("No such kind is served") } } },
+            "/v1/{kind}/feedback": { "post": { "summary": "A later verdict on an entity, in the kind's label words: set on the entity (audited, posted to webhooks) and learned from the features kept for it (scanning; token)", "security": bearer,
+                "parameters": [{ "name": "kind", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["entity", "label"], "properties": { "entity": { "type": "string" }, "label": { "type": "string" }, "reason": { "type": "string" } } } } } },
+                "responses": { "200": { "description": "{entity, label, outcome: learned | not_kept}" }, "400": error_response("A missing or bad field, or a label word the kind does not have"), "404": error_response("No such kind is served") } } },
             "/v1/entities/{kind}/{id}": {
                 "get": { "summary": "What is kept about an entity: the labels in force (`in_force`), every label record, whether features are kept for a label still to come (controller; viewer)", "security": bearer,
                     "parameters": [{ "name": "kind", "in": "path", "required": true, "schema": { "type": "string" }, "description": "`account`, `domain`, `ip`, …" },
@@ -188,6 +196,7 @@ mod tests {
     async fn every_route_is_described_and_every_described_route_answers() {
         let dir = tempfile::tempdir().unwrap();
         let state = state_in(dir.path(), crate::Settings::default());
+        state.register_kind(std::sync::Arc::new(crate::kinds::Pipeline::new(crate::kinds::probe::Probe)));
         let (status, body) = call(crate::scan_router(state.clone()), "GET", "/openapi.json", b"").await;
         assert_eq!(status, StatusCode::OK);
         let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -197,7 +206,9 @@ mod tests {
                 let method = method.to_uppercase();
                 let mut found = false;
                 for app in [crate::scan_router(state.clone()), crate::controller_router(state.clone())] {
-                    let (status, _) = call(app, &method, path, b"").await;
+                    // A kind's routes are tried with a kind that is served.
+                    let (status, _) =
+                        call(app, &method, &path.replace("/v1/{kind}/", "/v1/probe/"), b"").await;
                     found |= status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED;
                 }
                 assert!(found, "{method} {path} is described but no listener answers it");
@@ -215,6 +226,8 @@ mod tests {
             "/v1/labels",
             "/v1/audit",
             "/v1/entities/{kind}/{id}",
+            "/v1/{kind}/check",
+            "/v1/{kind}/feedback",
         ] {
             assert!(paths.contains_key(route), "{route} is not described");
         }

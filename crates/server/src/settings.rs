@@ -75,10 +75,13 @@ pub struct Settings {
     pub events: EventsConfig,
 }
 
-/// `[events]`: what is kept of events by their own ids.
+/// `[events]`: how events' own ids and times are taken (kinds on the generic routes).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EventsConfig {
+    /// How far an event's own time may be from its arrival, in seconds (default 300); further,
+    /// it is moved to the nearer edge and the decision says so (`EVENT_TIME_CLAMPED`).
+    pub skew_secs: u64,
     /// Days a decision is remembered by its event's id (default 7): the same id again within
     /// them gets the same decision and counts once.
     pub remember_days: u64,
@@ -86,7 +89,7 @@ pub struct EventsConfig {
 
 impl Default for EventsConfig {
     fn default() -> Self {
-        EventsConfig { remember_days: 7 }
+        EventsConfig { skew_secs: 300, remember_days: 7 }
     }
 }
 

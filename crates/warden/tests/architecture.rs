@@ -16,10 +16,23 @@ fn crates() -> Vec<PathBuf> {
     dirs
 }
 
-/// A file's code: comments and its test module left out.
+/// A file's code: comments and its inline test modules (a top-level `#[cfg(test)]` item with
+/// a body, to its closing brace at the start of a line) left out.
 fn code(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap();
-    let text = text.split("#[cfg(test)]\nmod tests").next().unwrap_or_default();
+    let mut text = std::fs::read_to_string(path).unwrap();
+    let mut from = 0;
+    while let Some(at) = text[from..].find("\n#[cfg(test)]\n").map(|i| i + from) {
+        let item = at + "\n#[cfg(test)]\n".len();
+        let line_end = text[item..].find('\n').map_or(text.len(), |i| i + item);
+        match text[line_end..].find("\n}\n").map(|i| i + line_end) {
+            Some(close) if text[item..line_end].trim_end().ends_with('{') => {
+                text.replace_range(at..close + 2, "");
+                from = at;
+            }
+            _ => from = item,
+        }
+    }
+    let text = text.as_str();
     text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n")
 }
 

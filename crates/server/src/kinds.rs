@@ -1,0 +1,562 @@
+//! Kinds of JSON events on the generic routes: `POST /v1/<kind>/check` and
+//! `POST /v1/<kind>/feedback` for each kind the binary registers (mail keeps its own routes: its
+//! events are messages, not JSON). A kind's crate implements [`JsonKind`] — what it reads of an
+//! event, its thresholds, its starter model — and [`Pipeline`] does the rest the same way for
+//! every kind:
+//!
+//! event → `kind`, `id`, `time` read and checked (the time kept within `[events] skew_secs` of the
+//! arrival) → the kind's features → the model → the kind's action by its thresholds → the
+//! decision, remembered by the event's id (the same id again gets the same answer and counts
+//! once) → the event's features kept for its entity's label ([`crate::state::FeatureStore`]),
+//! the decision audited. Feedback names the entity and a label in the kind's words: the label is
+//! set on the entity (audited, posted to `[webhooks]`, shown by the entity API) and the model
+//! learns the kept features.
+
+use std::sync::{Arc, RwLock};
+
+use serde_json::{Map, Value, json};
+use warden_core::time::EventTime;
+use warden_core::{Action, FeatureVec, Kind, Label, Reason, Thresholds, sigmoid};
+use warden_learn::{Model, OnlineLearner};
+
+use crate::AppState;
+use crate::desk::{AuditEntry, EntityLabel, KeptFeatures, LabelSource};
+
+/// What a kind reads of one event besides its `kind`, `id` and `time`.
+#[derive(Debug, Clone)]
+pub struct Read {
+    /// The entity the event's label will name (an account, say), as the service names it.
+    pub entity: String,
+    /// The event's features.
+    pub features: FeatureVec,
+    /// Named signals, each a reason of its own (with the weight it adds to the score).
+    pub signals: Vec<Reason>,
+}
+
+/// What a kind's crate gives the generic pipeline.
+pub trait JsonKind: Send + Sync + 'static {
+    /// The kind: its name, actions and label words.
+    type Kind: Kind;
+    /// The kind of entity its labels name (`account`).
+    const ENTITY: &'static str;
+    /// Reads one event's own fields (with `geo`, where its addresses are, for a kind that
+    /// has them); a bad or missing field is an error naming it.
+    fn read(&self, event: &Map<String, Value>, geo: &warden_geo::Geo) -> Result<Read, String>;
+    /// Where each action above the mildest begins, in log-odds.
+    fn thresholds(&self) -> Thresholds<<Self::Kind as Kind>::Action>;
+    /// The model the kind starts with.
+    fn starter(&self) -> Model;
+}
+
+/// Why an event or a label was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum KindError {
+    /// The event or label is wrong: a 400, naming the field.
+    #[error("{0}")]
+    Bad(String),
+    /// A store failed: a 500.
+    #[error("{0}")]
+    Store(String),
+}
+
+/// A kind on the generic routes, whatever its types (the server's registry holds these).
+pub trait Served: Send + Sync {
+    /// The kind's name, as in its routes.
+    fn name(&self) -> &'static str;
+    /// Decides on one event that arrived at `arrival` (Unix seconds).
+    fn check(&self, state: &AppState, event: &Value, arrival: u64) -> Result<Value, KindError>;
+    /// Takes a later verdict on an entity.
+    fn feedback(&self, state: &AppState, body: &Value, now: u64) -> Result<Value, KindError>;
+}
+
+/// The generic pipeline over one kind.
+pub struct Pipeline<K: JsonKind> {
+    kind: K,
+    model: RwLock<Model>,
+    thresholds: Thresholds<<K::Kind as Kind>::Action>,
+}
+
+impl<K: JsonKind> Pipeline<K> {
+    /// The pipeline of `kind`, with its starter model and thresholds.
+    pub fn new(kind: K) -> Pipeline<K> {
+        let model = RwLock::new(kind.starter());
+        let thresholds = kind.thresholds();
+        Pipeline { kind, model, thresholds }
+    }
+}
+
+fn text<'a>(event: &'a Map<String, Value>, field: &str, max: usize) -> Result<&'a str, KindError> {
+    let s = event
+        .get(field)
+        .ok_or_else(|| KindError::Bad(format!("`{field}` is missing")))?
+        .as_str()
+        .ok_or_else(|| KindError::Bad(format!("`{field}` is not a string")))?;
+    crate::text::check_field("field", s, max).map_err(|e| KindError::Bad(format!("`{field}`: {e}")))?;
+    Ok(s)
+}
+
+/// An RFC 3339 time as Unix seconds.
+fn rfc3339(s: &str) -> Result<u64, KindError> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| KindError::Bad(format!("`time` is not an RFC 3339 time ({e})")))?;
+    u64::try_from(t.unix_timestamp()).map_err(|_| KindError::Bad("`time` is before 1970".into()))
+}
+
+fn store<E: std::fmt::Display>(e: E) -> KindError {
+    KindError::Store(e.to_string())
+}
+
+impl<K: JsonKind> Served for Pipeline<K> {
+    fn name(&self) -> &'static str {
+        K::Kind::NAME
+    }
+
+    fn check(&self, state: &AppState, event: &Value, arrival: u64) -> Result<Value, KindError> {
+        let event = event.as_object().ok_or_else(|| KindError::Bad("an event is a JSON object".into()))?;
+        let kind = text(event, "kind", 64)?;
+        if kind != K::Kind::NAME {
+            return Err(KindError::Bad(format!("`kind` is {kind:?}, not {:?}", K::Kind::NAME)));
+        }
+        let id = text(event, "id", 256)?;
+        let claimed = rfc3339(text(event, "time", 64)?)?;
+        let time = EventTime::of(claimed, arrival, state.settings().events.skew_secs);
+        let read = self.kind.read(event, &state.geo()).map_err(KindError::Bad)?;
+        let score = self.model.read().expect("not poisoned").learner.predict(&read.features)
+            + read.signals.iter().map(|r| r.contribution).sum::<f64>();
+        let action = self.thresholds.action(score);
+        let mut reasons = read.signals.clone();
+        reasons.push(Reason::new("MODEL", format!("The {} model's log-odds.", K::Kind::NAME), score));
+        if time.clamped {
+            reasons.push(Reason::new(
+                "EVENT_TIME_CLAMPED",
+                format!(
+                    "The event's time was more than the allowed skew from its arrival; counted at {}.",
+                    time.at
+                ),
+                0.0,
+            ));
+        }
+        let decision = json!({
+            "kind": K::Kind::NAME, "id": id, "entity": read.entity, "time": time.at,
+            "action": action.as_str(), "score": score, "probability": sigmoid(score),
+            "reasons": reasons.iter().map(|r| json!({"name": r.name, "description": r.description, "weight": r.contribution})).collect::<Vec<_>>(),
+        });
+        let bytes = serde_json::to_vec(&decision).expect("decisions serialise");
+        if let Some(earlier) = state.decisions().once(K::Kind::NAME, id, time.at, &bytes).map_err(store)? {
+            let mut earlier: Value = serde_json::from_slice(&earlier).map_err(store)?;
+            earlier["repeated"] = true.into();
+            return Ok(earlier);
+        }
+        let kept = KeptFeatures { at: time.at, extractor: 0, features: read.features.hashes().to_vec() };
+        state.features().keep(K::ENTITY, &[(&read.entity, kept)]).map_err(store)?;
+        let desk = state.desk();
+        state
+            .audit()
+            .append(vec![AuditEntry {
+                at: time.at,
+                kind: "decision".into(),
+                actor: "warden".into(),
+                message: Some(format!("{}:{}", K::Kind::NAME, desk.hash(K::Kind::NAME, id))),
+                entity: Some(format!("{}:{}", K::ENTITY, desk.hash(K::ENTITY, &read.entity.to_lowercase()))),
+                action: Some(action.as_str().into()),
+                score: Some(score),
+                probability: Some(sigmoid(score)),
+                reasons: reasons.iter().map(|r| r.name.clone()).collect(),
+                ..AuditEntry::default()
+            }])
+            .map_err(store)?;
+        state.metrics().decided(action.as_str(), &format!("/v1/{}/check", K::Kind::NAME));
+        let mut decision = decision;
+        decision["repeated"] = false.into();
+        Ok(decision)
+    }
+
+    fn feedback(&self, state: &AppState, body: &Value, now: u64) -> Result<Value, KindError> {
+        let body = body.as_object().ok_or_else(|| KindError::Bad("feedback is a JSON object".into()))?;
+        let entity = text(body, "entity", crate::desk::limits::NAME)?.to_lowercase();
+        let word = text(body, "label", 64)?;
+        let label = K::Kind::label(word).ok_or_else(|| {
+            KindError::Bad(format!(
+                "`label` is {word:?}: {} takes {}",
+                K::Kind::NAME,
+                K::Kind::LABELS.join(" or ")
+            ))
+        })?;
+        let reason = match body.get("reason") {
+            None => String::new(),
+            Some(_) => text(body, "reason", state.settings().review.max_reason_bytes)?.to_owned(),
+        };
+        let kept = state.features().get(K::ENTITY, &entity).map_err(store)?;
+        let learned = match &kept {
+            Some(k) => {
+                let x = FeatureVec::from_hashes(k.features.clone());
+                self.model.write().expect("not poisoned").learn(&x, label);
+                state.features().forget(K::ENTITY, &entity).map_err(store)?;
+                true
+            }
+            None => false,
+        };
+        // The verdict is the entity's state: labelled, audited, posted to webhooks; the
+        // other label, if in force, is removed.
+        let set = |name: &str, active: bool| {
+            let l = EntityLabel {
+                kind: K::ENTITY.into(),
+                entity: entity.clone(),
+                label: name.into(),
+                active,
+                source: LabelSource::Manual,
+                by: format!("feedback:{}", K::Kind::NAME),
+                reason: reason.clone(),
+                at: now,
+                expires: None,
+            };
+            state.labels().set(&l).map_err(store)
+        };
+        set(K::Kind::label_word(label), true)?;
+        let other = K::Kind::label_word(if label.is_abusive() { Label::Legitimate } else { Label::Abusive });
+        let held = state.labels().all(Some(K::ENTITY), Some(&entity)).map_err(store)?;
+        if held.iter().any(|l| l.label == other && l.holds(now)) {
+            set(other, false)?;
+        }
+        Ok(json!({
+            "entity": entity, "label": K::Kind::label_word(label),
+            "outcome": if learned { "learned" } else { "not_kept" },
+        }))
+    }
+}
+
+/// The kinds the server serves on the generic routes, by name.
+#[derive(Default)]
+pub struct Registry(Vec<Arc<dyn Served>>);
+
+impl Registry {
+    /// Adds a kind; a second kind of the same name replaces the first.
+    pub fn add(&mut self, kind: Arc<dyn Served>) {
+        self.0.retain(|k| k.name() != kind.name());
+        self.0.push(kind);
+    }
+
+    /// The kind named `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Served>> {
+        self.0.iter().find(|k| k.name() == name)
+    }
+
+    /// The kinds' names.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.0.iter().map(|k| k.name()).collect()
+    }
+}
+
+/// Runs `work` off the async workers (a decision writes to the desk).
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, crate::ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| crate::ApiError::internal(format!("decision task failed: {e}")))
+}
+
+impl From<KindError> for crate::ApiError {
+    fn from(e: KindError) -> Self {
+        let status = match e {
+            KindError::Bad(_) => axum::http::StatusCode::BAD_REQUEST,
+            KindError::Store(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        crate::ApiError::new(status, e.to_string())
+    }
+}
+
+fn served(state: &AppState, name: &str) -> Result<Arc<dyn Served>, crate::ApiError> {
+    state.kind(name).ok_or_else(|| {
+        crate::ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            format!(
+                "no kind of event named {name:?} is served here (served: mail, {})",
+                state.kind_names().join(", ")
+            ),
+        )
+    })
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// `POST /v1/{kind}/check`: one event as a JSON object, answered with its decision; or JSON
+/// lines, answered line for line in order (a bad line gets `{"id", "error"}`).
+pub(crate) async fn check(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, crate::ApiError> {
+    use axum::response::IntoResponse;
+    let kind = served(&state, &name)?;
+    let arrival = unix_now();
+    if let Ok(event) = serde_json::from_slice::<Value>(&body) {
+        let st = state.clone();
+        let decision = blocking(move || kind.check(&st, &event, arrival)).await??;
+        return Ok(axum::Json(decision).into_response());
+    }
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| crate::ApiError::new(axum::http::StatusCode::BAD_REQUEST, "the body is not UTF-8"))?
+        .to_owned();
+    let st = state.clone();
+    let out = blocking(move || {
+        let mut out = Vec::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let answer = match serde_json::from_str::<Value>(line) {
+                Err(e) => json!({ "id": null, "error": format!("not JSON: {e}") }),
+                Ok(event) => match kind.check(&st, &event, arrival) {
+                    Ok(d) => d,
+                    Err(e) => json!({ "id": event.get("id").cloned().unwrap_or(Value::Null), "error": e.to_string() }),
+                },
+            };
+            serde_json::to_writer(&mut out, &answer).expect("answers serialise");
+            out.push(b'\n');
+        }
+        out
+    })
+    .await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], out).into_response())
+}
+
+/// `POST /v1/{kind}/feedback`: `{"entity", "label", "reason"?}`, a later verdict on an entity.
+pub(crate) async fn feedback(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> Result<axum::Json<Value>, crate::ApiError> {
+    let kind = served(&state, &name)?;
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| crate::ApiError::new(axum::http::StatusCode::BAD_REQUEST, format!("not JSON: {e}")))?;
+    let st = state.clone();
+    Ok(axum::Json(blocking(move || kind.feedback(&st, &body, unix_now())).await??))
+}
+
+/// A kind that exists only in the tests: it plugs into the generic routes through [`JsonKind`]
+/// alone, touching no other kind's code, as a new kind's crate would.
+#[cfg(test)]
+pub(crate) mod probe {
+    use warden_core::{FeatureSink, HashedSink, Namespace};
+    use warden_learn::{FtrlParams, LearnerSpec, RehearsalParams};
+
+    use super::*;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub(crate) enum ProbeAction {
+        Allow,
+        Block,
+    }
+
+    impl Action for ProbeAction {
+        const ALL: &'static [Self] = &[ProbeAction::Allow, ProbeAction::Block];
+        fn as_str(self) -> &'static str {
+            match self {
+                ProbeAction::Allow => "allow",
+                ProbeAction::Block => "block",
+            }
+        }
+    }
+
+    pub(crate) struct ProbeKind;
+
+    impl Kind for ProbeKind {
+        const NAME: &'static str = "probe";
+        type Action = ProbeAction;
+        const LABELS: [&'static str; 2] = ["abusive", "legitimate"];
+    }
+
+    /// Events `{kind, id, time, account, words: [..], captcha?}`.
+    pub(crate) struct Probe;
+
+    const WORDS: Namespace = Namespace::new("probe_word");
+
+    impl JsonKind for Probe {
+        type Kind = ProbeKind;
+        const ENTITY: &'static str = "account";
+
+        fn read(&self, event: &Map<String, Value>, _geo: &warden_geo::Geo) -> Result<Read, String> {
+            let entity =
+                event.get("account").and_then(Value::as_str).ok_or("`account` is missing")?.to_owned();
+            let words = event.get("words").and_then(Value::as_array).ok_or("`words` is not a list")?;
+            let mut sink = HashedSink::new();
+            for w in words {
+                sink.add(WORDS, w.as_str().ok_or("`words` holds a non-string")?.as_bytes());
+            }
+            let mut signals = Vec::new();
+            if event.get("captcha").and_then(Value::as_str) == Some("failed") {
+                signals.push(Reason::new("CAPTCHA_FAILED", "The sign-up failed its captcha.", 2.0));
+            }
+            Ok(Read { entity, features: sink.finish(), signals })
+        }
+
+        fn thresholds(&self) -> Thresholds<ProbeAction> {
+            Thresholds::new(ProbeAction::Allow, vec![(1.0, ProbeAction::Block)]).expect("rising")
+        }
+
+        fn starter(&self) -> Model {
+            let spec = LearnerSpec::Ftrl(FtrlParams { alpha: 0.5, bits: 12, ..FtrlParams::default() });
+            Model::new(
+                "probe",
+                spec,
+                Value::Null,
+                RehearsalParams { capacity: 0, ..RehearsalParams::default() },
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+
+    use super::probe::Probe;
+    use super::*;
+    use crate::testing::{TOKEN, call_from, state_in};
+
+    fn now_rfc3339(offset: i64) -> String {
+        let t = time::OffsetDateTime::now_utc() + time::Duration::seconds(offset);
+        t.format(&time::format_description::well_known::Rfc3339).unwrap()
+    }
+
+    async fn post(app: &axum::Router, uri: &str, body: &str) -> (StatusCode, Vec<u8>) {
+        let bearer = format!("Bearer {TOKEN}");
+        let headers = [("authorization", bearer.as_str()), ("content-type", "application/json")];
+        call_from(app.clone(), [127, 0, 0, 1], "POST", uri, &headers, body.as_bytes()).await
+    }
+
+    fn json(body: &[u8]) -> Value {
+        serde_json::from_slice(body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
+    }
+
+    #[tokio::test]
+    async fn a_kind_of_its_own_decides_remembers_learns_is_audited_and_answers_for_its_entities() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = state_in(dir.path(), crate::Settings::default());
+        state.register_kind(Arc::new(Pipeline::new(Probe)));
+        let (scan, controller) = (crate::scan_router(state.clone()), crate::controller_router(state.clone()));
+        let event = |id: &str, account: &str, extra: &str| {
+            format!(
+                r#"{{"kind": "probe", "id": "{id}", "time": "{}", "account": "{account}", "words": ["free", "crypto", "now"]{extra}}}"#,
+                now_rfc3339(0)
+            )
+        };
+
+        // Decides: an untrained model lets it through; a failed captcha weighs on its own.
+        let (status, body) = post(&scan, "/v1/probe/check", &event("e-1", "a-1", "")).await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        let first = json(&body);
+        assert_eq!((first["action"].as_str(), first["repeated"].as_bool()), (Some("allow"), Some(false)));
+        let before = first["score"].as_f64().unwrap();
+        let captcha =
+            json(&post(&scan, "/v1/probe/check", &event("e-c", "a-c", r#", "captcha": "failed""#)).await.1);
+        assert_eq!(captcha["action"], "block");
+        assert_eq!(captcha["reasons"][0]["name"], "CAPTCHA_FAILED");
+
+        // Remembers: the same id again gets the same decision and counts once.
+        let again = json(&post(&scan, "/v1/probe/check", &event("e-1", "a-1", "")).await.1);
+        assert_eq!(
+            (again["score"].clone(), again["repeated"].as_bool()),
+            (first["score"].clone(), Some(true))
+        );
+
+        // Is audited: one decision entry for e-1, the account by keyed hash.
+        let bearer = format!("Bearer {TOKEN}");
+        let audit = call_from(
+            controller.clone(),
+            [127, 0, 0, 1],
+            "GET",
+            "/v1/audit",
+            &[("authorization", &bearer)],
+            b"",
+        )
+        .await
+        .1;
+        let audit = String::from_utf8(audit).unwrap();
+        let decisions: Vec<Value> =
+            audit.lines().map(|l| json(l.as_bytes())).filter(|e| e["kind"] == "decision").collect();
+        assert_eq!(decisions.len(), 2, "e-1 once, e-c once: {audit}");
+        assert!(!audit.contains("a-1"), "the account is a keyed hash in the audit log");
+
+        // Answers for its entity: features kept until the label comes.
+        let entity = |id: &'static str| {
+            let controller = controller.clone();
+            let bearer = bearer.clone();
+            async move {
+                json(
+                    &call_from(
+                        controller,
+                        [127, 0, 0, 1],
+                        "GET",
+                        &format!("/v1/entities/account/{id}"),
+                        &[("authorization", &bearer)],
+                        b"",
+                    )
+                    .await
+                    .1,
+                )
+            }
+        };
+        assert_eq!(entity("a-1").await["features_kept"], true);
+
+        // Learns from feedback: the label names the account, in the kind's words.
+        let (status, body) = post(&scan, "/v1/probe/feedback", r#"{"entity": "a-1", "label": "spam"}"#).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "mail's words are not this kind's");
+        assert!(String::from_utf8_lossy(&body).contains("abusive or legitimate"));
+        let fb = json(
+            &post(
+                &scan,
+                "/v1/probe/feedback",
+                r#"{"entity": "a-1", "label": "abusive", "reason": "sent spam"}"#,
+            )
+            .await
+            .1,
+        );
+        assert_eq!(fb["outcome"], "learned");
+        let after = json(&post(&scan, "/v1/probe/check", &event("e-2", "a-2", "")).await.1);
+        assert!(after["score"].as_f64().unwrap() > before + 0.3, "the same words score higher: {after}");
+        let state_a1 = entity("a-1").await;
+        assert_eq!(state_a1["in_force"], serde_json::json!(["abusive"]), "the verdict is the entity's state");
+        assert_eq!(state_a1["features_kept"], false, "learned once, then let go");
+        let fb =
+            json(&post(&scan, "/v1/probe/feedback", r#"{"entity": "a-1", "label": "legitimate"}"#).await.1);
+        assert_eq!(fb["outcome"], "not_kept", "nothing left to learn, the label still stands");
+        assert_eq!(
+            entity("a-1").await["in_force"],
+            serde_json::json!(["legitimate"]),
+            "the other label is removed"
+        );
+
+        // Bad events name the field; a batch answers line for line.
+        let (status, body) =
+            post(&scan, "/v1/probe/check", r#"{"kind": "probe", "time": "2026-01-01T00:00:00Z"}"#).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(String::from_utf8_lossy(&body).contains("`id` is missing"));
+        let batch = format!(
+            "{}\n{{\"kind\": \"probe\", \"id\": \"e-4\", \"time\": \"yesterday\"}}\n",
+            event("e-3", "a-3", "")
+        );
+        let (status, body) = post(&scan, "/v1/probe/check", &batch).await;
+        assert_eq!(status, StatusCode::OK);
+        let lines: Vec<Value> =
+            String::from_utf8(body).unwrap().lines().map(|l| json(l.as_bytes())).collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["id"], "e-3");
+        assert_eq!(lines[1]["id"], "e-4");
+        assert!(lines[1]["error"].as_str().unwrap().contains("RFC 3339"));
+        // An event from another day is counted at the edge of the skew, and says so.
+        let old = format!(
+            r#"{{"kind": "probe", "id": "e-5", "time": "{}", "account": "a-5", "words": []}}"#,
+            now_rfc3339(-86_400)
+        );
+        let clamped = json(&post(&scan, "/v1/probe/check", &old).await.1);
+        assert!(
+            clamped["reasons"].as_array().unwrap().iter().any(|r| r["name"] == "EVENT_TIME_CLAMPED"),
+            "{clamped}"
+        );
+        // A kind not served is a 404 that lists those that are.
+        let (status, body) = post(&scan, "/v1/login/check", &event("e-6", "a-6", "")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(String::from_utf8_lossy(&body).contains("probe"));
+    }
+}
