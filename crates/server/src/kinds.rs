@@ -95,6 +95,23 @@ fn text<'a>(event: &'a Map<String, Value>, field: &str, max: usize) -> Result<&'
     Ok(s)
 }
 
+/// What every event has: its object, `kind`, `id` and `time`.
+pub(crate) struct Common<'a> {
+    event: &'a Map<String, Value>,
+    kind: &'a str,
+    id: &'a str,
+    claimed: u64,
+}
+
+/// Reads what every event has, naming the field that is missing or bad.
+pub(crate) fn common(event: &Value) -> Result<Common<'_>, KindError> {
+    let event = event.as_object().ok_or_else(|| KindError::Bad("an event is a JSON object".into()))?;
+    let kind = text(event, "kind", 64)?;
+    let id = text(event, "id", 256)?;
+    let claimed = rfc3339(text(event, "time", 64)?)?;
+    Ok(Common { event, kind, id, claimed })
+}
+
 /// An RFC 3339 time as Unix seconds.
 fn rfc3339(s: &str) -> Result<u64, KindError> {
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
@@ -112,13 +129,10 @@ impl<K: JsonKind> Served for Pipeline<K> {
     }
 
     fn check(&self, state: &AppState, event: &Value, arrival: u64) -> Result<Value, KindError> {
-        let event = event.as_object().ok_or_else(|| KindError::Bad("an event is a JSON object".into()))?;
-        let kind = text(event, "kind", 64)?;
+        let Common { event, kind, id, claimed } = common(event)?;
         if kind != K::Kind::NAME {
             return Err(KindError::Bad(format!("`kind` is {kind:?}, not {:?}", K::Kind::NAME)));
         }
-        let id = text(event, "id", 256)?;
-        let claimed = rfc3339(text(event, "time", 64)?)?;
         let time = EventTime::of(claimed, arrival, state.settings().events.skew_secs);
         let read = self.kind.read(event, &state.geo()).map_err(KindError::Bad)?;
         let score = self.model.read().expect("not poisoned").learner.predict(&read.features)

@@ -359,7 +359,8 @@ impl AppState {
 }
 
 /// Takes `bytes` as each JSON body the HTTP API reads — feedback, an entity label, a
-/// resolution — and as a labels cursor, and checks the fields as the handlers do. For the
+/// resolution, an event of a JSON kind (its `kind`, `id` and RFC 3339 `time`) — and as a labels
+/// cursor, and checks the fields as the handlers do. For the
 /// fuzzer (`fuzz/fuzz_targets/bodies.rs`): whatever the bytes, it returns.
 #[doc(hidden)]
 pub fn fuzz_json_bodies(bytes: &[u8]) {
@@ -371,6 +372,9 @@ pub fn fuzz_json_bodies(bytes: &[u8]) {
     }
     if let Ok(r) = serde_json::from_slice::<desk_api::Resolve>(bytes) {
         let _ = r.check(desk::limits::REASON);
+    }
+    if let Ok(event) = serde_json::from_slice::<serde_json::Value>(bytes) {
+        let _ = kinds::common(&event);
     }
     if let Ok(text) = std::str::from_utf8(bytes) {
         let _ = desk_api::unhex(text);
