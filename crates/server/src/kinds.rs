@@ -135,6 +135,10 @@ impl<K: JsonKind> Served for Pipeline<K> {
         }
         let time = EventTime::of(claimed, arrival, state.settings().events.skew_secs);
         let read = self.kind.read(event, &state.geo()).map_err(KindError::Bad)?;
+        crate::text::check_field("entity", &read.entity, crate::desk::limits::NAME)
+            .map_err(|e| KindError::Bad(e.to_string()))?;
+        // Entities are named in lower case wherever they are kept, as labels name them.
+        let entity = read.entity.to_lowercase();
         let score = self.model.read().expect("not poisoned").learner.predict(&read.features)
             + read.signals.iter().map(|r| r.contribution).sum::<f64>();
         let action = self.thresholds.action(score);
@@ -162,7 +166,7 @@ impl<K: JsonKind> Served for Pipeline<K> {
             return Ok(earlier);
         }
         let kept = KeptFeatures { at: time.at, extractor: 0, features: read.features.hashes().to_vec() };
-        state.features().keep(K::ENTITY, &[(&read.entity, kept)]).map_err(store)?;
+        state.features().keep(K::ENTITY, &[(&entity, kept)]).map_err(store)?;
         let desk = state.desk();
         state
             .audit()
@@ -171,7 +175,7 @@ impl<K: JsonKind> Served for Pipeline<K> {
                 kind: "decision".into(),
                 actor: "warden".into(),
                 message: Some(format!("{}:{}", K::Kind::NAME, desk.hash(K::Kind::NAME, id))),
-                entity: Some(format!("{}:{}", K::ENTITY, desk.hash(K::ENTITY, &read.entity.to_lowercase()))),
+                entity: Some(format!("{}:{}", K::ENTITY, desk.hash(K::ENTITY, &entity))),
                 action: Some(action.as_str().into()),
                 score: Some(score),
                 probability: Some(sigmoid(score)),
@@ -457,7 +461,7 @@ mod tests {
         };
 
         // Decides: an untrained model lets it through; a failed captcha weighs on its own.
-        let (status, body) = post(&scan, "/v1/probe/check", &event("e-1", "a-1", "")).await;
+        let (status, body) = post(&scan, "/v1/probe/check", &event("e-1", "A-1", "")).await;
         assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
         let first = json(&body);
         assert_eq!((first["action"].as_str(), first["repeated"].as_bool()), (Some("allow"), Some(false)));
@@ -468,7 +472,7 @@ mod tests {
         assert_eq!(captcha["reasons"][0]["name"], "CAPTCHA_FAILED");
 
         // Remembers: the same id again gets the same decision and counts once.
-        let again = json(&post(&scan, "/v1/probe/check", &event("e-1", "a-1", "")).await.1);
+        let again = json(&post(&scan, "/v1/probe/check", &event("e-1", "A-1", "")).await.1);
         assert_eq!(
             (again["score"].clone(), again["repeated"].as_bool()),
             (first["score"].clone(), Some(true))
