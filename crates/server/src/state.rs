@@ -726,6 +726,13 @@ pub mod conformance {
 
 #[cfg(test)]
 mod tests {
+    /// A desk in a data directory of its own (the directory lives as long as the guard).
+    fn fresh_desk() -> (tempfile::TempDir, std::sync::Arc<crate::desk::Desk>) {
+        let dir = tempfile::tempdir().unwrap();
+        let desk = crate::datadir::desk_for_test(dir.path());
+        (dir, desk)
+    }
+
     #[test]
     fn the_redb_feedback_store_keeps_the_logs_promises() {
         let dir = tempfile::tempdir().unwrap();
@@ -735,39 +742,33 @@ mod tests {
 
     #[test]
     fn the_desk_keeps_the_label_stores_and_the_audit_logs_promises() {
-        let dir = tempfile::tempdir().unwrap();
-        let desk = crate::datadir::desk_for_test(dir.path());
+        let (_dir, desk) = fresh_desk();
         super::conformance::label_store(&*desk, &*desk);
-        let dir = tempfile::tempdir().unwrap();
-        let desk = crate::datadir::desk_for_test(dir.path());
+        let (_dir, desk) = fresh_desk();
         super::conformance::audit_log(&*desk);
     }
 
     #[test]
     fn the_desk_erases_an_entity_and_only_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let desk = crate::datadir::desk_for_test(dir.path());
+        let (_dir, desk) = fresh_desk();
         super::conformance::entities(&*desk, &*desk, &*desk, &*desk, &*desk);
     }
 
     #[test]
     fn the_desk_remembers_a_decision_by_event_id_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let desk = crate::datadir::desk_for_test(dir.path());
+        let (_dir, desk) = fresh_desk();
         super::conformance::decision_store(&*desk);
     }
 
     #[test]
     fn the_desk_keeps_the_history_stores_promises() {
-        let dir = tempfile::tempdir().unwrap();
-        let desk = crate::datadir::desk_for_test(dir.path());
+        let (_dir, desk) = fresh_desk();
         super::conformance::history_store(&*desk);
     }
 
     #[test]
     fn the_desk_keeps_the_feature_stores_promises_and_its_ids_as_keyed_hashes() {
-        let dir = tempfile::tempdir().unwrap();
-        let desk = crate::datadir::desk_for_test(dir.path());
+        let (dir, desk) = fresh_desk();
         super::conformance::feature_store(&*desk);
         use super::FeatureStore;
         let id = "account-8f3a91c2";
