@@ -160,29 +160,30 @@ impl<K: JsonKind> Served for Pipeline<K> {
             "reasons": reasons.iter().map(|r| json!({"name": r.name, "description": r.description, "weight": r.contribution})).collect::<Vec<_>>(),
         });
         let bytes = serde_json::to_vec(&decision).expect("decisions serialise");
-        if let Some(earlier) = state.decisions().once(K::Kind::NAME, id, time.at, &bytes).map_err(store)? {
+        let desk = state.desk();
+        let audit = AuditEntry {
+            at: time.at,
+            kind: "decision".into(),
+            actor: "warden".into(),
+            message: Some(format!("{}:{}", K::Kind::NAME, desk.hash(K::Kind::NAME, id))),
+            entity: Some(format!("{}:{}", K::ENTITY, desk.hash(K::ENTITY, &entity))),
+            action: Some(action.as_str().into()),
+            score: Some(score),
+            probability: Some(sigmoid(score)),
+            reasons: reasons.iter().map(|r| r.name.clone()).collect(),
+            ..AuditEntry::default()
+        };
+        let kept = KeptFeatures { at: time.at, extractor: 0, features: read.features.hashes().to_vec() };
+        // The decision, its kept features and its audit entry in one write: all or none.
+        let earlier = state
+            .decisions()
+            .record(K::Kind::NAME, id, time.at, &bytes, Some((K::ENTITY, &entity, kept)), Some(audit))
+            .map_err(store)?;
+        if let Some(earlier) = earlier {
             let mut earlier: Value = serde_json::from_slice(&earlier).map_err(store)?;
             earlier["repeated"] = true.into();
             return Ok(earlier);
         }
-        let kept = KeptFeatures { at: time.at, extractor: 0, features: read.features.hashes().to_vec() };
-        state.features().keep(K::ENTITY, &[(&entity, kept)]).map_err(store)?;
-        let desk = state.desk();
-        state
-            .audit()
-            .append(vec![AuditEntry {
-                at: time.at,
-                kind: "decision".into(),
-                actor: "warden".into(),
-                message: Some(format!("{}:{}", K::Kind::NAME, desk.hash(K::Kind::NAME, id))),
-                entity: Some(format!("{}:{}", K::ENTITY, desk.hash(K::ENTITY, &entity))),
-                action: Some(action.as_str().into()),
-                score: Some(score),
-                probability: Some(sigmoid(score)),
-                reasons: reasons.iter().map(|r| r.name.clone()).collect(),
-                ..AuditEntry::default()
-            }])
-            .map_err(store)?;
         state.metrics().decided(action.as_str(), &format!("/v1/{}/check", K::Kind::NAME));
         let mut decision = decision;
         decision["repeated"] = false.into();

@@ -235,6 +235,17 @@ impl HistoryStore for Desk {
 pub trait DecisionStore: Send + Sync {
     /// Keeps `decision` for `kind`/`id` unless one is kept: then returns that one.
     fn once(&self, kind: &str, id: &str, at: u64, decision: &[u8]) -> Result<Option<Vec<u8>>, DeskError>;
+    /// [`once`](Self::once), with the first decision's effects written with it, all or none:
+    /// its features kept for an entity and its audit entry.
+    fn record(
+        &self,
+        kind: &str,
+        id: &str,
+        at: u64,
+        decision: &[u8],
+        keep: Option<(&str, &str, KeptFeatures)>,
+        audit: Option<AuditEntry>,
+    ) -> Result<Option<Vec<u8>>, DeskError>;
     /// The decision kept for `kind`/`id`.
     fn get(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, DeskError>;
     /// Forgets decisions made before `before`; returns how many.
@@ -244,6 +255,17 @@ pub trait DecisionStore: Send + Sync {
 impl DecisionStore for Desk {
     fn once(&self, kind: &str, id: &str, at: u64, decision: &[u8]) -> Result<Option<Vec<u8>>, DeskError> {
         self.decision_once(kind, id, at, decision)
+    }
+    fn record(
+        &self,
+        kind: &str,
+        id: &str,
+        at: u64,
+        decision: &[u8],
+        keep: Option<(&str, &str, KeptFeatures)>,
+        audit: Option<AuditEntry>,
+    ) -> Result<Option<Vec<u8>>, DeskError> {
+        self.record_decision(kind, id, at, decision, keep, audit)
     }
     fn get(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, DeskError> {
         self.stored_decision(kind, id)
@@ -758,6 +780,24 @@ mod tests {
     fn the_desk_remembers_a_decision_by_event_id_once() {
         let (_dir, desk) = fresh_desk();
         super::conformance::decision_store(&*desk);
+
+        // With its effects: the first writes its kept features and audit entry, a repeat nothing.
+        use super::{AuditLog, DecisionStore, FeatureStore};
+        let kept = || crate::desk::KeptFeatures { at: 500, extractor: 0, features: vec![9] };
+        let entry = || crate::desk::AuditEntry { at: 500, kind: "decision".into(), ..Default::default() };
+        let audited = |d: &crate::desk::Desk| AuditLog::page(d, 0, 1_000).unwrap().len();
+        let before = audited(&desk);
+        let first =
+            desk.record("probe", "e-9", 500, b"allow", Some(("account", "a-9", kept())), Some(entry()));
+        assert_eq!(first.unwrap(), None);
+        assert_eq!(FeatureStore::get(&*desk, "account", "a-9").unwrap(), Some(kept()));
+        assert_eq!(audited(&desk), before + 1);
+        FeatureStore::forget(&*desk, "account", "a-9").unwrap();
+        let again =
+            desk.record("probe", "e-9", 501, b"block", Some(("account", "a-9", kept())), Some(entry()));
+        assert_eq!(again.unwrap().as_deref(), Some(&b"allow"[..]));
+        assert_eq!(FeatureStore::get(&*desk, "account", "a-9").unwrap(), None, "a repeat keeps nothing");
+        assert_eq!(audited(&desk), before + 1, "and audits nothing");
     }
 
     #[test]

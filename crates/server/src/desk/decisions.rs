@@ -37,6 +37,21 @@ impl Desk {
         at: u64,
         decision: &[u8],
     ) -> Result<Option<Vec<u8>>, DeskError> {
+        self.record_decision(kind, id, at, decision, None, None)
+    }
+
+    /// [`Desk::decision_once`], with the first decision's effects in the same transaction: its
+    /// features kept for an entity (`(entity kind, entity, features)`) and its audit entry. So a
+    /// crash leaves either all of them or none, and a repeated id adds nothing.
+    pub fn record_decision(
+        &self,
+        kind: &str,
+        id: &str,
+        at: u64,
+        decision: &[u8],
+        keep: Option<(&str, &str, KeptFeatures)>,
+        audit: Option<AuditEntry>,
+    ) -> Result<Option<Vec<u8>>, DeskError> {
         let key = self.decision_key(kind, id);
         let txn = write_txn(&self.db)?;
         {
@@ -51,6 +66,12 @@ impl Desk {
             value.extend_from_slice(decision);
             decisions.insert(key, seal("decisions", &key.to_be_bytes(), &value).as_slice())?;
             txn.open_table(DECISIONS_BY_TIME)?.insert((at, key), ())?;
+        }
+        if let Some((entity_kind, entity, features)) = keep {
+            self.keep_in(&txn, entity_kind, entity, &features)?;
+        }
+        if let Some(entry) = audit {
+            append_audit(&txn, entry)?;
         }
         txn.commit()?;
         Ok(None)

@@ -78,20 +78,30 @@ impl Desk {
     /// replaced), durably, in one transaction.
     pub fn keep_features(&self, kind: &str, events: &[(&str, KeptFeatures)]) -> Result<(), DeskError> {
         let txn = write_txn(&self.db)?;
-        {
-            let mut kept = txn.open_table(KEPT)?;
-            let mut by_time = txn.open_table(KEPT_BY_TIME)?;
-            for (id, f) in events {
-                let key = self.kept_key(kind, id);
-                let before = kept.get(key)?.and_then(|v| open(key, v.value()));
-                if let Some(before) = before {
-                    by_time.remove((before.at, key))?;
-                }
-                kept.insert(key, seal("kept_features", &key.to_be_bytes(), &f.encode()).as_slice())?;
-                by_time.insert((f.at, key), ())?;
-            }
+        for (id, f) in events {
+            self.keep_in(&txn, kind, id, f)?;
         }
         txn.commit()?;
+        Ok(())
+    }
+
+    /// Keeps one event's features in `txn`, replacing what was kept for it.
+    pub(super) fn keep_in(
+        &self,
+        txn: &redb::WriteTransaction,
+        kind: &str,
+        id: &str,
+        f: &KeptFeatures,
+    ) -> Result<(), DeskError> {
+        let mut kept = txn.open_table(KEPT)?;
+        let mut by_time = txn.open_table(KEPT_BY_TIME)?;
+        let key = self.kept_key(kind, id);
+        let before = kept.get(key)?.and_then(|v| open(key, v.value()));
+        if let Some(before) = before {
+            by_time.remove((before.at, key))?;
+        }
+        kept.insert(key, seal("kept_features", &key.to_be_bytes(), &f.encode()).as_slice())?;
+        by_time.insert((f.at, key), ())?;
         Ok(())
     }
 
