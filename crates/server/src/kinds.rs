@@ -67,6 +67,8 @@ pub trait Served: Send + Sync {
     fn check(&self, state: &AppState, event: &Value, arrival: u64) -> Result<Value, KindError>;
     /// Takes a later verdict on an entity.
     fn feedback(&self, state: &AppState, body: &Value, now: u64) -> Result<Value, KindError>;
+    /// Teaches the model what it learned before (at start); returns how many labels.
+    fn restore(&self, state: &AppState) -> Result<u64, KindError>;
 }
 
 /// The generic pipeline over one kind.
@@ -208,6 +210,8 @@ impl<K: JsonKind> Served for Pipeline<K> {
         let kept = state.features().get(K::ENTITY, &entity).map_err(store)?;
         let learned = match &kept {
             Some(k) => {
+                // Recorded before it is learned: a restart teaches it again.
+                state.taught().record(K::Kind::NAME, label, k).map_err(store)?;
                 let x = FeatureVec::from_hashes(k.features.clone());
                 self.model.write().expect("not poisoned").learn(&x, label);
                 state.features().forget(K::ENTITY, &entity).map_err(store)?;
@@ -241,6 +245,20 @@ impl<K: JsonKind> Served for Pipeline<K> {
             "entity": entity, "label": K::Kind::label_word(label),
             "outcome": if learned { "learned" } else { "not_kept" },
         }))
+    }
+
+    fn restore(&self, state: &AppState) -> Result<u64, KindError> {
+        let mut model = self.kind.starter();
+        let mut n = 0;
+        state
+            .taught()
+            .each(K::Kind::NAME, &mut |label, k| {
+                model.learn(&FeatureVec::from_hashes(k.features), label);
+                n += 1;
+            })
+            .map_err(store)?;
+        *self.model.write().expect("not poisoned") = model;
+        Ok(n)
     }
 }
 
@@ -452,7 +470,7 @@ mod tests {
     async fn a_kind_of_its_own_decides_remembers_learns_is_audited_and_answers_for_its_entities() {
         let dir = tempfile::tempdir().unwrap();
         let state = state_in(dir.path(), crate::Settings::default());
-        state.register_kind(Arc::new(Pipeline::new(Probe)));
+        assert_eq!(state.register_kind(Arc::new(Pipeline::new(Probe))).unwrap(), 0, "nothing learned yet");
         let (scan, controller) = (crate::scan_router(state.clone()), crate::controller_router(state.clone()));
         let event = |id: &str, account: &str, extra: &str| {
             format!(
@@ -537,6 +555,19 @@ mod tests {
         let state_a1 = entity("a-1").await;
         assert_eq!(state_a1["in_force"], serde_json::json!(["abusive"]), "the verdict is the entity's state");
         assert_eq!(state_a1["features_kept"], false, "learned once, then let go");
+        // A restart teaches a new model what this one learned: the same score for the same words.
+        let restarted = Pipeline::new(Probe);
+        assert_eq!(restarted.restore(&state).unwrap(), 1);
+        let probe = |p: &dyn Served, id: &str| {
+            let e: Value = serde_json::from_str(&event(id, "a-9", "")).unwrap();
+            p.check(&state, &e, unix_now()).unwrap()["score"].as_f64().unwrap()
+        };
+        let live = state.kind("probe").unwrap();
+        assert_eq!(probe(&restarted, "e-r1"), probe(&*live, "e-r2"));
+        assert!(
+            probe(&Pipeline::new(Probe), "e-r3") < probe(&restarted, "e-r4") - 0.3,
+            "the starter alone has not"
+        );
         let fb =
             json(&post(&scan, "/v1/probe/feedback", r#"{"entity": "a-1", "label": "legitimate"}"#).await.1);
         assert_eq!(fb["outcome"], "not_kept", "nothing left to learn, the label still stands");

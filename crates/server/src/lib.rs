@@ -91,6 +91,7 @@ struct Shared {
     entities: Arc<dyn state::Entities>,
     decisions: Arc<dyn state::DecisionStore>,
     features: Arc<dyn state::FeatureStore>,
+    taught: Arc<dyn state::TaughtLog>,
     /// The kinds served on the generic routes.
     kinds: RwLock<kinds::Registry>,
     checker: RwLock<Arc<mailauth::Checker>>,
@@ -213,6 +214,7 @@ impl AppState {
             entities: desk.clone(),
             decisions: desk.clone(),
             features: desk.clone(),
+            taught: desk.clone(),
             kinds: Default::default(),
             desk,
             scan_slots: slots(settings.limits.max_in_flight),
@@ -270,10 +272,18 @@ impl AppState {
         &self.0.features
     }
 
+    /// What the models of JSON kinds learned.
+    pub fn taught(&self) -> &Arc<dyn state::TaughtLog> {
+        &self.0.taught
+    }
+
     /// Serves `kind` on `/v1/<name>/check` and `/v1/<name>/feedback` (the binary lists the
-    /// kinds; mail has routes of its own).
-    pub fn register_kind(&self, kind: Arc<dyn kinds::Served>) {
+    /// kinds; mail has routes of its own), after teaching its model every label it learned
+    /// before; returns how many.
+    pub fn register_kind(&self, kind: Arc<dyn kinds::Served>) -> Result<u64, kinds::KindError> {
+        let n = kind.restore(self)?;
         self.0.kinds.write().expect("not poisoned").add(kind);
+        Ok(n)
     }
 
     /// The kind served under `name`.

@@ -196,7 +196,9 @@ mod tests {
     async fn every_route_is_described_and_every_described_route_answers() {
         let dir = tempfile::tempdir().unwrap();
         let state = state_in(dir.path(), crate::Settings::default());
-        state.register_kind(std::sync::Arc::new(crate::kinds::Pipeline::new(crate::kinds::probe::Probe)));
+        state
+            .register_kind(std::sync::Arc::new(crate::kinds::Pipeline::new(crate::kinds::probe::Probe)))
+            .unwrap();
         let (status, body) = call(crate::scan_router(state.clone()), "GET", "/openapi.json", b"").await;
         assert_eq!(status, StatusCode::OK);
         let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();

@@ -275,6 +275,45 @@ impl DecisionStore for Desk {
     }
 }
 
+/// What the models of JSON kinds learned, so that each is taught it again at start.
+///
+/// What callers rely on: [`record`](Self::record) is durable when it returns (a label is
+/// recorded before its model learns it); [`each`](Self::each) gives a kind's labels in the
+/// order they were recorded, and only that kind's.
+pub trait TaughtLog: Send + Sync {
+    /// Records that `kind`'s model learns `label` for `features`; returns its number.
+    fn record(
+        &self,
+        kind: &str,
+        label: warden_core::Label,
+        features: &KeptFeatures,
+    ) -> Result<u64, DeskError>;
+    /// Every label recorded for `kind`, in order.
+    fn each(
+        &self,
+        kind: &str,
+        each: &mut dyn FnMut(warden_core::Label, KeptFeatures),
+    ) -> Result<(), DeskError>;
+}
+
+impl TaughtLog for Desk {
+    fn record(
+        &self,
+        kind: &str,
+        label: warden_core::Label,
+        features: &KeptFeatures,
+    ) -> Result<u64, DeskError> {
+        self.record_taught(kind, label, features)
+    }
+    fn each(
+        &self,
+        kind: &str,
+        each: &mut dyn FnMut(warden_core::Label, KeptFeatures),
+    ) -> Result<(), DeskError> {
+        self.each_taught(kind, each)
+    }
+}
+
 /// Entities as a whole: what is kept about one, and its erasure.
 ///
 /// What callers rely on: [`erase`](Self::erase) removes every label record of the entity, the
@@ -398,7 +437,9 @@ impl AuditLog for Desk {
 pub mod conformance {
     use warden_core::Label;
 
-    use super::{AuditLog, DecisionStore, Entities, FeatureStore, FeedbackLog, HistoryStore, LabelStore};
+    use super::{
+        AuditLog, DecisionStore, Entities, FeatureStore, FeedbackLog, HistoryStore, LabelStore, TaughtLog,
+    };
     use crate::desk::{AuditEntry, EntityLabel, HistoryRecord, KeptFeatures, LabelOutcome, LabelSource};
     use crate::store::{FeedbackRecord, NewFeedback, OnDamage, Outcome};
 
@@ -702,6 +743,18 @@ pub mod conformance {
         assert!(store.get("signup", "race").unwrap().is_some());
     }
 
+    /// Numbered per kind, read back in order, kinds apart.
+    pub fn taught_log(log: &dyn TaughtLog) {
+        use warden_core::Label;
+        let f = |n: u64| KeptFeatures { at: n, extractor: 0, features: vec![n, n + 1] };
+        assert_eq!(log.record("probe", Label::Abusive, &f(1)).unwrap(), 1);
+        assert_eq!(log.record("signup", Label::Legitimate, &f(2)).unwrap(), 1, "numbered per kind");
+        assert_eq!(log.record("probe", Label::Legitimate, &f(3)).unwrap(), 2);
+        let mut seen = Vec::new();
+        log.each("probe", &mut |l, k| seen.push((l, k))).unwrap();
+        assert_eq!(seen, [(Label::Abusive, f(1)), (Label::Legitimate, f(3))], "in order, this kind's only");
+    }
+
     /// Appending, the newest kept, newest first, entities apart, expiry by time.
     pub fn history_store(store: &dyn HistoryStore) {
         let rec = |at: u64, s: &str| HistoryRecord { at, data: s.as_bytes().to_vec() };
@@ -798,6 +851,12 @@ mod tests {
         assert_eq!(again.unwrap().as_deref(), Some(&b"allow"[..]));
         assert_eq!(FeatureStore::get(&*desk, "account", "a-9").unwrap(), None, "a repeat keeps nothing");
         assert_eq!(audited(&desk), before + 1, "and audits nothing");
+    }
+
+    #[test]
+    fn the_desk_keeps_what_kinds_models_learned() {
+        let (_dir, desk) = fresh_desk();
+        super::conformance::taught_log(&*desk);
     }
 
     #[test]

@@ -36,7 +36,7 @@ impl KeptFeatures {
         16 + 16 + 8 + 8 * features + 24
     }
 
-    fn encode(&self) -> Vec<u8> {
+    pub(super) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 + 8 * self.features.len());
         out.extend_from_slice(&self.at.to_le_bytes());
         out.extend_from_slice(&self.extractor.to_le_bytes());
@@ -46,7 +46,7 @@ impl KeptFeatures {
         out
     }
 
-    fn decode(b: &[u8]) -> Option<KeptFeatures> {
+    pub(super) fn decode(b: &[u8]) -> Option<KeptFeatures> {
         if b.len() < 16 || !(b.len() - 16).is_multiple_of(8) {
             return None;
         }

@@ -47,6 +47,7 @@ mod features;
 mod history;
 mod labels;
 mod review;
+mod taught;
 mod webhooks;
 mod writer;
 
@@ -196,6 +197,7 @@ impl Desk {
             txn.open_table(KEPT).map_err(db_err)?;
             txn.open_table(WEBHOOKS).map_err(db_err)?;
             txn.open_table(HISTORY).map_err(db_err)?;
+            txn.open_table(taught::TAUGHT).map_err(db_err)?;
             txn.open_table(DECISIONS).map_err(db_err)?;
             txn.open_table(DECISIONS_BY_TIME).map_err(db_err)?;
             txn.open_table(HISTORY_BY_TIME).map_err(db_err)?;
