@@ -315,10 +315,6 @@ fn served(state: &AppState, name: &str) -> Result<Arc<dyn Served>, crate::ApiErr
     })
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 /// `POST /v1/{kind}/check`: one event as a JSON object, answered with its decision; or JSON
 /// lines, answered line for line in order (a bad line gets `{"id", "error"}`).
 pub(crate) async fn check(
@@ -328,7 +324,7 @@ pub(crate) async fn check(
 ) -> Result<axum::response::Response, crate::ApiError> {
     use axum::response::IntoResponse;
     let kind = served(&state, &name)?;
-    let arrival = unix_now();
+    let arrival = crate::unix_now();
     if let Ok(event) = serde_json::from_slice::<Value>(&body) {
         let st = state.clone();
         let decision = blocking(move || kind.check(&st, &event, arrival)).await??;
@@ -367,7 +363,7 @@ pub(crate) async fn feedback(
     let body: Value = serde_json::from_slice(&body)
         .map_err(|e| crate::ApiError::new(axum::http::StatusCode::BAD_REQUEST, format!("not JSON: {e}")))?;
     let st = state.clone();
-    Ok(axum::Json(blocking(move || kind.feedback(&st, &body, unix_now())).await??))
+    Ok(axum::Json(blocking(move || kind.feedback(&st, &body, crate::unix_now())).await??))
 }
 
 /// A kind that exists only in the tests: it plugs into the generic routes through [`JsonKind`]
@@ -560,7 +556,7 @@ mod tests {
         assert_eq!(restarted.restore(&state).unwrap(), 1);
         let probe = |p: &dyn Served, id: &str| {
             let e: Value = serde_json::from_str(&event(id, "a-9", "")).unwrap();
-            p.check(&state, &e, unix_now()).unwrap()["score"].as_f64().unwrap()
+            p.check(&state, &e, crate::unix_now()).unwrap()["score"].as_f64().unwrap()
         };
         let live = state.kind("probe").unwrap();
         assert_eq!(probe(&restarted, "e-r1"), probe(&*live, "e-r2"));

@@ -55,8 +55,7 @@ pub fn signature(key: &ring::hmac::Key, t: u64, body: &[u8]) -> String {
     ctx.update(b".");
     ctx.update(body);
     let tag = ctx.sign();
-    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("t={t},v1={hex}")
+    format!("t={t},v1={}", crate::store::hex(tag.as_ref()))
 }
 
 impl Poster {

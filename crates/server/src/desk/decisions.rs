@@ -19,12 +19,7 @@ fn decode(key: u128, v: &[u8]) -> Option<(u64, Vec<u8>)> {
 
 impl Desk {
     fn decision_key(&self, kind: &str, id: &str) -> u128 {
-        let mut h = blake3::Hasher::new_keyed(&self.key);
-        h.update(b"decisions\0");
-        h.update(kind.as_bytes());
-        h.update(&[0]);
-        h.update(id.as_bytes());
-        u128::from_le_bytes(h.finalize().as_bytes()[..16].try_into().expect("16 of 32 bytes"))
+        self.keyed_id("decisions", kind, id)
     }
 
     /// Keeps `decision` for event `id` of `kind`, decided at `at`, unless one is kept already:

@@ -37,7 +37,7 @@ impl Desk {
         let labels = self.labels(Some(&kind), Some(&entity))?;
         let in_force = labels.iter().filter(|l| l.holds(now)).map(|l| l.label.clone()).collect();
         let features_kept = self.kept_features(&kind, &entity)?.is_some();
-        let history = self.history_recent(&kind, &entity, usize::MAX)?.len() as u64;
+        let history = self.history_len(&kind, &entity)?;
         Ok(EntityState { kind, entity, in_force, labels, features_kept, history })
     }
 

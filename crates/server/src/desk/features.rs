@@ -66,12 +66,7 @@ fn open(key: u128, v: &[u8]) -> Option<KeptFeatures> {
 impl Desk {
     /// The key an event is kept under: a keyed hash of its kind and id.
     pub(super) fn kept_key(&self, kind: &str, id: &str) -> u128 {
-        let mut h = blake3::Hasher::new_keyed(&self.key);
-        h.update(b"kept_features\0");
-        h.update(kind.as_bytes());
-        h.update(&[0]);
-        h.update(id.as_bytes());
-        u128::from_le_bytes(h.finalize().as_bytes()[..16].try_into().expect("16 of 32 bytes"))
+        self.keyed_id("kept_features", kind, id)
     }
 
     /// Keeps the features of `events` of `kind` (each by its id; an id kept before is

@@ -30,12 +30,7 @@ fn seal_key(key: u128, at: u64, n: u32) -> Vec<u8> {
 
 impl Desk {
     pub(super) fn history_key(&self, kind: &str, entity: &str) -> u128 {
-        let mut h = blake3::Hasher::new_keyed(&self.key);
-        h.update(b"history\0");
-        h.update(kind.as_bytes());
-        h.update(&[0]);
-        h.update(entity.as_bytes());
-        u128::from_le_bytes(h.finalize().as_bytes()[..16].try_into().expect("16 of 32 bytes"))
+        self.keyed_id("history", kind, entity)
     }
 
     /// Appends a record to `kind`/`entity`'s history, durably; past `keep` records the oldest
@@ -99,6 +94,14 @@ impl Desk {
             }
         }
         Ok(out)
+    }
+
+    /// How many records of `kind`/`entity` are kept (keys only: nothing is unsealed).
+    pub fn history_len(&self, kind: &str, entity: &str) -> Result<u64, DeskError> {
+        let key = self.history_key(kind, entity);
+        let txn = self.db.begin_read()?;
+        let history = txn.open_table(HISTORY)?;
+        Ok(history.range((key, 0, 0)..=(key, u64::MAX, u32::MAX))?.count() as u64)
     }
 
     /// Forgets records older than `before` (Unix seconds); returns how many.

@@ -275,6 +275,18 @@ impl Desk {
         crate::store::hex(&h.finalize().as_bytes()[..16])
     }
 
+    /// A table's key for `kind`/`id`: a keyed hash (BLAKE3 under the desk's key) that says
+    /// nothing of the id without the key; `table` keeps each table's keys apart.
+    pub(super) fn keyed_id(&self, table: &str, kind: &str, id: &str) -> u128 {
+        let mut h = blake3::Hasher::new_keyed(&self.key);
+        h.update(table.as_bytes());
+        h.update(&[0]);
+        h.update(kind.as_bytes());
+        h.update(&[0]);
+        h.update(id.as_bytes());
+        u128::from_le_bytes(h.finalize().as_bytes()[..16].try_into().expect("16 of 32 bytes"))
+    }
+
     /// The seed of the rules' counter hashes: derived from the key, so that the journal's
     /// hashes mean nothing without it.
     pub fn counter_seed(&self) -> u64 {
