@@ -253,6 +253,8 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
         ],
         review_open: state.review().open_items().unwrap_or(0),
         review_dropped: desk.review_dropped(),
+        webhooks_waiting: desk.webhooks_waiting().unwrap_or(0),
+        webhooks_dropped: desk.webhooks_dropped(),
     };
     let body = state.metrics().render(state.live(), &now);
     ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], body).into_response()

@@ -75,6 +75,10 @@ pub struct Scrape {
     pub review_open: u64,
     /// Review items dropped at the cap since start.
     pub review_dropped: u64,
+    /// Webhook events waiting in the outbox.
+    pub webhooks_waiting: u64,
+    /// Webhook events dropped at `[webhooks] max_queued` since start.
+    pub webhooks_dropped: u64,
 }
 
 /// Everything `/metrics` shows.
@@ -108,6 +112,8 @@ pub struct Metrics {
     repaired: Family<FileLabels, Gauge>,
     review_open: Gauge,
     review_dropped: Gauge,
+    webhooks_waiting: Gauge,
+    webhooks_dropped: Gauge,
     model: Family<ModelLabels, Gauge>,
     model_messages: Gauge,
     records: Gauge,
@@ -222,6 +228,13 @@ impl Default for Metrics {
         let review_open = gauge(&mut registry, "review_open", "Open review items");
         let review_dropped =
             gauge(&mut registry, "review_dropped", "Review items dropped at [review] max_items since start");
+        let webhooks_waiting =
+            gauge(&mut registry, "webhooks_waiting", "Webhook events waiting in the outbox");
+        let webhooks_dropped = gauge(
+            &mut registry,
+            "webhooks_dropped",
+            "Webhook events dropped at [webhooks] max_queued since start",
+        );
         rules_last_load_ok.set(1);
         Metrics {
             registry,
@@ -242,6 +255,8 @@ impl Default for Metrics {
             repaired,
             review_open,
             review_dropped,
+            webhooks_waiting,
+            webhooks_dropped,
             model,
             model_messages,
             records,
@@ -270,6 +285,8 @@ impl Metrics {
         }
         self.review_open.set(now.review_open as i64);
         self.review_dropped.set(now.review_dropped as i64);
+        self.webhooks_waiting.set(now.webhooks_waiting as i64);
+        self.webhooks_dropped.set(now.webhooks_dropped as i64);
         let (messages, _, _, _) = live.model_counts();
         let created = live.with_engine(|e| e.model().meta.created.clone());
         self.model.clear();

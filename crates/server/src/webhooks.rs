@@ -355,6 +355,11 @@ mod tests {
             .get_or_create(&crate::metrics::OutcomeLabels { outcome: "failed".into() })
             .get();
         assert_eq!(failed, 2);
+        let (_, metrics) =
+            crate::testing::call(crate::scan_router(state.clone()), "GET", "/metrics", b"").await;
+        let metrics = String::from_utf8(metrics).unwrap();
+        assert!(metrics.contains("warden_webhooks_total{outcome=\"failed\"} 2"), "{metrics}");
+        assert!(metrics.contains("warden_webhooks_dropped 0"), "{metrics}");
         stop_tx.send(true).unwrap();
         task.await.unwrap();
     }
