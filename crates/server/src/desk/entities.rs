@@ -102,6 +102,7 @@ impl Desk {
             },
         )?;
         txn.commit()?;
+        self.webhooks_committed();
         Ok(erased)
     }
 }

@@ -127,6 +127,7 @@ impl Desk {
         append_audit(&txn, label_audit(self, label, before.as_ref(), kind))?;
         self.queue_webhook(&txn, WebhookEvent::of_label(label, kind))?;
         txn.commit()?;
+        self.webhooks_committed();
         Ok(LabelOutcome::Stored(before))
     }
 

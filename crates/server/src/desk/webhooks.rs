@@ -118,7 +118,14 @@ impl Desk {
             table.remove(oldest)?;
             self.webhooks_dropped.fetch_add(1, Ordering::Relaxed);
         }
-        self.webhooks_ready.notify_one();
         Ok(())
+    }
+
+    /// Wakes the delivery task once a transaction that queued events has committed (woken
+    /// before, it could read the outbox without them and wait for the next tick).
+    pub(super) fn webhooks_committed(&self) {
+        if self.webhooks_max.load(Ordering::Relaxed) > 0 {
+            self.webhooks_ready.notify_one();
+        }
     }
 }

@@ -234,10 +234,14 @@ impl Desk {
             // Ids are never given twice, even once every item is gone (expired, removed).
             sequences.insert("review", next_item)?;
         }
+        let queued = !hooks.is_empty();
         for e in hooks {
             self.queue_webhook(&txn, e)?;
         }
         txn.commit()?;
+        if queued {
+            self.webhooks_committed();
+        }
         self.dropped.fetch_add(dropped, Ordering::Relaxed);
         Ok(())
     }
