@@ -3,8 +3,8 @@
 //! append. `cargo bench -p warden-server --bench desk`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use warden_server::desk::{AuditEntry, CheckWrites};
-use warden_server::journal::JournaledCount;
+use warden_desk::{AuditEntry, CheckWrites};
+use warden_store::journal::JournaledCount;
 
 fn writes(i: u64, counters: bool) -> CheckWrites {
     if counters {
@@ -38,7 +38,7 @@ fn writes(i: u64, counters: bool) -> CheckWrites {
 
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let desk = warden_server::datadir::open(dir.path(), &Default::default()).unwrap().desk;
+    let desk = warden_desk::datadir::open(dir.path(), &Default::default()).unwrap().desk;
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let mut g = c.benchmark_group("desk");
     g.sample_size(20);

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use warden_core::{FeatureVec, Reason};
 use warden_mail::{MailAction, MailLabel};
 
-use crate::store::Outcome;
 use crate::{ApiError, AppState};
+use warden_store::feedback::Outcome;
 
 /// The answer of `POST /v1/mail/check`.
 #[derive(Debug, Serialize)]
@@ -247,9 +247,9 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
         connections: ["scan", "controller", "milter"].map(|l| (l, state.tracker(l).open())).to_vec(),
         bytes_in_flight: state.budget().in_use(),
         damaged: vec![
-            (crate::store::FILE, store_found, store_repaired),
-            (crate::desk::DESK_FILE, desk_found, desk.repaired()),
-            (crate::journal::FILE, journal_found, 0),
+            (warden_store::feedback::FILE, store_found, store_repaired),
+            (warden_desk::DESK_FILE, desk_found, desk.repaired()),
+            (warden_store::journal::FILE, journal_found, 0),
         ],
         review_open: state.review().open_items().unwrap_or(0),
         review_dropped: desk.review_dropped(),

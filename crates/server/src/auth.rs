@@ -39,8 +39,8 @@ pub fn admin_token(data_dir: &Path) -> std::io::Result<String> {
             std::fs::create_dir_all(data_dir)?;
             let mut b = [0u8; 24];
             getrandom::fill(&mut b).map_err(|e| std::io::Error::other(e.to_string()))?;
-            let token = crate::store::hex(&b);
-            crate::store::write_private(&path, format!("{token}\n").as_bytes())?;
+            let token = warden_store::feedback::hex(&b);
+            warden_store::feedback::write_private(&path, format!("{token}\n").as_bytes())?;
             Ok(token)
         }
         Err(e) => Err(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))),

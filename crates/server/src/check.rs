@@ -9,7 +9,7 @@ use warden_core::Decision;
 use warden_mail::MailAction;
 
 use crate::metrics::Metrics;
-use crate::{ApiError, AppState, desk, live, mailauth};
+use crate::{ApiError, AppState, live, mailauth};
 
 /// Messages up to this size are decided on the async worker; larger ones on the blocking pool.
 pub(crate) const INLINE_BYTES: usize = 256 << 10;
@@ -60,7 +60,7 @@ impl AppState {
         let [low, high] = settings.review.band;
         let uncertain = (low..=high).contains(&c.decision.probability);
         let review = uncertain || c.decision.review;
-        let mut writes = desk::CheckWrites {
+        let mut writes = warden_desk::CheckWrites {
             audit_sync: settings.audit.sync_decisions,
             counts: std::mem::take(&mut c.counts),
             labels: std::mem::take(&mut c.labels),
@@ -68,7 +68,7 @@ impl AppState {
             ..Default::default()
         };
         if settings.audit.decisions {
-            writes.audit = Some(desk::AuditEntry {
+            writes.audit = Some(warden_desk::AuditEntry {
                 at: c.at,
                 kind: "decision".into(),
                 actor: format!("warden:{endpoint}"),
@@ -98,7 +98,7 @@ impl AppState {
         if !writes.is_empty() {
             let mut answer = self.0.desk.submit(writes);
             let stored = if must_wait {
-                (&mut answer).await.unwrap_or(Err(desk::WriteError::WriterStopped))
+                (&mut answer).await.unwrap_or(Err(warden_desk::WriteError::WriterStopped))
             } else {
                 // Refused at once (queue full, stopping) shows now; a later failure is logged
                 // by the writer.
@@ -126,7 +126,7 @@ impl AppState {
         why: Vec<String>,
         keep_body: bool,
         inline: bool,
-    ) -> Result<desk::NewReview, ApiError> {
+    ) -> Result<warden_desk::NewReview, ApiError> {
         let live = Arc::clone(&self.0.live);
         let (id, facts) = (c.id, c.facts.clone());
         let raw_owned = raw.clone();
@@ -146,10 +146,10 @@ impl AppState {
         let certainty = if why.iter().any(|w| w == "rule") {
             0
         } else {
-            desk::certainty(d.probability, self.settings().review.band)
+            warden_desk::certainty(d.probability, self.settings().review.band)
         };
-        Ok(desk::NewReview {
-            item: desk::ReviewItem {
+        Ok(warden_desk::NewReview {
+            item: warden_desk::ReviewItem {
                 at: c.at,
                 certainty,
                 why,
@@ -162,9 +162,9 @@ impl AppState {
                 url_domains: facts.url_domains,
                 attachments: facts.attachment_names,
                 reasons: d.reasons.clone(),
-                ..desk::ReviewItem::default()
+                ..warden_desk::ReviewItem::default()
             },
-            features: desk::ReviewFeatures { message: c.id, extractor, features: x.hashes().to_vec() },
+            features: warden_desk::ReviewFeatures { message: c.id, extractor, features: x.hashes().to_vec() },
             body: keep_body.then(|| raw.to_vec()),
         })
     }

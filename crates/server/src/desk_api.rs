@@ -19,8 +19,8 @@ use warden_mail::MailLabel;
 use crate::text::FieldError;
 
 use crate::auth::{Person, Role};
-use crate::desk::{DeskError, EntityLabel, LabelOutcome, LabelSource, MAX_PAGE, ReviewStatus};
 use crate::{ApiError, AppState};
+use warden_desk::{DeskError, EntityLabel, LabelOutcome, LabelSource, MAX_PAGE, ReviewStatus};
 
 /// The desk's routes (the caller's [`Person`] comes from `auth::person`).
 pub(crate) fn routes() -> Router<AppState> {
@@ -174,7 +174,7 @@ async fn resolve(
     let reason = r.reason.clone();
     let taught = lesson.clone();
     let (item, queued) =
-        blocking(move || review.resolve(id, &who, r.label, &reason, now(), Some(lesson))).await?;
+        blocking(move || review.resolve(id, &who, r.label.as_str(), &reason, now(), Some(lesson))).await?;
     let feedback = match queued {
         Some(seq) => state.teach_lesson(seq, taught).await,
         None => serde_json::json!({ "outcome": "none" }),
@@ -201,7 +201,7 @@ struct LabelQuery {
 async fn entity(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
-) -> Result<Json<crate::desk::EntityState>, ApiError> {
+) -> Result<Json<warden_desk::EntityState>, ApiError> {
     let Path((kind, id)) = path?;
     check_entity(&kind, &id)?;
     let entities = Arc::clone(state.entities());
@@ -242,7 +242,7 @@ async fn erase(
 /// An entity's kind and id as a path gives them: printable, bounded.
 fn check_entity(kind: &str, id: &str) -> Result<(), ApiError> {
     crate::text::check_field("kind", kind, 64).map_err(bad)?;
-    crate::text::check_field("id", id, crate::desk::limits::NAME).map_err(bad)?;
+    crate::text::check_field("id", id, warden_desk::limits::NAME).map_err(bad)?;
     Ok(())
 }
 
@@ -270,7 +270,7 @@ async fn labels(
             v
         })
         .collect();
-    let next = page.next.map(|k| crate::store::hex(k.as_bytes()));
+    let next = page.next.map(|k| warden_store::feedback::hex(k.as_bytes()));
     Ok(Json(serde_json::json!({ "labels": labels, "next": next })))
 }
 

@@ -5,10 +5,10 @@
 
 use std::path::PathBuf;
 
-use crate::datadir::DataDirError;
-use crate::desk::DeskError;
 use crate::live::{FeedbackError, LiveError};
 use crate::settings::SettingsError;
+use warden_desk::DeskError;
+use warden_desk::datadir::DataDirError;
 
 /// A failure of the server's state, as [`crate::AppState`] reports it.
 #[derive(Debug, thiserror::Error)]

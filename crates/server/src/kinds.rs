@@ -7,7 +7,7 @@
 //! event → `kind`, `id`, `time` read and checked (the time kept within `[events] skew_secs` of the
 //! arrival) → the kind's features → the model → the kind's action by its thresholds → the
 //! decision, remembered by the event's id (the same id again gets the same answer and counts
-//! once) → the event's features kept for its entity's label ([`crate::state::FeatureStore`]),
+//! once) → the event's features kept for its entity's label ([`warden_desk::state::FeatureStore`]),
 //! the decision audited. Feedback names the entity and a label in the kind's words: the label is
 //! set on the entity (audited, posted to `[webhooks]`, shown by the entity API) and the model
 //! learns the kept features.
@@ -20,7 +20,7 @@ use warden_core::{Action, FeatureVec, Kind, Label, Reason, Thresholds, sigmoid};
 use warden_learn::{Model, OnlineLearner};
 
 use crate::AppState;
-use crate::desk::{AuditEntry, EntityLabel, KeptFeatures, LabelSource};
+use warden_desk::{AuditEntry, EntityLabel, KeptFeatures, LabelSource};
 
 /// What a kind reads of one event besides its `kind`, `id` and `time`.
 #[derive(Debug, Clone)]
@@ -137,7 +137,7 @@ impl<K: JsonKind> Served for Pipeline<K> {
         }
         let time = EventTime::of(claimed, arrival, state.settings().events.skew_secs);
         let read = self.kind.read(event, &state.geo()).map_err(KindError::Bad)?;
-        crate::text::check_field("entity", &read.entity, crate::desk::limits::NAME)
+        crate::text::check_field("entity", &read.entity, warden_desk::limits::NAME)
             .map_err(|e| KindError::Bad(e.to_string()))?;
         // Entities are named in lower case wherever they are kept, as labels name them.
         let entity = read.entity.to_lowercase();
@@ -194,7 +194,7 @@ impl<K: JsonKind> Served for Pipeline<K> {
 
     fn feedback(&self, state: &AppState, body: &Value, now: u64) -> Result<Value, KindError> {
         let body = body.as_object().ok_or_else(|| KindError::Bad("feedback is a JSON object".into()))?;
-        let entity = text(body, "entity", crate::desk::limits::NAME)?.to_lowercase();
+        let entity = text(body, "entity", warden_desk::limits::NAME)?.to_lowercase();
         let word = text(body, "label", 64)?;
         let label = K::Kind::label(word).ok_or_else(|| {
             KindError::Bad(format!(

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use warden_core::FeatureVec;
 use warden_mail::MailLabel;
 
-use crate::{ApiError, AppState, ServerError, api, desk};
+use crate::{ApiError, AppState, ServerError, api};
 
 impl AppState {
     /// What `who` resolving `item` with `label` teaches: refused when `who` may not resolve it
@@ -16,12 +16,12 @@ impl AppState {
     /// extractor changed since; refused when it has neither.
     pub(crate) fn resolution_lesson(
         &self,
-        item: &desk::ReviewItem,
-        features: desk::ReviewFeatures,
+        item: &warden_desk::ReviewItem,
+        features: warden_desk::ReviewFeatures,
         body: Option<Vec<u8>>,
         who: &str,
         label: MailLabel,
-    ) -> Result<desk::Lesson, ApiError> {
+    ) -> Result<warden_desk::Lesson, ApiError> {
         item.may_resolve(who)?;
         let overturns = (item.action != "deliver") != label.is_spam();
         let live = self.live();
@@ -36,7 +36,7 @@ impl AppState {
                  ([review] keep_bodies): resolve it without teaching by sending the message to /v1/mail/feedback",
             ));
         };
-        Ok(desk::Lesson {
+        Ok(warden_desk::Lesson {
             item: item.id,
             message: features.message,
             label: label.into(),
@@ -85,7 +85,7 @@ impl AppState {
 
     /// A lesson's features as the live model extracts: as kept when the extractor is the same,
     /// made again from the kept message when not; `None` when neither is possible.
-    pub(crate) fn lesson_features(&self, l: &desk::Lesson) -> Option<warden_core::FeatureVec> {
+    pub(crate) fn lesson_features(&self, l: &warden_desk::Lesson) -> Option<warden_core::FeatureVec> {
         if l.extractor == self.0.live.extractor() {
             Some(warden_core::FeatureVec::from_hashes(l.features.clone()))
         } else {
@@ -96,7 +96,7 @@ impl AppState {
     /// Teaches one lesson of the outbox (a resolution just committed) and lets it go; answers
     /// what became of it. A lesson that cannot be stored now stays in the outbox: the next
     /// housekeeping pass or start teaches it.
-    pub(crate) async fn teach_lesson(&self, seq: u64, l: desk::Lesson) -> serde_json::Value {
+    pub(crate) async fn teach_lesson(&self, seq: u64, l: warden_desk::Lesson) -> serde_json::Value {
         if !self.0.teaching.lock().expect("not poisoned").insert(seq) {
             return serde_json::json!({ "outcome": "queued" }); // the outbox's drain is on it
         }

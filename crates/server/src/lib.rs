@@ -18,15 +18,11 @@ mod auth;
 mod budget;
 mod check;
 pub mod conn;
-pub mod datadir;
-pub mod desk;
 mod desk_api;
 #[doc(hidden)]
 pub mod dns_fixture;
 mod error;
-pub mod first_seen;
 mod http;
-pub mod journal;
 pub mod kinds;
 mod lessons;
 pub mod live;
@@ -34,13 +30,9 @@ pub mod mailauth;
 pub mod metrics;
 pub mod milter;
 mod openapi;
-mod redbfile;
 mod reload;
 mod rspamd;
-mod seal;
 pub mod settings;
-pub mod state;
-pub mod store;
 pub mod text;
 pub mod webhooks;
 
@@ -81,17 +73,17 @@ pub struct AppState(Arc<Shared>);
 
 struct Shared {
     live: Arc<Live>,
-    desk: Arc<desk::Desk>,
+    desk: Arc<warden_desk::Desk>,
     /// The rules' window counters, kept across rule reloads.
     counters: Arc<dyn warden_rules::counters::CounterStore>,
     /// The desk's parts, through their interfaces.
-    review: Arc<dyn state::ReviewQueue>,
-    labels: Arc<dyn state::LabelStore>,
-    audit: Arc<dyn state::AuditLog>,
-    entities: Arc<dyn state::Entities>,
-    decisions: Arc<dyn state::DecisionStore>,
-    features: Arc<dyn state::FeatureStore>,
-    taught: Arc<dyn state::TaughtLog>,
+    review: Arc<dyn warden_desk::state::ReviewQueue>,
+    labels: Arc<dyn warden_desk::state::LabelStore>,
+    audit: Arc<dyn warden_desk::state::AuditLog>,
+    entities: Arc<dyn warden_desk::state::Entities>,
+    decisions: Arc<dyn warden_desk::state::DecisionStore>,
+    features: Arc<dyn warden_desk::state::FeatureStore>,
+    taught: Arc<dyn warden_desk::state::TaughtLog>,
     /// The kinds served on the generic routes.
     kinds: RwLock<kinds::Registry>,
     checker: RwLock<Arc<mailauth::Checker>>,
@@ -146,12 +138,12 @@ impl AppState {
         sources: Sources,
         repair: bool,
     ) -> Result<(AppState, StartReport), ServerError> {
-        let opts = datadir::Options {
+        let opts = warden_desk::datadir::Options {
             repair,
             audit_key_file: settings.audit.key_file.clone(),
             db_cache_bytes: settings.limits.db_cache_bytes,
         };
-        let mut data = datadir::open(&settings.server.data_dir, &opts)?;
+        let mut data = warden_desk::datadir::open(&settings.server.data_dir, &opts)?;
         let live = Live::open(
             &mut data,
             model,
@@ -164,7 +156,7 @@ impl AppState {
         let entries = data
             .repairs
             .iter()
-            .map(|(kind, what)| desk::AuditEntry {
+            .map(|(kind, what)| warden_desk::AuditEntry {
                 at,
                 kind: (*kind).to_owned(),
                 actor: "warden".into(),
@@ -184,7 +176,7 @@ impl AppState {
     /// Serves `live` and `desk` with `settings`; `tokens` are the accepted bearer tokens.
     pub fn new(
         live: Arc<Live>,
-        desk: Arc<desk::Desk>,
+        desk: Arc<warden_desk::Desk>,
         settings: Settings,
         tokens: Vec<String>,
         sources: Sources,
@@ -248,32 +240,32 @@ impl AppState {
     }
 
     /// The review queue.
-    pub fn review(&self) -> &Arc<dyn state::ReviewQueue> {
+    pub fn review(&self) -> &Arc<dyn warden_desk::state::ReviewQueue> {
         &self.0.review
     }
 
     /// Labels on entities.
-    pub fn labels(&self) -> &Arc<dyn state::LabelStore> {
+    pub fn labels(&self) -> &Arc<dyn warden_desk::state::LabelStore> {
         &self.0.labels
     }
 
     /// Entities as a whole: what is kept about one, and its erasure.
-    pub fn entities(&self) -> &Arc<dyn state::Entities> {
+    pub fn entities(&self) -> &Arc<dyn warden_desk::state::Entities> {
         &self.0.entities
     }
 
     /// Decisions remembered by event id.
-    pub fn decisions(&self) -> &Arc<dyn state::DecisionStore> {
+    pub fn decisions(&self) -> &Arc<dyn warden_desk::state::DecisionStore> {
         &self.0.decisions
     }
 
     /// Features kept for later labels.
-    pub fn features(&self) -> &Arc<dyn state::FeatureStore> {
+    pub fn features(&self) -> &Arc<dyn warden_desk::state::FeatureStore> {
         &self.0.features
     }
 
     /// What the models of JSON kinds learned.
-    pub fn taught(&self) -> &Arc<dyn state::TaughtLog> {
+    pub fn taught(&self) -> &Arc<dyn warden_desk::state::TaughtLog> {
         &self.0.taught
     }
 
@@ -297,12 +289,12 @@ impl AppState {
     }
 
     /// The audit log.
-    pub fn audit(&self) -> &Arc<dyn state::AuditLog> {
+    pub fn audit(&self) -> &Arc<dyn warden_desk::state::AuditLog> {
         &self.0.audit
     }
 
     /// The analysts' desk: review queue, labels, audit log, counter journal.
-    pub fn desk(&self) -> &Arc<desk::Desk> {
+    pub fn desk(&self) -> &Arc<warden_desk::Desk> {
         &self.0.desk
     }
 
@@ -378,10 +370,10 @@ pub fn fuzz_json_bodies(bytes: &[u8]) {
         let _ = f.named();
     }
     if let Ok(l) = serde_json::from_slice::<desk_api::SetLabel>(bytes) {
-        let _ = l.check(desk::limits::REASON);
+        let _ = l.check(warden_desk::limits::REASON);
     }
     if let Ok(r) = serde_json::from_slice::<desk_api::Resolve>(bytes) {
-        let _ = r.check(desk::limits::REASON);
+        let _ = r.check(warden_desk::limits::REASON);
     }
     if let Ok(event) = serde_json::from_slice::<serde_json::Value>(bytes) {
         let _ = kinds::common(&event);
@@ -533,7 +525,7 @@ mod tests {
 
     #[test]
     fn housekeeping_expires_histories_and_kept_features_past_their_days() {
-        use state::{FeatureStore, HistoryStore};
+        use warden_desk::state::{FeatureStore, HistoryStore};
         let dir = tempfile::tempdir().unwrap();
         let mut settings = Settings::default();
         settings.entities.history_days = 1;
@@ -542,10 +534,10 @@ mod tests {
         let now = unix_now();
         let desk = state.desk();
         for (at, what) in [(now - 3 * 86_400, "old"), (now, "new")] {
-            let r = desk::HistoryRecord { at, data: what.as_bytes().to_vec() };
+            let r = warden_desk::HistoryRecord { at, data: what.as_bytes().to_vec() };
             desk.append("login", "u-1", &r, 10).unwrap();
         }
-        let kept = |at| desk::KeptFeatures { at, extractor: 1, features: vec![1] };
+        let kept = |at| warden_desk::KeptFeatures { at, extractor: 1, features: vec![1] };
         desk.keep("account", &[("a-old", kept(now - 3 * 86_400)), ("a-mid", kept(now - 86_400 - 60))])
             .unwrap();
         state.expire_desk().unwrap();

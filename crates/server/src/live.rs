@@ -26,11 +26,11 @@ use warden_engine::{Config, MailEngine};
 use warden_learn::{CheckpointMark, Model, ModelError};
 use warden_mail::{MailAction, MailLabel};
 
-use crate::datadir::CHECKPOINT;
-use crate::desk::{EntityLabel, LabelSource};
-use crate::journal::JournaledCount;
-use crate::state::FeedbackLog;
-use crate::store::{FeedbackRecord, NewFeedback, OnDamage, Outcome, StoreError};
+use warden_desk::datadir::CHECKPOINT;
+use warden_desk::state::FeedbackLog;
+use warden_desk::{EntityLabel, LabelSource};
+use warden_store::feedback::{FeedbackRecord, NewFeedback, OnDamage, Outcome, StoreError};
+use warden_store::journal::JournaledCount;
 
 /// A decision with what the desk keeps of it.
 #[derive(Debug)]
@@ -158,7 +158,7 @@ pub struct Live {
     max_batch: usize,
     keep_bodies: Option<u64>,
     /// When each sender domain was first seen (`mail.from_domain_age`).
-    first_seen: crate::first_seen::FirstSeen,
+    first_seen: warden_desk::first_seen::FirstSeen,
     /// Counts for statistics.
     pub counters: LiveCounters,
 }
@@ -180,7 +180,7 @@ impl Live {
     /// taught every stored label and the repair says so. A damaged record met while teaching
     /// refuses start-up too.
     pub fn open(
-        data: &mut crate::datadir::DataDir,
+        data: &mut warden_desk::datadir::DataDir,
         model: Option<Model>,
         fallback: impl FnOnce() -> Result<Model, ModelError>,
         config: Config,
@@ -252,7 +252,7 @@ impl Live {
         let learned = catch_up(&*store, engine, &counters, OnDamage::Fail).map_err(|e| match e {
             StoreError::Corrupt { .. } => LiveError::Damaged(format!(
                 "{}: {e}; start with `warden serve --repair` to remove it and keep every valid record",
-                data.path.join(crate::store::FILE).display()
+                data.path.join(warden_store::feedback::FILE).display()
             )),
             e => LiveError::Store(e),
         })?;
@@ -380,7 +380,7 @@ impl Live {
     }
 
     /// The sender domains' first-seen times.
-    pub fn first_seen(&self) -> &crate::first_seen::FirstSeen {
+    pub fn first_seen(&self) -> &warden_desk::first_seen::FirstSeen {
         &self.first_seen
     }
 
@@ -532,7 +532,7 @@ impl Live {
     }
 
     /// What the store holds.
-    pub fn store_stats(&self) -> Result<crate::store::StoreStats, StoreError> {
+    pub fn store_stats(&self) -> Result<warden_store::feedback::StoreStats, StoreError> {
         self.store.stats()
     }
 
@@ -729,7 +729,7 @@ mod tests {
     }
 
     fn open_with(dir: &Path, feedback: &crate::settings::FeedbackConfig) -> Arc<Live> {
-        let mut data = crate::datadir::open(dir, &Default::default()).unwrap();
+        let mut data = warden_desk::datadir::open(dir, &Default::default()).unwrap();
         data.desk.stop();
         Live::open(&mut data, None, warden_engine::starter_model, Config::default(), feedback).unwrap()
     }
@@ -751,7 +751,7 @@ mod tests {
         let msg = b"From: Shop <news@Shop.Example.com>\r\nSubject: offers\r\n\r\nhello\r\n";
         let fired = |c: &LiveCheck| c.decision.reasons.iter().any(|r| r.name == "RULE:NEW_SENDER");
         {
-            let mut data = crate::datadir::open(dir.path(), &Default::default()).unwrap();
+            let mut data = warden_desk::datadir::open(dir.path(), &Default::default()).unwrap();
             let feedback = crate::settings::FeedbackConfig::default();
             let live =
                 Live::open(&mut data, None, warden_engine::starter_model, Config::default(), &feedback)
@@ -765,7 +765,7 @@ mod tests {
             assert!(again.first_seen.is_empty(), "seen already");
             // Stored as the server stores a check's writes, then the desk is closed.
             let writes =
-                crate::desk::CheckWrites { first_seen: first.first_seen.clone(), ..Default::default() };
+                warden_desk::CheckWrites { first_seen: first.first_seen.clone(), ..Default::default() };
             let answer = data.desk.submit(writes);
             drop(answer);
             data.desk.stop();
@@ -773,7 +773,7 @@ mod tests {
             live.close();
         }
         // After a restart, a day later as the map sees it: old enough that the rule is quiet.
-        let mut data = crate::datadir::open(dir.path(), &Default::default()).unwrap();
+        let mut data = warden_desk::datadir::open(dir.path(), &Default::default()).unwrap();
         let feedback = crate::settings::FeedbackConfig::default();
         let live =
             Live::open(&mut data, None, warden_engine::starter_model, Config::default(), &feedback).unwrap();

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use warden_rules::counters::CounterStore;
 
-use crate::{AppState, ServerError, Settings, auth, desk, mailauth};
+use crate::{AppState, ServerError, Settings, auth, mailauth};
 
 impl AppState {
     /// Re-reads the configuration file and the environment, and the model file when one was
@@ -146,7 +146,7 @@ impl AppState {
 /// updates within their windows), so that neither a restart nor a reload loses a count.
 pub fn load_rules(
     files: &[std::path::PathBuf],
-    desk: Option<&desk::Desk>,
+    desk: Option<&warden_desk::Desk>,
     counters: &dyn CounterStore,
 ) -> Result<Option<Arc<warden_rules::RuleSet>>, ServerError> {
     if files.is_empty() {

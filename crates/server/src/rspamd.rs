@@ -28,8 +28,8 @@ use serde::Serialize;
 use warden_core::Action;
 use warden_mail::MailAction;
 
-use crate::store::Outcome;
 use crate::{ApiError, AppState};
+use warden_store::feedback::Outcome;
 
 /// Rspamd's word for a Warden action.
 pub fn action_name(action: MailAction) -> &'static str {

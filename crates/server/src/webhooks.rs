@@ -14,8 +14,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 
-use crate::desk::{Desk, WebhookEvent};
 use crate::settings::WebhooksConfig;
+use warden_desk::{Desk, WebhookEvent};
 
 /// Where and how to post.
 #[derive(Clone)]
@@ -55,7 +55,7 @@ pub fn signature(key: &ring::hmac::Key, t: u64, body: &[u8]) -> String {
     ctx.update(b".");
     ctx.update(body);
     let tag = ctx.sign();
-    format!("t={t},v1={}", crate::store::hex(tag.as_ref()))
+    format!("t={t},v1={}", warden_store::feedback::hex(tag.as_ref()))
 }
 
 impl Poster {
@@ -367,29 +367,29 @@ mod tests {
     #[test]
     fn events_wait_in_the_outbox_across_a_restart_and_only_when_webhooks_are_on() {
         let dir = tempfile::tempdir().unwrap();
-        let label = crate::desk::EntityLabel {
+        let label = warden_desk::EntityLabel {
             kind: "domain".into(),
             entity: "bulk.example".into(),
             label: "bulk".into(),
             active: true,
-            source: crate::desk::LabelSource::Manual,
+            source: warden_desk::LabelSource::Manual,
             by: "alice".into(),
             reason: "campaign 12".into(),
             at: 100,
             expires: None,
         };
         {
-            let desk = crate::datadir::desk_for_test(dir.path());
+            let desk = warden_desk::datadir::open(dir.path(), &Default::default()).unwrap().desk;
             desk.set_label(&label).unwrap();
             assert_eq!(desk.webhooks_waiting().unwrap(), 0, "off: nothing is queued");
             desk.set_webhooks(true, 2);
             for at in [101, 102, 103] {
-                desk.set_label(&crate::desk::EntityLabel { at, ..label.clone() }).unwrap();
+                desk.set_label(&warden_desk::EntityLabel { at, ..label.clone() }).unwrap();
             }
             assert_eq!(desk.webhooks_dropped(), 1, "at the cap the oldest goes");
             desk.stop();
         }
-        let desk = crate::datadir::desk_for_test(dir.path());
+        let desk = warden_desk::datadir::open(dir.path(), &Default::default()).unwrap().desk;
         let due = desk.webhooks_due(10).unwrap();
         assert_eq!(
             due.iter().map(|e| e.at).collect::<Vec<_>>(),

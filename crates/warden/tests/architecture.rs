@@ -188,13 +188,49 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 fn the_shared_crates_depend_on_no_kind() {
     let kinds = kind_crates();
     assert!(kinds.contains(&"warden-mail".to_owned()), "mail is a kind: {kinds:?}");
-    for shared in ["core", "learn", "rules", "geo"] {
-        let manifest =
-            std::fs::read_to_string(workspace().join("crates").join(shared).join("Cargo.toml")).unwrap();
+    for shared in ["core", "learn", "rules", "geo", "store", "desk"] {
+        let through = workspace_dependencies(shared);
         for kind in &kinds {
-            assert!(!manifest.contains(kind.as_str()), "warden-{shared} depends on {kind}");
+            assert!(!through.contains(kind), "warden-{shared} depends on {kind} (its dependencies: {through:?})");
         }
     }
+}
+
+/// The workspace crates `name` depends on, directly or through others (as `cargo tree -p`
+/// would list them), read from the manifests: a `warden-x` line of a `[dependencies]` section.
+fn workspace_dependencies(name: &str) -> BTreeSet<String> {
+    let direct = |name: &str| -> Vec<String> {
+        let manifest = std::fs::read_to_string(workspace().join("crates").join(name).join("Cargo.toml")).unwrap();
+        let mut section = "";
+        let mut out = Vec::new();
+        for line in manifest.lines().map(str::trim) {
+            if line.starts_with('[') {
+                section = line;
+            } else if section == "[dependencies]"
+                && let Some(dep) = line.strip_prefix("warden-")
+            {
+                let dep: String = dep.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+                out.push(dep);
+            }
+        }
+        out
+    };
+    let mut seen = BTreeSet::new();
+    let mut todo = direct(name);
+    while let Some(dep) = todo.pop() {
+        if seen.insert(format!("warden-{dep}")) {
+            todo.extend(direct(&dep));
+        }
+    }
+    seen
+}
+
+#[test]
+fn dependencies_are_followed_through_other_crates() {
+    // The server depends on mail directly; the binary through the server as well.
+    assert!(workspace_dependencies("server").contains("warden-mail"));
+    assert!(workspace_dependencies("desk").contains("warden-store"));
+    assert!(workspace_dependencies("desk").contains("warden-core"), "through warden-store too");
 }
 
 #[test]

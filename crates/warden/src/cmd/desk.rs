@@ -315,7 +315,7 @@ pub fn audit(cmd: Audit) -> Result<ExitCode> {
                 bail!("{}: no desk.redb here (is it a Warden data directory?)", dir.display());
             }
             let mut failed = None;
-            let damaged = warden_server::desk::read_audit(&dir, after, |e| {
+            let damaged = warden_desk::read_audit(&dir, after, |e| {
                 if failed.is_none() {
                     let line = serde_json::to_string(&e).expect("entries serialise");
                     if let Err(err) = writeln!(sink, "{}", warden_server::text::json_for_terminal(&line)) {

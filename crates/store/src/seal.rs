@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use xxhash_rust::xxh3::Xxh3;
 
 /// Bytes the checksum adds to each value.
-pub(crate) const SUM_BYTES: usize = 8;
+pub const SUM_BYTES: usize = 8;
 
 fn sum(table: &str, key: &[u8], payload: &[u8]) -> u64 {
     let mut h = Xxh3::new();
@@ -28,7 +28,7 @@ fn sum(table: &str, key: &[u8], payload: &[u8]) -> u64 {
 }
 
 /// `payload` followed by its checksum, for the record `key` of `table`.
-pub(crate) fn seal(table: &str, key: &[u8], payload: &[u8]) -> Vec<u8> {
+pub fn seal(table: &str, key: &[u8], payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + SUM_BYTES);
     out.extend_from_slice(payload);
     out.extend_from_slice(&sum(table, key, payload).to_le_bytes());
@@ -36,7 +36,7 @@ pub(crate) fn seal(table: &str, key: &[u8], payload: &[u8]) -> Vec<u8> {
 }
 
 /// The payload of a sealed value, or `None` when the value does not match its checksum.
-pub(crate) fn unseal<'a>(table: &str, key: &[u8], value: &'a [u8]) -> Option<&'a [u8]> {
+pub fn unseal<'a>(table: &str, key: &[u8], value: &'a [u8]) -> Option<&'a [u8]> {
     let (payload, tail) = value.split_at_checked(value.len().checked_sub(SUM_BYTES)?)?;
     let stored = u64::from_le_bytes(tail.try_into().ok()?);
     (stored == sum(table, key, payload)).then_some(payload)
@@ -45,7 +45,7 @@ pub(crate) fn unseal<'a>(table: &str, key: &[u8], value: &'a [u8]) -> Option<&'a
 /// The damaged records a file's readers have met: each is logged once, with its place and
 /// `--repair` as the way out, and counted once (`warden_damaged_records{file}`).
 #[derive(Debug)]
-pub(crate) struct DamageLog {
+pub struct DamageLog {
     file: &'static str,
     seen: Mutex<HashSet<String>>,
     repaired: AtomicU64,
@@ -55,12 +55,13 @@ pub(crate) struct DamageLog {
 const REMEMBERED: usize = 100_000;
 
 impl DamageLog {
-    pub(crate) fn new(file: &'static str) -> Self {
+    /// The log of `file`'s damaged records (the name it reports them under).
+    pub fn new(file: &'static str) -> Self {
         DamageLog { file, seen: Mutex::new(HashSet::new()), repaired: AtomicU64::new(0) }
     }
 
     /// A read met a damaged record, `place` (table and key), and skipped it.
-    pub(crate) fn found(&self, place: String, what: &str) {
+    pub fn found(&self, place: String, what: &str) {
         let mut seen = self.seen.lock().expect("not poisoned");
         if seen.len() < REMEMBERED && seen.insert(place.clone()) {
             tracing::error!(
@@ -73,17 +74,17 @@ impl DamageLog {
     }
 
     /// Damaged records met since start.
-    pub(crate) fn found_count(&self) -> u64 {
+    pub fn found_count(&self) -> u64 {
         self.seen.lock().expect("not poisoned").len() as u64
     }
 
     /// A repair removed `n` damaged records.
-    pub(crate) fn repaired(&self, n: u64) {
+    pub fn repaired(&self, n: u64) {
         self.repaired.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Damaged records removed by a repair since start.
-    pub(crate) fn repaired_count(&self) -> u64 {
+    pub fn repaired_count(&self) -> u64 {
         self.repaired.load(Ordering::Relaxed)
     }
 }

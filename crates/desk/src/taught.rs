@@ -2,7 +2,11 @@
 //! that a kind's model is taught them again at start (the labels' entities are not kept: the
 //! features are hashes, and the label is all that is added).
 
-use super::*;
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::{Desk, DeskError, KeptFeatures};
+use warden_store::redbfile::write_txn;
+use warden_store::seal::{seal, unseal};
 
 /// Labels taught: (kind, sequence number) → sealed (label byte, features as kept).
 pub(super) const TAUGHT: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("taught");

@@ -41,7 +41,7 @@ pub struct JournaledCount {
 
 /// A counter update as a record's payload: when (u64 LE), the entity (u64 LE), whether a value
 /// follows (a byte), the value (u64 LE), the counter's name (UTF-8).
-pub(crate) fn encode_count(c: &JournaledCount) -> Vec<u8> {
+pub fn encode_count(c: &JournaledCount) -> Vec<u8> {
     let mut out = Vec::with_capacity(25 + c.counter.len());
     out.extend_from_slice(&c.at.to_le_bytes());
     out.extend_from_slice(&c.entity.to_le_bytes());
@@ -52,7 +52,7 @@ pub(crate) fn encode_count(c: &JournaledCount) -> Vec<u8> {
 }
 
 /// [`encode_count`] undone; `None` for bytes it did not write.
-pub(crate) fn decode_count(b: &[u8]) -> Option<JournaledCount> {
+pub fn decode_count(b: &[u8]) -> Option<JournaledCount> {
     let u64_at = |i: usize| Some(u64::from_le_bytes(b.get(i..i + 8)?.try_into().ok()?));
     Some(JournaledCount {
         at: u64_at(0)?,
@@ -292,7 +292,7 @@ impl Journal {
 fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("journal.tmp");
     let _ = std::fs::remove_file(&tmp);
-    crate::store::write_private(&tmp, bytes)?;
+    crate::feedback::write_private(&tmp, bytes)?;
     std::fs::rename(&tmp, path)?;
     if let Some(dir) = path.parent() {
         File::open(dir)?.sync_all()?;

@@ -8,7 +8,11 @@
 //! hundred-odd features make some 1 KB; a mail message's two thousand, 16 KB. Retention is the
 //! caller's: [`Desk::expire_features`] forgets events decided before a time.
 
-use super::*;
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+use crate::{Desk, DeskError};
+use warden_store::redbfile::write_txn;
+use warden_store::seal::{seal, unseal};
 
 /// Kept events: keyed hash of (kind, id) → sealed (time, extractor, features).
 pub(super) const KEPT: TableDefinition<u128, &[u8]> = TableDefinition::new("kept_features");

@@ -1,7 +1,18 @@
 //! The review queue: uncertain decisions held for an analyst, claimed and resolved; a
 //! resolution's lesson waits in the outbox until the feedback store has it.
 
-use super::*;
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
+
+use crate::{
+    AuditEntry, DESK_FILE, Desk, DeskError, OUTBOX, Page, REVIEW, REVIEW_BODIES, REVIEW_BY_MESSAGE,
+    REVIEW_BY_STATUS, REVIEW_FEATURES, REVIEW_RANK, SEQUENCES, append_audit, bound, limits, next_id,
+    open_json, seal_json,
+};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::Ordering;
+use warden_core::Reason;
+use warden_store::redbfile::write_txn;
+use warden_store::seal::{seal, unseal};
 
 /// Where a review item stands.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,9 +68,10 @@ pub struct ReviewItem {
     /// When it was claimed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claimed_at: Option<u64>,
-    /// The label it was resolved with.
+    /// The label it was resolved with, in its kind's words (`spam`, `ham` for mail): the
+    /// caller checks the word, the desk keeps it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<MailLabel>,
+    pub label: Option<String>,
     /// Who resolved it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_by: Option<String>,
@@ -476,7 +488,7 @@ impl Desk {
         &self,
         id: u64,
         who: &str,
-        label: MailLabel,
+        label: &str,
         reason: &str,
         now: u64,
         lesson: Option<Lesson>,
@@ -484,12 +496,12 @@ impl Desk {
         let reason = bound(reason, self.reason_bytes.load(Ordering::Relaxed));
         self.update_item(id, lesson, |item| {
             item.may_resolve(who)?;
-            let previous = match item.label {
-                Some(l) => l.as_str().to_owned(),
+            let previous = match &item.label {
+                Some(l) => l.clone(),
                 None => format!("decision:{}", item.action),
             };
             item.status = ReviewStatus::Resolved;
-            item.label = Some(label);
+            item.label = Some(label.to_owned());
             item.resolved_by = Some(who.to_owned());
             item.resolved_at = Some(now);
             item.resolution = Some(reason.clone());
@@ -499,7 +511,7 @@ impl Desk {
                 actor: who.into(),
                 message: Some(item.message.clone()),
                 item: Some(id),
-                label: Some(label.as_str().into()),
+                label: Some(label.into()),
                 previous: Some(previous),
                 reason: Some(reason.clone()),
                 ..AuditEntry::default()

@@ -1,7 +1,13 @@
 //! Labels on entities (a sender, a domain, an address), set by analysts or by rules, with
 //! their expiry.
 
-use super::*;
+use redb::{ReadableDatabase, ReadableTable};
+
+use crate::{
+    AuditEntry, Desk, DeskError, LABELS, MAX_PAGE, Page, WebhookEvent, append_audit, open_json, seal_json,
+};
+use serde::{Deserialize, Serialize};
+use warden_store::redbfile::write_txn;
 
 /// Who set a label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,7 +2,18 @@
 //! updates, labels) goes through one thread that journals counter updates and group-commits
 //! the rest in one durable transaction.
 
-use super::*;
+use redb::ReadableTable;
+
+use crate::{
+    AUDIT, AuditEntry, Desk, DeskError, EntityLabel, FIRST_SEEN, GATHER, LABELS, LabelSource, MAX_BATCH,
+    NewReview, ReviewTables, SEQUENCES, WebhookEvent, journal_err, label_audit, next_id, queue_review,
+    seal_json,
+};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, TrySendError};
+use warden_store::journal::JournaledCount;
+use warden_store::redbfile::write_txn;
+use warden_store::seal::seal;
 
 /// Why a check's writes were not made durable. Cloned: one failure answers a whole batch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,6 +1,12 @@
 //! The audit log: every decision and every analyst's action, sealed, in sequence.
 
-use super::*;
+use redb::{ReadableDatabase, ReadableTable};
+
+use crate::{AUDIT, DESK_FILE, Desk, DeskError, FORMAT, SEQUENCES};
+use serde::{Deserialize, Serialize};
+use warden_store::feedback::StoreError;
+use warden_store::redbfile::{META, write_txn};
+use warden_store::seal::{seal, unseal};
 
 /// One entry of the audit log.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

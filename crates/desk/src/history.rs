@@ -4,7 +4,11 @@
 //! own bytes, sealed. Each entity keeps at most a set number of records; expiry and erasure
 //! remove them.
 
-use super::*;
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::{Desk, DeskError};
+use warden_store::redbfile::write_txn;
+use warden_store::seal::{seal, unseal};
 
 /// Records: (keyed hash of kind and entity, time, number within the second) → sealed bytes.
 pub(super) const HISTORY: TableDefinition<(u128, u64, u32), &[u8]> = TableDefinition::new("history");

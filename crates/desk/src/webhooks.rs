@@ -1,7 +1,12 @@
 //! The webhooks' outbox: every change of an entity's state, written in the change's own
 //! transaction when `[webhooks]` is on, waiting until the operator's service has taken it.
 
-use super::*;
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+use crate::{Desk, DeskError, EntityLabel, SEQUENCES, next_id, open_json, seal_json};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::Ordering;
+use warden_store::redbfile::write_txn;
 
 /// Events waiting for delivery, by sequence number (sealed JSON).
 pub(super) const WEBHOOKS: TableDefinition<u64, &[u8]> = TableDefinition::new("webhooks");

@@ -6,13 +6,11 @@
 //! order things are read back, what a damaged record does — and [`conformance`] checks an
 //! implementation against it: an implementation passes the same checks as the redb one.
 
-use warden_mail::MailLabel;
-
-use crate::desk::{
+use crate::{
     AuditEntry, Desk, DeskError, EntityLabel, EntityState, Erased, HistoryRecord, KeptFeatures, LabelOutcome,
     Lesson, Page, ReviewFeatures, ReviewItem, ReviewStatus,
 };
-use crate::store::{FeedbackRecord, NewFeedback, OnDamage, Outcome, StoreError, StoreStats};
+use warden_store::feedback::{FeedbackRecord, NewFeedback, OnDamage, Outcome, StoreError, StoreStats};
 
 /// The feedback log: every acknowledged label, in the order it was acknowledged, read back to
 /// teach a model (at start, after a reload, after a checkpoint).
@@ -66,15 +64,15 @@ pub trait FeedbackLog: Send + Sync + std::fmt::Debug {
     fn damage(&self) -> [u64; 2];
 }
 
-impl FeedbackLog for crate::store::FeedbackStore {
+impl FeedbackLog for warden_store::feedback::FeedbackStore {
     fn id(&self) -> &str {
-        crate::store::FeedbackStore::id(self)
+        warden_store::feedback::FeedbackStore::id(self)
     }
     fn message_key(&self, raw: &[u8]) -> u128 {
-        crate::store::FeedbackStore::message_key(self, raw)
+        warden_store::feedback::FeedbackStore::message_key(self, raw)
     }
     fn commit(&self, batch: &[NewFeedback]) -> Result<Vec<Outcome>, StoreError> {
-        crate::store::FeedbackStore::commit(self, batch)
+        warden_store::feedback::FeedbackStore::commit(self, batch)
     }
     fn for_each_after(
         &self,
@@ -82,22 +80,22 @@ impl FeedbackLog for crate::store::FeedbackStore {
         on_damage: OnDamage,
         each: &mut dyn FnMut(FeedbackRecord),
     ) -> Result<(), StoreError> {
-        crate::store::FeedbackStore::for_each_after(self, seq, on_damage, each)
+        warden_store::feedback::FeedbackStore::for_each_after(self, seq, on_damage, each)
     }
     fn stats(&self) -> Result<StoreStats, StoreError> {
-        crate::store::FeedbackStore::stats(self)
+        warden_store::feedback::FeedbackStore::stats(self)
     }
     fn record_checkpoint(&self, seq: u64) -> Result<(), StoreError> {
-        crate::store::FeedbackStore::record_checkpoint(self, seq)
+        warden_store::feedback::FeedbackStore::record_checkpoint(self, seq)
     }
     fn checkpoint_recorded(&self) -> Result<Option<u64>, StoreError> {
-        crate::store::FeedbackStore::checkpoint_recorded(self)
+        warden_store::feedback::FeedbackStore::checkpoint_recorded(self)
     }
     fn expire(&self, before: u64) -> Result<u64, StoreError> {
-        crate::store::FeedbackStore::expire(self, before)
+        warden_store::feedback::FeedbackStore::expire(self, before)
     }
     fn expire_bodies(&self, before: u64) -> Result<u64, StoreError> {
-        crate::store::FeedbackStore::expire_bodies(self, before)
+        warden_store::feedback::FeedbackStore::expire_bodies(self, before)
     }
     fn damage(&self) -> [u64; 2] {
         [self.damaged(), self.repaired()]
@@ -132,7 +130,7 @@ pub trait ReviewQueue: Send + Sync {
         &self,
         id: u64,
         who: &str,
-        label: MailLabel,
+        label: &str,
         reason: &str,
         now: u64,
         lesson: Option<Lesson>,
@@ -383,7 +381,7 @@ impl ReviewQueue for Desk {
         &self,
         id: u64,
         who: &str,
-        label: MailLabel,
+        label: &str,
         reason: &str,
         now: u64,
         lesson: Option<Lesson>,
@@ -440,8 +438,8 @@ pub mod conformance {
     use super::{
         AuditLog, DecisionStore, Entities, FeatureStore, FeedbackLog, HistoryStore, LabelStore, TaughtLog,
     };
-    use crate::desk::{AuditEntry, EntityLabel, HistoryRecord, KeptFeatures, LabelOutcome, LabelSource};
-    use crate::store::{FeedbackRecord, NewFeedback, OnDamage, Outcome};
+    use crate::{AuditEntry, EntityLabel, HistoryRecord, KeptFeatures, LabelOutcome, LabelSource};
+    use warden_store::feedback::{FeedbackRecord, NewFeedback, OnDamage, Outcome};
 
     fn label(message: u128, label: Label, at: u64) -> NewFeedback {
         NewFeedback {
@@ -802,7 +800,7 @@ pub mod conformance {
 #[cfg(test)]
 mod tests {
     /// A desk in a data directory of its own (the directory lives as long as the guard).
-    fn fresh_desk() -> (tempfile::TempDir, std::sync::Arc<crate::desk::Desk>) {
+    fn fresh_desk() -> (tempfile::TempDir, std::sync::Arc<crate::Desk>) {
         let dir = tempfile::tempdir().unwrap();
         let desk = crate::datadir::desk_for_test(dir.path());
         (dir, desk)
@@ -836,9 +834,9 @@ mod tests {
 
         // With its effects: the first writes its kept features and audit entry, a repeat nothing.
         use super::{AuditLog, DecisionStore, FeatureStore};
-        let kept = || crate::desk::KeptFeatures { at: 500, extractor: 0, features: vec![9] };
-        let entry = || crate::desk::AuditEntry { at: 500, kind: "decision".into(), ..Default::default() };
-        let audited = |d: &crate::desk::Desk| AuditLog::page(d, 0, 1_000).unwrap().len();
+        let kept = || crate::KeptFeatures { at: 500, extractor: 0, features: vec![9] };
+        let entry = || crate::AuditEntry { at: 500, kind: "decision".into(), ..Default::default() };
+        let audited = |d: &crate::Desk| AuditLog::page(d, 0, 1_000).unwrap().len();
         let before = audited(&desk);
         let first =
             desk.record("probe", "e-9", 500, b"allow", Some(("account", "a-9", kept())), Some(entry()));
@@ -871,11 +869,10 @@ mod tests {
         super::conformance::feature_store(&*desk);
         use super::FeatureStore;
         let id = "account-8f3a91c2";
-        desk.keep("signup", &[(id, crate::desk::KeptFeatures { at: 1, extractor: 2, features: vec![3] })])
-            .unwrap();
+        desk.keep("signup", &[(id, crate::KeptFeatures { at: 1, extractor: 2, features: vec![3] })]).unwrap();
         desk.stop();
         drop(desk);
-        let bytes = std::fs::read(dir.path().join(crate::desk::DESK_FILE)).unwrap();
+        let bytes = std::fs::read(dir.path().join(crate::DESK_FILE)).unwrap();
         assert!(!bytes.windows(id.len()).any(|w| w == id.as_bytes()), "the event's id is not in the file");
     }
 }

@@ -1,6 +1,14 @@
 //! Entities as a whole: what is kept about one (its labels, its kept features) and its erasure.
 
-use super::*;
+use redb::ReadableTable;
+
+use crate::{
+    AuditEntry, Desk, DeskError, EntityLabel, LABELS, WebhookEvent, append_audit, bound, remove_history,
+    remove_kept,
+};
+use serde::Serialize;
+use std::sync::atomic::Ordering;
+use warden_store::redbfile::write_txn;
 
 /// What the desk keeps about an entity.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -3,7 +3,11 @@
 //! keyed hash of kind and id; the decision is kept as its kind wrote it, for `[events]
 //! remember_days`.
 
-use super::*;
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::{AuditEntry, Desk, DeskError, KeptFeatures, append_audit};
+use warden_store::redbfile::write_txn;
+use warden_store::seal::{seal, unseal};
 
 /// Decisions: keyed hash of (kind, id) → sealed (time, decision bytes).
 pub(super) const DECISIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("decisions");

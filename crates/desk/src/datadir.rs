@@ -33,10 +33,10 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase};
 
-use crate::desk::{DESK_FILE, Desk};
-use crate::journal::{self, Header, Journal, Scan};
-use crate::redbfile::{META, write_txn};
-use crate::store::{self, FeedbackStore, hex, random_bytes, write_private};
+use crate::{DESK_FILE, Desk};
+use warden_store::feedback::{self, FeedbackStore, hex, random_bytes, write_private};
+use warden_store::journal::{self, Header, Journal, Scan};
+use warden_store::redbfile::{META, write_txn};
 
 /// The marker of a creation or adoption in progress; holds the identity being given.
 const INIT: &str = ".warden-init";
@@ -124,7 +124,7 @@ impl Paths {
         Paths {
             dir: dir.to_owned(),
             key: dir.join(KEY_FILE),
-            feedback: dir.join(store::FILE),
+            feedback: dir.join(feedback::FILE),
             desk: dir.join(DESK_FILE),
             journal: dir.join(journal::FILE),
             init: dir.join(INIT),
@@ -175,7 +175,7 @@ enum Which {
 impl Which {
     fn file(self) -> &'static str {
         match self {
-            Which::Feedback => store::FILE,
+            Which::Feedback => feedback::FILE,
             Which::Desk => DESK_FILE,
             Which::Journal => journal::FILE,
         }
@@ -356,7 +356,7 @@ fn open_marked(path: &Path, opts: &Options, wrote_marker: &mut bool) -> Result<D
         && check != key_check(&k)
     {
         problems.push((
-            format!("{KEY_FILE} is not the key {} was written with: it was replaced", store::FILE),
+            format!("{KEY_FILE} is not the key {} was written with: it was replaced", feedback::FILE),
             Fix::AcceptKey,
         ));
     }
@@ -509,14 +509,14 @@ fn open_marked(path: &Path, opts: &Options, wrote_marker: &mut bool) -> Result<D
     }
 
     let store = FeedbackStore::from_db(feedback_db, key)
-        .map_err(|e| damaged_db(path, store::FILE, &e.to_string()))?;
+        .map_err(|e| damaged_db(path, feedback::FILE, &e.to_string()))?;
     let desk = Desk::from_parts(desk_db, journal, audit_key)
         .map_err(|e| damaged_db(path, DESK_FILE, &e.to_string()))?;
     if opts.repair {
         let removed = store.scrub().map_err(|e| DataDirError::Io(e.to_string()))?;
         repairs.push((
             "repair",
-            format!("{}: {removed} damaged records removed, every valid one kept", store::FILE),
+            format!("{}: {removed} damaged records removed, every valid one kept", feedback::FILE),
         ));
         let removed = desk.scrub().map_err(|e| DataDirError::Io(e.to_string()))?;
         repairs.push((
@@ -870,7 +870,7 @@ mod tests {
         assert!(d.notes.iter().any(|n| n.contains("made a new data directory")), "{:?}", d.notes);
         close(d);
         assert_eq!(mode(&dir), 0o700);
-        for f in [KEY_FILE, store::FILE, DESK_FILE, journal::FILE] {
+        for f in [KEY_FILE, feedback::FILE, DESK_FILE, journal::FILE] {
             assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
         }
         assert!(!dir.join(INIT).exists());
@@ -885,7 +885,7 @@ mod tests {
         let cases: [(&str, Damage, &str); 6] = [
             (
                 "feedback deleted",
-                |d, _| std::fs::remove_file(d.join(store::FILE)).unwrap(),
+                |d, _| std::fs::remove_file(d.join(feedback::FILE)).unwrap(),
                 "feedback.redb is missing",
             ),
             ("desk emptied", |d, _| std::fs::write(d.join(DESK_FILE), b"").unwrap(), "desk.redb is empty"),
@@ -930,11 +930,24 @@ mod tests {
     /// A one-phase commit a crash cut looks like one the disk damaged, and start-up refuses both:
     /// every commit must be two-phase for a crash never to stop the server from starting.
     #[test]
+    fn the_key_survives_reopening_and_differs_between_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = store_for_test(dir.path()).message_key(b"hello");
+        assert_eq!(store_for_test(dir.path()).message_key(b"hello"), key);
+        let other = tempfile::tempdir().unwrap();
+        assert_ne!(
+            store_for_test(other.path()).message_key(b"hello"),
+            key,
+            "keys differ between installations"
+        );
+    }
+
+    #[test]
     fn every_store_commits_in_two_phases() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("data");
         let d = opened(&dir, false).unwrap();
-        for file in [store::FILE, DESK_FILE] {
+        for file in [feedback::FILE, DESK_FILE] {
             let god = read_god_byte(&dir.join(file)).unwrap().expect("a redb header");
             assert_ne!(god & REDB_TWO_PHASE, 0, "{file}: its last commit was one-phase");
         }
@@ -979,7 +992,7 @@ mod tests {
             v
         };
         {
-            let db = redb::Database::create(dir.join(store::FILE)).unwrap();
+            let db = redb::Database::create(dir.join(feedback::FILE)).unwrap();
             let txn = db.begin_write().unwrap();
             {
                 let mut t = txn.open_table(TableDefinition::<u64, &[u8]>::new("feedback")).unwrap();
@@ -1012,8 +1025,8 @@ mod tests {
             txn.commit().unwrap();
         }
         let mut old_journal = Vec::new();
-        let c = crate::journal::JournaledCount { counter: "c".into(), entity: 1, value: None, at: 9 };
-        let p = crate::journal::encode_count(&c);
+        let c = warden_store::journal::JournaledCount { counter: "c".into(), entity: 1, value: None, at: 9 };
+        let p = warden_store::journal::encode_count(&c);
         old_journal.extend_from_slice(&(p.len() as u32).to_le_bytes());
         old_journal.extend_from_slice(&p);
         std::fs::write(dir.join(journal::FILE), &old_journal).unwrap();
@@ -1023,7 +1036,7 @@ mod tests {
         let store = d.store.take().unwrap();
         let mut seen = Vec::new();
         store
-            .for_each_after(0, store::OnDamage::Fail, |r| {
+            .for_each_after(0, feedback::OnDamage::Fail, |r| {
                 seen.push((r.feedback.message, r.feedback.label.is_abusive()))
             })
             .unwrap();

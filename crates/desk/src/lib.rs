@@ -1,6 +1,6 @@
 //! The analysts' desk: the review queue, labels on entities and the audit log, in one redb
 //! database of the data directory (`desk.redb`), and the journal of the rules' window counters
-//! beside it (`counters.journal`, see [`crate::journal`]).
+//! beside it (`counters.journal`, see [`warden_store::journal`]).
 //!
 //! What the check path writes (a decision's audit entry, its review item, its counter updates
 //! and the labels its rules set) goes through one writer thread. Counter updates are appended to
@@ -27,18 +27,20 @@
 //! 64-bit hashes of entities and values, for the longest window a counter declares.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
-use warden_core::Reason;
 
-use crate::journal::{Journal, JournaledCount};
-use crate::redbfile::{META, write_txn};
-use crate::seal::{DamageLog, seal, unseal};
-use crate::store::StoreError;
-use warden_mail::MailLabel;
+use warden_store::feedback::StoreError;
+use warden_store::journal::{Journal, JournaledCount};
+use warden_store::redbfile::{META, write_txn};
+use warden_store::seal::{DamageLog, seal, unseal};
+
+pub mod datadir;
+pub mod first_seen;
+pub mod state;
 
 mod audit;
 mod decisions;
@@ -136,7 +138,7 @@ pub enum DeskError {
     Damaged(String),
 }
 
-crate::store::from_redb_errors!(DeskError, |m| DeskError::Store(StoreError::Db(m)));
+warden_store::from_redb_errors!(DeskError, |m| DeskError::Store(StoreError::Db(m)));
 
 /// A page of a listing and the cursor of the next one (`None`: this was the last).
 #[derive(Debug, Clone, PartialEq)]
@@ -272,12 +274,12 @@ impl Desk {
         h.update(kind.as_bytes());
         h.update(&[0]);
         h.update(value.as_bytes());
-        crate::store::hex(&h.finalize().as_bytes()[..16])
+        warden_store::feedback::hex(&h.finalize().as_bytes()[..16])
     }
 
     /// A table's key for `kind`/`id`: a keyed hash (BLAKE3 under the desk's key) that says
     /// nothing of the id without the key; `table` keeps each table's keys apart.
-    pub(super) fn keyed_id(&self, table: &str, kind: &str, id: &str) -> u128 {
+    pub(crate) fn keyed_id(&self, table: &str, kind: &str, id: &str) -> u128 {
         let mut h = blake3::Hasher::new_keyed(&self.key);
         h.update(table.as_bytes());
         h.update(&[0]);
@@ -732,18 +734,15 @@ mod tests {
         assert_eq!(desk.review_features(1).unwrap().0.features, [1, 2, 3]);
         desk.claim(1, "alice", 20).unwrap();
         assert!(matches!(desk.claim(1, "bob", 21), Err(DeskError::Conflict(m)) if m.contains("alice")));
-        assert!(matches!(
-            desk.resolve(1, "bob", MailLabel::Spam, "x", 21, None),
-            Err(DeskError::Conflict(_))
-        ));
-        let (done, _) = desk.resolve(1, "alice", MailLabel::Spam, "phishing kit", 22, None).unwrap();
+        assert!(matches!(desk.resolve(1, "bob", "spam", "x", 21, None), Err(DeskError::Conflict(_))));
+        let (done, _) = desk.resolve(1, "alice", "spam", "phishing kit", 22, None).unwrap();
         assert_eq!(
-            (done.status, done.label, done.resolved_by.as_deref()),
-            (ReviewStatus::Resolved, Some(MailLabel::Spam), Some("alice"))
+            (done.status, done.label.as_deref(), done.resolved_by.as_deref()),
+            (ReviewStatus::Resolved, Some("spam"), Some("alice"))
         );
         assert!(matches!(desk.claim(1, "alice", 23), Err(DeskError::Conflict(_))));
         assert!(
-            matches!(desk.resolve(1, "bob", MailLabel::Ham, "late", 23, None), Err(DeskError::Conflict(m)) if m.contains("resolved")),
+            matches!(desk.resolve(1, "bob", "ham", "late", 23, None), Err(DeskError::Conflict(m)) if m.contains("resolved")),
             "a second resolution is refused, not written over the first"
         );
         assert!(matches!(desk.claim(99, "alice", 23), Err(DeskError::NoItem(99))));
@@ -913,14 +912,14 @@ mod tests {
             features: vec![1, 2, 3],
             body: Some(b"the message".to_vec()),
         };
-        let (_, seq) = desk.resolve(1, "alice", MailLabel::Spam, "kit", 30, Some(lesson(true))).unwrap();
-        assert!(desk.resolve(1, "bob", MailLabel::Ham, "no", 31, Some(lesson(false))).is_err());
+        let (_, seq) = desk.resolve(1, "alice", "spam", "kit", 30, Some(lesson(true))).unwrap();
+        assert!(desk.resolve(1, "bob", "ham", "no", 31, Some(lesson(false))).is_err());
         assert_eq!(desk.outbox(true).unwrap(), [(seq.unwrap(), lesson(true))], "one resolution, one lesson");
         desk.clear_lesson(seq.unwrap()).unwrap();
         assert!(desk.outbox(true).unwrap().is_empty());
         // Emptied, the outbox never gives a number twice.
         write(&desk, uncertain(10, 0.5)).await;
-        let (_, again) = desk.resolve(2, "alice", MailLabel::Ham, "fine", 40, Some(lesson(false))).unwrap();
+        let (_, again) = desk.resolve(2, "alice", "ham", "fine", 40, Some(lesson(false))).unwrap();
         assert!(again > seq, "{again:?} after {seq:?}");
         let lesson = Lesson { body: None, ..lesson(false) };
         assert_eq!(decode_lesson(&encode_lesson(&lesson)), Some(lesson));

@@ -57,10 +57,12 @@ pub enum StoreError {
 
 /// `From` every redb error an operation can give, for an error type, by way of the message
 /// (`$wrap` makes the type's value from it).
+#[macro_export]
 macro_rules! from_redb_errors {
     ($target:ty, $wrap:expr) => {
-        $crate::store::from_redb_errors!(@each $target, $wrap;
-            redb::DatabaseError, redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
+        $crate::from_redb_errors!(@each $target, $wrap;
+            $crate::redb::DatabaseError, $crate::redb::TransactionError, $crate::redb::TableError,
+            $crate::redb::StorageError, $crate::redb::CommitError);
     };
     (@each $target:ty, $wrap:expr; $($t:ty),*) => {$(
         impl From<$t> for $target {
@@ -70,7 +72,6 @@ macro_rules! from_redb_errors {
         }
     )*};
 }
-pub(crate) use from_redb_errors;
 
 from_redb_errors!(StoreError, StoreError::Db);
 
@@ -172,7 +173,7 @@ impl FeedbackStore {
     /// A store over `db` (made or opened by the data directory, which has checked whose it
     /// is), hashing messages under `key`. Its tables are made when absent; records of the
     /// first format (no checksums) are written again with their checksums.
-    pub(crate) fn from_db(db: Database, key: [u8; 32]) -> Result<Self, StoreError> {
+    pub fn from_db(db: Database, key: [u8; 32]) -> Result<Self, StoreError> {
         let txn = crate::redbfile::write_txn(&db)?;
         let id = {
             txn.open_table(RECORDS)?;
@@ -555,14 +556,15 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub(crate) fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
+/// `N` bytes from the operating system's random source.
+pub fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
     let mut b = [0u8; N];
     getrandom::fill(&mut b).map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(b)
 }
 
 /// Writes a new file readable by its owner only, durably.
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -589,10 +591,17 @@ mod tests {
         }
     }
 
+    /// The store of a data directory at `dir` (the data directory's key checks are
+    /// `warden-desk`'s), under a fixed key.
+    fn store_in(dir: &std::path::Path) -> FeedbackStore {
+        let db = Database::create(dir.join(FILE)).unwrap();
+        FeedbackStore::from_db(db, [7; 32]).unwrap()
+    }
+
     #[test]
     fn kept_bodies_read_back_with_their_records_and_expire_on_their_own() {
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::datadir::store_for_test(dir.path());
+        let store = store_in(dir.path());
         let with = |m, at| NewFeedback { body: Some(format!("message {m}").into_bytes()), ..fb(m, true, at) };
         store.commit(&[with(1, 10), fb(2, true, 20), with(3, 30)]).unwrap();
         let bodies = |s: &FeedbackStore| all(s).into_iter().map(|r| r.feedback.body).collect::<Vec<_>>();
@@ -613,7 +622,7 @@ mod tests {
     #[test]
     fn labels_are_stored_in_order_and_repeats_and_corrections_are_told_apart() {
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::datadir::store_for_test(dir.path());
+        let store = store_in(dir.path());
         let out = store.commit(&[fb(10, true, 1), fb(11, false, 1), fb(10, true, 2)]).unwrap();
         assert_eq!(out, [Outcome::New { seq: 1 }, Outcome::New { seq: 2 }, Outcome::Duplicate { seq: 1 }]);
         let out = store.commit(&[fb(10, false, 3), fb(10, false, 3)]).unwrap();
@@ -629,14 +638,14 @@ mod tests {
     }
 
     #[test]
-    fn the_store_its_identity_and_its_key_survive_reopening() {
+    fn the_store_and_its_identity_survive_reopening_and_its_key_decides_message_keys() {
         let dir = tempfile::tempdir().unwrap();
         let (id, key) = {
-            let store = crate::datadir::store_for_test(dir.path());
+            let store = store_in(dir.path());
             store.commit(&[fb(1, true, 1)]).unwrap();
             (store.id().to_owned(), store.message_key(b"hello"))
         };
-        let store = crate::datadir::store_for_test(dir.path());
+        let store = store_in(dir.path());
         assert_eq!(store.id(), id);
         assert_eq!(store.message_key(b"hello"), key);
         assert_ne!(store.message_key(b"hello!"), key);
@@ -644,21 +653,17 @@ mod tests {
         assert_eq!(store.commit(&[fb(1, true, 2)]).unwrap(), [Outcome::Duplicate { seq: 1 }]);
 
         let other = tempfile::tempdir().unwrap();
-        let elsewhere = crate::datadir::store_for_test(other.path());
+        let elsewhere = store_in(other.path());
         assert_ne!(elsewhere.id(), id);
-        assert_ne!(elsewhere.message_key(b"hello"), key, "keys differ between installations");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("secret.key")).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
+        let db = Database::create(other.path().join("other.redb")).unwrap();
+        let other_key = FeedbackStore::from_db(db, [8; 32]).unwrap();
+        assert_ne!(other_key.message_key(b"hello"), key, "keys differ between installations");
     }
 
     #[test]
     fn expiry_deletes_old_records_but_never_the_newest() {
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::datadir::store_for_test(dir.path());
+        let store = store_in(dir.path());
         store.commit(&[fb(1, true, 10), fb(2, true, 20), fb(3, false, 30)]).unwrap();
         assert_eq!(store.expire(25).unwrap(), 2);
         assert_eq!(all(&store).iter().map(|r| r.seq).collect::<Vec<_>>(), [3]);
@@ -690,7 +695,7 @@ mod tests {
     #[test]
     fn a_damaged_record_stops_a_strict_read_is_skipped_at_run_time_and_a_scrub_removes_it() {
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::datadir::store_for_test(dir.path());
+        let store = store_in(dir.path());
         store.commit(&[fb(1, true, 1), fb(2, false, 2), fb(3, true, 3)]).unwrap();
         // Damage record 2 in place, as a flipped byte on disk would.
         let txn = store.db.begin_write().unwrap();
@@ -723,7 +728,7 @@ mod tests {
     #[test]
     fn removing_the_newest_record_in_a_repair_never_reuses_its_number() {
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::datadir::store_for_test(dir.path());
+        let store = store_in(dir.path());
         store.commit(&[fb(1, true, 1), fb(2, false, 2)]).unwrap();
         let txn = store.db.begin_write().unwrap();
         txn.open_table(RECORDS).unwrap().insert(2, &b"garbage"[..]).unwrap();
