@@ -7,9 +7,11 @@ goes first alternates), both pinned to the same core, so that both see every pha
 machine. Timing one build after the other does not: on the VM these figures come from, two
 runs of the same binary a minute apart differ by up to 30%.
 
-    cargo build --release -p warden-engine --example decide_chunks
+    cargo build --release -p warden-mail --example decide_chunks
     cp target/release/examples/decide_chunks /tmp/a
-    RUSTFLAGS=… cargo build --release -p warden-engine --example decide_chunks   # the other build
+    RUSTFLAGS=… cargo build --release -p warden-mail --example decide_chunks   # the other build
+
+(Before 2026-12-07 the example was `warden-engine`'s: `-p warden-engine` at those commits.)
     bench/ab-builds.py /tmp/a target/release/examples/decide_chunks [--rounds 8] [--corpus DIR] [--explained]
 
 Prints each build's best and median µs per message over the rounds, and the second build's

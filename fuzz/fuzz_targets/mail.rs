@@ -9,11 +9,11 @@ use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use warden_core::{Event, HashedSink, NamedSink};
-use warden_engine::{Config, MailEngine};
+use warden_mail::engine::{Config, MailEngine};
 use warden_mail::{Mail, MailConfig};
 
 static ENGINE: LazyLock<MailEngine> = LazyLock::new(|| {
-    MailEngine::new(warden_engine::starter_model().expect("starter model"), Config::default()).expect("config")
+    MailEngine::new(warden_mail::engine::starter_model().expect("starter model"), Config::default()).expect("config")
 });
 
 // Small limits so that the fuzzer reaches the truncation paths too, and an operator's own brand

@@ -12,6 +12,7 @@ pub mod brands;
 pub mod catalogue;
 mod config;
 mod domain;
+pub mod engine;
 pub mod explain;
 pub mod extract;
 mod facts;

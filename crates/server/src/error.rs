@@ -54,10 +54,10 @@ pub enum ServerError {
     Geo(#[from] warden_geo::GeoError),
     /// The thresholds in force cannot be used with the model.
     #[error("[thresholds]: {0}")]
-    Thresholds(warden_engine::ConfigError),
+    Thresholds(warden_mail::engine::ConfigError),
     /// The model's own thresholds cannot be used.
     #[error(transparent)]
-    ModelThresholds(warden_engine::ConfigError),
+    ModelThresholds(warden_mail::engine::ConfigError),
     /// The rule files do not check: every error, one a line (`file:line:column: what`).
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Rules(Vec<warden_rules::Diagnostic>),

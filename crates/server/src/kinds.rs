@@ -16,7 +16,8 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::{Map, Value, json};
 use warden_core::time::EventTime;
-use warden_core::{Action, FeatureVec, Kind, Label, Reason, Thresholds, sigmoid};
+use warden_core::{Action, Decision, FeatureVec, Kind, Label, Reason, Thresholds};
+use warden_engine::{Scored, combine};
 use warden_learn::{Model, OnlineLearner};
 
 use crate::AppState;
@@ -141,11 +142,22 @@ impl<K: JsonKind> Served for Pipeline<K> {
             .map_err(|e| KindError::Bad(e.to_string()))?;
         // Entities are named in lower case wherever they are kept, as labels name them.
         let entity = read.entity.to_lowercase();
-        let score = self.model.read().expect("not poisoned").learner.predict(&read.features)
-            + read.signals.iter().map(|r| r.contribution).sum::<f64>();
-        let action = self.thresholds.action(score);
-        let mut reasons = read.signals.clone();
-        reasons.push(Reason::new("MODEL", format!("The {} model's log-odds.", K::Kind::NAME), score));
+        // The shared pipeline: the model, the kind's signals, its thresholds (rules on JSON
+        // kinds are still to come).
+        let (decision, _) = {
+            let model = self.model.read().expect("not poisoned");
+            let scored = Scored::<K::Kind> {
+                model: &model,
+                features: read.features.len(),
+                model_score: model.learner.predict(&read.features),
+                points: read.signals.iter().map(|r| r.contribution).sum(),
+                rules: None,
+                forced: None,
+                reasons: read.signals.clone(),
+            };
+            combine(scored, &self.thresholds)
+        };
+        let Decision { action, score, probability, mut reasons, .. } = decision;
         if time.clamped {
             reasons.push(Reason::new(
                 "EVENT_TIME_CLAMPED",
@@ -158,7 +170,7 @@ impl<K: JsonKind> Served for Pipeline<K> {
         }
         let decision = json!({
             "kind": K::Kind::NAME, "id": id, "entity": read.entity, "time": time.at,
-            "action": action.as_str(), "score": score, "probability": sigmoid(score),
+            "action": action.as_str(), "score": score, "probability": probability,
             "reasons": reasons.iter().map(|r| json!({"name": r.name, "description": r.description, "weight": r.contribution})).collect::<Vec<_>>(),
         });
         let bytes = serde_json::to_vec(&decision).expect("decisions serialise");
@@ -171,7 +183,7 @@ impl<K: JsonKind> Served for Pipeline<K> {
             entity: Some(format!("{}:{}", K::ENTITY, desk.hash(K::ENTITY, &entity))),
             action: Some(action.as_str().into()),
             score: Some(score),
-            probability: Some(sigmoid(score)),
+            probability: Some(probability),
             reasons: reasons.iter().map(|r| r.name.clone()).collect(),
             ..AuditEntry::default()
         };
@@ -484,7 +496,13 @@ mod tests {
         let captcha =
             json(&post(&scan, "/v1/probe/check", &event("e-c", "a-c", r#", "captcha": "failed""#)).await.1);
         assert_eq!(captcha["action"], "block");
-        assert_eq!(captcha["reasons"][0]["name"], "CAPTCHA_FAILED");
+        // As for mail: the model's reason, then the kind's named signals.
+        assert_eq!(
+            (captcha["reasons"][0]["name"].as_str(), captcha["reasons"][1]["name"].as_str()),
+            (Some("MODEL"), Some("CAPTCHA_FAILED"))
+        );
+        let model = captcha["reasons"][0]["description"].as_str().unwrap();
+        assert!(model.contains("P(abusive)"), "{model}");
 
         // Remembers: the same id again gets the same decision and counts once.
         let again = json(&post(&scan, "/v1/probe/check", &event("e-1", "A-1", "")).await.1);

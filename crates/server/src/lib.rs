@@ -147,7 +147,7 @@ impl AppState {
         let live = Live::open(
             &mut data,
             model,
-            warden_engine::starter_model,
+            warden_mail::engine::starter_model,
             settings.engine(),
             &settings.feedback,
         )?;

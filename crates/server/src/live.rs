@@ -22,8 +22,8 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use warden_core::{Decision, FeatureVec, Label};
-use warden_engine::{Config, MailEngine};
 use warden_learn::{CheckpointMark, Model, ModelError};
+use warden_mail::engine::{Config, MailEngine};
 use warden_mail::{MailAction, MailLabel};
 
 use warden_desk::datadir::CHECKPOINT;
@@ -67,7 +67,7 @@ pub enum LiveError {
     Model(#[from] ModelError),
     /// The configuration does not fit.
     #[error(transparent)]
-    Config(#[from] warden_engine::ConfigError),
+    Config(#[from] warden_mail::engine::ConfigError),
     /// The data directory's model checkpoint or a stored record is damaged, missing or
     /// foreign: start-up is refused (the message says the way out).
     #[error("{0}")]
@@ -731,7 +731,7 @@ mod tests {
     fn open_with(dir: &Path, feedback: &crate::settings::FeedbackConfig) -> Arc<Live> {
         let mut data = warden_desk::datadir::open(dir, &Default::default()).unwrap();
         data.desk.stop();
-        Live::open(&mut data, None, warden_engine::starter_model, Config::default(), feedback).unwrap()
+        Live::open(&mut data, None, warden_mail::engine::starter_model, Config::default(), feedback).unwrap()
     }
 
     fn score(live: &Live, raw: &[u8]) -> f64 {
@@ -754,7 +754,7 @@ mod tests {
             let mut data = warden_desk::datadir::open(dir.path(), &Default::default()).unwrap();
             let feedback = crate::settings::FeedbackConfig::default();
             let live =
-                Live::open(&mut data, None, warden_engine::starter_model, Config::default(), &feedback)
+                Live::open(&mut data, None, warden_mail::engine::starter_model, Config::default(), &feedback)
                     .unwrap();
             live.set_rules(Some(Arc::clone(&rules)));
             let first = live.check_with(msg, None, None);
@@ -776,7 +776,8 @@ mod tests {
         let mut data = warden_desk::datadir::open(dir.path(), &Default::default()).unwrap();
         let feedback = crate::settings::FeedbackConfig::default();
         let live =
-            Live::open(&mut data, None, warden_engine::starter_model, Config::default(), &feedback).unwrap();
+            Live::open(&mut data, None, warden_mail::engine::starter_model, Config::default(), &feedback)
+                .unwrap();
         let stored = data.desk.first_seen_all().unwrap();
         assert_eq!(stored.len(), 1);
         let (age, new) = live.first_seen().observe("example.com", stored[0].1 + 86_400);
@@ -820,7 +821,7 @@ mod tests {
         let live = open(dir.path());
         teach_all(&live).await;
         let taught: Vec<f64> = MSGS.iter().map(|m| score(&live, m)).collect();
-        let fresh = warden_engine::starter_model().unwrap();
+        let fresh = warden_mail::engine::starter_model().unwrap();
         let untaught = MailEngine::new(fresh.clone(), Config::default()).unwrap().decide(MSGS[0]).score;
         assert_ne!(untaught, taught[0], "the labels moved the live model");
         live.replace_model(fresh).unwrap();
@@ -857,7 +858,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let live = open(dir.path());
         teach_all(&live).await;
-        let mut other = warden_engine::starter_model().unwrap();
+        let mut other = warden_mail::engine::starter_model().unwrap();
         let mail = warden_mail::MailConfig { max_words: 7, ..Default::default() };
         other.meta.extractor = serde_json::to_value(&mail).unwrap();
         let learned = other.meta.messages;

@@ -40,8 +40,8 @@ impl AppState {
         // The thresholds in force are checked, against the model that will be live, before
         // anything is swapped: the file's may only rise once the model's fill the gaps.
         let own = match &model {
-            Some(m) => warden_engine::ActionThresholds::of_model(m),
-            None => self.0.live.with_engine(|e| warden_engine::ActionThresholds::of_model(e.model())),
+            Some(m) => warden_mail::engine::ActionThresholds::of_model(m),
+            None => self.0.live.with_engine(|e| warden_mail::engine::ActionThresholds::of_model(e.model())),
         }
         .map_err(ServerError::ModelThresholds)?;
         next.thresholds.resolve(own.as_ref()).0.check().map_err(ServerError::Thresholds)?;

@@ -205,8 +205,9 @@ mod tests {
 
     #[tokio::test]
     async fn required_score_is_the_reject_threshold_in_force() {
-        let mut model = warden_engine::starter_model().unwrap();
-        warden_engine::ActionThresholds { junk: 2.0, quarantine: 7.0, reject: 12.5 }.put_in_model(&mut model);
+        let mut model = warden_mail::engine::starter_model().unwrap();
+        warden_mail::engine::ActionThresholds { junk: 2.0, quarantine: 7.0, reject: 12.5 }
+            .put_in_model(&mut model);
         let open = |settings: crate::Settings, dir: &std::path::Path| {
             let mut settings = settings;
             settings.mail_auth.nameservers = vec!["127.0.0.1:9".into()];

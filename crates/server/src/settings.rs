@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
-use warden_engine::{Config, ExplainConfig, ThresholdConfig};
 use warden_mail::MailConfig;
+use warden_mail::engine::{Config, ExplainConfig, ThresholdConfig};
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]

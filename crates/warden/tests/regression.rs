@@ -569,7 +569,7 @@ fn flipped_bytes_in_the_stores_were_read_as_data() {
     assert!(flip(&dir.join("feedback.redb"), b"MARKER-FEEDBACK-0001", b"MARKER-FEEDBACK-0003") > 0);
     // A model from elsewhere is taught every stored record: the damaged one is read.
     let model = tmp.path().join("starter.wdm");
-    warden_engine::starter_model().unwrap().save(&model, false).unwrap();
+    warden_mail::engine::starter_model().unwrap().save(&model, false).unwrap();
     let args = ["--model", model.to_str().unwrap()];
     let refused = Server::launch(&dir, Launch { args: &args, ..Launch::default() }).err();
     let refused = refused.expect("start refused on a damaged record");

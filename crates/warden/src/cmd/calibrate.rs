@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde_json::json;
 use warden_corpus::metrics::{self, HamShareThreshold};
-use warden_engine::ActionThresholds;
+use warden_mail::engine::ActionThresholds;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use serde_json::json;
 use warden_core::sigmoid;
 use warden_corpus::metrics;
-use warden_engine::MailEngine;
+use warden_mail::engine::MailEngine;
 
 use crate::Mode;
 

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use warden_corpus::{Corpus, Item};
-use warden_engine::Config;
 use warden_learn::{FtrlParams, LearnerSpec, Model, RehearsalParams};
+use warden_mail::engine::Config;
 
 use crate::LearnerArg;
 
@@ -33,14 +33,14 @@ pub struct EngineArgs {
 
 impl EngineArgs {
     /// The engine these arguments describe.
-    pub fn engine(&self) -> Result<warden_engine::MailEngine> {
+    pub fn engine(&self) -> Result<warden_mail::engine::MailEngine> {
         engine(self.model.as_deref(), self.config.as_deref())
     }
 }
 
 /// The engine of a model file (or the starter model) and a configuration file (or defaults).
-pub fn engine(model: Option<&Path>, config: Option<&Path>) -> Result<warden_engine::MailEngine> {
-    Ok(warden_engine::MailEngine::new(load_model(model)?, load_config(config)?)?)
+pub fn engine(model: Option<&Path>, config: Option<&Path>) -> Result<warden_mail::engine::MailEngine> {
+    Ok(warden_mail::engine::MailEngine::new(load_model(model)?, load_config(config)?)?)
 }
 
 /// The engine's part of the configuration file (or the defaults), with the environment's
@@ -53,7 +53,7 @@ pub fn load_config(path: Option<&Path>) -> Result<Config> {
 pub fn load_model(path: Option<&Path>) -> Result<Model> {
     match path {
         Some(p) => Model::load(p).with_context(|| format!("cannot load model {}", p.display())),
-        None => warden_engine::starter_model().context("the built-in starter model is damaged"),
+        None => warden_mail::engine::starter_model().context("the built-in starter model is damaged"),
     }
 }
 
@@ -182,8 +182,9 @@ pub fn model_info(
     let mut v = serde_json::to_value(&model.meta)?;
     v["load_ms"] = serde_json::json!((elapsed.as_secs_f64() * 1e3 * 100.0).round() / 100.0);
     // The thresholds a decision with this model and configuration uses, and where each is from.
-    let (t, from) =
-        load_config(config)?.thresholds.resolve(warden_engine::ActionThresholds::of_model(&model)?.as_ref());
+    let (t, from) = load_config(config)?
+        .thresholds
+        .resolve(warden_mail::engine::ActionThresholds::of_model(&model)?.as_ref());
     v["thresholds_in_force"] = serde_json::json!({
         "junk": { "value": t.junk, "from": from[0] },
         "quarantine": { "value": t.quarantine, "from": from[1] },
@@ -193,7 +194,7 @@ pub fn model_info(
     if corpora.is_empty() {
         return Ok(());
     }
-    let engine = warden_engine::MailEngine::new(model, Config::default())?;
+    let engine = warden_mail::engine::MailEngine::new(model, Config::default())?;
     let items = read_corpora(corpora, None)?;
     let bar = progress(items.len(), "naming features");
     let mut seen: std::collections::HashMap<String, (f64, u32)> = std::collections::HashMap::new();

@@ -103,9 +103,9 @@ fn backtest(args: Backtest) -> anyhow::Result<ExitCode> {
             anyhow::bail!("the rules do not check ({} errors)", errors.len());
         }
     };
-    let config = warden_engine::Config::default();
+    let config = warden_mail::engine::Config::default();
     let model = super::new_model(&args.learner, &config)?;
-    let mut engine = warden_engine::MailEngine::new(model, config)?;
+    let mut engine = warden_mail::engine::MailEngine::new(model, config)?;
     engine.set_rules(Some(rules.clone()));
     let items = super::read_corpora(&args.corpora, args.shuffle)?;
     let bar = super::progress(items.len(), "backtesting");

@@ -83,7 +83,7 @@ pub fn run(args: Args) -> Result<()> {
     let settings = args.settings()?;
     let model = args.model.as_deref().map(|p| super::load_model(Some(p))).transpose()?;
     if args.check_config {
-        let engine = warden_engine::MailEngine::new(
+        let engine = warden_mail::engine::MailEngine::new(
             match model {
                 Some(m) => m,
                 None => super::load_model(None)?,
@@ -186,12 +186,12 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 /// The action thresholds a decision uses and where each came from, on one line.
-fn thresholds_in_force(engine: &warden_engine::MailEngine) -> String {
+fn thresholds_in_force(engine: &warden_mail::engine::MailEngine) -> String {
     let (t, sources) = engine.thresholds();
-    let from = |s: warden_engine::ThresholdSource| match s {
-        warden_engine::ThresholdSource::Configuration => "configuration",
-        warden_engine::ThresholdSource::Model => "model",
-        warden_engine::ThresholdSource::BuiltIn => "built-in",
+    let from = |s: warden_mail::engine::ThresholdSource| match s {
+        warden_mail::engine::ThresholdSource::Configuration => "configuration",
+        warden_mail::engine::ThresholdSource::Model => "model",
+        warden_mail::engine::ThresholdSource::BuiltIn => "built-in",
     };
     format!(
         "junk {:?} ({}), quarantine {:?} ({}), reject {:?} ({})",

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use warden_engine::MailEngine;
+use warden_mail::engine::MailEngine;
 
 #[derive(clap::Args)]
 pub struct Args {

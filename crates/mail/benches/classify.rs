@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use warden_engine::{Config, MailEngine};
 use warden_learn::OnlineLearner;
+use warden_mail::engine::{Config, MailEngine};
 
 fn corpora_dir() -> PathBuf {
     std::env::var_os("WARDEN_CORPORA")
@@ -62,7 +62,7 @@ fn memory_latency_ns() -> f64 {
 }
 
 fn bench(c: &mut Criterion) {
-    let model = warden_engine::starter_model().expect("starter model");
+    let model = warden_mail::engine::starter_model().expect("starter model");
     let engine = MailEngine::new(model, Config::default()).expect("default config");
     for corpus in ["spamassassin", "modern"] {
         let (label, msgs) = messages(corpus);

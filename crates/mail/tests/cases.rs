@@ -19,7 +19,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use warden_engine::{Config, MailEngine};
+use warden_mail::engine::{Config, MailEngine};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -31,7 +31,8 @@ fn run(path: &Path) -> Result<(), String> {
     let split = text.windows(5).position(|w| w == b"\n---\n").ok_or("no `---` line before the message")?;
     let head = std::str::from_utf8(&text[..split]).map_err(|e| e.to_string())?;
     let raw = &text[split + 5..];
-    let mut engine = MailEngine::new(warden_engine::starter_model().unwrap(), Config::default()).unwrap();
+    let mut engine =
+        MailEngine::new(warden_mail::engine::starter_model().unwrap(), Config::default()).unwrap();
     let mut checks = Vec::new();
     for (n, line) in head.lines().enumerate().map(|(n, l)| (n + 1, l.trim())) {
         if line.is_empty() || line.starts_with('#') {

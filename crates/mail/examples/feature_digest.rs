@@ -5,11 +5,12 @@
 //! A change meant to make extraction faster without changing what it extracts must leave the
 //! digest as it was (the starter model's extractor settings are used).
 
-use warden_engine::{Config, MailEngine};
+use warden_mail::engine::{Config, MailEngine};
 
 fn main() {
-    let engine = MailEngine::new(warden_engine::starter_model().expect("starter model"), Config::default())
-        .expect("default config");
+    let engine =
+        MailEngine::new(warden_mail::engine::starter_model().expect("starter model"), Config::default())
+            .expect("default config");
     let (mut digest, mut features) = (0u64, 0usize);
     for corpus in std::env::args().skip(1) {
         let c = warden_corpus::Corpus::open(std::path::Path::new(&corpus)).expect("a corpus");

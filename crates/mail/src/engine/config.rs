@@ -3,10 +3,10 @@
 //! overrides) is read by `warden_server::Settings`; every key is optional and unknown keys
 //! are refused by name.
 
+use crate::MailAction;
+use crate::MailConfig;
 use serde::{Deserialize, Serialize};
 use warden_core::Thresholds;
-use warden_mail::MailAction;
-use warden_mail::MailConfig;
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -184,7 +184,7 @@ pub struct Config {
     /// Explanations.
     pub explain: ExplainConfig,
     /// Points a named signal adds to the score, by name (`PADDED_SUBJECT = 0.5`), in place of
-    /// its built-in points (`warden_mail::extract::SIGNALS`); 0 leaves it to the model.
+    /// its built-in points (`crate::extract::SIGNALS`); 0 leaves it to the model.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub signals: std::collections::BTreeMap<String, f64>,
 }
@@ -192,7 +192,7 @@ pub struct Config {
 impl Config {
     /// The points of each named signal: the built-in ones, with `[signals]` in their place.
     pub fn signal_points(&self) -> Result<Vec<(&'static str, f64)>, ConfigError> {
-        let mut points = warden_mail::extract::SIGNALS.to_vec();
+        let mut points = crate::extract::SIGNALS.to_vec();
         for (name, &value) in &self.signals {
             let Some(slot) = points.iter_mut().find(|(n, _)| n == name) else {
                 let known: Vec<&str> = points.iter().map(|(n, _)| *n).collect();

@@ -1,7 +1,7 @@
 //! What the timing examples share: a corpus's messages in the order the classify bench reads
 //! them (shuffled with seed 1), and the engine they are decided by.
 
-use warden_engine::{Config, MailEngine};
+use warden_mail::engine::{Config, MailEngine};
 
 /// The readable messages of the corpus at `path`, shuffled with seed 1.
 pub fn messages(path: &str) -> Vec<Vec<u8>> {
@@ -12,6 +12,6 @@ pub fn messages(path: &str) -> Vec<Vec<u8>> {
 
 /// The starter model with the default configuration.
 pub fn starter_engine() -> MailEngine {
-    MailEngine::new(warden_engine::starter_model().expect("starter model"), Config::default())
+    MailEngine::new(warden_mail::engine::starter_model().expect("starter model"), Config::default())
         .expect("default config")
 }
