@@ -286,11 +286,12 @@ pub trait TaughtLog: Send + Sync {
         label: warden_core::Label,
         features: &KeptFeatures,
     ) -> Result<u64, DeskError>;
-    /// Every label recorded for `kind`, in order.
+    /// Every label recorded for `kind` after number `after` (0: all), in order, with its number.
     fn each(
         &self,
         kind: &str,
-        each: &mut dyn FnMut(warden_core::Label, KeptFeatures),
+        after: u64,
+        each: &mut dyn FnMut(u64, warden_core::Label, KeptFeatures),
     ) -> Result<(), DeskError>;
 }
 
@@ -306,9 +307,10 @@ impl TaughtLog for Desk {
     fn each(
         &self,
         kind: &str,
-        each: &mut dyn FnMut(warden_core::Label, KeptFeatures),
+        after: u64,
+        each: &mut dyn FnMut(u64, warden_core::Label, KeptFeatures),
     ) -> Result<(), DeskError> {
-        self.each_taught(kind, each)
+        self.each_taught(kind, after, each)
     }
 }
 
@@ -741,7 +743,7 @@ pub mod conformance {
         assert!(store.get("signup", "race").unwrap().is_some());
     }
 
-    /// Numbered per kind, read back in order, kinds apart.
+    /// Numbered per kind, read back in order from any number, kinds apart.
     pub fn taught_log(log: &dyn TaughtLog) {
         use warden_core::Label;
         let f = |n: u64| KeptFeatures { at: n, extractor: 0, features: vec![n, n + 1] };
@@ -749,8 +751,17 @@ pub mod conformance {
         assert_eq!(log.record("signup", Label::Legitimate, &f(2)).unwrap(), 1, "numbered per kind");
         assert_eq!(log.record("probe", Label::Legitimate, &f(3)).unwrap(), 2);
         let mut seen = Vec::new();
-        log.each("probe", &mut |l, k| seen.push((l, k))).unwrap();
-        assert_eq!(seen, [(Label::Abusive, f(1)), (Label::Legitimate, f(3))], "in order, this kind's only");
+        log.each("probe", 0, &mut |n, l, k| seen.push((n, l, k))).unwrap();
+        assert_eq!(
+            seen,
+            [(1, Label::Abusive, f(1)), (2, Label::Legitimate, f(3))],
+            "in order, this kind's only"
+        );
+        let mut after = Vec::new();
+        log.each("probe", 1, &mut |n, _, _| after.push(n)).unwrap();
+        assert_eq!(after, [2], "those after a number only (a checkpoint's)");
+        log.each("probe", 2, &mut |n, _, _| after.push(n)).unwrap();
+        assert_eq!(after, [2], "none after the last");
     }
 
     /// Appending, the newest kept, newest first, entities apart, expiry by time.

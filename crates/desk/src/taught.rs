@@ -44,16 +44,17 @@ impl Desk {
         Ok(seq)
     }
 
-    /// Calls `each` with every label taught to `kind`'s model, in order; a damaged record is
-    /// counted and skipped.
+    /// Calls `each` with every label taught to `kind`'s model after number `after`, in order,
+    /// with its number; a damaged record is counted and skipped.
     pub fn each_taught(
         &self,
         kind: &str,
-        each: &mut dyn FnMut(warden_core::Label, KeptFeatures),
+        after: u64,
+        each: &mut dyn FnMut(u64, warden_core::Label, KeptFeatures),
     ) -> Result<(), DeskError> {
         let txn = self.db.begin_read()?;
         let taught = txn.open_table(TAUGHT)?;
-        for entry in taught.range((kind, 0)..=(kind, u64::MAX))? {
+        for entry in taught.range((kind, after.saturating_add(1))..=(kind, u64::MAX))? {
             let (k, v) = entry?;
             let seq = k.value().1;
             let read =
@@ -61,7 +62,7 @@ impl Desk {
                     |(&label, rest)| Some((warden_core::Label::of(label == 1), KeptFeatures::decode(rest)?)),
                 );
             match read {
-                Some((label, features)) => each(label, features),
+                Some((label, features)) => each(seq, label, features),
                 None => self.damage.found(format!("taught {kind} {seq}"), "fails its checksum"),
             }
         }

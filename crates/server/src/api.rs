@@ -222,12 +222,18 @@ pub(crate) async fn reload(State(state): State<AppState>) -> Result<Json<serde_j
 }
 
 pub(crate) async fn checkpoint(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let live = std::sync::Arc::clone(state.live());
-    let seq = tokio::task::spawn_blocking(move || live.checkpoint())
+    let s = state.clone();
+    let (seq, kinds) = tokio::task::spawn_blocking(move || (s.live().checkpoint(), s.checkpoint_kinds()))
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(format!("checkpoint failed: {e}")))?;
-    Ok(Json(serde_json::json!({ "checkpoint": true, "last_record": seq })))
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let seq = seq.map_err(|e| ApiError::internal(format!("checkpoint failed: {e}")))?;
+    let mut by_kind = serde_json::Map::new();
+    for (kind, done) in kinds {
+        let done =
+            done.map_err(|e| ApiError::internal(format!("checkpoint of the {kind} model failed: {e}")))?;
+        by_kind.insert(kind.into(), done.into());
+    }
+    Ok(Json(serde_json::json!({ "checkpoint": true, "last_record": seq, "kinds": by_kind })))
 }
 
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {

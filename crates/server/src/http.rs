@@ -209,7 +209,13 @@ pub async fn serve(
     tokio::join!(a, b, c);
     let live = Arc::clone(state.live());
     let desk = Arc::clone(state.desk());
+    let kinds = state.clone();
     tokio::task::spawn_blocking(move || {
+        for (kind, done) in kinds.checkpoint_kinds() {
+            if let Err(e) = done {
+                tracing::error!(kind, error = %e, "the kind's last checkpoint failed; its recorded labels are taught again at start");
+            }
+        }
         desk.stop();
         live.shutdown()
     })

@@ -12,7 +12,7 @@
 //! set on the entity (audited, posted to `[webhooks]`, shown by the entity API) and the model
 //! learns the kept features.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde_json::{Map, Value, json};
 use warden_core::time::EventTime;
@@ -68,14 +68,22 @@ pub trait Served: Send + Sync {
     fn check(&self, state: &AppState, event: &Value, arrival: u64) -> Result<Value, KindError>;
     /// Takes a later verdict on an entity.
     fn feedback(&self, state: &AppState, body: &Value, now: u64) -> Result<Value, KindError>;
-    /// Teaches the model what it learned before (at start); returns how many labels.
+    /// Teaches the model what it learned before (at start): its checkpoint, then the labels
+    /// recorded after it; returns how many labels were taught again.
     fn restore(&self, state: &AppState) -> Result<u64, KindError>;
+    /// Saves the model as `<data_dir>/<kind>.wdm`, naming the last label it learned, so that a
+    /// restart teaches it only the labels after; returns that label's number.
+    fn checkpoint(&self, state: &AppState) -> Result<u64, KindError>;
 }
 
 /// The generic pipeline over one kind.
 pub struct Pipeline<K: JsonKind> {
     kind: K,
     model: RwLock<Model>,
+    /// The number of the last recorded label the model has learned. Held while a label is
+    /// recorded and learned, and while a checkpoint copies the model, so that a checkpoint
+    /// never names a label its model has not learned (nor misses one it names).
+    learned: Mutex<u64>,
     thresholds: Thresholds<<K::Kind as Kind>::Action>,
 }
 
@@ -84,8 +92,41 @@ impl<K: JsonKind> Pipeline<K> {
     pub fn new(kind: K) -> Pipeline<K> {
         let model = RwLock::new(kind.starter());
         let thresholds = kind.thresholds();
-        Pipeline { kind, model, thresholds }
+        Pipeline { kind, model, learned: Mutex::new(0), thresholds }
     }
+
+    /// The model a restart begins from: this data directory's checkpoint of the kind, and the
+    /// number of the last label it learned; else the starter model and 0. A checkpoint that
+    /// cannot be read, scores another kind or was written in another data directory is set
+    /// aside with a warning: every label is recorded, so the starter model taught them all
+    /// again is the same model.
+    fn start_from(&self, state: &AppState) -> (Model, u64) {
+        let path = checkpoint_path(state, K::Kind::NAME);
+        if !path.exists() {
+            return (self.kind.starter(), 0);
+        }
+        let ours = state.live().store_id();
+        let read = Model::load(&path).map_err(|e| e.to_string()).and_then(|m| {
+            warden_engine::check_kind::<K::Kind>(&m).map_err(|e| e.to_string())?;
+            match &m.meta.checkpoint {
+                Some(mark) if mark.store == ours => Ok((mark.seq, m)),
+                Some(mark) => Err(format!("it was written in another data directory ({})", mark.store)),
+                None => Err("it names no data directory".into()),
+            }
+        });
+        match read {
+            Ok((seq, model)) => (model, seq),
+            Err(why) => {
+                tracing::warn!(path = %path.display(), "{why}: the {} model starts afresh and is taught every recorded label", K::Kind::NAME);
+                (self.kind.starter(), 0)
+            }
+        }
+    }
+}
+
+/// Where a JSON kind's model is checkpointed.
+fn checkpoint_path(state: &AppState, kind: &str) -> std::path::PathBuf {
+    state.live().data_dir().join(format!("{kind}.wdm"))
 }
 
 fn text<'a>(event: &'a Map<String, Value>, field: &str, max: usize) -> Result<&'a str, KindError> {
@@ -223,9 +264,12 @@ impl<K: JsonKind> Served for Pipeline<K> {
         let learned = match &kept {
             Some(k) => {
                 // Recorded before it is learned: a restart teaches it again.
-                state.taught().record(K::Kind::NAME, label, k).map_err(store)?;
+                let mut learned = self.learned.lock().expect("not poisoned");
+                let seq = state.taught().record(K::Kind::NAME, label, k).map_err(store)?;
                 let x = FeatureVec::from_hashes(k.features.clone());
                 self.model.write().expect("not poisoned").learn(&x, label);
+                *learned = seq;
+                drop(learned);
                 state.features().forget(K::ENTITY, &entity).map_err(store)?;
                 true
             }
@@ -260,17 +304,31 @@ impl<K: JsonKind> Served for Pipeline<K> {
     }
 
     fn restore(&self, state: &AppState) -> Result<u64, KindError> {
-        let mut model = self.kind.starter();
+        let mut learned = self.learned.lock().expect("not poisoned");
+        let (mut model, mut last) = self.start_from(state);
         let mut n = 0;
         state
             .taught()
-            .each(K::Kind::NAME, &mut |label, k| {
+            .each(K::Kind::NAME, last, &mut |seq, label, k| {
                 model.learn(&FeatureVec::from_hashes(k.features), label);
+                last = seq;
                 n += 1;
             })
             .map_err(store)?;
         *self.model.write().expect("not poisoned") = model;
+        *learned = last;
         Ok(n)
+    }
+
+    fn checkpoint(&self, state: &AppState) -> Result<u64, KindError> {
+        let (mut model, seq) = {
+            let learned = self.learned.lock().expect("not poisoned");
+            (self.model.read().expect("not poisoned").clone(), *learned)
+        };
+        model.meta.checkpoint =
+            Some(warden_learn::CheckpointMark { store: state.live().store_id().to_owned(), seq });
+        model.save_private(&checkpoint_path(state, K::Kind::NAME), false).map_err(store)?;
+        Ok(seq)
     }
 }
 
@@ -288,6 +346,11 @@ impl Registry {
     /// The kind named `name`.
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Served>> {
         self.0.iter().find(|k| k.name() == name)
+    }
+
+    /// Every kind served.
+    pub fn all(&self) -> &[Arc<dyn Served>] {
+        &self.0
     }
 
     /// The kinds' names.
@@ -582,6 +645,29 @@ mod tests {
             probe(&Pipeline::new(Probe), "e-r3") < probe(&restarted, "e-r4") - 0.3,
             "the starter alone has not"
         );
+        // Checkpointed, a restart begins from the checkpoint and is taught only what came after.
+        let (_, body) = call_from(
+            controller.clone(),
+            [127, 0, 0, 1],
+            "POST",
+            "/v1/admin/checkpoint",
+            &[("authorization", &bearer)],
+            b"",
+        )
+        .await;
+        assert_eq!(json(&body)["kinds"]["probe"], 1, "the checkpoint holds label 1");
+        assert!(dir.path().join("probe.wdm").exists());
+        let fb = json(&post(&scan, "/v1/probe/feedback", r#"{"entity": "a-2", "label": "abusive"}"#).await.1);
+        assert_eq!(fb["outcome"], "learned");
+        let from_checkpoint = Pipeline::new(Probe);
+        assert_eq!(from_checkpoint.restore(&state).unwrap(), 1, "label 2 only");
+        assert_eq!(probe(&from_checkpoint, "e-r5"), probe(&*live, "e-r6"));
+        // A damaged checkpoint is set aside: every label is taught again, to the same model.
+        std::fs::write(dir.path().join("probe.wdm"), b"not a model").unwrap();
+        let afresh = Pipeline::new(Probe);
+        assert_eq!(afresh.restore(&state).unwrap(), 2, "labels 1 and 2");
+        assert_eq!(probe(&afresh, "e-r7"), probe(&*live, "e-r8"));
+        assert_eq!(afresh.checkpoint(&state).unwrap(), 2);
         let fb =
             json(&post(&scan, "/v1/probe/feedback", r#"{"entity": "a-1", "label": "legitimate"}"#).await.1);
         assert_eq!(fb["outcome"], "not_kept", "nothing left to learn, the label still stands");

@@ -278,6 +278,13 @@ impl AppState {
         Ok(n)
     }
 
+    /// Checkpoints the model of every kind on the generic routes (mail's is [`Live::checkpoint`]):
+    /// each kind's name with the number of the last label its checkpoint holds, or why it failed.
+    pub fn checkpoint_kinds(&self) -> Vec<(&'static str, Result<u64, kinds::KindError>)> {
+        let served: Vec<_> = self.0.kinds.read().expect("not poisoned").all().to_vec();
+        served.iter().map(|k| (k.name(), k.checkpoint(self))).collect()
+    }
+
     /// The kind served under `name`.
     pub fn kind(&self, name: &str) -> Option<Arc<dyn kinds::Served>> {
         self.0.kinds.read().expect("not poisoned").get(name).cloned()

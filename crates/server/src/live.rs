@@ -384,6 +384,11 @@ impl Live {
         &self.first_seen
     }
 
+    /// The identity of the feedback store (the data directory's), which checkpoints name.
+    pub fn store_id(&self) -> &str {
+        self.store.id()
+    }
+
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir

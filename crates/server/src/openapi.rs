@@ -113,7 +113,7 @@ pub fn spec() -> Value {
             "/v1/admin/reload": { "post": { "summary": "Reload configuration (and the --model file) without dropping a request (controller)", "security": controller,
                 "responses": { "200": { "description": "What changed" }, "400": error_response("The new configuration is invalid; nothing changed") } } },
             "/v1/admin/checkpoint": { "post": { "summary": "Write a model checkpoint now (controller)", "security": controller,
-                "responses": { "200": { "description": "The last feedback record it holds" } } } },
+                "responses": { "200": { "description": "`last_record`: the last feedback record mail's checkpoint holds; `kinds`: for each JSON kind, the last recorded label its checkpoint (`<data_dir>/<kind>.wdm`) holds" } } } },
             "/v1/review": { "get": { "summary": "Review items, newest first (controller; viewer, analyst or admin token)", "security": bearer,
                 "parameters": [
                     { "name": "status", "in": "query", "schema": { "type": "string", "enum": ["open", "claimed", "resolved"] } },

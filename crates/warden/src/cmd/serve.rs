@@ -237,6 +237,11 @@ async fn housekeeping(state: AppState, every: Duration, retention_days: u64) {
                 Ok(n) => tracing::info!(lessons = n, "resolutions' lessons waiting in the outbox were taught"),
                 Err(e) => tracing::warn!(error = %e, "resolutions' lessons stay in the outbox"),
             }
+            for (kind, done) in desk_state.checkpoint_kinds() {
+                if let Err(e) = done {
+                    tracing::error!(kind, error = %e, "checkpoint of the kind's model failed; its recorded labels are taught again at start");
+                }
+            }
             (live.checkpoint(), live.expire(retention_days))
         })
         .await;
