@@ -54,7 +54,7 @@ pub struct MailFacts {
 impl MailFacts {
     /// Reads the facts of `mail` (URL domains excepted: the extraction fills those).
     pub fn of(mail: &Mail<'_>) -> Self {
-        let mut f = MailFacts { size: mail.raw().len(), ..MailFacts::default() };
+        let mut f = MailFacts { size: mail.raw().len() + mail.context().field_len(), ..MailFacts::default() };
         let Some(msg) = mail.message() else { return f };
         if let Some((_, Some(addr))) = first_address(msg.from()) {
             f.from_address = Some(addr.to_lowercase());
@@ -78,7 +78,9 @@ impl MailFacts {
                 None => None,
             };
         }
-        for (name, value) in msg.headers_raw().take(200) {
+        let context = mail.context().auth_results.map(|v| (crate::Context::AUTH_RESULTS, v));
+        let own = msg.headers_raw().take(200 - usize::from(context.is_some()));
+        for (name, value) in context.into_iter().chain(own) {
             if name.eq_ignore_ascii_case("Authentication-Results") {
                 for (slot, method) in [(&mut f.spf, "spf"), (&mut f.dkim, "dkim"), (&mut f.dmarc, "dmarc")] {
                     if slot.is_none() {

@@ -58,15 +58,54 @@ pub struct Mail<'a> {
     raw: &'a [u8],
     parsed: Option<Message<'a>>,
     config: &'a MailConfig,
+    context: Context<'a>,
+}
+
+/// What the receiving side knows of a message besides its bytes, handed to extraction as data
+/// rather than written into a copy of the message and parsed back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Context<'a> {
+    /// The value of an `Authentication-Results` field the receiving side wrote (Warden's own
+    /// SPF, DKIM and DMARC checks). Extraction reads it as the message's first header field:
+    /// the features are those of the message with `Authentication-Results: <value>` CRLF
+    /// written at its head, counted in its size and in its limits the same way.
+    pub auth_results: Option<&'a str>,
+}
+
+impl Context<'_> {
+    /// The name of the field [`Context::auth_results`] stands for.
+    pub const AUTH_RESULTS: &'static str = "Authentication-Results";
+
+    /// The bytes the context's field would take at the head of the message (0 without one).
+    pub fn field_len(&self) -> usize {
+        self.auth_results.map_or(0, |v| Self::AUTH_RESULTS.len() + 2 + v.len() + 2)
+    }
+
+    /// The context's field as it would be written at the head of the message.
+    pub fn field(&self) -> Option<String> {
+        self.auth_results.map(|v| format!("{}: {v}\r\n", Self::AUTH_RESULTS))
+    }
 }
 
 impl<'a> Mail<'a> {
     /// Parses `bytes`. Never fails and never panics: unreadable input is kept raw.
     pub fn parse(bytes: &'a [u8], config: &'a MailConfig) -> Self {
+        Self::parse_in(bytes, config, Context::default())
+    }
+
+    /// Parses `bytes` received with `context` (see [`Context`]): the scan limit counts the
+    /// context's field, as it would count it at the head of the message.
+    pub fn parse_in(bytes: &'a [u8], config: &'a MailConfig, context: Context<'a>) -> Self {
         let bytes = strip_mbox_from_line(bytes);
-        let raw = &bytes[..bytes.len().min(config.max_scan_bytes)];
+        let room = config.max_scan_bytes.saturating_sub(context.field_len());
+        let raw = &bytes[..bytes.len().min(room)];
         let parsed = PARSER.parse(raw);
-        Mail { raw, parsed, config }
+        Mail { raw, parsed, config, context }
+    }
+
+    /// What the receiving side told of the message besides its bytes.
+    pub fn context(&self) -> Context<'a> {
+        self.context
     }
 
     /// The bytes that were analysed (without any mbox `From ` line, cut at the scan limit).

@@ -25,15 +25,15 @@ impl AppState {
     ) -> Result<Checked, ApiError> {
         let checker = Arc::clone(&self.0.checker.read().expect("not poisoned"));
         let auth = checker.check(&raw, envelope).await;
-        let prefix = auth.header.as_ref().map(|h| format!("Authentication-Results: {h}\r\n").into_bytes());
         let inline = raw.len() <= INLINE_BYTES;
         let mut c = if inline {
-            self.0.live.check_with(&raw, prefix.as_deref(), Some(envelope))
+            self.0.live.check_with(&raw, auth.header.as_deref(), Some(envelope))
         } else {
             let live = Arc::clone(&self.0.live);
             let envelope = envelope.clone();
             let raw = raw.clone();
-            tokio::task::spawn_blocking(move || live.check_with(&raw, prefix.as_deref(), Some(&envelope)))
+            let header = auth.header.clone();
+            tokio::task::spawn_blocking(move || live.check_with(&raw, header.as_deref(), Some(&envelope)))
                 .await
                 .map_err(|e| ApiError::internal(format!("decision task failed: {e}")))?
         };

@@ -286,29 +286,23 @@ impl Live {
         (c.decision, c.id, c.model_version)
     }
 
-    /// [`Live::check`], deciding on `prefix` (header fields Warden adds, such as its own
-    /// `Authentication-Results`) followed by `raw`; the id is still that of `raw`. The
-    /// envelope's client address and HELO name, when given, are what rules read as
-    /// `mail.client_ip` and `mail.helo` (the message's own Received fields can be forged).
+    /// [`Live::check`] on a message received with `auth_results`, Warden's own
+    /// `Authentication-Results` value, read as the message's first field would be (given to
+    /// extraction as data: the message is not copied). The envelope's client address and HELO
+    /// name, when given, are what rules read as `mail.client_ip` and `mail.helo` (the
+    /// message's own Received fields can be forged).
     pub fn check_with(
         &self,
         raw: &[u8],
-        prefix: Option<&[u8]>,
+        auth_results: Option<&str>,
         envelope: Option<&crate::mailauth::Envelope>,
     ) -> LiveCheck {
-        let joined;
-        let seen = match prefix {
-            Some(p) => {
-                joined = [p, raw].concat();
-                &joined[..]
-            }
-            None => raw,
-        };
+        let context = warden_mail::Context { auth_results };
         let now = now();
         let mut first_seen = Vec::new();
         let (e, version, counts, labels) = {
             let l = self.learned.read().expect("not poisoned");
-            let e = l.engine.decide_explained_features_with(seen, |facts| {
+            let e = l.engine.decide_explained_features_with(raw, context, |facts| {
                 if let Some(e) = envelope {
                     if e.ip.is_some() {
                         facts.client_ip = e.ip;

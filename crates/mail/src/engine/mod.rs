@@ -20,7 +20,7 @@ use warden_rules::{Outcome, RuleSet};
 
 use crate::explain::FAMILIES;
 use crate::extract::ns::SIGNAL;
-use crate::{Mail, MailAction, MailConfig, MailFacts, MailKind, MailLabel};
+use crate::{Context, Mail, MailAction, MailConfig, MailFacts, MailKind, MailLabel};
 
 /// The starter model that ships inside the binary (see the README for what it learned).
 static STARTER_MODEL: &[u8] =
@@ -243,7 +243,7 @@ impl MailEngine {
 
     /// [`MailEngine::decide_explained`], with the message's features (to learn it later).
     pub fn decide_explained_features(&self, raw: &[u8]) -> (Decision<MailAction>, FeatureVec) {
-        let e = self.decide_explained_features_with(raw, |_| {});
+        let e = self.decide_explained_features_with(raw, Context::default(), |_| {});
         (e.decision, e.features)
     }
 
@@ -255,7 +255,8 @@ impl MailEngine {
         facts
     }
 
-    /// [`MailEngine::decide_explained_features`], letting the caller correct the facts rules
+    /// [`MailEngine::decide_explained_features`] on a message received with `context` (the
+    /// receiving side's own authentication verdicts, [`Context`]), letting the caller correct the facts rules
     /// read with what it knows better than the message does (the SMTP envelope's client
     /// address and HELO name) and keep its history of them (when a sender domain was first
     /// seen). `adjust` is called on every decision; without rules, on facts that hold the sender's
@@ -263,9 +264,10 @@ impl MailEngine {
     pub fn decide_explained_features_with(
         &self,
         raw: &[u8],
+        context: Context<'_>,
         adjust: impl FnOnce(&mut MailFacts),
     ) -> Detailed {
-        let mail = Mail::parse(raw, &self.config.mail);
+        let mail = Mail::parse_in(raw, &self.config.mail, context);
         let mut sink = RecordingSink::looking(8192, self.model.learner.warmer());
         let mut facts = MailFacts::default();
         let want_facts = self.rules.is_some();

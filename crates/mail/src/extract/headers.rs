@@ -18,15 +18,22 @@ const MAX_HEADERS: usize = 200;
 const MAX_HOPS: usize = 4;
 
 /// Emits the header features, and keeps in `clues` what the named signals read of the same
-/// fields (the From domain, authentication verdicts, the unsubscribe fields).
-pub(super) fn extract(msg: &Message<'_>, clues: &mut Clues, out: &mut Emitter<'_>) {
-    header_names(msg, out);
+/// fields (the From domain, authentication verdicts, the unsubscribe fields). `context_auth`
+/// is the receiving side's own `Authentication-Results` value ([`crate::Context`]), read as
+/// the message's first field.
+pub(super) fn extract(
+    msg: &Message<'_>,
+    context_auth: Option<&str>,
+    clues: &mut Clues,
+    out: &mut Emitter<'_>,
+) {
+    header_names(msg, context_auth.is_some(), out);
     let from = sender(msg, out);
     recipients(msg, from.as_deref(), out);
     let hops = received_hops(msg);
     received(&hops, out);
     mailer(msg, out);
-    auth(msg, clues, out);
+    auth(msg, context_auth, clues, out);
     date_and_id(msg, &hops.newest, from.as_deref(), out);
     clues.from_domain = from;
 }
@@ -51,11 +58,14 @@ fn received_hops<'x>(msg: &'x Message<'x>) -> Hops<'x> {
     hops
 }
 
-fn header_names(msg: &Message<'_>, out: &mut Emitter<'_>) {
+fn header_names(msg: &Message<'_>, with_context: bool, out: &mut Emitter<'_>) {
     let headers = msg.headers();
-    out.num(ns::HDR_NAME, "count", headers.len());
+    out.num(ns::HDR_NAME, "count", headers.len() + usize::from(with_context));
+    if with_context {
+        out.token(ns::HDR_NAME, "authentication-results");
+    }
     let mut name = String::with_capacity(64);
-    for h in headers.iter().take(MAX_HEADERS) {
+    for h in headers.iter().take(MAX_HEADERS - usize::from(with_context)) {
         name.clear();
         let full = h.name();
         if full.is_ascii() {
@@ -209,19 +219,22 @@ fn mailer(msg: &Message<'_>, out: &mut Emitter<'_>) {
     out.token(ns::MAILER, &words.join("_"));
 }
 
-fn auth(msg: &Message<'_>, clues: &mut Clues, out: &mut Emitter<'_>) {
-    // The first `MAX_HEADERS` fields whose value is UTF-8. Most messages have fewer fields than
-    // that, and then only the values of the fields read here need checking.
+fn auth(msg: &Message<'_>, context_auth: Option<&str>, clues: &mut Clues, out: &mut Emitter<'_>) {
+    // The first `MAX_HEADERS` fields whose value is UTF-8, the context's first. Most messages
+    // have fewer fields than that, and then only the values of the fields read here need
+    // checking.
     let raw = msg.raw_message();
-    let fields: Box<dyn Iterator<Item = (&str, &str)>> = if msg.headers().len() <= MAX_HEADERS {
+    let max = MAX_HEADERS - usize::from(context_auth.is_some());
+    let fields: Box<dyn Iterator<Item = (&str, &str)>> = if msg.headers().len() <= max {
         Box::new(msg.headers().iter().filter(|h| is_auth_field(h.name())).filter_map(|h| {
             let value = raw.get(h.offset_start as usize..h.offset_end as usize)?;
             Some((h.name(), std::str::from_utf8(value).ok()?))
         }))
     } else {
-        Box::new(msg.headers_raw().take(MAX_HEADERS))
+        Box::new(msg.headers_raw().take(max))
     };
-    for (name, value) in fields {
+    let context = context_auth.map(|v| (crate::Context::AUTH_RESULTS, v));
+    for (name, value) in context.into_iter().chain(fields) {
         let results = name.eq_ignore_ascii_case("Authentication-Results");
         if results || name.eq_ignore_ascii_case("ARC-Authentication-Results") {
             for method in ["spf", "dkim", "dmarc", "arc"] {

@@ -94,7 +94,8 @@ pub fn extract_with(
 ) -> Extracted {
     let config = mail.config();
     let mut out = Emitter { sink, buf: String::with_capacity(64) };
-    out.num(ns::MESSAGE, "size", mail.raw().len());
+    let context = mail.context();
+    out.num(ns::MESSAGE, "size", mail.raw().len() + context.field_len());
     let mut texts = text::TextCollector::new(config);
     let mut urls = url::UrlCollector::default();
     let mut clues = signals::Clues::default();
@@ -102,7 +103,7 @@ pub fn extract_with(
     let mut raw_subject = "";
     match mail.message() {
         Some(msg) => {
-            headers::extract(msg, &mut clues, &mut out);
+            headers::extract(msg, context.auth_results, &mut clues, &mut out);
             let subject = msg.subject().unwrap_or("");
             raw_subject = msg.header_raw("Subject").unwrap_or("");
             text::subject(subject, raw_subject, &mut out);
@@ -128,7 +129,10 @@ pub fn extract_with(
         facts.url_domains = url_domains.into_iter().collect();
         facts.signals = found.iter().map(|s| s.name.to_owned()).collect();
     }
-    raw_ngrams(mail.raw(), config.raw_ngram_bytes, config.raw_ngrams_skip_trace, &mut out);
+    let field = if config.raw_ngrams_skip_trace { None } else { context.field() };
+    let head = field.as_deref().map(str::as_bytes);
+    let window = (64usize << 10).saturating_sub(context.field_len());
+    raw_ngrams(head, mail.raw(), config.raw_ngram_bytes, config.raw_ngrams_skip_trace, window, &mut out);
     Extracted { signals: found, from_domain: clues.from_domain.take() }
 }
 
@@ -173,8 +177,16 @@ fn qr_codes(
 
 /// Byte 4-grams of the message as it arrived: header structure, encodings and markup that
 /// no parsed field shows. Line-ending differences are folded (CR dropped). With `skip_trace`,
-/// the trace fields (Received, DKIM and ARC signatures, verdicts) are left out first.
-fn raw_ngrams(raw: &[u8], max: usize, skip_trace: bool, out: &mut Emitter<'_>) {
+/// the trace fields (Received, DKIM and ARC signatures, verdicts) are left out first, of the
+/// first `window` bytes; without, `head` (the context's field) is read before the message.
+fn raw_ngrams(
+    head: Option<&[u8]>,
+    raw: &[u8],
+    max: usize,
+    skip_trace: bool,
+    window: usize,
+    out: &mut Emitter<'_>,
+) {
     let mut text = Vec::with_capacity(max.min(raw.len()));
     let mut take = |spans: &mut dyn Iterator<Item = &[u8]>| {
         let mut budget = max;
@@ -202,9 +214,9 @@ fn raw_ngrams(raw: &[u8], max: usize, skip_trace: bool, out: &mut Emitter<'_>) {
         }
     };
     if skip_trace {
-        take(&mut crate::raw::kept_spans(&raw[..raw.len().min(64 << 10)], crate::raw::is_trace_header));
+        take(&mut crate::raw::kept_spans(&raw[..raw.len().min(window)], crate::raw::is_trace_header));
     } else {
-        take(&mut std::iter::once(raw));
+        take(&mut head.into_iter().chain(std::iter::once(raw)));
     }
     out.ngrams(ns::RAW_NGRAM, &text);
 }
@@ -326,7 +338,14 @@ mod tests {
     /// The raw 4-gram features of `raw` (first `max` bytes), as hashes in first-seen order.
     fn raw_features(raw: &[u8], max: usize, skip_trace: bool) -> Vec<u64> {
         let mut sink = warden_core::HashedSink::new();
-        raw_ngrams(raw, max, skip_trace, &mut Emitter { sink: &mut sink, buf: String::new() });
+        raw_ngrams(
+            None,
+            raw,
+            max,
+            skip_trace,
+            64 << 10,
+            &mut Emitter { sink: &mut sink, buf: String::new() },
+        );
         sink.finish().hashes().to_vec()
     }
 

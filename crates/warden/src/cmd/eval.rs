@@ -83,7 +83,8 @@ pub fn run(args: Args) -> Result<()> {
         if i >= train_until {
             // The explanation a decision would give, before the message is learned; outside
             // the timed part (it is what a server's explained decision adds).
-            let explained = engine.decide_explained_features_with(&raw, |_| {});
+            let explained =
+                engine.decide_explained_features_with(&raw, warden_mail::Context::default(), |_| {});
             coverage.push(engine.reasons_coverage(&explained));
         }
         let started = Instant::now();
