@@ -42,11 +42,34 @@ pub trait JsonKind: Send + Sync + 'static {
     const ENTITY: &'static str;
     /// Reads one event's own fields (with `geo`, where its addresses are, for a kind that
     /// has them); a bad or missing field is an error naming it.
-    fn read(&self, event: &Map<String, Value>, geo: &warden_geo::Geo) -> Result<Read, String>;
+    fn read(&self, event: &Map<String, Value>, geo: &warden_geo::Geo) -> Result<Read, BadField>;
     /// Where each action above the mildest begins, in log-odds.
     fn thresholds(&self) -> Thresholds<<Self::Kind as Kind>::Action>;
     /// The model the kind starts with.
     fn starter(&self) -> Model;
+}
+
+/// A field of an event that is missing or wrong (the event gets a 400 naming it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{field}` {problem}")]
+pub struct BadField {
+    /// The field, as the event names it.
+    pub field: String,
+    /// What is wrong with it ("is missing", "is not a string", …).
+    pub problem: String,
+}
+
+impl BadField {
+    /// `field` and what is wrong with it.
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        BadField { field: field.into(), problem: problem.into() }
+    }
+}
+
+impl From<BadField> for KindError {
+    fn from(e: BadField) -> Self {
+        KindError::Bad(e.to_string())
+    }
 }
 
 /// Why an event or a label was not taken.
@@ -178,7 +201,7 @@ impl<K: JsonKind> Served for Pipeline<K> {
             return Err(KindError::Bad(format!("`kind` is {kind:?}, not {:?}", K::Kind::NAME)));
         }
         let time = EventTime::of(claimed, arrival, state.settings().events.skew_secs);
-        let read = self.kind.read(event, &state.geo()).map_err(KindError::Bad)?;
+        let read = self.kind.read(event, &state.geo())?;
         crate::text::check_field("entity", &read.entity, warden_desk::limits::NAME)
             .map_err(|e| KindError::Bad(e.to_string()))?;
         // Entities are named in lower case wherever they are kept, as labels name them.
@@ -483,13 +506,18 @@ pub(crate) mod probe {
         type Kind = ProbeKind;
         const ENTITY: &'static str = "account";
 
-        fn read(&self, event: &Map<String, Value>, _geo: &warden_geo::Geo) -> Result<Read, String> {
-            let entity =
-                event.get("account").and_then(Value::as_str).ok_or("`account` is missing")?.to_owned();
-            let words = event.get("words").and_then(Value::as_array).ok_or("`words` is not a list")?;
+        fn read(&self, event: &Map<String, Value>, _geo: &warden_geo::Geo) -> Result<Read, BadField> {
+            let entity = (event.get("account").and_then(Value::as_str))
+                .ok_or_else(|| BadField::new("account", "is missing"))?
+                .to_owned();
+            let words = (event.get("words").and_then(Value::as_array))
+                .ok_or_else(|| BadField::new("words", "is not a list"))?;
             let mut sink = HashedSink::new();
             for w in words {
-                sink.add(WORDS, w.as_str().ok_or("`words` holds a non-string")?.as_bytes());
+                sink.add(
+                    WORDS,
+                    w.as_str().ok_or_else(|| BadField::new("words", "holds a non-string"))?.as_bytes(),
+                );
             }
             let mut signals = Vec::new();
             if event.get("captcha").and_then(Value::as_str) == Some("failed") {

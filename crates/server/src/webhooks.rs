@@ -101,22 +101,20 @@ impl Poster {
     }
 
     /// Posts one event; `Ok` once the service answered 2xx.
-    pub async fn post(&self, event: &WebhookEvent) -> Result<(), String> {
+    pub async fn post(&self, event: &WebhookEvent) -> Result<(), PostError> {
         let body = serde_json::to_vec(event).expect("events serialise");
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let sig = signature(&self.key, t, &body);
         tokio::time::timeout(self.timeout, self.send(body, sig, event.id))
             .await
-            .map_err(|_| format!("no answer within {} ms", self.timeout.as_millis()))?
+            .map_err(|_| PostError::Timeout(self.timeout.as_millis() as u64))?
     }
 
-    async fn send(&self, body: Vec<u8>, sig: String, id: u64) -> Result<(), String> {
+    async fn send(&self, body: Vec<u8>, sig: String, id: u64) -> Result<(), PostError> {
         let host =
             self.uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
         let port = self.uri.port_u16().unwrap_or(if self.tls.is_some() { 443 } else { 80 });
-        let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
+        let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(PostError::Connect)?;
         let authority = self.uri.authority().map(|a| a.as_str().to_owned()).unwrap_or_default();
         let path = self.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
         let request = hyper::Request::post(path)
@@ -126,27 +124,50 @@ impl Poster {
             .header("warden-signature", sig)
             .header("warden-event", id.to_string())
             .body(Full::new(Bytes::from(body)))
-            .map_err(|e| e.to_string())?;
+            .map_err(PostError::Request)?;
         let status = match &self.tls {
             None => exchange(TokioIo::new(tcp), request).await?,
             Some(tls) => {
-                let name =
-                    rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| e.to_string())?;
-                let stream = tls.connect(name, tcp).await.map_err(|e| format!("TLS: {e}"))?;
+                let name = rustls::pki_types::ServerName::try_from(host.clone())
+                    .map_err(|e| PostError::Tls(e.to_string()))?;
+                let stream = tls.connect(name, tcp).await.map_err(|e| PostError::Tls(e.to_string()))?;
                 exchange(TokioIo::new(stream), request).await?
             }
         };
-        if status.is_success() { Ok(()) } else { Err(format!("answered {status}")) }
+        if status.is_success() { Ok(()) } else { Err(PostError::Status(status)) }
     }
 }
 
-async fn exchange<T>(io: T, request: hyper::Request<Full<Bytes>>) -> Result<hyper::StatusCode, String>
+/// Why an event was not taken (it is posted again later).
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    /// No answer in `[webhooks] timeout_ms`.
+    #[error("no answer within {0} ms")]
+    Timeout(u64),
+    /// The connection could not be made.
+    #[error("connect: {0}")]
+    Connect(std::io::Error),
+    /// The TLS handshake failed (or the host is no name a certificate can hold).
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The request could not be written (a URL that parsed but is no request target).
+    #[error("request: {0}")]
+    Request(hyper::http::Error),
+    /// HTTP failed on the way.
+    #[error("HTTP: {0}")]
+    Http(hyper::Error),
+    /// The service answered, but not 2xx.
+    #[error("answered {0}")]
+    Status(hyper::StatusCode),
+}
+
+async fn exchange<T>(io: T, request: hyper::Request<Full<Bytes>>) -> Result<hyper::StatusCode, PostError>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(|e| e.to_string())?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(PostError::Http)?;
     let driver = tokio::spawn(conn);
-    let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
+    let response = sender.send_request(request).await.map_err(PostError::Http)?;
     let status = response.status();
     // The body is read (at most what the connection gives before it closes) and dropped.
     let _ = response.into_body().collect().await;
