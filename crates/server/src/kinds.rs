@@ -47,6 +47,11 @@ pub trait JsonKind: Send + Sync + 'static {
     fn thresholds(&self) -> Thresholds<<Self::Kind as Kind>::Action>;
     /// The model the kind starts with.
     fn starter(&self) -> Model;
+    /// `events` synthetic events with their entities' labels, from `seed` (the same seed, the
+    /// same events), for `warden <kind> synth`; `None` for a kind without a simulator.
+    fn synth(&self, _seed: u64, _events: usize) -> Option<Synthetic> {
+        None
+    }
 }
 
 /// A field of an event that is missing or wrong (the event gets a 400 naming it).
@@ -97,6 +102,53 @@ pub trait Served: Send + Sync {
     /// Saves the model as `<data_dir>/<kind>.wdm`, naming the last label it learned, so that a
     /// restart teaches it only the labels after; returns that label's number.
     fn checkpoint(&self, state: &AppState) -> Result<u64, KindError>;
+    /// Decides on one event and keeps nothing: what [`Served::check`] does before its effects,
+    /// and what `warden <kind> check` and `eval` run offline. `skew` is `[events] skew_secs`.
+    fn decide(
+        &self,
+        event: &Value,
+        arrival: u64,
+        skew: u64,
+        geo: &warden_geo::Geo,
+    ) -> Result<Offline, KindError>;
+    /// Teaches the model one label of an entity's features (an offline replay's feedback).
+    fn teach(&self, features: &FeatureVec, label: Label);
+    /// The label a word spells in the kind's vocabulary.
+    fn label(&self, word: &str) -> Option<Label>;
+    /// The word of a label in the kind's vocabulary.
+    fn label_word(&self, label: Label) -> &'static str;
+    /// The kind's mildest action (what lets an event through).
+    fn mildest(&self) -> &'static str;
+    /// Synthetic labelled events from the kind's own simulator, when it has one.
+    fn synth(&self, seed: u64, events: usize) -> Option<Synthetic>;
+}
+
+/// One event decided offline ([`Served::decide`]).
+#[derive(Debug, Clone)]
+pub struct Offline {
+    /// The event's id.
+    pub id: String,
+    /// The entity its label will name, in lower case.
+    pub entity: String,
+    /// Its time, kept within the skew of its arrival.
+    pub time: EventTime,
+    /// The decision as the routes answer it (without `repeated`).
+    pub decision: Value,
+    /// The action's name.
+    pub action: &'static str,
+    /// The score the action was chosen by.
+    pub score: f64,
+    /// The event's features.
+    pub features: FeatureVec,
+}
+
+/// A kind's synthetic events and the labels of their entities.
+#[derive(Debug, Clone, Default)]
+pub struct Synthetic {
+    /// The events, in time order.
+    pub events: Vec<Value>,
+    /// Each labelled entity (as the events name it) with its label.
+    pub labels: Vec<(String, Label)>,
 }
 
 /// The generic pipeline over one kind.
@@ -170,6 +222,13 @@ pub(crate) struct Common<'a> {
     claimed: u64,
 }
 
+impl Common<'_> {
+    /// The time the event gives itself, Unix seconds.
+    pub(crate) fn claimed(&self) -> u64 {
+        self.claimed
+    }
+}
+
 /// Reads what every event has, naming the field that is missing or bad.
 pub(crate) fn common(event: &Value) -> Result<Common<'_>, KindError> {
     let event = event.as_object().ok_or_else(|| KindError::Bad("an event is a JSON object".into()))?;
@@ -196,47 +255,13 @@ impl<K: JsonKind> Served for Pipeline<K> {
     }
 
     fn check(&self, state: &AppState, event: &Value, arrival: u64) -> Result<Value, KindError> {
-        let Common { event, kind, id, claimed } = common(event)?;
-        if kind != K::Kind::NAME {
-            return Err(KindError::Bad(format!("`kind` is {kind:?}, not {:?}", K::Kind::NAME)));
-        }
-        let time = EventTime::of(claimed, arrival, state.settings().events.skew_secs);
-        let read = self.kind.read(event, &state.geo())?;
-        crate::text::check_field("entity", &read.entity, warden_desk::limits::NAME)
-            .map_err(|e| KindError::Bad(e.to_string()))?;
-        // Entities are named in lower case wherever they are kept, as labels name them.
-        let entity = read.entity.to_lowercase();
-        // The shared pipeline: the model, the kind's signals, its thresholds (rules on JSON
-        // kinds are still to come).
-        let (decision, _) = {
-            let model = self.model.read().expect("not poisoned");
-            let scored = Scored::<K::Kind> {
-                model: &model,
-                features: read.features.len(),
-                model_score: model.learner.predict(&read.features),
-                points: read.signals.iter().map(|r| r.contribution).sum(),
-                rules: None,
-                forced: None,
-                reasons: read.signals.clone(),
-            };
-            combine(scored, &self.thresholds)
-        };
-        let Decision { action, score, probability, mut reasons, .. } = decision;
-        if time.clamped {
-            reasons.push(Reason::new(
-                "EVENT_TIME_CLAMPED",
-                format!(
-                    "The event's time was more than the allowed skew from its arrival; counted at {}.",
-                    time.at
-                ),
-                0.0,
-            ));
-        }
-        let decision = json!({
-            "kind": K::Kind::NAME, "id": id, "entity": read.entity, "time": time.at,
-            "action": action.as_str(), "score": score, "probability": probability,
-            "reasons": reasons.iter().map(|r| json!({"name": r.name, "description": r.description, "weight": r.contribution})).collect::<Vec<_>>(),
-        });
+        let Offline { id, entity, time, decision, action, score, features } =
+            self.decide(event, arrival, state.settings().events.skew_secs, &state.geo())?;
+        let id = id.as_str();
+        let probability = decision["probability"].as_f64().unwrap_or_default();
+        let reasons: Vec<String> = (decision["reasons"].as_array().into_iter().flatten())
+            .filter_map(|r| r["name"].as_str().map(str::to_owned))
+            .collect();
         let bytes = serde_json::to_vec(&decision).expect("decisions serialise");
         let desk = state.desk();
         let audit = AuditEntry {
@@ -245,13 +270,13 @@ impl<K: JsonKind> Served for Pipeline<K> {
             actor: "warden".into(),
             message: Some(format!("{}:{}", K::Kind::NAME, desk.hash(K::Kind::NAME, id))),
             entity: Some(format!("{}:{}", K::ENTITY, desk.hash(K::ENTITY, &entity))),
-            action: Some(action.as_str().into()),
+            action: Some(action.into()),
             score: Some(score),
             probability: Some(probability),
-            reasons: reasons.iter().map(|r| r.name.clone()).collect(),
+            reasons,
             ..AuditEntry::default()
         };
-        let kept = KeptFeatures { at: time.at, extractor: 0, features: read.features.hashes().to_vec() };
+        let kept = KeptFeatures { at: time.at, extractor: 0, features: features.hashes().to_vec() };
         // The decision, its kept features and its audit entry in one write: all or none.
         let earlier = state
             .decisions()
@@ -262,7 +287,7 @@ impl<K: JsonKind> Served for Pipeline<K> {
             earlier["repeated"] = true.into();
             return Ok(earlier);
         }
-        state.metrics().decided(action.as_str(), &format!("/v1/{}/check", K::Kind::NAME));
+        state.metrics().decided(action, &format!("/v1/{}/check", K::Kind::NAME));
         let mut decision = decision;
         decision["repeated"] = false.into();
         Ok(decision)
@@ -352,6 +377,85 @@ impl<K: JsonKind> Served for Pipeline<K> {
             Some(warden_learn::CheckpointMark { store: state.live().store_id().to_owned(), seq });
         model.save_private(&checkpoint_path(state, K::Kind::NAME), false).map_err(store)?;
         Ok(seq)
+    }
+
+    fn decide(
+        &self,
+        event: &Value,
+        arrival: u64,
+        skew: u64,
+        geo: &warden_geo::Geo,
+    ) -> Result<Offline, KindError> {
+        let Common { event, kind, id, claimed } = common(event)?;
+        if kind != K::Kind::NAME {
+            return Err(KindError::Bad(format!("`kind` is {kind:?}, not {:?}", K::Kind::NAME)));
+        }
+        let time = EventTime::of(claimed, arrival, skew);
+        let read = self.kind.read(event, geo)?;
+        crate::text::check_field("entity", &read.entity, warden_desk::limits::NAME)
+            .map_err(|e| KindError::Bad(e.to_string()))?;
+        // The shared pipeline: the model, the kind's signals, its thresholds (rules on JSON
+        // kinds are still to come).
+        let (decision, _) = {
+            let model = self.model.read().expect("not poisoned");
+            let scored = Scored::<K::Kind> {
+                model: &model,
+                features: read.features.len(),
+                model_score: model.learner.predict(&read.features),
+                points: read.signals.iter().map(|r| r.contribution).sum(),
+                rules: None,
+                forced: None,
+                reasons: read.signals.clone(),
+            };
+            combine(scored, &self.thresholds)
+        };
+        let Decision { action, score, probability, mut reasons, .. } = decision;
+        if time.clamped {
+            reasons.push(Reason::new(
+                "EVENT_TIME_CLAMPED",
+                format!(
+                    "The event's time was more than the allowed skew from its arrival; counted at {}.",
+                    time.at
+                ),
+                0.0,
+            ));
+        }
+        let decision = json!({
+            "kind": K::Kind::NAME, "id": id, "entity": read.entity, "time": time.at,
+            "action": action.as_str(), "score": score, "probability": probability,
+            "reasons": reasons.iter().map(|r| json!({"name": r.name, "description": r.description, "weight": r.contribution})).collect::<Vec<_>>(),
+        });
+        // Entities are named in lower case wherever they are kept, as labels name them.
+        let entity = read.entity.to_lowercase();
+        Ok(Offline {
+            id: id.to_owned(),
+            entity,
+            time,
+            decision,
+            action: action.as_str(),
+            score,
+            features: read.features,
+        })
+    }
+
+    fn teach(&self, features: &FeatureVec, label: Label) {
+        self.model.write().expect("not poisoned").learn(features, label);
+    }
+
+    fn label(&self, word: &str) -> Option<Label> {
+        K::Kind::label(word)
+    }
+
+    fn label_word(&self, label: Label) -> &'static str {
+        K::Kind::label_word(label)
+    }
+
+    fn mildest(&self) -> &'static str {
+        <K::Kind as Kind>::Action::mildest().as_str()
+    }
+
+    fn synth(&self, seed: u64, events: usize) -> Option<Synthetic> {
+        self.kind.synth(seed, events)
     }
 }
 
@@ -538,6 +642,47 @@ pub(crate) mod probe {
                 Value::Null,
                 RehearsalParams { capacity: 0, ..RehearsalParams::default() },
             )
+        }
+
+        /// One event a minute from 2026-01-01, from accounts `a-0` … (about two events each);
+        /// three accounts in eight are abusive and use the spammers' words (with an ordinary
+        /// one now and then), the others ordinary words.
+        fn synth(&self, seed: u64, events: usize) -> Option<Synthetic> {
+            const BAD: [&str; 4] = ["free", "crypto", "now", "winner"];
+            const GOOD: [&str; 4] = ["meeting", "notes", "today", "thanks"];
+            let mut x = seed | 1;
+            let mut next = move || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            let start = 1_767_225_600; // 2026-01-01T00:00:00Z
+            let time = |t: u64| {
+                time::OffsetDateTime::from_unix_timestamp(t as i64)
+                    .expect("in range")
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .expect("formats")
+            };
+            let mut out = Synthetic::default();
+            for i in 0..events {
+                let account = next() % (events as u64 / 2 + 1);
+                let abusive = account % 8 < 3;
+                let words: Vec<&str> = (0..3)
+                    .map(|_| {
+                        let pick = (next() % 4) as usize;
+                        if abusive && next() % 5 != 0 { BAD[pick] } else { GOOD[pick] }
+                    })
+                    .collect();
+                out.events.push(
+                    json!({"kind": "probe", "id": format!("e-{i}"), "time": time(start + 60 * i as u64),
+                    "account": format!("a-{account}"), "words": words}),
+                );
+            }
+            out.labels = (0..events as u64 / 2 + 1)
+                .map(|a| (format!("a-{a}"), if a % 8 < 3 { Label::Abusive } else { Label::Legitimate }))
+                .collect();
+            Some(out)
         }
     }
 }

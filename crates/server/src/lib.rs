@@ -31,6 +31,7 @@ pub mod metrics;
 pub mod milter;
 mod openapi;
 mod reload;
+pub mod replay;
 mod rspamd;
 pub mod settings;
 pub mod text;

@@ -1,6 +1,7 @@
 //! `warden`: the command line. Wiring only; the work lives in the library crates.
 
 mod cmd;
+mod kinds;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -96,6 +97,10 @@ enum Command {
     /// The audit log: every decision and analyst action.
     #[command(subcommand)]
     Audit(cmd::desk::Audit),
+    /// A kind of event's own commands: `warden <kind> check|eval|synth` (see `warden <kind>
+    /// --help`; the kinds besides mail are listed in `crates/warden/src/kinds.rs`).
+    #[command(external_subcommand)]
+    Kind(Vec<String>),
     /// Write a synthetic labelled corpus (for tests and memory runs).
     Synth {
         /// Folder to write into (created).
@@ -139,6 +144,7 @@ fn main() -> ExitCode {
         Command::Review(r) => cmd::desk::review(r),
         Command::Labels(l) => cmd::desk::labels(l),
         Command::Audit(a) => cmd::desk::audit(a),
+        Command::Kind(args) => cmd::kind::run(&args, &kinds::all()),
         Command::Synth { out, count, seed } => (|| {
             std::fs::create_dir_all(&out)?;
             warden_corpus::synth::write_corpus(&out, count, seed)?;

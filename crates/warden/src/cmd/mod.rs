@@ -5,6 +5,7 @@ pub mod classify;
 pub mod desk;
 pub mod eval;
 pub mod geoip;
+pub mod kind;
 pub mod provenance;
 pub mod rules;
 pub mod serve;

@@ -138,6 +138,15 @@ pub fn run(args: Args) -> Result<()> {
     for note in &report.notes {
         tracing::warn!(data_dir = %data_dir.display(), "{note}");
     }
+    for kind in crate::kinds::all() {
+        let name = kind.name();
+        let taught = state.register_kind(kind).with_context(|| format!("cannot restore the {name} model"))?;
+        tracing::info!(
+            kind = name,
+            taught_again = taught,
+            "serving /v1/{name}/check and /v1/{name}/feedback"
+        );
+    }
     for repair in &report.repairs {
         tracing::warn!(data_dir = %data_dir.display(), "repair: {repair}");
         eprintln!("warden: repair: {repair}");

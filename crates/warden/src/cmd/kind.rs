@@ -1,0 +1,219 @@
+//! `warden <kind> check|eval|synth`: a JSON kind's events decided offline through the
+//! server's own code (`warden_server::replay`), on the events' own clock.
+
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use warden_core::Label;
+use warden_server::kinds::Served;
+
+/// The commands every JSON kind answers.
+#[derive(Parser, Debug)]
+#[command(no_binary_name = true)]
+enum KindCommand {
+    /// Decide on events (JSON lines; `-` for standard input): one JSON line per event, in
+    /// input order, a decision or `{"line", "id", "error"}`.
+    Check {
+        /// The events.
+        file: PathBuf,
+        /// Configuration file (TOML): its `[geoip]` databases are read.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Replay labelled events in time order: each label is known `--label-delay` after its
+    /// entity's first event and teaches the model then; every event decided before its label
+    /// is scored against it.
+    Eval {
+        /// The events (JSON lines).
+        #[arg(long)]
+        events: PathBuf,
+        /// A header line, then `entity<TAB>label[<TAB>group]` in the kind's label words.
+        #[arg(long)]
+        labels: PathBuf,
+        /// How long after an entity's first event its label is known (`90s`, `30m`, `24h`, `2d`).
+        #[arg(long, default_value = "24h")]
+        label_delay: String,
+        /// Write the report (JSON) here as well.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Configuration file (TOML): its `[geoip]` databases are read.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Write synthetic labelled events from the kind's simulator (`events.jsonl`, `labels.tsv`).
+    Synth {
+        /// Folder to write into (created).
+        #[arg(long)]
+        out: PathBuf,
+        /// Events to write.
+        #[arg(long, default_value_t = 10_000)]
+        events: usize,
+        /// Generator seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+/// Runs `args` (the kind's name, then its command) against the kinds of this binary.
+pub fn run(args: &[String], kinds: &[Arc<dyn Served>]) -> Result<ExitCode> {
+    let Some((name, rest)) = args.split_first() else { bail!("no command") };
+    let Some(kind) = kinds.iter().find(|k| k.name() == name) else {
+        let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+        bail!(
+            "no command or kind of event named {name:?} (kinds: mail{}{}; mail's commands are classify, train, eval; see warden --help)",
+            if names.is_empty() { "" } else { ", " },
+            names.join(", ")
+        );
+    };
+    let command = match KindCommand::try_parse_from(rest) {
+        Ok(c) => c,
+        Err(e) => {
+            // Help and usage errors print as clap prints them, under the kind's name.
+            let _ = e.print();
+            return Ok(ExitCode::from(if e.use_stderr() { 2 } else { 0 }));
+        }
+    };
+    match command {
+        KindCommand::Check { file, config } => check(&**kind, &file, config.as_deref()),
+        KindCommand::Eval { events, labels, label_delay, json, config } => {
+            let delay = duration(&label_delay)?;
+            eval(&**kind, &events, &labels, delay, json.as_deref(), config.as_deref())
+        }
+        KindCommand::Synth { out, events, seed } => synth(&**kind, &out, events, seed),
+    }
+}
+
+fn geo(config: Option<&Path>) -> Result<warden_geo::Geo> {
+    let settings = warden_server::Settings::load(config, std::env::vars())?;
+    Ok(warden_server::open_geo(&settings.geoip)?)
+}
+
+fn check(kind: &dyn Served, file: &Path, config: Option<&Path>) -> Result<ExitCode> {
+    let geo = geo(config)?;
+    let input: Box<dyn BufRead> = if file == Path::new("-") {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(file).with_context(|| format!("{}", file.display()))?,
+        ))
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let counts = warden_server::replay::check_lines(kind, input, &mut out, &geo, 1 << 20)?;
+    out.flush()?;
+    eprintln!("{} decided, {} refused", counts.decided, counts.refused);
+    Ok(if counts.refused == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn eval(
+    kind: &dyn Served,
+    events: &Path,
+    labels: &Path,
+    delay: u64,
+    json: Option<&Path>,
+    config: Option<&Path>,
+) -> Result<ExitCode> {
+    let geo = geo(config)?;
+    let text = std::fs::read_to_string(events).with_context(|| format!("{}", events.display()))?;
+    let mut parsed = Vec::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        match serde_json::from_str(line) {
+            Ok(v) => parsed.push(v),
+            Err(e) => bail!("{}:{}: not JSON: {e}", events.display(), n + 1),
+        }
+    }
+    let labels = read_labels(kind, labels)?;
+    let report = warden_server::replay::eval(kind, &parsed, &labels, delay, &geo);
+    let out = serde_json::to_string_pretty(&report)?;
+    println!("{out}");
+    if let Some(path) = json {
+        std::fs::write(path, out + "\n").with_context(|| format!("{}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A labels file: a header, then `entity<TAB>label[<TAB>group]` lines; entities in lower case.
+fn read_labels(kind: &dyn Served, path: &Path) -> Result<HashMap<String, Label>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    let mut labels = HashMap::new();
+    for (n, line) in text.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {
+        let mut fields = line.split('\t');
+        let (Some(entity), Some(word)) = (fields.next(), fields.next()) else {
+            bail!("{}:{}: want entity<TAB>label", path.display(), n + 1);
+        };
+        let Some(label) = kind.label(word.trim()) else {
+            bail!(
+                "{}:{}: {word:?} is not a {} label ({} or {})",
+                path.display(),
+                n + 1,
+                kind.name(),
+                kind.label_word(Label::Abusive),
+                kind.label_word(Label::Legitimate)
+            );
+        };
+        labels.insert(entity.trim().to_lowercase(), label);
+    }
+    Ok(labels)
+}
+
+fn synth(kind: &dyn Served, out: &Path, events: usize, seed: u64) -> Result<ExitCode> {
+    let Some(s) = kind.synth(seed, events) else {
+        bail!("the {} kind has no simulator", kind.name());
+    };
+    std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
+    let mut lines = String::new();
+    for e in &s.events {
+        lines.push_str(&serde_json::to_string(e)?);
+        lines.push('\n');
+    }
+    std::fs::write(out.join("events.jsonl"), lines)?;
+    let mut tsv = String::from("entity\tlabel\n");
+    for (entity, label) in &s.labels {
+        tsv.push_str(&format!("{entity}\t{}\n", kind.label_word(*label)));
+    }
+    std::fs::write(out.join("labels.tsv"), tsv)?;
+    eprintln!("wrote {} events and {} labels to {}", s.events.len(), s.labels.len(), out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `90s`, `30m`, `24h`, `2d` (or plain seconds) as seconds.
+fn duration(s: &str) -> Result<u64> {
+    let s = s.trim();
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = number.parse().with_context(|| format!("{s:?} is not a duration (90s, 30m, 24h, 2d)"))?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => bail!("{s:?} is not a duration (90s, 30m, 24h, 2d)"),
+    };
+    n.checked_mul(scale).with_context(|| format!("{s:?} is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_with_their_units() {
+        assert_eq!(duration("24h").unwrap(), 86_400);
+        assert_eq!(duration("90s").unwrap(), 90);
+        assert_eq!(duration("30m").unwrap(), 1_800);
+        assert_eq!(duration("2d").unwrap(), 172_800);
+        assert_eq!(duration("600").unwrap(), 600);
+        assert!(duration("h").is_err());
+        assert!(duration("3w").is_err());
+        assert!(duration("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn an_unknown_kind_is_named_with_the_kinds_there_are() {
+        let e = run(&["nosuch".into(), "check".into(), "-".into()], &[]).unwrap_err().to_string();
+        assert!(e.contains("\"nosuch\"") && e.contains("kinds: mail"), "{e}");
+    }
+}
