@@ -1,6 +1,10 @@
 //! The receiving side's context (its own `Authentication-Results`) handed to extraction as
 //! data gives the features, the facts and the signals that writing it at the head of a copy of
 //! the message gave: what the server did before, at the cost of a copy of every message.
+//!
+//! Two inputs are read otherwise, on purpose: a message that starts with white space (once
+//! read as more of Warden's own field, so a sender could add verdicts to it) and one that
+//! starts with an mbox `From ` line (stripped, as without a context).
 
 use warden_core::HashedSink;
 use warden_mail::{Context, Mail, MailConfig, MailFacts};
@@ -35,6 +39,11 @@ fn messages() -> Vec<Vec<u8>> {
     many.push_str("Authentication-Results: late.example; dkim=pass header.d=late.example\r\nFrom: a@late.example\r\n\r\nbody\r\n");
     all.push(many.into_bytes());
     all.push(b"just some text, no header at all".to_vec());
+    // Nothing at all: no message alone, one with the context's field.
+    all.push(Vec::new());
+    // A sender whose domain a DKIM result names only in part: the long verdict below is cut at
+    // 4,096 bytes inside that domain, where a parsed field's value (after its space) is cut.
+    all.push(b"From: a@long-domain.e\r\n\r\nbody\r\n".to_vec());
     // A header of trace fields past the first 64 KiB that the raw 4-grams look through: a
     // field that straddles where that window ends.
     let mut long = String::new();
@@ -48,9 +57,11 @@ fn messages() -> Vec<Vec<u8>> {
 
 #[test]
 fn the_context_reads_as_a_first_field_written_into_the_message() {
+    let long = format!("warden; arc=none ({}); dkim=pass header.d=long-domain.example", "x".repeat(4_043));
     let verdicts = [
         "warden; spf=pass smtp.mailfrom=example.org; dkim=pass header.d=example.org; dmarc=pass header.from=example.org",
         "warden; spf=softfail smtp.mailfrom=paypa1-secure.example; dkim=none; dmarc=fail header.from=paypal.com",
+        long.as_str(),
     ];
     for skip_trace in [true, false] {
         let config = MailConfig { raw_ngrams_skip_trace: skip_trace, ..MailConfig::default() };

@@ -222,7 +222,9 @@ fn mailer(msg: &Message<'_>, out: &mut Emitter<'_>) {
 fn auth(msg: &Message<'_>, context_auth: Option<&str>, clues: &mut Clues, out: &mut Emitter<'_>) {
     // The first `MAX_HEADERS` fields whose value is UTF-8, the context's first. Most messages
     // have fewer fields than that, and then only the values of the fields read here need
-    // checking.
+    // checking. The context's value reads as a parsed field's would: after the colon's space,
+    // with its line end.
+    let padded = context_auth.map(|v| format!(" {v}\r\n"));
     let raw = msg.raw_message();
     let max = MAX_HEADERS - usize::from(context_auth.is_some());
     let fields: Box<dyn Iterator<Item = (&str, &str)>> = if msg.headers().len() <= max {
@@ -233,7 +235,7 @@ fn auth(msg: &Message<'_>, context_auth: Option<&str>, clues: &mut Clues, out: &
     } else {
         Box::new(msg.headers_raw().take(max))
     };
-    let context = context_auth.map(|v| (crate::Context::AUTH_RESULTS, v));
+    let context = padded.as_deref().map(|v| (crate::Context::AUTH_RESULTS, v));
     for (name, value) in context.into_iter().chain(fields) {
         let results = name.eq_ignore_ascii_case("Authentication-Results");
         if results || name.eq_ignore_ascii_case("ARC-Authentication-Results") {

@@ -93,8 +93,16 @@ pub fn extract_with(
     facts: Option<&mut crate::MailFacts>,
 ) -> Extracted {
     let config = mail.config();
-    let mut out = Emitter { sink, buf: String::with_capacity(64) };
     let context = mail.context();
+    if mail.message().is_none()
+        && let Some(field) = context.field()
+    {
+        // Bytes that are no message alone (empty, say) are one with the context's field at
+        // their head: read them that way, as the field written into them was read.
+        let joined = [field.as_bytes(), mail.raw()].concat();
+        return extract_with(&Mail::parse(&joined, config), sink, facts);
+    }
+    let mut out = Emitter { sink, buf: String::with_capacity(64) };
     out.num(ns::MESSAGE, "size", mail.raw().len() + context.field_len());
     let mut texts = text::TextCollector::new(config);
     let mut urls = url::UrlCollector::default();
