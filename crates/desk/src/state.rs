@@ -286,6 +286,8 @@ pub trait TaughtLog: Send + Sync {
         label: warden_core::Label,
         features: &KeptFeatures,
     ) -> Result<u64, DeskError>;
+    /// The number of the last label recorded for `kind` (0 when none).
+    fn last(&self, kind: &str) -> Result<u64, DeskError>;
     /// Every label recorded for `kind` after number `after` (0: all), in order, with its number.
     fn each(
         &self,
@@ -303,6 +305,9 @@ impl TaughtLog for Desk {
         features: &KeptFeatures,
     ) -> Result<u64, DeskError> {
         self.record_taught(kind, label, features)
+    }
+    fn last(&self, kind: &str) -> Result<u64, DeskError> {
+        self.last_taught(kind)
     }
     fn each(
         &self,
@@ -762,6 +767,10 @@ pub mod conformance {
         assert_eq!(after, [2], "those after a number only (a checkpoint's)");
         log.each("probe", 2, &mut |n, _, _| after.push(n)).unwrap();
         assert_eq!(after, [2], "none after the last");
+        assert_eq!(
+            (log.last("probe").unwrap(), log.last("signup").unwrap(), log.last("login").unwrap()),
+            (2, 1, 0)
+        );
     }
 
     /// Appending, the newest kept, newest first, entities apart, expiry by time.

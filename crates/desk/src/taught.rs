@@ -44,6 +44,14 @@ impl Desk {
         Ok(seq)
     }
 
+    /// The number of the last label taught to `kind`'s model (0 when none).
+    pub fn last_taught(&self, kind: &str) -> Result<u64, DeskError> {
+        let txn = self.db.begin_read()?;
+        let taught = txn.open_table(TAUGHT)?;
+        let last = taught.range((kind, 0)..=(kind, u64::MAX))?.next_back().transpose()?;
+        Ok(last.map_or(0, |(k, _)| k.value().1))
+    }
+
     /// Calls `each` with every label taught to `kind`'s model after number `after`, in order,
     /// with its number; a damaged record is counted and skipped.
     pub fn each_taught(

@@ -159,6 +159,9 @@ pub struct Pipeline<K: JsonKind> {
     /// recorded and learned, and while a checkpoint copies the model, so that a checkpoint
     /// never names a label its model has not learned (nor misses one it names).
     learned: Mutex<u64>,
+    /// Held while a checkpoint is written: two at once (the timer's, an operator's) would
+    /// write the same temporary file.
+    saving: Mutex<()>,
     thresholds: Thresholds<<K::Kind as Kind>::Action>,
 }
 
@@ -167,7 +170,7 @@ impl<K: JsonKind> Pipeline<K> {
     pub fn new(kind: K) -> Pipeline<K> {
         let model = RwLock::new(kind.starter());
         let thresholds = kind.thresholds();
-        Pipeline { kind, model, learned: Mutex::new(0), thresholds }
+        Pipeline { kind, model, learned: Mutex::new(0), saving: Mutex::new(()), thresholds }
     }
 
     /// The model a restart begins from: this data directory's checkpoint of the kind, and the
@@ -181,10 +184,17 @@ impl<K: JsonKind> Pipeline<K> {
             return (self.kind.starter(), 0);
         }
         let ours = state.live().store_id();
+        let logged = state.taught().last(K::Kind::NAME);
         let read = Model::load(&path).map_err(|e| e.to_string()).and_then(|m| {
             warden_engine::check_kind::<K::Kind>(&m).map_err(|e| e.to_string())?;
+            let last = logged.as_ref().map_err(|e| format!("the log of labels cannot be read ({e})"))?;
             match &m.meta.checkpoint {
-                Some(mark) if mark.store == ours => Ok((mark.seq, m)),
+                Some(mark) if mark.store == ours && mark.seq <= *last => Ok((mark.seq, m)),
+                // The log was made anew (a repair): its numbers are not the checkpoint's.
+                Some(mark) if mark.store == ours => Err(format!(
+                    "it holds the labels up to number {}, but the log of labels ends at {last}",
+                    mark.seq
+                )),
                 Some(mark) => Err(format!("it was written in another data directory ({})", mark.store)),
                 None => Err("it names no data directory".into()),
             }
@@ -369,6 +379,7 @@ impl<K: JsonKind> Served for Pipeline<K> {
     }
 
     fn checkpoint(&self, state: &AppState) -> Result<u64, KindError> {
+        let _saving = self.saving.lock().expect("not poisoned");
         let (mut model, seq) = {
             let learned = self.learned.lock().expect("not poisoned");
             (self.model.read().expect("not poisoned").clone(), *learned)
@@ -841,6 +852,14 @@ mod tests {
         assert_eq!(afresh.restore(&state).unwrap(), 2, "labels 1 and 2");
         assert_eq!(probe(&afresh, "e-r7"), probe(&*live, "e-r8"));
         assert_eq!(afresh.checkpoint(&state).unwrap(), 2);
+        // A checkpoint past the end of the log (a log made anew by a repair) is set aside too.
+        let path = dir.path().join("probe.wdm");
+        let mut m = Model::load(&path).unwrap();
+        m.meta.checkpoint.as_mut().unwrap().seq = 99;
+        m.save_private(&path, false).unwrap();
+        let past = Pipeline::new(Probe);
+        assert_eq!(past.restore(&state).unwrap(), 2, "every label again, not none");
+        assert_eq!(probe(&past, "e-r9"), probe(&*live, "e-r10"));
         let fb =
             json(&post(&scan, "/v1/probe/feedback", r#"{"entity": "a-1", "label": "legitimate"}"#).await.1);
         assert_eq!(fb["outcome"], "not_kept", "nothing left to learn, the label still stands");

@@ -5,7 +5,7 @@
 //! against its entity's label). Nothing is kept and nothing is sent anywhere.
 
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -27,28 +27,35 @@ pub struct Checked {
 
 /// Decides on each JSON line of `input` and writes one line to `out` for each, in input order:
 /// the decision, or `{"line", "id", "error"}` for a line that is not an event of this kind
-/// (blank lines are skipped). Lines are at most `max_line` bytes.
+/// (blank lines are skipped). A line over `max_line` bytes is refused without being held whole.
 pub fn check_lines(
     kind: &dyn Served,
-    input: impl BufRead,
+    mut input: impl BufRead,
     out: &mut impl Write,
     geo: &warden_geo::Geo,
     max_line: usize,
 ) -> std::io::Result<Checked> {
     let mut counts = Checked::default();
-    for (n, line) in input.split(b'\n').enumerate() {
-        let line = line?;
-        if line.iter().all(u8::is_ascii_whitespace) {
+    let mut line = Vec::new();
+    for n in 1.. {
+        line.clear();
+        if (&mut input).take(max_line as u64 + 1).read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        let over = line.len() > max_line && line.last() != Some(&b'\n');
+        if over {
+            skip_line(&mut input)?;
+        } else if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let answer = match decide_line(kind, &line, geo, max_line) {
+        let answer = match decide_line(kind, &line, geo, over.then_some(max_line)) {
             Ok(d) => {
                 counts.decided += 1;
                 d.decision
             }
             Err((id, e)) => {
                 counts.refused += 1;
-                json!({"line": n + 1, "id": id, "error": e.to_string()})
+                json!({"line": n, "id": id, "error": e.to_string()})
             }
         };
         serde_json::to_writer(&mut *out, &answer)?;
@@ -57,15 +64,36 @@ pub fn check_lines(
     Ok(counts)
 }
 
-/// One line's decision, or its id (when it has one) and why it is refused.
+/// Reads past the rest of a line.
+fn skip_line(input: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                input.consume(i + 1);
+                return Ok(());
+            }
+            None => {
+                let len = buf.len();
+                input.consume(len);
+            }
+        }
+    }
+}
+
+/// One line's decision, or its id (when it has one) and why it is refused; `over` is the
+/// limit a line went past.
 fn decide_line(
     kind: &dyn Served,
     line: &[u8],
     geo: &warden_geo::Geo,
-    max_line: usize,
+    over: Option<usize>,
 ) -> Result<Offline, (Value, KindError)> {
-    if line.len() > max_line {
-        return Err((Value::Null, KindError::Bad(format!("the line is over {max_line} bytes"))));
+    if let Some(max) = over {
+        return Err((Value::Null, KindError::Bad(format!("the line is over {max} bytes"))));
     }
     let event: Value =
         serde_json::from_slice(line).map_err(|e| (Value::Null, KindError::Bad(format!("not JSON: {e}"))))?;
@@ -229,6 +257,17 @@ mod tests {
         let mut out = Vec::new();
         let long = check_lines(&kind, input.as_bytes(), &mut out, &warden_geo::Geo::none(), 10).unwrap();
         assert_eq!(long, Checked { decided: 0, refused: 4 }, "lines over the limit are refused");
+        // Past a line over the limit, the next is read from its start.
+        let mut out = Vec::new();
+        let counts = check_lines(&kind, input.as_bytes(), &mut out, &warden_geo::Geo::none(), 90).unwrap();
+        assert_eq!(counts, Checked { decided: 0, refused: 4 });
+        let lines: Vec<Value> =
+            String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines[0]["error"], "the line is over 90 bytes");
+        assert_eq!(
+            (lines[2]["line"].as_u64(), lines[2]["error"].as_str()),
+            (Some(4), Some("`account` is missing"))
+        );
     }
 
     #[test]
