@@ -46,6 +46,9 @@ pub enum ServerError {
         /// Why.
         error: warden_learn::ModelError,
     },
+    /// `[rules.kinds]` names a kind that is not served, or one that reads no rules.
+    #[error("{0}")]
+    KindRules(String),
     /// `[webhooks]` cannot be used.
     #[error(transparent)]
     Webhooks(#[from] crate::webhooks::WebhookError),

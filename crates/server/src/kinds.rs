@@ -19,6 +19,7 @@ use warden_core::time::EventTime;
 use warden_core::{Action, Decision, FeatureVec, Kind, Label, Reason, Thresholds};
 use warden_engine::{Scored, combine};
 use warden_learn::{Model, OnlineLearner};
+use warden_rules::{Outcome, RuleSet};
 
 use crate::AppState;
 use warden_desk::{AuditEntry, EntityLabel, KeptFeatures, LabelSource};
@@ -32,6 +33,10 @@ pub struct Read {
     pub features: FeatureVec,
     /// Named signals, each a reason of its own (with the weight it adds to the score).
     pub signals: Vec<Reason>,
+    /// What rules read of the event: a record of the kind's catalogue
+    /// ([`JsonKind::catalogue`]) with its fields filled (the model's two, the catalogue's
+    /// last, are filled by the pipeline); `None` for a kind without rules.
+    pub facts: Option<warden_rules::Record>,
 }
 
 /// What a kind's crate gives the generic pipeline.
@@ -50,6 +55,10 @@ pub trait JsonKind: Send + Sync + 'static {
     /// `events` synthetic events with their entities' labels, from `seed` (the same seed, the
     /// same events), for `warden <kind> synth`; `None` for a kind without a simulator.
     fn synth(&self, _seed: u64, _events: usize) -> Option<Synthetic> {
+        None
+    }
+    /// The fields analysts' rules read of its events (`[rules.kinds]`), when it has rules.
+    fn catalogue(&self) -> Option<&'static warden_rules::Catalogue> {
         None
     }
 }
@@ -121,6 +130,12 @@ pub trait Served: Send + Sync {
     fn mildest(&self) -> &'static str;
     /// Synthetic labelled events from the kind's own simulator, when it has one.
     fn synth(&self, seed: u64, events: usize) -> Option<Synthetic>;
+    /// The fields its rules read, when it has rules.
+    fn catalogue(&self) -> Option<&'static warden_rules::Catalogue>;
+    /// Puts rules (checked against [`Served::catalogue`]) in force, or none.
+    fn set_rules(&self, rules: Option<Arc<RuleSet>>);
+    /// The rules in force.
+    fn rules(&self) -> Option<Arc<RuleSet>>;
 }
 
 /// One event decided offline ([`Served::decide`]).
@@ -140,6 +155,8 @@ pub struct Offline {
     pub score: f64,
     /// The event's features.
     pub features: FeatureVec,
+    /// The rules that read it and what they made of it (counter updates, label changes).
+    pub effects: Option<(Arc<RuleSet>, Outcome)>,
 }
 
 /// A kind's synthetic events and the labels of their entities.
@@ -162,6 +179,8 @@ pub struct Pipeline<K: JsonKind> {
     /// Held while a checkpoint is written: two at once (the timer's, an operator's) would
     /// write the same temporary file.
     saving: Mutex<()>,
+    /// The analysts' rules in force (`[rules.kinds]`).
+    rules: RwLock<Option<Arc<RuleSet>>>,
     thresholds: Thresholds<<K::Kind as Kind>::Action>,
 }
 
@@ -170,7 +189,8 @@ impl<K: JsonKind> Pipeline<K> {
     pub fn new(kind: K) -> Pipeline<K> {
         let model = RwLock::new(kind.starter());
         let thresholds = kind.thresholds();
-        Pipeline { kind, model, learned: Mutex::new(0), saving: Mutex::new(()), thresholds }
+        let rules = RwLock::new(None);
+        Pipeline { kind, model, learned: Mutex::new(0), saving: Mutex::new(()), rules, thresholds }
     }
 
     /// The model a restart begins from: this data directory's checkpoint of the kind, and the
@@ -265,7 +285,15 @@ impl<K: JsonKind> Served for Pipeline<K> {
     }
 
     fn check(&self, state: &AppState, event: &Value, arrival: u64) -> Result<Value, KindError> {
-        let Offline { id, entity, time, decision, action, score, features } =
+        // An id decided before is answered from the store before its rules count it again.
+        if let Ok(Common { id, .. }) = common(event)
+            && let Some(earlier) = state.decisions().get(K::Kind::NAME, id).map_err(store)?
+        {
+            let mut earlier: Value = serde_json::from_slice(&earlier).map_err(store)?;
+            earlier["repeated"] = true.into();
+            return Ok(earlier);
+        }
+        let Offline { id, entity, time, decision, action, score, features, effects } =
             self.decide(event, arrival, state.settings().events.skew_secs, &state.geo())?;
         let id = id.as_str();
         let probability = decision["probability"].as_f64().unwrap_or_default();
@@ -296,6 +324,9 @@ impl<K: JsonKind> Served for Pipeline<K> {
             let mut earlier: Value = serde_json::from_slice(&earlier).map_err(store)?;
             earlier["repeated"] = true.into();
             return Ok(earlier);
+        }
+        if let Some((rules, out)) = effects {
+            rule_effects(state, K::Kind::NAME, &rules, &out, time.at)?;
         }
         state.metrics().decided(action, &format!("/v1/{}/check", K::Kind::NAME));
         let mut decision = decision;
@@ -405,22 +436,40 @@ impl<K: JsonKind> Served for Pipeline<K> {
         let read = self.kind.read(event, geo)?;
         crate::text::check_field("entity", &read.entity, warden_desk::limits::NAME)
             .map_err(|e| KindError::Bad(e.to_string()))?;
-        // The shared pipeline: the model, the kind's signals, its thresholds (rules on JSON
-        // kinds are still to come).
-        let (decision, _) = {
+        // The shared pipeline: the model, the kind's signals, its rules, its thresholds.
+        let rules = self.rules.read().expect("not poisoned").clone();
+        let (decision, outcome) = {
             let model = self.model.read().expect("not poisoned");
+            let model_score = model.learner.predict(&read.features);
+            let record = match (&rules, read.facts) {
+                (Some(_), Some(mut facts)) => {
+                    // The model's fields are every catalogue's last two.
+                    let n = facts.catalogue().fields.len();
+                    let model_fields = [
+                        (n - 2, warden_rules::Value::Float(warden_core::sigmoid(model_score))),
+                        (n - 1, warden_rules::Value::Float(model_score)),
+                    ];
+                    for (slot, value) in model_fields {
+                        facts
+                            .put(slot, value)
+                            .map_err(|e| KindError::Bad(format!("the kind's facts: {e}")))?;
+                    }
+                    Some(facts)
+                }
+                _ => None,
+            };
             let scored = Scored::<K::Kind> {
                 model: &model,
                 features: read.features.len(),
-                model_score: model.learner.predict(&read.features),
+                model_score,
                 points: read.signals.iter().map(|r| r.contribution).sum(),
-                rules: None,
+                rules: rules.as_deref().zip(record.as_ref()),
                 forced: None,
                 reasons: read.signals.clone(),
             };
             combine(scored, &self.thresholds)
         };
-        let Decision { action, score, probability, mut reasons, .. } = decision;
+        let Decision { action, score, probability, mut reasons, review } = decision;
         if time.clamped {
             reasons.push(Reason::new(
                 "EVENT_TIME_CLAMPED",
@@ -433,7 +482,7 @@ impl<K: JsonKind> Served for Pipeline<K> {
         }
         let decision = json!({
             "kind": K::Kind::NAME, "id": id, "entity": read.entity, "time": time.at,
-            "action": action.as_str(), "score": score, "probability": probability,
+            "action": action.as_str(), "score": score, "probability": probability, "review": review,
             "reasons": reasons.iter().map(|r| json!({"name": r.name, "description": r.description, "weight": r.contribution})).collect::<Vec<_>>(),
         });
         // Entities are named in lower case wherever they are kept, as labels name them.
@@ -446,6 +495,7 @@ impl<K: JsonKind> Served for Pipeline<K> {
             action: action.as_str(),
             score,
             features: read.features,
+            effects: rules.zip(outcome),
         })
     }
 
@@ -467,6 +517,75 @@ impl<K: JsonKind> Served for Pipeline<K> {
 
     fn synth(&self, seed: u64, events: usize) -> Option<Synthetic> {
         self.kind.synth(seed, events)
+    }
+
+    fn catalogue(&self) -> Option<&'static warden_rules::Catalogue> {
+        self.kind.catalogue()
+    }
+
+    fn set_rules(&self, rules: Option<Arc<RuleSet>>) {
+        *self.rules.write().expect("not poisoned") = rules;
+    }
+
+    fn rules(&self) -> Option<Arc<RuleSet>> {
+        self.rules.read().expect("not poisoned").clone()
+    }
+}
+
+/// The name a kind's counter is journaled under: mail's as it is (the first kind, whose
+/// journal came first), a JSON kind's after its kind (`signup:burst`), so that two kinds'
+/// counters of one name stay apart.
+fn journaled_name(kind: &str, counter: &str) -> String {
+    if kind == "mail" { counter.to_owned() } else { format!("{kind}:{counter}") }
+}
+
+/// Writes what a JSON kind's rules did — counter updates to the journal (under the kind's name,
+/// [`journaled_name`]) and label changes on entities — through the desk's writer,
+/// and waits until they are durable.
+fn rule_effects(
+    state: &AppState,
+    kind: &str,
+    rules: &RuleSet,
+    out: &Outcome,
+    now: u64,
+) -> Result<(), KindError> {
+    if out.counter_events.is_empty() && out.labels.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = rules.counter_names().collect();
+    let counts = (out.counter_events.iter())
+        .map(|c| warden_store::journal::JournaledCount {
+            counter: journaled_name(kind, names[c.counter]),
+            entity: c.entity,
+            value: c.value,
+            at: c.at,
+        })
+        .collect();
+    let labels = (out.labels.iter())
+        .map(|c| {
+            let rule = &rules.rules()[c.rule];
+            EntityLabel {
+                kind: rules.catalogue().entity_kind(c.field).to_owned(),
+                entity: c.entity.clone(),
+                label: c.label.clone(),
+                active: !c.remove,
+                source: LabelSource::Automatic,
+                by: format!("rule:{}", rule.name),
+                reason: if rule.description.is_empty() {
+                    format!("rule {} fired", rule.name)
+                } else {
+                    rule.description.clone()
+                },
+                at: now,
+                expires: c.ttl.map(|t| now.saturating_add(t)),
+            }
+        })
+        .collect();
+    let writes = warden_desk::CheckWrites { counts, labels, ..Default::default() };
+    match state.desk().submit(writes).blocking_recv() {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(KindError::Store(format!("the rules' effects were not written: {e}"))),
+        Err(_) => Err(KindError::Store("the desk's writer stopped".into())),
     }
 }
 
@@ -617,6 +736,26 @@ pub(crate) mod probe {
 
     const WORDS: Namespace = Namespace::new("probe_word");
 
+    /// What rules read of a probe event.
+    static FIELDS: [warden_rules::FieldDef; 5] = {
+        use warden_rules::{FieldDef, Type};
+        let [probability, score] = warden_rules::Catalogue::MODEL_FIELDS;
+        [
+            FieldDef::new("probe.account", Type::Str, "the account, lower case").naming("account"),
+            FieldDef::new("probe.words", Type::StrList, "the words"),
+            FieldDef::new("probe.captcha", Type::Str, "passed, failed or none"),
+            probability,
+            score,
+        ]
+    };
+    static CATALOGUE: warden_rules::Catalogue =
+        warden_rules::Catalogue { kind: "probe", version: 1, fields: &FIELDS, actions: &["allow", "block"] };
+
+    /// The probe's rule catalogue.
+    pub(crate) fn catalogue() -> &'static warden_rules::Catalogue {
+        &CATALOGUE
+    }
+
     impl JsonKind for Probe {
         type Kind = ProbeKind;
         const ENTITY: &'static str = "account";
@@ -638,7 +777,23 @@ pub(crate) mod probe {
             if event.get("captcha").and_then(Value::as_str) == Some("failed") {
                 signals.push(Reason::new("CAPTCHA_FAILED", "The sign-up failed its captcha.", 2.0));
             }
-            Ok(Read { entity, features: sink.finish(), signals })
+            let mut facts = warden_rules::Record::new(&CATALOGUE);
+            let text = |v: Option<&str>| {
+                v.map_or(warden_rules::Value::Missing, |s| warden_rules::Value::Str(s.to_lowercase()))
+            };
+            let list = words.iter().filter_map(Value::as_str).map(str::to_lowercase).collect();
+            for (slot, value) in [
+                (0, text(Some(&entity))),
+                (1, warden_rules::Value::StrList(list)),
+                (2, text(event.get("captcha").and_then(Value::as_str))),
+            ] {
+                facts.put(slot, value).expect("each slot's type");
+            }
+            Ok(Read { entity, features: sink.finish(), signals, facts: Some(facts) })
+        }
+
+        fn catalogue(&self) -> Option<&'static warden_rules::Catalogue> {
+            Some(&CATALOGUE)
         }
 
         fn thresholds(&self) -> Thresholds<ProbeAction> {
@@ -719,6 +874,72 @@ mod tests {
 
     fn json(body: &[u8]) -> Value {
         serde_json::from_slice(body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_kinds_rules_decide_count_and_label_and_reload_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = dir.path().join("probe.rules");
+        let good = r#"
+counter events_per_account: count by probe.account over 1h
+rule CRYPTO { description: "crypto words" when: probe.words in ["crypto"] then: action block }
+rule BURST { when: events_per_account >= 3 then: label probe.account "burst" for 1d }
+"#;
+        std::fs::write(&rules, good).unwrap();
+        let mut settings = crate::Settings::default();
+        settings.rules.kinds.insert("probe".into(), vec![rules.clone()]);
+        let state = state_in(dir.path().join("data").as_path(), settings);
+        state.register_kind(Arc::new(Pipeline::new(Probe))).unwrap();
+        let scan = crate::scan_router(state.clone());
+        let event = |id: &str, account: &str, word: &str| {
+            format!(
+                r#"{{"kind": "probe", "id": "{id}", "time": "{}", "account": "{account}", "words": ["{word}"]}}"#,
+                now_rfc3339(0)
+            )
+        };
+        let check = |body: String| {
+            let scan = scan.clone();
+            async move { json(&post(&scan, "/v1/probe/check", &body).await.1) }
+        };
+        // A rule forces its action, and says so.
+        let d = check(event("e-1", "a-1", "crypto")).await;
+        assert_eq!(d["action"], "block", "{d}");
+        let names: Vec<&str> =
+            d["reasons"].as_array().unwrap().iter().filter_map(|r| r["name"].as_str()).collect();
+        assert!(names.contains(&"RULE:CRYPTO"), "{names:?}");
+        assert_eq!(check(event("e-0", "a-0", "hello")).await["action"], "allow");
+        // A counter counts each event once (a repeated id is not counted again) and a rule labels.
+        for id in ["e-2", "e-3", "e-3", "e-4"] {
+            check(event(id, "A-2", "hello")).await;
+        }
+        let held = state.labels().all(Some("account"), Some("a-2")).unwrap();
+        assert!(held.iter().any(|l| l.label == "burst" && l.by == "rule:BURST"), "{held:?}");
+        assert!(state.labels().all(Some("account"), Some("a-0")).unwrap().is_empty());
+        let mut record = warden_rules::Record::new(super::probe::catalogue());
+        record.put(0, warden_rules::Value::Str("a-2".into())).unwrap();
+        let live = state.kind("probe").unwrap().rules().unwrap();
+        assert_eq!(live.evaluate(&record).counters[0], Some(4.0), "e-3 once, and this one");
+        // Counts are journaled under the kind's name: a fresh store rebuilds them.
+        let fresh = warden_rules::counters::LocalCounters::default();
+        let again = crate::reload::load_rules_of(
+            std::slice::from_ref(&rules),
+            super::probe::catalogue(),
+            Some(state.desk()),
+            &fresh,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(again.evaluate(&record).counters[0], Some(4.0), "three journaled, and this one");
+        // A set that fails to check is refused whole; the running one stays.
+        std::fs::write(&rules, "rule BROKEN { when: probe.nope == 1 then: action block }").unwrap();
+        assert!(state.reload_rules().is_err());
+        assert_eq!(check(event("e-5", "a-5", "crypto")).await["action"], "block");
+        // A kind named in [rules.kinds] that is not served is an error naming it.
+        std::fs::write(&rules, good).unwrap();
+        let mut other = crate::settings::RulesConfig::default();
+        other.kinds.insert("nosuch".into(), vec![rules.clone()]);
+        let Err(e) = state.all_rules(&other) else { panic!("an unserved kind's rules are refused") };
+        assert!(e.to_string().contains("\"nosuch\""), "{e}");
     }
 
     #[tokio::test]

@@ -275,6 +275,9 @@ impl AppState {
     /// before; returns how many.
     pub fn register_kind(&self, kind: Arc<dyn kinds::Served>) -> Result<u64, kinds::KindError> {
         let n = kind.restore(self)?;
+        let files = self.settings().rules.kinds.get(kind.name()).cloned().unwrap_or_default();
+        let rules = self.kind_rules(&*kind, &files).map_err(|e| kinds::KindError::Bad(e.to_string()))?;
+        kind.set_rules(rules);
         self.0.kinds.write().expect("not poisoned").add(kind);
         Ok(n)
     }

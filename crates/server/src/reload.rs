@@ -55,11 +55,20 @@ impl AppState {
             notes.push(format!("[geoip]: {}", geo.describe()));
         }
         // Rules are checked before anything is swapped: a set that fails leaves all as it was.
-        let rules = load_rules(&next.rules.files, Some(&self.0.desk), &*self.0.counters)
-            .inspect_err(|_| self.rule_load_failed())?;
+        let rules = self.all_rules(&next.rules).inspect_err(|_| self.rule_load_failed())?;
         self.0.metrics.rules_last_load_ok.set(1);
-        if let Some(r) = &rules {
+        if let Some(r) = &rules.0 {
             notes.push(format!("{} rules loaded from {} files", r.rules().len(), r.files().len()));
+        }
+        for (kind, r) in &rules.1 {
+            if let Some(r) = r {
+                notes.push(format!(
+                    "{}: {} rules loaded from {} files",
+                    kind.name(),
+                    r.rules().len(),
+                    r.files().len()
+                ));
+            }
         }
         self.swap_rules(rules);
         self.0.live.set_config(next.engine())?;
@@ -83,30 +92,98 @@ impl AppState {
     /// Loads the configured rule files again (the watcher's reload: nothing else changes).
     /// A set that fails to check is refused, counted, and the running one stays.
     pub fn reload_rules(&self) -> Result<usize, ServerError> {
-        let rules = load_rules(&self.settings().rules.files, Some(&self.0.desk), &*self.0.counters)
-            .inspect_err(|_| self.rule_load_failed())?;
+        let rules = self.all_rules(&self.settings().rules).inspect_err(|_| self.rule_load_failed())?;
         self.0.metrics.rules_last_load_ok.set(1);
-        let n = rules.as_ref().map_or(0, |r| r.rules().len());
+        let n = rules.0.as_ref().map_or(0, |r| r.rules().len())
+            + rules.1.iter().filter_map(|(_, r)| r.as_ref()).map(|r| r.rules().len()).sum::<usize>();
         self.swap_rules(rules);
         Ok(n)
     }
 
-    /// Puts `rules` in force, then lets the counter store forget the counters they no longer
-    /// declare (the set they replace may still be finishing a decision: its counters stay
-    /// whole until it lets them go).
-    fn swap_rules(&self, rules: Option<Arc<warden_rules::RuleSet>>) {
-        let keep = rules.as_ref().map(|r| r.counter_keys()).unwrap_or_default();
-        self.0.live.set_rules(rules);
+    /// Reads and checks every rule set `config` names — mail's and each served kind's — before
+    /// any is put in force: one that fails refuses them all.
+    pub(crate) fn all_rules(&self, config: &crate::settings::RulesConfig) -> Result<AllRules, ServerError> {
+        let mail = load_rules(&config.files, Some(&self.0.desk), &*self.0.counters)?;
+        let kinds = self.0.kinds.read().expect("not poisoned").all().to_vec();
+        if let Some(name) = config.kinds.keys().find(|n| !kinds.iter().any(|k| k.name() == n.as_str())) {
+            return Err(ServerError::KindRules(format!(
+                "[rules.kinds] names {name:?}, which is not served here (served: {})",
+                kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let mut each = Vec::new();
+        for kind in kinds {
+            let files = config.kinds.get(kind.name()).cloned().unwrap_or_default();
+            let rules = self.kind_rules(&*kind, &files)?;
+            each.push((kind, rules));
+        }
+        Ok((mail, each))
+    }
+
+    /// Refuses a configuration whose `[rules.kinds]` names a kind that is not served (at
+    /// start, once the binary's kinds are registered).
+    pub fn check_rule_kinds(&self) -> Result<(), ServerError> {
+        let served = self.kind_names();
+        match self.settings().rules.kinds.keys().find(|n| !served.contains(&n.as_str())) {
+            None => Ok(()),
+            Some(name) => Err(ServerError::KindRules(format!(
+                "[rules.kinds] names {name:?}, which is not served here (served: {})",
+                served.join(", ")
+            ))),
+        }
+    }
+
+    /// A JSON kind's rules from `files`, checked against its catalogue, with their counters.
+    pub(crate) fn kind_rules(
+        &self,
+        kind: &dyn crate::kinds::Served,
+        files: &[std::path::PathBuf],
+    ) -> Result<Option<Arc<warden_rules::RuleSet>>, ServerError> {
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let Some(catalogue) = kind.catalogue() else {
+            return Err(ServerError::KindRules(format!(
+                "[rules.kinds]: the {} kind reads no rules",
+                kind.name()
+            )));
+        };
+        load_rules_of(files, catalogue, Some(&self.0.desk), &*self.0.counters)
+    }
+
+    /// Puts the rules in force, then lets the counter store forget the counters none of them
+    /// declares (a set replaced may still be finishing a decision: its counters stay whole
+    /// until it lets them go).
+    fn swap_rules(&self, (mail, kinds): AllRules) {
+        let mut keep = mail.as_ref().map(|r| r.counter_keys()).unwrap_or_default();
+        for (kind, rules) in kinds {
+            keep.extend(rules.as_ref().map(|r| r.counter_keys()).unwrap_or_default());
+            kind.set_rules(rules);
+        }
+        // A kind registered since the sets were read keeps its own.
+        for kind in self.0.kinds.read().expect("not poisoned").all() {
+            keep.extend(kind.rules().map(|r| r.counter_keys()).unwrap_or_default());
+        }
+        self.0.live.set_rules(mail);
         self.0.counters.retain(&keep);
     }
 
-    /// The files the rules in force were read from, or the configured ones when none are in
-    /// force: what the watcher looks at.
+    /// The files the rules in force were read from (mail's and every kind's), or the
+    /// configured ones when none are in force: what the watcher looks at.
     pub fn rule_files(&self) -> Vec<std::path::PathBuf> {
-        match self.0.live.with_engine(|e| e.rules().map(|r| r.files().to_vec())) {
+        let mut files = match self.0.live.with_engine(|e| e.rules().map(|r| r.files().to_vec())) {
             Some(files) => files,
             None => self.settings().rules.files.clone(),
+        };
+        for kind in self.0.kinds.read().expect("not poisoned").all() {
+            match kind.rules() {
+                Some(r) => files.extend(r.files().iter().cloned()),
+                None => {
+                    files.extend(self.settings().rules.kinds.get(kind.name()).cloned().unwrap_or_default())
+                }
+            }
         }
+        files
     }
 
     /// Watches the rule and list files, reloading the rules when one changes (every
@@ -115,7 +192,7 @@ impl AppState {
         let mut last = None;
         loop {
             let secs = self.settings().rules.watch_secs;
-            if secs == 0 || self.settings().rules.files.is_empty() {
+            if secs == 0 || self.rule_files().is_empty() {
                 tokio::time::sleep(std::time::Duration::from_secs(5)).await;
                 continue;
             }
@@ -138,6 +215,12 @@ impl AppState {
     }
 }
 
+/// Mail's rules and each JSON kind's, read and checked.
+pub(crate) type AllRules = (
+    Option<Arc<warden_rules::RuleSet>>,
+    Vec<(Arc<dyn crate::kinds::Served>, Option<Arc<warden_rules::RuleSet>>)>,
+);
+
 /// Reads and checks rule files; `None` when there are none. Every error is in the message,
 /// one per line, as `file:line:column: what (expected …)`. The counters keep their state in
 /// `counters`, which outlives a rule set: a counter the rules in force declare the same way
@@ -149,11 +232,20 @@ pub fn load_rules(
     desk: Option<&warden_desk::Desk>,
     counters: &dyn CounterStore,
 ) -> Result<Option<Arc<warden_rules::RuleSet>>, ServerError> {
+    load_rules_of(files, warden_mail::catalogue(), desk, counters)
+}
+
+/// [`load_rules`] against any kind's catalogue.
+pub fn load_rules_of(
+    files: &[std::path::PathBuf],
+    catalogue: &'static warden_rules::Catalogue,
+    desk: Option<&warden_desk::Desk>,
+    counters: &dyn CounterStore,
+) -> Result<Option<Arc<warden_rules::RuleSet>>, ServerError> {
     if files.is_empty() {
         return Ok(None);
     }
-    let mut rules =
-        warden_rules::RuleSet::load(files, warden_mail::catalogue()).map_err(ServerError::Rules)?;
+    let mut rules = warden_rules::RuleSet::load(files, catalogue).map_err(ServerError::Rules)?;
     if let Some(desk) = desk {
         rules.set_key_seed(desk.counter_seed());
     }
@@ -165,8 +257,14 @@ pub fn load_rules(
         let now =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         desk.counts_since(now.saturating_sub(window), |c| {
-            if fresh.contains(&c.counter) {
-                rules.restore(&c.counter, c.entity, c.value, c.at);
+            let name = match catalogue.kind {
+                "mail" => Some(c.counter.as_str()),
+                kind => c.counter.strip_prefix(kind).and_then(|n| n.strip_prefix(':')),
+            };
+            if let Some(name) = name
+                && fresh.iter().any(|f| f == name)
+            {
+                rules.restore(name, c.entity, c.value, c.at);
             }
         })
         .map_err(ServerError::desk("counter journal"))?;

@@ -241,11 +241,14 @@ pub struct RulesConfig {
     /// Seconds between looks at the rule and list files' modification times (default 5; 0:
     /// only on SIGHUP or `/v1/admin/reload`).
     pub watch_secs: u64,
+    /// Rule files of the JSON kinds, by kind (`[rules.kinds] signup = ["signup.rules"]`),
+    /// checked against each kind's own catalogue; a kind named here must be served.
+    pub kinds: std::collections::BTreeMap<String, Vec<std::path::PathBuf>>,
 }
 
 impl Default for RulesConfig {
     fn default() -> Self {
-        RulesConfig { files: Vec::new(), watch_secs: 5 }
+        RulesConfig { files: Vec::new(), watch_secs: 5, kinds: Default::default() }
     }
 }
 

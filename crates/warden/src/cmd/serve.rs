@@ -140,13 +140,16 @@ pub fn run(args: Args) -> Result<()> {
     }
     for kind in crate::kinds::all() {
         let name = kind.name();
-        let taught = state.register_kind(kind).with_context(|| format!("cannot restore the {name} model"))?;
+        let taught = state
+            .register_kind(kind)
+            .with_context(|| format!("cannot start the {name} kind (its model, its rules)"))?;
         tracing::info!(
             kind = name,
             taught_again = taught,
             "serving /v1/{name}/check and /v1/{name}/feedback"
         );
     }
+    state.check_rule_kinds()?;
     for repair in &report.repairs {
         tracing::warn!(data_dir = %data_dir.display(), "repair: {repair}");
         eprintln!("warden: repair: {repair}");
