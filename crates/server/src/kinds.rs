@@ -532,15 +532,8 @@ impl<K: JsonKind> Served for Pipeline<K> {
     }
 }
 
-/// The name a kind's counter is journaled under: mail's as it is (the first kind, whose
-/// journal came first), a JSON kind's after its kind (`signup:burst`), so that two kinds'
-/// counters of one name stay apart.
-fn journaled_name(kind: &str, counter: &str) -> String {
-    if kind == "mail" { counter.to_owned() } else { format!("{kind}:{counter}") }
-}
-
 /// Writes what a JSON kind's rules did — counter updates to the journal (under the kind's name,
-/// [`journaled_name`]) and label changes on entities — through the desk's writer,
+/// [`crate::effects::journaled_name`]) and label changes on entities — through the desk's writer,
 /// and waits until they are durable.
 fn rule_effects(
     state: &AppState,
@@ -552,35 +545,8 @@ fn rule_effects(
     if out.counter_events.is_empty() && out.labels.is_empty() {
         return Ok(());
     }
-    let names: Vec<&str> = rules.counter_names().collect();
-    let counts = (out.counter_events.iter())
-        .map(|c| warden_store::journal::JournaledCount {
-            counter: journaled_name(kind, names[c.counter]),
-            entity: c.entity,
-            value: c.value,
-            at: c.at,
-        })
-        .collect();
-    let labels = (out.labels.iter())
-        .map(|c| {
-            let rule = &rules.rules()[c.rule];
-            EntityLabel {
-                kind: rules.catalogue().entity_kind(c.field).to_owned(),
-                entity: c.entity.clone(),
-                label: c.label.clone(),
-                active: !c.remove,
-                source: LabelSource::Automatic,
-                by: format!("rule:{}", rule.name),
-                reason: if rule.description.is_empty() {
-                    format!("rule {} fired", rule.name)
-                } else {
-                    rule.description.clone()
-                },
-                at: now,
-                expires: c.ttl.map(|t| now.saturating_add(t)),
-            }
-        })
-        .collect();
+    let counts = crate::effects::journaled_counts(kind, rules, out);
+    let labels = crate::effects::rule_labels(rules, out, now);
     let writes = warden_desk::CheckWrites { counts, labels, ..Default::default() };
     match state.desk().submit(writes).blocking_recv() {
         Ok(Ok(())) => Ok(()),

@@ -21,6 +21,7 @@ pub mod conn;
 mod desk_api;
 #[doc(hidden)]
 pub mod dns_fixture;
+mod effects;
 mod error;
 mod http;
 pub mod kinds;

@@ -26,9 +26,9 @@ use warden_learn::{CheckpointMark, Model, ModelError};
 use warden_mail::engine::{Config, MailEngine};
 use warden_mail::{MailAction, MailLabel};
 
+use warden_desk::EntityLabel;
 use warden_desk::datadir::CHECKPOINT;
 use warden_desk::state::FeedbackLog;
-use warden_desk::{EntityLabel, LabelSource};
 use warden_store::feedback::{FeedbackRecord, NewFeedback, OnDamage, Outcome, StoreError};
 use warden_store::journal::JournaledCount;
 
@@ -323,39 +323,8 @@ impl Live {
             if let (Some(rules), Some(out)) = (l.engine.rules(), &e.outcome)
                 && !(out.counter_events.is_empty() && out.labels.is_empty())
             {
-                let names: Vec<&str> = rules.counter_names().collect();
-                counts = out
-                    .counter_events
-                    .iter()
-                    .map(|c| JournaledCount {
-                        counter: names[c.counter].to_owned(),
-                        entity: c.entity,
-                        value: c.value,
-                        at: c.at,
-                    })
-                    .collect();
-                labels = out
-                    .labels
-                    .iter()
-                    .map(|c| {
-                        let rule = &rules.rules()[c.rule];
-                        EntityLabel {
-                            kind: warden_mail::catalogue().entity_kind(c.field).to_owned(),
-                            entity: c.entity.clone(),
-                            label: c.label.clone(),
-                            active: !c.remove,
-                            source: LabelSource::Automatic,
-                            by: format!("rule:{}", rule.name),
-                            reason: if rule.description.is_empty() {
-                                format!("rule {} fired", rule.name)
-                            } else {
-                                rule.description.clone()
-                            },
-                            at: now,
-                            expires: c.ttl.map(|t| now.saturating_add(t)),
-                        }
-                    })
-                    .collect();
+                counts = crate::effects::journaled_counts("mail", rules, out);
+                labels = crate::effects::rule_labels(rules, out, now);
             }
             (e, version(l.engine.model()), counts, labels)
         };
