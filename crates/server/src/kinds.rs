@@ -664,17 +664,23 @@ pub(crate) async fn feedback(
     Ok(axum::Json(blocking(move || kind.feedback(&st, &body, crate::unix_now())).await??))
 }
 
-/// A kind that exists only in the tests: it plugs into the generic routes through [`JsonKind`]
+/// A kind that exists only in the tests (this crate's, and the binary's with the `probe`
+/// feature, which no release build has): it plugs into the generic routes through [`JsonKind`]
 /// alone, touching no other kind's code, as a new kind's crate would.
-#[cfg(test)]
-pub(crate) mod probe {
+#[cfg(any(test, feature = "probe"))]
+#[allow(missing_docs)]
+pub mod probe {
     use warden_core::{FeatureSink, HashedSink, Namespace};
     use warden_learn::{FtrlParams, LearnerSpec, RehearsalParams};
 
-    use super::*;
+    use serde_json::{Map, Value, json};
+    use warden_core::{Action, Kind, Label, Reason, Thresholds};
+    use warden_learn::Model;
+
+    use super::{BadField, JsonKind, Read, Synthetic};
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-    pub(crate) enum ProbeAction {
+    pub enum ProbeAction {
         Allow,
         Block,
     }
@@ -689,7 +695,7 @@ pub(crate) mod probe {
         }
     }
 
-    pub(crate) struct ProbeKind;
+    pub struct ProbeKind;
 
     impl Kind for ProbeKind {
         const NAME: &'static str = "probe";
@@ -698,7 +704,7 @@ pub(crate) mod probe {
     }
 
     /// Events `{kind, id, time, account, words: [..], captcha?}`.
-    pub(crate) struct Probe;
+    pub struct Probe;
 
     const WORDS: Namespace = Namespace::new("probe_word");
 
@@ -718,7 +724,7 @@ pub(crate) mod probe {
         warden_rules::Catalogue { kind: "probe", version: 1, fields: &FIELDS, actions: &["allow", "block"] };
 
     /// The probe's rule catalogue.
-    pub(crate) fn catalogue() -> &'static warden_rules::Catalogue {
+    pub fn catalogue() -> &'static warden_rules::Catalogue {
         &CATALOGUE
     }
 

@@ -211,6 +211,68 @@ mod tests {
         assert!(duration("99999999999999999999d").is_err());
     }
 
+    fn probe() -> Vec<Arc<dyn Served>> {
+        vec![Arc::new(warden_server::kinds::Pipeline::new(warden_server::kinds::probe::Probe))]
+    }
+
+    fn run_with(kinds: &[Arc<dyn Served>], args: &[&str]) -> ExitCode {
+        run(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>(), kinds).unwrap()
+    }
+
+    #[test]
+    fn a_kinds_commands_make_check_and_evaluate_its_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("synth");
+        let kinds = probe();
+        let out_s = out.to_str().unwrap();
+        assert_eq!(
+            run_with(&kinds, &["probe", "synth", "--out", out_s, "--events", "2000", "--seed", "3"]),
+            ExitCode::SUCCESS
+        );
+        let labels = std::fs::read_to_string(out.join("labels.tsv")).unwrap();
+        assert!(labels.starts_with("entity\tlabel\n") && labels.contains("\tabusive\n"), "{labels}");
+        let events = out.join("events.jsonl");
+        assert_eq!(std::fs::read_to_string(&events).unwrap().lines().count(), 2000);
+        // `check` writes to standard output itself: three events are enough to see it answer.
+        let few = dir.path().join("few.jsonl");
+        let text = std::fs::read_to_string(&events).unwrap();
+        std::fs::write(&few, text.lines().take(3).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+        assert_eq!(run_with(&kinds, &["probe", "check", few.to_str().unwrap()]), ExitCode::SUCCESS);
+        std::fs::write(&few, "{\"kind\": \"probe\"}\n").unwrap();
+        assert_eq!(
+            run_with(&kinds, &["probe", "check", few.to_str().unwrap()]),
+            ExitCode::from(1),
+            "a refused line"
+        );
+        let report = dir.path().join("report.json");
+        let (e, l, r) = (events.to_str().unwrap(), out.join("labels.tsv"), report.to_str().unwrap());
+        let args = [
+            "probe",
+            "eval",
+            "--events",
+            e,
+            "--labels",
+            l.to_str().unwrap(),
+            "--label-delay",
+            "10m",
+            "--json",
+            r,
+        ];
+        assert_eq!(run_with(&kinds, &args), ExitCode::SUCCESS);
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        assert_eq!((report["kind"].as_str(), report["events"].as_u64()), (Some("probe"), Some(2000)));
+        assert!(report["auc"].as_f64().unwrap() > 0.9, "{report}");
+        assert_eq!(report["label_delay_secs"], 600);
+        // A label in another kind's words is an error naming the line.
+        let bad = dir.path().join("bad.tsv");
+        std::fs::write(&bad, "entity\tlabel\na-1\tspam\n").unwrap();
+        let args = ["probe", "eval", "--events", e, "--labels", bad.to_str().unwrap()];
+        let err =
+            run(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>(), &kinds).unwrap_err().to_string();
+        assert!(err.contains(":2:") && err.contains("abusive or legitimate"), "{err}");
+    }
+
     #[test]
     fn an_unknown_kind_is_named_with_the_kinds_there_are() {
         let e = run(&["nosuch".into(), "check".into(), "-".into()], &[]).unwrap_err().to_string();
