@@ -12,6 +12,12 @@ pub(crate) fn journaled_name(kind: &str, counter: &str) -> String {
     if kind == "mail" { counter.to_owned() } else { format!("{kind}:{counter}") }
 }
 
+/// The counter a journaled name is `kind`'s, by [`journaled_name`]'s rule; `None` when the
+/// name is another kind's.
+pub(crate) fn counter_of<'a>(kind: &str, journaled: &'a str) -> Option<&'a str> {
+    if kind == "mail" { Some(journaled) } else { journaled.strip_prefix(kind)?.strip_prefix(':') }
+}
+
 /// The counter updates of `out`, named as `kind`'s journal names them.
 pub(crate) fn journaled_counts(kind: &str, rules: &RuleSet, out: &Outcome) -> Vec<JournaledCount> {
     let names: Vec<&str> = rules.counter_names().collect();
@@ -58,5 +64,9 @@ mod tests {
     fn mail_counters_keep_their_names_and_other_kinds_name_theirs() {
         assert_eq!(journaled_name("mail", "burst"), "burst");
         assert_eq!(journaled_name("signup", "burst"), "signup:burst");
+        assert_eq!(counter_of("signup", "signup:burst"), Some("burst"));
+        assert_eq!(counter_of("signup", "signupx:burst"), None);
+        assert_eq!(counter_of("login", "signup:burst"), None);
+        assert_eq!(counter_of("mail", "burst"), Some("burst"));
     }
 }

@@ -153,6 +153,10 @@ pub struct Offline {
     pub action: &'static str,
     /// The score the action was chosen by.
     pub score: f64,
+    /// The model's probability.
+    pub probability: f64,
+    /// The names of the decision's reasons (what the audit log keeps of them).
+    pub reasons: Vec<String>,
     /// The event's features.
     pub features: FeatureVec,
     /// The rules that read it and what they made of it (counter updates, label changes).
@@ -293,13 +297,9 @@ impl<K: JsonKind> Served for Pipeline<K> {
             earlier["repeated"] = true.into();
             return Ok(earlier);
         }
-        let Offline { id, entity, time, decision, action, score, features, effects } =
+        let Offline { id, entity, time, decision, action, score, probability, reasons, features, effects } =
             self.decide(event, arrival, state.settings().events.skew_secs, &state.geo())?;
         let id = id.as_str();
-        let probability = decision["probability"].as_f64().unwrap_or_default();
-        let reasons: Vec<String> = (decision["reasons"].as_array().into_iter().flatten())
-            .filter_map(|r| r["name"].as_str().map(str::to_owned))
-            .collect();
         let bytes = serde_json::to_vec(&decision).expect("decisions serialise");
         let desk = state.desk();
         let audit = AuditEntry {
@@ -494,6 +494,8 @@ impl<K: JsonKind> Served for Pipeline<K> {
             decision,
             action: action.as_str(),
             score,
+            probability,
+            reasons: reasons.into_iter().map(|r| r.name).collect(),
             features: read.features,
             effects: rules.zip(outcome),
         })

@@ -257,11 +257,7 @@ pub fn load_rules_of(
         let now =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         desk.counts_since(now.saturating_sub(window), |c| {
-            let name = match catalogue.kind {
-                "mail" => Some(c.counter.as_str()),
-                kind => c.counter.strip_prefix(kind).and_then(|n| n.strip_prefix(':')),
-            };
-            if let Some(name) = name
+            if let Some(name) = crate::effects::counter_of(catalogue.kind, &c.counter)
                 && fresh.iter().any(|f| f == name)
             {
                 rules.restore(name, c.entity, c.value, c.at);

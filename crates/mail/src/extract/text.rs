@@ -367,7 +367,7 @@ fn fold_for_ngrams<'a>(sources: impl Iterator<Item = &'a str>, cap: usize) -> (V
             let room = &mut text[n..n + ascii.len()];
             let mut m = 0;
             let mut taken = 0;
-            for (&b, _) in ascii.iter().zip(0..room.len()) {
+            for &b in ascii {
                 if b >= 0x80 {
                     break;
                 }
