@@ -279,6 +279,13 @@ fn rfc3339(s: &str) -> Result<u64, KindError> {
     u64::try_from(t.unix_timestamp()).map_err(|_| KindError::Bad("`time` is before 1970".into()))
 }
 
+/// A decision kept for an event id, answered again as a repeat.
+fn repeated(kept: &[u8]) -> Result<Value, KindError> {
+    let mut earlier: Value = serde_json::from_slice(kept).map_err(store)?;
+    earlier["repeated"] = true.into();
+    Ok(earlier)
+}
+
 fn store<E: std::fmt::Display>(e: E) -> KindError {
     KindError::Store(e.to_string())
 }
@@ -293,9 +300,7 @@ impl<K: JsonKind> Served for Pipeline<K> {
         if let Ok(Common { id, .. }) = common(event)
             && let Some(earlier) = state.decisions().get(K::Kind::NAME, id).map_err(store)?
         {
-            let mut earlier: Value = serde_json::from_slice(&earlier).map_err(store)?;
-            earlier["repeated"] = true.into();
-            return Ok(earlier);
+            return repeated(&earlier);
         }
         let Offline { id, entity, time, decision, action, score, probability, reasons, features, effects } =
             self.decide(event, arrival, state.settings().events.skew_secs, &state.geo())?;
@@ -321,9 +326,7 @@ impl<K: JsonKind> Served for Pipeline<K> {
             .record(K::Kind::NAME, id, time.at, &bytes, Some((K::ENTITY, &entity, kept)), Some(audit))
             .map_err(store)?;
         if let Some(earlier) = earlier {
-            let mut earlier: Value = serde_json::from_slice(&earlier).map_err(store)?;
-            earlier["repeated"] = true.into();
-            return Ok(earlier);
+            return repeated(&earlier);
         }
         if let Some((rules, out)) = effects {
             rule_effects(state, K::Kind::NAME, &rules, &out, time.at)?;
