@@ -4,7 +4,7 @@
 //! appears, the model taught as the server's feedback would teach it, every decision scored
 //! against its entity's label). Nothing is kept and nothing is sent anywhere.
 
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::io::{BufRead, Read, Write};
 
 use serde::Serialize;
@@ -161,7 +161,7 @@ pub fn eval(
     let mut due: BinaryHeap<std::cmp::Reverse<(u64, String)>> = BinaryHeap::new();
     let mut first_seen: HashMap<String, u64> = HashMap::new();
     let mut kept: HashMap<String, FeatureVec> = HashMap::new();
-    let mut known: HashMap<String, Label> = HashMap::new();
+    let mut known: HashSet<String> = HashSet::new();
     let mut scored: Vec<(f64, bool)> = Vec::new();
     let mildest = kind.mildest();
     let mut stopped = [0u64; 2];
@@ -172,7 +172,7 @@ pub fn eval(
         {
             let std::cmp::Reverse((_, entity)) = due.pop().expect("peeked");
             let label = labels[&entity];
-            known.insert(entity.clone(), label);
+            known.insert(entity.clone());
             if let Some(x) = kept.remove(&entity) {
                 kind.teach(&x, label);
                 report.taught += 1;
@@ -195,7 +195,7 @@ pub fn eval(
             }
         }
         if let Some(&label) = labels.get(&d.entity)
-            && !known.contains_key(&d.entity)
+            && !known.contains(&d.entity)
         {
             let abusive = label.is_abusive();
             scored.push((d.score, abusive));
