@@ -5,7 +5,10 @@
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::{AuditEntry, Desk, DeskError, KeptFeatures, append_audit};
+use crate::{
+    AuditEntry, Desk, DeskError, EntityLabel, KeptFeatures, LABELS, SEQUENCES, append_audit, next_id,
+};
+use warden_store::journal::{JournaledCount, decode_count, encode_count};
 use warden_store::redbfile::write_txn;
 use warden_store::seal::{seal, unseal};
 
@@ -14,6 +17,33 @@ pub(super) const DECISIONS: TableDefinition<u128, &[u8]> = TableDefinition::new(
 /// The same by time, for expiry oldest first.
 pub(super) const DECISIONS_BY_TIME: TableDefinition<(u64, u128), ()> =
     TableDefinition::new("decisions_by_time");
+
+/// Counter updates written with the decision that made them: (time << 64 | sequence) → sealed
+/// [`encode_count`]. Mail's go to the journal, group-committed ahead of its desk writes; a JSON
+/// kind's decision is one transaction already, and its counts in it are never lost from a
+/// decision that was kept, nor counted twice when its event is sent again.
+pub(super) const COUNTS: TableDefinition<u128, &[u8]> = TableDefinition::new("counts");
+
+pub(super) fn count_key(at: u64, seq: u64) -> u128 {
+    (u128::from(at) << 64) | u128::from(seq)
+}
+
+pub(super) fn decode_stored_count(key: u128, v: &[u8]) -> Option<JournaledCount> {
+    decode_count(&unseal("counts", &key.to_be_bytes(), v)?)
+}
+
+/// What a decision's first recording writes with it, in its transaction.
+#[derive(Debug, Default)]
+pub struct DecisionEffects<'a> {
+    /// Its features, kept for an entity: (entity kind, entity, features).
+    pub keep: Option<(&'a str, &'a str, KeptFeatures)>,
+    /// Its audit entry.
+    pub audit: Option<AuditEntry>,
+    /// Its rules' counter updates.
+    pub counts: Vec<JournaledCount>,
+    /// The label changes its rules made (an analyst's label of the same name stands).
+    pub labels: Vec<EntityLabel>,
+}
 
 fn decode(key: u128, v: &[u8]) -> Option<(u64, Vec<u8>)> {
     let b = unseal("decisions", &key.to_be_bytes(), v)?;
@@ -36,20 +66,20 @@ impl Desk {
         at: u64,
         decision: &[u8],
     ) -> Result<Option<Vec<u8>>, DeskError> {
-        self.record_decision(kind, id, at, decision, None, None)
+        self.record_decision(kind, id, at, decision, DecisionEffects::default())
     }
 
     /// [`Desk::decision_once`], with the first decision's effects in the same transaction: its
-    /// features kept for an entity (`(entity kind, entity, features)`) and its audit entry. So a
-    /// crash leaves either all of them or none, and a repeated id adds nothing.
+    /// features kept for an entity, its audit entry, its rules' counter updates and label
+    /// changes (audited, and posted to the webhooks). So a crash leaves either all of them or
+    /// none, and a repeated id adds nothing.
     pub fn record_decision(
         &self,
         kind: &str,
         id: &str,
         at: u64,
         decision: &[u8],
-        keep: Option<(&str, &str, KeptFeatures)>,
-        audit: Option<AuditEntry>,
+        effects: DecisionEffects<'_>,
     ) -> Result<Option<Vec<u8>>, DeskError> {
         let key = self.decision_key(kind, id);
         let txn = write_txn(&self.db)?;
@@ -66,13 +96,42 @@ impl Desk {
             decisions.insert(key, seal("decisions", &key.to_be_bytes(), &value).as_slice())?;
             txn.open_table(DECISIONS_BY_TIME)?.insert((at, key), ())?;
         }
+        let DecisionEffects { keep, audit, counts, labels } = effects;
         if let Some((entity_kind, entity, features)) = keep {
             self.keep_in(&txn, entity_kind, entity, &features)?;
         }
         if let Some(entry) = audit {
             append_audit(&txn, entry)?;
         }
+        if !counts.is_empty() {
+            let mut table = txn.open_table(COUNTS)?;
+            let mut sequences = txn.open_table(SEQUENCES)?;
+            let mut seq = next_id(&sequences, "counts", None)?;
+            for c in &counts {
+                let k = count_key(c.at, seq);
+                table.insert(k, seal("counts", &k.to_be_bytes(), &encode_count(c)).as_slice())?;
+                seq += 1;
+            }
+            sequences.insert("counts", seq)?;
+        }
+        let mut hooks = Vec::new();
+        if !labels.is_empty() {
+            let mut table = txn.open_table(LABELS)?;
+            for l in &labels {
+                if let Some((entry, hook)) = self.put_rule_label(&mut table, l)? {
+                    append_audit(&txn, entry)?;
+                    hooks.push(hook);
+                }
+            }
+        }
+        let queued = !hooks.is_empty();
+        for hook in hooks {
+            self.queue_webhook(&txn, hook)?;
+        }
         txn.commit()?;
+        if queued {
+            self.webhooks_committed();
+        }
         Ok(None)
     }
 

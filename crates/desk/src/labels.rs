@@ -112,6 +112,24 @@ impl Desk {
         Ok(read)
     }
 
+    /// Writes a rule's label change into `labels`, unless an analyst's record of the same label
+    /// still speaks (their word stands over a rule's); returns its audit entry and webhook event
+    /// for the caller's transaction.
+    pub(super) fn put_rule_label(
+        &self,
+        labels: &mut redb::Table<&'static str, &'static [u8]>,
+        l: &EntityLabel,
+    ) -> Result<Option<(AuditEntry, WebhookEvent)>, DeskError> {
+        let key = l.key();
+        let before = self.stored_label(labels, &key)?;
+        if before.as_ref().is_some_and(|b| b.source == LabelSource::Manual && b.holds_or_removed(l.at)) {
+            return Ok(None);
+        }
+        labels.insert(key.as_str(), seal_json("labels", key.as_bytes(), l).as_slice())?;
+        let what = if l.active { "label.rule" } else { "label.rule_remove" };
+        Ok(Some((label_audit(self, l, before.as_ref(), what), WebhookEvent::of_label(l, what))))
+    }
+
     /// Sets or removes a label by hand (an analyst's, overriding rules' labels). Audited.
     pub fn set_label(&self, label: &EntityLabel) -> Result<LabelOutcome, DeskError> {
         let txn = write_txn(&self.db)?;

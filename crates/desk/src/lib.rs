@@ -54,6 +54,7 @@ mod webhooks;
 mod writer;
 
 pub use audit::*;
+pub use decisions::DecisionEffects;
 use decisions::*;
 pub use entities::*;
 pub use features::*;
@@ -202,6 +203,7 @@ impl Desk {
             txn.open_table(taught::TAUGHT).map_err(db_err)?;
             txn.open_table(DECISIONS).map_err(db_err)?;
             txn.open_table(DECISIONS_BY_TIME).map_err(db_err)?;
+            txn.open_table(COUNTS).map_err(db_err)?;
             txn.open_table(HISTORY_BY_TIME).map_err(db_err)?;
             txn.open_table(KEPT_BY_TIME).map_err(db_err)?;
             ReviewTables::open(&txn).map_err(|e| db_err(&e))?;
@@ -296,15 +298,28 @@ impl Desk {
         u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 of 32 bytes"))
     }
 
-    /// Calls `each` with the counter updates at or after `since` (Unix seconds), in order.
+    /// Calls `each` with the counter updates at or after `since` (Unix seconds), in time order:
+    /// the journal's and those kept with JSON kinds' decisions (see [`decisions`]' `COUNTS`).
+    /// A damaged one kept with a decision is counted and left out.
     pub fn counts_since(&self, since: u64, mut each: impl FnMut(JournaledCount)) -> Result<(), DeskError> {
-        let all = {
+        let mut all = {
             let mut journal = self.journal.lock().expect("not poisoned");
             let all = journal.read_all().map_err(journal_err)?;
             self.journal_damaged.store(journal.damaged_reads(), Ordering::Relaxed);
             all
         };
-        all.into_iter().filter(|c| c.at >= since).for_each(&mut each);
+        all.retain(|c| c.at >= since);
+        let txn = self.db.begin_read()?;
+        for entry in txn.open_table(COUNTS)?.range(count_key(since, 0)..)? {
+            let (k, v) = entry?;
+            match decode_stored_count(k.value(), v.value()) {
+                Some(c) => all.push(c),
+                None => self.damage.found(format!("counts {:032x}", k.value()), "fails its checksum"),
+            }
+        }
+        // Stable: the journal's own order stands among updates of one second.
+        all.sort_by_key(|c| c.at);
+        all.into_iter().for_each(&mut each);
         Ok(())
     }
 
@@ -434,8 +449,20 @@ impl Desk {
             }
             gone[2] = old.len() as u64;
         }
+        let counts_before = count_key(now.saturating_sub(counter_secs), 0);
+        {
+            let mut counts = txn.open_table(COUNTS)?;
+            let old: Vec<u128> = counts
+                .range(..counts_before)?
+                .map(|e| e.map(|(k, _)| k.value()))
+                .collect::<Result<_, _>>()?;
+            for k in &old {
+                counts.remove(*k)?;
+            }
+            gone[3] = old.len() as u64;
+        }
         txn.commit()?;
-        gone[3] = self
+        gone[3] += self
             .journal
             .lock()
             .expect("not poisoned")
@@ -454,6 +481,20 @@ impl Desk {
             removed += drop_damaged(&txn, AUDIT, "audit", |_| true)?;
             removed += drop_damaged(&txn, OUTBOX, "outbox", |b| decode_lesson(b).is_some())?;
             removed += drop_damaged(&txn, FIRST_SEEN, "first_seen", |b| b.len() == 8)?;
+            {
+                let mut counts = txn.open_table(COUNTS)?;
+                let mut bad = Vec::new();
+                for entry in counts.iter()? {
+                    let (k, v) = entry?;
+                    if decode_stored_count(k.value(), v.value()).is_none() {
+                        bad.push(k.value());
+                    }
+                }
+                for k in &bad {
+                    counts.remove(*k)?;
+                }
+                removed += bad.len() as u64;
+            }
             removed +=
                 drop_damaged(&txn, REVIEW, "review", |b| serde_json::from_slice::<ReviewItem>(b).is_ok())?;
             removed +=

@@ -7,8 +7,8 @@
 //! implementation against it: an implementation passes the same checks as the redb one.
 
 use crate::{
-    AuditEntry, Desk, DeskError, EntityLabel, EntityState, Erased, HistoryRecord, KeptFeatures, LabelOutcome,
-    Lesson, Page, ReviewFeatures, ReviewItem, ReviewStatus,
+    AuditEntry, DecisionEffects, Desk, DeskError, EntityLabel, EntityState, Erased, HistoryRecord,
+    KeptFeatures, LabelOutcome, Lesson, Page, ReviewFeatures, ReviewItem, ReviewStatus,
 };
 use warden_store::feedback::{FeedbackRecord, NewFeedback, OnDamage, Outcome, StoreError, StoreStats};
 
@@ -234,15 +234,15 @@ pub trait DecisionStore: Send + Sync {
     /// Keeps `decision` for `kind`/`id` unless one is kept: then returns that one.
     fn once(&self, kind: &str, id: &str, at: u64, decision: &[u8]) -> Result<Option<Vec<u8>>, DeskError>;
     /// [`once`](Self::once), with the first decision's effects written with it, all or none:
-    /// its features kept for an entity and its audit entry.
+    /// its features kept for an entity, its audit entry, its rules' counter updates and label
+    /// changes.
     fn record(
         &self,
         kind: &str,
         id: &str,
         at: u64,
         decision: &[u8],
-        keep: Option<(&str, &str, KeptFeatures)>,
-        audit: Option<AuditEntry>,
+        effects: DecisionEffects<'_>,
     ) -> Result<Option<Vec<u8>>, DeskError>;
     /// The decision kept for `kind`/`id`.
     fn get(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, DeskError>;
@@ -260,10 +260,9 @@ impl DecisionStore for Desk {
         id: &str,
         at: u64,
         decision: &[u8],
-        keep: Option<(&str, &str, KeptFeatures)>,
-        audit: Option<AuditEntry>,
+        effects: DecisionEffects<'_>,
     ) -> Result<Option<Vec<u8>>, DeskError> {
-        self.record_decision(kind, id, at, decision, keep, audit)
+        self.record_decision(kind, id, at, decision, effects)
     }
     fn get(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, DeskError> {
         self.stored_decision(kind, id)
@@ -852,23 +851,64 @@ mod tests {
         let (_dir, desk) = fresh_desk();
         super::conformance::decision_store(&*desk);
 
-        // With its effects: the first writes its kept features and audit entry, a repeat nothing.
-        use super::{AuditLog, DecisionStore, FeatureStore};
+        // With its effects: the first writes its kept features, audit entry, counter updates
+        // and label changes; a repeat nothing.
+        use super::{AuditLog, DecisionStore, FeatureStore, LabelStore};
+        use crate::{DecisionEffects, EntityLabel, LabelSource};
         let kept = || crate::KeptFeatures { at: 500, extractor: 0, features: vec![9] };
         let entry = || crate::AuditEntry { at: 500, kind: "decision".into(), ..Default::default() };
         let audited = |d: &crate::Desk| AuditLog::page(d, 0, 1_000).unwrap().len();
+        let count = |at| warden_store::journal::JournaledCount {
+            counter: "probe:burst".into(),
+            entity: 7,
+            value: None,
+            at,
+        };
+        let label = |entity: &str, source| EntityLabel {
+            kind: "account".into(),
+            entity: entity.into(),
+            label: "abusive".into(),
+            active: true,
+            source,
+            by: "rule:burst".into(),
+            reason: "bursts".into(),
+            at: 500,
+            expires: None,
+        };
+        // An analyst cleared a-8 by hand: the rule's label on it is refused, a-9's is kept.
+        let mut cleared = label("a-8", LabelSource::Manual);
+        cleared.active = false;
+        LabelStore::set(&*desk, &cleared).unwrap();
+        let effects = || DecisionEffects {
+            keep: Some(("account", "a-9", kept())),
+            audit: Some(entry()),
+            counts: vec![count(500), count(499)],
+            labels: vec![label("a-9", LabelSource::Automatic), label("a-8", LabelSource::Automatic)],
+        };
+        let counted = |d: &crate::Desk| {
+            let mut all = Vec::new();
+            d.counts_since(0, |c| all.push(c.at)).unwrap();
+            all
+        };
         let before = audited(&desk);
-        let first =
-            desk.record("probe", "e-9", 500, b"allow", Some(("account", "a-9", kept())), Some(entry()));
-        assert_eq!(first.unwrap(), None);
+        assert_eq!(desk.record("probe", "e-9", 500, b"allow", effects()).unwrap(), None);
         assert_eq!(FeatureStore::get(&*desk, "account", "a-9").unwrap(), Some(kept()));
-        assert_eq!(audited(&desk), before + 1);
+        assert_eq!(audited(&desk), before + 2, "the decision and the one label kept");
+        assert_eq!(counted(&desk), [499, 500], "counts in time order");
+        let holds = |entity| LabelStore::all(&*desk, Some("account"), Some(entity)).unwrap()[0].holds(600);
+        assert!(holds("a-9"), "the rule's label is kept");
+        assert!(!holds("a-8"), "the analyst's word stands");
         FeatureStore::forget(&*desk, "account", "a-9").unwrap();
-        let again =
-            desk.record("probe", "e-9", 501, b"block", Some(("account", "a-9", kept())), Some(entry()));
+        LabelStore::set(&*desk, &cleared).unwrap();
+        let before = audited(&desk);
+        let again = desk.record("probe", "e-9", 501, b"block", effects());
         assert_eq!(again.unwrap().as_deref(), Some(&b"allow"[..]));
         assert_eq!(FeatureStore::get(&*desk, "account", "a-9").unwrap(), None, "a repeat keeps nothing");
-        assert_eq!(audited(&desk), before + 1, "and audits nothing");
+        assert_eq!(audited(&desk), before, "audits nothing");
+        assert_eq!(counted(&desk), [499, 500], "counts nothing");
+        // Counts expire with the journal's, by their time.
+        assert_eq!(desk.expire(1_000, 10_000, 10_000, 500).unwrap()[3], 1, "the one before 500 goes");
+        assert_eq!(counted(&desk), [500]);
     }
 
     #[test]

@@ -5,9 +5,8 @@
 use redb::ReadableTable;
 
 use crate::{
-    AUDIT, AuditEntry, Desk, DeskError, EntityLabel, FIRST_SEEN, GATHER, LABELS, LabelSource, MAX_BATCH,
-    NewReview, ReviewTables, SEQUENCES, WebhookEvent, journal_err, label_audit, next_id, queue_review,
-    seal_json,
+    AUDIT, AuditEntry, Desk, DeskError, EntityLabel, FIRST_SEEN, GATHER, LABELS, MAX_BATCH, NewReview,
+    ReviewTables, SEQUENCES, journal_err, next_id, queue_review,
 };
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, TrySendError};
@@ -214,18 +213,10 @@ impl Desk {
                     }
                 }
                 for l in &w.labels {
-                    let key = l.key();
-                    let before = self.stored_label(&labels, &key)?;
-                    if before
-                        .as_ref()
-                        .is_some_and(|b| b.source == LabelSource::Manual && b.holds_or_removed(l.at))
-                    {
-                        continue; // an analyst's word stands over a rule's
+                    if let Some((entry, hook)) = self.put_rule_label(&mut labels, l)? {
+                        push_audit(entry);
+                        hooks.push(hook);
                     }
-                    labels.insert(key.as_str(), seal_json("labels", key.as_bytes(), l).as_slice())?;
-                    let what = if l.active { "label.rule" } else { "label.rule_remove" };
-                    push_audit(label_audit(self, l, before.as_ref(), what));
-                    hooks.push(WebhookEvent::of_label(l, what));
                 }
                 if let Some(r) = w.review.take() {
                     let subject_bytes = self.subject_bytes.load(Ordering::Relaxed);

@@ -1,5 +1,5 @@
-//! What rules did to an event, as the desk keeps it — counter updates for the journal and label
-//! changes on entities — the same for mail and every JSON kind.
+//! What rules did to an event, as the desk keeps it — counter updates (mail's in the journal, a
+//! JSON kind's with its decision) and label changes on entities — the same for every kind.
 
 use warden_desk::{EntityLabel, LabelSource};
 use warden_rules::{Outcome, RuleSet};

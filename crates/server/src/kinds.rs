@@ -22,7 +22,7 @@ use warden_learn::{Model, OnlineLearner};
 use warden_rules::{Outcome, RuleSet};
 
 use crate::AppState;
-use warden_desk::{AuditEntry, EntityLabel, KeptFeatures, LabelSource};
+use warden_desk::{AuditEntry, DecisionEffects, EntityLabel, KeptFeatures, LabelSource};
 
 /// What a kind reads of one event besides its `kind`, `id` and `time`.
 #[derive(Debug, Clone)]
@@ -320,16 +320,20 @@ impl<K: JsonKind> Served for Pipeline<K> {
             ..AuditEntry::default()
         };
         let kept = KeptFeatures { at: time.at, extractor: 0, features: features.hashes().to_vec() };
-        // The decision, its kept features and its audit entry in one write: all or none.
-        let earlier = state
-            .decisions()
-            .record(K::Kind::NAME, id, time.at, &bytes, Some((K::ENTITY, &entity, kept)), Some(audit))
-            .map_err(store)?;
+        let (counts, labels) = match &effects {
+            Some((rules, out)) => (
+                crate::effects::journaled_counts(K::Kind::NAME, rules, out),
+                crate::effects::rule_labels(rules, out, time.at),
+            ),
+            None => Default::default(),
+        };
+        // The decision, its kept features, its audit entry and what its rules did (counter
+        // updates, label changes) in one write: all or none.
+        let effects =
+            DecisionEffects { keep: Some((K::ENTITY, &entity, kept)), audit: Some(audit), counts, labels };
+        let earlier = state.decisions().record(K::Kind::NAME, id, time.at, &bytes, effects).map_err(store)?;
         if let Some(earlier) = earlier {
             return repeated(&earlier);
-        }
-        if let Some((rules, out)) = effects {
-            rule_effects(state, K::Kind::NAME, &rules, &out, time.at)?;
         }
         state.metrics().decided(action, &format!("/v1/{}/check", K::Kind::NAME));
         let mut decision = decision;
@@ -534,29 +538,6 @@ impl<K: JsonKind> Served for Pipeline<K> {
 
     fn rules(&self) -> Option<Arc<RuleSet>> {
         self.rules.read().expect("not poisoned").clone()
-    }
-}
-
-/// Writes what a JSON kind's rules did — counter updates to the journal (under the kind's name,
-/// [`crate::effects::journaled_name`]) and label changes on entities — through the desk's writer,
-/// and waits until they are durable.
-fn rule_effects(
-    state: &AppState,
-    kind: &str,
-    rules: &RuleSet,
-    out: &Outcome,
-    now: u64,
-) -> Result<(), KindError> {
-    if out.counter_events.is_empty() && out.labels.is_empty() {
-        return Ok(());
-    }
-    let counts = crate::effects::journaled_counts(kind, rules, out);
-    let labels = crate::effects::rule_labels(rules, out, now);
-    let writes = warden_desk::CheckWrites { counts, labels, ..Default::default() };
-    match state.desk().submit(writes).blocking_recv() {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(KindError::Store(format!("the rules' effects were not written: {e}"))),
-        Err(_) => Err(KindError::Store("the desk's writer stopped".into())),
     }
 }
 
@@ -896,7 +877,7 @@ rule BURST { when: events_per_account >= 3 then: label probe.account "burst" for
         record.put(0, warden_rules::Value::Str("a-2".into())).unwrap();
         let live = state.kind("probe").unwrap().rules().unwrap();
         assert_eq!(live.evaluate(&record).counters[0], Some(4.0), "e-3 once, and this one");
-        // Counts are journaled under the kind's name: a fresh store rebuilds them.
+        // Counts are kept with their decisions, under the kind's name: a fresh store rebuilds them.
         let fresh = warden_rules::counters::LocalCounters::default();
         let again = crate::reload::load_rules_of(
             std::slice::from_ref(&rules),
@@ -906,7 +887,7 @@ rule BURST { when: events_per_account >= 3 then: label probe.account "burst" for
         )
         .unwrap()
         .unwrap();
-        assert_eq!(again.evaluate(&record).counters[0], Some(4.0), "three journaled, and this one");
+        assert_eq!(again.evaluate(&record).counters[0], Some(4.0), "three kept, and this one");
         // A set that fails to check is refused whole; the running one stays.
         std::fs::write(&rules, "rule BROKEN { when: probe.nope == 1 then: action block }").unwrap();
         assert!(state.reload_rules().is_err());
