@@ -53,6 +53,12 @@ pub trait Action: Copy + Eq + Ord + std::hash::Hash + std::fmt::Debug + Send + S
     fn mildest() -> Self {
         Self::ALL[0]
     }
+
+    /// Whether taking it puts the event before an analyst (a sign-up's `review`): the server
+    /// queues a review item for it. None does, unless the kind says so.
+    fn asks_review(self) -> bool {
+        false
+    }
 }
 
 /// What a label says of an event, in every kind: the words differ ([`Kind::LABELS`]), the

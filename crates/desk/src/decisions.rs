@@ -4,9 +4,11 @@
 //! remember_days`.
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use std::sync::atomic::Ordering;
 
 use crate::{
-    AuditEntry, Desk, DeskError, EntityLabel, KeptFeatures, LABELS, SEQUENCES, append_audit, next_id,
+    AuditEntry, Desk, DeskError, EntityLabel, KeptFeatures, LABELS, NewReview, ReviewTables, SEQUENCES,
+    append_audit, next_id, queue_review,
 };
 use warden_store::journal::{JournaledCount, decode_count, encode_count};
 use warden_store::redbfile::write_txn;
@@ -29,7 +31,7 @@ pub(super) fn count_key(at: u64, seq: u64) -> u128 {
 }
 
 pub(super) fn decode_stored_count(key: u128, v: &[u8]) -> Option<JournaledCount> {
-    decode_count(&unseal("counts", &key.to_be_bytes(), v)?)
+    decode_count(unseal("counts", &key.to_be_bytes(), v)?)
 }
 
 /// What a decision's first recording writes with it, in its transaction.
@@ -43,6 +45,8 @@ pub struct DecisionEffects<'a> {
     pub counts: Vec<JournaledCount>,
     /// The label changes its rules made (an analyst's label of the same name stands).
     pub labels: Vec<EntityLabel>,
+    /// Its review item (under `[review] max_items`, as mail's).
+    pub review: Option<NewReview>,
 }
 
 fn decode(key: u128, v: &[u8]) -> Option<(u64, Vec<u8>)> {
@@ -54,6 +58,12 @@ fn decode(key: u128, v: &[u8]) -> Option<(u64, Vec<u8>)> {
 impl Desk {
     fn decision_key(&self, kind: &str, id: &str) -> u128 {
         self.keyed_id("decisions", kind, id)
+    }
+
+    /// A keyed hash naming event `id` of `kind` (what its review item's features are filed
+    /// under).
+    pub fn event_key(&self, kind: &str, id: &str) -> u128 {
+        self.decision_key(kind, id)
     }
 
     /// Keeps `decision` for event `id` of `kind`, decided at `at`, unless one is kept already:
@@ -96,7 +106,7 @@ impl Desk {
             decisions.insert(key, seal("decisions", &key.to_be_bytes(), &value).as_slice())?;
             txn.open_table(DECISIONS_BY_TIME)?.insert((at, key), ())?;
         }
-        let DecisionEffects { keep, audit, counts, labels } = effects;
+        let DecisionEffects { keep, audit, counts, labels, review } = effects;
         if let Some((entity_kind, entity, features)) = keep {
             self.keep_in(&txn, entity_kind, entity, &features)?;
         }
@@ -128,10 +138,23 @@ impl Desk {
         for hook in hooks {
             self.queue_webhook(&txn, hook)?;
         }
+        let mut dropped = 0;
+        if let Some(r) = review {
+            let mut t = ReviewTables::open(&txn)?;
+            let mut sequences = txn.open_table(SEQUENCES)?;
+            let mut next_item = next_id(&sequences, "review", t.review.last()?.map(|(k, _)| k.value()))?;
+            let (cap, subject_bytes) =
+                (self.review_cap.load(Ordering::Relaxed), self.subject_bytes.load(Ordering::Relaxed));
+            if !queue_review(&mut t, r, cap, subject_bytes, &mut next_item, &mut dropped)? {
+                dropped += 1;
+            }
+            sequences.insert("review", next_item)?;
+        }
         txn.commit()?;
         if queued {
             self.webhooks_committed();
         }
+        self.dropped.fetch_add(dropped, Ordering::Relaxed);
         Ok(None)
     }
 

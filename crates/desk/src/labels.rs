@@ -133,6 +133,20 @@ impl Desk {
     /// Sets or removes a label by hand (an analyst's, overriding rules' labels). Audited.
     pub fn set_label(&self, label: &EntityLabel) -> Result<LabelOutcome, DeskError> {
         let txn = write_txn(&self.db)?;
+        let outcome = self.put_label_in(&txn, label)?;
+        if let LabelOutcome::Stored(_) = outcome {
+            txn.commit()?;
+            self.webhooks_committed();
+        }
+        Ok(outcome)
+    }
+
+    /// [`Desk::set_label`] in `txn` (the caller commits, then calls `webhooks_committed`).
+    pub(super) fn put_label_in(
+        &self,
+        txn: &redb::WriteTransaction,
+        label: &EntityLabel,
+    ) -> Result<LabelOutcome, DeskError> {
         let before = {
             let mut labels = txn.open_table(LABELS)?;
             let key = label.key();
@@ -148,10 +162,8 @@ impl Desk {
             before
         };
         let kind = if label.active { "label.set" } else { "label.remove" };
-        append_audit(&txn, label_audit(self, label, before.as_ref(), kind))?;
-        self.queue_webhook(&txn, WebhookEvent::of_label(label, kind))?;
-        txn.commit()?;
-        self.webhooks_committed();
+        append_audit(txn, label_audit(self, label, before.as_ref(), kind))?;
+        self.queue_webhook(txn, WebhookEvent::of_label(label, kind))?;
         Ok(LabelOutcome::Stored(before))
     }
 

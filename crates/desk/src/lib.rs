@@ -50,6 +50,7 @@ mod history;
 mod labels;
 mod review;
 mod taught;
+pub use taught::{Taught, Verdict};
 mod webhooks;
 mod writer;
 
@@ -776,7 +777,7 @@ mod tests {
         desk.claim(1, "alice", 20).unwrap();
         assert!(matches!(desk.claim(1, "bob", 21), Err(DeskError::Conflict(m)) if m.contains("alice")));
         assert!(matches!(desk.resolve(1, "bob", "spam", "x", 21, None), Err(DeskError::Conflict(_))));
-        let (done, _) = desk.resolve(1, "alice", "spam", "phishing kit", 22, None).unwrap();
+        let done = desk.resolve(1, "alice", "spam", "phishing kit", 22, None).unwrap().item;
         assert_eq!(
             (done.status, done.label.as_deref(), done.resolved_by.as_deref()),
             (ReviewStatus::Resolved, Some("spam"), Some("alice"))
@@ -953,14 +954,16 @@ mod tests {
             features: vec![1, 2, 3],
             body: Some(b"the message".to_vec()),
         };
-        let (_, seq) = desk.resolve(1, "alice", "spam", "kit", 30, Some(lesson(true))).unwrap();
-        assert!(desk.resolve(1, "bob", "ham", "no", 31, Some(lesson(false))).is_err());
+        let seq =
+            desk.resolve(1, "alice", "spam", "kit", 30, Some(Teach::Lesson(lesson(true)))).unwrap().lesson;
+        assert!(desk.resolve(1, "bob", "ham", "no", 31, Some(Teach::Lesson(lesson(false)))).is_err());
         assert_eq!(desk.outbox(true).unwrap(), [(seq.unwrap(), lesson(true))], "one resolution, one lesson");
         desk.clear_lesson(seq.unwrap()).unwrap();
         assert!(desk.outbox(true).unwrap().is_empty());
         // Emptied, the outbox never gives a number twice.
         write(&desk, uncertain(10, 0.5)).await;
-        let (_, again) = desk.resolve(2, "alice", "ham", "fine", 40, Some(lesson(false))).unwrap();
+        let again =
+            desk.resolve(2, "alice", "ham", "fine", 40, Some(Teach::Lesson(lesson(false)))).unwrap().lesson;
         assert!(again > seq, "{again:?} after {seq:?}");
         let lesson = Lesson { body: None, ..lesson(false) };
         assert_eq!(decode_lesson(&encode_lesson(&lesson)), Some(lesson));

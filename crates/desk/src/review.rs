@@ -5,8 +5,8 @@ use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use crate::{
     AuditEntry, DESK_FILE, Desk, DeskError, OUTBOX, Page, REVIEW, REVIEW_BODIES, REVIEW_BY_MESSAGE,
-    REVIEW_BY_STATUS, REVIEW_FEATURES, REVIEW_RANK, SEQUENCES, append_audit, bound, limits, next_id,
-    open_json, seal_json,
+    REVIEW_BY_STATUS, REVIEW_FEATURES, REVIEW_RANK, SEQUENCES, Taught, Verdict, append_audit, bound, limits,
+    next_id, open_json, seal_json,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
@@ -39,7 +39,15 @@ pub struct ReviewItem {
     pub status: ReviewStatus,
     /// Why it was queued: `uncertain` (probability in the band) and/or `rule`.
     pub why: Vec<String>,
-    /// The message's id (keyed hash).
+    /// The kind of event it is about (`mail`, `signup`, …); items stored before kinds were
+    /// named have none, and are mail's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The entity a JSON kind's event was about (`account` for sign-ups), as written in lower
+    /// case: what a resolution labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity: Option<String>,
+    /// The message's id (keyed hash); a JSON kind's event as `kind:hash`.
     pub message: String,
     /// The decision's action.
     pub action: String,
@@ -118,6 +126,26 @@ pub struct NewReview {
     pub features: ReviewFeatures,
     /// The message, with `[review] keep_bodies`.
     pub body: Option<Vec<u8>>,
+}
+
+/// What a resolution teaches, written with it.
+#[derive(Debug, Clone)]
+pub enum Teach {
+    /// Mail's: a lesson for the outbox, until the feedback store has it.
+    Lesson(Lesson),
+    /// A JSON kind's: a verdict on the item's entity (its taught log, its labels).
+    Verdict(Verdict),
+}
+
+/// What a resolution wrote.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The item, resolved.
+    pub item: ReviewItem,
+    /// The outbox's number of its lesson (mail's).
+    pub lesson: Option<u64>,
+    /// What its verdict taught (a JSON kind's).
+    pub taught: Option<Taught>,
 }
 
 /// A resolution's lesson, kept in the desk's outbox until the feedback store has it.
@@ -454,7 +482,7 @@ impl Desk {
 
     /// An analyst takes an open item (or one they hold already). Audited.
     pub fn claim(&self, id: u64, who: &str, now: u64) -> Result<ReviewItem, DeskError> {
-        self.update_item(id, None, |item| {
+        let claimed = self.update_item(id, None, |item| {
             match (item.status, item.claimed_by.as_deref()) {
                 (ReviewStatus::Resolved, _) => {
                     return Err(DeskError::Conflict(format!("review item {id} is resolved")));
@@ -475,15 +503,15 @@ impl Desk {
                 item: Some(id),
                 ..AuditEntry::default()
             })
-        })
-        .map(|(item, _)| item)
+        });
+        claimed.map(|r| r.item)
     }
 
     /// An analyst resolves an item with a label and a reason (claiming it on the way when
-    /// open), audited with the previous value (the decision's action). The lesson, when
-    /// given, is written to the outbox in the same transaction: a resolution refused teaches
-    /// nothing, and one accepted is taught even across a crash. Returns the item and the
-    /// lesson's place in the outbox.
+    /// open), audited with the previous value (the decision's action). What it teaches is
+    /// written in the same transaction — mail's lesson to the outbox, a JSON kind's verdict to
+    /// its taught log and labels: a resolution refused teaches nothing, and one accepted is
+    /// taught even across a crash.
     pub fn resolve(
         &self,
         id: u64,
@@ -491,10 +519,10 @@ impl Desk {
         label: &str,
         reason: &str,
         now: u64,
-        lesson: Option<Lesson>,
-    ) -> Result<(ReviewItem, Option<u64>), DeskError> {
+        teach: Option<Teach>,
+    ) -> Result<Resolved, DeskError> {
         let reason = bound(reason, self.reason_bytes.load(Ordering::Relaxed));
-        self.update_item(id, lesson, |item| {
+        self.update_item(id, teach, |item| {
             item.may_resolve(who)?;
             let previous = match &item.label {
                 Some(l) => l.clone(),
@@ -522,11 +550,11 @@ impl Desk {
     pub(super) fn update_item(
         &self,
         id: u64,
-        lesson: Option<Lesson>,
+        teach: Option<Teach>,
         change: impl FnOnce(&mut ReviewItem) -> Result<AuditEntry, DeskError>,
-    ) -> Result<(ReviewItem, Option<u64>), DeskError> {
+    ) -> Result<Resolved, DeskError> {
         let txn = write_txn(&self.db)?;
-        let (item, queued) = {
+        let item = {
             let mut t = ReviewTables::open(&txn)?;
             let before = match t.review.get(id)? {
                 None => return Err(DeskError::NoItem(id)),
@@ -541,22 +569,24 @@ impl Desk {
             let entry = change(&mut item)?;
             t.put(&item, Some(&before))?;
             append_audit(&txn, entry)?;
-            let queued = match lesson {
-                Some(l) => {
-                    let mut outbox = txn.open_table(OUTBOX)?;
-                    let mut sequences = txn.open_table(SEQUENCES)?;
-                    // A lesson's number is never given twice: clearing one can never clear another.
-                    let seq = next_id(&sequences, "outbox", outbox.last()?.map(|(k, _)| k.value()))?;
-                    outbox.insert(seq, seal("outbox", &seq.to_be_bytes(), &encode_lesson(&l)).as_slice())?;
-                    sequences.insert("outbox", seq + 1)?;
-                    Some(seq)
-                }
-                None => None,
-            };
-            (item, queued)
+            item
+        };
+        let (lesson, taught) = match teach {
+            Some(Teach::Lesson(l)) => {
+                let mut outbox = txn.open_table(OUTBOX)?;
+                let mut sequences = txn.open_table(SEQUENCES)?;
+                // A lesson's number is never given twice: clearing one can never clear another.
+                let seq = next_id(&sequences, "outbox", outbox.last()?.map(|(k, _)| k.value()))?;
+                outbox.insert(seq, seal("outbox", &seq.to_be_bytes(), &encode_lesson(&l)).as_slice())?;
+                sequences.insert("outbox", seq + 1)?;
+                (Some(seq), None)
+            }
+            Some(Teach::Verdict(v)) => (None, self.verdict_in(&txn, v)?),
+            None => (None, None),
         };
         txn.commit()?;
-        Ok((item, queued))
+        self.webhooks_committed();
+        Ok(Resolved { item, lesson, taught })
     }
 
     /// The lessons waiting in the outbox, oldest first. A damaged one stops the read when

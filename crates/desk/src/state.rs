@@ -8,7 +8,8 @@
 
 use crate::{
     AuditEntry, DecisionEffects, Desk, DeskError, EntityLabel, EntityState, Erased, HistoryRecord,
-    KeptFeatures, LabelOutcome, Lesson, Page, ReviewFeatures, ReviewItem, ReviewStatus,
+    KeptFeatures, LabelOutcome, Lesson, Page, Resolved, ReviewFeatures, ReviewItem, ReviewStatus, Taught,
+    Teach, Verdict,
 };
 use warden_store::feedback::{FeedbackRecord, NewFeedback, OnDamage, Outcome, StoreError, StoreStats};
 
@@ -124,8 +125,8 @@ pub trait ReviewQueue: Send + Sync {
     fn features(&self, id: u64) -> Result<(ReviewFeatures, Option<Vec<u8>>), DeskError>;
     /// `who` claims an open item (or the item they hold already).
     fn claim(&self, id: u64, who: &str, now: u64) -> Result<ReviewItem, DeskError>;
-    /// `who` resolves an item with a label and a reason; returns it and the lesson's place in
-    /// the outbox.
+    /// `who` resolves an item with a label and a reason, and what it teaches in the same
+    /// write.
     fn resolve(
         &self,
         id: u64,
@@ -133,8 +134,8 @@ pub trait ReviewQueue: Send + Sync {
         label: &str,
         reason: &str,
         now: u64,
-        lesson: Option<Lesson>,
-    ) -> Result<(ReviewItem, Option<u64>), DeskError>;
+        teach: Option<Teach>,
+    ) -> Result<Resolved, DeskError>;
     /// The lessons waiting, oldest first (a damaged one is an error when `strict`).
     fn outbox(&self, strict: bool) -> Result<Vec<(u64, Lesson)>, DeskError>;
     /// Lets a lesson go once the feedback log has it.
@@ -276,8 +277,12 @@ impl DecisionStore for Desk {
 ///
 /// What callers rely on: [`record`](Self::record) is durable when it returns (a label is
 /// recorded before its model learns it); [`each`](Self::each) gives a kind's labels in the
-/// order they were recorded, and only that kind's.
+/// order they were recorded, and only that kind's; [`verdict`](Self::verdict) writes a verdict's
+/// lesson, the forgetting of its entity's kept features and its labels all or none, so that a
+/// verdict sent again teaches nothing more.
 pub trait TaughtLog: Send + Sync {
+    /// Writes a verdict on an entity (see [`Verdict`]); returns what it taught, if anything.
+    fn verdict(&self, verdict: Verdict) -> Result<Option<Taught>, DeskError>;
     /// Records that `kind`'s model learns `label` for `features`; returns its number.
     fn record(
         &self,
@@ -297,6 +302,9 @@ pub trait TaughtLog: Send + Sync {
 }
 
 impl TaughtLog for Desk {
+    fn verdict(&self, verdict: Verdict) -> Result<Option<Taught>, DeskError> {
+        self.record_verdict(verdict)
+    }
     fn record(
         &self,
         kind: &str,
@@ -390,9 +398,9 @@ impl ReviewQueue for Desk {
         label: &str,
         reason: &str,
         now: u64,
-        lesson: Option<Lesson>,
-    ) -> Result<(ReviewItem, Option<u64>), DeskError> {
-        Desk::resolve(self, id, who, label, reason, now, lesson)
+        teach: Option<Teach>,
+    ) -> Result<Resolved, DeskError> {
+        Desk::resolve(self, id, who, label, reason, now, teach)
     }
     fn outbox(&self, strict: bool) -> Result<Vec<(u64, Lesson)>, DeskError> {
         Desk::outbox(self, strict)
@@ -853,7 +861,7 @@ mod tests {
 
         // With its effects: the first writes its kept features, audit entry, counter updates
         // and label changes; a repeat nothing.
-        use super::{AuditLog, DecisionStore, FeatureStore, LabelStore};
+        use super::{AuditLog, DecisionStore, FeatureStore, LabelStore, ReviewQueue};
         use crate::{DecisionEffects, EntityLabel, LabelSource};
         let kept = || crate::KeptFeatures { at: 500, extractor: 0, features: vec![9] };
         let entry = || crate::AuditEntry { at: 500, kind: "decision".into(), ..Default::default() };
@@ -884,6 +892,15 @@ mod tests {
             audit: Some(entry()),
             counts: vec![count(500), count(499)],
             labels: vec![label("a-9", LabelSource::Automatic), label("a-8", LabelSource::Automatic)],
+            review: Some(crate::NewReview {
+                item: crate::ReviewItem { at: 500, kind: Some("probe".into()), ..Default::default() },
+                features: crate::ReviewFeatures {
+                    message: desk.event_key("probe", "e-9"),
+                    extractor: 0,
+                    features: vec![9],
+                },
+                body: None,
+            }),
         };
         let counted = |d: &crate::Desk| {
             let mut all = Vec::new();
@@ -895,6 +912,7 @@ mod tests {
         assert_eq!(FeatureStore::get(&*desk, "account", "a-9").unwrap(), Some(kept()));
         assert_eq!(audited(&desk), before + 2, "the decision and the one label kept");
         assert_eq!(counted(&desk), [499, 500], "counts in time order");
+        assert_eq!(ReviewQueue::open_items(&*desk).unwrap(), 1, "its review item is queued");
         let holds = |entity| LabelStore::all(&*desk, Some("account"), Some(entity)).unwrap()[0].holds(600);
         assert!(holds("a-9"), "the rule's label is kept");
         assert!(!holds("a-8"), "the analyst's word stands");
@@ -906,9 +924,76 @@ mod tests {
         assert_eq!(FeatureStore::get(&*desk, "account", "a-9").unwrap(), None, "a repeat keeps nothing");
         assert_eq!(audited(&desk), before, "audits nothing");
         assert_eq!(counted(&desk), [499, 500], "counts nothing");
+        assert_eq!(ReviewQueue::open_items(&*desk).unwrap(), 1, "queues nothing");
         // Counts expire with the journal's, by their time.
         assert_eq!(desk.expire(1_000, 10_000, 10_000, 500).unwrap()[3], 1, "the one before 500 goes");
         assert_eq!(counted(&desk), [500]);
+    }
+
+    #[test]
+    fn a_verdict_teaches_once_and_labels_in_one_write_and_a_resolution_carries_one() {
+        use super::{AuditLog, FeatureStore, LabelStore, ReviewQueue, TaughtLog};
+        use crate::{EntityLabel, LabelSource, Teach, Verdict};
+        let (_dir, desk) = fresh_desk();
+        let kept = |f| crate::KeptFeatures { at: 500, extractor: 0, features: vec![f] };
+        let audited = |d: &crate::Desk| AuditLog::page(d, 0, 1_000).unwrap().len();
+        let verdict = |features| Verdict {
+            kind: "probe".into(),
+            label: warden_core::Label::Abusive,
+            entity: ("account".into(), "a-1".into()),
+            features,
+            labels: vec![EntityLabel {
+                kind: "account".into(),
+                entity: "a-1".into(),
+                label: "abusive".into(),
+                active: true,
+                source: LabelSource::Manual,
+                by: "feedback:probe".into(),
+                reason: "sent spam".into(),
+                at: 600,
+                expires: None,
+            }],
+        };
+        desk.keep_features("account", &[("a-1", kept(1))]).unwrap();
+        let before = audited(&desk);
+        let taught = desk.record_verdict(verdict(None)).unwrap().expect("taught from the kept features");
+        assert_eq!((taught.seq, taught.features), (1, kept(1)));
+        assert_eq!(FeatureStore::get(&*desk, "account", "a-1").unwrap(), None, "forgotten once taught");
+        assert!(LabelStore::all(&*desk, Some("account"), Some("a-1")).unwrap()[0].holds(700));
+        assert_eq!(audited(&desk), before + 1, "the label audited");
+        assert_eq!(desk.record_verdict(verdict(None)).unwrap(), None, "sent again, it teaches nothing");
+        assert_eq!(TaughtLog::last(&*desk, "probe").unwrap(), 1);
+
+        // A review item resolved with a verdict teaches the item's features, in the same write.
+        let queued = crate::NewReview {
+            item: crate::ReviewItem {
+                at: 500,
+                kind: Some("probe".into()),
+                entity: Some("a-1".into()),
+                ..Default::default()
+            },
+            features: crate::ReviewFeatures { message: 5, extractor: 0, features: vec![2] },
+            body: None,
+        };
+        desk.record_decision(
+            "probe",
+            "e-1",
+            500,
+            b"{}",
+            crate::DecisionEffects { review: Some(queued), ..Default::default() },
+        )
+        .unwrap();
+        let id = ReviewQueue::page(&*desk, None, None, 10).unwrap().items[0].id;
+        let resolved =
+            desk.resolve(id, "alice", "abusive", "a farm", 700, Some(Teach::Verdict(verdict(Some(kept(2))))));
+        let resolved = resolved.unwrap();
+        assert_eq!(resolved.item.label.as_deref(), Some("abusive"));
+        assert_eq!(resolved.taught.map(|t| (t.seq, t.features)), Some((2, kept(2))));
+        assert_eq!(resolved.lesson, None, "a verdict needs no outbox");
+        let refused =
+            desk.resolve(id, "bob", "legitimate", "no", 701, Some(Teach::Verdict(verdict(Some(kept(3))))));
+        assert!(refused.is_err());
+        assert_eq!(TaughtLog::last(&*desk, "probe").unwrap(), 2, "a refused resolution teaches nothing");
     }
 
     #[test]

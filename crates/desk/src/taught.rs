@@ -4,7 +4,7 @@
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::{Desk, DeskError, KeptFeatures};
+use crate::{Desk, DeskError, EntityLabel, KEPT, KeptFeatures, remove_kept};
 use warden_store::redbfile::write_txn;
 use warden_store::seal::{seal, unseal};
 
@@ -18,6 +18,50 @@ fn seal_key(kind: &str, seq: u64) -> Vec<u8> {
     k
 }
 
+/// A verdict on an entity of a JSON kind — a label given through feedback, or a review item
+/// resolved — as [`Desk::record_verdict`] writes it.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// The kind whose model learns it.
+    pub kind: String,
+    /// The label.
+    pub label: warden_core::Label,
+    /// The entity it is on, as its features are kept: (entity kind, entity).
+    pub entity: (String, String),
+    /// The features to learn from; `None`: those kept for the entity, if any. Either way the
+    /// entity's kept features are forgotten: its label is known.
+    pub features: Option<KeptFeatures>,
+    /// The entity's labels set or removed with it (by hand: they stand over rules').
+    pub labels: Vec<EntityLabel>,
+}
+
+/// What a verdict taught: its number in the kind's taught log, and the features.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Taught {
+    /// Its number (1, 2, … per kind).
+    pub seq: u64,
+    /// The features learned from.
+    pub features: KeptFeatures,
+}
+
+fn taught_in(
+    txn: &redb::WriteTransaction,
+    kind: &str,
+    label: warden_core::Label,
+    features: &KeptFeatures,
+) -> Result<u64, DeskError> {
+    let mut taught = txn.open_table(TAUGHT)?;
+    let seq = taught
+        .range((kind, 0)..=(kind, u64::MAX))?
+        .next_back()
+        .transpose()?
+        .map_or(1, |(k, _)| k.value().1 + 1);
+    let mut value = vec![u8::from(label.is_abusive())];
+    value.extend_from_slice(&features.encode());
+    taught.insert((kind, seq), seal("taught", &seal_key(kind, seq), &value).as_slice())?;
+    Ok(seq)
+}
+
 impl Desk {
     /// Records, durably, that `kind`'s model learns `label` for `features`; returns its number
     /// (1, 2, … per kind).
@@ -28,20 +72,53 @@ impl Desk {
         features: &KeptFeatures,
     ) -> Result<u64, DeskError> {
         let txn = write_txn(&self.db)?;
-        let seq = {
-            let mut taught = txn.open_table(TAUGHT)?;
-            let seq = taught
-                .range((kind, 0)..=(kind, u64::MAX))?
-                .next_back()
-                .transpose()?
-                .map_or(1, |(k, _)| k.value().1 + 1);
-            let mut value = vec![u8::from(label.is_abusive())];
-            value.extend_from_slice(&features.encode());
-            taught.insert((kind, seq), seal("taught", &seal_key(kind, seq), &value).as_slice())?;
-            seq
-        };
+        let seq = taught_in(&txn, kind, label, features)?;
         txn.commit()?;
         Ok(seq)
+    }
+
+    /// Writes `verdict` in one transaction — its lesson in the taught log, the entity's kept
+    /// features forgotten, its labels (audited, posted to the webhooks) — and returns what it
+    /// taught. So a crash keeps all of it or none, and a verdict sent again teaches nothing
+    /// more: the features it would learn from are gone.
+    pub fn record_verdict(&self, verdict: Verdict) -> Result<Option<Taught>, DeskError> {
+        let txn = write_txn(&self.db)?;
+        let taught = self.verdict_in(&txn, verdict)?;
+        txn.commit()?;
+        self.webhooks_committed();
+        Ok(taught)
+    }
+
+    /// [`Desk::record_verdict`] in `txn` (the caller commits, then calls
+    /// `webhooks_committed`).
+    pub(super) fn verdict_in(
+        &self,
+        txn: &redb::WriteTransaction,
+        verdict: Verdict,
+    ) -> Result<Option<Taught>, DeskError> {
+        let Verdict { kind, label, entity: (entity_kind, entity), features, labels } = verdict;
+        let key = self.kept_key(&entity_kind, &entity);
+        let kept = {
+            let table = txn.open_table(KEPT)?;
+            let v = table.get(key)?;
+            v.and_then(|v| {
+                let read =
+                    unseal("kept_features", &key.to_be_bytes(), v.value()).and_then(KeptFeatures::decode);
+                if read.is_none() {
+                    self.damage.found(format!("kept_features {key:032x}"), "fails its checksum");
+                }
+                read
+            })
+        };
+        remove_kept(txn, key)?;
+        let taught = match features.or(kept) {
+            Some(features) => Some(Taught { seq: taught_in(txn, &kind, label, &features)?, features }),
+            None => None,
+        };
+        for l in &labels {
+            self.put_label_in(txn, l)?;
+        }
+        Ok(taught)
     }
 
     /// The number of the last label taught to `kind`'s model (0 when none).

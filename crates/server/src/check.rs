@@ -153,6 +153,7 @@ impl AppState {
                 at: c.at,
                 certainty,
                 why,
+                kind: Some("mail".into()),
                 message: format!("{:032x}", c.id),
                 action: d.action.as_str().into(),
                 score: d.score,

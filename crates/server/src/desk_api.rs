@@ -135,7 +135,8 @@ async fn claim(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Resolve {
-    label: MailLabel,
+    /// In the item's kind's words (`spam`/`ham` for mail).
+    label: String,
     reason: String,
 }
 
@@ -168,20 +169,38 @@ async fn resolve(
     let review = Arc::clone(state.review());
     let who = person.name.clone();
     let (item, (features, body)) = blocking(move || Ok((review.item(id)?, review.features(id)?))).await?;
-    let lesson = state.resolution_lesson(&item, features, body, &who, r.label)?;
+    // A JSON kind's item is resolved by its kind: a verdict on its entity, taught in one write.
+    if let Some(kind) = item.kind.as_deref().filter(|k| *k != "mail") {
+        let served = state.kind(kind).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                format!("review item {id} is of kind {kind:?}, which this server does not serve"),
+            )
+        })?;
+        let st = state.clone();
+        let (item, feedback) = blocking(move || {
+            let r =
+                crate::kinds::Resolution { who: &person.name, word: &r.label, reason: &r.reason, now: now() };
+            Ok(served.resolve(&st, &item, features, r))
+        })
+        .await??;
+        return Ok(Json(serde_json::json!({ "item": item, "feedback": feedback })));
+    }
+    let label: MailLabel = r.label.parse().map_err(bad)?;
+    let lesson = state.resolution_lesson(&item, features, body, &who, label)?;
     let overturns = lesson.correction;
     let review = Arc::clone(state.review());
     let reason = r.reason.clone();
     let taught = lesson.clone();
-    let (item, queued) =
-        blocking(move || review.resolve(id, &who, r.label.as_str(), &reason, now(), Some(lesson))).await?;
-    let feedback = match queued {
+    let teach = warden_desk::Teach::Lesson(lesson);
+    let resolved =
+        blocking(move || review.resolve(id, &who, label.as_str(), &reason, now(), Some(teach))).await?;
+    let mut feedback = match resolved.lesson {
         Some(seq) => state.teach_lesson(seq, taught).await,
         None => serde_json::json!({ "outcome": "none" }),
     };
-    let mut feedback = feedback;
     feedback["overturns_decision"] = overturns.into();
-    Ok(Json(serde_json::json!({ "item": item, "feedback": feedback })))
+    Ok(Json(serde_json::json!({ "item": resolved.item, "feedback": feedback })))
 }
 
 #[derive(Debug, Deserialize)]

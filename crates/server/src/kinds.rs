@@ -22,7 +22,10 @@ use warden_learn::{Model, OnlineLearner};
 use warden_rules::{Outcome, RuleSet};
 
 use crate::AppState;
-use warden_desk::{AuditEntry, DecisionEffects, EntityLabel, KeptFeatures, LabelSource};
+use warden_desk::{
+    AuditEntry, DecisionEffects, EntityLabel, KeptFeatures, LabelSource, NewReview, ReviewFeatures,
+    ReviewItem, Teach, Verdict,
+};
 
 /// What a kind reads of one event besides its `kind`, `id` and `time`.
 #[derive(Debug, Clone)]
@@ -95,6 +98,9 @@ pub enum KindError {
     /// A store failed: a 500.
     #[error("{0}")]
     Store(String),
+    /// The desk refused or failed (a 404, 409 or 500, as the desk's routes answer it).
+    #[error(transparent)]
+    Desk(#[from] warden_desk::DeskError),
 }
 
 /// A kind on the generic routes, whatever its types (the server's registry holds these).
@@ -105,6 +111,17 @@ pub trait Served: Send + Sync {
     fn check(&self, state: &AppState, event: &Value, arrival: u64) -> Result<Value, KindError>;
     /// Takes a later verdict on an entity.
     fn feedback(&self, state: &AppState, body: &Value, now: u64) -> Result<Value, KindError>;
+    /// `who` resolves review item `item` of this kind with the label `word` and `reason`: the
+    /// resolution, the verdict on its entity (labelled as feedback labels it) and the model's
+    /// lesson from the item's `features` in one write, then the model learns. Answers what it
+    /// taught.
+    fn resolve(
+        &self,
+        state: &AppState,
+        item: &ReviewItem,
+        features: ReviewFeatures,
+        resolution: Resolution<'_>,
+    ) -> Result<(ReviewItem, Value), KindError>;
     /// Teaches the model what it learned before (at start): its checkpoint, then the labels
     /// recorded after it; returns how many labels were taught again.
     fn restore(&self, state: &AppState) -> Result<u64, KindError>;
@@ -155,8 +172,11 @@ pub struct Offline {
     pub score: f64,
     /// The model's probability.
     pub probability: f64,
-    /// The names of the decision's reasons (what the audit log keeps of them).
-    pub reasons: Vec<String>,
+    /// The decision's reasons.
+    pub reasons: Vec<Reason>,
+    /// Why it goes to the review queue: `rule` (a rule asked), `action` (its action is one that
+    /// asks for an analyst, [`Action::asks_review`]); empty when it does not.
+    pub review: Vec<&'static str>,
     /// The event's features.
     pub features: FeatureVec,
     /// The rules that read it and what they made of it (counter updates, label changes).
@@ -302,21 +322,54 @@ impl<K: JsonKind> Served for Pipeline<K> {
         {
             return repeated(&earlier);
         }
-        let Offline { id, entity, time, decision, action, score, probability, reasons, features, effects } =
-            self.decide(event, arrival, state.settings().events.skew_secs, &state.geo())?;
+        let Offline {
+            id,
+            entity,
+            time,
+            decision,
+            action,
+            score,
+            probability,
+            reasons,
+            review,
+            features,
+            effects,
+        } = self.decide(event, arrival, state.settings().events.skew_secs, &state.geo())?;
         let id = id.as_str();
         let bytes = serde_json::to_vec(&decision).expect("decisions serialise");
         let desk = state.desk();
+        let message = format!("{}:{}", K::Kind::NAME, desk.hash(K::Kind::NAME, id));
+        // An analyst judges by the entity, the decision and its reasons; learns from the features.
+        let review = (!review.is_empty()).then(|| NewReview {
+            item: ReviewItem {
+                at: time.at,
+                why: review.iter().map(|w| (*w).to_owned()).collect(),
+                kind: Some(K::Kind::NAME.into()),
+                entity: Some(entity.clone()),
+                message: message.clone(),
+                action: action.into(),
+                score,
+                probability,
+                reasons: reasons.clone(),
+                ..ReviewItem::default()
+            },
+            features: ReviewFeatures {
+                message: desk.event_key(K::Kind::NAME, id),
+                extractor: 0,
+                features: features.hashes().to_vec(),
+            },
+            body: None,
+        });
         let audit = AuditEntry {
             at: time.at,
             kind: "decision".into(),
             actor: "warden".into(),
-            message: Some(format!("{}:{}", K::Kind::NAME, desk.hash(K::Kind::NAME, id))),
+            message: Some(message),
             entity: Some(format!("{}:{}", K::ENTITY, desk.hash(K::ENTITY, &entity))),
             action: Some(action.into()),
             score: Some(score),
             probability: Some(probability),
-            reasons,
+            reasons: reasons.into_iter().map(|r| r.name).collect(),
             ..AuditEntry::default()
         };
         let kept = KeptFeatures { at: time.at, extractor: 0, features: features.hashes().to_vec() };
@@ -329,8 +382,13 @@ impl<K: JsonKind> Served for Pipeline<K> {
         };
         // The decision, its kept features, its audit entry and what its rules did (counter
         // updates, label changes) in one write: all or none.
-        let effects =
-            DecisionEffects { keep: Some((K::ENTITY, &entity, kept)), audit: Some(audit), counts, labels };
+        let effects = DecisionEffects {
+            keep: Some((K::ENTITY, &entity, kept)),
+            audit: Some(audit),
+            counts,
+            labels,
+            review,
+        };
         let earlier = state.decisions().record(K::Kind::NAME, id, time.at, &bytes, effects).map_err(store)?;
         if let Some(earlier) = earlier {
             return repeated(&earlier);
@@ -356,47 +414,52 @@ impl<K: JsonKind> Served for Pipeline<K> {
             None => String::new(),
             Some(_) => text(body, "reason", state.settings().review.max_reason_bytes)?.to_owned(),
         };
-        let kept = state.features().get(K::ENTITY, &entity).map_err(store)?;
-        let learned = match &kept {
-            Some(k) => {
-                // Recorded before it is learned: a restart teaches it again.
-                let mut learned = self.learned.lock().expect("not poisoned");
-                let seq = state.taught().record(K::Kind::NAME, label, k).map_err(store)?;
-                let x = FeatureVec::from_hashes(k.features.clone());
-                self.model.write().expect("not poisoned").learn(&x, label);
-                *learned = seq;
-                drop(learned);
-                state.features().forget(K::ENTITY, &entity).map_err(store)?;
-                true
-            }
-            None => false,
-        };
-        // The verdict is the entity's state: labelled, audited, posted to webhooks; the
-        // other label, if in force, is removed.
-        let set = |name: &str, active: bool| {
-            let l = EntityLabel {
-                kind: K::ENTITY.into(),
-                entity: entity.clone(),
-                label: name.into(),
-                active,
-                source: LabelSource::Manual,
-                by: format!("feedback:{}", K::Kind::NAME),
-                reason: reason.clone(),
-                at: now,
-                expires: None,
-            };
-            state.labels().set(&l).map_err(store)
-        };
-        set(K::Kind::label_word(label), true)?;
-        let other = K::Kind::label_word(if label.is_abusive() { Label::Legitimate } else { Label::Abusive });
-        let held = state.labels().all(Some(K::ENTITY), Some(&entity)).map_err(store)?;
-        if held.iter().any(|l| l.label == other && l.holds(now)) {
-            set(other, false)?;
-        }
+        let by = format!("feedback:{}", K::Kind::NAME);
+        let verdict = verdict::<K>(state, &entity, label, None, &by, &reason, now)?;
+        let learned = self.learn_verdict(label, || Ok(state.taught().verdict(verdict)?))?;
         Ok(json!({
             "entity": entity, "label": K::Kind::label_word(label),
             "outcome": if learned { "learned" } else { "not_kept" },
         }))
+    }
+
+    fn resolve(
+        &self,
+        state: &AppState,
+        item: &ReviewItem,
+        features: ReviewFeatures,
+        r: Resolution<'_>,
+    ) -> Result<(ReviewItem, Value), KindError> {
+        let label = K::Kind::label(r.word).ok_or_else(|| {
+            KindError::Bad(format!(
+                "`label` is {:?}: {} takes {}",
+                r.word,
+                K::Kind::NAME,
+                K::Kind::LABELS.join(" or ")
+            ))
+        })?;
+        let entity = item
+            .entity
+            .clone()
+            .ok_or_else(|| KindError::Bad(format!("review item {} names no entity", item.id)))?;
+        item.may_resolve(r.who)?;
+        let kept = KeptFeatures { at: item.at, extractor: 0, features: features.features };
+        let verdict = verdict::<K>(state, &entity, label, Some(kept), r.who, r.reason, r.now)?;
+        let mut resolved = None;
+        let learned = self.learn_verdict(label, || {
+            let done = state.review().resolve(
+                item.id,
+                r.who,
+                r.word,
+                r.reason,
+                r.now,
+                Some(Teach::Verdict(verdict)),
+            )?;
+            resolved = Some(done.item);
+            Ok(done.taught)
+        })?;
+        let item = resolved.expect("resolved when learned");
+        Ok((item, json!({ "outcome": if learned { "learned" } else { "none" } })))
     }
 
     fn restore(&self, state: &AppState) -> Result<u64, KindError> {
@@ -502,7 +565,11 @@ impl<K: JsonKind> Served for Pipeline<K> {
             action: action.as_str(),
             score,
             probability,
-            reasons: reasons.into_iter().map(|r| r.name).collect(),
+            reasons,
+            review: [(review, "rule"), (action.asks_review(), "action")]
+                .into_iter()
+                .filter_map(|(asks, why)| asks.then_some(why))
+                .collect(),
             features: read.features,
             effects: rules.zip(outcome),
         })
@@ -539,6 +606,76 @@ impl<K: JsonKind> Served for Pipeline<K> {
     fn rules(&self) -> Option<Arc<RuleSet>> {
         self.rules.read().expect("not poisoned").clone()
     }
+}
+
+impl<K: JsonKind> Pipeline<K> {
+    /// Writes a verdict with `write` and has the model learn what it taught, under the lock
+    /// that keeps checkpoints honest: a checkpoint names only what the model holds, and a
+    /// restart teaches what it does not. Whether it learned.
+    fn learn_verdict(
+        &self,
+        label: Label,
+        write: impl FnOnce() -> Result<Option<warden_desk::Taught>, KindError>,
+    ) -> Result<bool, KindError> {
+        let mut learned = self.learned.lock().expect("not poisoned");
+        let Some(taught) = write()? else { return Ok(false) };
+        self.model
+            .write()
+            .expect("not poisoned")
+            .learn(&FeatureVec::from_hashes(taught.features.features), label);
+        *learned = taught.seq;
+        Ok(true)
+    }
+}
+
+/// A verdict of `label` on `entity` of kind `K` by `by`, learned from `features` (`None`: those
+/// kept for the entity): the label set by hand, and the other label, if in force, removed.
+fn verdict<K: JsonKind>(
+    state: &AppState,
+    entity: &str,
+    label: Label,
+    features: Option<KeptFeatures>,
+    by: &str,
+    reason: &str,
+    now: u64,
+) -> Result<Verdict, KindError> {
+    let set = |name: &str, active: bool| EntityLabel {
+        kind: K::ENTITY.into(),
+        entity: entity.to_owned(),
+        label: name.into(),
+        active,
+        source: LabelSource::Manual,
+        by: by.to_owned(),
+        reason: reason.to_owned(),
+        at: now,
+        expires: None,
+    };
+    let mut labels = vec![set(K::Kind::label_word(label), true)];
+    let other = K::Kind::label_word(if label.is_abusive() { Label::Legitimate } else { Label::Abusive });
+    let held = state.labels().all(Some(K::ENTITY), Some(entity)).map_err(store)?;
+    if held.iter().any(|l| l.label == other && l.holds(now)) {
+        labels.push(set(other, false));
+    }
+    Ok(Verdict {
+        kind: K::Kind::NAME.into(),
+        label,
+        entity: (K::ENTITY.into(), entity.to_owned()),
+        features,
+        labels,
+    })
+}
+
+/// An analyst's resolution of a review item.
+#[derive(Debug, Clone, Copy)]
+pub struct Resolution<'a> {
+    /// The analyst.
+    pub who: &'a str,
+    /// The label, in the item's kind's words.
+    pub word: &'a str,
+    /// Why.
+    pub reason: &'a str,
+    /// When, Unix seconds.
+    pub now: u64,
 }
 
 /// The kinds the server serves on the generic routes, by name.
@@ -582,6 +719,7 @@ impl From<KindError> for crate::ApiError {
         let status = match e {
             KindError::Bad(_) => axum::http::StatusCode::BAD_REQUEST,
             KindError::Store(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            KindError::Desk(e) => return e.into(),
         };
         crate::ApiError::new(status, e.to_string())
     }
@@ -668,16 +806,22 @@ pub mod probe {
     #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
     pub enum ProbeAction {
         Allow,
+        /// Only a rule takes it (no threshold does): it asks for an analyst.
+        Review,
         Block,
     }
 
     impl Action for ProbeAction {
-        const ALL: &'static [Self] = &[ProbeAction::Allow, ProbeAction::Block];
+        const ALL: &'static [Self] = &[ProbeAction::Allow, ProbeAction::Review, ProbeAction::Block];
         fn as_str(self) -> &'static str {
             match self {
                 ProbeAction::Allow => "allow",
+                ProbeAction::Review => "review",
                 ProbeAction::Block => "block",
             }
+        }
+        fn asks_review(self) -> bool {
+            self == ProbeAction::Review
         }
     }
 
@@ -706,8 +850,12 @@ pub mod probe {
             score,
         ]
     };
-    static CATALOGUE: warden_rules::Catalogue =
-        warden_rules::Catalogue { kind: "probe", version: 1, fields: &FIELDS, actions: &["allow", "block"] };
+    static CATALOGUE: warden_rules::Catalogue = warden_rules::Catalogue {
+        kind: "probe",
+        version: 1,
+        fields: &FIELDS,
+        actions: &["allow", "review", "block"],
+    };
 
     /// The probe's rule catalogue.
     pub fn catalogue() -> &'static warden_rules::Catalogue {
@@ -842,6 +990,8 @@ mod tests {
 counter events_per_account: count by probe.account over 1h
 rule CRYPTO { description: "crypto words" when: probe.words in ["crypto"] then: action block }
 rule BURST { when: events_per_account >= 3 then: label probe.account "burst" for 1d }
+rule MAYBE { when: probe.words in ["maybe"] then: action review }
+rule ASK { when: probe.words in ["ask"] then: review }
 "#;
         std::fs::write(&rules, good).unwrap();
         let mut settings = crate::Settings::default();
@@ -888,6 +1038,60 @@ rule BURST { when: events_per_account >= 3 then: label probe.account "burst" for
         .unwrap()
         .unwrap();
         assert_eq!(again.evaluate(&record).counters[0], Some(4.0), "three kept, and this one");
+        // Review: an action that asks for an analyst, and a rule that asks, queue the event's
+        // item, named by kind and entity; an analyst resolves it in the kind's words, which
+        // labels the entity and teaches the model, once.
+        assert_eq!(check(event("e-m", "a-m", "maybe")).await["action"], "review");
+        assert_eq!(check(event("e-k", "a-k", "ask")).await["review"], true);
+        check(event("e-m", "a-m", "maybe")).await; // repeated: queued once
+        let controller = crate::controller_router(state.clone());
+        let bearer = format!("Bearer {TOKEN}");
+        let desk = |method: &'static str, uri: String, body: &'static str| {
+            let (controller, bearer) = (controller.clone(), bearer.clone());
+            async move {
+                let (status, body) = call_from(
+                    controller,
+                    [127, 0, 0, 1],
+                    method,
+                    &uri,
+                    &[("authorization", &bearer), ("content-type", "application/json")],
+                    body.as_bytes(),
+                )
+                .await;
+                (status, json(&body))
+            }
+        };
+        let (_, listed) = desk("GET", "/v1/review".into(), "").await;
+        let items = listed["items"].as_array().unwrap();
+        let whys: Vec<(&str, &str, &str)> = items
+            .iter()
+            .map(|i| {
+                (i["kind"].as_str().unwrap(), i["entity"].as_str().unwrap(), i["why"][0].as_str().unwrap())
+            })
+            .collect();
+        assert_eq!(whys, [("probe", "a-k", "rule"), ("probe", "a-m", "action")], "{listed}");
+        let id = items[1]["id"].as_u64().unwrap();
+        let resolve = |body| desk("POST", format!("/v1/review/{id}/resolve"), body);
+        let (status, e) = resolve(r#"{"label": "spam", "reason": "kit"}"#).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "mail's word is not the kind's: {e}");
+        assert!(e["error"].as_str().unwrap().contains("abusive or legitimate"), "{e}");
+        let score = |d: Value| d["score"].as_f64().unwrap();
+        let before = score(check(event("e-m2", "a-x", "maybe")).await);
+        let (status, done) = resolve(r#"{"label": "abusive", "reason": "a farm"}"#).await;
+        assert_eq!(status, StatusCode::OK, "{done}");
+        assert_eq!(
+            (done["item"]["label"].as_str(), done["feedback"]["outcome"].as_str()),
+            (Some("abusive"), Some("learned"))
+        );
+        assert!(
+            score(check(event("e-m3", "a-y", "maybe")).await) > before + 0.1,
+            "the model learned the item"
+        );
+        let held = state.labels().all(Some("account"), Some("a-m")).unwrap();
+        assert!(held.iter().any(|l| l.label == "abusive" && l.holds(crate::unix_now())), "{held:?}");
+        assert_eq!(resolve(r#"{"label": "legitimate", "reason": "again"}"#).await.0, StatusCode::CONFLICT);
+        assert_eq!(state.taught().last("probe").unwrap(), 1, "taught once");
+
         // A set that fails to check is refused whole; the running one stays.
         std::fs::write(&rules, "rule BROKEN { when: probe.nope == 1 then: action block }").unwrap();
         assert!(state.reload_rules().is_err());
