@@ -8,7 +8,7 @@ serve_env() {
   local work=$1 corpus=${2:-$here/../shared/corpora/spamassassin}
   refuse_busy_ports 11390 11391 11392
   cargo build --release --quiet --manifest-path "$here/Cargo.toml" -p warden --bin warden
-  cargo build --release --quiet --manifest-path "$here/Cargo.toml" -p warden-server --example chaos
+  cargo build --release --quiet --manifest-path "$here/Cargo.toml" -p warden-mail-serve --example chaos
   local target=${CARGO_TARGET_DIR:-$here/target}
   warden=$target/release/warden
   chaos=$target/release/examples/chaos

@@ -7,4 +7,5 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     warden_server::fuzz_json_bodies(data);
+    warden_mail_serve::fuzz_json_bodies(data);
 });

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use warden_server::milter::{Command, Session, Step};
+use warden_mail_serve::milter::{Command, Session, Step};
 
 fuzz_target!(|data: &[u8]| {
     // The first byte chooses the read size, so that packets straddle reads in every way.

@@ -197,16 +197,31 @@ mod tests {
     use super::*;
     use crate::testing::*;
 
+    /// A state serving the test kind, and an event of it.
+    fn probe_state(dir: &std::path::Path, settings: Settings) -> crate::AppState {
+        let state = state_in(dir, settings);
+        state
+            .register_kind(std::sync::Arc::new(crate::kinds::Pipeline::new(crate::kinds::probe::Probe)))
+            .unwrap();
+        state
+    }
+
+    fn event(id: &str) -> String {
+        let now =
+            time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
+        format!(r#"{{"kind": "probe", "id": "{id}", "time": "{now}", "account": "a-1", "words": ["hello"]}}"#)
+    }
+
     #[tokio::test]
     async fn feedback_without_a_token_is_refused_and_counted() {
         let dir = tempfile::tempdir().unwrap();
-        let state = state_in(dir.path(), Settings::default());
+        let state = probe_state(dir.path(), Settings::default());
         let app = crate::scan_router(state.clone());
-        let body = br#"{"message": "Subject: x\r\n\r\nhello\r\n", "label": "spam"}"#;
+        let body = br#"{"entity": "a-1", "label": "abusive"}"#;
         let json = ("content-type", "application/json");
         for headers in [vec![json], vec![json, ("authorization", "Bearer wrong-token-0123456789")]] {
             let (status, _) =
-                call_from(app.clone(), [127, 0, 0, 1], "POST", "/v1/mail/feedback", &headers, body).await;
+                call_from(app.clone(), [127, 0, 0, 1], "POST", "/v1/probe/feedback", &headers, body).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED);
         }
         let metrics = String::from_utf8(call(app.clone(), "GET", "/metrics", b"").await.1).unwrap();
@@ -216,7 +231,7 @@ mod tests {
             app,
             [127, 0, 0, 1],
             "POST",
-            "/v1/mail/feedback",
+            "/v1/probe/feedback",
             &[json, ("authorization", &bearer)],
             body,
         )
@@ -227,21 +242,19 @@ mod tests {
     #[tokio::test]
     async fn checks_are_open_to_loopback_only_by_default() {
         let dir = tempfile::tempdir().unwrap();
-        let state = state_in(dir.path(), Settings::default());
+        let state = probe_state(dir.path(), Settings::default());
         let app = crate::scan_router(state);
-        let msg = b"Subject: hi\r\n\r\nhello\r\n";
-        assert_eq!(
-            call_from(app.clone(), [127, 0, 0, 1], "POST", "/checkv2", &[], msg).await.0,
-            StatusCode::OK
-        );
-        assert_eq!(
-            call_from(app.clone(), [10, 0, 0, 7], "POST", "/checkv2", &[], msg).await.0,
-            StatusCode::UNAUTHORIZED
-        );
-        let bearer = format!("Bearer {TOKEN}");
-        let (status, _) =
-            call_from(app, [10, 0, 0, 7], "POST", "/v1/mail/check", &[("authorization", &bearer)], msg).await;
-        assert_eq!(status, StatusCode::OK);
+        let check = |peer: [u8; 4], id: &str, headers: Vec<(&'static str, String)>| {
+            let (app, body) = (app.clone(), event(id));
+            async move {
+                let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                call_from(app, peer, "POST", "/v1/probe/check", &headers, body.as_bytes()).await.0
+            }
+        };
+        assert_eq!(check([127, 0, 0, 1], "e-1", vec![]).await, StatusCode::OK);
+        assert_eq!(check([10, 0, 0, 7], "e-2", vec![]).await, StatusCode::UNAUTHORIZED);
+        let bearer = vec![("authorization", format!("Bearer {TOKEN}"))];
+        assert_eq!(check([10, 0, 0, 7], "e-3", bearer).await, StatusCode::OK);
     }
 
     #[tokio::test]
@@ -249,8 +262,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = state_in(dir.path(), Settings::default());
         let app = crate::controller_router(state);
-        assert_eq!(call(app.clone(), "GET", "/stat", b"").await.0, StatusCode::UNAUTHORIZED);
-        let (status, _) = call_from(app, [127, 0, 0, 1], "GET", "/stat", &[("password", TOKEN)], b"").await;
+        let checkpoint = "/v1/admin/checkpoint";
+        assert_eq!(call(app.clone(), "POST", checkpoint, b"").await.0, StatusCode::UNAUTHORIZED);
+        let (status, _) =
+            call_from(app, [127, 0, 0, 1], "POST", checkpoint, &[("password", TOKEN)], b"").await;
         assert_eq!(status, StatusCode::OK);
     }
 
@@ -259,30 +274,32 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = Settings::default();
         settings.limits.max_in_flight = 1;
-        let state = state_in(dir.path(), settings);
+        let state = probe_state(dir.path(), settings);
         let app = crate::scan_router(state.clone());
         // An upload still coming holds no slot: its body has not arrived.
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(1);
         let body = axum::body::Body::from_stream(tokio_stream_from(rx));
-        let mut req = axum::http::Request::post("/v1/mail/check").body(body).unwrap();
+        let mut req = axum::http::Request::post("/v1/probe/check").body(body).unwrap();
         req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 1))));
         let first = tokio::spawn(tower::ServiceExt::oneshot(app.clone(), req));
-        tx.send(Ok(axum::body::Bytes::from_static(b"Subject: x\r\n"))).await.unwrap();
-        let msg = b"Subject: y\r\n\r\nhi\r\n";
-        assert_eq!(
-            call(app.clone(), "POST", "/checkv2", msg).await.0,
-            StatusCode::OK,
-            "the stalled upload took no slot"
-        );
+        let slow = event("e-slow");
+        let (start, rest) = slow.split_at(10);
+        tx.send(Ok(axum::body::Bytes::from(start.to_owned()))).await.unwrap();
+        let check = |id: &str| {
+            let (app, body) = (app.clone(), event(id));
+            async move { call(app, "POST", "/v1/probe/check", body.as_bytes()).await }
+        };
+        assert_eq!(check("e-1").await.0, StatusCode::OK, "the stalled upload took no slot");
+        tx.send(Ok(axum::body::Bytes::from(rest.to_owned()))).await.unwrap();
         drop(tx);
         assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::OK);
         // The one slot held (a decision in progress): one more is shed at once.
-        let held = state.0.scan_slots.try_acquire().unwrap();
-        let (status, body) = call(app.clone(), "POST", "/checkv2", msg).await;
+        let held = state.slots()[0].try_acquire().unwrap();
+        let (status, body) = check("e-2").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(String::from_utf8_lossy(&body).contains("max_in_flight"));
         drop(held);
-        assert_eq!(call(app.clone(), "POST", "/checkv2", msg).await.0, StatusCode::OK);
+        assert_eq!(check("e-3").await.0, StatusCode::OK);
         let metrics = String::from_utf8(call(app, "GET", "/metrics", b"").await.1).unwrap();
         assert!(metrics.contains("warden_shed_total{listener=\"scan\"} 1"), "{metrics}");
     }

@@ -27,14 +27,14 @@ const UNIT: usize = 1024;
 
 /// The bytes every listener shares.
 #[derive(Debug, Clone)]
-pub(crate) struct Budget {
+pub struct Budget {
     permits: Arc<Semaphore>,
     total: usize,
 }
 
 /// Bytes held against the budget, given back when dropped.
 #[derive(Debug, Default)]
-pub(crate) struct Held(Option<OwnedSemaphorePermit>);
+pub struct Held(Option<OwnedSemaphorePermit>);
 
 impl Held {
     fn units(&self) -> usize {
@@ -43,14 +43,15 @@ impl Held {
 }
 
 impl Budget {
-    pub(crate) fn new(bytes: usize) -> Budget {
+    /// A budget of `bytes`.
+    pub fn new(bytes: usize) -> Budget {
         let total = bytes.div_ceil(UNIT).min(Semaphore::MAX_PERMITS);
         Budget { permits: Arc::new(Semaphore::new(total)), total }
     }
 
     /// Makes `held` cover `bytes` in all; false, taking nothing more, when the budget has
     /// not that much left.
-    pub(crate) fn cover(&self, held: &mut Held, bytes: usize) -> bool {
+    pub fn cover(&self, held: &mut Held, bytes: usize) -> bool {
         let (want, have) = (bytes.div_ceil(UNIT), held.units());
         if want <= have {
             return true;
@@ -69,7 +70,7 @@ impl Budget {
     }
 
     /// Gives back what `held` has beyond `bytes`.
-    pub(crate) fn shrink(held: &mut Held, bytes: usize) {
+    pub fn shrink(held: &mut Held, bytes: usize) {
         let (want, have) = (bytes.div_ceil(UNIT), held.units());
         if want == 0 {
             held.0 = None;
@@ -81,21 +82,22 @@ impl Budget {
     }
 
     /// Bytes held now.
-    pub(crate) fn in_use(&self) -> usize {
+    pub fn in_use(&self) -> usize {
         (self.total - self.permits.available_permits()) * UNIT
     }
 
     /// Bytes left now.
-    pub(crate) fn available(&self) -> usize {
+    pub fn available(&self) -> usize {
         self.permits.available_permits() * UNIT
     }
 }
 
-/// The largest body a route takes: a check or a label carries a message; anything else (a
-/// desk request) is a few fields.
-fn body_limit(path: &str, max_message_bytes: usize) -> usize {
-    let messages = ["/v1/mail/check", "/checkv2", "/v1/mail/feedback", "/learnspam", "/learnham"];
-    if messages.contains(&path) { max_message_bytes } else { crate::desk_api::DESK_BODY_BYTES }
+/// The largest body a route takes: a plug-in's route that carries a message (mail's check or
+/// label, [`crate::Plugin::message_routes`]) takes `max_message_bytes`; anything else (a desk
+/// request, a JSON event) is a few fields.
+fn body_limit(state: &AppState, path: &str, max_message_bytes: usize) -> usize {
+    let message = state.plugins().iter().any(|p| p.message_routes().contains(&path));
+    if message { max_message_bytes } else { crate::desk_api::DESK_BODY_BYTES }
 }
 
 /// A body's first allocation at most, made when its first bytes arrive: the rest is counted,
@@ -118,7 +120,7 @@ pub(crate) async fn buffer_body(
     next: Next,
 ) -> Response {
     let max_message = state.settings().limits.max_message_bytes;
-    let limit = body_limit(req.uri().path(), max_message);
+    let limit = body_limit(&state, req.uri().path(), max_message);
     let small = limit < max_message;
     let declared = req
         .headers()

@@ -27,7 +27,7 @@ use tokio::time::Instant as Clock;
 
 /// The connections of one listener.
 #[derive(Debug)]
-pub(crate) struct Tracker {
+pub struct Tracker {
     /// `scan`, `controller` or `milter`.
     pub listener: &'static str,
     cap: usize,
@@ -42,7 +42,7 @@ pub(crate) struct Tracker {
 
 /// One open connection.
 #[derive(Debug)]
-pub(crate) struct Conn {
+pub struct Conn {
     id: u64,
     epoch: Clock,
     /// Requests in flight.
@@ -57,7 +57,7 @@ pub(crate) struct Conn {
 
 /// A request in flight on a connection; the connection is idle again when it is dropped.
 #[derive(Debug)]
-pub(crate) struct Busy(Arc<Conn>);
+pub struct Busy(Arc<Conn>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
@@ -68,11 +68,8 @@ impl Drop for Busy {
 }
 
 impl Tracker {
-    pub(crate) fn new(
-        listener: &'static str,
-        cap: usize,
-        closed: Family<ClosedLabels, Counter>,
-    ) -> Arc<Tracker> {
+    /// A tracker of `listener`'s connections, `cap` at most.
+    pub fn new(listener: &'static str, cap: usize, closed: Family<ClosedLabels, Counter>) -> Arc<Tracker> {
         Arc::new(Tracker {
             listener,
             cap: cap.max(1),
@@ -84,7 +81,7 @@ impl Tracker {
     }
 
     /// Counts a connection the server closed, and why.
-    pub(crate) fn closed(&self, why: &'static str) {
+    pub fn closed(&self, why: &'static str) {
         self.closed.get_or_create(&ClosedLabels { listener: self.listener.into(), why: why.into() }).inc();
     }
 
@@ -96,7 +93,7 @@ impl Tracker {
 
     /// Takes a new connection in, making room by closing the connection idle the longest when
     /// the listener is full; `None` when it is full and none is idle (close the new one).
-    pub(crate) fn admit(&self) -> Option<Arc<Conn>> {
+    pub fn admit(&self) -> Option<Arc<Conn>> {
         let mut conns = self.conns.lock().expect("not poisoned");
         let open = conns.values().filter(|c| !c.closing.load(Ordering::Relaxed)).count();
         if open >= self.cap {
@@ -121,7 +118,7 @@ impl Tracker {
     }
 
     /// Closes the connection idle the longest, to free its descriptor; false when none is.
-    pub(crate) fn close_idlest(&self) -> bool {
+    pub fn close_idlest(&self) -> bool {
         let conns = self.conns.lock().expect("not poisoned");
         let closed = Self::evict_idlest(&conns);
         if closed {
@@ -146,12 +143,12 @@ impl Tracker {
     }
 
     /// A connection has ended.
-    pub(crate) fn remove(&self, conn: &Conn) {
+    pub fn remove(&self, conn: &Conn) {
         self.conns.lock().expect("not poisoned").remove(&conn.id);
     }
 
     /// Connections open now.
-    pub(crate) fn open(&self) -> usize {
+    pub fn open(&self) -> usize {
         self.conns.lock().expect("not poisoned").len()
     }
 }
@@ -162,19 +159,19 @@ impl Conn {
     }
 
     /// A request starts; it ends when the guard is dropped.
-    pub(crate) fn busy(self: &Arc<Self>) -> Busy {
+    pub fn busy(self: &Arc<Self>) -> Busy {
         self.active.fetch_add(1, Ordering::Relaxed);
         Busy(Arc::clone(self))
     }
 
     /// Something happened on it (a milter command): it is idle from now.
-    pub(crate) fn touch(&self) {
+    pub fn touch(&self) {
         self.idle_since.store(self.now_ms(), Ordering::Relaxed);
     }
 
     /// Resolves when the connection must close: closed to make room, or idle for `timeout`.
     /// Returns true for the idle timeout.
-    pub(crate) async fn expired(&self, timeout: Duration) -> bool {
+    pub async fn expired(&self, timeout: Duration) -> bool {
         loop {
             // Registered before the state is read: a request that ends after the read wakes it.
             let ended = self.ended.notified();
@@ -208,7 +205,7 @@ impl Conn {
     }
 
     /// Resolves when the connection is closed to make room.
-    pub(crate) async fn evicted(&self) {
+    pub async fn evicted(&self) {
         if !self.closing.load(Ordering::Relaxed) {
             self.close.notified().await;
         }
@@ -217,7 +214,7 @@ impl Conn {
 
 /// Failures of one listener's `accept`: backed off, and logged at most every 10 s.
 #[derive(Debug)]
-pub(crate) struct AcceptErrors {
+pub struct AcceptErrors {
     listener: &'static str,
     delay: Duration,
     logged: Option<Instant>,
@@ -239,13 +236,14 @@ mod libc_codes {
 }
 
 impl AcceptErrors {
-    pub(crate) fn new(listener: &'static str) -> Self {
+    /// The accept errors of `listener`.
+    pub fn new(listener: &'static str) -> Self {
         AcceptErrors { listener, delay: Duration::ZERO, logged: None, unlogged: 0 }
     }
 
     /// An accept failed: frees a descriptor when they are scarce, logs (at most every 10 s),
     /// and answers how long to wait before accepting again.
-    pub(crate) fn failed(&mut self, e: &std::io::Error, tracker: &Tracker) -> Duration {
+    pub fn failed(&mut self, e: &std::io::Error, tracker: &Tracker) -> Duration {
         let freed = scarce(e) && tracker.close_idlest();
         self.delay = (self.delay * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
         if self.logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
@@ -267,7 +265,7 @@ impl AcceptErrors {
 
     /// An accept succeeded: the next failure waits the least again (the rate of log lines
     /// stays bounded across successes).
-    pub(crate) fn succeeded(&mut self) {
+    pub fn succeeded(&mut self) {
         self.delay = Duration::ZERO;
     }
 }

@@ -8,18 +8,18 @@ use warden_store::journal::JournaledCount;
 /// The name a kind's counter is journaled under: mail's as it is (the first kind, whose
 /// journal came first), a JSON kind's after its kind (`signup:burst`), so that two kinds'
 /// counters of one name stay apart.
-pub(crate) fn journaled_name(kind: &str, counter: &str) -> String {
+pub fn journaled_name(kind: &str, counter: &str) -> String {
     if kind == "mail" { counter.to_owned() } else { format!("{kind}:{counter}") }
 }
 
 /// The counter a journaled name is `kind`'s, by [`journaled_name`]'s rule; `None` when the
 /// name is another kind's.
-pub(crate) fn counter_of<'a>(kind: &str, journaled: &'a str) -> Option<&'a str> {
+pub fn counter_of<'a>(kind: &str, journaled: &'a str) -> Option<&'a str> {
     if kind == "mail" { Some(journaled) } else { journaled.strip_prefix(kind)?.strip_prefix(':') }
 }
 
 /// The counter updates of `out`, named as `kind`'s journal names them.
-pub(crate) fn journaled_counts(kind: &str, rules: &RuleSet, out: &Outcome) -> Vec<JournaledCount> {
+pub fn journaled_counts(kind: &str, rules: &RuleSet, out: &Outcome) -> Vec<JournaledCount> {
     let names: Vec<&str> = rules.counter_names().collect();
     (out.counter_events.iter())
         .map(|c| JournaledCount {
@@ -33,7 +33,7 @@ pub(crate) fn journaled_counts(kind: &str, rules: &RuleSet, out: &Outcome) -> Ve
 
 /// The label changes `out`'s rules asked for, as entity labels set at `now` (the entity's kind
 /// from the field the rule named).
-pub(crate) fn rule_labels(rules: &RuleSet, out: &Outcome, now: u64) -> Vec<EntityLabel> {
+pub fn rule_labels(rules: &RuleSet, out: &Outcome, now: u64) -> Vec<EntityLabel> {
     (out.labels.iter())
         .map(|c| {
             let rule = &rules.rules()[c.rule];

@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 
-use crate::live::{FeedbackError, LiveError};
 use crate::settings::SettingsError;
 use warden_desk::DeskError;
 use warden_desk::datadir::DataDirError;
@@ -16,9 +15,9 @@ pub enum ServerError {
     /// The data directory cannot be opened (damage, a foreign file, permissions).
     #[error(transparent)]
     DataDir(#[from] DataDirError),
-    /// The live model cannot start, reload, take its configuration or checkpoint.
-    #[error(transparent)]
-    Live(#[from] LiveError),
+    /// A plug-in failed at a step (its own error, as it said it).
+    #[error("{0}")]
+    Plugin(Box<dyn std::error::Error + Send + Sync>),
     /// The configuration cannot be read or does not check.
     #[error(transparent)]
     Settings(#[from] SettingsError),
@@ -29,14 +28,6 @@ pub enum ServerError {
         step: &'static str,
         /// Why it failed.
         error: DeskError,
-    },
-    /// A resolution's lesson could not be taught.
-    #[error("teaching review item {item}'s resolution: {error}")]
-    Teach {
-        /// The review item.
-        item: u64,
-        /// Why.
-        error: FeedbackError,
     },
     /// The model file given on the command line cannot be loaded.
     #[error("{}: {error}", path.display())]
@@ -55,24 +46,12 @@ pub enum ServerError {
     /// A `[geoip]` database cannot be used.
     #[error("[geoip]: {0}")]
     Geo(#[from] warden_geo::GeoError),
-    /// The thresholds in force cannot be used with the model.
-    #[error("[thresholds]: {0}")]
-    Thresholds(warden_mail::engine::ConfigError),
-    /// The model's own thresholds cannot be used.
-    #[error(transparent)]
-    ModelThresholds(warden_mail::engine::ConfigError),
     /// The rule files do not check: every error, one a line (`file:line:column: what`).
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Rules(Vec<warden_rules::Diagnostic>),
-    /// The authentication checker's settings cannot be used.
-    #[error(transparent)]
-    MailAuth(#[from] crate::mailauth::MailAuthError),
     /// A file the server reads (the tokens) cannot be read.
     #[error(transparent)]
     Io(#[from] std::io::Error),
-    /// The last checkpoint, at shutdown, failed.
-    #[error("last checkpoint failed: {0}")]
-    Checkpoint(LiveError),
     /// A task of the server's own failed (it panicked).
     #[error("{0}")]
     Task(#[from] tokio::task::JoinError),
@@ -80,7 +59,7 @@ pub enum ServerError {
 
 impl ServerError {
     /// A desk failure at `step`.
-    pub(crate) fn desk(step: &'static str) -> impl FnOnce(DeskError) -> ServerError {
+    pub fn desk(step: &'static str) -> impl FnOnce(DeskError) -> ServerError {
         move |error| ServerError::Desk { step, error }
     }
 }

@@ -13,53 +13,72 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
-use crate::{AppState, ServerError, api, auth, budget, conn, desk_api, live, milter, openapi, rspamd};
+use crate::plugin::{PluginListener, Routes};
+use crate::{AppState, ServerError, admin, auth, budget, conn, desk_api, openapi};
+
+/// The plug-ins' routes, all of them merged by group.
+fn plugin_routes(state: &AppState) -> Routes {
+    let mut all = Routes::default();
+    for p in state.plugins() {
+        let r = p.routes();
+        all.checks = all.checks.merge(r.checks);
+        all.scan_teach = all.scan_teach.merge(r.scan_teach);
+        all.controller_teach = all.controller_teach.merge(r.controller_teach);
+        all.controller_admin = all.controller_admin.merge(r.controller_admin);
+        all.open = all.open.merge(r.open);
+    }
+    all
+}
 
 /// The scanning listener's routes. A request passes its token check (or the open-checks
 /// rule), then has its body read against the byte budget, then takes a decision slot.
 pub fn scan_router(state: AppState) -> Router {
     let body = || from_fn_with_state((state.clone(), "scan"), budget::buffer_body);
-    let checks = Router::new()
-        .route("/v1/mail/check", post(api::check))
-        .route("/checkv2", post(rspamd::checkv2))
+    let p = plugin_routes(&state);
+    let checks = p
+        .checks
         .route("/v1/{kind}/check", post(crate::kinds::check))
         .route_layer(from_fn_with_state(state.clone(), auth::limit_scan))
         .route_layer(body())
         .route_layer(from_fn_with_state(state.clone(), auth::open_checks));
-    let teach = Router::new()
-        .route("/v1/mail/feedback", post(api::feedback))
+    let teach = p
+        .scan_teach
         .route("/v1/{kind}/feedback", post(crate::kinds::feedback))
         .route_layer(from_fn_with_state(state.clone(), auth::limit_scan))
         .route_layer(body())
         .route_layer(from_fn_with_state(state.clone(), auth::token_scan));
-    guarded(common(checks.merge(teach)).route("/ping", get(rspamd::ping)), &state, "scan")
+    guarded(common(checks.merge(teach)).merge(p.open), &state, "scan")
 }
 
 /// The controller's routes (token first, then the body, then a slot).
 pub fn controller_router(state: AppState) -> Router {
     let body = || from_fn_with_state((state.clone(), "controller"), budget::buffer_body);
-    let teach = Router::new()
-        .route("/learnspam", post(rspamd::learn_spam))
-        .route("/learnham", post(rspamd::learn_ham))
-        .route("/v1/mail/feedback", post(api::feedback))
-        .route_layer(from_fn_with_state(state.clone(), auth::limit_controller))
-        .route_layer(body());
-    let admin = teach
-        .route("/stat", get(rspamd::stat))
-        .route("/v1/admin/reload", post(api::reload))
-        .route("/v1/admin/checkpoint", post(api::checkpoint))
+    let p = plugin_routes(&state);
+    // A layer on no route is refused by axum: with no plug-in, there is nothing to guard.
+    let teach = if p.controller_teach.has_routes() {
+        p.controller_teach
+            .route_layer(from_fn_with_state(state.clone(), auth::limit_controller))
+            .route_layer(body())
+    } else {
+        p.controller_teach
+    };
+    let admin = p
+        .controller_admin
+        .merge(teach)
+        .route("/v1/admin/reload", post(admin::reload))
+        .route("/v1/admin/checkpoint", post(admin::checkpoint))
         .route_layer(from_fn_with_state(state.clone(), auth::token_controller));
     let desk =
         desk_api::routes().route_layer(body()).route_layer(from_fn_with_state(state.clone(), auth::person));
-    guarded(common(admin.merge(desk)).route("/ping", get(rspamd::ping)), &state, "controller")
+    guarded(common(admin.merge(desk)).merge(p.open), &state, "controller")
 }
 
 /// The routes both listeners answer, without a token.
 pub(crate) fn common(routes: Router<AppState>) -> Router<AppState> {
     routes
-        .route("/metrics", get(api::metrics))
+        .route("/metrics", get(admin::metrics))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(api::readyz))
+        .route("/readyz", get(admin::readyz))
         .route("/openapi.json", get(openapi::document))
 }
 
@@ -67,7 +86,7 @@ pub(crate) fn common(routes: Router<AppState>) -> Router<AppState> {
 /// request (`client_timeout_ms`: a client that has not sent its whole message
 /// by then gets 408), and a panic in a handler answered as 500 with a JSON error instead of a
 /// dropped connection (no input is known to cause one: the extractors are fuzzed).
-pub(crate) fn guarded(routes: Router<AppState>, state: &AppState, listener: &'static str) -> Router {
+pub fn guarded(routes: Router<AppState>, state: &AppState, listener: &'static str) -> Router {
     let limits = state.settings().limits.clone();
     let timeout = Duration::from_millis(limits.client_timeout_ms);
     routes
@@ -160,15 +179,15 @@ pub(crate) async fn serve_listener(
 /// The bound listeners.
 #[derive(Debug)]
 pub struct Listeners {
-    /// Scanning: Warden's API and Rspamd's normal worker.
+    /// Scanning: checks and feedback.
     pub scan: tokio::net::TcpListener,
-    /// Controller: learning, statistics, admin.
+    /// Controller: the desk, learning, statistics, admin.
     pub controller: tokio::net::TcpListener,
-    /// Milter, unless `[milter] enabled = false`.
-    pub milter: Option<tokio::net::TcpListener>,
+    /// The plug-ins' own (mail's milter, unless `[milter] enabled = false`).
+    pub plugins: Vec<PluginListener>,
 }
 
-/// Binds the listeners of `state`'s settings.
+/// Binds the listeners of `state`'s settings and its plug-ins'.
 pub async fn bind(state: &AppState) -> std::io::Result<Listeners> {
     let s = state.settings();
     let bind = |addr: SocketAddr| async move {
@@ -176,12 +195,19 @@ pub async fn bind(state: &AppState) -> std::io::Result<Listeners> {
             .await
             .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
     };
-    let milter = if s.milter.enabled { Some(bind(s.milter.listen).await?) } else { None };
-    Ok(Listeners { scan: bind(s.server.listen).await?, controller: bind(s.server.controller).await?, milter })
+    let mut plugins = Vec::new();
+    for p in state.plugins() {
+        plugins.extend(p.bind().await?);
+    }
+    Ok(Listeners {
+        scan: bind(s.server.listen).await?,
+        controller: bind(s.server.controller).await?,
+        plugins,
+    })
 }
 
-/// Serves every listener until `stop` turns true; then drains them and writes a last
-/// checkpoint.
+/// Serves every listener until `stop` turns true; then drains them and writes the last
+/// checkpoints.
 pub async fn serve(
     state: AppState,
     listeners: Listeners,
@@ -201,14 +227,13 @@ pub async fn serve(
         "controller",
         stop.clone(),
     );
-    let c = async {
-        if let Some(l) = listeners.milter {
-            milter::serve(l, state.clone(), stop, drain).await;
+    let mut own = Vec::new();
+    for l in listeners.plugins {
+        if let Some(p) = state.plugins().iter().find(|p| p.listeners().contains(&l.name)) {
+            own.push(p.serve(l, state.clone(), stop.clone(), drain));
         }
-    };
-    tokio::join!(a, b, c);
-    let live = Arc::clone(state.live());
-    let desk = Arc::clone(state.desk());
+    }
+    tokio::join!(a, b, futures_join(own));
     let kinds = state.clone();
     tokio::task::spawn_blocking(move || {
         for (kind, done) in kinds.checkpoint_kinds() {
@@ -216,27 +241,37 @@ pub async fn serve(
                 tracing::error!(kind, error = %e, "the kind's last checkpoint failed; its recorded labels are taught again at start");
             }
         }
-        desk.stop();
-        live.shutdown()
+        kinds.desk().stop();
+        kinds.plugins().iter().try_for_each(|p| p.shutdown())
     })
     .await?
-    .map(|_| ())
-    .map_err(ServerError::Checkpoint)
+}
+
+/// Waits for every future of `all`.
+async fn futures_join(all: Vec<crate::plugin::BoxFuture<'static, ()>>) {
+    let handles: Vec<_> = all.into_iter().map(tokio::spawn).collect();
+    for h in handles {
+        let _ = h.await;
+    }
 }
 
 /// An error answer: a status and `{"error": "…"}`.
 #[derive(Debug)]
-pub(crate) struct ApiError {
-    pub(crate) status: StatusCode,
-    pub(crate) message: String,
+pub struct ApiError {
+    /// The status.
+    pub status: StatusCode,
+    /// What went wrong, for the caller.
+    pub message: String,
 }
 
 impl ApiError {
-    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    /// An answer of `status` saying `message`.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError { status, message: message.into() }
     }
 
-    pub(crate) fn internal(message: String) -> Self {
+    /// A 500 saying `message`.
+    pub fn internal(message: String) -> Self {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
 }
@@ -272,16 +307,6 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
             format!("cannot read the message: {}", e.body_text())
         };
         ApiError { status, message }
-    }
-}
-
-impl From<live::FeedbackError> for ApiError {
-    fn from(e: live::FeedbackError) -> Self {
-        let status = match e {
-            live::FeedbackError::Busy | live::FeedbackError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
-            live::FeedbackError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError::new(status, e.to_string())
     }
 }
 

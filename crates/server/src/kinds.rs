@@ -227,7 +227,7 @@ impl<K: JsonKind> Pipeline<K> {
         if !path.exists() {
             return (self.kind.starter(), 0);
         }
-        let ours = state.live().store_id();
+        let ours = state.data_id();
         let logged = state.taught().last(K::Kind::NAME);
         let read = Model::load(&path).map_err(|e| e.to_string()).and_then(|m| {
             warden_engine::check_kind::<K::Kind>(&m).map_err(|e| e.to_string())?;
@@ -255,7 +255,7 @@ impl<K: JsonKind> Pipeline<K> {
 
 /// Where a JSON kind's model is checkpointed.
 fn checkpoint_path(state: &AppState, kind: &str) -> std::path::PathBuf {
-    state.live().data_dir().join(format!("{kind}.wdm"))
+    state.settings().server.data_dir.join(format!("{kind}.wdm"))
 }
 
 fn text<'a>(event: &'a Map<String, Value>, field: &str, max: usize) -> Result<&'a str, KindError> {
@@ -485,8 +485,7 @@ impl<K: JsonKind> Served for Pipeline<K> {
             let learned = self.learned.lock().expect("not poisoned");
             (self.model.read().expect("not poisoned").clone(), *learned)
         };
-        model.meta.checkpoint =
-            Some(warden_learn::CheckpointMark { store: state.live().store_id().to_owned(), seq });
+        model.meta.checkpoint = Some(warden_learn::CheckpointMark { store: state.data_id().to_owned(), seq });
         model.save_private(&checkpoint_path(state, K::Kind::NAME), false).map_err(store)?;
         Ok(seq)
     }
@@ -730,8 +729,11 @@ fn served(state: &AppState, name: &str) -> Result<Arc<dyn Served>, crate::ApiErr
         crate::ApiError::new(
             axum::http::StatusCode::NOT_FOUND,
             format!(
-                "no kind of event named {name:?} is served here (served: mail, {})",
-                state.kind_names().join(", ")
+                "no kind of event named {name:?} is served here (served: {})",
+                (state.plugins().iter().map(|p| p.name()))
+                    .chain(state.kind_names())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )
     })

@@ -1,15 +1,11 @@
 //! `GET /metrics`: Prometheus text exposition (prometheus-client, no global registry).
 
-use std::sync::atomic::Ordering;
-
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-
-use crate::live::Live;
 
 /// A decision's labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -79,6 +75,23 @@ pub struct Scrape {
     pub webhooks_waiting: u64,
     /// Webhook events dropped at `[webhooks] max_queued` since start.
     pub webhooks_dropped: u64,
+}
+
+/// A live model's figures, as a plug-in reports them.
+#[derive(Debug, Clone, Default)]
+pub struct ModelFigures {
+    /// When it was saved.
+    pub created: String,
+    /// Messages (events) it has learned.
+    pub messages: u64,
+    /// Records in its feedback store, when it could be read.
+    pub records: Option<u64>,
+    /// Records taught again at start or reload.
+    pub replayed: u64,
+    /// Records it could not be taught.
+    pub skipped: u64,
+    /// Checkpoints written.
+    pub checkpoints: u64,
 }
 
 /// Everything `/metrics` shows.
@@ -273,8 +286,8 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// The exposition text, with the live model's figures and `now`'s as of now.
-    pub fn render(&self, live: &Live, now: &Scrape) -> String {
+    /// The exposition text, with `now`'s figures (the plug-ins have set theirs).
+    pub fn render(&self, now: &Scrape) -> String {
         for &(listener, open) in &now.connections {
             self.connections.get_or_create(&ListenerLabels { listener: listener.into() }).set(open as i64);
         }
@@ -287,31 +300,35 @@ impl Metrics {
         self.review_dropped.set(now.review_dropped as i64);
         self.webhooks_waiting.set(now.webhooks_waiting as i64);
         self.webhooks_dropped.set(now.webhooks_dropped as i64);
-        let (messages, _, _, _) = live.model_counts();
-        let created = live.with_engine(|e| e.model().meta.created.clone());
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
+        out
+    }
+
+    /// Sets the live model's figures (a plug-in's, at a scrape).
+    pub fn set_model(&self, m: &ModelFigures) {
         self.model.clear();
-        self.model.get_or_create(&ModelLabels { created }).set(1);
-        self.model_messages.set(messages as i64);
-        if let Ok(s) = live.store_stats() {
-            self.records.set(s.records as i64);
+        self.model.get_or_create(&ModelLabels { created: m.created.clone() }).set(1);
+        self.model_messages.set(m.messages as i64);
+        if let Some(records) = m.records {
+            self.records.set(records as i64);
         }
-        let c = &live.counters;
-        self.replayed.set(c.replayed.load(Ordering::Relaxed) as i64);
-        self.skipped.set(c.skipped.load(Ordering::Relaxed) as i64);
-        self.checkpoints.set(c.checkpoints.load(Ordering::Relaxed) as i64);
+        self.replayed.set(m.replayed as i64);
+        self.skipped.set(m.skipped as i64);
+        self.checkpoints.set(m.checkpoints as i64);
+    }
+
+    /// Sets the figures of the rules in force (a plug-in's, at a scrape).
+    pub fn set_rules(&self, rules: Option<&warden_rules::RuleSet>) {
         self.rule_hits.clear();
         self.rule_nanos.clear();
-        let rules = live.with_engine(|e| e.rules().cloned());
-        self.rules.set(rules.as_ref().map_or(0, |r| r.rules().len() as i64));
+        self.rules.set(rules.map_or(0, |r| r.rules().len() as i64));
         for (rule, f) in rules.iter().flat_map(|r| r.figures()) {
             let mode = if rule.mode == warden_rules::Mode::Shadow { "shadow" } else { "enforce" };
             let labels = RuleLabels { rule: rule.name.clone(), mode: mode.into() };
             self.rule_hits.get_or_create(&labels).set(f.hits as i64);
             self.rule_nanos.get_or_create(&labels).set(f.mean_nanos);
         }
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
-        out
     }
 
     /// Counts a decision.

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use warden_rules::counters::CounterStore;
 
-use crate::{AppState, ServerError, Settings, auth, mailauth};
+use crate::{AppState, ServerError, Settings, auth};
 
 impl AppState {
     /// Re-reads the configuration file and the environment, and the model file when one was
@@ -21,35 +21,23 @@ impl AppState {
         if next.server != now.server || next.limits != now.limits {
             notes.push("[server] and [limits] take effect at the next restart".to_owned());
         }
-        if next.milter.max_in_flight != now.milter.max_in_flight {
-            notes.push("[milter] max_in_flight takes effect at the next restart".to_owned());
-        }
         if next.webhooks != now.webhooks {
             notes.push("[webhooks] takes effect at the next restart".to_owned());
         }
         if next.audit.key_file != now.audit.key_file {
             notes.push("[audit] key_file takes effect at the next restart".to_owned());
         }
+        let known: Vec<&str> = self.0.plugins.iter().flat_map(|p| p.sections().iter().copied()).collect();
+        next.check_sections(&known)?;
         let tokens = auth::tokens(&next)?;
-        let model = (self.0.sources.model.as_ref())
-            .map(|path| {
-                warden_learn::Model::load(path)
-                    .map_err(|error| ServerError::Model { path: path.clone(), error })
-            })
-            .transpose()?;
-        // The thresholds in force are checked, against the model that will be live, before
-        // anything is swapped: the file's may only rise once the model's fill the gaps.
-        let own = match &model {
-            Some(m) => warden_mail::engine::ActionThresholds::of_model(m),
-            None => self.0.live.with_engine(|e| warden_mail::engine::ActionThresholds::of_model(e.model())),
+        // Each plug-in checks its part (its model file, thresholds, settings) before anything
+        // is put in force.
+        let mut commits = Vec::new();
+        for p in &self.0.plugins {
+            let (said, commit) = p.prepare_reload(self, &next)?;
+            notes.extend(said);
+            commits.push(commit);
         }
-        .map_err(ServerError::ModelThresholds)?;
-        next.thresholds.resolve(own.as_ref()).0.check().map_err(ServerError::Thresholds)?;
-        if let (Some(model), Some(path)) = (model, &self.0.sources.model) {
-            self.0.live.replace_model(model)?;
-            notes.push(format!("model reloaded from {} and taught the stored feedback", path.display()));
-        }
-        let checker = mailauth::Checker::new(&next.mail_auth)?;
         let geo = crate::open_geo(&next.geoip)?;
         if next.geoip != now.geoip {
             notes.push(format!("[geoip]: {}", geo.describe()));
@@ -57,7 +45,7 @@ impl AppState {
         // Rules are checked before anything is swapped: a set that fails leaves all as it was.
         let rules = self.all_rules(&next.rules).inspect_err(|_| self.rule_load_failed())?;
         self.0.metrics.rules_last_load_ok.set(1);
-        if let Some(r) = &rules.0 {
+        for r in rules.0.iter().filter_map(|(_, r)| r.as_ref()) {
             notes.push(format!("{} rules loaded from {} files", r.rules().len(), r.files().len()));
         }
         for (kind, r) in &rules.1 {
@@ -71,8 +59,9 @@ impl AppState {
             }
         }
         self.swap_rules(rules);
-        self.0.live.set_config(next.engine())?;
-        *self.0.checker.write().expect("not poisoned") = Arc::new(checker);
+        for commit in commits {
+            commit()?;
+        }
         *self.0.geo.write().expect("not poisoned") = Arc::new(geo);
         *self.0.tokens.write().expect("not poisoned") = Arc::new(tokens);
         let r = &next.review;
@@ -94,16 +83,23 @@ impl AppState {
     pub fn reload_rules(&self) -> Result<usize, ServerError> {
         let rules = self.all_rules(&self.settings().rules).inspect_err(|_| self.rule_load_failed())?;
         self.0.metrics.rules_last_load_ok.set(1);
-        let n = rules.0.as_ref().map_or(0, |r| r.rules().len())
+        let n = rules.0.iter().filter_map(|(_, r)| r.as_ref()).map(|r| r.rules().len()).sum::<usize>()
             + rules.1.iter().filter_map(|(_, r)| r.as_ref()).map(|r| r.rules().len()).sum::<usize>();
         self.swap_rules(rules);
         Ok(n)
     }
 
-    /// Reads and checks every rule set `config` names — mail's and each served kind's — before
-    /// any is put in force: one that fails refuses them all.
+    /// Reads and checks every rule set `config` names — each plug-in's and each served kind's
+    /// — before any is put in force: one that fails refuses them all.
     pub(crate) fn all_rules(&self, config: &crate::settings::RulesConfig) -> Result<AllRules, ServerError> {
-        let mail = load_rules(&config.files, Some(&self.0.desk), &*self.0.counters)?;
+        let mut plugins = Vec::new();
+        for p in &self.0.plugins {
+            let files = p.rule_files(config);
+            plugins.push((
+                Arc::clone(p),
+                load_rules_of(&files, p.catalogue(), Some(&self.0.desk), &*self.0.counters)?,
+            ));
+        }
         let kinds = self.0.kinds.read().expect("not poisoned").all().to_vec();
         if let Some(name) = config.kinds.keys().find(|n| !kinds.iter().any(|k| k.name() == n.as_str())) {
             return Err(ServerError::KindRules(format!(
@@ -117,7 +113,7 @@ impl AppState {
             let rules = self.kind_rules(&*kind, &files)?;
             each.push((kind, rules));
         }
-        Ok((mail, each))
+        Ok((plugins, each))
     }
 
     /// Refuses a configuration whose `[rules.kinds]` names a kind that is not served (at
@@ -154,8 +150,12 @@ impl AppState {
     /// Puts the rules in force, then lets the counter store forget the counters none of them
     /// declares (a set replaced may still be finishing a decision: its counters stay whole
     /// until it lets them go).
-    fn swap_rules(&self, (mail, kinds): AllRules) {
-        let mut keep = mail.as_ref().map(|r| r.counter_keys()).unwrap_or_default();
+    fn swap_rules(&self, (plugins, kinds): AllRules) {
+        let mut keep = Vec::new();
+        for (plugin, rules) in plugins {
+            keep.extend(rules.as_ref().map(|r| r.counter_keys()).unwrap_or_default());
+            plugin.set_rules(rules);
+        }
         for (kind, rules) in kinds {
             keep.extend(rules.as_ref().map(|r| r.counter_keys()).unwrap_or_default());
             kind.set_rules(rules);
@@ -164,17 +164,19 @@ impl AppState {
         for kind in self.0.kinds.read().expect("not poisoned").all() {
             keep.extend(kind.rules().map(|r| r.counter_keys()).unwrap_or_default());
         }
-        self.0.live.set_rules(mail);
         self.0.counters.retain(&keep);
     }
 
-    /// The files the rules in force were read from (mail's and every kind's), or the
+    /// The files the rules in force were read from (every plug-in's and kind's), or the
     /// configured ones when none are in force: what the watcher looks at.
     pub fn rule_files(&self) -> Vec<std::path::PathBuf> {
-        let mut files = match self.0.live.with_engine(|e| e.rules().map(|r| r.files().to_vec())) {
-            Some(files) => files,
-            None => self.settings().rules.files.clone(),
-        };
+        let mut files = Vec::new();
+        for p in &self.0.plugins {
+            match p.rules() {
+                Some(r) => files.extend(r.files().iter().cloned()),
+                None => files.extend(p.rule_files(&self.settings().rules)),
+            }
+        }
         for kind in self.0.kinds.read().expect("not poisoned").all() {
             match kind.rules() {
                 Some(r) => files.extend(r.files().iter().cloned()),
@@ -215,27 +217,19 @@ impl AppState {
     }
 }
 
-/// Mail's rules and each JSON kind's, read and checked.
+/// Each plug-in's rules and each JSON kind's, read and checked.
 pub(crate) type AllRules = (
-    Option<Arc<warden_rules::RuleSet>>,
+    Vec<(Arc<dyn crate::Plugin>, Option<Arc<warden_rules::RuleSet>>)>,
     Vec<(Arc<dyn crate::kinds::Served>, Option<Arc<warden_rules::RuleSet>>)>,
 );
 
-/// Reads and checks rule files; `None` when there are none. Every error is in the message,
-/// one per line, as `file:line:column: what (expected …)`. The counters keep their state in
-/// `counters`, which outlives a rule set: a counter the rules in force declare the same way
-/// goes on with its windows. With a desk, the counters hash under its key, and those the store
-/// does not hold yet (at start, or new in these rules) are rebuilt from its journal (the
-/// updates within their windows), so that neither a restart nor a reload loses a count.
-pub fn load_rules(
-    files: &[std::path::PathBuf],
-    desk: Option<&warden_desk::Desk>,
-    counters: &dyn CounterStore,
-) -> Result<Option<Arc<warden_rules::RuleSet>>, ServerError> {
-    load_rules_of(files, warden_mail::catalogue(), desk, counters)
-}
-
-/// [`load_rules`] against any kind's catalogue.
+/// Reads and checks rule files against `catalogue`; `None` when there are none. Every error
+/// is in the message, one per line, as `file:line:column: what (expected …)`. The counters
+/// keep their state in `counters`, which outlives a rule set: a counter the rules in force
+/// declare the same way goes on with its windows. With a desk, the counters hash under its
+/// key, and those the store does not hold yet (at start, or new in these rules) are rebuilt
+/// from the updates it keeps within their windows, so that neither a restart nor a reload loses
+/// a count.
 pub fn load_rules_of(
     files: &[std::path::PathBuf],
     catalogue: &'static warden_rules::Catalogue,

@@ -1,11 +1,12 @@
 //! Warden's configuration: one TOML file, every key optional, then environment overrides.
 //!
-//! The file has the engine's sections (`[thresholds]`, `[mail]`, `[explain]`) and the
-//! server's (`[server]`, `[limits]`, `[auth]`, `[feedback]`). An environment variable
+//! The file has the server's sections (`[server]`, `[limits]`, `[auth]`, `[feedback]`, …),
+//! read here, and the plug-ins' (mail's `[thresholds]`, `[mail]`, `[milter]`, …), which each
+//! plug-in reads for itself ([`Settings::section`]). An environment variable
 //! `WARDEN_<SECTION>__<KEY>` overrides one key (`WARDEN_LIMITS__MAX_IN_FLIGHT=64`); its value
 //! is read as a TOML value when it parses as one (numbers, booleans, `["a", "b"]`) and as a
 //! string otherwise. Unknown keys, in the file or the environment, are errors that name the key
-//! and where it came from. Variables without `__` (such as `WARDEN_CORPORA`) are not
+//! (and, in the server's sections, where it came from); a section no one reads is one too. Variables without `__` (such as `WARDEN_CORPORA`) are not
 //! configuration.
 
 use std::net::SocketAddr;
@@ -14,8 +15,6 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
-use warden_mail::MailConfig;
-use warden_mail::engine::{Config, ExplainConfig, ThresholdConfig};
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -34,19 +33,12 @@ pub enum SettingsError {
     },
 }
 
-/// The whole configuration file.
+/// The whole configuration file: the server's sections, typed, and the plug-ins' (mail's
+/// `[thresholds]`, `[milter]`, …) as read, each plug-in reading its own
+/// ([`Settings::section`]). A section no one reads is an error ([`Settings::check_sections`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct Settings {
-    /// Action thresholds.
-    pub thresholds: ThresholdConfig,
-    /// Mail parsing limits (a model's own extractor settings take precedence).
-    pub mail: MailConfig,
-    /// Explanations.
-    pub explain: ExplainConfig,
-    /// Points of the named signals, by name, in place of the built-in ones.
-    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub signals: std::collections::BTreeMap<String, f64>,
     /// Listeners and the data directory.
     pub server: ServerConfig,
     /// Limits on what one request may cost.
@@ -55,10 +47,6 @@ pub struct Settings {
     pub auth: AuthConfig,
     /// Feedback storage and model checkpoints.
     pub feedback: FeedbackConfig,
-    /// The milter for Postfix and Sendmail.
-    pub milter: MilterConfig,
-    /// Live SPF, DKIM, DMARC and ARC checks.
-    pub mail_auth: crate::mailauth::MailAuthConfig,
     /// Analysts' rules.
     pub rules: RulesConfig,
     /// The review queue.
@@ -73,6 +61,23 @@ pub struct Settings {
     pub entities: EntitiesConfig,
     /// Events' ids and times.
     pub events: EventsConfig,
+    /// The plug-ins' sections, by name, as read.
+    #[serde(flatten)]
+    pub sections: toml::Table,
+    /// Where each section came from (a file, environment variables), for errors.
+    #[serde(skip)]
+    origins: Origins,
+}
+
+/// Where each section of the settings came from. Not part of what the settings are: two
+/// settings of the same values are equal wherever they were read from.
+#[derive(Debug, Clone, Default)]
+struct Origins(std::collections::BTreeMap<String, Vec<String>>);
+
+impl PartialEq for Origins {
+    fn eq(&self, _: &Origins) -> bool {
+        true
+    }
 }
 
 /// `[events]`: how events' own ids and times are taken (kinds on the generic routes).
@@ -252,85 +257,6 @@ impl Default for RulesConfig {
     }
 }
 
-/// What the milter does with a message Warden would reject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RejectAs {
-    /// Refuse it at SMTP time with 550 and a reason (the default).
-    Reject,
-    /// Accept it into the MTA's hold queue.
-    Quarantine,
-    /// Accept it with Warden's headers only.
-    Headers,
-}
-
-/// What the milter does with a message Warden would quarantine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum QuarantineAs {
-    /// The MTA's hold queue (the default).
-    Quarantine,
-    /// Accept it with Warden's headers only.
-    Headers,
-}
-
-/// What the milter answers when it cannot decide (internal error, time budget spent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnError {
-    /// Accept, with an `X-Warden-Error` header saying why it was not checked (the default).
-    Accept,
-    /// 451: the sending server tries again later.
-    Tempfail,
-}
-
-/// `[milter]`: Warden in the MTA's SMTP conversation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MilterConfig {
-    /// Listen for milter connections (default true).
-    pub enabled: bool,
-    /// Where (default 127.0.0.1:11332, Rspamd's proxy port).
-    pub listen: SocketAddr,
-    /// Messages Warden would reject (default `reject`).
-    pub reject: RejectAs,
-    /// Messages Warden would quarantine (default `quarantine`).
-    pub quarantine: QuarantineAs,
-    /// When no decision can be made (default `accept`). A full milter (`max_in_flight`) always
-    /// answers tempfail: the sender retries when the load has passed.
-    pub on_error: OnError,
-    /// Messages decided at once by the milter (default 64): its own budget, apart from the
-    /// HTTP listeners'. One more is answered 451 at once.
-    pub max_in_flight: usize,
-    /// Recipients of one message at most (default 1,000); one more is answered
-    /// `452 4.5.3`. Envelope data counts against `[limits] max_message_bytes` with the
-    /// message: a recipient past it is answered `552 5.3.4`.
-    pub max_recipients: usize,
-    /// Time to decide on one message, in milliseconds (default 5,000).
-    pub time_budget_ms: u64,
-    /// Seconds an MTA connection may stay silent before it is closed (default 600).
-    pub idle_timeout_secs: u64,
-    /// The text of the 550 reply (default "5.7.1 Message rejected as spam").
-    pub reject_message: String,
-}
-
-impl Default for MilterConfig {
-    fn default() -> Self {
-        MilterConfig {
-            enabled: true,
-            listen: SocketAddr::from(([127, 0, 0, 1], 11332)),
-            reject: RejectAs::Reject,
-            quarantine: QuarantineAs::Quarantine,
-            on_error: OnError::Accept,
-            max_in_flight: 64,
-            max_recipients: 1000,
-            time_budget_ms: 5_000,
-            idle_timeout_secs: 600,
-            reject_message: "5.7.1 Message rejected as spam".into(),
-        }
-    }
-}
-
 /// `[server]`: listeners and the data directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -503,13 +429,21 @@ impl Settings {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, SettingsError> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        // Where each section's values came from, for the plug-ins' errors (figment names the
+        // source of the server's own).
+        let mut origins: std::collections::BTreeMap<String, Vec<String>> = Default::default();
         if let Some(path) = file {
             // Read here, so that a missing file is an error rather than an empty provider.
             let text = std::fs::read_to_string(path)
                 .map_err(|source| SettingsError::Io { path: path.into(), source })?;
             let parsed: Result<toml::Table, _> = toml::from_str(&text);
-            if let Err(e) = parsed {
-                return Err(SettingsError::Invalid(format!("{}: {e}", path.display())));
+            match parsed {
+                Err(e) => return Err(SettingsError::Invalid(format!("{}: {e}", path.display()))),
+                Ok(table) => {
+                    for section in table.keys() {
+                        origins.entry(section.clone()).or_default().push(format!("file {}", path.display()));
+                    }
+                }
             }
             figment = figment.merge(Named(Toml::string(&text), format!("file {}", path.display())));
         }
@@ -519,29 +453,26 @@ impl Settings {
                 continue;
             }
             let key = rest.split("__").map(str::to_ascii_lowercase).collect::<Vec<_>>().join(".");
+            let section = key.split('.').next().unwrap_or_default().to_owned();
+            origins.entry(section).or_default().push(format!("environment variable {name}"));
             let value: figment::value::Value =
                 value.parse().unwrap_or_else(|_| figment::value::Value::from(value.clone()));
             figment = figment
                 .merge(Named(Serialized::default(&key, value), format!("environment variable {name}")));
         }
-        let settings: Settings = figment.extract().map_err(|e| {
+        let mut settings: Settings = figment.extract().map_err(|e| {
             // Figment names keys with its profile ("default."), which no file of ours has.
             let all: Vec<String> =
                 e.into_iter().map(|e| e.to_string().replace("key \"default.", "key \"")).collect();
             SettingsError::Invalid(all.join("; "))
         })?;
+        settings.origins = Origins(origins);
         Ok(settings)
     }
 
     /// Checks the values against each other.
     pub fn check(&self) -> Result<(), SettingsError> {
         let bad = |m: String| Err(SettingsError::Invalid(m));
-        if let Err(e) = self.thresholds.check() {
-            return bad(format!("[thresholds]: {e}"));
-        }
-        if let Err(e) = self.engine().signal_points() {
-            return bad(e.to_string());
-        }
         if self.server.listen == self.server.controller && self.server.listen.port() != 0 {
             return bad(format!("[server]: listen and controller are both {}", self.server.listen));
         }
@@ -582,34 +513,6 @@ impl Settings {
         }
         if self.auth.tokens.iter().any(|t| t.trim().len() < 16) {
             return bad("[auth]: a token must have at least 16 characters".into());
-        }
-        let m = &self.milter;
-        if m.enabled
-            && m.listen.port() != 0
-            && [self.server.listen, self.server.controller].contains(&m.listen)
-        {
-            return bad(format!(
-                "[milter]: listen {} is already the scanning or controller listener",
-                m.listen
-            ));
-        }
-        if m.time_budget_ms == 0 || m.idle_timeout_secs == 0 || m.max_in_flight == 0 || m.max_recipients == 0
-        {
-            return bad(
-                "[milter]: time_budget_ms, idle_timeout_secs, max_in_flight and max_recipients must be above 0".into(),
-            );
-        }
-        if m.reject_message.contains(['\r', '\n', '\0']) {
-            return bad("[milter]: reject_message must be one line".into());
-        }
-        let a = &self.mail_auth;
-        if a.budget_ms == 0 || a.authserv_id.trim().is_empty() || a.authserv_id.contains([';', '\r', '\n']) {
-            return bad("[mail_auth]: budget_ms must be above 0 and authserv_id a plain name".into());
-        }
-        for n in &a.nameservers {
-            if n.parse::<SocketAddr>().is_err() && n.parse::<std::net::IpAddr>().is_err() {
-                return bad(format!("[mail_auth]: nameserver {n:?} is not IP or IP:PORT"));
-            }
         }
         let f = &self.feedback;
         if f.checkpoint_secs == 0 || f.max_batch == 0 || f.retention_days == 0 {
@@ -682,13 +585,39 @@ impl Settings {
         toml::to_string(&shown)
     }
 
-    /// The engine's part.
-    pub fn engine(&self) -> Config {
-        Config {
-            thresholds: self.thresholds.clone(),
-            mail: self.mail.clone(),
-            explain: self.explain.clone(),
-            signals: self.signals.clone(),
+    /// Plug-in section `name` read as `T` (its defaults when the file has none): errors
+    /// name the section and the key.
+    pub fn section<T: serde::de::DeserializeOwned + Default>(&self, name: &str) -> Result<T, SettingsError> {
+        match self.sections.get(name) {
+            None => Ok(T::default()),
+            Some(v) => T::deserialize(v.clone()).map_err(|e| {
+                let from = match self.origins.0.get(name) {
+                    Some(o) => format!(" (from {})", o.join(", ")),
+                    None => String::new(),
+                };
+                SettingsError::Invalid(format!("[{name}]{from}: {e}"))
+            }),
+        }
+    }
+
+    /// Sets plug-in section `name` to `value` (a plug-in's defaults made visible, a test's
+    /// values).
+    pub fn set_section<T: Serialize>(&mut self, name: &str, value: &T) {
+        let v = toml::Value::try_from(value).expect("a section serialises as TOML");
+        self.sections.insert(name.to_owned(), v);
+    }
+
+    /// Refuses a section that neither the server nor a plug-in (their names, `known`) reads.
+    pub fn check_sections(&self, known: &[&str]) -> Result<(), SettingsError> {
+        match self.sections.keys().find(|k| !known.contains(&k.as_str())) {
+            None => Ok(()),
+            Some(k) => {
+                let from = match self.origins.0.get(k.as_str()) {
+                    Some(o) => o.join(", "),
+                    None => format!("the file or a WARDEN_{}__… variable", k.to_ascii_uppercase()),
+                };
+                Err(SettingsError::Invalid(format!("unknown section or key `{k}` (in {from})")))
+            }
         }
     }
 }
@@ -722,20 +651,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("defaults.toml");
         std::fs::write(&p, block).unwrap();
-        let read =
+        let mut read =
             Settings::load(Some(&p), Vec::new()).unwrap_or_else(|e| panic!("the documented defaults: {e}"));
+        // The plug-ins' sections are theirs to check (mail's: warden-mail-serve's settings).
+        read.sections.clear();
         assert_eq!(read, Settings::default());
-        for section in [
-            "[server]",
-            "[limits]",
-            "[auth]",
-            "[feedback]",
-            "[rules]",
-            "[review]",
-            "[audit]",
-            "[mail_auth]",
-            "[milter]",
-        ] {
+        for section in ["[server]", "[limits]", "[auth]", "[feedback]", "[rules]", "[review]", "[audit]"] {
             assert!(block.contains(section), "{section} is documented");
         }
     }
@@ -764,13 +685,11 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(s.thresholds.junk, Some(2.5));
-        assert_eq!(s.thresholds.reject, None, "left to the model, then the built-in value");
+        assert_eq!(s.sections["thresholds"]["junk"].as_float(), Some(2.5), "a plug-in's section, as read");
         assert_eq!(s.limits.max_in_flight, 16, "the environment wins over the file");
         assert_eq!(s.server.listen.port(), 9000);
         assert_eq!(s.server.data_dir, PathBuf::from("/var/lib/warden"));
         assert_eq!(s.auth.tokens, ["0123456789abcdef"]);
-        assert_eq!(s.engine().thresholds.junk, Some(2.5));
     }
 
     #[test]
@@ -784,9 +703,11 @@ mod tests {
         let e = Settings::load(None, env(&[("WARDEN_LIMITS__MAX_INFLIGHT", "8")])).unwrap_err().to_string();
         assert!(e.contains("max_inflight") && e.contains("WARDEN_LIMITS__MAX_INFLIGHT"), "{e}");
 
-        let e =
-            Settings::load(None, env(&[("WARDEN_SERVR__LISTEN", "127.0.0.1:1")])).unwrap_err().to_string();
-        assert!(e.contains("servr"), "{e}");
+        // A section no one reads: named once the plug-ins' sections are known.
+        let s = Settings::load(None, env(&[("WARDEN_SERVR__LISTEN", "127.0.0.1:1")])).unwrap();
+        let e = s.check_sections(&["milter"]).unwrap_err().to_string();
+        assert!(e.contains("servr") && e.contains("WARDEN_SERVR__"), "{e}");
+        assert!(s.check_sections(&["servr"]).is_ok());
     }
 
     #[test]
@@ -796,12 +717,8 @@ mod tests {
         for (text, needle) in [
             ("[limits]\nmax_in_flight = \"many\"\n", "max_in_flight"),
             ("[limits]\nmax_in_flight = 0\n", "above 0"),
-            ("[thresholds]\njunk = 7.0\nquarantine = 6.0\n", "thresholds"),
             ("[server]\ncontroller = \"127.0.0.1:11333\"\n", "both"),
             ("[auth]\ntokens = [\"short\"]\n", "16 characters"),
-            ("[signals]\nPADDED_SUBJEKT = 1.0\n", "no signal is called \"PADDED_SUBJEKT\""),
-            ("[signals]\nPADDED_SUBJECT = 1e9\n", "from -100 to 100"),
-            ("[signals]\nPADDED_SUBJECT = \"high\"\n", "PADDED_SUBJECT"),
             ("[server\n", "w.toml"),
         ] {
             std::fs::write(&p, text).unwrap();

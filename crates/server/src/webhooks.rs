@@ -428,7 +428,8 @@ mod tests {
         std::fs::write(&short, "too short").unwrap();
         let mut c =
             WebhooksConfig { url: Some("http://127.0.0.1:9/hook".into()), ..WebhooksConfig::default() };
-        let mut s = Settings { webhooks: c.clone(), ..Settings::default() };
+        let mut s = Settings::default();
+        s.webhooks = c.clone();
         assert!(s.check().unwrap_err().to_string().contains("secret_file"));
         c.secret_file = Some(short);
         assert!(Poster::new(&c).unwrap_err().to_string().contains("at least 16"));

@@ -20,16 +20,25 @@ fn crates() -> Vec<PathBuf> {
 /// a body, to its closing brace at the start of a line) left out.
 fn code(path: &Path) -> String {
     let mut text = std::fs::read_to_string(path).unwrap();
-    let mut from = 0;
-    while let Some(at) = text[from..].find("\n#[cfg(test)]\n").map(|i| i + from) {
-        let item = at + "\n#[cfg(test)]\n".len();
-        let line_end = text[item..].find('\n').map_or(text.len(), |i| i + item);
-        match text[line_end..].find("\n}\n").map(|i| i + line_end) {
-            Some(close) if text[item..line_end].trim_end().ends_with('{') => {
-                text.replace_range(at..close + 2, "");
-                from = at;
+    // Test-only items: `#[cfg(test)]`, and the server's test kind (on for tests and the
+    // `probe` feature only).
+    for marker in ["\n#[cfg(test)]\n", "\n#[cfg(any(test, feature = \"probe\"))]\n"] {
+        let mut from = 0;
+        while let Some(at) = text[from..].find(marker).map(|i| i + from) {
+            let item = at + marker.len();
+            // Attributes and doc comments between the marker and the item's line.
+            let mut line_start = item;
+            while text[line_start..].starts_with("#[") || text[line_start..].starts_with("///") {
+                line_start = text[line_start..].find('\n').map_or(text.len(), |i| i + line_start + 1);
             }
-            _ => from = item,
+            let line_end = text[line_start..].find('\n').map_or(text.len(), |i| i + line_start);
+            match text[line_end..].find("\n}\n").map(|i| i + line_end) {
+                Some(close) if text[line_start..line_end].trim_end().ends_with('{') => {
+                    text.replace_range(at..close + 2, "");
+                    from = at;
+                }
+                _ => from = item,
+            }
         }
     }
     let text = text.as_str();
@@ -188,7 +197,8 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 fn the_shared_crates_depend_on_no_kind() {
     let kinds = kind_crates();
     assert!(kinds.contains(&"warden-mail".to_owned()), "mail is a kind: {kinds:?}");
-    for shared in ["core", "learn", "rules", "engine", "geo", "store", "desk"] {
+    assert!(!kinds.contains(&"warden-server".to_owned()), "the server's test kind is test code: {kinds:?}");
+    for shared in ["core", "learn", "rules", "engine", "geo", "store", "desk", "server"] {
         let through = workspace_dependencies(shared);
         for kind in &kinds {
             assert!(
@@ -232,8 +242,9 @@ fn workspace_dependencies(name: &str) -> BTreeSet<String> {
 
 #[test]
 fn dependencies_are_followed_through_other_crates() {
-    // The server depends on mail directly; the binary through the server as well.
-    assert!(workspace_dependencies("server").contains("warden-mail"));
+    // Mail's serving crate depends on mail directly, and on the desk through the server.
+    assert!(workspace_dependencies("mail-serve").contains("warden-mail"));
+    assert!(workspace_dependencies("mail-serve").contains("warden-desk"));
     assert!(workspace_dependencies("desk").contains("warden-store"));
     assert!(workspace_dependencies("desk").contains("warden-core"), "through warden-store too");
 }

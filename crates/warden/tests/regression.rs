@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::Value;
-use warden_server::milter::{Command as Milter, Response};
+use warden_mail_serve::milter::{Command as Milter, Response};
 
 const ALICE: &str = "alice-token-0123456789";
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
-use warden_server::milter::{Command as Milter, Response};
+use warden_mail_serve::milter::{Command as Milter, Response};
 
 #[test]
 fn serve_decides_learns_and_stops_cleanly_with_a_checkpoint() {

@@ -47,7 +47,9 @@ pub fn engine(model: Option<&Path>, config: Option<&Path>) -> Result<warden_mail
 /// The engine's part of the configuration file (or the defaults), with the environment's
 /// `WARDEN_<SECTION>__<KEY>` overrides.
 pub fn load_config(path: Option<&Path>) -> Result<Config> {
-    Ok(warden_server::Settings::load(path, std::env::vars())?.engine())
+    let settings = warden_server::Settings::read(path, std::env::vars())?;
+    crate::kinds::check_settings(&settings)?;
+    Ok(warden_mail_serve::MailSettings::of(&settings)?.engine())
 }
 
 /// A model file, or the starter model that ships in the binary.

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use warden_server::{AppState, Settings, Sources};
+use warden_mail_serve::{MailServer, MailSettings};
+use warden_server::{AppState, Plugin, Settings, Sources};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -62,8 +63,12 @@ impl Args {
             if let Some(a) = controller {
                 s.server.controller = a;
             }
-            if let Some(a) = milter {
-                s.milter.listen = a;
+            // A section that does not read is left for the check to name.
+            if let (Some(a), Ok(mut m)) =
+                (milter, s.section::<warden_mail_serve::settings::MilterConfig>("milter"))
+            {
+                m.listen = a;
+                s.set_section("milter", &m);
             }
             if let Some(n) = max {
                 s.limits.max_message_bytes = n;
@@ -74,7 +79,7 @@ impl Args {
     fn settings(&self) -> Result<Settings> {
         let mut s = Settings::read(self.config.as_deref(), std::env::vars())?;
         self.overrides()(&mut s);
-        s.check()?;
+        crate::kinds::check_settings(&s)?;
         Ok(s)
     }
 }
@@ -82,17 +87,21 @@ impl Args {
 pub fn run(args: Args) -> Result<()> {
     let settings = args.settings()?;
     let model = args.model.as_deref().map(|p| super::load_model(Some(p))).transpose()?;
+    let mail = MailSettings::of(&settings)?;
     if args.check_config {
         let engine = warden_mail::engine::MailEngine::new(
             match model {
                 Some(m) => m,
                 None => super::load_model(None)?,
             },
-            settings.engine(),
+            mail.engine(),
         )?;
         eprintln!("warden: thresholds in force: {}", thresholds_in_force(&engine));
-        print!("{}", settings.to_toml_without_secrets().context("settings serialise")?);
-        for warning in warden_server::exposure_warnings(&settings) {
+        // Mail's sections with their defaults filled in, as the server reads them.
+        let mut shown = settings.clone();
+        mail.write(&mut shown);
+        print!("{}", shown.to_toml_without_secrets().context("settings serialise")?);
+        for warning in exposure_warnings(&settings, &mail) {
             eprintln!("warden: WARNING: {warning}");
         }
         eprintln!("warden: configuration is valid");
@@ -124,7 +133,7 @@ pub fn run(args: Args) -> Result<()> {
     if settings.auth.tokens.is_empty() {
         tracing::info!(path = %data_dir.join("admin.token").display(), "feedback and learning need the token in this file");
     }
-    for warning in warden_server::exposure_warnings(&settings) {
+    for warning in exposure_warnings(&settings, &mail) {
         tracing::warn!("{warning}");
         eprintln!("warden: WARNING: {warning}");
     }
@@ -132,7 +141,11 @@ pub fn run(args: Args) -> Result<()> {
     let retention_days = settings.feedback.retention_days;
     let overrides = Some(args.overrides());
     let sources = Sources { config: args.config, model: args.model, overrides };
-    let (state, report) = AppState::open(settings, model, tokens, sources, args.repair)
+    let plugins: warden_server::MakePlugins = Box::new(move |data, s| {
+        let mail: Arc<dyn Plugin> = MailServer::open(data, model, s)?;
+        Ok(vec![mail])
+    });
+    let (state, report) = AppState::open(settings, tokens, sources, args.repair, plugins)
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
     for note in &report.notes {
@@ -154,10 +167,10 @@ pub fn run(args: Args) -> Result<()> {
         tracing::warn!(data_dir = %data_dir.display(), "repair: {repair}");
         eprintln!("warden: repair: {repair}");
     }
-    if report.lessons > 0 {
-        tracing::info!(lessons = report.lessons, "resolutions' lessons left in the outbox were taught");
+    for note in &report.started {
+        tracing::info!("{note}");
     }
-    let live = Arc::clone(state.live());
+    let live = Arc::clone(MailServer::of(&state).live());
     tracing::info!("thresholds in force: {}", live.with_engine(thresholds_in_force));
     let (replayed, skipped) = (
         live.counters.replayed.load(std::sync::atomic::Ordering::Relaxed),
@@ -180,7 +193,8 @@ pub fn run(args: Args) -> Result<()> {
         let listeners = warden_server::bind(&state).await?;
         let handlers = Signals::install()?;
         let (scan, controller) = (listeners.scan.local_addr()?, listeners.controller.local_addr()?);
-        let milter = listeners.milter.as_ref().map(|m| m.local_addr()).transpose()?;
+        let milter = listeners.plugins.iter().find(|l| l.name == "milter");
+        let milter = milter.map(|m| m.listener.local_addr()).transpose()?;
         let milter_text = milter.map_or("off".to_owned(), |m| format!("inet:{m}"));
         eprintln!(
             "warden: listening on http://{scan} (controller http://{controller}, milter {milter_text})"
@@ -195,6 +209,13 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!("warden: stopped");
         anyhow::Ok(())
     })
+}
+
+/// Warnings for settings that put Warden within reach of others: the server's and mail's.
+fn exposure_warnings(settings: &Settings, mail: &MailSettings) -> Vec<String> {
+    let mut out = warden_server::exposure_warnings(settings);
+    out.extend(warden_mail_serve::settings::exposure_warnings(mail));
+    out
 }
 
 /// The action thresholds a decision uses and where each came from, on one line.
@@ -238,16 +259,17 @@ async fn housekeeping(state: AppState, every: Duration, retention_days: u64) {
     tick.tick().await;
     loop {
         tick.tick().await;
-        let live = Arc::clone(state.live());
+        let live = Arc::clone(MailServer::of(&state).live());
         let desk_state = state.clone();
         let done = tokio::task::spawn_blocking(move || {
             if let Err(e) = desk_state.expire_desk() {
                 tracing::error!(error = %e, "expiring old audit entries, review items and counter updates failed");
             }
-            match desk_state.teach_outbox(false) {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(lessons = n, "resolutions' lessons waiting in the outbox were taught"),
-                Err(e) => tracing::warn!(error = %e, "resolutions' lessons stay in the outbox"),
+            for p in desk_state.plugins() {
+                match p.start(&desk_state, false) {
+                    Ok(notes) => notes.iter().for_each(|n| tracing::info!("{n}")),
+                    Err(e) => tracing::warn!(kind = p.name(), error = %e, "what a crash left stays to do (resolutions' lessons stay in the outbox)"),
+                }
             }
             for (kind, done) in desk_state.checkpoint_kinds() {
                 if let Err(e) = done {

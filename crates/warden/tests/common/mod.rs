@@ -9,7 +9,7 @@ use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use warden_server::milter::{Command as Milter, Response};
+use warden_mail_serve::milter::{Command as Milter, Response};
 
 pub fn example(name: &str) -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name)).unwrap()
@@ -56,7 +56,7 @@ impl Server {
     pub fn launch(data_dir: &Path, l: Launch) -> Result<Server, String> {
         // The authentication checks ask a DNS server of the test's own (it knows no name),
         // never the system's resolver.
-        let dns = warden_server::dns_fixture::DnsFixture::start(Default::default());
+        let dns = warden_mail_serve::dns_fixture::DnsFixture::start(Default::default());
         let port0 = if l.host.contains(':') { format!("[{}]:0", l.host) } else { format!("{}:0", l.host) };
         let mut command = Command::new(env!("CARGO_BIN_EXE_warden"));
         command

@@ -1,4 +1,4 @@
-//! Warden's own API: checks, feedback, admin calls, metrics.
+//! Mail's own API: `POST /v1/mail/check` and `POST /v1/mail/feedback`.
 
 use std::time::Instant;
 
@@ -6,12 +6,14 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Json, Response};
+use axum::response::Json;
 use serde::{Deserialize, Serialize};
 use warden_core::{FeatureVec, Reason};
 use warden_mail::{MailAction, MailLabel};
 
-use crate::{ApiError, AppState};
+use warden_server::{ApiError, AppState};
+
+use crate::MailServer;
 use warden_store::feedback::Outcome;
 
 /// The answer of `POST /v1/mail/check`.
@@ -45,7 +47,7 @@ pub(crate) async fn check(
 ) -> Result<Json<CheckReply>, ApiError> {
     let start = Instant::now();
     let envelope = crate::mailauth::Envelope::from_headers(&headers);
-    let c = state.decide(body?, &envelope, "check").await?;
+    let c = MailServer::of(&state).decide(&state, body?, &envelope, "check").await?;
     let d = c.decision;
     Ok(Json(CheckReply {
         id: format!("{:032x}", c.id),
@@ -165,7 +167,7 @@ pub(crate) async fn teach(
     body: Option<&[u8]>,
     correction: bool,
 ) -> Result<Outcome, ApiError> {
-    let result = state.live().teach_as(id, x, label, body, correction).await;
+    let result = MailServer::of(state).live().teach_as(id, x, label, body, correction).await;
     count_feedback(state, result.as_ref().ok().copied());
     Ok(result?)
 }
@@ -173,7 +175,11 @@ pub(crate) async fn teach(
 /// Counts a label's outcome in `warden_feedback_total` (`None`: refused).
 pub(crate) fn count_feedback(state: &AppState, outcome: Option<Outcome>) {
     let name = outcome.map_or("refused", |o| describe(o).0);
-    state.metrics().feedback.get_or_create(&crate::metrics::OutcomeLabels { outcome: name.into() }).inc();
+    state
+        .metrics()
+        .feedback
+        .get_or_create(&warden_server::metrics::OutcomeLabels { outcome: name.into() })
+        .inc();
 }
 
 /// An outcome's name and its record.
@@ -187,8 +193,8 @@ pub(crate) fn describe(outcome: Outcome) -> (&'static str, u64) {
 
 /// The id and features of a message, extracted off the async workers when it is large.
 pub(crate) async fn extract(state: &AppState, raw: Bytes) -> Result<(u128, FeatureVec), ApiError> {
-    let inline = raw.len() <= crate::INLINE_BYTES;
-    let live = std::sync::Arc::clone(state.live());
+    let inline = raw.len() <= crate::check::INLINE_BYTES;
+    let live = std::sync::Arc::clone(MailServer::of(state).live());
     let work = move || (live.message_key(&raw), live.features(&raw));
     if inline {
         return Ok(work());
@@ -199,84 +205,33 @@ pub(crate) async fn extract(state: &AppState, raw: Bytes) -> Result<(u128, Featu
 }
 
 fn by_id(state: &AppState, key: u128) -> Result<FeatureVec, ApiError> {
-    state.live().recent_features(key).ok_or_else(|| {
+    MailServer::of(state).live().recent_features(key).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             format!(
                 "no recent check has this id (the last {} are remembered); send the message instead",
-                state.live().recent_capacity()
+                MailServer::of(state).live().recent_capacity()
             ),
         )
     })
 }
 
-pub(crate) async fn reload(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let s = state.clone();
-    let notes = tokio::task::spawn_blocking(move || s.reload())
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, format!("reload refused, nothing changed: {e}"))
-        })?;
-    Ok(Json(serde_json::json!({ "reloaded": true, "notes": notes })))
-}
-
-pub(crate) async fn checkpoint(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let s = state.clone();
-    let (seq, kinds) = tokio::task::spawn_blocking(move || (s.live().checkpoint(), s.checkpoint_kinds()))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let seq = seq.map_err(|e| ApiError::internal(format!("checkpoint failed: {e}")))?;
-    let mut by_kind = serde_json::Map::new();
-    for (kind, done) in kinds {
-        let done =
-            done.map_err(|e| ApiError::internal(format!("checkpoint of the {kind} model failed: {e}")))?;
-        by_kind.insert(kind.into(), done.into());
+impl From<crate::live::FeedbackError> for ApiError {
+    fn from(e: crate::live::FeedbackError) -> Self {
+        use crate::live::FeedbackError;
+        let status = match e {
+            FeedbackError::Busy | FeedbackError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
+            FeedbackError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
     }
-    Ok(Json(serde_json::json!({ "checkpoint": true, "last_record": seq, "kinds": by_kind })))
-}
-
-pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    let max = state.settings().limits.max_in_flight;
-    for (listener, slots) in [("scan", &state.0.scan_slots), ("controller", &state.0.controller_slots)] {
-        let busy = max.saturating_sub(slots.available_permits()) as i64;
-        state
-            .metrics()
-            .in_flight
-            .get_or_create(&crate::metrics::ListenerLabels { listener: listener.into() })
-            .set(busy);
-    }
-    let desk = state.desk();
-    let [desk_found, journal_found] = desk.damaged();
-    let [store_found, store_repaired] = state.live().store_damage();
-    let now = crate::metrics::Scrape {
-        connections: ["scan", "controller", "milter"].map(|l| (l, state.tracker(l).open())).to_vec(),
-        bytes_in_flight: state.budget().in_use(),
-        damaged: vec![
-            (warden_store::feedback::FILE, store_found, store_repaired),
-            (warden_desk::DESK_FILE, desk_found, desk.repaired()),
-            (warden_store::journal::FILE, journal_found, 0),
-        ],
-        review_open: state.review().open_items().unwrap_or(0),
-        review_dropped: desk.review_dropped(),
-        webhooks_waiting: desk.webhooks_waiting().unwrap_or(0),
-        webhooks_dropped: desk.webhooks_dropped(),
-    };
-    let body = state.metrics().render(state.live(), &now);
-    ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
-}
-
-/// `GET /readyz`: ready, and what an operator should know of optional parts (the `[geoip]`
-/// databases in use, or that there are none).
-pub(crate) async fn readyz(State(state): State<AppState>) -> String {
-    format!("ready\ngeoip: {}\n", state.geo().describe())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Settings;
     use crate::testing::*;
+    use warden_server::Settings;
 
     fn auth() -> String {
         format!("Bearer {TOKEN}")
@@ -287,9 +242,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = state_in(dir.path(), Settings::default());
         let msg = format!("Subject: test\r\n\r\n{GTUBE}\r\n");
-        let v = call_ok(crate::scan_router(state.clone()), "/v1/mail/check", &[], msg.as_bytes()).await;
+        let v =
+            call_ok(warden_server::scan_router(state.clone()), "/v1/mail/check", &[], msg.as_bytes()).await;
         assert_eq!(v["action"], "reject");
-        assert_eq!(v["id"], format!("{:032x}", state.live().message_key(msg.as_bytes())));
+        assert_eq!(v["id"], format!("{:032x}", MailServer::of(&state).live().message_key(msg.as_bytes())));
         assert_eq!(v["reasons"][0]["name"], "GTUBE");
         assert!(v["probability"].as_f64().is_some_and(|p| (0.0..=1.0).contains(&p)));
         assert!(v["model_version"].as_str().is_some_and(|m| !m.is_empty()));
@@ -307,7 +263,7 @@ mod tests {
         let mut settings = Settings::default();
         settings.rules.files = vec![file.clone()];
         let state = state_in(dir.path(), settings);
-        let app = crate::scan_router(state.clone());
+        let app = warden_server::scan_router(state.clone());
         let msg = b"From: a@shop.example\r\nSubject: hello\r\n\r\nhello there\r\n";
         let v = call_ok(app.clone(), "/v1/mail/check", &[], msg).await;
         assert_eq!(v["action"], "reject", "50 points");
@@ -369,7 +325,7 @@ mod tests {
         let mut settings = Settings::default();
         settings.rules.files = vec![file.clone()];
         let state = state_in(dir.path(), settings);
-        let app = crate::scan_router(state.clone());
+        let app = warden_server::scan_router(state.clone());
         let msg = b"From: a@bulk.example\r\nSubject: hello\r\n\r\nhello there\r\n";
         let count = |v: &serde_json::Value| {
             let reasons = v["reasons"].as_array().unwrap();
@@ -396,9 +352,9 @@ mod tests {
     #[tokio::test]
     async fn large_messages_are_decided_off_the_async_workers() {
         let dir = tempfile::tempdir().unwrap();
-        let app = crate::scan_router(state_in(dir.path(), settings(1 << 20)));
+        let app = warden_server::scan_router(state_in(dir.path(), settings(1 << 20)));
         let mut msg = b"Subject: big\r\n\r\n".to_vec();
-        msg.resize(crate::INLINE_BYTES + 1000, b'a');
+        msg.resize(crate::check::INLINE_BYTES + 1000, b'a');
         let v = call_ok(app, "/v1/mail/check", &[], &msg).await;
         assert!(v["action"].is_string());
     }
@@ -406,7 +362,7 @@ mod tests {
     #[tokio::test]
     async fn oversized_messages_get_413_and_a_json_error() {
         let dir = tempfile::tempdir().unwrap();
-        let app = crate::scan_router(state_in(dir.path(), settings(100)));
+        let app = warden_server::scan_router(state_in(dir.path(), settings(100)));
         let (status, body) = call(app.clone(), "POST", "/v1/mail/check", &[b'x'; 500]).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -418,7 +374,7 @@ mod tests {
     #[tokio::test]
     async fn garbage_still_gets_a_decision() {
         let dir = tempfile::tempdir().unwrap();
-        let app = crate::scan_router(state_in(dir.path(), Settings::default()));
+        let app = warden_server::scan_router(state_in(dir.path(), Settings::default()));
         let v = call_ok(app, "/v1/mail/check", &[], &[0xff, 0x00, 0xfe, b'\n', 0x80]).await;
         assert!(v["action"].is_string(), "{v}");
     }
@@ -427,7 +383,7 @@ mod tests {
     async fn feedback_by_id_or_message_is_learned_once_and_contradictions_correct_it() {
         let dir = tempfile::tempdir().unwrap();
         let state = state_in(dir.path(), Settings::default());
-        let app = crate::scan_router(state.clone());
+        let app = warden_server::scan_router(state.clone());
         let msg = "Subject: cheap meds\r\nFrom: a@b.example\r\n\r\nbuy cheap meds today\r\n";
         let before = call_ok(app.clone(), "/v1/mail/check", &[], msg.as_bytes()).await;
         let id = before["id"].as_str().unwrap().to_owned();
@@ -471,13 +427,13 @@ mod tests {
             after["score"],
             corrected["score"]
         );
-        assert_eq!(state.live().store_stats().unwrap().records, 2);
+        assert_eq!(MailServer::of(&state).live().store_stats().unwrap().records, 2);
     }
 
     #[tokio::test]
     async fn bad_feedback_requests_are_refused_clearly() {
         let dir = tempfile::tempdir().unwrap();
-        let app = crate::scan_router(state_in(dir.path(), Settings::default()));
+        let app = warden_server::scan_router(state_in(dir.path(), Settings::default()));
         let a = auth();
         let json = [("content-type", "application/json"), ("authorization", a.as_str())];
         for (headers, uri, body, status, needle) in [

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use warden_server::milter::{Command, Response};
+use warden_mail_serve::milter::{Command, Response};
 
 struct Args {
     mode: String,

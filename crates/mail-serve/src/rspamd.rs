@@ -28,7 +28,9 @@ use serde::Serialize;
 use warden_core::Action;
 use warden_mail::MailAction;
 
-use crate::{ApiError, AppState};
+use warden_server::{ApiError, AppState};
+
+use crate::MailServer;
 use warden_store::feedback::Outcome;
 
 /// Rspamd's word for a Warden action.
@@ -68,7 +70,7 @@ pub(crate) async fn checkv2(
 ) -> Result<Json<CheckV2>, ApiError> {
     let start = Instant::now();
     let envelope = crate::mailauth::Envelope::from_headers(&headers);
-    let d = state.decide(body?, &envelope, "checkv2").await?.decision;
+    let d = MailServer::of(&state).decide(&state, body?, &envelope, "checkv2").await?.decision;
     let symbols = d
         .reasons
         .into_iter()
@@ -87,7 +89,7 @@ pub(crate) async fn checkv2(
     Ok(Json(CheckV2 {
         is_skipped: false,
         score: d.score,
-        required_score: state.live().with_engine(|e| e.thresholds().0.reject),
+        required_score: MailServer::of(&state).live().with_engine(|e| e.thresholds().0.reject),
         action: action_name(d.action),
         symbols,
         messages: BTreeMap::new(),
@@ -131,16 +133,16 @@ async fn learn(State(state): State<AppState>, body: Result<Bytes, BytesRejection
 
 /// `GET /stat` in Rspamd's shape: decisions by Rspamd action, and what has been learned.
 pub(crate) async fn stat(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let live = std::sync::Arc::clone(state.live());
+    let live = std::sync::Arc::clone(MailServer::of(&state).live());
     let store = tokio::task::spawn_blocking(move || live.store_stats())
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    let (messages, learned_spam, learned_ham, version) = state.live().model_counts();
+    let (messages, learned_spam, learned_ham, version) = MailServer::of(&state).live().model_counts();
     let mut actions = serde_json::Map::new();
     let (mut scanned, mut ham) = (0, 0);
     for &a in MailAction::ALL {
-        let n = state.0.scanned[a as usize].load(Ordering::Relaxed);
+        let n = MailServer::of(&state).scanned[a as usize].load(Ordering::Relaxed);
         scanned += n;
         if a == MailAction::Deliver {
             ham = n;
@@ -148,7 +150,7 @@ pub(crate) async fn stat(State(state): State<AppState>) -> Result<Json<serde_jso
         actions.insert(action_name(a).to_owned(), n.into());
     }
     actions.insert("soft reject".to_owned(), 0.into());
-    let c = &state.live().counters;
+    let c = &MailServer::of(&state).live().counters;
     let learned = c.learned.load(Ordering::Relaxed) + c.corrected.load(Ordering::Relaxed);
     Ok(Json(serde_json::json!({
         "read_only": false,
@@ -193,7 +195,7 @@ mod tests {
     #[tokio::test]
     async fn checkv2_answers_in_rspamds_shape() {
         let dir = tempfile::tempdir().unwrap();
-        let app = crate::scan_router(state_in(dir.path(), crate::Settings::default()));
+        let app = warden_server::scan_router(state_in(dir.path(), warden_server::Settings::default()));
         let msg = format!("Subject: test\r\n\r\n{GTUBE}\r\n");
         let v = call_ok(app, "/checkv2", &[], msg.as_bytes()).await;
         assert_eq!(v["action"], "reject");
@@ -208,58 +210,56 @@ mod tests {
         let mut model = warden_mail::engine::starter_model().unwrap();
         warden_mail::engine::ActionThresholds { junk: 2.0, quarantine: 7.0, reject: 12.5 }
             .put_in_model(&mut model);
-        let open = |settings: crate::Settings, dir: &std::path::Path| {
-            let mut settings = settings;
-            settings.mail_auth.nameservers = vec!["127.0.0.1:9".into()];
+        let open = |mail: crate::MailSettings, dir: &std::path::Path| {
+            let mut settings = warden_server::Settings::default();
             settings.server.data_dir = dir.to_owned();
-            let sources = crate::Sources::default();
-            crate::AppState::open(settings, Some(model.clone()), vec![TOKEN.to_owned()], sources, false)
-                .unwrap()
-                .0
+            crate::testing::open(settings, mail, Some(model.clone()), warden_server::Sources::default())
         };
         let msg = b"Subject: lunch\r\n\r\nsee you at noon\r\n";
         // The model's own reject threshold, where the configuration sets none.
         let dir = tempfile::tempdir().unwrap();
-        let v =
-            call_ok(crate::scan_router(open(crate::Settings::default(), dir.path())), "/checkv2", &[], msg)
-                .await;
+        let v = call_ok(
+            warden_server::scan_router(open(crate::MailSettings::default(), dir.path())),
+            "/checkv2",
+            &[],
+            msg,
+        )
+        .await;
         assert_eq!(v["required_score"], 12.5);
         // The configuration's, when it sets one.
         let dir = tempfile::tempdir().unwrap();
-        let mut settings = crate::Settings::default();
-        settings.thresholds.reject = Some(11.0);
-        let v = call_ok(crate::scan_router(open(settings, dir.path())), "/checkv2", &[], msg).await;
+        let mut mail = crate::MailSettings::default();
+        mail.thresholds.reject = Some(11.0);
+        let v = call_ok(warden_server::scan_router(open(mail, dir.path())), "/checkv2", &[], msg).await;
         assert_eq!(v["required_score"], 11.0);
 
         // A reload whose thresholds fall once the model's fill the gaps is refused whole; one
         // that rises takes effect.
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("warden.toml");
-        let mut settings = crate::Settings::default();
-        settings.mail_auth.nameservers = vec!["127.0.0.1:9".into()];
+        let mut settings = warden_server::Settings::default();
         settings.server.data_dir = dir.path().join("data");
-        let sources = crate::Sources { config: Some(file.clone()), ..Default::default() };
-        let state =
-            crate::AppState::open(settings, Some(model), vec![TOKEN.to_owned()], sources, false).unwrap().0;
+        let sources = warden_server::Sources { config: Some(file.clone()), ..Default::default() };
+        let state = crate::testing::open(settings, crate::MailSettings::default(), Some(model), sources);
         let nameservers = "[mail_auth]\nnameservers = [\"127.0.0.1:9\"]\n";
         let data = format!("[server]\ndata_dir = {:?}\n", dir.path().join("data"));
         std::fs::write(&file, format!("{data}{nameservers}[thresholds]\nreject = 5.0\n")).unwrap();
         let e = state.reload().unwrap_err();
-        assert!(matches!(e, crate::ServerError::Thresholds(_)), "{e:?}");
+        assert!(matches!(e, warden_server::ServerError::Plugin(_)), "{e:?}");
         assert!(e.to_string().starts_with("[thresholds]: "), "{e}");
-        let v = call_ok(crate::scan_router(state.clone()), "/checkv2", &[], msg).await;
+        let v = call_ok(warden_server::scan_router(state.clone()), "/checkv2", &[], msg).await;
         assert_eq!(v["required_score"], 12.5);
         std::fs::write(&file, format!("{data}{nameservers}[thresholds]\nreject = 8.0\n")).unwrap();
         state.reload().unwrap();
-        let v = call_ok(crate::scan_router(state), "/checkv2", &[], msg).await;
+        let v = call_ok(warden_server::scan_router(state), "/checkv2", &[], msg).await;
         assert_eq!(v["required_score"], 8.0);
     }
 
     #[tokio::test]
     async fn learning_through_the_controller_counts_in_stat_and_repeats_answer_208() {
         let dir = tempfile::tempdir().unwrap();
-        let state = state_in(dir.path(), crate::Settings::default());
-        let app = crate::controller_router(state.clone());
+        let state = state_in(dir.path(), warden_server::Settings::default());
+        let app = warden_server::controller_router(state.clone());
         let pw = [("password", TOKEN)];
         let spam = b"Subject: win money\r\n\r\nclaim your prize now\r\n";
         let ham = b"Subject: lunch\r\n\r\nsee you at noon\r\n";
@@ -272,7 +272,7 @@ mod tests {
         let (status, _) = call(app.clone(), "POST", "/learnham", spam).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "learning needs the password");
 
-        let scan = crate::scan_router(state.clone());
+        let scan = warden_server::scan_router(state.clone());
         call_ok(scan, "/checkv2", &[], spam).await;
         let (status, body) = call_from(app, [127, 0, 0, 1], "GET", "/stat", &pw, b"").await;
         assert_eq!(status, StatusCode::OK);

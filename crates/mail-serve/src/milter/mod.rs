@@ -33,9 +33,9 @@ use warden_mail::MailAction;
 
 pub use codec::{Command, MilterError, Response};
 
-use crate::AppState;
-use crate::budget::{Budget, Held};
+use crate::MailServer;
 use crate::settings::{MilterConfig, OnError, QuarantineAs, RejectAs};
+use warden_server::{AppState, Budget, Held};
 
 /// What the session needs next.
 #[derive(Debug, PartialEq)]
@@ -325,7 +325,7 @@ pub async fn serve(
     drain: Duration,
 ) {
     let tracker = Arc::clone(state.tracker("milter"));
-    let mut errors = crate::conn::AcceptErrors::new("milter");
+    let mut errors = warden_server::conn::AcceptErrors::new("milter");
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -347,7 +347,8 @@ pub async fn serve(
                 Err(e) => tokio::time::sleep(errors.failed(&e, &tracker)).await,
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = stop.wait_for(|s| *s) => break,
+            // The guard `wait_for` answers is dropped inside: this future is sent to a task.
+            _ = async { drop(stop.wait_for(|s| *s).await) } => break,
         }
     }
     drop(listener);
@@ -374,10 +375,10 @@ enum ConnectionError {
 async fn connection(
     mut stream: tokio::net::TcpStream,
     state: &AppState,
-    conn: &Arc<crate::conn::Conn>,
+    conn: &Arc<warden_server::conn::Conn>,
 ) -> Result<(), ConnectionError> {
     let settings = state.settings();
-    let config = settings.milter.clone();
+    let config = MailServer::of(state).settings().milter.clone();
     let handshake = settings.limits.idle_timeout_ms;
     let mut session = Session::new(settings.limits.max_message_bytes, config.max_recipients);
     let mut buf = Vec::with_capacity(KEEP_CAPACITY);
@@ -395,7 +396,7 @@ async fn connection(
             let growth = session.growth(&command);
             let grown = session.held_bytes() + growth + buf.capacity();
             let responses = if growth > 0 && !budget.cover(&mut held, grown) {
-                crate::Metrics::count(&state.metrics().memory_shed, "milter");
+                warden_server::Metrics::count(&state.metrics().memory_shed, "milter");
                 session.reset_message();
                 vec![tempfail("too much mail in flight")]
             } else {
@@ -406,7 +407,7 @@ async fn connection(
                     Step::Decide => {
                         // Deciding, the connection is not idle: it is never closed to make room.
                         let _busy = conn.busy();
-                        let reject = state.live().with_engine(|e| e.thresholds().0.reject);
+                        let reject = MailServer::of(state).live().with_engine(|e| e.thresholds().0.reject);
                         decide(&mut session, state, &config, reject).await
                     }
                 }
@@ -430,7 +431,7 @@ async fn connection(
             buf.reserve(KEEP_CAPACITY);
         }
         if !budget.cover(&mut held, session.held_bytes() + buf.capacity()) {
-            crate::Metrics::count(&state.metrics().memory_shed, "milter");
+            warden_server::Metrics::count(&state.metrics().memory_shed, "milter");
             return Err(ConnectionError::Io(std::io::Error::other("too much mail in flight")));
         }
         let n = tokio::select! {
@@ -449,8 +450,8 @@ async fn decide(
     config: &MilterConfig,
     required: f64,
 ) -> Vec<Response> {
-    let Ok(_slot) = state.0.milter_slots.try_acquire() else {
-        crate::Metrics::count(&state.metrics().shed, "milter");
+    let Ok(_slot) = MailServer::of(state).milter_slots.try_acquire() else {
+        warden_server::Metrics::count(&state.metrics().shed, "milter");
         session.reset_message();
         return vec![tempfail("server busy")];
     };
@@ -462,7 +463,7 @@ async fn decide(
         mail_from: crate::mailauth::bare(&session.mail_from),
         rcpt: session.rcpt.iter().map(|r| crate::mailauth::bare(r)).collect(),
     };
-    match tokio::time::timeout(budget, state.decide(raw, &envelope, "milter")).await {
+    match tokio::time::timeout(budget, MailServer::of(state).decide(state, raw, &envelope, "milter")).await {
         Ok(Ok(c)) => {
             let d = &c.decision;
             tracing::debug!(queue_id = %session.queue_id, id = %format!("{:032x}", c.id), action = d.action.as_str(), "milter decision");
@@ -484,7 +485,7 @@ async fn decide(
             session.failed("internal error", config)
         }
         Err(_) => {
-            crate::Metrics::count(&state.metrics().timeouts, "milter");
+            warden_server::Metrics::count(&state.metrics().timeouts, "milter");
             session.failed("time budget spent", config)
         }
     }
@@ -536,13 +537,13 @@ mod tests {
     #[tokio::test]
     async fn a_full_milter_tempfails_and_a_free_one_decides_whatever_the_http_listeners_hold() {
         let dir = tempfile::tempdir().unwrap();
-        let state = crate::testing::state_in(dir.path(), crate::Settings::default());
+        let state = crate::testing::state_in(dir.path(), warden_server::Settings::default());
         let config = MilterConfig::default();
         let mut s = Session::new(1 << 20, 1000);
         conversation(&mut s);
-        let held = state.0.milter_slots.try_acquire_many(64).unwrap();
+        let held = MailServer::of(&state).milter_slots.try_acquire_many(64).unwrap();
         // The HTTP listeners' slots are not the milter's.
-        let _http = state.0.scan_slots.try_acquire_many(256).unwrap();
+        let _http = state.slots()[0].try_acquire_many(256).unwrap();
         let r = decide(&mut s, &state, &config, 10.0).await;
         assert!(
             matches!(&r[..], [Response::ReplyCode(c)] if c.starts_with("451 4.7.1") && c.contains("busy")),

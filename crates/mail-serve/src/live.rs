@@ -184,7 +184,7 @@ impl Live {
         model: Option<Model>,
         fallback: impl FnOnce() -> Result<Model, ModelError>,
         config: Config,
-        feedback: &crate::settings::FeedbackConfig,
+        feedback: &warden_server::settings::FeedbackConfig,
     ) -> Result<Arc<Live>, LiveError> {
         let store: Box<dyn FeedbackLog> = Box::new(
             data.store.take().ok_or_else(|| LiveError::Damaged("the feedback store is in use".into()))?,
@@ -323,8 +323,8 @@ impl Live {
             if let (Some(rules), Some(out)) = (l.engine.rules(), &e.outcome)
                 && !(out.counter_events.is_empty() && out.labels.is_empty())
             {
-                counts = crate::effects::journaled_counts("mail", rules, out);
-                labels = crate::effects::rule_labels(rules, out, now);
+                counts = warden_server::effects::journaled_counts("mail", rules, out);
+                labels = warden_server::effects::rule_labels(rules, out, now);
             }
             (e, version(l.engine.model()), counts, labels)
         };
@@ -692,11 +692,15 @@ mod tests {
     fn open(dir: &Path) -> Arc<Live> {
         open_with(
             dir,
-            &crate::settings::FeedbackConfig { recent_checks: 16, max_batch: 8, ..Default::default() },
+            &warden_server::settings::FeedbackConfig {
+                recent_checks: 16,
+                max_batch: 8,
+                ..Default::default()
+            },
         )
     }
 
-    fn open_with(dir: &Path, feedback: &crate::settings::FeedbackConfig) -> Arc<Live> {
+    fn open_with(dir: &Path, feedback: &warden_server::settings::FeedbackConfig) -> Arc<Live> {
         let mut data = warden_desk::datadir::open(dir, &Default::default()).unwrap();
         data.desk.stop();
         Live::open(&mut data, None, warden_mail::engine::starter_model, Config::default(), feedback).unwrap()
@@ -720,7 +724,7 @@ mod tests {
         let fired = |c: &LiveCheck| c.decision.reasons.iter().any(|r| r.name == "RULE:NEW_SENDER");
         {
             let mut data = warden_desk::datadir::open(dir.path(), &Default::default()).unwrap();
-            let feedback = crate::settings::FeedbackConfig::default();
+            let feedback = warden_server::settings::FeedbackConfig::default();
             let live =
                 Live::open(&mut data, None, warden_mail::engine::starter_model, Config::default(), &feedback)
                     .unwrap();
@@ -742,7 +746,7 @@ mod tests {
         }
         // After a restart, a day later as the map sees it: old enough that the rule is quiet.
         let mut data = warden_desk::datadir::open(dir.path(), &Default::default()).unwrap();
-        let feedback = crate::settings::FeedbackConfig::default();
+        let feedback = warden_server::settings::FeedbackConfig::default();
         let live =
             Live::open(&mut data, None, warden_mail::engine::starter_model, Config::default(), &feedback)
                 .unwrap();
@@ -837,7 +841,7 @@ mod tests {
 
         // With the bodies kept, the same model learns every record, extracted again.
         let dir = tempfile::tempdir().unwrap();
-        let keep = crate::settings::FeedbackConfig { keep_bodies: true, ..Default::default() };
+        let keep = warden_server::settings::FeedbackConfig { keep_bodies: true, ..Default::default() };
         let live = open_with(dir.path(), &keep);
         teach_all(&live).await;
         live.replace_model(other).unwrap();

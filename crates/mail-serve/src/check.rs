@@ -8,28 +8,31 @@ use axum::http::StatusCode;
 use warden_core::Decision;
 use warden_mail::MailAction;
 
-use crate::metrics::Metrics;
-use crate::{ApiError, AppState, live, mailauth};
+use warden_server::metrics::Metrics;
+use warden_server::{ApiError, AppState};
+
+use crate::{MailServer, live, mailauth};
 
 /// Messages up to this size are decided on the async worker; larger ones on the blocking pool.
 pub(crate) const INLINE_BYTES: usize = 256 << 10;
 
-impl AppState {
+impl MailServer {
     /// Runs the authentication checks `envelope` allows, then decides on `raw` (on the
     /// blocking pool when it is large) and counts the decision.
     pub(crate) async fn decide(
         &self,
+        state: &AppState,
         raw: Bytes,
         envelope: &mailauth::Envelope,
         endpoint: &str,
     ) -> Result<Checked, ApiError> {
-        let checker = Arc::clone(&self.0.checker.read().expect("not poisoned"));
+        let checker = Arc::clone(&self.checker.read().expect("not poisoned"));
         let auth = checker.check(&raw, envelope).await;
         let inline = raw.len() <= INLINE_BYTES;
         let mut c = if inline {
-            self.0.live.check_with(&raw, auth.header.as_deref(), Some(envelope))
+            self.live.check_with(&raw, auth.header.as_deref(), Some(envelope))
         } else {
-            let live = Arc::clone(&self.0.live);
+            let live = Arc::clone(&self.live);
             let envelope = envelope.clone();
             let raw = raw.clone();
             let header = auth.header.clone();
@@ -40,10 +43,10 @@ impl AppState {
         if envelope.ip.is_some() {
             c.decision.reasons.push(auth_reason(&auth));
         }
-        self.record(&mut c, &raw, endpoint, inline).await?;
+        self.record(state, &mut c, &raw, endpoint, inline).await?;
         let (decision, id, model_version) = (c.decision, c.id, c.model_version);
-        self.0.scanned[decision.action as usize].fetch_add(1, Ordering::Relaxed);
-        self.metrics().decided(decision.action.as_str(), endpoint);
+        self.scanned[decision.action as usize].fetch_add(1, Ordering::Relaxed);
+        state.metrics().decided(decision.action.as_str(), endpoint);
         Ok(Checked { decision, id, model_version, auth })
     }
 
@@ -51,12 +54,13 @@ impl AppState {
     /// counter updates and labels — and waits for what must be durable before the answer.
     pub(crate) async fn record(
         &self,
+        state: &AppState,
         c: &mut live::LiveCheck,
         raw: &Bytes,
         endpoint: &str,
         inline: bool,
     ) -> Result<(), ApiError> {
-        let settings = self.settings();
+        let settings = state.settings();
         let [low, high] = settings.review.band;
         let uncertain = (low..=high).contains(&c.decision.probability);
         let review = uncertain || c.decision.review;
@@ -90,13 +94,14 @@ impl AppState {
             if c.decision.review {
                 why.push("rule".to_owned());
             }
-            writes.review = Some(self.review_item(c, raw, why, settings.review.keep_bodies, inline).await?);
+            writes.review =
+                Some(self.review_item(state, c, raw, why, settings.review.keep_bodies, inline).await?);
         }
         // Review items, labels and counter updates are on disk before the answer (a crash
         // loses none that was answered); a decision's own audit entry only when configured.
         let must_wait = writes.waited_for();
         if !writes.is_empty() {
-            let mut answer = self.0.desk.submit(writes);
+            let mut answer = state.desk().submit(writes);
             let stored = if must_wait {
                 (&mut answer).await.unwrap_or(Err(warden_desk::WriteError::WriterStopped))
             } else {
@@ -105,7 +110,7 @@ impl AppState {
                 answer.try_recv().unwrap_or(Ok(()))
             };
             if let Err(e) = stored {
-                Metrics::count(&self.metrics().desk_failures, endpoint);
+                Metrics::count(&state.metrics().desk_failures, endpoint);
                 if must_wait {
                     return Err(ApiError::new(
                         StatusCode::SERVICE_UNAVAILABLE,
@@ -121,13 +126,14 @@ impl AppState {
     /// A review item for a decision, with what an analyst needs to judge it.
     pub(crate) async fn review_item(
         &self,
+        state: &AppState,
         c: &live::LiveCheck,
         raw: &Bytes,
         why: Vec<String>,
         keep_body: bool,
         inline: bool,
     ) -> Result<warden_desk::NewReview, ApiError> {
-        let live = Arc::clone(&self.0.live);
+        let live = Arc::clone(&self.live);
         let (id, facts) = (c.id, c.facts.clone());
         let raw_owned = raw.clone();
         let work = move || {
@@ -146,7 +152,7 @@ impl AppState {
         let certainty = if why.iter().any(|w| w == "rule") {
             0
         } else {
-            warden_desk::certainty(d.probability, self.settings().review.band)
+            warden_desk::certainty(d.probability, state.settings().review.band)
         };
         Ok(warden_desk::NewReview {
             item: warden_desk::ReviewItem {
