@@ -192,4 +192,46 @@ Are we still on for lunch on Thursday? The new noodle place opened near the stat
         let bad = r#"{"kind": "domain", "entity": "", "label": "x", "reason": "y"}"#;
         assert_eq!(post(&controller, "/v1/labels", ALICE, bad).await.0, StatusCode::BAD_REQUEST);
     }
+
+    /// An item stored before items named their kind is mail's: mail resolves and teaches it.
+    #[tokio::test]
+    async fn an_item_stored_before_kinds_were_named_is_resolved_as_mails() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = state_in(dir.path(), people(Settings::default()));
+        let live = crate::MailServer::of(&state).live();
+        let id = live.message_key(MESSAGE);
+        let item = warden_desk::NewReview {
+            item: warden_desk::ReviewItem {
+                at: 1,
+                why: vec!["uncertain".into()],
+                message: format!("{id:032x}"),
+                action: "deliver".into(),
+                ..Default::default()
+            },
+            features: warden_desk::ReviewFeatures {
+                message: id,
+                extractor: live.extractor(),
+                features: live.features(MESSAGE).hashes().to_vec(),
+            },
+            body: None,
+        };
+        assert_eq!(item.item.kind, None, "as stored before kinds were named");
+        let effects = warden_desk::DecisionEffects { review: Some(item), ..Default::default() };
+        state.desk().record_decision("legacy", "m-1", 1, b"{}", effects).unwrap();
+        let controller = warden_server::controller_router(state.clone());
+        let listed = json(&get(&controller, "/v1/review", VIEWER).await.1);
+        let n = listed["items"][0]["id"].as_u64().unwrap();
+        let (status, body) = post(
+            &controller,
+            &format!("/v1/review/{n}/resolve"),
+            ALICE,
+            r#"{"label": "spam", "reason": "kit"}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        let done = json(&body);
+        assert_eq!(done["feedback"]["outcome"], "correction", "spam against deliver: {done}");
+        assert_eq!(done["feedback"]["overturns_decision"], true);
+        assert_eq!(live.store_stats().unwrap().records, 1, "mail's feedback store has the lesson");
+    }
 }

@@ -315,6 +315,10 @@ impl Plugin for MailServer {
         openapi::spec()
     }
 
+    fn owns_unnamed_items(&self) -> bool {
+        true
+    }
+
     fn resolve<'a>(
         &'a self,
         state: &'a AppState,

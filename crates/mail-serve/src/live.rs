@@ -323,7 +323,7 @@ impl Live {
             if let (Some(rules), Some(out)) = (l.engine.rules(), &e.outcome)
                 && !(out.counter_events.is_empty() && out.labels.is_empty())
             {
-                counts = warden_server::effects::journaled_counts("mail", rules, out);
+                counts = warden_server::effects::journaled_counts(None, rules, out);
                 labels = warden_server::effects::rule_labels(rules, out, now);
             }
             (e, version(l.engine.model()), counts, labels)

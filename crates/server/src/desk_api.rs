@@ -168,16 +168,20 @@ async fn resolve(
     let review = Arc::clone(state.review());
     let who = person.name.clone();
     let (item, (features, body)) = blocking(move || Ok((review.item(id)?, review.features(id)?))).await?;
-    // Items stored before kinds were named are mail's.
-    let kind = item.kind.clone().unwrap_or_else(|| "mail".to_owned());
     let when = now();
-    // A plug-in's item (mail's) is resolved by the plug-in: what it teaches is its own.
-    if let Some(plugin) = state.plugin_named(&kind) {
+    // A plug-in's item (mail's) is resolved by the plug-in: what it teaches is its own. Items
+    // stored before kinds were named carry none: they are the plug-in's that says so.
+    let plugin = match item.kind.as_deref() {
+        Some(kind) => state.plugin_named(kind),
+        None => state.plugins().iter().find(|p| p.owns_unnamed_items()),
+    };
+    if let Some(plugin) = plugin {
         let r = crate::kinds::Resolution { who: &who, word: &r.label, reason: &r.reason, now: when };
         let (item, feedback) = plugin.resolve(&state, item, features, body, r).await?;
         return Ok(Json(serde_json::json!({ "item": item, "feedback": feedback })));
     }
     // A JSON kind's is a verdict on its entity, taught in one write.
+    let kind = item.kind.clone().unwrap_or_default();
     let served = state.kind(&kind).ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,

@@ -1,29 +1,36 @@
-//! What rules did to an event, as the desk keeps it — counter updates (mail's in the journal, a
-//! JSON kind's with its decision) and label changes on entities — the same for every kind.
+//! What rules did to an event, as the desk keeps it — counter updates (a plug-in's in the
+//! journal, a JSON kind's with its decision) and label changes on entities — the same for every
+//! kind.
 
 use warden_desk::{EntityLabel, LabelSource};
 use warden_rules::{Outcome, RuleSet};
 use warden_store::journal::JournaledCount;
 
-/// The name a kind's counter is journaled under: mail's as it is (the first kind, whose
-/// journal came first), a JSON kind's after its kind (`signup:burst`), so that two kinds'
-/// counters of one name stay apart.
-pub fn journaled_name(kind: &str, counter: &str) -> String {
-    if kind == "mail" { counter.to_owned() } else { format!("{kind}:{counter}") }
+/// The name a counter is kept under: a plug-in's (`prefix` `None`) as it is — mail's journal
+/// came before kinds had names — and a JSON kind's after its kind (`Some("signup")`:
+/// `signup:burst`), so that two kinds' counters of one name stay apart.
+pub fn journaled_name(prefix: Option<&str>, counter: &str) -> String {
+    match prefix {
+        None => counter.to_owned(),
+        Some(kind) => format!("{kind}:{counter}"),
+    }
 }
 
-/// The counter a journaled name is `kind`'s, by [`journaled_name`]'s rule; `None` when the
-/// name is another kind's.
-pub fn counter_of<'a>(kind: &str, journaled: &'a str) -> Option<&'a str> {
-    if kind == "mail" { Some(journaled) } else { journaled.strip_prefix(kind)?.strip_prefix(':') }
+/// The counter a kept name is, by [`journaled_name`]'s rule for `prefix`; `None` when the name
+/// is another kind's (a rule's counter name has no `:`).
+pub fn counter_of<'a>(prefix: Option<&str>, journaled: &'a str) -> Option<&'a str> {
+    match prefix {
+        None => (!journaled.contains(':')).then_some(journaled),
+        Some(kind) => journaled.strip_prefix(kind)?.strip_prefix(':'),
+    }
 }
 
-/// The counter updates of `out`, named as `kind`'s journal names them.
-pub fn journaled_counts(kind: &str, rules: &RuleSet, out: &Outcome) -> Vec<JournaledCount> {
+/// The counter updates of `out`, named by [`journaled_name`]'s rule for `prefix`.
+pub fn journaled_counts(prefix: Option<&str>, rules: &RuleSet, out: &Outcome) -> Vec<JournaledCount> {
     let names: Vec<&str> = rules.counter_names().collect();
     (out.counter_events.iter())
         .map(|c| JournaledCount {
-            counter: journaled_name(kind, names[c.counter]),
+            counter: journaled_name(prefix, names[c.counter]),
             entity: c.entity,
             value: c.value,
             at: c.at,
@@ -61,12 +68,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mail_counters_keep_their_names_and_other_kinds_name_theirs() {
-        assert_eq!(journaled_name("mail", "burst"), "burst");
-        assert_eq!(journaled_name("signup", "burst"), "signup:burst");
-        assert_eq!(counter_of("signup", "signup:burst"), Some("burst"));
-        assert_eq!(counter_of("signup", "signupx:burst"), None);
-        assert_eq!(counter_of("login", "signup:burst"), None);
-        assert_eq!(counter_of("mail", "burst"), Some("burst"));
+    fn plug_ins_counters_keep_their_names_and_json_kinds_name_theirs() {
+        assert_eq!(journaled_name(None, "burst"), "burst");
+        assert_eq!(journaled_name(Some("signup"), "burst"), "signup:burst");
+        assert_eq!(counter_of(Some("signup"), "signup:burst"), Some("burst"));
+        assert_eq!(counter_of(Some("signup"), "signupx:burst"), None);
+        assert_eq!(counter_of(Some("login"), "signup:burst"), None);
+        assert_eq!(counter_of(None, "burst"), Some("burst"));
+        assert_eq!(counter_of(None, "signup:burst"), None, "a plug-in never takes a JSON kind's count");
     }
 }

@@ -375,7 +375,7 @@ impl<K: JsonKind> Served for Pipeline<K> {
         let kept = KeptFeatures { at: time.at, extractor: 0, features: features.hashes().to_vec() };
         let (counts, labels) = match &effects {
             Some((rules, out)) => (
-                crate::effects::journaled_counts(K::Kind::NAME, rules, out),
+                crate::effects::journaled_counts(Some(K::Kind::NAME), rules, out),
                 crate::effects::rule_labels(rules, out, time.at),
             ),
             None => Default::default(),
@@ -1034,6 +1034,7 @@ rule ASK { when: probe.words in ["ask"] then: review }
         let again = crate::reload::load_rules_of(
             std::slice::from_ref(&rules),
             super::probe::catalogue(),
+            Some("probe"),
             Some(state.desk()),
             &fresh,
         )

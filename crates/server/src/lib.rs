@@ -196,7 +196,7 @@ impl AppState {
             Arc::new(warden_rules::counters::LocalCounters::default());
         for p in &plugins {
             let files = p.rule_files(&settings.rules);
-            p.set_rules(load_rules_of(&files, p.catalogue(), Some(&desk), &*counters)?);
+            p.set_rules(load_rules_of(&files, p.catalogue(), None, Some(&desk), &*counters)?);
         }
         Ok(AppState(Arc::new(Shared {
             geo,

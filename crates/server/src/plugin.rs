@@ -117,6 +117,11 @@ pub trait Plugin: Send + Sync + 'static {
     fn ready(&self) -> Vec<String> {
         Vec::new()
     }
+    /// Whether review items stored before items named their kind are its own (mail's are:
+    /// it was the only kind).
+    fn owns_unnamed_items(&self) -> bool {
+        false
+    }
     /// Resolves review item `item` of its kind (its `features`, and its message when kept):
     /// answers the item resolved and the `feedback` part of the answer.
     fn resolve<'a>(

@@ -97,7 +97,7 @@ impl AppState {
             let files = p.rule_files(config);
             plugins.push((
                 Arc::clone(p),
-                load_rules_of(&files, p.catalogue(), Some(&self.0.desk), &*self.0.counters)?,
+                load_rules_of(&files, p.catalogue(), None, Some(&self.0.desk), &*self.0.counters)?,
             ));
         }
         let kinds = self.0.kinds.read().expect("not poisoned").all().to_vec();
@@ -144,7 +144,7 @@ impl AppState {
                 kind.name()
             )));
         };
-        load_rules_of(files, catalogue, Some(&self.0.desk), &*self.0.counters)
+        load_rules_of(files, catalogue, Some(kind.name()), Some(&self.0.desk), &*self.0.counters)
     }
 
     /// Puts the rules in force, then lets the counter store forget the counters none of them
@@ -229,10 +229,13 @@ pub(crate) type AllRules = (
 /// declare the same way goes on with its windows. With a desk, the counters hash under its
 /// key, and those the store does not hold yet (at start, or new in these rules) are rebuilt
 /// from the updates it keeps within their windows, so that neither a restart nor a reload loses
-/// a count.
+/// a count. `prefix` names the counters as they are kept (see
+/// [`crate::effects::journaled_name`]): `None` for a plug-in's, the kind's name for a JSON
+/// kind's.
 pub fn load_rules_of(
     files: &[std::path::PathBuf],
     catalogue: &'static warden_rules::Catalogue,
+    prefix: Option<&str>,
     desk: Option<&warden_desk::Desk>,
     counters: &dyn CounterStore,
 ) -> Result<Option<Arc<warden_rules::RuleSet>>, ServerError> {
@@ -251,7 +254,7 @@ pub fn load_rules_of(
         let now =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         desk.counts_since(now.saturating_sub(window), |c| {
-            if let Some(name) = crate::effects::counter_of(catalogue.kind, &c.counter)
+            if let Some(name) = crate::effects::counter_of(prefix, &c.counter)
                 && fresh.iter().any(|f| f == name)
             {
                 rules.restore(name, c.entity, c.value, c.at);
