@@ -6,12 +6,9 @@ mod tests {
     use axum::http::StatusCode;
 
     use warden_server::Settings;
-    use warden_server::settings::NamedToken;
+    use warden_server::testing::{ALICE, VIEWER, get, json, people, post};
 
     use crate::testing::*;
-
-    const ALICE: &str = "alice-token-0123456789";
-    const VIEWER: &str = "viewer-token-0123456789";
 
     const MESSAGE: &[u8] = b"From: Billing <billing@invoices.example>\r\nTo: you@example.org\r\n\
 Subject: Your invoice 4471 is ready\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\nMessage-ID: <a1@invoices.example>\r\n\r\n\
@@ -22,29 +19,8 @@ http://pay.invoices.example/4471 to keep your account active.\r\n\r\nRegards,\r\
 Subject: lunch on thursday?\r\nDate: Mon, 2 Nov 2026 11:00:00 +0000\r\nMessage-ID: <b2@friends.example>\r\n\r\n\
 Are we still on for lunch on Thursday? The new noodle place opened near the station.\r\n";
 
-    fn people(mut s: Settings) -> Settings {
-        s.auth.analysts = vec![NamedToken { name: "alice".into(), token: ALICE.into() }];
-        s.auth.viewers = vec![NamedToken { name: "vic".into(), token: VIEWER.into() }];
-        s
-    }
-
     async fn probability(app: &axum::Router, raw: &[u8]) -> f64 {
         call_ok(app.clone(), "/v1/mail/check", &[], raw).await["probability"].as_f64().unwrap()
-    }
-
-    async fn get(app: &axum::Router, uri: &str, token: &str) -> (StatusCode, Vec<u8>) {
-        let bearer = format!("Bearer {token}");
-        call_from(app.clone(), [127, 0, 0, 1], "GET", uri, &[("authorization", &bearer)], b"").await
-    }
-
-    async fn post(app: &axum::Router, uri: &str, token: &str, body: &str) -> (StatusCode, Vec<u8>) {
-        let bearer = format!("Bearer {token}");
-        let headers = [("authorization", bearer.as_str()), ("content-type", "application/json")];
-        call_from(app.clone(), [127, 0, 0, 1], "POST", uri, &headers, body.as_bytes()).await
-    }
-
-    fn json(body: &[u8]) -> serde_json::Value {
-        serde_json::from_slice(body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
     }
 
     /// The review round trip: an uncertain message is queued; an analyst labels it through the

@@ -214,12 +214,7 @@ mod tests {
     /// Mail's sections of the defaults docs/serving.md shows are mail's defaults.
     #[test]
     fn the_documented_defaults_are_mails_defaults() {
-        let doc = include_str!("../../../docs/serving.md");
-        let block = doc
-            .split("win over both. The defaults:\n\n```toml\n")
-            .nth(1)
-            .and_then(|rest| rest.split("```").next())
-            .expect("docs/serving.md has the defaults block");
+        let block = warden_server::testing::documented_defaults();
         assert_eq!(read(block).unwrap(), MailSettings::default());
         for section in ["[milter]", "[mail_auth]"] {
             assert!(block.contains(section), "{section} is documented");

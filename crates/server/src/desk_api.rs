@@ -398,32 +398,8 @@ async fn audit(
 mod tests {
     use axum::http::StatusCode;
 
-    use crate::settings::{NamedToken, Settings};
+    use crate::settings::Settings;
     use crate::testing::*;
-
-    const ALICE: &str = "alice-token-0123456789";
-    const VIEWER: &str = "viewer-token-0123456789";
-
-    fn people(mut s: Settings) -> Settings {
-        s.auth.analysts = vec![NamedToken { name: "alice".into(), token: ALICE.into() }];
-        s.auth.viewers = vec![NamedToken { name: "vic".into(), token: VIEWER.into() }];
-        s
-    }
-
-    async fn get(app: &axum::Router, uri: &str, token: &str) -> (StatusCode, Vec<u8>) {
-        let bearer = format!("Bearer {token}");
-        call_from(app.clone(), [127, 0, 0, 1], "GET", uri, &[("authorization", &bearer)], b"").await
-    }
-
-    async fn post(app: &axum::Router, uri: &str, token: &str, body: &str) -> (StatusCode, Vec<u8>) {
-        let bearer = format!("Bearer {token}");
-        let headers = [("authorization", bearer.as_str()), ("content-type", "application/json")];
-        call_from(app.clone(), [127, 0, 0, 1], "POST", uri, &headers, body.as_bytes()).await
-    }
-
-    fn json(body: &[u8]) -> serde_json::Value {
-        serde_json::from_slice(body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
-    }
 
     #[tokio::test]
     async fn an_entity_is_seen_and_erased_through_the_api_by_an_analyst_with_a_reason() {

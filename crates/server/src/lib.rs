@@ -468,6 +468,45 @@ pub mod testing {
 
     /// The admin token of [`state_in`]'s state.
     pub const TOKEN: &str = "test-token-0123456789";
+    /// An analyst's token ([`people`]).
+    pub const ALICE: &str = "alice-token-0123456789";
+    /// A viewer's token ([`people`]).
+    pub const VIEWER: &str = "viewer-token-0123456789";
+
+    /// `s` with an analyst, alice ([`ALICE`]), and a viewer, vic ([`VIEWER`]).
+    pub fn people(mut s: Settings) -> Settings {
+        use crate::settings::NamedToken;
+        s.auth.analysts = vec![NamedToken { name: "alice".into(), token: ALICE.into() }];
+        s.auth.viewers = vec![NamedToken { name: "vic".into(), token: VIEWER.into() }];
+        s
+    }
+
+    /// A GET from loopback with `token`.
+    pub async fn get(app: &Router, uri: &str, token: &str) -> (StatusCode, Vec<u8>) {
+        let bearer = format!("Bearer {token}");
+        call_from(app.clone(), [127, 0, 0, 1], "GET", uri, &[("authorization", &bearer)], b"").await
+    }
+
+    /// A JSON POST from loopback with `token`.
+    pub async fn post(app: &Router, uri: &str, token: &str, body: &str) -> (StatusCode, Vec<u8>) {
+        let bearer = format!("Bearer {token}");
+        let headers = [("authorization", bearer.as_str()), ("content-type", "application/json")];
+        call_from(app.clone(), [127, 0, 0, 1], "POST", uri, &headers, body.as_bytes()).await
+    }
+
+    /// A body read as JSON (the body itself in the panic when it is not).
+    pub fn json(body: &[u8]) -> serde_json::Value {
+        serde_json::from_slice(body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
+    }
+
+    /// The defaults block of docs/serving.md, as a configuration file's text.
+    pub fn documented_defaults() -> &'static str {
+        let doc = include_str!("../../../docs/serving.md");
+        doc.split("win over both. The defaults:\n\n```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("docs/serving.md has the defaults block")
+    }
 
     /// A state over `dir` with `settings`, serving no plug-in.
     pub fn state_in(dir: &std::path::Path, settings: Settings) -> AppState {

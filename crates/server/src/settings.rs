@@ -642,12 +642,7 @@ mod tests {
     /// file gives `Settings::default()`.
     #[test]
     fn the_documented_defaults_are_the_defaults() {
-        let doc = include_str!("../../../docs/serving.md");
-        let block = doc
-            .split("win over both. The defaults:\n\n```toml\n")
-            .nth(1)
-            .and_then(|rest| rest.split("```").next())
-            .expect("docs/serving.md has the defaults block");
+        let block = crate::testing::documented_defaults();
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("defaults.toml");
         std::fs::write(&p, block).unwrap();
