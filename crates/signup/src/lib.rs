@@ -6,6 +6,7 @@
 //! ([`shape`]). The kind's features, rules, model and clusters build on these.
 #![deny(missing_docs)]
 
+pub mod domain;
 pub mod event;
 pub mod shape;
 
