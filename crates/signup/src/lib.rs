@@ -2,12 +2,15 @@
 //! bulk by one hand are stopped at the door or caught minutes later.
 //!
 //! This crate reads the event ([`event::parse`]: the contract's fields, each checked, hostile
-//! bytes refused with the field named) and measures the shapes of the names and addresses in it
-//! ([`shape`]). The kind's features, rules, model and clusters build on these.
+//! bytes refused with the field named), measures the shapes of the names and addresses in it
+//! ([`shape`]), classes mail domains ([`domain`]) and makes the features at the door
+//! ([`features`], listed in FEATURES.md). The kind's rules, model and clusters, and its place on
+//! the server's routes, build on these.
 #![deny(missing_docs)]
 
 pub mod domain;
 pub mod event;
+pub mod features;
 pub mod shape;
 
 use warden_core::{Action, Kind};
