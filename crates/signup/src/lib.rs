@@ -11,6 +11,7 @@
 pub mod domain;
 pub mod event;
 pub mod features;
+pub mod kind;
 pub mod shape;
 
 use warden_core::{Action, Kind};
