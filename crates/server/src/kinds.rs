@@ -255,7 +255,7 @@ impl<K: JsonKind> Pipeline<K> {
 
 /// Where a JSON kind's model is checkpointed.
 fn checkpoint_path(state: &AppState, kind: &str) -> std::path::PathBuf {
-    state.settings().server.data_dir.join(format!("{kind}.wdm"))
+    state.data_dir().join(format!("{kind}.wdm"))
 }
 
 fn text<'a>(event: &'a Map<String, Value>, field: &str, max: usize) -> Result<&'a str, KindError> {

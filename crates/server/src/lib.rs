@@ -68,6 +68,8 @@ struct Shared {
     desk: Arc<warden_desk::Desk>,
     /// The data directory's identity (every store in it records it).
     data_id: String,
+    /// The data directory, as opened (a reload's `[server] data_dir` waits for a restart).
+    data_dir: PathBuf,
     /// The rules' window counters, kept across rule reloads.
     counters: Arc<dyn warden_rules::counters::CounterStore>,
     /// The desk's parts, through their interfaces.
@@ -213,6 +215,7 @@ impl AppState {
             plugins,
             desk,
             data_id,
+            data_dir: settings.server.data_dir.clone(),
             scan_slots: slots(settings.limits.max_in_flight),
             controller_slots: slots(settings.limits.max_in_flight),
             budget: budget::Budget::new(settings.limits.max_bytes_in_flight),
@@ -242,6 +245,11 @@ impl AppState {
     /// The data directory's identity.
     pub fn data_id(&self) -> &str {
         &self.0.data_id
+    }
+
+    /// The data directory in use: the one opened at start, whatever a reload's settings say.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.0.data_dir
     }
 
     /// Where the sources of a reload are: the configuration file, the model file.
