@@ -12,9 +12,66 @@ use std::net::IpAddr;
 
 use warden_core::{FeatureSink, FeatureVec, HashedSink, Namespace};
 
-use crate::domain::class;
+use crate::domain::{DomainClass, class};
 use crate::event::{Captcha, Signup};
-use crate::shape::{agreement, shape};
+use crate::shape::{Shape, agreement, shape};
+
+/// What a sign-up's fields say once measured: computed once an event, read by the features,
+/// the rules' facts and the reasons.
+#[derive(Debug, Clone)]
+pub struct Derived {
+    /// The local part's shape.
+    pub local: Option<Shape>,
+    /// The address's domain class.
+    pub email_class: Option<DomainClass>,
+    /// The recovery address's domain class.
+    pub recovery_class: Option<DomainClass>,
+    /// How far the address bears out the name (with both).
+    pub agreement: Option<f64>,
+    /// The user agent as woothee reads it: `None` without one, `Some(None)` when it does not
+    /// read.
+    pub agent: Option<Option<Agent>>,
+}
+
+impl Derived {
+    /// The measures of `s`; `own` is the service's own mail domains.
+    pub fn of(s: &Signup<'_>, own: &[String]) -> Derived {
+        Derived {
+            local: s.email.as_ref().map(|e| shape(e.local)),
+            email_class: s.email.as_ref().map(|e| class(&e.domain, own)),
+            recovery_class: s.recovery_email.as_ref().map(|r| class(&r.domain, own)),
+            agreement: s.display_name.zip(s.email.as_ref()).and_then(|(n, e)| agreement(n, e.local)),
+            agent: s
+                .user_agent
+                .filter(|u| !u.trim().is_empty())
+                .map(|ua| woothee::parser::Parser::new().parse(ua).map(|r| Agent::of(&r))),
+        }
+    }
+}
+
+/// What a user agent says, as woothee reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    /// pc, smartphone, mobilephone, crawler, appliance, misc, UNKNOWN.
+    pub category: String,
+    /// The browser.
+    pub name: String,
+    /// The operating system.
+    pub os: String,
+    /// The browser's major version.
+    pub major: String,
+}
+
+impl Agent {
+    fn of(r: &woothee::parser::WootheeResult<'_>) -> Agent {
+        Agent {
+            category: r.category.to_owned(),
+            name: r.name.to_owned(),
+            os: r.os.to_owned(),
+            major: r.version.split('.').next().unwrap_or_default().to_owned(),
+        }
+    }
+}
 
 /// The local part's class pattern (first 32 characters).
 pub const LOCAL_PATTERN: Namespace = Namespace::new("signup_local_pattern");
@@ -49,13 +106,12 @@ fn bucket(n: usize) -> u32 {
     }
 }
 
-/// The features of `s`; `own` is the service's own mail domains.
-pub fn features(s: &Signup<'_>, own: &[String]) -> FeatureVec {
+/// The features of `s`, measured as `d`.
+pub fn features(s: &Signup<'_>, d: &Derived) -> FeatureVec {
     let mut sink = HashedSink::new();
     // A bias, so that an event with nothing else still has a feature.
     sink.add(DOOR, b"signup");
-    if let Some(email) = &s.email {
-        let sh = shape(email.local);
+    if let (Some(sh), Some(email_class)) = (&d.local, d.email_class) {
         sink.add(LOCAL_PATTERN, sh.pattern.as_bytes());
         sink.add(LOCAL_COLLAPSED, sh.collapsed.as_bytes());
         sink.add(LOCAL_MEASURES, format!("len:{}", bucket(sh.len)).as_bytes());
@@ -66,18 +122,18 @@ pub fn features(s: &Signup<'_>, own: &[String]) -> FeatureVec {
             LOCAL_MEASURES,
             format!("entropy:{}", (sh.entropy * 2.0).round().min(10.0) as u32).as_bytes(),
         );
-        sink.add(DOMAINS, format!("email:{}", class(&email.domain, own).as_str()).as_bytes());
-        match s.display_name.and_then(|n| agreement(n, email.local)) {
+        sink.add(DOMAINS, format!("email:{}", email_class.as_str()).as_bytes());
+        match d.agreement {
             Some(a) => sink.add(AGREEMENT, format!("{}", (a * 4.0).round() as u32).as_bytes()),
             None => sink.add(AGREEMENT, b"none"),
         }
     } else {
         sink.add(DOMAINS, b"email:absent");
     }
-    match (&s.recovery_email, &s.email) {
-        (Some(r), Some(e)) if r.domain == e.domain => sink.add(DOMAINS, b"recovery:same_domain"),
-        (Some(r), _) => sink.add(DOMAINS, format!("recovery:{}", class(&r.domain, own).as_str()).as_bytes()),
-        (None, _) => sink.add(DOMAINS, b"recovery:absent"),
+    match (&s.recovery_email, &s.email, d.recovery_class) {
+        (Some(r), Some(e), _) if r.domain == e.domain => sink.add(DOMAINS, b"recovery:same_domain"),
+        (_, _, Some(c)) => sink.add(DOMAINS, format!("recovery:{}", c.as_str()).as_bytes()),
+        _ => sink.add(DOMAINS, b"recovery:absent"),
     }
     if let Some(name) = s.display_name {
         let sh = shape(name);
@@ -101,18 +157,15 @@ pub fn features(s: &Signup<'_>, own: &[String]) -> FeatureVec {
     if let Some(c) = s.country {
         sink.add(NETWORK, &[b'c', b':', c[0], c[1]]);
     }
-    match s.user_agent.filter(|u| !u.trim().is_empty()) {
+    match &d.agent {
         None => sink.add(AGENT, b"none"),
-        Some(ua) => match woothee::parser::Parser::new().parse(ua) {
-            None => sink.add(AGENT, b"unparsed"),
-            Some(r) => {
-                sink.add(AGENT, format!("category:{}", r.category).as_bytes());
-                sink.add(AGENT, format!("name:{}", r.name).as_bytes());
-                sink.add(AGENT, format!("os:{}", r.os).as_bytes());
-                let major = r.version.split('.').next().unwrap_or_default();
-                sink.add(AGENT, format!("version:{}:{major}", r.name).as_bytes());
-            }
-        },
+        Some(None) => sink.add(AGENT, b"unparsed"),
+        Some(Some(a)) => {
+            sink.add(AGENT, format!("category:{}", a.category).as_bytes());
+            sink.add(AGENT, format!("name:{}", a.name).as_bytes());
+            sink.add(AGENT, format!("os:{}", a.os).as_bytes());
+            sink.add(AGENT, format!("version:{}:{}", a.name, a.major).as_bytes());
+        }
     }
     match s.accept_language.and_then(first_language) {
         None => sink.add(LANGUAGE, b"none"),
@@ -155,13 +208,14 @@ pub fn first_language(value: &str) -> Option<(String, Option<String>)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{features, first_language};
+    use super::{Derived, features, first_language};
     use crate::event::parse;
     use serde_json::json;
 
     fn read(v: serde_json::Value) -> warden_core::FeatureVec {
         let e = v.as_object().unwrap().clone();
-        features(&parse(&e).unwrap(), &[])
+        let s = parse(&e).unwrap();
+        features(&s, &Derived::of(&s, &[]))
     }
 
     #[test]

@@ -12,8 +12,9 @@ use warden_learn::{FtrlParams, LearnerSpec, Model, RehearsalParams};
 use warden_rules::{Catalogue, FieldDef, Record, Type};
 use warden_server::kinds::{BadField, JsonKind, Read};
 
-use crate::domain::class;
+use crate::domain::DomainClass;
 use crate::event::{Captcha, Signup, parse};
+use crate::features::Derived;
 use crate::{SignupAction, SignupKind};
 
 /// What rules read of a sign-up (`warden rules fields --kind signup` will list them).
@@ -88,13 +89,11 @@ pub fn network(ip: std::net::IpAddr) -> String {
     }
 }
 
-/// The facts rules read of `s`.
-pub fn facts(s: &Signup<'_>, own: &[String]) -> Record {
+/// The facts rules read of `s`, measured as `d`.
+pub fn facts(s: &Signup<'_>, d: &Derived) -> Record {
     let text = |v: Option<String>| v.map_or(warden_rules::Value::Missing, warden_rules::Value::Str);
-    let local = s.email.as_ref().map(|e| crate::shape::shape(e.local));
-    let agent = s.user_agent.filter(|u| !u.trim().is_empty()).map(|ua| {
-        woothee::parser::Parser::new().parse(ua).map_or("unparsed".to_owned(), |r| r.category.to_owned())
-    });
+    let local = d.local.as_ref();
+    let agent = d.agent.as_ref().map(|a| a.as_ref().map_or("unparsed".to_owned(), |a| a.category.clone()));
     let captcha = match s.captcha {
         Captcha::Passed => "passed",
         Captcha::Failed => "failed",
@@ -104,14 +103,10 @@ pub fn facts(s: &Signup<'_>, own: &[String]) -> Record {
     let values = [
         text(Some(s.account.to_lowercase())),
         text(s.email.as_ref().map(|e| e.domain.clone())),
-        text(Some(s.email.as_ref().map_or("absent", |e| class(&e.domain, own).as_str()).to_owned())),
-        text(local.as_ref().map(|l| l.pattern.clone())),
-        text(local.as_ref().map(|l| l.collapsed.clone())),
-        match (s.display_name, &s.email) {
-            (Some(n), Some(e)) => crate::shape::agreement(n, e.local)
-                .map_or(warden_rules::Value::Missing, warden_rules::Value::Float),
-            _ => warden_rules::Value::Missing,
-        },
+        text(Some(d.email_class.map_or("absent", DomainClass::as_str).to_owned())),
+        text(local.map(|l| l.pattern.clone())),
+        text(local.map(|l| l.collapsed.clone())),
+        d.agreement.map_or(warden_rules::Value::Missing, warden_rules::Value::Float),
         warden_rules::Value::Ip(s.ip),
         text(Some(network(s.ip))),
         s.asn.map_or(warden_rules::Value::Missing, |a| warden_rules::Value::Int(i64::from(a))),
@@ -133,14 +128,12 @@ impl JsonKind for Signups {
 
     fn read(&self, event: &Map<String, Value>, _geo: &warden_geo::Geo) -> Result<Read, BadField> {
         let s = parse(event)?;
+        let d = Derived::of(&s, &self.own);
         let mut signals = Vec::new();
         if s.captcha == Captcha::Failed {
             signals.push(Reason::new("CAPTCHA_FAILED", "The sign-up failed its captcha.", 0.0));
         }
-        if s.email
-            .as_ref()
-            .is_some_and(|e| class(&e.domain, &self.own) == crate::domain::DomainClass::Disposable)
-        {
+        if d.email_class == Some(DomainClass::Disposable) {
             signals.push(Reason::new(
                 "DISPOSABLE_ADDRESS",
                 "The address is at a disposable mail domain.",
@@ -149,9 +142,9 @@ impl JsonKind for Signups {
         }
         Ok(Read {
             entity: s.account.to_owned(),
-            features: crate::features::features(&s, &self.own),
+            features: crate::features::features(&s, &d),
             signals,
-            facts: Some(facts(&s, &self.own)),
+            facts: Some(facts(&s, &d)),
         })
     }
 
