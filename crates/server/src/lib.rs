@@ -462,7 +462,9 @@ pub fn exposure_warnings(s: &Settings) -> Vec<String> {
 }
 
 /// A server state over a temporary data directory, and a one-call HTTP client: for this
-/// crate's tests and the plug-ins'.
+/// crate's tests and the plug-ins' and kinds' (their dev-dependency turns on `testing`; no
+/// release build has it).
+#[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod testing {
     use axum::Router;
