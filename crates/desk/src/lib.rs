@@ -299,6 +299,13 @@ impl Desk {
         u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 of 32 bytes"))
     }
 
+    /// The seed of JSON kinds' keyed hashes of identifiers in their memories of recent events
+    /// (sign-ups' windows and clusters): derived from the key, apart from the counters'.
+    pub fn kind_seed(&self) -> u64 {
+        let h = blake3::keyed_hash(&self.key, b"warden kinds");
+        u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 of 32 bytes"))
+    }
+
     /// Calls `each` with the counter updates at or after `since` (Unix seconds), in time order:
     /// the journal's and those kept with JSON kinds' decisions (see [`decisions`]' `COUNTS`).
     /// A damaged one kept with a decision is counted and left out.

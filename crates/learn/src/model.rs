@@ -211,6 +211,13 @@ impl Model {
         }
     }
 
+    /// The model's version as answers name it: when it was saved (`live` if never) and how
+    /// many events it has learned.
+    pub fn version(&self) -> String {
+        let created = if self.meta.created.is_empty() { "live" } else { &self.meta.created };
+        format!("{created}/{}", self.meta.messages)
+    }
+
     /// Learns one event (and rehearses hard ones) and counts it in the metadata.
     pub fn learn(&mut self, x: &FeatureVec, label: Label) {
         let score = self.learner.predict(x);

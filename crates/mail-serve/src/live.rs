@@ -326,7 +326,7 @@ impl Live {
                 counts = warden_server::effects::journaled_counts(None, rules, out);
                 labels = warden_server::effects::rule_labels(rules, out, now);
             }
-            (e, version(l.engine.model()), counts, labels)
+            (e, l.engine.model().version(), counts, labels)
         };
         let id = self.store.message_key(raw);
         self.recent.lock().expect("not poisoned").insert(id, e.features);
@@ -514,7 +514,7 @@ impl Live {
     pub fn model_counts(&self) -> (u64, u64, u64, String) {
         self.with_engine(|e| {
             let m = &e.model().meta;
-            (m.messages, m.abusive, m.legitimate, version(e.model()))
+            (m.messages, m.abusive, m.legitimate, e.model().version())
         })
     }
 
@@ -642,12 +642,6 @@ pub fn extractor_fingerprint(engine: &MailEngine) -> u64 {
     let mut bytes = warden_mail::EXTRACTOR_VERSION.to_le_bytes().to_vec();
     serde_json::to_writer(&mut bytes, engine.mail_config()).expect("settings serialise");
     xxhash_rust::xxh3::xxh3_64(&bytes)
-}
-
-/// A model's version: when it was saved and how many messages it has learned.
-fn version(model: &Model) -> String {
-    let created = if model.meta.created.is_empty() { "live" } else { &model.meta.created };
-    format!("{created}/{}", model.meta.messages)
 }
 
 fn now() -> u64 {

@@ -40,6 +40,22 @@ pub struct Read {
     /// ([`JsonKind::catalogue`]) with its fields filled (the model's two, the catalogue's
     /// last, are filled by the pipeline); `None` for a kind without rules.
     pub facts: Option<warden_rules::Record>,
+    /// Fields of the kind's own that its answer carries besides the pipeline's (sign-ups: the
+    /// `cluster` the account joined).
+    pub answer: Map<String, Value>,
+}
+
+/// What an event is read with besides itself.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    /// The event's time, Unix seconds, as the pipeline keeps it (within the skew of its
+    /// arrival): the clock of the kind's windows.
+    pub at: u64,
+    /// Where its addresses are.
+    pub geo: &'a warden_geo::Geo,
+    /// The seed of the kind's keyed hashes of identifiers (derived from the data directory's
+    /// key on a server, so that a hash says nothing of the identifier without it).
+    pub seed: u64,
 }
 
 /// What a kind's crate gives the generic pipeline.
@@ -48,9 +64,11 @@ pub trait JsonKind: Send + Sync + 'static {
     type Kind: Kind;
     /// The kind of entity its labels name (`account`).
     const ENTITY: &'static str;
-    /// Reads one event's own fields (with `geo`, where its addresses are, for a kind that
-    /// has them); a bad or missing field is an error naming it.
-    fn read(&self, event: &Map<String, Value>, geo: &warden_geo::Geo) -> Result<Read, BadField>;
+    /// Reads one event's own fields; a bad or missing field is an error naming it. A kind with
+    /// a memory of recent events (velocities, clusters) remembers the event here, once it has
+    /// read it whole: the pipeline reads each new event once (an id decided before is answered
+    /// from the store without reading it again).
+    fn read(&self, event: &Map<String, Value>, cx: &Context<'_>) -> Result<Read, BadField>;
     /// Where each action above the mildest begins, in log-odds.
     fn thresholds(&self) -> Thresholds<<Self::Kind as Kind>::Action>;
     /// The model the kind starts with.
@@ -128,15 +146,11 @@ pub trait Served: Send + Sync {
     /// Saves the model as `<data_dir>/<kind>.wdm`, naming the last label it learned, so that a
     /// restart teaches it only the labels after; returns that label's number.
     fn checkpoint(&self, state: &AppState) -> Result<u64, KindError>;
-    /// Decides on one event and keeps nothing: what [`Served::check`] does before its effects,
-    /// and what `warden <kind> check` and `eval` run offline. `skew` is `[events] skew_secs`.
-    fn decide(
-        &self,
-        event: &Value,
-        arrival: u64,
-        skew: u64,
-        geo: &warden_geo::Geo,
-    ) -> Result<Offline, KindError>;
+    /// Decides on one event and keeps nothing durable (the kind's memory of recent events
+    /// remembers it, [`JsonKind::read`]): what [`Served::check`] does before its effects, and
+    /// what `warden <kind> check` and `eval` run offline. `skew` is `[events] skew_secs`; `cx`'s
+    /// time is set from the event's.
+    fn decide(&self, event: &Value, arrival: u64, skew: u64, cx: Context<'_>) -> Result<Offline, KindError>;
     /// Teaches the model one label of an entity's features (an offline replay's feedback).
     fn teach(&self, features: &FeatureVec, label: Label);
     /// The label a word spells in the kind's vocabulary.
@@ -334,7 +348,12 @@ impl<K: JsonKind> Served for Pipeline<K> {
             review,
             features,
             effects,
-        } = self.decide(event, arrival, state.settings().events.skew_secs, &state.geo())?;
+        } = self.decide(
+            event,
+            arrival,
+            state.settings().events.skew_secs,
+            Context { at: 0, geo: &state.geo(), seed: state.desk().kind_seed() },
+        )?;
         let id = id.as_str();
         let bytes = serde_json::to_vec(&decision).expect("decisions serialise");
         let desk = state.desk();
@@ -401,7 +420,9 @@ impl<K: JsonKind> Served for Pipeline<K> {
 
     fn feedback(&self, state: &AppState, body: &Value, now: u64) -> Result<Value, KindError> {
         let body = body.as_object().ok_or_else(|| KindError::Bad("feedback is a JSON object".into()))?;
-        let entity = text(body, "entity", warden_desk::limits::NAME)?.to_lowercase();
+        // The entity by the kind's own word for it (`account`), or by the generic `entity`.
+        let field = if body.contains_key(K::ENTITY) { K::ENTITY } else { "entity" };
+        let entity = text(body, field, warden_desk::limits::NAME)?.to_lowercase();
         let word = text(body, "label", 64)?;
         let label = K::Kind::label(word).ok_or_else(|| {
             KindError::Bad(format!(
@@ -490,24 +511,18 @@ impl<K: JsonKind> Served for Pipeline<K> {
         Ok(seq)
     }
 
-    fn decide(
-        &self,
-        event: &Value,
-        arrival: u64,
-        skew: u64,
-        geo: &warden_geo::Geo,
-    ) -> Result<Offline, KindError> {
+    fn decide(&self, event: &Value, arrival: u64, skew: u64, cx: Context<'_>) -> Result<Offline, KindError> {
         let Common { event, kind, id, claimed } = common(event)?;
         if kind != K::Kind::NAME {
             return Err(KindError::Bad(format!("`kind` is {kind:?}, not {:?}", K::Kind::NAME)));
         }
         let time = EventTime::of(claimed, arrival, skew);
-        let read = self.kind.read(event, geo)?;
+        let read = self.kind.read(event, &Context { at: time.at, ..cx })?;
         crate::text::check_field("entity", &read.entity, warden_desk::limits::NAME)
             .map_err(|e| KindError::Bad(e.to_string()))?;
         // The shared pipeline: the model, the kind's signals, its rules, its thresholds.
         let rules = self.rules.read().expect("not poisoned").clone();
-        let (decision, outcome) = {
+        let (decision, outcome, version) = {
             let model = self.model.read().expect("not poisoned");
             let model_score = model.learner.predict(&read.features);
             let record = match (&rules, read.facts) {
@@ -536,7 +551,8 @@ impl<K: JsonKind> Served for Pipeline<K> {
                 forced: None,
                 reasons: read.signals.clone(),
             };
-            combine(scored, &self.thresholds)
+            let (decision, outcome) = combine(scored, &self.thresholds);
+            (decision, outcome, model.version())
         };
         let Decision { action, score, probability, mut reasons, review } = decision;
         if time.clamped {
@@ -549,11 +565,15 @@ impl<K: JsonKind> Served for Pipeline<K> {
                 0.0,
             ));
         }
-        let decision = json!({
+        let mut decision = json!({
             "kind": K::Kind::NAME, "id": id, "entity": read.entity, "time": time.at,
             "action": action.as_str(), "score": score, "probability": probability, "review": review,
             "reasons": reasons.iter().map(|r| json!({"name": r.name, "description": r.description, "weight": r.contribution})).collect::<Vec<_>>(),
+            "model_version": version,
         });
+        for (field, value) in read.answer {
+            decision[field] = value;
+        }
         // Entities are named in lower case wherever they are kept, as labels name them.
         let entity = read.entity.to_lowercase();
         Ok(Offline {
@@ -803,7 +823,7 @@ pub mod probe {
     use warden_core::{Action, Kind, Label, Reason, Thresholds};
     use warden_learn::Model;
 
-    use super::{BadField, JsonKind, Read, Synthetic};
+    use super::{BadField, Context, JsonKind, Read, Synthetic};
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
     pub enum ProbeAction {
@@ -868,7 +888,7 @@ pub mod probe {
         type Kind = ProbeKind;
         const ENTITY: &'static str = "account";
 
-        fn read(&self, event: &Map<String, Value>, _geo: &warden_geo::Geo) -> Result<Read, BadField> {
+        fn read(&self, event: &Map<String, Value>, _cx: &Context<'_>) -> Result<Read, BadField> {
             let entity = (event.get("account").and_then(Value::as_str))
                 .ok_or_else(|| BadField::new("account", "is missing"))?
                 .to_owned();
@@ -897,7 +917,7 @@ pub mod probe {
             ] {
                 facts.put(slot, value).expect("each slot's type");
             }
-            Ok(Read { entity, features: sink.finish(), signals, facts: Some(facts) })
+            Ok(Read { entity, features: sink.finish(), signals, facts: Some(facts), answer: Map::new() })
         }
 
         fn catalogue(&self) -> Option<&'static warden_rules::Catalogue> {
@@ -1227,7 +1247,8 @@ rule ASK { when: probe.words in ["ask"] then: review }
         .await;
         assert_eq!(json(&body)["kinds"]["probe"], 1, "the checkpoint holds label 1");
         assert!(dir.path().join("probe.wdm").exists());
-        let fb = json(&post(&scan, "/v1/probe/feedback", r#"{"entity": "a-2", "label": "abusive"}"#).await.1);
+        let fb =
+            json(&post(&scan, "/v1/probe/feedback", r#"{"account": "a-2", "label": "abusive"}"#).await.1);
         assert_eq!(fb["outcome"], "learned");
         let from_checkpoint = Pipeline::new(Probe);
         assert_eq!(from_checkpoint.restore(&state).unwrap(), 1, "label 2 only");

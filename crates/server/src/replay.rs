@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use warden_core::{FeatureVec, Label};
 
-use crate::kinds::{KindError, Offline, Served, common};
+use crate::kinds::{Context, KindError, Offline, Served, common};
 
 /// Offline, an event's own time is its time: no arrival to keep it near.
 const ANY_SKEW: u64 = u64::MAX;
@@ -98,7 +98,7 @@ fn decide_line(
     let event: Value =
         serde_json::from_slice(line).map_err(|e| (Value::Null, KindError::Bad(format!("not JSON: {e}"))))?;
     let id = event.get("id").filter(|v| v.is_string()).cloned().unwrap_or(Value::Null);
-    kind.decide(&event, 0, ANY_SKEW, geo).map_err(|e| (id, e))
+    kind.decide(&event, 0, ANY_SKEW, Context { at: 0, geo, seed: 0 }).map_err(|e| (id, e))
 }
 
 /// What [`eval`] measured.
@@ -178,7 +178,7 @@ pub fn eval(
                 report.taught += 1;
             }
         }
-        let Ok(d) = kind.decide(&events[i], 0, ANY_SKEW, geo) else {
+        let Ok(d) = kind.decide(&events[i], 0, ANY_SKEW, Context { at: 0, geo, seed: 0 }) else {
             report.refused += 1;
             continue;
         };

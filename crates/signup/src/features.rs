@@ -4,9 +4,9 @@
 //! (IPv6: /48), its ASN and country. Each family has a namespace of its own; FEATURES.md lists
 //! them.
 //!
-//! Still to come (see the issue): how common a name or pattern is among the sign-ups seen so
-//! far, velocities by network, ASN and country, hosting/VPN/Tor lists, device reuse, the local
-//! hour, the time since the last sign-up sharing attributes.
+//! Then what the sign-ups before it say ([`recent`], from the kind's [`Memory`]): how many
+//! shared its network, ASN, country, device, user agent or set-up lately and how long since the
+//! last, how rare its name, pattern and user agent are among all seen, and its local hour.
 
 use std::net::IpAddr;
 
@@ -14,6 +14,7 @@ use warden_core::{FeatureSink, FeatureVec, HashedSink, Namespace};
 
 use crate::domain::{DomainClass, class};
 use crate::event::{Captcha, Signup};
+use crate::memory::{Attr, Memory, Seen, Token, WINDOWS, count_bucket, since_bucket};
 use crate::shape::{Shape, agreement, shape};
 
 /// What a sign-up's fields say once measured: computed once an event, read by the features,
@@ -93,6 +94,12 @@ pub const AGENT: Namespace = Namespace::new("signup_agent");
 pub const LANGUAGE: Namespace = Namespace::new("signup_language");
 /// The captcha's outcome, and whether a device id came.
 pub const DOOR: Namespace = Namespace::new("signup_door");
+/// How many sign-ups shared an attribute in each window, and how long since the last.
+pub const VELOCITY: Namespace = Namespace::new("signup_velocity");
+/// How rare the name's words, the local part's pattern and the user agent are.
+pub const RARITY: Namespace = Namespace::new("signup_rarity");
+/// The hour of the day where the sign-up came from.
+pub const HOUR: Namespace = Namespace::new("signup_hour");
 
 /// A length or count in buckets that grow: 0–8 each, then 9–12, 13–16, 17–24, 25–32, more.
 fn bucket(n: usize) -> u32 {
@@ -106,9 +113,16 @@ fn bucket(n: usize) -> u32 {
     }
 }
 
-/// The features of `s`, measured as `d`.
+/// The features of `s` at the door, measured as `d` (what the sign-ups before it say is
+/// [`recent`]'s).
 pub fn features(s: &Signup<'_>, d: &Derived) -> FeatureVec {
     let mut sink = HashedSink::new();
+    door(s, d, &mut sink);
+    sink.finish()
+}
+
+/// Adds the features of `s` at the door, measured as `d`, to `sink`.
+pub fn door(s: &Signup<'_>, d: &Derived, sink: &mut HashedSink) {
     // A bias, so that an event with nothing else still has a feature.
     sink.add(DOOR, b"signup");
     if let (Some(sh), Some(email_class)) = (&d.local, d.email_class) {
@@ -192,7 +206,144 @@ pub fn features(s: &Signup<'_>, d: &Derived) -> FeatureVec {
     };
     sink.add(DOOR, captcha.as_bytes());
     sink.add(DOOR, if s.device_id.is_some() { b"device:given" } else { b"device:absent" });
-    sink.finish()
+}
+
+/// How a sign-up's attributes stood among the sign-ups before it.
+#[derive(Debug, Clone)]
+pub struct Recent {
+    /// Each attribute the sign-up has, as it stood before it ([`Attr::ALL`]' order).
+    pub seen: Vec<(Attr, Seen)>,
+    /// The rarest word of the display name, bits (`None`: no name, or too few seen).
+    pub name_rarity: Option<f64>,
+    /// The local hour, 0–23, when the country is known.
+    pub local_hour: Option<u8>,
+}
+
+impl Recent {
+    /// How attribute `attr` stood, when the sign-up has it.
+    pub fn of(&self, attr: Attr) -> Option<&Seen> {
+        self.seen.iter().find(|(a, _)| *a == attr).map(|(_, s)| s)
+    }
+}
+
+/// Rarity is read only once this many tokens of a kind were seen (before, every one is rare).
+pub const WARM: u64 = 1_000;
+
+/// The attributes of `s` (measured as `d`) as keyed hashes in `m`.
+fn attributes(m: &Memory, s: &Signup<'_>, d: &Derived) -> Vec<(Attr, u64)> {
+    let mut out = Vec::with_capacity(Attr::ALL.len());
+    let net = network_bytes(s.ip);
+    out.push((Attr::Network, m.key(Attr::Network, &net)));
+    if let Some(asn) = s.asn {
+        out.push((Attr::Asn, m.key(Attr::Asn, &asn.to_le_bytes())));
+    }
+    if let Some(c) = s.country {
+        out.push((Attr::Country, m.key(Attr::Country, &c)));
+    }
+    if let Some(dev) = s.device_id {
+        out.push((Attr::Device, m.key(Attr::Device, dev.to_lowercase().as_bytes())));
+    }
+    if let Some(ua) = s.user_agent {
+        out.push((Attr::Agent, m.key(Attr::Agent, ua.as_bytes())));
+    }
+    let pattern = d.local.as_ref().map(|l| l.pattern.as_bytes()).unwrap_or(b"-");
+    let mut setup = Vec::with_capacity(256);
+    for part in [s.user_agent.unwrap_or("-").as_bytes(), s.accept_language.unwrap_or("-").as_bytes(), pattern]
+    {
+        setup.extend_from_slice(part);
+        setup.push(0);
+    }
+    out.push((Attr::Setup, m.key(Attr::Setup, &setup)));
+    if let Some(l) = &d.local {
+        let mut np = net.clone();
+        np.push(0);
+        np.extend_from_slice(l.pattern.as_bytes());
+        out.push((Attr::NetworkPattern, m.key(Attr::NetworkPattern, &np)));
+        if let Some(e) = &s.email {
+            let dp = [e.domain.as_bytes(), &[0], l.pattern.as_bytes()].concat();
+            out.push((Attr::DomainPattern, m.key(Attr::DomainPattern, &dp)));
+        }
+    }
+    if let Some(r) = &s.recovery_email {
+        out.push((Attr::RecoveryDomain, m.key(Attr::RecoveryDomain, r.domain.as_bytes())));
+    }
+    out
+}
+
+/// The /24 (IPv6: /48) as bytes.
+fn network_bytes(ip: IpAddr) -> Vec<u8> {
+    match ip {
+        IpAddr::V4(v4) => v4.octets()[..3].to_vec(),
+        IpAddr::V6(v6) => v6.octets()[..6].to_vec(),
+    }
+}
+
+/// Adds what the sign-ups before `s` (at `at`) say to `sink`, then counts `s` in `m`.
+pub fn recent(m: &mut Memory, s: &Signup<'_>, d: &Derived, at: u64, sink: &mut HashedSink) -> Recent {
+    m.sweep(at);
+    let attrs = attributes(m, s, d);
+    let mut seen = Vec::with_capacity(attrs.len());
+    for &(attr, key) in &attrs {
+        let st = m.seen(key, at);
+        let name = attr.as_str();
+        for (w, c) in WINDOWS.iter().zip(st.counts) {
+            sink.add(VELOCITY, format!("{name}:{w}:{}", count_bucket(c)).as_bytes());
+        }
+        sink.add(VELOCITY, format!("{name}:since:{}", since_bucket(st.since)).as_bytes());
+        seen.push((attr, st));
+    }
+    // A country's last hour against its day's hourly mean: a surge from one country.
+    if let Some((_, c)) = seen.iter().find(|(a, _)| *a == Attr::Country) {
+        let ratio = (c.counts[1] + 1.0) / (c.counts[2] / 24.0 + 1.0);
+        sink.add(VELOCITY, format!("country:surge:{}", count_bucket(ratio)).as_bytes());
+    }
+    let words: Vec<String> = s
+        .display_name
+        .map(|n| n.split_whitespace().take(8).map(str::to_lowercase).collect())
+        .unwrap_or_default();
+    let warm = |t: Token| m.tokens(t) >= WARM;
+    let bits = |r: f64| ((r / 2.0).floor() as u32).min(12);
+    let name_rarity = (warm(Token::NameWord) && !words.is_empty())
+        .then(|| words.iter().map(|w| m.rarity(Token::NameWord, w.as_bytes())).fold(0.0, f64::max));
+    match name_rarity {
+        Some(r) => sink.add(RARITY, format!("name:{}", bits(r)).as_bytes()),
+        None => sink.add(RARITY, b"name:unknown"),
+    }
+    if let Some(l) = &d.local
+        && warm(Token::Pattern)
+    {
+        sink.add(
+            RARITY,
+            format!("pattern:{}", bits(m.rarity(Token::Pattern, l.pattern.as_bytes()))).as_bytes(),
+        );
+    }
+    if let Some(ua) = s.user_agent
+        && warm(Token::Agent)
+    {
+        sink.add(RARITY, format!("agent:{}", bits(m.rarity(Token::Agent, ua.as_bytes()))).as_bytes());
+    }
+    let local_hour = s.country.and_then(crate::zones::offset_minutes).map(|off| {
+        let minutes = (at / 60) as i64 + i64::from(off);
+        (minutes.rem_euclid(1_440) / 60) as u8
+    });
+    match local_hour {
+        Some(h) => sink.add(HOUR, format!("{h}").as_bytes()),
+        None => sink.add(HOUR, b"unknown"),
+    }
+    // Counted after it was measured: the sign-up against those before it.
+    for &(_, key) in &attrs {
+        m.count(key, at);
+    }
+    for w in &words {
+        m.see(Token::NameWord, w.as_bytes());
+    }
+    if let Some(l) = &d.local {
+        m.see(Token::Pattern, l.pattern.as_bytes());
+    }
+    if let Some(ua) = s.user_agent {
+        m.see(Token::Agent, ua.as_bytes());
+    }
+    Recent { seen, name_rarity, local_hour }
 }
 
 /// The first language of an `Accept-Language` value, lower case, and its region when it has

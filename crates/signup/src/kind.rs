@@ -6,15 +6,18 @@
 //! until the sign-up simulator trains it, so until then a decision is the rules' and the
 //! thresholds' alone.
 
+use std::sync::Mutex;
+
 use serde_json::{Map, Value};
 use warden_core::{Reason, Thresholds};
 use warden_learn::{FtrlParams, LearnerSpec, Model, RehearsalParams};
 use warden_rules::{Catalogue, FieldDef, Record, Type};
-use warden_server::kinds::{BadField, JsonKind, Read};
+use warden_server::kinds::{BadField, Context, JsonKind, Read};
 
 use crate::domain::DomainClass;
 use crate::event::{Captcha, Signup, parse};
 use crate::features::Derived;
+use crate::memory::{Attr, HORIZON, Memory};
 use crate::{SignupAction, SignupKind};
 
 /// What rules read of a sign-up (`warden rules fields --kind signup` will list them).
@@ -68,11 +71,27 @@ pub fn catalogue() -> &'static Catalogue {
     &CATALOGUE
 }
 
-/// The sign-up kind on the generic routes; `own` is the service's own mail domains.
-#[derive(Debug, Clone, Default)]
+/// The sign-up kind on the generic routes.
+#[derive(Debug, Default)]
 pub struct Signups {
     /// The service's own mail domains (class `own`).
     pub own: Vec<String>,
+    /// What it remembers of recent sign-ups (made afresh under a new seed).
+    memory: Mutex<Option<Memory>>,
+}
+
+impl Signups {
+    /// The kind, with `own` the service's own mail domains.
+    pub fn new(own: Vec<String>) -> Signups {
+        Signups { own, memory: Mutex::new(None) }
+    }
+
+    /// Roughly how many bytes its memory of recent sign-ups holds, and how many attribute
+    /// values.
+    pub fn memory_size(&self) -> (usize, usize) {
+        let m = self.memory.lock().expect("not poisoned");
+        m.as_ref().map_or((0, 0), |m| (m.bytes(), m.len()))
+    }
 }
 
 /// The network of `ip`, as `signup.network` names it.
@@ -126,10 +145,64 @@ impl JsonKind for Signups {
     type Kind = SignupKind;
     const ENTITY: &'static str = "account";
 
-    fn read(&self, event: &Map<String, Value>, _geo: &warden_geo::Geo) -> Result<Read, BadField> {
-        let s = parse(event)?;
+    fn read(&self, event: &Map<String, Value>, cx: &Context<'_>) -> Result<Read, BadField> {
+        let mut s = parse(event)?;
+        // What the edge did not say, the GeoIP databases may.
+        if (s.country.is_none() || s.asn.is_none()) && !cx.geo.is_empty() {
+            let place = cx.geo.lookup(s.ip);
+            if s.country.is_none() {
+                s.country = place.country.as_deref().and_then(|c| <[u8; 2]>::try_from(c.as_bytes()).ok());
+            }
+            s.asn = s.asn.or(place.asn);
+        }
         let d = Derived::of(&s, &self.own);
+        let mut sink = warden_core::HashedSink::new();
+        crate::features::door(&s, &d, &mut sink);
+        let recent = {
+            let mut memory = self.memory.lock().expect("not poisoned");
+            let m = match &mut *memory {
+                Some(m) if m.seed() == cx.seed => m,
+                other => other.insert(Memory::new(cx.seed, HORIZON)),
+            };
+            crate::features::recent(m, &s, &d, cx.at, &mut sink)
+        };
         let mut signals = Vec::new();
+        if let Some(dev) = recent.of(Attr::Device)
+            && dev.counts[3] >= 2.5
+        {
+            signals.push(Reason::new(
+                "DEVICE_REUSED",
+                format!(
+                    "About {:.0} other accounts were made on this device in the last week.",
+                    dev.counts[3]
+                ),
+                0.0,
+            ));
+        }
+        if let Some(net) = recent.of(Attr::Network)
+            && net.counts[0] >= 5.0
+        {
+            signals.push(Reason::new(
+                "NETWORK_BURST",
+                format!(
+                    "About {:.0} sign-ups came from this network in the last ten minutes.",
+                    net.counts[0]
+                ),
+                0.0,
+            ));
+        }
+        if let Some(setup) = recent.of(Attr::Setup)
+            && setup.counts[1] >= 3.0
+        {
+            signals.push(Reason::new(
+                "SETUP_REPEATED",
+                format!(
+                    "About {:.0} sign-ups in the last hour had the same user agent, language and address pattern.",
+                    setup.counts[1]
+                ),
+                0.0,
+            ));
+        }
         if s.captcha == Captcha::Failed {
             signals.push(Reason::new("CAPTCHA_FAILED", "The sign-up failed its captcha.", 0.0));
         }
@@ -142,9 +215,10 @@ impl JsonKind for Signups {
         }
         Ok(Read {
             entity: s.account.to_owned(),
-            features: crate::features::features(&s, &d),
+            features: sink.finish(),
             signals,
             facts: Some(facts(&s, &d)),
+            answer: Map::new(),
         })
     }
 
@@ -182,6 +256,43 @@ mod tests {
     fn now() -> String {
         let f = time::format_description::well_known::Rfc3339;
         time::OffsetDateTime::now_utc().format(&f).unwrap()
+    }
+
+    #[test]
+    fn each_sign_up_is_measured_against_those_before_it_on_event_time() {
+        use warden_server::kinds::{Context, Served};
+        let kind = Pipeline::new(Signups::default());
+        let geo = warden_geo::Geo::none();
+        let decide = |i: u64, t: &str, ip: &str| {
+            let e = json!({"kind": "signup", "id": format!("s-{i}"), "time": t, "account": format!("a-{i}"),
+                "email": format!("qwerty{i}x@example.net"), "ip": ip, "device_id": "d-1", "user_agent": "curl/8"});
+            kind.decide(&e, 0, u64::MAX, Context { at: 0, geo: &geo, seed: 9 }).unwrap()
+        };
+        let names = |d: &warden_server::kinds::Offline| -> Vec<String> {
+            d.reasons.iter().map(|r| r.name.clone()).filter(|n| n != "MODEL").collect()
+        };
+        let first = decide(0, "2026-03-02T10:00:00Z", "203.0.113.1");
+        assert!(names(&first).is_empty(), "{:?}", first.reasons);
+        let mut last = first.clone();
+        for i in 1..10 {
+            let t = format!("2026-03-02T10:{:02}:{:02}Z", i * 20 / 60, i * 20 % 60);
+            last = decide(i, &t, &format!("203.0.113.{}", i + 1));
+        }
+        assert_ne!(first.features.hashes(), last.features.hashes(), "counts and times since differ");
+        let n = names(&last);
+        for want in ["DEVICE_REUSED", "NETWORK_BURST", "SETUP_REPEATED"] {
+            assert!(n.iter().any(|r| r == want), "{want} in {n:?}");
+        }
+        // A day later, from another network and device: the burst is over, nothing shared.
+        let later = decide(9, "2026-03-03T10:00:00Z", "198.51.100.1");
+        assert!(!names(&later).iter().any(|r| r == "NETWORK_BURST"), "{:?}", later.reasons);
+        // The same sign-ups under another seed are measured alike: the seed keys, it does not
+        // change what is counted.
+        let other = Pipeline::new(Signups::default());
+        let e = json!({"kind": "signup", "id": "s-0", "time": "2026-03-02T10:00:00Z", "account": "a-0",
+            "email": "qwerty0x@example.net", "ip": "203.0.113.1", "device_id": "d-1", "user_agent": "curl/8"});
+        let again = other.decide(&e, 0, u64::MAX, Context { at: 0, geo: &geo, seed: 10 }).unwrap();
+        assert_eq!(again.features.hashes(), first.features.hashes());
     }
 
     #[test]

@@ -12,7 +12,9 @@ pub mod domain;
 pub mod event;
 pub mod features;
 pub mod kind;
+pub mod memory;
 pub mod shape;
+pub mod zones;
 
 use warden_core::{Action, Kind};
 
