@@ -82,6 +82,48 @@ pub trait JsonKind: Send + Sync + 'static {
     fn catalogue(&self) -> Option<&'static warden_rules::Catalogue> {
         None
     }
+    /// Verdicts the kind reached on entities after their events (sign-ups: a cluster's
+    /// members), taken once: what an offline replay scores besides each event's decision.
+    fn later(&self) -> Vec<Later> {
+        Vec::new()
+    }
+    /// Roughly how many bytes the kind's memory of recent events holds.
+    fn memory_bytes(&self) -> usize {
+        0
+    }
+    /// What the kind calls its entities and their first event in reports (`accounts`,
+    /// `at_signup`).
+    fn report_names(&self) -> ReportNames {
+        ReportNames::default()
+    }
+}
+
+/// A verdict a kind reached on an entity after its event ([`JsonKind::later`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Later {
+    /// The entity, lower case.
+    pub entity: String,
+    /// When, Unix seconds of event time.
+    pub at: u64,
+    /// The probability it gives the entity.
+    pub probability: f64,
+    /// The action's name.
+    pub action: &'static str,
+}
+
+/// What a kind calls its entities and their first event in an evaluation's report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportNames {
+    /// The entities (`accounts`).
+    pub entities: &'static str,
+    /// The decision at an entity's first event (`at_signup`).
+    pub at_first: &'static str,
+}
+
+impl Default for ReportNames {
+    fn default() -> Self {
+        ReportNames { entities: "entities", at_first: "at_first_event" }
+    }
 }
 
 /// A field of an event that is missing or wrong (the event gets a 400 naming it).
@@ -159,6 +201,14 @@ pub trait Served: Send + Sync {
     fn label_word(&self, label: Label) -> &'static str;
     /// The kind's mildest action (what lets an event through).
     fn mildest(&self) -> &'static str;
+    /// The kind's actions, mildest first.
+    fn actions(&self) -> Vec<&'static str>;
+    /// [`JsonKind::later`].
+    fn later(&self) -> Vec<Later>;
+    /// [`JsonKind::memory_bytes`].
+    fn memory_bytes(&self) -> usize;
+    /// [`JsonKind::report_names`].
+    fn report_names(&self) -> ReportNames;
     /// Synthetic labelled events from the kind's own simulator, when it has one.
     fn synth(&self, seed: u64, events: usize) -> Option<Synthetic>;
     /// The fields its rules read, when it has rules.
@@ -204,6 +254,9 @@ pub struct Synthetic {
     pub events: Vec<Value>,
     /// Each labelled entity (as the events name it) with its label.
     pub labels: Vec<(String, Label)>,
+    /// The group of an entity that is in one (a campaign, a named group of legitimate
+    /// entities), by entity.
+    pub groups: std::collections::BTreeMap<String, String>,
 }
 
 /// The generic pipeline over one kind.
@@ -608,6 +661,22 @@ impl<K: JsonKind> Served for Pipeline<K> {
 
     fn mildest(&self) -> &'static str {
         <K::Kind as Kind>::Action::mildest().as_str()
+    }
+
+    fn actions(&self) -> Vec<&'static str> {
+        <K::Kind as Kind>::Action::ALL.iter().map(|a| a.as_str()).collect()
+    }
+
+    fn later(&self) -> Vec<Later> {
+        self.kind.later()
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.kind.memory_bytes()
+    }
+
+    fn report_names(&self) -> ReportNames {
+        self.kind.report_names()
     }
 
     fn synth(&self, seed: u64, events: usize) -> Option<Synthetic> {

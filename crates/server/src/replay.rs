@@ -101,122 +101,226 @@ fn decide_line(
     kind.decide(&event, 0, ANY_SKEW, Context { at: 0, geo, seed: 0 }).map_err(|e| (id, e))
 }
 
-/// What [`eval`] measured.
+/// What [`eval`] reports of one way of scoring entities: how well the probabilities rank the
+/// abusive above the legitimate.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct Report {
-    /// The kind.
-    pub kind: String,
-    /// Events decided.
-    pub events: u64,
-    /// Events refused (not events of this kind, or a field wrong), not counted elsewhere.
-    pub refused: u64,
-    /// Distinct entities among the events decided.
-    pub entities: u64,
-    /// Of which labelled abusive.
-    pub abusive: u64,
-    /// Of which labelled legitimate.
-    pub legitimate: u64,
-    /// Labels the model was taught (each entity's, once, when it became known).
-    pub taught: u64,
-    /// Events of labelled entities decided before their label was known: what is measured.
-    pub scored: u64,
-    /// The area under the ROC curve of those events' scores against their entities' labels
-    /// (`null` without both labels).
-    pub auc: Option<f64>,
-    /// Of those events, the share of the abusive ones not let through (any action but the
-    /// mildest).
-    pub abusive_stopped: Option<f64>,
-    /// Of those events, the share of the legitimate ones not let through.
-    pub legitimate_stopped: Option<f64>,
-    /// Of those events, how many of each label got each action.
-    pub actions: BTreeMap<String, BTreeMap<String, u64>>,
-    /// The label delay, seconds.
-    pub label_delay_secs: u64,
+pub struct Ranking {
+    /// Area under the ROC curve (`None` without both labels).
+    pub roc_auc: Option<f64>,
+    /// (1 − AUC) in percent.
+    pub one_minus_auc_pct: Option<f64>,
+    /// The share of abusive entities caught at a threshold letting through all but that share
+    /// of the legitimate, at false-positive rates 0.001 and 0.01.
+    pub recall_at_fpr: BTreeMap<String, f64>,
+}
+
+impl Ranking {
+    fn of(scored: &[(f64, bool)]) -> Ranking {
+        let auc = warden_corpus::metrics::roc_auc(scored);
+        let curve = warden_corpus::metrics::roc_curve(scored);
+        Ranking {
+            roc_auc: auc,
+            one_minus_auc_pct: auc.map(|a| (1.0 - a) * 100.0),
+            recall_at_fpr: ["0.001", "0.01"]
+                .into_iter()
+                .map(|f| {
+                    (
+                        f.to_owned(),
+                        warden_corpus::metrics::recall_at_fpr(&curve, f.parse().expect("a number")),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A group of entities in the labels (a campaign, a named group of legitimate entities).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Group {
+    /// Entities in it that had an event.
+    pub accounts: u64,
+    /// Their label (the first member's).
+    pub label: String,
+    /// The share not let through (an action other than the mildest) within the hour after
+    /// their first event.
+    pub caught: f64,
+    /// The median over caught members of seconds from the first event to the first action
+    /// that did not let it through.
+    pub median_detection_s: Option<f64>,
+}
+
+/// The hour after an entity's first event within which [`eval`]'s `within_1h` looks.
+pub const HOUR: u64 = 3_600;
+
+/// One labelled entity in [`eval`].
+struct Tracked {
+    first: u64,
+    label: Label,
+    at_first: f64,
+    best: f64,
+    /// The first time within the hour an action other than the mildest was taken, and the
+    /// most severe action by then (index in the kind's actions).
+    stopped: Option<u64>,
+    first_action: usize,
+    worst: usize,
+    features: Option<FeatureVec>,
 }
 
 /// Replays `events` (any order: they are taken in time order, ties in input order) through
 /// `kind`'s own code on the events' clock. The label of an entity in `labels` (by its name in
-/// lower case) becomes known `delay` seconds after the entity's first event; from then on the
-/// model is taught it with the features of the entity's latest event before it, once, as the
-/// server's feedback teaches. `geo` is what the kind looks addresses up in. Each event of a labelled entity decided before its label was
-/// known is scored against that label.
+/// lower case) becomes known `delay` seconds after the entity's first event, and then teaches
+/// the model the features of that first event, as the server's feedback teaches. `geo` is what
+/// the kind looks addresses up in; `groups` names the group of an entity in one.
+///
+/// Each labelled entity is scored twice: by its probability at its first event, and by the
+/// highest probability it had within [`HOUR`] of it (its later events and the kind's later
+/// verdicts, [`Served::later`], included). The report is a JSON object, its entities and
+/// first-event keys named as the kind names them ([`Served::report_names`]).
 pub fn eval(
     kind: &dyn Served,
     events: &[Value],
     labels: &HashMap<String, Label>,
+    groups: &HashMap<String, String>,
     delay: u64,
     geo: &warden_geo::Geo,
-) -> Report {
-    let mut report = Report { kind: kind.name().to_owned(), label_delay_secs: delay, ..Report::default() };
-    // Time order by each event's own time; an event without one is refused where it stands.
+) -> Value {
+    let mut refused = 0u64;
     let mut order: Vec<(u64, usize)> = Vec::with_capacity(events.len());
     for (i, e) in events.iter().enumerate() {
         match common(e) {
             Ok(c) => order.push((c.claimed(), i)),
-            Err(_) => report.refused += 1,
+            Err(_) => refused += 1,
         }
     }
     order.sort();
-    // Labels due, soonest first: (due time, entity), as a min-heap.
+    let actions = kind.actions();
+    let severity = |a: &str| actions.iter().position(|x| *x == a).unwrap_or(0);
     let mut due: BinaryHeap<std::cmp::Reverse<(u64, String)>> = BinaryHeap::new();
-    let mut first_seen: HashMap<String, u64> = HashMap::new();
-    let mut kept: HashMap<String, FeatureVec> = HashMap::new();
-    let mut known: HashSet<String> = HashSet::new();
-    let mut scored: Vec<(f64, bool)> = Vec::new();
-    let mildest = kind.mildest();
-    let mut stopped = [0u64; 2];
-    let mut count = [0u64; 2];
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut tracked: HashMap<String, Tracked> = HashMap::new();
+    let (mut decided, mut taught) = (0u64, 0u64);
+    let mut busy = std::time::Duration::ZERO;
+    let note = |tracked: &mut HashMap<String, Tracked>, entity: &str, at: u64, p: f64, action: &str| {
+        if let Some(t) = tracked.get_mut(entity)
+            && at.saturating_sub(t.first) <= HOUR
+        {
+            t.best = t.best.max(p);
+            let sev = severity(action);
+            t.worst = t.worst.max(sev);
+            if sev > 0 && t.stopped.is_none() {
+                t.stopped = Some(at);
+            }
+        }
+    };
     for (at, i) in order {
         while let Some(std::cmp::Reverse((when, _))) = due.peek()
             && *when <= at
         {
             let std::cmp::Reverse((_, entity)) = due.pop().expect("peeked");
-            let label = labels[&entity];
-            known.insert(entity.clone());
-            if let Some(x) = kept.remove(&entity) {
-                kind.teach(&x, label);
-                report.taught += 1;
+            if let Some(t) = tracked.get_mut(&entity)
+                && let Some(x) = t.features.take()
+            {
+                kind.teach(&x, t.label);
+                taught += 1;
             }
         }
-        let Ok(d) = kind.decide(&events[i], 0, ANY_SKEW, Context { at: 0, geo, seed: 0 }) else {
-            report.refused += 1;
+        let started = std::time::Instant::now();
+        let d = kind.decide(&events[i], 0, ANY_SKEW, Context { at: 0, geo, seed: 0 });
+        let later = kind.later();
+        busy += started.elapsed();
+        let Ok(d) = d else {
+            refused += 1;
             continue;
         };
-        report.events += 1;
-        if !first_seen.contains_key(&d.entity) {
-            first_seen.insert(d.entity.clone(), d.time.at);
-            match labels.get(&d.entity) {
-                Some(Label::Abusive) => report.abusive += 1,
-                Some(Label::Legitimate) => report.legitimate += 1,
-                None => {}
-            }
-            if labels.contains_key(&d.entity) {
-                due.push(std::cmp::Reverse((d.time.at.saturating_add(delay), d.entity.clone())));
-            }
-        }
-        if let Some(&label) = labels.get(&d.entity)
-            && !known.contains(&d.entity)
+        decided += 1;
+        if seen.insert(d.entity.clone())
+            && let Some(&label) = labels.get(&d.entity)
         {
-            let abusive = label.is_abusive();
-            scored.push((d.score, abusive));
-            count[usize::from(abusive)] += 1;
-            stopped[usize::from(abusive)] += u64::from(d.action != mildest);
-            *report
-                .actions
-                .entry(kind.label_word(label).to_owned())
-                .or_default()
-                .entry(d.action.to_owned())
-                .or_default() += 1;
-            kept.insert(d.entity, d.features);
+            due.push(std::cmp::Reverse((d.time.at.saturating_add(delay), d.entity.clone())));
+            let sev = severity(d.action);
+            tracked.insert(
+                d.entity.clone(),
+                Tracked {
+                    first: d.time.at,
+                    label,
+                    at_first: d.probability,
+                    best: d.probability,
+                    stopped: (sev > 0).then_some(d.time.at),
+                    first_action: sev,
+                    worst: sev,
+                    features: Some(d.features),
+                },
+            );
+        } else {
+            note(&mut tracked, &d.entity, d.time.at, d.probability, d.action);
+        }
+        for l in later {
+            note(&mut tracked, &l.entity, l.at, l.probability, l.action);
         }
     }
-    report.entities = first_seen.len() as u64;
-    report.scored = scored.len() as u64;
-    report.auc = warden_corpus::metrics::roc_auc(&scored);
-    let share = |k: usize| (count[k] > 0).then(|| stopped[k] as f64 / count[k] as f64);
-    report.abusive_stopped = share(1);
-    report.legitimate_stopped = share(0);
-    report
+    let names = kind.report_names();
+    let word = |l: Label| kind.label_word(l);
+    let mut at_first = Vec::with_capacity(tracked.len());
+    let mut within = Vec::with_capacity(tracked.len());
+    let mut counts = [0u64; 2];
+    let mut by_action: BTreeMap<&str, BTreeMap<&str, BTreeMap<&str, u64>>> = BTreeMap::new();
+    let mut by_group: BTreeMap<&str, (u64, Label, Vec<Option<u64>>)> = BTreeMap::new();
+    for (entity, t) in &tracked {
+        let abusive = t.label.is_abusive();
+        counts[usize::from(abusive)] += 1;
+        at_first.push((t.at_first, abusive));
+        within.push((t.best, abusive));
+        for (when, a) in [(names.at_first, t.first_action), ("within_1h", t.worst)] {
+            *by_action
+                .entry(actions[a])
+                .or_default()
+                .entry(when)
+                .or_default()
+                .entry(word(t.label))
+                .or_default() += 1;
+        }
+        if let Some(g) = groups.get(entity) {
+            let e = by_group.entry(g.as_str()).or_insert((0, t.label, Vec::new()));
+            e.0 += 1;
+            e.2.push(t.stopped.map(|s| s - t.first));
+        }
+    }
+    let groups: BTreeMap<&str, Group> = by_group
+        .into_iter()
+        .map(|(g, (n, label, stops))| {
+            let mut caught: Vec<f64> = stops.iter().flatten().map(|&s| s as f64).collect();
+            caught.sort_by(f64::total_cmp);
+            let median = (!caught.is_empty()).then(|| {
+                let m = caught.len() / 2;
+                if caught.len() % 2 == 1 { caught[m] } else { (caught[m - 1] + caught[m]) / 2.0 }
+            });
+            let group = Group {
+                accounts: n,
+                label: word(label).to_owned(),
+                caught: caught.len() as f64 / n as f64,
+                median_detection_s: median,
+            };
+            (g, group)
+        })
+        .collect();
+    let mut report = serde_json::Map::new();
+    report.insert("kind".into(), kind.name().into());
+    report.insert("events".into(), decided.into());
+    report.insert("refused".into(), refused.into());
+    report.insert(names.entities.into(), (seen.len() as u64).into());
+    report.insert(word(Label::Abusive).into(), counts[1].into());
+    report.insert(word(Label::Legitimate).into(), counts[0].into());
+    report.insert("taught".into(), taught.into());
+    report.insert("label_delay_secs".into(), delay.into());
+    report.insert(names.at_first.into(), json!(Ranking::of(&at_first)));
+    report.insert("within_1h".into(), json!(Ranking::of(&within)));
+    report.insert("actions".into(), json!(by_action));
+    report.insert("groups".into(), json!(groups));
+    let secs = busy.as_secs_f64();
+    report.insert("events_per_sec".into(), json!(if secs > 0.0 { decided as f64 / secs } else { 0.0 }));
+    let per = if decided > 0 { kind.memory_bytes() as f64 / decided as f64 } else { 0.0 };
+    report.insert(format!("bytes_per_{}_stored", kind.name()), json!(per));
+    Value::Object(report)
 }
 
 #[cfg(test)]
@@ -271,26 +375,54 @@ mod tests {
     }
 
     #[test]
-    fn eval_teaches_labels_after_their_delay_and_scores_each_event_before_its_label() {
+    fn eval_teaches_labels_after_their_delay_and_scores_each_entity_at_its_first_event() {
         let s = Probe.synth(7, 2_000).unwrap();
         let (events, labels) = (&s.events, labels(&s));
         let geo = warden_geo::Geo::none();
         let day = 86_400;
-        let r = eval(&Pipeline::new(Probe), events, &labels, 600, &geo);
-        assert_eq!((r.events, r.refused), (2_000, 0));
-        assert_eq!(r.abusive + r.legitimate, r.entities, "every account is labelled");
-        assert!(r.taught > r.entities * 9 / 10, "all but the last few minutes' labels: {r:?}");
-        assert!(r.auc.unwrap() > 0.9, "learned from the labels as they came: {r:?}");
-        assert!(r.abusive_stopped.unwrap() > 0.5 && r.legitimate_stopped.unwrap() < 0.05, "{r:?}");
-        let scored: u64 = r.actions.values().flat_map(|a| a.values()).sum();
-        assert_eq!(scored, r.scored);
-        // Labels that never come in time teach nothing: every score is the starter's.
-        let never = eval(&Pipeline::new(Probe), events, &labels, 365 * day, &geo);
-        assert_eq!((never.taught, never.scored), (0, 2_000), "every event is before its label");
-        assert_eq!(never.auc, Some(0.5));
-        // Time order, not input order.
+        let none = HashMap::new();
+        let r = eval(&Pipeline::new(Probe), events, &labels, &none, 600, &geo);
+        assert_eq!((r["events"].as_u64(), r["refused"].as_u64()), (Some(2_000), Some(0)));
+        let entities = r["entities"].as_u64().unwrap();
+        assert_eq!(r["abusive"].as_u64().unwrap() + r["legitimate"].as_u64().unwrap(), entities);
+        let taught = r["taught"].as_u64().unwrap();
+        assert!(taught > entities * 9 / 10, "all but the last few minutes' labels: {r}");
+        let auc = r["at_first_event"]["roc_auc"].as_f64().unwrap();
+        assert!(auc > 0.9, "learned from the labels as they came: {r}");
+        let within = r["within_1h"]["roc_auc"].as_f64().unwrap();
+        assert!(within >= auc - 0.02, "later events only add evidence: {r}");
+        let at_first: u64 = r["actions"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(|a| a["at_first_event"].as_object())
+            .flat_map(|a| a.values())
+            .filter_map(Value::as_u64)
+            .sum();
+        assert_eq!(at_first, entities, "each entity's first action counted once: {r}");
+        let never = eval(&Pipeline::new(Probe), events, &labels, &none, 365 * day, &geo);
+        assert_eq!(never["taught"], 0);
+        assert_eq!(never["at_first_event"]["roc_auc"], 0.5, "an untaught model ranks nothing");
+        // Groups: the abusive entities as one, caught as the actions say.
+        let groups: HashMap<String, String> = labels
+            .iter()
+            .filter(|(_, l)| l.is_abusive())
+            .map(|(e, _)| (e.clone(), "bad".to_owned()))
+            .collect();
+        let g = eval(&Pipeline::new(Probe), events, &labels, &groups, 600, &geo);
+        let bad = &g["groups"]["bad"];
+        assert_eq!(bad["accounts"], g["abusive"]);
+        assert_eq!(bad["label"], "abusive");
+        let caught = bad["caught"].as_f64().unwrap();
+        let blocked = g["actions"]["block"]["within_1h"]["abusive"].as_u64().unwrap_or(0) as f64;
+        assert!((caught - blocked / g["abusive"].as_f64().unwrap()).abs() < 1e-9, "{g}");
         let mut reversed = events.clone();
         reversed.reverse();
-        assert_eq!(eval(&Pipeline::new(Probe), &reversed, &labels, 600, &geo), r);
+        let mut again = eval(&Pipeline::new(Probe), &reversed, &labels, &none, 600, &geo);
+        let mut first = r.clone();
+        for report in [&mut again, &mut first] {
+            report.as_object_mut().unwrap().remove("events_per_sec");
+        }
+        assert_eq!(again, first, "taken in time order whatever the input order");
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use warden_core::{Reason, Thresholds};
 use warden_learn::{FtrlParams, LearnerSpec, Model, RehearsalParams};
 use warden_rules::{Catalogue, FieldDef, Record, Type};
-use warden_server::kinds::{BadField, Context, JsonKind, Read};
+use warden_server::kinds::{BadField, Context, JsonKind, Read, ReportNames};
 
 use crate::domain::DomainClass;
 use crate::event::{Captcha, Signup, parse};
@@ -240,6 +240,14 @@ impl JsonKind for Signups {
 
     fn catalogue(&self) -> Option<&'static Catalogue> {
         Some(&CATALOGUE)
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.memory_size().0
+    }
+
+    fn report_names(&self) -> ReportNames {
+        ReportNames { entities: "accounts", at_first: "at_signup" }
     }
 }
 

@@ -126,8 +126,9 @@ fn eval(
             Err(e) => bail!("{}:{}: not JSON: {e}", events.display(), n + 1),
         }
     }
-    let labels = read_labels(kind, labels)?;
-    let report = warden_server::replay::eval(kind, &parsed, &labels, delay, &geo);
+    let (labels, groups) = read_labels(kind, labels)?;
+    let mut report = warden_server::replay::eval(kind, &parsed, &labels, &groups, delay, &geo);
+    report["peak_rss_mb"] = serde_json::json!(peak_rss_mb());
     let out = serde_json::to_string_pretty(&report)?;
     println!("{out}");
     if let Some(path) = json {
@@ -136,10 +137,22 @@ fn eval(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The process's peak resident memory, MiB (Linux's `VmHWM`; `None` where it is not told).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 =
+        status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.split_whitespace().next()?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Entities' labels, and the groups of those in one.
+type Labels = (HashMap<String, Label>, HashMap<String, String>);
+
 /// A labels file: a header, then `entity<TAB>label[<TAB>group]` lines; entities in lower case.
-fn read_labels(kind: &dyn Served, path: &Path) -> Result<HashMap<String, Label>> {
+fn read_labels(kind: &dyn Served, path: &Path) -> Result<Labels> {
     let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
     let mut labels = HashMap::new();
+    let mut groups = HashMap::new();
     for (n, line) in text.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {
         let mut fields = line.split('\t');
         let (Some(entity), Some(word)) = (fields.next(), fields.next()) else {
@@ -155,9 +168,13 @@ fn read_labels(kind: &dyn Served, path: &Path) -> Result<HashMap<String, Label>>
                 kind.label_word(Label::Legitimate)
             );
         };
-        labels.insert(entity.trim().to_lowercase(), label);
+        let entity = entity.trim().to_lowercase();
+        if let Some(group) = fields.next().map(str::trim).filter(|g| !g.is_empty()) {
+            groups.insert(entity.clone(), group.to_owned());
+        }
+        labels.insert(entity, label);
     }
-    Ok(labels)
+    Ok((labels, groups))
 }
 
 fn synth(kind: &dyn Served, out: &Path, events: usize, seed: u64) -> Result<ExitCode> {
@@ -171,9 +188,14 @@ fn synth(kind: &dyn Served, out: &Path, events: usize, seed: u64) -> Result<Exit
         lines.push('\n');
     }
     std::fs::write(out.join("events.jsonl"), lines)?;
-    let mut tsv = String::from("entity\tlabel\n");
+    let mut tsv =
+        String::from(if s.groups.is_empty() { "entity\tlabel\n" } else { "entity\tlabel\tgroup\n" });
     for (entity, label) in &s.labels {
-        tsv.push_str(&format!("{entity}\t{}\n", kind.label_word(*label)));
+        let word = kind.label_word(*label);
+        match s.groups.get(entity) {
+            Some(group) => tsv.push_str(&format!("{entity}\t{word}\t{group}\n")),
+            None => tsv.push_str(&format!("{entity}\t{word}\n")),
+        }
     }
     std::fs::write(out.join("labels.tsv"), tsv)?;
     eprintln!("wrote {} events and {} labels to {}", s.events.len(), s.labels.len(), out.display());
@@ -262,8 +284,9 @@ mod tests {
         let report: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
         assert_eq!((report["kind"].as_str(), report["events"].as_u64()), (Some("probe"), Some(2000)));
-        assert!(report["auc"].as_f64().unwrap() > 0.9, "{report}");
+        assert!(report["at_first_event"]["roc_auc"].as_f64().unwrap() > 0.9, "{report}");
         assert_eq!(report["label_delay_secs"], 600);
+        assert!(report["peak_rss_mb"].as_f64().unwrap() > 1.0, "{report}");
         // A label in another kind's words is an error naming the line.
         let bad = dir.path().join("bad.tsv");
         std::fs::write(&bad, "entity\tlabel\na-1\tspam\n").unwrap();
@@ -271,6 +294,23 @@ mod tests {
         let err =
             run(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>(), &kinds).unwrap_err().to_string();
         assert!(err.contains(":2:") && err.contains("abusive or legitimate"), "{err}");
+    }
+
+    #[test]
+    fn labels_files_name_groups_in_a_third_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("labels.tsv");
+        std::fs::write(
+            &path,
+            "account\tlabel\tgroup\nA-1\tabusive\tburst-1\na-2\tlegitimate\n\na-3\tlegitimate\t \n",
+        )
+        .unwrap();
+        let kinds = probe();
+        let (labels, groups) = read_labels(&*kinds[0], &path).unwrap();
+        assert_eq!(labels.len(), 3);
+        assert_eq!(labels["a-1"], Label::Abusive, "entities in lower case");
+        assert_eq!(groups.len(), 1, "{groups:?}");
+        assert_eq!(groups["a-1"], "burst-1");
     }
 
     #[test]
