@@ -72,18 +72,31 @@ pub fn catalogue() -> &'static Catalogue {
 }
 
 /// The sign-up kind on the generic routes.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Signups {
     /// The service's own mail domains (class `own`).
     pub own: Vec<String>,
     /// What it remembers of recent sign-ups (made afresh under a new seed).
     memory: Mutex<Option<Memory>>,
+    /// How long the memory keeps an attribute not seen again, seconds.
+    horizon: u64,
+}
+
+impl Default for Signups {
+    fn default() -> Self {
+        Signups::new(Vec::new())
+    }
 }
 
 impl Signups {
     /// The kind, with `own` the service's own mail domains.
     pub fn new(own: Vec<String>) -> Signups {
-        Signups { own, memory: Mutex::new(None) }
+        Signups::with_memory(own, HORIZON)
+    }
+
+    /// The kind, its memory keeping an attribute not seen again for `horizon` seconds.
+    pub fn with_memory(own: Vec<String>, horizon: u64) -> Signups {
+        Signups { own, memory: Mutex::new(None), horizon }
     }
 
     /// Roughly how many bytes its memory of recent sign-ups holds, and how many attribute
@@ -162,7 +175,7 @@ impl JsonKind for Signups {
             let mut memory = self.memory.lock().expect("not poisoned");
             let m = match &mut *memory {
                 Some(m) if m.seed() == cx.seed => m,
-                other => other.insert(Memory::new(cx.seed, HORIZON)),
+                other => other.insert(Memory::new(cx.seed, self.horizon)),
             };
             crate::features::recent(m, &s, &d, cx.at, &mut sink)
         };

@@ -13,6 +13,7 @@ pub mod event;
 pub mod features;
 pub mod kind;
 pub mod memory;
+pub mod settings;
 pub mod shape;
 pub mod zones;
 

@@ -144,7 +144,7 @@ fn main() -> ExitCode {
         Command::Review(r) => cmd::desk::review(r),
         Command::Labels(l) => cmd::desk::labels(l),
         Command::Audit(a) => cmd::desk::audit(a),
-        Command::Kind(args) => cmd::kind::run(&args, &kinds::all()),
+        Command::Kind(args) => cmd::kind::run(&args, &kinds::all),
         Command::Synth { out, count, seed } => (|| {
             std::fs::create_dir_all(&out)?;
             warden_corpus::synth::write_corpus(&out, count, seed)?;

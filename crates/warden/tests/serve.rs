@@ -563,3 +563,112 @@ fn analysts_work_the_queue_from_the_command_line() {
         "the same log, read from the data directory"
     );
 }
+
+#[test]
+fn sign_ups_are_decided_learned_from_and_their_identifiers_are_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[], &[]);
+    let auth = server.bearer();
+    let at = |minute: u32| format!("2026-03-02T10:{minute:02}:00Z");
+    let event = |i: u32, email: &str| {
+        serde_json::json!({"kind": "signup", "id": format!("s-{i}"), "time": at(i), "account": format!("Acct-{i}"),
+            "email": email, "display_name": "Giuseppina Marchetti", "recovery_email": "g.marchetti.old@example.org",
+            "ip": format!("198.51.100.{}", 10 + i), "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
+            "accept_language": "it-IT,it;q=0.9", "country": "IT", "asn": 64_600, "device_id": "dev-7f31c9aa",
+            "captcha": "passed"})
+        .to_string()
+    };
+    let check = |body: &str| {
+        json(
+            request(&server.scan, "POST", "/v1/signup/check", &[("Authorization", &auth)], body.as_bytes())
+                .unwrap(),
+        )
+    };
+    let first = check(&event(1, "giuseppina.marchetti1987@example.net"));
+    assert_eq!(first["kind"], "signup");
+    assert_eq!((first["id"].as_str(), first["entity"].as_str()), (Some("s-1"), Some("Acct-1")));
+    assert!(first["action"].is_string() && first["probability"].is_number(), "{first}");
+    assert!(first["model_version"].is_string(), "{first}");
+    assert_eq!(first["repeated"], false);
+    let again = check(&event(1, "giuseppina.marchetti1987@example.net"));
+    assert_eq!((again["repeated"].as_bool(), &again["action"]), (Some(true), &first["action"]));
+    // A malformed event names its field.
+    let (status, body) = request(
+        &server.scan,
+        "POST",
+        "/v1/signup/check",
+        &[("Authorization", &auth)],
+        br#"{"kind": "signup", "id": "s-x", "time": "2026-03-02T10:00:00Z", "account": "a", "ip": "300.1.1.1"}"#,
+    )
+    .unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("`ip`"), "{body}");
+    // The later verdict, by the kind's word for its entity: durable before it is acknowledged.
+    let fb = |account: &str| {
+        let body = format!(r#"{{"account": "{account}", "label": "abusive", "reason": "sent spam"}}"#);
+        json(
+            request(
+                &server.scan,
+                "POST",
+                "/v1/signup/feedback",
+                &[("Authorization", &auth)],
+                body.as_bytes(),
+            )
+            .unwrap(),
+        )
+    };
+    assert_eq!(fb("Acct-1")["outcome"], "learned");
+    server.kill_9();
+
+    let server = Server::start(dir.path(), &[], &[]);
+    let auth = server.bearer();
+    let labels = json(
+        request(
+            &server.controller,
+            "GET",
+            "/v1/labels?kind=account&entity=acct-1",
+            &[("Authorization", &auth)],
+            b"",
+        )
+        .unwrap(),
+    );
+    assert!(labels.to_string().contains("abusive"), "the verdict survived kill -9: {labels}");
+    let body = event(2, "giuseppina.marchetti1990@example.net");
+    let second = json(
+        request(&server.scan, "POST", "/v1/signup/check", &[("Authorization", &auth)], body.as_bytes())
+            .unwrap(),
+    );
+    assert_eq!(second["id"], "s-2", "{second}");
+    server.stop();
+    // No address, name, recovery address, device id or full IP anywhere in the data directory.
+    let mut kept = Vec::new();
+    for entry in walk(dir.path()) {
+        kept.extend(std::fs::read(entry).unwrap());
+    }
+    for secret in [
+        "giuseppina.marchetti1987",
+        "Giuseppina",
+        "marchetti",
+        "g.marchetti.old",
+        "dev-7f31c9aa",
+        "198.51.100.11",
+        "198.51.100.12",
+    ] {
+        let found = kept.windows(secret.len()).any(|w| w.eq_ignore_ascii_case(secret.as_bytes()));
+        assert!(!found, "{secret:?} is in the data directory");
+    }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

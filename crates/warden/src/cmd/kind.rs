@@ -59,9 +59,14 @@ enum KindCommand {
     },
 }
 
-/// Runs `args` (the kind's name, then its command) against the kinds of this binary.
-pub fn run(args: &[String], kinds: &[Arc<dyn Served>]) -> Result<ExitCode> {
+/// Makes the kinds of this binary as settings make them.
+pub type MakeKinds = dyn Fn(&warden_server::Settings) -> Result<Vec<Arc<dyn Served>>>;
+
+/// Runs `args` (the kind's name, then its command) against the kinds `make` makes (with the
+/// command's `--config`, else defaults).
+pub fn run(args: &[String], make: &MakeKinds) -> Result<ExitCode> {
     let Some((name, rest)) = args.split_first() else { bail!("no command") };
+    let kinds = make(&warden_server::Settings::default())?;
     let Some(kind) = kinds.iter().find(|k| k.name() == name) else {
         let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
         bail!(
@@ -78,23 +83,28 @@ pub fn run(args: &[String], kinds: &[Arc<dyn Served>]) -> Result<ExitCode> {
             return Ok(ExitCode::from(if e.use_stderr() { 2 } else { 0 }));
         }
     };
+    // The kind as the command's configuration makes it, with its GeoIP databases.
+    let configured = |config: Option<&Path>| -> Result<(Arc<dyn Served>, warden_geo::Geo)> {
+        let settings = warden_server::Settings::load(config, std::env::vars())?;
+        crate::kinds::check_settings(&settings)?;
+        let kind = make(&settings)?.into_iter().find(|k| k.name() == kind.name()).context("the kind")?;
+        Ok((kind, warden_server::open_geo(&settings.geoip)?))
+    };
     match command {
-        KindCommand::Check { file, config } => check(&**kind, &file, config.as_deref()),
+        KindCommand::Check { file, config } => {
+            let (kind, geo) = configured(config.as_deref())?;
+            check(&*kind, &file, &geo)
+        }
         KindCommand::Eval { events, labels, label_delay, json, config } => {
             let delay = duration(&label_delay)?;
-            eval(&**kind, &events, &labels, delay, json.as_deref(), config.as_deref())
+            let (kind, geo) = configured(config.as_deref())?;
+            eval(&*kind, &events, &labels, delay, json.as_deref(), &geo)
         }
         KindCommand::Synth { out, events, seed } => synth(&**kind, &out, events, seed),
     }
 }
 
-fn geo(config: Option<&Path>) -> Result<warden_geo::Geo> {
-    let settings = warden_server::Settings::load(config, std::env::vars())?;
-    Ok(warden_server::open_geo(&settings.geoip)?)
-}
-
-fn check(kind: &dyn Served, file: &Path, config: Option<&Path>) -> Result<ExitCode> {
-    let geo = geo(config)?;
+fn check(kind: &dyn Served, file: &Path, geo: &warden_geo::Geo) -> Result<ExitCode> {
     let input: Box<dyn BufRead> = if file == Path::new("-") {
         Box::new(std::io::stdin().lock())
     } else {
@@ -103,7 +113,7 @@ fn check(kind: &dyn Served, file: &Path, config: Option<&Path>) -> Result<ExitCo
         ))
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let counts = warden_server::replay::check_lines(kind, input, &mut out, &geo, 1 << 20)?;
+    let counts = warden_server::replay::check_lines(kind, input, &mut out, geo, 1 << 20)?;
     out.flush()?;
     eprintln!("{} decided, {} refused", counts.decided, counts.refused);
     Ok(if counts.refused == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
@@ -115,9 +125,8 @@ fn eval(
     labels: &Path,
     delay: u64,
     json: Option<&Path>,
-    config: Option<&Path>,
+    geo: &warden_geo::Geo,
 ) -> Result<ExitCode> {
-    let geo = geo(config)?;
     let text = std::fs::read_to_string(events).with_context(|| format!("{}", events.display()))?;
     let mut parsed = Vec::new();
     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
@@ -127,7 +136,7 @@ fn eval(
         }
     }
     let (labels, groups) = read_labels(kind, labels)?;
-    let mut report = warden_server::replay::eval(kind, &parsed, &labels, &groups, delay, &geo);
+    let mut report = warden_server::replay::eval(kind, &parsed, &labels, &groups, delay, geo);
     report["peak_rss_mb"] = serde_json::json!(peak_rss_mb());
     let out = serde_json::to_string_pretty(&report)?;
     println!("{out}");
@@ -233,11 +242,11 @@ mod tests {
         assert!(duration("99999999999999999999d").is_err());
     }
 
-    fn probe() -> Vec<Arc<dyn Served>> {
-        vec![Arc::new(warden_server::kinds::Pipeline::new(warden_server::kinds::probe::Probe))]
+    fn probe(_: &warden_server::Settings) -> Result<Vec<Arc<dyn Served>>> {
+        Ok(vec![Arc::new(warden_server::kinds::Pipeline::new(warden_server::kinds::probe::Probe))])
     }
 
-    fn run_with(kinds: &[Arc<dyn Served>], args: &[&str]) -> ExitCode {
+    fn run_with(kinds: &MakeKinds, args: &[&str]) -> ExitCode {
         run(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>(), kinds).unwrap()
     }
 
@@ -245,7 +254,7 @@ mod tests {
     fn a_kinds_commands_make_check_and_evaluate_its_events() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("synth");
-        let kinds = probe();
+        let kinds = probe;
         let out_s = out.to_str().unwrap();
         assert_eq!(
             run_with(&kinds, &["probe", "synth", "--out", out_s, "--events", "2000", "--seed", "3"]),
@@ -305,7 +314,7 @@ mod tests {
             "account\tlabel\tgroup\nA-1\tabusive\tburst-1\na-2\tlegitimate\n\na-3\tlegitimate\t \n",
         )
         .unwrap();
-        let kinds = probe();
+        let kinds = probe(&warden_server::Settings::default()).unwrap();
         let (labels, groups) = read_labels(&*kinds[0], &path).unwrap();
         assert_eq!(labels.len(), 3);
         assert_eq!(labels["a-1"], Label::Abusive, "entities in lower case");
@@ -315,7 +324,8 @@ mod tests {
 
     #[test]
     fn an_unknown_kind_is_named_with_the_kinds_there_are() {
-        let e = run(&["nosuch".into(), "check".into(), "-".into()], &[]).unwrap_err().to_string();
+        let e =
+            run(&["nosuch".into(), "check".into(), "-".into()], &|_| Ok(Vec::new())).unwrap_err().to_string();
         assert!(e.contains("\"nosuch\"") && e.contains("kinds: mail"), "{e}");
     }
 }

@@ -151,7 +151,7 @@ pub fn run(args: Args) -> Result<()> {
     for note in &report.notes {
         tracing::warn!(data_dir = %data_dir.display(), "{note}");
     }
-    for kind in crate::kinds::all() {
+    for kind in crate::kinds::all(&state.settings())? {
         let name = kind.name();
         let taught = state
             .register_kind(kind)
