@@ -203,6 +203,10 @@ pub trait Served: Send + Sync {
     fn mildest(&self) -> &'static str;
     /// The kind's actions, mildest first.
     fn actions(&self) -> Vec<&'static str>;
+    /// A copy of the model in force (what `warden <kind> train` saves).
+    fn model(&self) -> Model;
+    /// Puts `model` in force (offline: `warden <kind> train --fresh`).
+    fn set_model(&self, model: Model);
     /// [`JsonKind::later`].
     fn later(&self) -> Vec<Later>;
     /// [`JsonKind::memory_bytes`].
@@ -665,6 +669,14 @@ impl<K: JsonKind> Served for Pipeline<K> {
 
     fn actions(&self) -> Vec<&'static str> {
         <K::Kind as Kind>::Action::ALL.iter().map(|a| a.as_str()).collect()
+    }
+
+    fn model(&self) -> Model {
+        self.model.read().expect("not poisoned").clone()
+    }
+
+    fn set_model(&self, model: Model) {
+        *self.model.write().expect("not poisoned") = model;
     }
 
     fn later(&self) -> Vec<Later> {

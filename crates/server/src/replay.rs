@@ -101,6 +101,35 @@ fn decide_line(
     kind.decide(&event, 0, ANY_SKEW, Context { at: 0, geo, seed: 0 }).map_err(|e| (id, e))
 }
 
+/// Trains `kind`'s model on `events` (taken in time order, as [`eval`] takes them): each
+/// labelled entity's first event teaches the model its label at once, so that the model
+/// learns what the kind measured of it at that moment (its memory of the events before
+/// included). Returns how many events were decided and how many taught.
+pub fn train(
+    kind: &dyn Served,
+    events: &[Value],
+    labels: &HashMap<String, Label>,
+    geo: &warden_geo::Geo,
+) -> (u64, u64) {
+    let mut order: Vec<(u64, usize)> =
+        events.iter().enumerate().filter_map(|(i, e)| common(e).ok().map(|c| (c.claimed(), i))).collect();
+    order.sort();
+    let mut seen = HashSet::new();
+    let (mut decided, mut taught) = (0, 0);
+    for (_, i) in order {
+        let Ok(d) = kind.decide(&events[i], 0, ANY_SKEW, Context { at: 0, geo, seed: 0 }) else { continue };
+        kind.later();
+        decided += 1;
+        if seen.insert(d.entity.clone())
+            && let Some(&label) = labels.get(&d.entity)
+        {
+            kind.teach(&d.features, label);
+            taught += 1;
+        }
+    }
+    (decided, taught)
+}
+
 /// What [`eval`] reports of one way of scoring entities: how well the probabilities rank the
 /// abusive above the legitimate.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]

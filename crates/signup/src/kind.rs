@@ -80,6 +80,8 @@ pub struct Signups {
     memory: Mutex<Option<Memory>>,
     /// How long the memory keeps an attribute not seen again, seconds.
     horizon: u64,
+    /// The model to start from instead of the built-in starter (`[signup] model`).
+    model: Option<Model>,
 }
 
 impl Default for Signups {
@@ -96,7 +98,12 @@ impl Signups {
 
     /// The kind, its memory keeping an attribute not seen again for `horizon` seconds.
     pub fn with_memory(own: Vec<String>, horizon: u64) -> Signups {
-        Signups { own, memory: Mutex::new(None), horizon }
+        Signups { own, memory: Mutex::new(None), horizon, model: None }
+    }
+
+    /// Starts from `model` instead of the built-in starter.
+    pub fn start_with(&mut self, model: Model) {
+        self.model = Some(model);
     }
 
     /// Roughly how many bytes its memory of recent sign-ups holds, and how many attribute
@@ -246,6 +253,9 @@ impl JsonKind for Signups {
     }
 
     fn starter(&self) -> Model {
+        if let Some(m) = &self.model {
+            return m.clone();
+        }
         // Untrained: the simulator will train it (see the module).
         let spec = LearnerSpec::Ftrl(FtrlParams { bits: 18, ..FtrlParams::default() });
         Model::new("signup", spec, Value::Null, RehearsalParams { capacity: 0, ..RehearsalParams::default() })

@@ -1,5 +1,7 @@
 //! The sign-up kind's settings: the `[signup]` section of the configuration file.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 /// `[signup]`.
@@ -12,11 +14,14 @@ pub struct SignupSettings {
     /// seen again, days (1 to 90). Velocities look back at most 7 days; device reuse and the
     /// time since the last sign-up sharing an attribute look back this far.
     pub memory_days: u64,
+    /// A sign-up model file (`warden signup train`) to start from instead of the starter model
+    /// built into the binary. A server's own checkpoint, when there is one, comes first.
+    pub model: Option<PathBuf>,
 }
 
 impl Default for SignupSettings {
     fn default() -> Self {
-        SignupSettings { own_domains: Vec::new(), memory_days: 14 }
+        SignupSettings { own_domains: Vec::new(), memory_days: 14, model: None }
     }
 }
 
@@ -48,10 +53,20 @@ impl SignupSettings {
         Ok(s)
     }
 
-    /// The kind these settings make.
-    pub fn kind(&self) -> crate::kind::Signups {
+    /// The kind these settings make: an error when `model` cannot be read or is not a sign-up
+    /// model.
+    pub fn kind(&self) -> Result<crate::kind::Signups, warden_server::settings::SettingsError> {
         let own = self.own_domains.iter().map(|d| d.trim_end_matches('.').to_ascii_lowercase()).collect();
-        crate::kind::Signups::with_memory(own, self.memory_days * 86_400)
+        let mut kind = crate::kind::Signups::with_memory(own, self.memory_days * 86_400);
+        if let Some(path) = &self.model {
+            let bad = |e: String| {
+                warden_server::settings::SettingsError::Invalid(format!("[signup] model {}: {e}", path.display()))
+            };
+            let model = warden_learn::Model::load(path).map_err(|e| bad(e.to_string()))?;
+            warden_engine::check_kind::<crate::SignupKind>(&model).map_err(|e| bad(e.to_string()))?;
+            kind.start_with(model);
+        }
+        Ok(kind)
     }
 }
 
@@ -72,7 +87,9 @@ mod tests {
         assert_eq!(read("").unwrap(), SignupSettings::default());
         let s = read("[signup]\nown_domains = [\"Mail.Example.\"]\nmemory_days = 30\n").unwrap();
         assert_eq!(s.memory_days, 30);
-        assert_eq!(s.kind().own, ["mail.example"]);
+        assert_eq!(s.kind().unwrap().own, ["mail.example"]);
+        let e = read("[signup]\nmodel = \"/nonexistent/signup.wdm\"\n").unwrap().kind().unwrap_err().to_string();
+        assert!(e.contains("[signup] model") && e.contains("/nonexistent/signup.wdm"), "{e}");
         let e = read("[signup]\nmemory_days = 0\n").unwrap_err();
         assert!(e.contains("memory_days") && e.contains("1 to 90"), "{e}");
         let e = read("[signup]\nown_domains = [\"a b\"]\n").unwrap_err();

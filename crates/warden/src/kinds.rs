@@ -11,7 +11,7 @@ use warden_signup::settings::SignupSettings;
 /// `settings` make it.
 pub fn all(settings: &warden_server::Settings) -> anyhow::Result<Vec<Arc<dyn Served>>> {
     let signup = SignupSettings::of(settings)?;
-    Ok(vec![Arc::new(Pipeline::new(signup.kind()))])
+    Ok(vec![Arc::new(Pipeline::new(signup.kind()?))])
 }
 
 /// The configuration sections the plug-ins and kinds read (mail's, `[signup]`).

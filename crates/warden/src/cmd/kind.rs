@@ -45,6 +45,26 @@ enum KindCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Train the kind's model on labelled events (taken in time order; each labelled entity's
+    /// first event teaches its label), starting from the model in force (the starter, or the
+    /// configuration's), and write it.
+    Train {
+        /// The events (JSON lines).
+        #[arg(long)]
+        events: PathBuf,
+        /// A header line, then `entity<TAB>label[<TAB>group]` in the kind's label words.
+        #[arg(long)]
+        labels: PathBuf,
+        /// The model file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Start from an empty model rather than the one in force.
+        #[arg(long)]
+        fresh: bool,
+        /// Configuration file (TOML): its `[geoip]` databases and the kind's section are read.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Write synthetic labelled events from the kind's simulator (`events.jsonl`, `labels.tsv`).
     Synth {
         /// Folder to write into (created).
@@ -100,8 +120,52 @@ pub fn run(args: &[String], make: &MakeKinds) -> Result<ExitCode> {
             let (kind, geo) = configured(config.as_deref())?;
             eval(&*kind, &events, &labels, delay, json.as_deref(), &geo)
         }
+        KindCommand::Train { events, labels, out, fresh, config } => {
+            let (kind, geo) = configured(config.as_deref())?;
+            train(&*kind, &events, &labels, &out, fresh, &geo)
+        }
         KindCommand::Synth { out, events, seed } => synth(&**kind, &out, events, seed),
     }
+}
+
+/// JSON lines, each an event; a line that is not JSON is an error naming it.
+fn read_events(path: &Path) -> Result<Vec<serde_json::Value>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    let mut parsed = Vec::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        match serde_json::from_str(line) {
+            Ok(v) => parsed.push(v),
+            Err(e) => bail!("{}:{}: not JSON: {e}", path.display(), n + 1),
+        }
+    }
+    Ok(parsed)
+}
+
+fn train(
+    kind: &dyn Served,
+    events: &Path,
+    labels: &Path,
+    out: &Path,
+    fresh: bool,
+    geo: &warden_geo::Geo,
+) -> Result<ExitCode> {
+    let parsed = read_events(events)?;
+    let (labels_of, _) = read_labels(kind, labels)?;
+    if fresh {
+        let m = kind.model().meta;
+        kind.set_model(warden_learn::Model::new(&m.kind, m.learner, m.extractor, m.rehearsal));
+    }
+    let (decided, taught) = warden_server::replay::train(kind, &parsed, &labels_of, geo);
+    let mut model = kind.model();
+    model.meta.trained_on.push(events.display().to_string());
+    model.save(out, false).with_context(|| format!("cannot save {}", out.display()))?;
+    eprintln!(
+        "decided {decided} events, taught {taught} labels ({} abusive, {} legitimate in the model); wrote {}",
+        model.meta.abusive,
+        model.meta.legitimate,
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check(kind: &dyn Served, file: &Path, geo: &warden_geo::Geo) -> Result<ExitCode> {
@@ -127,14 +191,7 @@ fn eval(
     json: Option<&Path>,
     geo: &warden_geo::Geo,
 ) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(events).with_context(|| format!("{}", events.display()))?;
-    let mut parsed = Vec::new();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        match serde_json::from_str(line) {
-            Ok(v) => parsed.push(v),
-            Err(e) => bail!("{}:{}: not JSON: {e}", events.display(), n + 1),
-        }
-    }
+    let parsed = read_events(events)?;
     let (labels, groups) = read_labels(kind, labels)?;
     let mut report = warden_server::replay::eval(kind, &parsed, &labels, &groups, delay, geo);
     report["peak_rss_mb"] = serde_json::json!(peak_rss_mb());
