@@ -32,6 +32,8 @@ pub struct Derived {
     /// The user agent as woothee reads it: `None` without one, `Some(None)` when it does not
     /// read.
     pub agent: Option<Option<Agent>>,
+    /// The first language asked for and its region ([`first_language`]).
+    pub language: Option<(String, Option<String>)>,
 }
 
 impl Derived {
@@ -46,6 +48,7 @@ impl Derived {
                 .user_agent
                 .filter(|u| !u.trim().is_empty())
                 .map(|ua| woothee::parser::Parser::new().parse(ua).map(|r| Agent::of(&r))),
+            language: s.accept_language.and_then(first_language),
         }
     }
 }
@@ -181,7 +184,7 @@ pub fn door(s: &Signup<'_>, d: &Derived, sink: &mut HashedSink) {
             sink.add(AGENT, format!("version:{}:{}", a.name, a.major).as_bytes());
         }
     }
-    match s.accept_language.and_then(first_language) {
+    match &d.language {
         None => sink.add(LANGUAGE, b"none"),
         Some((lang, region)) => {
             sink.add(LANGUAGE, format!("lang:{lang}").as_bytes());
@@ -322,6 +325,19 @@ pub fn recent(m: &mut Memory, s: &Signup<'_>, d: &Derived, at: u64, sink: &mut H
     {
         sink.add(RARITY, format!("agent:{}", bits(m.rarity(Token::Agent, ua.as_bytes()))).as_bytes());
     }
+    // Pairs with the country: a name, a language or a mail domain rare where it signs up from.
+    let pairs = pairs(s, d, &words);
+    for (token, name, values) in &pairs {
+        if values.is_empty() {
+            continue;
+        }
+        if !warm(*token) {
+            sink.add(RARITY, format!("{name}:cold").as_bytes());
+            continue;
+        }
+        let r = values.iter().map(|v| m.rarity(*token, v)).fold(0.0, f64::max);
+        sink.add(RARITY, format!("{name}:{}", bits(r)).as_bytes());
+    }
     let local_hour = s.country.and_then(crate::zones::offset_minutes).map(|off| {
         let minutes = (at / 60) as i64 + i64::from(off);
         (minutes.rem_euclid(1_440) / 60) as u8
@@ -343,7 +359,33 @@ pub fn recent(m: &mut Memory, s: &Signup<'_>, d: &Derived, at: u64, sink: &mut H
     if let Some(ua) = s.user_agent {
         m.see(Token::Agent, ua.as_bytes());
     }
+    for (token, _, values) in &pairs {
+        for v in values {
+            m.see(*token, v);
+        }
+    }
     Recent { seen, name_rarity, local_hour }
+}
+
+/// The tokens paired with the country, by kind: the name's words, the first language, the
+/// address's domain (none without a country).
+fn pairs(s: &Signup<'_>, d: &Derived, words: &[String]) -> [(Token, &'static str, Vec<Vec<u8>>); 3] {
+    let with = |c: [u8; 2], v: &[u8]| [&c[..], &[0], v].concat();
+    let (mut names, mut langs, mut domains) = (Vec::new(), Vec::new(), Vec::new());
+    if let Some(c) = s.country {
+        names = words.iter().map(|w| with(c, w.as_bytes())).collect();
+        if let Some((lang, _)) = &d.language {
+            langs.push(with(c, lang.as_bytes()));
+        }
+        if let Some(e) = &s.email {
+            domains.push(with(c, e.domain.as_bytes()));
+        }
+    }
+    [
+        (Token::NameCountry, "name_country", names),
+        (Token::LanguageCountry, "language_country", langs),
+        (Token::DomainCountry, "domain_country", domains),
+    ]
 }
 
 /// The first language of an `Accept-Language` value, lower case, and its region when it has

@@ -12,7 +12,8 @@ use serde_json::{Map, Value};
 use warden_core::{Reason, Thresholds};
 use warden_learn::{FtrlParams, LearnerSpec, Model, RehearsalParams};
 use warden_rules::{Catalogue, FieldDef, Record, Type};
-use warden_server::kinds::{BadField, Context, JsonKind, Read, ReportNames};
+use warden_core::Label;
+use warden_server::kinds::{BadField, Context, JsonKind, Read, ReportNames, Synthetic};
 
 use crate::domain::DomainClass;
 use crate::event::{Captcha, Signup, parse};
@@ -263,6 +264,18 @@ impl JsonKind for Signups {
 
     fn catalogue(&self) -> Option<&'static Catalogue> {
         Some(&CATALOGUE)
+    }
+
+    fn synth(&self, seed: u64, events: usize) -> Option<Synthetic> {
+        let p = crate::synth::population(seed, events);
+        let mut out = Synthetic { events: p.events, ..Synthetic::default() };
+        for l in p.labels {
+            if let Some(g) = l.group {
+                out.groups.insert(l.account.clone(), g);
+            }
+            out.labels.push((l.account, if l.abusive { Label::Abusive } else { Label::Legitimate }));
+        }
+        Some(out)
     }
 
     fn memory_bytes(&self) -> usize {

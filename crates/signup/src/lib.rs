@@ -15,6 +15,7 @@ pub mod kind;
 pub mod memory;
 pub mod settings;
 pub mod shape;
+pub mod synth;
 pub mod zones;
 
 use warden_core::{Action, Kind};

@@ -154,14 +154,24 @@ pub enum Token {
     Pattern,
     /// The whole user-agent string.
     Agent,
+    /// A word of the display name with the country (names that are rare where they sign up
+    /// from).
+    NameCountry,
+    /// The first language asked for with the country.
+    LanguageCountry,
+    /// The address's domain with the country.
+    DomainCountry,
 }
+
+/// How many kinds of token there are.
+const TOKENS: usize = 6;
 
 /// The memory of recent sign-ups.
 pub struct Memory {
     seed: u64,
     horizon: u64,
     entries: HashMap<u64, Entry>,
-    rare: [Sketch; 3],
+    rare: [Sketch; TOKENS],
     last_sweep: u64,
 }
 
@@ -185,7 +195,7 @@ impl Memory {
             seed,
             horizon,
             entries: HashMap::new(),
-            rare: [Sketch::new(), Sketch::new(), Sketch::new()],
+            rare: std::array::from_fn(|_| Sketch::new()),
             last_sweep: 0,
         }
     }
