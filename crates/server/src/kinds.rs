@@ -82,6 +82,12 @@ pub trait JsonKind: Send + Sync + 'static {
     fn catalogue(&self) -> Option<&'static warden_rules::Catalogue> {
         None
     }
+    /// The event of `entity` at `at` was decided with the model's `probability` (a kind that
+    /// groups entities scores their groups with it).
+    fn decided(&self, _entity: &str, _at: u64, _probability: f64) {}
+    /// The label of `entity` became known and taught the model (a kind with models of its own
+    /// teaches them too).
+    fn taught(&self, _entity: &str, _label: Label) {}
     /// Verdicts the kind reached on entities after their events (sign-ups: a cluster's
     /// members), taken once: what an offline replay scores besides each event's decision.
     fn later(&self) -> Vec<Later> {
@@ -91,6 +97,13 @@ pub trait JsonKind: Send + Sync + 'static {
     fn memory_bytes(&self) -> usize {
         0
     }
+    /// The kind's own models besides the pipeline's, by name (sign-ups: `clusters`), as they
+    /// stand: what `warden <kind> train` writes beside the model, as `<model>.<name>.wdm`.
+    fn own_models(&self) -> Vec<(&'static str, Model)> {
+        Vec::new()
+    }
+    /// Starts the kind's own models afresh, untaught (`warden <kind> train --fresh`).
+    fn forget_own_models(&self) {}
     /// What the kind calls its entities and their first event in reports (`accounts`,
     /// `at_signup`).
     fn report_names(&self) -> ReportNames {
@@ -109,6 +122,13 @@ pub struct Later {
     pub probability: f64,
     /// The action's name.
     pub action: &'static str,
+    /// The label a server sets on the entity for it (automatic: an analyst's label overrides
+    /// it), audited and posted to `[webhooks]`.
+    pub label: String,
+    /// Who reached it (`cluster:c-12`).
+    pub by: String,
+    /// Why, for the label's reason.
+    pub reason: String,
 }
 
 /// What a kind calls its entities and their first event in an evaluation's report.
@@ -194,7 +214,7 @@ pub trait Served: Send + Sync {
     /// time is set from the event's.
     fn decide(&self, event: &Value, arrival: u64, skew: u64, cx: Context<'_>) -> Result<Offline, KindError>;
     /// Teaches the model one label of an entity's features (an offline replay's feedback).
-    fn teach(&self, features: &FeatureVec, label: Label);
+    fn teach(&self, entity: &str, features: &FeatureVec, label: Label);
     /// The label a word spells in the kind's vocabulary.
     fn label(&self, word: &str) -> Option<Label>;
     /// The word of a label in the kind's vocabulary.
@@ -211,6 +231,10 @@ pub trait Served: Send + Sync {
     fn later(&self) -> Vec<Later>;
     /// [`JsonKind::memory_bytes`].
     fn memory_bytes(&self) -> usize;
+    /// [`JsonKind::own_models`].
+    fn own_models(&self) -> Vec<(&'static str, Model)>;
+    /// [`JsonKind::forget_own_models`].
+    fn forget_own_models(&self);
     /// [`JsonKind::report_names`].
     fn report_names(&self) -> ReportNames;
     /// Synthetic labelled events from the kind's own simulator, when it has one.
@@ -288,6 +312,11 @@ impl<K: JsonKind> Pipeline<K> {
         Pipeline { kind, model, learned: Mutex::new(0), saving: Mutex::new(()), rules, thresholds }
     }
 
+    /// The kind.
+    pub fn kind(&self) -> &K {
+        &self.kind
+    }
+
     /// The model a restart begins from: this data directory's checkpoint of the kind, and the
     /// number of the last label it learned; else the starter model and 0. A checkpoint that
     /// cannot be read, scores another kind or was written in another data directory is set
@@ -322,6 +351,13 @@ impl<K: JsonKind> Pipeline<K> {
             }
         }
     }
+}
+
+/// Where a kind's own model `name` is written beside its model file `model`
+/// (`signup.wdm` → `signup.clusters.wdm`).
+pub fn own_model_path(model: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let stem = model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    model.with_file_name(format!("{stem}.{name}.wdm"))
 }
 
 /// Where a JSON kind's model is checkpointed.
@@ -470,6 +506,26 @@ impl<K: JsonKind> Served for Pipeline<K> {
             return repeated(&earlier);
         }
         state.metrics().decided(action, &format!("/v1/{}/check", K::Kind::NAME));
+        // What the kind concluded of earlier entities on the way (a cluster's verdict on its
+        // members): labels on them, each audited and posted to the webhooks. The decision is
+        // kept already; a label that cannot be written is logged, and the next verdict on the
+        // entity writes it again.
+        for later in self.kind.later() {
+            let label = EntityLabel {
+                kind: K::ENTITY.into(),
+                entity: later.entity,
+                label: later.label,
+                active: true,
+                source: LabelSource::Automatic,
+                by: later.by,
+                reason: later.reason,
+                at: later.at,
+                expires: None,
+            };
+            if let Err(e) = state.desk().set_label(&label) {
+                tracing::warn!(kind = K::Kind::NAME, label = %label.label, "a later verdict's label was not written: {e}");
+            }
+        }
         let mut decision = decision;
         decision["repeated"] = false.into();
         Ok(decision)
@@ -494,7 +550,7 @@ impl<K: JsonKind> Served for Pipeline<K> {
         };
         let by = format!("feedback:{}", K::Kind::NAME);
         let verdict = verdict::<K>(state, &entity, label, None, &by, &reason, now)?;
-        let learned = self.learn_verdict(label, || Ok(state.taught().verdict(verdict)?))?;
+        let learned = self.learn_verdict(&entity, label, || Ok(state.taught().verdict(verdict)?))?;
         Ok(json!({
             "entity": entity, "label": K::Kind::label_word(label),
             "outcome": if learned { "learned" } else { "not_kept" },
@@ -524,7 +580,7 @@ impl<K: JsonKind> Served for Pipeline<K> {
         let kept = KeptFeatures { at: item.at, extractor: 0, features: features.features };
         let verdict = verdict::<K>(state, &entity, label, Some(kept), r.who, r.reason, r.now)?;
         let mut resolved = None;
-        let learned = self.learn_verdict(label, || {
+        let learned = self.learn_verdict(&entity, label, || {
             let done = state.review().resolve(
                 item.id,
                 r.who,
@@ -633,6 +689,7 @@ impl<K: JsonKind> Served for Pipeline<K> {
         }
         // Entities are named in lower case wherever they are kept, as labels name them.
         let entity = read.entity.to_lowercase();
+        self.kind.decided(&entity, time.at, probability);
         Ok(Offline {
             id: id.to_owned(),
             entity,
@@ -651,8 +708,9 @@ impl<K: JsonKind> Served for Pipeline<K> {
         })
     }
 
-    fn teach(&self, features: &FeatureVec, label: Label) {
+    fn teach(&self, entity: &str, features: &FeatureVec, label: Label) {
         self.model.write().expect("not poisoned").learn(features, label);
+        self.kind.taught(entity, label);
     }
 
     fn label(&self, word: &str) -> Option<Label> {
@@ -687,6 +745,14 @@ impl<K: JsonKind> Served for Pipeline<K> {
         self.kind.memory_bytes()
     }
 
+    fn own_models(&self) -> Vec<(&'static str, Model)> {
+        self.kind.own_models()
+    }
+
+    fn forget_own_models(&self) {
+        self.kind.forget_own_models();
+    }
+
     fn report_names(&self) -> ReportNames {
         self.kind.report_names()
     }
@@ -714,6 +780,7 @@ impl<K: JsonKind> Pipeline<K> {
     /// restart teaches what it does not. Whether it learned.
     fn learn_verdict(
         &self,
+        entity: &str,
         label: Label,
         write: impl FnOnce() -> Result<Option<warden_desk::Taught>, KindError>,
     ) -> Result<bool, KindError> {
@@ -724,6 +791,7 @@ impl<K: JsonKind> Pipeline<K> {
             .expect("not poisoned")
             .learn(&FeatureVec::from_hashes(taught.features.features), label);
         *learned = taught.seq;
+        self.kind.taught(entity, label);
         Ok(true)
     }
 }

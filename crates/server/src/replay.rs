@@ -123,7 +123,7 @@ pub fn train(
         if seen.insert(d.entity.clone())
             && let Some(&label) = labels.get(&d.entity)
         {
-            kind.teach(&d.features, label);
+            kind.teach(&d.entity, &d.features, label);
             taught += 1;
         }
     }
@@ -249,7 +249,7 @@ pub fn eval(
             if let Some(t) = tracked.get_mut(&entity)
                 && let Some(x) = t.features.take()
             {
-                kind.teach(&x, t.label);
+                kind.teach(&entity, &x, t.label);
                 taught += 1;
             }
         }

@@ -9,12 +9,13 @@
 use std::sync::Mutex;
 
 use serde_json::{Map, Value};
-use warden_core::{Reason, Thresholds};
-use warden_learn::{FtrlParams, LearnerSpec, Model, RehearsalParams};
-use warden_rules::{Catalogue, FieldDef, Record, Type};
 use warden_core::Label;
-use warden_server::kinds::{BadField, Context, JsonKind, Read, ReportNames, Synthetic};
+use warden_core::{Reason, Thresholds};
+use warden_learn::Model;
+use warden_rules::{Catalogue, FieldDef, Record, Type};
+use warden_server::kinds::{BadField, Context, JsonKind, Later, Read, ReportNames, Synthetic};
 
+use crate::cluster::Clusterer;
 use crate::domain::DomainClass;
 use crate::event::{Captcha, Signup, parse};
 use crate::features::Derived;
@@ -83,6 +84,10 @@ pub struct Signups {
     horizon: u64,
     /// The model to start from instead of the built-in starter (`[signup] model`).
     model: Option<Model>,
+    /// The clusters of recent sign-ups (made afresh under a new seed).
+    clusters: Mutex<Option<Clusterer>>,
+    /// The cluster model a new clusterer starts with.
+    cluster_model: Mutex<Model>,
 }
 
 impl Default for Signups {
@@ -99,7 +104,31 @@ impl Signups {
 
     /// The kind, its memory keeping an attribute not seen again for `horizon` seconds.
     pub fn with_memory(own: Vec<String>, horizon: u64) -> Signups {
-        Signups { own, memory: Mutex::new(None), horizon, model: None }
+        Signups {
+            own,
+            memory: Mutex::new(None),
+            horizon,
+            model: None,
+            clusters: Mutex::new(None),
+            cluster_model: Mutex::new(starter_clusters()),
+        }
+    }
+
+    /// Scores clusters with `model` (a cluster model, [`Signups::cluster_model`]).
+    pub fn start_clusters_with(&mut self, model: Model) {
+        self.cluster_model = Mutex::new(model);
+    }
+
+    /// The cluster model as it stands (the starter's, and what labels taught it since).
+    pub fn cluster_model(&self) -> Model {
+        let c = self.clusters.lock().expect("not poisoned");
+        c.as_ref()
+            .map_or_else(|| self.cluster_model.lock().expect("not poisoned").clone(), |c| c.model().clone())
+    }
+
+    /// Calls `f` with the clusterer (none before the first sign-up).
+    pub fn with_clusters<T>(&self, f: impl FnOnce(Option<&Clusterer>) -> T) -> T {
+        f(self.clusters.lock().expect("not poisoned").as_ref())
     }
 
     /// Starts from `model` instead of the built-in starter.
@@ -113,6 +142,23 @@ impl Signups {
         let m = self.memory.lock().expect("not poisoned");
         m.as_ref().map_or((0, 0), |m| (m.bytes(), m.len()))
     }
+}
+
+/// The starter sign-up model, trained on the simulator (`scripts/signup-starter.sh`: seeds 1, 2
+/// and 3 of `warden signup synth`, 50,000 sign-ups each), built into the binary.
+static STARTER: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/signup.wdm"));
+/// Its cluster model, trained with it.
+static STARTER_CLUSTERS: &[u8] =
+    include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/signup.clusters.wdm"));
+
+/// The starter sign-up model.
+pub fn starter() -> Model {
+    Model::from_bytes(STARTER).expect("the built-in sign-up model reads (a test checks it)")
+}
+
+/// The starter cluster model.
+pub fn starter_clusters() -> Model {
+    Model::from_bytes(STARTER_CLUSTERS).expect("the built-in cluster model reads (a test checks it)")
 }
 
 /// The network of `ip`, as `signup.network` names it.
@@ -187,7 +233,38 @@ impl JsonKind for Signups {
             };
             crate::features::recent(m, &s, &d, cx.at, &mut sink)
         };
+        let joined = {
+            let mut clusters = self.clusters.lock().expect("not poisoned");
+            let c = match &mut *clusters {
+                Some(c) if c.seed() == cx.seed => c,
+                other => {
+                    let model = self.cluster_model.lock().expect("not poisoned").clone();
+                    other.insert(Clusterer::new(cx.seed, model))
+                }
+            };
+            c.add(s.account, cx.at, &s, &d, recent.name_rarity, recent.local_hour)
+        };
+        let mut answer = Map::new();
         let mut signals = Vec::new();
+        answer.insert(
+            "cluster".into(),
+            match joined {
+                None => Value::Null,
+                Some(j) => serde_json::json!({"id": format!("c-{}", j.id), "size": j.size, "probability": j.probability}),
+            },
+        );
+        if let Some(j) = joined
+            && j.probability >= crate::cluster::REVIEW
+        {
+            signals.push(Reason::new(
+                format!("CLUSTER:c-{}", j.id),
+                format!(
+                    "The account joins cluster c-{} of {} accounts, which the cluster model gives P(abusive) = {:.3}.",
+                    j.id, j.size, j.probability
+                ),
+                warden_core::logit(j.probability),
+            ));
+        }
         if let Some(dev) = recent.of(Attr::Device)
             && dev.counts[3] >= 2.5
         {
@@ -239,7 +316,7 @@ impl JsonKind for Signups {
             features: sink.finish(),
             signals,
             facts: Some(facts(&s, &d)),
-            answer: Map::new(),
+            answer,
         })
     }
 
@@ -254,12 +331,10 @@ impl JsonKind for Signups {
     }
 
     fn starter(&self) -> Model {
-        if let Some(m) = &self.model {
-            return m.clone();
+        match &self.model {
+            Some(m) => m.clone(),
+            None => starter(),
         }
-        // Untrained: the simulator will train it (see the module).
-        let spec = LearnerSpec::Ftrl(FtrlParams { bits: 18, ..FtrlParams::default() });
-        Model::new("signup", spec, Value::Null, RehearsalParams { capacity: 0, ..RehearsalParams::default() })
     }
 
     fn catalogue(&self) -> Option<&'static Catalogue> {
@@ -278,8 +353,50 @@ impl JsonKind for Signups {
         Some(out)
     }
 
+    fn decided(&self, entity: &str, at: u64, probability: f64) {
+        if let Some(c) = self.clusters.lock().expect("not poisoned").as_mut() {
+            c.decided(entity, probability, at);
+        }
+    }
+
+    fn taught(&self, entity: &str, label: Label) {
+        if let Some(c) = self.clusters.lock().expect("not poisoned").as_mut() {
+            c.taught(entity, label);
+        }
+    }
+
+    fn later(&self) -> Vec<Later> {
+        let Some(c) = self.clusters.lock().expect("not poisoned").as_mut().map(Clusterer::take) else {
+            return Vec::new();
+        };
+        c.into_iter()
+            .map(|v| Later {
+                entity: v.account.to_lowercase(),
+                at: v.at,
+                probability: v.probability,
+                action: v.action,
+                label: format!("cluster-{}", v.action),
+                by: format!("cluster:c-{}", v.cluster),
+                reason: format!(
+                    "CLUSTER:c-{}: the account's cluster has P(abusive) = {:.3} by the cluster model",
+                    v.cluster, v.probability
+                ),
+            })
+            .collect()
+    }
+
+    fn own_models(&self) -> Vec<(&'static str, Model)> {
+        vec![("clusters", self.cluster_model())]
+    }
+
+    fn forget_own_models(&self) {
+        *self.cluster_model.lock().expect("not poisoned") = crate::cluster::empty_model();
+        *self.clusters.lock().expect("not poisoned") = None;
+    }
+
     fn memory_bytes(&self) -> usize {
-        self.memory_size().0
+        let clusters = self.clusters.lock().expect("not poisoned").as_ref().map_or(0, Clusterer::bytes);
+        self.memory_size().0 + clusters
     }
 
     fn report_names(&self) -> ReportNames {
@@ -340,9 +457,58 @@ mod tests {
     }
 
     #[test]
+    fn the_starter_models_read_score_sign_ups_and_say_what_they_learned_from() {
+        for m in [super::starter(), super::starter_clusters()] {
+            warden_engine::check_kind::<crate::SignupKind>(&m).unwrap();
+            assert!(m.meta.messages > 10_000, "{}", m.meta.messages);
+            assert!(
+                m.meta.trained_on.iter().any(|t| t.starts_with("warden signup synth --seed")),
+                "{:?}",
+                m.meta.trained_on
+            );
+        }
+    }
+
+    #[test]
     fn networks_are_named_by_their_prefix() {
         assert_eq!(network("203.0.113.7".parse().unwrap()), "203.0.113.0/24");
         assert_eq!(network("2001:db8:1:2::7".parse().unwrap()), "2001:db8:1::/48");
+    }
+
+    #[tokio::test]
+    async fn a_farm_is_clustered_and_its_earlier_members_are_labelled_through_the_entity_api() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = state_in(&dir.path().join("data"), warden_server::Settings::default());
+        state.register_kind(Arc::new(Pipeline::new(Signups::default()))).unwrap();
+        let scan = warden_server::scan_router(state.clone());
+        let mut last = Value::Null;
+        for i in 0..25 {
+            let body = json!({"kind": "signup", "id": format!("f-{i}"), "time": now(), "account": format!("Farm-{i}"),
+                "email": format!("qx{i}zv{}k@mailinator.com", 1000 + i * 7), "ip": format!("203.0.113.{i}"),
+                "user_agent": "python-requests/2.31.0", "device_id": "phone-1", "captcha": "failed"})
+            .to_string();
+            let (status, reply) = call(scan.clone(), "POST", "/v1/signup/check", body.as_bytes()).await;
+            assert_eq!(status, 200);
+            last = serde_json::from_slice(&reply).unwrap();
+        }
+        let cluster = &last["cluster"];
+        assert_eq!(cluster["size"], 25, "{last}");
+        let id = cluster["id"].as_str().unwrap().to_owned();
+        assert!(cluster["probability"].as_f64().unwrap() >= crate::cluster::REVIEW, "{last}");
+        let names: Vec<&str> =
+            last["reasons"].as_array().unwrap().iter().filter_map(|r| r["name"].as_str()).collect();
+        assert!(names.contains(&format!("CLUSTER:{id}").as_str()), "{names:?}");
+        // The first member was decided before the cluster was: the cluster's verdict reached it
+        // as a label, with who and why.
+        let labels = state.labels().all(Some("account"), Some("farm-0")).unwrap();
+        let l = labels.iter().find(|l| l.label.starts_with("cluster-")).expect("a cluster label on farm-0");
+        assert_eq!(l.by, format!("cluster:{id}"));
+        assert!(l.reason.contains(&format!("CLUSTER:{id}")), "{}", l.reason);
+        // A stranger joins no cluster.
+        let body =
+            json!({"kind": "signup", "id": "x-1", "time": now(), "account": "alone", "ip": "198.51.100.1"});
+        let (_, reply) = call(scan.clone(), "POST", "/v1/signup/check", body.to_string().as_bytes()).await;
+        assert_eq!(serde_json::from_slice::<Value>(&reply).unwrap()["cluster"], Value::Null);
     }
 
     #[tokio::test]

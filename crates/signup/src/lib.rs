@@ -8,6 +8,7 @@
 //! the server's routes, build on these.
 #![deny(missing_docs)]
 
+pub mod cluster;
 pub mod domain;
 pub mod event;
 pub mod features;

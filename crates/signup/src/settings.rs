@@ -60,11 +60,20 @@ impl SignupSettings {
         let mut kind = crate::kind::Signups::with_memory(own, self.memory_days * 86_400);
         if let Some(path) = &self.model {
             let bad = |e: String| {
-                warden_server::settings::SettingsError::Invalid(format!("[signup] model {}: {e}", path.display()))
+                warden_server::settings::SettingsError::Invalid(format!(
+                    "[signup] model {}: {e}",
+                    path.display()
+                ))
             };
             let model = warden_learn::Model::load(path).map_err(|e| bad(e.to_string()))?;
             warden_engine::check_kind::<crate::SignupKind>(&model).map_err(|e| bad(e.to_string()))?;
             kind.start_with(model);
+            // Its cluster model beside it (`warden signup train` writes both), when there.
+            let beside = warden_server::kinds::own_model_path(path, "clusters");
+            if beside.exists() {
+                let clusters = warden_learn::Model::load(&beside).map_err(|e| bad(e.to_string()))?;
+                kind.start_clusters_with(clusters);
+            }
         }
         Ok(kind)
     }
@@ -88,7 +97,8 @@ mod tests {
         let s = read("[signup]\nown_domains = [\"Mail.Example.\"]\nmemory_days = 30\n").unwrap();
         assert_eq!(s.memory_days, 30);
         assert_eq!(s.kind().unwrap().own, ["mail.example"]);
-        let e = read("[signup]\nmodel = \"/nonexistent/signup.wdm\"\n").unwrap().kind().unwrap_err().to_string();
+        let e =
+            read("[signup]\nmodel = \"/nonexistent/signup.wdm\"\n").unwrap().kind().unwrap_err().to_string();
         assert!(e.contains("[signup] model") && e.contains("/nonexistent/signup.wdm"), "{e}");
         let e = read("[signup]\nmemory_days = 0\n").unwrap_err();
         assert!(e.contains("memory_days") && e.contains("1 to 90"), "{e}");

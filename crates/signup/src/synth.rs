@@ -243,8 +243,6 @@ enum Kind {
     Vpn,
 }
 use Kind::*;
-// Short names for the network table.
-use Kind::{Corporate as Corp, Hosting as Host, Mobile as Mob, Residential as Res, University as Uni};
 
 /// A network: one /16 (and for some a /32 of IPv6) of an ASN, with its country and kind.
 struct Net {
@@ -284,7 +282,10 @@ struct Country {
 /// The tables: networks, countries and word lists, laid out by hand.
 #[rustfmt::skip]
 mod data {
-    use super::*;
+    use super::{Country, Kind, Net, net};
+    use Kind::*;
+    // Short names for the network table.
+    use Kind::{Corporate as Corp, Hosting as Host, Mobile as Mob, Residential as Res, University as Uni};
 
     pub(super) static NETS: &[Net] = &[
         net(7922, "US", Res, [73, 140], 0x2601_0140), net(20115, "US", Res, [71, 84], 0x2603_6000),

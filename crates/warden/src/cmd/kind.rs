@@ -61,6 +61,9 @@ enum KindCommand {
         /// Start from an empty model rather than the one in force.
         #[arg(long)]
         fresh: bool,
+        /// What the model's metadata says it was trained on (default: the events file's path).
+        #[arg(long)]
+        source: Option<String>,
         /// Configuration file (TOML): its `[geoip]` databases and the kind's section are read.
         #[arg(long)]
         config: Option<PathBuf>,
@@ -120,9 +123,10 @@ pub fn run(args: &[String], make: &MakeKinds) -> Result<ExitCode> {
             let (kind, geo) = configured(config.as_deref())?;
             eval(&*kind, &events, &labels, delay, json.as_deref(), &geo)
         }
-        KindCommand::Train { events, labels, out, fresh, config } => {
+        KindCommand::Train { events, labels, out, fresh, source, config } => {
             let (kind, geo) = configured(config.as_deref())?;
-            train(&*kind, &events, &labels, &out, fresh, &geo)
+            let source = source.unwrap_or_else(|| events.display().to_string());
+            train(&*kind, &events, &labels, &out, fresh, &source, &geo)
         }
         KindCommand::Synth { out, events, seed } => synth(&**kind, &out, events, seed),
     }
@@ -147,6 +151,7 @@ fn train(
     labels: &Path,
     out: &Path,
     fresh: bool,
+    source: &str,
     geo: &warden_geo::Geo,
 ) -> Result<ExitCode> {
     let parsed = read_events(events)?;
@@ -154,11 +159,18 @@ fn train(
     if fresh {
         let m = kind.model().meta;
         kind.set_model(warden_learn::Model::new(&m.kind, m.learner, m.extractor, m.rehearsal));
+        kind.forget_own_models();
     }
     let (decided, taught) = warden_server::replay::train(kind, &parsed, &labels_of, geo);
     let mut model = kind.model();
-    model.meta.trained_on.push(events.display().to_string());
+    model.meta.trained_on.push(source.to_owned());
     model.save(out, false).with_context(|| format!("cannot save {}", out.display()))?;
+    for (name, mut own) in kind.own_models() {
+        let path = warden_server::kinds::own_model_path(out, name);
+        own.meta.trained_on.push(source.to_owned());
+        own.save(&path, false).with_context(|| format!("cannot save {}", path.display()))?;
+        eprintln!("wrote its {name} model to {}", path.display());
+    }
     eprintln!(
         "decided {decided} events, taught {taught} labels ({} abusive, {} legitimate in the model); wrote {}",
         model.meta.abusive,
