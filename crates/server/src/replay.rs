@@ -229,6 +229,8 @@ pub fn eval(
     let mut tracked: HashMap<String, Tracked> = HashMap::new();
     let (mut decided, mut taught) = (0u64, 0u64);
     let mut busy = std::time::Duration::ZERO;
+    // Each rule's firings on labelled entities' first events: [abusive, legitimate].
+    let mut fired: BTreeMap<String, [u64; 2]> = BTreeMap::new();
     let note = |tracked: &mut HashMap<String, Tracked>, entity: &str, at: u64, p: f64, action: &str| {
         if let Some(t) = tracked.get_mut(entity)
             && at.saturating_sub(t.first) <= HOUR
@@ -266,6 +268,12 @@ pub fn eval(
             && let Some(&label) = labels.get(&d.entity)
         {
             due.push(std::cmp::Reverse((d.time.at.saturating_add(delay), d.entity.clone())));
+            if let Some((rules, out)) = &d.effects {
+                for &i in out.fired.iter().chain(&out.shadow_fired) {
+                    fired.entry(rules.rules()[i].name.clone()).or_default()
+                        [usize::from(!label.is_abusive())] += 1;
+                }
+            }
             let sev = severity(d.action);
             tracked.insert(
                 d.entity.clone(),
@@ -345,6 +353,21 @@ pub fn eval(
     report.insert("within_1h".into(), json!(Ranking::of(&within)));
     report.insert("actions".into(), json!(by_action));
     report.insert("groups".into(), json!(groups));
+    if let Some(rules) = kind.rules() {
+        let stats: BTreeMap<&str, Value> = rules
+            .rules()
+            .iter()
+            .map(|r| {
+                let [a, l] = fired.get(&r.name).copied().unwrap_or_default();
+                let precision = (a + l > 0).then(|| a as f64 / (a + l) as f64);
+                let recall = (counts[1] > 0).then(|| a as f64 / counts[1] as f64);
+                let stat = json!({"mode": format!("{:?}", r.mode).to_lowercase(), "fired": a + l,
+                    word(Label::Abusive): a, word(Label::Legitimate): l, "precision": precision, "recall": recall});
+                (r.name.as_str(), stat)
+            })
+            .collect();
+        report.insert("rules".into(), json!(stats));
+    }
     let secs = busy.as_secs_f64();
     report.insert("events_per_sec".into(), json!(if secs > 0.0 { decided as f64 / secs } else { 0.0 }));
     let per = if decided > 0 { kind.memory_bytes() as f64 / decided as f64 } else { 0.0 };

@@ -519,3 +519,87 @@ fn geoip_answers_from_the_databases_given_and_names_a_bad_address() {
     assert!(!out.status.success());
     assert!(String::from_utf8(out.stderr).unwrap().contains("missing.mmdb"), "the missing file is named");
 }
+
+#[test]
+fn sign_ups_are_simulated_checked_trained_evaluated_and_backtested_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("s");
+    let out_s = out.to_str().unwrap();
+    warden_ok(&["signup", "synth", "--seed", "7", "--events", "4000", "--out", out_s]);
+    let (events, labels) = (out.join("events.jsonl"), out.join("labels.tsv"));
+    let (e, l) = (events.to_str().unwrap(), labels.to_str().unwrap());
+    let tsv = std::fs::read_to_string(&labels).unwrap();
+    assert!(tsv.starts_with("entity\tlabel\tgroup\n") && tsv.contains("\tabusive\t"), "{}", &tsv[..200]);
+    // check: one answer a line, in order, each with the contract's fields.
+    let first: String =
+        std::fs::read_to_string(&events).unwrap().lines().take(50).map(|l| format!("{l}\n")).collect();
+    let few = dir.path().join("few.jsonl");
+    std::fs::write(&few, format!("{first}{{\"kind\": \"signup\", \"id\": \"bad\"}}\n")).unwrap();
+    let checked = warden(&["signup", "check", few.to_str().unwrap()]);
+    assert_eq!(checked.status.code(), Some(1), "a refused line fails the run");
+    let answers = json_lines(&checked);
+    assert_eq!(answers.len(), 51);
+    for a in &answers[..50] {
+        for field in ["id", "action", "score", "probability", "reasons", "cluster", "model_version"] {
+            assert!(a.get(field).is_some(), "{field} in {a}");
+        }
+    }
+    assert_eq!((answers[50]["id"].as_str(), answers[50]["line"].as_u64()), (Some("bad"), Some(51)));
+    // train, then evaluate with the trained model and a rule file.
+    let model = dir.path().join("m.wdm");
+    warden_ok(&[
+        "signup",
+        "train",
+        "--fresh",
+        "--events",
+        e,
+        "--labels",
+        l,
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    assert!(dir.path().join("m.clusters.wdm").exists(), "the cluster model beside it");
+    let config = dir.path().join("warden.toml");
+    std::fs::write(&config, format!("[signup]\nmodel = {:?}\n", model.to_str().unwrap())).unwrap();
+    let rules = dir.path().join("signup.rules");
+    std::fs::write(
+        &rules,
+        "rule NO_CAPTCHA { mode: shadow when: signup.captcha == \"failed\" then: action challenge }\n",
+    )
+    .unwrap();
+    let ok = warden_ok(&["rules", "check", "--kind", "signup", rules.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("signup catalogue"));
+    let fields =
+        String::from_utf8_lossy(&warden_ok(&["rules", "fields", "--kind", "signup"]).stdout).into_owned();
+    assert!(fields.contains("signup.network") && fields.contains("signup.email_class"), "{fields}");
+    let report = dir.path().join("r.json");
+    let c = config.to_str().unwrap();
+    let r = rules.to_str().unwrap();
+    let rp = report.to_str().unwrap();
+    warden_ok(&["signup", "eval", "--events", e, "--labels", l, "--config", c, "--rules", r, "--json", rp]);
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!((v["events"].as_u64(), v["accounts"].as_u64()), (Some(4000), Some(4000)));
+    for key in ["at_signup", "within_1h"] {
+        assert!(v[key]["roc_auc"].as_f64().unwrap() > 0.9, "{key}: {v}");
+        assert!(v[key]["recall_at_fpr"]["0.001"].is_number(), "{v}");
+    }
+    let groups = v["groups"].as_object().unwrap();
+    assert!(
+        groups.keys().any(|g| g.starts_with("burst-")) && groups.keys().any(|g| g.starts_with("company-"))
+    );
+    let rule = &v["rules"]["NO_CAPTCHA"];
+    assert_eq!(rule["mode"], "shadow");
+    assert!(rule["fired"].as_u64().unwrap() > 0, "{rule}");
+    for key in ["events_per_sec", "peak_rss_mb", "bytes_per_signup_stored"] {
+        assert!(v[key].as_f64().unwrap() > 0.0, "{key}: {v}");
+    }
+    // A rule on a field sign-ups do not have is named.
+    std::fs::write(&rules, "rule X { when: mail.subject == \"x\" then: action block }\n").unwrap();
+    let bad = warden(&["rules", "check", "--kind", "signup", rules.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("mail.subject"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}

@@ -41,6 +41,10 @@ enum KindCommand {
         /// Write the report (JSON) here as well.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Rule files to put in force (a backtest): the report gives each rule's firings on
+        /// labelled entities' first events, with precision and recall.
+        #[arg(long = "rules")]
+        rules: Vec<PathBuf>,
         /// Configuration file (TOML): its `[geoip]` databases are read.
         #[arg(long)]
         config: Option<PathBuf>,
@@ -118,9 +122,20 @@ pub fn run(args: &[String], make: &MakeKinds) -> Result<ExitCode> {
             let (kind, geo) = configured(config.as_deref())?;
             check(&*kind, &file, &geo)
         }
-        KindCommand::Eval { events, labels, label_delay, json, config } => {
+        KindCommand::Eval { events, labels, label_delay, json, rules, config } => {
             let delay = duration(&label_delay)?;
             let (kind, geo) = configured(config.as_deref())?;
+            if !rules.is_empty() {
+                let catalogue =
+                    kind.catalogue().with_context(|| format!("the {} kind takes no rules", kind.name()))?;
+                match warden_rules::RuleSet::load(&rules, catalogue) {
+                    Ok(set) => kind.set_rules(Some(Arc::new(set))),
+                    Err(errors) => {
+                        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                        bail!("the rules do not load:\n{}", text.join("\n"));
+                    }
+                }
+            }
             eval(&*kind, &events, &labels, delay, json.as_deref(), &geo)
         }
         KindCommand::Train { events, labels, out, fresh, source, config } => {

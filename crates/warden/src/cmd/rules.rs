@@ -18,9 +18,16 @@ pub enum Rules {
         /// The rule files, checked together (rule names are unique across them).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// The kind of event the rules are for (`mail`, `signup`).
+        #[arg(long, default_value = "mail")]
+        kind: String,
     },
     /// List the fields rules can read, with their types.
-    Fields,
+    Fields {
+        /// The kind of event (`mail`, `signup`).
+        #[arg(long, default_value = "mail")]
+        kind: String,
+    },
     /// Replay labelled corpora through an empty model learning online (as `warden eval`) plus
     /// the rules: per rule hits, precision and recall against the labels, and the ROC figures
     /// of the final score with and without the rules.
@@ -49,10 +56,23 @@ pub struct Backtest {
     learner: super::LearnerArgs,
 }
 
+/// The rule catalogue of kind `name`.
+pub fn catalogue_of(name: &str) -> anyhow::Result<&'static warden_rules::Catalogue> {
+    if name == "mail" {
+        return Ok(warden_mail::catalogue());
+    }
+    let kinds = crate::kinds::all(&warden_server::Settings::default())?;
+    let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+    let kind = kinds
+        .iter()
+        .find(|k| k.name() == name)
+        .with_context(|| format!("no kind of event named {name:?} (kinds: mail, {})", names.join(", ")))?;
+    kind.catalogue().with_context(|| format!("the {name} kind takes no rules"))
+}
+
 pub fn run(cmd: Rules) -> anyhow::Result<ExitCode> {
-    let catalogue = warden_mail::catalogue();
     match cmd {
-        Rules::Check { files } => match RuleSet::load(&files, catalogue) {
+        Rules::Check { files, kind } => match RuleSet::load(&files, catalogue_of(&kind)?) {
             Ok(set) => {
                 let shadow = set.rules().iter().filter(|r| r.mode == Mode::Shadow).count();
                 let entries: usize = set.lists().map(|(_, l)| l.len()).sum();
@@ -60,8 +80,8 @@ pub fn run(cmd: Rules) -> anyhow::Result<ExitCode> {
                     "ok: {} rules ({shadow} in shadow mode), {} lists ({entries} entries), {} catalogue version {}",
                     set.rules().len(),
                     set.lists().count(),
-                    catalogue.kind,
-                    catalogue.version
+                    set.catalogue().kind,
+                    set.catalogue().version
                 );
                 Ok(ExitCode::SUCCESS)
             }
@@ -73,7 +93,8 @@ pub fn run(cmd: Rules) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::from(1))
             }
         },
-        Rules::Fields => {
+        Rules::Fields { kind } => {
+            let catalogue = catalogue_of(&kind)?;
             println!("# {} catalogue, version {}", catalogue.kind, catalogue.version);
             for f in catalogue.fields {
                 println!("{:<24} {:<18} {}", f.name, f.ty.describe(), f.doc);
