@@ -31,6 +31,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v1/labels", get(labels).post(set_label))
         .route("/v1/audit", get(audit))
         .route("/v1/entities/{kind}/{id}", get(entity).delete(erase))
+        .route("/v1/{kind}/{view}", get(view))
+        .route("/v1/{kind}/{view}/{id}", get(view_item))
+        .route("/v1/{kind}/{view}/{id}/label", post(label_view_item))
         // A desk request is a few fields: a larger body is refused (413) before it is read.
         .layer(DefaultBodyLimit::max(DESK_BODY_BYTES))
 }
@@ -250,6 +253,92 @@ async fn erase(
     Ok(Json(
         serde_json::json!({ "kind": kind.to_lowercase(), "entity": id.to_lowercase(), "erased": erased }),
     ))
+}
+
+/// A kind served on the generic routes and one of its views, or a 404 naming what there is.
+fn kind_view(state: &AppState, kind: &str, view: &str) -> Result<Arc<dyn crate::kinds::Served>, ApiError> {
+    let served = state.kind(kind).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, format!("no kind of event named {kind:?} has views"))
+    })?;
+    if !served.views().contains(&view) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("the {kind} kind has no view {view:?} (its views: {})", served.views().join(", ")),
+        ));
+    }
+    Ok(served)
+}
+
+/// `GET /v1/{kind}/{view}`: a kind's view for analysts (sign-ups' `clusters`).
+async fn view(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Path((kind, view)) = path?;
+    let served = kind_view(&state, &kind, &view)?;
+    let v = on_thread(move || served.view(&view, None)).await?;
+    v.map(Json).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "nothing to show"))
+}
+
+/// `GET /v1/{kind}/{view}/{id}`: one item of a kind's view (a cluster).
+async fn view_item(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Path((kind, view, id)) = path?;
+    crate::text::check_field("id", &id, 256).map_err(bad)?;
+    let served = kind_view(&state, &kind, &view)?;
+    let wanted = id.clone();
+    let v = on_thread(move || served.view(&view, Some(&wanted))).await?;
+    v.map(Json).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no item {id:?}")))
+}
+
+/// What an analyst's label on a whole item of a view says.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ViewLabel {
+    /// In the kind's label words.
+    label: String,
+    /// Why: audited.
+    reason: String,
+}
+
+/// `POST /v1/{kind}/{view}/{id}/label {label, reason}`: an analyst labels every entity of an
+/// item (a cluster's accounts) at once: each label set and audited, posted to the webhooks,
+/// and learned from the entity's kept features. An analyst's.
+async fn label_view_item(
+    State(state): State<AppState>,
+    Extension(person): Extension<Person>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
+    body: Result<Json<ViewLabel>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    analyst(&person)?;
+    let Path((kind, view, id)) = path?;
+    crate::text::check_field("id", &id, 256).map_err(bad)?;
+    let Json(b) = body.map_err(|e| bad(e.body_text()))?;
+    crate::text::check_field("reason", &b.reason, state.settings().review.max_reason_bytes).map_err(bad)?;
+    let served = kind_view(&state, &kind, &view)?;
+    let st = state.clone();
+    let who = person.name.clone();
+    let (item, label) = (id.clone(), b.label.clone());
+    let done = on_thread(move || -> Result<serde_json::Value, ApiError> {
+        let entities = served
+            .view_entities(&view, &item)
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no item {item:?}")))?;
+        let reason = format!("{} (all of {item})", b.reason);
+        let mut learned = 0;
+        for e in &entities {
+            learned += u64::from(served.judge(&st, e, &label, &who, &reason, now())?);
+        }
+        Ok(serde_json::json!({ "item": item, "label": label, "entities": entities.len(), "learned": learned }))
+    })
+    .await??;
+    Ok(Json(done))
+}
+
+/// Runs `work` off the async threads (a kind's view or labels read and write its stores).
+async fn on_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::internal(format!("view task failed: {e}")))
 }
 
 /// An entity's kind and id as a path gives them: printable, bounded.

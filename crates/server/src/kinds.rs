@@ -104,6 +104,20 @@ pub trait JsonKind: Send + Sync + 'static {
     }
     /// Starts the kind's own models afresh, untaught (`warden <kind> train --fresh`).
     fn forget_own_models(&self) {}
+    /// The names of the kind's views for analysts (`GET /v1/<kind>/<view>` and
+    /// `/v1/<kind>/<view>/<id>` on the controller; sign-ups: `clusters`).
+    fn views(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// View `name`: all of it (`id` `None`), or one item; `None` when there is no such item.
+    fn view(&self, _name: &str, _id: Option<&str>) -> Option<Value> {
+        None
+    }
+    /// The entities an item of a view holds (a cluster's members), for an analyst's label on
+    /// all of them at once; `None` when there is no such item.
+    fn view_entities(&self, _name: &str, _id: &str) -> Option<Vec<String>> {
+        None
+    }
     /// What the kind calls its entities and their first event in reports (`accounts`,
     /// `at_signup`).
     fn report_names(&self) -> ReportNames {
@@ -235,6 +249,23 @@ pub trait Served: Send + Sync {
     fn own_models(&self) -> Vec<(&'static str, Model)>;
     /// [`JsonKind::forget_own_models`].
     fn forget_own_models(&self);
+    /// [`JsonKind::views`].
+    fn views(&self) -> &'static [&'static str];
+    /// [`JsonKind::view`].
+    fn view(&self, name: &str, id: Option<&str>) -> Option<Value>;
+    /// [`JsonKind::view_entities`].
+    fn view_entities(&self, name: &str, id: &str) -> Option<Vec<String>>;
+    /// `by` labels `entity` with `word` (the kind's label words) for `reason`: set on the
+    /// entity and learned from its kept features, as feedback is. Whether it learned.
+    fn judge(
+        &self,
+        state: &AppState,
+        entity: &str,
+        word: &str,
+        by: &str,
+        reason: &str,
+        now: u64,
+    ) -> Result<bool, KindError>;
     /// [`JsonKind::report_names`].
     fn report_names(&self) -> ReportNames;
     /// Synthetic labelled events from the kind's own simulator, when it has one.
@@ -751,6 +782,39 @@ impl<K: JsonKind> Served for Pipeline<K> {
 
     fn forget_own_models(&self) {
         self.kind.forget_own_models();
+    }
+
+    fn views(&self) -> &'static [&'static str] {
+        self.kind.views()
+    }
+
+    fn view(&self, name: &str, id: Option<&str>) -> Option<Value> {
+        self.kind.view(name, id)
+    }
+
+    fn view_entities(&self, name: &str, id: &str) -> Option<Vec<String>> {
+        self.kind.view_entities(name, id)
+    }
+
+    fn judge(
+        &self,
+        state: &AppState,
+        entity: &str,
+        word: &str,
+        by: &str,
+        reason: &str,
+        now: u64,
+    ) -> Result<bool, KindError> {
+        let label = K::Kind::label(word).ok_or_else(|| {
+            KindError::Bad(format!(
+                "`label` is {word:?}: {} takes {}",
+                K::Kind::NAME,
+                K::Kind::LABELS.join(" or ")
+            ))
+        })?;
+        let entity = entity.to_lowercase();
+        let verdict = verdict::<K>(state, &entity, label, None, by, reason, now)?;
+        self.learn_verdict(&entity, label, || Ok(state.taught().verdict(verdict)?))
     }
 
     fn report_names(&self) -> ReportNames {

@@ -85,6 +85,16 @@ pub fn spec(plugins: &[std::sync::Arc<dyn crate::Plugin>]) -> Value {
                 "parameters": [{ "name": "kind", "in": "path", "required": true, "schema": { "type": "string" } }],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["entity", "label"], "properties": { "entity": { "type": "string" }, "label": { "type": "string" }, "reason": { "type": "string" } } } } } },
                 "responses": { "200": { "description": "{entity, label, outcome: learned | not_kept}" }, "400": error_response("A missing or bad field, or a label word the kind does not have"), "404": error_response("No such kind is served") } } },
+            "/v1/{kind}/{view}": { "get": { "summary": "A kind's view for analysts, whole: sign-ups' `clusters` (the 100 largest: id, size, probability, verdict, created, last, links, merged; and `total`) (controller; viewer)", "security": bearer,
+                "parameters": [{ "name": "kind", "in": "path", "required": true, "schema": { "type": "string" } }, { "name": "view", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "responses": { "200": { "description": "The view" }, "404": error_response("No such kind or view") } } },
+            "/v1/{kind}/{view}/{id}": { "get": { "summary": "One item of a kind's view: a sign-up cluster with its members, shared attributes, features, probability and history (controller; viewer)", "security": bearer,
+                "parameters": [{ "name": "kind", "in": "path", "required": true, "schema": { "type": "string" } }, { "name": "view", "in": "path", "required": true, "schema": { "type": "string" } }, { "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "responses": { "200": { "description": "The item" }, "404": error_response("No such kind, view or item") } } },
+            "/v1/{kind}/{view}/{id}/label": { "post": { "summary": "Labels every entity of an item at once (a cluster's accounts), in the kind's label words: each label set, audited, posted to webhooks and learned from the entity's kept features (controller; analyst)", "security": bearer,
+                "parameters": [{ "name": "kind", "in": "path", "required": true, "schema": { "type": "string" } }, { "name": "view", "in": "path", "required": true, "schema": { "type": "string" } }, { "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["label", "reason"], "properties": { "label": { "type": "string" }, "reason": { "type": "string" } } } } } },
+                "responses": { "200": { "description": "{item, label, entities, learned}" }, "400": error_response("A bad label word or reason"), "403": error_response("A viewer's token"), "404": error_response("No such kind, view or item") } } },
             "/v1/entities/{kind}/{id}": {
                 "get": { "summary": "What is kept about an entity: the labels in force (`in_force`), every label record, whether features are kept for a label still to come (controller; viewer)", "security": bearer,
                     "parameters": [{ "name": "kind", "in": "path", "required": true, "schema": { "type": "string" }, "description": "`account`, `domain`, `ip`, …" },
@@ -161,6 +171,9 @@ mod tests {
             "/v1/entities/{kind}/{id}",
             "/v1/{kind}/check",
             "/v1/{kind}/feedback",
+            "/v1/{kind}/{view}",
+            "/v1/{kind}/{view}/{id}",
+            "/v1/{kind}/{view}/{id}/label",
         ] {
             assert!(paths.contains_key(route), "{route} is not described");
         }

@@ -145,9 +145,18 @@ pub struct Cluster {
     pub probability: f64,
     /// Its action when last scored (0 none, 1 review, 2 block).
     pub verdict: u8,
+    /// What happened to it, oldest first: made, merged, its verdict changed (the last 32).
+    pub history: Vec<(u64, String)>,
 }
 
 impl Cluster {
+    fn note(&mut self, at: u64, what: String) {
+        if self.history.len() == 32 {
+            self.history.remove(1); // the first (its making) is kept
+        }
+        self.history.push((at, what));
+    }
+
     /// How many accounts are in it.
     pub fn size(&self) -> usize {
         self.members.len()
@@ -157,6 +166,48 @@ impl Cluster {
     pub fn links(&self) -> Vec<&'static str> {
         Link::ALL.iter().filter(|l| self.links & l.bit() != 0).map(|l| l.as_str()).collect()
     }
+}
+
+/// What a cluster's members have in common (of its latest 256), as its model reads it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Summary {
+    /// Accounts in it.
+    pub size: usize,
+    /// Seconds from its first sign-up to its last.
+    pub span_secs: u64,
+    /// The coefficient of variation of the gaps between sign-ups (low: regular, as a
+    /// script's), with three or more.
+    pub gap_cv: Option<f64>,
+    /// Distinct /24s (IPv6 /48s) per account.
+    pub networks_per_account: f64,
+    /// Distinct ASNs per account.
+    pub asns_per_account: f64,
+    /// Distinct user agents per account.
+    pub agents_per_account: f64,
+    /// Distinct device ids per account.
+    pub devices_per_account: f64,
+    /// The share of its commonest local-part pattern.
+    pub top_pattern_share: f64,
+    /// The members' mean sign-up probability.
+    pub mean_probability: f64,
+    /// The highest.
+    pub max_probability: f64,
+    /// The share that failed the captcha.
+    pub captcha_failed: f64,
+    /// The share with a disposable address.
+    pub disposable: f64,
+    /// The share that gave a recovery address.
+    pub recovery: f64,
+    /// The share whose address bears out their name.
+    pub name_agrees: f64,
+    /// The share asking for a language of another country's region.
+    pub language_elsewhere: f64,
+    /// The share that signed up between midnight and six, local time.
+    pub night: f64,
+    /// The members' mean name rarity, bits.
+    pub name_rarity: f64,
+    /// The kinds of link that hold it.
+    pub links: Vec<&'static str>,
 }
 
 /// A cluster's verdict on a member, reached after its sign-up.
@@ -473,6 +524,7 @@ impl Clusterer {
                         links: 0,
                         probability: 0.5,
                         verdict: 0,
+                        history: vec![(at, "made".into())],
                     },
                 );
                 c
@@ -486,10 +538,12 @@ impl Clusterer {
                 }
             }
             let s = self.clusters.get_mut(&survivor).expect("kept");
+            let moved = gone.members.len();
             s.members.extend(gone.members);
             s.merged.push(gone.id);
             s.merged.extend(gone.merged);
             s.links |= gone.links;
+            s.note(at, format!("merged c-{} ({moved} accounts)", gone.id));
         }
         for m in loose.into_iter().chain([id]) {
             self.members.get_mut(&m).expect("remembered").cluster = Some(survivor);
@@ -526,6 +580,13 @@ impl Clusterer {
         };
         let cluster = self.clusters.get_mut(&c).expect("scored clusters exist");
         cluster.probability = p;
+        if verdict != cluster.verdict {
+            let name = ["none", "review", "block"][usize::from(verdict)];
+            cluster.note(
+                at,
+                format!("verdict {name} at P(abusive) = {p:.3}, {} accounts", cluster.members.len()),
+            );
+        }
         cluster.verdict = verdict;
         if verdict == 0 {
             return;
@@ -560,65 +621,82 @@ impl Clusterer {
         self.model.learn(&x, label);
     }
 
-    /// The features of cluster `c` (of its latest 256 members).
-    pub fn features(&self, c: u64) -> FeatureVec {
+    /// What cluster `c`'s latest 256 members have in common, as measured for its model.
+    pub fn summary(&self, c: u64) -> Summary {
         let cluster = &self.clusters[&c];
         let members: Vec<&Member> =
             cluster.members.iter().rev().take(256).filter_map(|m| self.members.get(m)).collect();
-        let mut sink = HashedSink::new();
-        sink.add(CLUSTER, b"cluster");
         let n = members.len().max(1) as f64;
-        let size = cluster.members.len();
-        sink.add(CLUSTER, format!("size:{}", crate::memory::count_bucket(size as f64)).as_bytes());
         let mut times: Vec<u64> = members.iter().map(|m| m.at).collect();
         times.sort_unstable();
         let span = times.last().copied().unwrap_or(0) - times.first().copied().unwrap_or(0);
-        sink.add(CLUSTER, format!("span:{}", crate::memory::since_bucket(Some(span))).as_bytes());
-        if times.len() >= 3 {
+        let gap_cv = (times.len() >= 3).then(|| {
             let gaps: Vec<f64> = times.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
             let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
             let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
-            let cv = if mean > 0.0 { var.sqrt() / mean } else { 0.0 };
-            sink.add(CLUSTER, format!("gap_cv:{}", ((cv * 4.0) as u32).min(12)).as_bytes());
-        }
-        let share = |k: usize| ((k as f64 / n) * 5.0).round() as u32;
+            if mean > 0.0 { var.sqrt() / mean } else { 0.0 }
+        });
+        let per = |k: usize| k as f64 / n;
         let distinct =
-            |f: &dyn Fn(&Member) -> u64| members.iter().map(|m| f(m)).collect::<HashSet<_>>().len();
-        sink.add(CLUSTER, format!("networks:{}", share(distinct(&|m| m.network))).as_bytes());
-        sink.add(CLUSTER, format!("asns:{}", share(distinct(&|m| u64::from(m.asn.unwrap_or(0))))).as_bytes());
-        sink.add(CLUSTER, format!("agents:{}", share(distinct(&|m| m.agent))).as_bytes());
-        let devices = members.iter().filter_map(|m| m.device).collect::<HashSet<_>>().len();
-        sink.add(CLUSTER, format!("devices:{}", share(devices)).as_bytes());
+            |f: &dyn Fn(&Member) -> u64| per(members.iter().map(|m| f(m)).collect::<HashSet<_>>().len());
         let mut patterns: HashMap<u64, usize> = HashMap::new();
         for m in &members {
             *patterns.entry(m.pattern).or_default() += 1;
         }
-        sink.add(
-            CLUSTER,
-            format!("top_pattern:{}", share(patterns.values().copied().max().unwrap_or(0))).as_bytes(),
-        );
-        let mean_p = members.iter().map(|m| f64::from(m.probability)).sum::<f64>() / n;
-        let max_p = members.iter().map(|m| f64::from(m.probability)).fold(0.0, f64::max);
-        sink.add(CLUSTER, format!("mean_p:{}", (mean_p * 10.0) as u32).as_bytes());
-        sink.add(CLUSTER, format!("max_p:{}", (max_p * 10.0) as u32).as_bytes());
-        for (flag, name) in [
-            (CAPTCHA_FAILED, "captcha_failed"),
-            (DISPOSABLE, "disposable"),
-            (RECOVERY, "recovery"),
-            (AGREES, "agrees"),
-            (LANGUAGE_ELSEWHERE, "language_elsewhere"),
-        ] {
-            let k = members.iter().filter(|m| m.flags & flag != 0).count();
-            sink.add(CLUSTER, format!("{name}:{}", share(k)).as_bytes());
+        let flag = |f: u8| per(members.iter().filter(|m| m.flags & f != 0).count());
+        Summary {
+            size: cluster.members.len(),
+            span_secs: span,
+            gap_cv,
+            networks_per_account: distinct(&|m| m.network),
+            asns_per_account: distinct(&|m| u64::from(m.asn.unwrap_or(0))),
+            agents_per_account: distinct(&|m| m.agent),
+            devices_per_account: per(members.iter().filter_map(|m| m.device).collect::<HashSet<_>>().len()),
+            top_pattern_share: per(patterns.values().copied().max().unwrap_or(0)),
+            mean_probability: members.iter().map(|m| f64::from(m.probability)).sum::<f64>() / n,
+            max_probability: members.iter().map(|m| f64::from(m.probability)).fold(0.0, f64::max),
+            captcha_failed: flag(CAPTCHA_FAILED),
+            disposable: flag(DISPOSABLE),
+            recovery: flag(RECOVERY),
+            name_agrees: flag(AGREES),
+            language_elsewhere: flag(LANGUAGE_ELSEWHERE),
+            night: per(members.iter().filter(|m| m.hour.is_some_and(|h| h < 6)).count()),
+            name_rarity: members.iter().map(|m| f64::from(m.name_rarity)).sum::<f64>() / n,
+            links: cluster.links(),
         }
-        let night = members.iter().filter(|m| m.hour.is_some_and(|h| h < 6)).count();
-        sink.add(CLUSTER, format!("night:{}", share(night)).as_bytes());
-        let rarity = members.iter().map(|m| f64::from(m.name_rarity)).sum::<f64>() / n;
-        sink.add(CLUSTER, format!("name_rarity:{}", ((rarity / 2.0) as u32).min(12)).as_bytes());
-        for l in Link::ALL {
-            if cluster.links & l.bit() != 0 {
-                sink.add(CLUSTER, format!("link:{}", l.as_str()).as_bytes());
-            }
+    }
+
+    /// The features of cluster `c`: its [`Summary`] in buckets.
+    pub fn features(&self, c: u64) -> FeatureVec {
+        let s = self.summary(c);
+        let mut sink = HashedSink::new();
+        sink.add(CLUSTER, b"cluster");
+        sink.add(CLUSTER, format!("size:{}", crate::memory::count_bucket(s.size as f64)).as_bytes());
+        sink.add(CLUSTER, format!("span:{}", crate::memory::since_bucket(Some(s.span_secs))).as_bytes());
+        if let Some(cv) = s.gap_cv {
+            sink.add(CLUSTER, format!("gap_cv:{}", ((cv * 4.0) as u32).min(12)).as_bytes());
+        }
+        let fifths = |x: f64| (x * 5.0).round() as u32;
+        for (name, x) in [
+            ("networks", s.networks_per_account),
+            ("asns", s.asns_per_account),
+            ("agents", s.agents_per_account),
+            ("devices", s.devices_per_account),
+            ("top_pattern", s.top_pattern_share),
+            ("captcha_failed", s.captcha_failed),
+            ("disposable", s.disposable),
+            ("recovery", s.recovery),
+            ("agrees", s.name_agrees),
+            ("language_elsewhere", s.language_elsewhere),
+            ("night", s.night),
+        ] {
+            sink.add(CLUSTER, format!("{name}:{}", fifths(x)).as_bytes());
+        }
+        sink.add(CLUSTER, format!("mean_p:{}", (s.mean_probability * 10.0) as u32).as_bytes());
+        sink.add(CLUSTER, format!("max_p:{}", (s.max_probability * 10.0) as u32).as_bytes());
+        sink.add(CLUSTER, format!("name_rarity:{}", ((s.name_rarity / 2.0) as u32).min(12)).as_bytes());
+        for l in s.links {
+            sink.add(CLUSTER, format!("link:{l}").as_bytes());
         }
         sink.finish()
     }
@@ -643,6 +721,39 @@ impl Clusterer {
         self.by_account.retain(|_, id| members.contains_key(id));
         self.keys.retain(|_, (last, _)| !old(*last));
     }
+}
+
+/// The clusters as `GET /v1/signup/clusters` lists them: the `limit` largest, each with its
+/// size, probability, verdict and links.
+pub fn list(c: Option<&Clusterer>, limit: usize) -> serde_json::Value {
+    let Some(c) = c else { return serde_json::json!({"clusters": [], "total": 0}) };
+    let all = c.clusters();
+    let shown: Vec<serde_json::Value> = all.iter().take(limit).map(|cl| brief(cl)).collect();
+    serde_json::json!({"clusters": shown, "total": all.len()})
+}
+
+fn brief(cl: &Cluster) -> serde_json::Value {
+    let verdict = ["none", "review", "block"][usize::from(cl.verdict)];
+    serde_json::json!({
+        "id": format!("c-{}", cl.id), "size": cl.size(), "probability": cl.probability,
+        "verdict": verdict,
+        "created": cl.created, "last": cl.last, "links": cl.links(),
+        "merged": cl.merged.iter().map(|m| format!("c-{m}")).collect::<Vec<_>>(),
+    })
+}
+
+/// One cluster as `GET /v1/signup/clusters/{id}` shows it: its members, what they share, the
+/// features its model reads, its probability and history; `None` when there is no such one.
+pub fn show(c: &Clusterer, id: u64) -> Option<serde_json::Value> {
+    let cl = c.cluster(id)?;
+    let mut v = brief(cl);
+    v["members"] = serde_json::json!(c.members(id));
+    v["shared"] = serde_json::json!(cl.links());
+    v["features"] = serde_json::json!(c.summary(id));
+    v["history"] = serde_json::json!(
+        cl.history.iter().map(|(at, what)| serde_json::json!({"at": at, "what": what})).collect::<Vec<_>>()
+    );
+    Some(v)
 }
 
 /// MinHash of a string's character trigrams: 3 bands of 6 hashes each, a band as one number

@@ -161,6 +161,11 @@ pub fn starter_clusters() -> Model {
     Model::from_bytes(STARTER_CLUSTERS).expect("the built-in cluster model reads (a test checks it)")
 }
 
+/// A cluster's number from its id as answers give it (`c-12`, or `12`).
+fn parse_cluster_id(id: &str) -> Option<u64> {
+    id.strip_prefix("c-").unwrap_or(id).parse().ok()
+}
+
 /// The network of `ip`, as `signup.network` names it.
 pub fn network(ip: std::net::IpAddr) -> String {
     match ip {
@@ -389,6 +394,32 @@ impl JsonKind for Signups {
         vec![("clusters", self.cluster_model())]
     }
 
+    fn views(&self) -> &'static [&'static str] {
+        &["clusters"]
+    }
+
+    fn view(&self, name: &str, id: Option<&str>) -> Option<Value> {
+        if name != "clusters" {
+            return None;
+        }
+        self.with_clusters(|c| match id {
+            None => Some(crate::cluster::list(c, 100)),
+            Some(id) => crate::cluster::show(c?, parse_cluster_id(id)?),
+        })
+    }
+
+    fn view_entities(&self, name: &str, id: &str) -> Option<Vec<String>> {
+        if name != "clusters" {
+            return None;
+        }
+        let id = parse_cluster_id(id)?;
+        self.with_clusters(|c| {
+            let c = c?;
+            c.cluster(id)?;
+            Some(c.members(id).into_iter().map(str::to_owned).collect())
+        })
+    }
+
     fn forget_own_models(&self) {
         *self.cluster_model.lock().expect("not poisoned") = crate::cluster::empty_model();
         *self.clusters.lock().expect("not poisoned") = None;
@@ -478,7 +509,8 @@ mod tests {
     #[tokio::test]
     async fn a_farm_is_clustered_and_its_earlier_members_are_labelled_through_the_entity_api() {
         let dir = tempfile::tempdir().unwrap();
-        let state = state_in(&dir.path().join("data"), warden_server::Settings::default());
+        let settings = warden_server::testing::people(warden_server::Settings::default());
+        let state = state_in(&dir.path().join("data"), settings);
         state.register_kind(Arc::new(Pipeline::new(Signups::default()))).unwrap();
         let scan = warden_server::scan_router(state.clone());
         let mut last = Value::Null;
