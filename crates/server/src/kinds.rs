@@ -656,6 +656,7 @@ impl<K: JsonKind> Served for Pipeline<K> {
     }
 
     fn decide(&self, event: &Value, arrival: u64, skew: u64, cx: Context<'_>) -> Result<Offline, KindError> {
+        let started = std::time::Instant::now();
         let Common { event, kind, id, claimed } = common(event)?;
         if kind != K::Kind::NAME {
             return Err(KindError::Bad(format!("`kind` is {kind:?}, not {:?}", K::Kind::NAME)));
@@ -718,6 +719,8 @@ impl<K: JsonKind> Served for Pipeline<K> {
         for (field, value) in read.answer {
             decision[field] = value;
         }
+        // The time deciding took, reading the event to the answer (not the answer's storage).
+        decision["elapsed_us"] = (started.elapsed().as_micros() as u64).into();
         // Entities are named in lower case wherever they are kept, as labels name them.
         let entity = read.entity.to_lowercase();
         self.kind.decided(&entity, time.at, probability);

@@ -91,6 +91,15 @@ mod tests {
         SignupSettings::of(&s).map_err(|e| e.to_string())
     }
 
+    /// The `[signup]` block docs/serving.md shows is the defaults.
+    #[test]
+    fn the_documented_section_is_the_defaults() {
+        let doc = include_str!("../../../docs/serving.md");
+        let block =
+            doc.split("```toml\n[signup]\n").nth(1).and_then(|b| b.split("```").next()).expect("documented");
+        assert_eq!(read(&format!("[signup]\n{block}")).unwrap(), SignupSettings::default());
+    }
+
     #[test]
     fn the_section_is_read_checked_and_defaults_when_absent() {
         assert_eq!(read("").unwrap(), SignupSettings::default());

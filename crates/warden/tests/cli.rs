@@ -540,7 +540,9 @@ fn sign_ups_are_simulated_checked_trained_evaluated_and_backtested_from_the_comm
     let answers = json_lines(&checked);
     assert_eq!(answers.len(), 51);
     for a in &answers[..50] {
-        for field in ["id", "action", "score", "probability", "reasons", "cluster", "model_version"] {
+        for field in
+            ["id", "action", "score", "probability", "reasons", "cluster", "model_version", "elapsed_us"]
+        {
             assert!(a.get(field).is_some(), "{field} in {a}");
         }
     }
