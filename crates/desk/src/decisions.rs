@@ -49,6 +49,28 @@ pub struct DecisionEffects<'a> {
     pub review: Option<NewReview>,
 }
 
+/// A decision waiting to be committed with the others that came at the same time.
+pub(crate) struct Recording {
+    key: u128,
+    at: u64,
+    decision: Vec<u8>,
+    keep: Option<(String, String, KeptFeatures)>,
+    audit: Option<AuditEntry>,
+    counts: Vec<JournaledCount>,
+    labels: Vec<EntityLabel>,
+    review: Option<NewReview>,
+}
+
+/// The decisions waiting for a commit, the results of those committed, and whether a commit is
+/// under way.
+#[derive(Default)]
+pub(crate) struct Group {
+    next: u64,
+    waiting: Vec<(u64, Recording)>,
+    done: std::collections::HashMap<u64, Result<Option<Vec<u8>>, String>>,
+    writing: bool,
+}
+
 fn decode(key: u128, v: &[u8]) -> Option<(u64, Vec<u8>)> {
     let b = unseal("decisions", &key.to_be_bytes(), v)?;
     let (at, rest) = b.split_first_chunk::<8>()?;
@@ -83,6 +105,12 @@ impl Desk {
     /// features kept for an entity, its audit entry, its rules' counter updates and label
     /// changes (audited, and posted to the webhooks). So a crash leaves either all of them or
     /// none, and a repeated id adds nothing.
+    ///
+    /// Decisions recorded at the same time from several threads are committed together: the
+    /// first caller to find no commit under way writes every decision waiting, in the order they
+    /// came, in one transaction and one sync to disk, and each caller returns when its own is
+    /// durable (or with the error that stopped the transaction). One sync a batch rather than
+    /// one a decision is what lets a server record thousands a second.
     pub fn record_decision(
         &self,
         kind: &str,
@@ -91,71 +119,122 @@ impl Desk {
         decision: &[u8],
         effects: DecisionEffects<'_>,
     ) -> Result<Option<Vec<u8>>, DeskError> {
-        let key = self.decision_key(kind, id);
-        let txn = write_txn(&self.db)?;
-        {
-            let mut decisions = txn.open_table(DECISIONS)?;
-            let before = decisions.get(key)?.map(|v| decode(key, v.value()));
-            match before {
-                Some(Some((_, earlier))) => return Ok(Some(earlier)),
-                Some(None) => self.damage.found(format!("decisions {key:032x}"), "fails its checksum"),
-                None => {}
-            }
-            let mut value = at.to_le_bytes().to_vec();
-            value.extend_from_slice(decision);
-            decisions.insert(key, seal("decisions", &key.to_be_bytes(), &value).as_slice())?;
-            txn.open_table(DECISIONS_BY_TIME)?.insert((at, key), ())?;
-        }
         let DecisionEffects { keep, audit, counts, labels, review } = effects;
-        if let Some((entity_kind, entity, features)) = keep {
-            self.keep_in(&txn, entity_kind, entity, &features)?;
-        }
-        if let Some(entry) = audit {
-            append_audit(&txn, entry)?;
-        }
-        if !counts.is_empty() {
-            let mut table = txn.open_table(COUNTS)?;
-            let mut sequences = txn.open_table(SEQUENCES)?;
-            let mut seq = next_id(&sequences, "counts", None)?;
-            for c in &counts {
-                let k = count_key(c.at, seq);
-                table.insert(k, seal("counts", &k.to_be_bytes(), &encode_count(c)).as_slice())?;
-                seq += 1;
+        let owned = Recording {
+            key: self.decision_key(kind, id),
+            at,
+            decision: decision.to_vec(),
+            keep: keep.map(|(k, e, f)| (k.to_owned(), e.to_owned(), f)),
+            audit,
+            counts,
+            labels,
+            review,
+        };
+        let mut group = self.group.lock().expect("not poisoned");
+        let ticket = group.next;
+        group.next += 1;
+        group.waiting.push((ticket, owned));
+        loop {
+            if let Some(done) = group.done.remove(&ticket) {
+                return done.map_err(|e| DeskError::Store(warden_store::feedback::StoreError::Db(e)));
             }
-            sequences.insert("counts", seq)?;
-        }
-        let mut hooks = Vec::new();
-        if !labels.is_empty() {
-            let mut table = txn.open_table(LABELS)?;
-            for l in &labels {
-                if let Some((entry, hook)) = self.put_rule_label(&mut table, l)? {
-                    append_audit(&txn, entry)?;
-                    hooks.push(hook);
+            if group.writing {
+                group = self.group_done.wait(group).expect("not poisoned");
+                continue;
+            }
+            group.writing = true;
+            let batch: Vec<(u64, Recording)> = std::mem::take(&mut group.waiting);
+            drop(group);
+            let tickets: Vec<u64> = batch.iter().map(|(t, _)| *t).collect();
+            let outcome = self.record_batch(batch.into_iter().map(|(_, r)| r).collect());
+            group = self.group.lock().expect("not poisoned");
+            match outcome {
+                Ok(results) => group.done.extend(tickets.into_iter().zip(results.into_iter().map(Ok))),
+                Err(e) => {
+                    let e = e.to_string();
+                    group.done.extend(tickets.into_iter().map(|t| (t, Err(e.clone()))));
                 }
             }
+            group.writing = false;
+            self.group_done.notify_all();
         }
-        let queued = !hooks.is_empty();
-        for hook in hooks {
-            self.queue_webhook(&txn, hook)?;
-        }
+    }
+
+    /// Writes `batch` in one transaction: for each, the decision kept before for its id, or
+    /// `None` when it is recorded now with its effects.
+    fn record_batch(&self, batch: Vec<Recording>) -> Result<Vec<Option<Vec<u8>>>, DeskError> {
+        let txn = write_txn(&self.db)?;
+        let mut results = Vec::with_capacity(batch.len());
+        let mut queued = false;
         let mut dropped = 0;
-        if let Some(r) = review {
-            let mut t = ReviewTables::open(&txn)?;
-            let mut sequences = txn.open_table(SEQUENCES)?;
-            let mut next_item = next_id(&sequences, "review", t.review.last()?.map(|(k, _)| k.value()))?;
-            let (cap, subject_bytes) =
-                (self.review_cap.load(Ordering::Relaxed), self.subject_bytes.load(Ordering::Relaxed));
-            if !queue_review(&mut t, r, cap, subject_bytes, &mut next_item, &mut dropped)? {
-                dropped += 1;
+        for r in batch {
+            let Recording { key, at, decision, keep, audit, counts, labels, review } = r;
+            {
+                let mut decisions = txn.open_table(DECISIONS)?;
+                let before = decisions.get(key)?.map(|v| decode(key, v.value()));
+                match before {
+                    Some(Some((_, earlier))) => {
+                        results.push(Some(earlier));
+                        continue;
+                    }
+                    Some(None) => self.damage.found(format!("decisions {key:032x}"), "fails its checksum"),
+                    None => {}
+                }
+                let mut value = at.to_le_bytes().to_vec();
+                value.extend_from_slice(&decision);
+                decisions.insert(key, seal("decisions", &key.to_be_bytes(), &value).as_slice())?;
+                txn.open_table(DECISIONS_BY_TIME)?.insert((at, key), ())?;
             }
-            sequences.insert("review", next_item)?;
+            if let Some((entity_kind, entity, features)) = keep {
+                self.keep_in(&txn, &entity_kind, &entity, &features)?;
+            }
+            if let Some(entry) = audit {
+                append_audit(&txn, entry)?;
+            }
+            if !counts.is_empty() {
+                let mut table = txn.open_table(COUNTS)?;
+                let mut sequences = txn.open_table(SEQUENCES)?;
+                let mut seq = next_id(&sequences, "counts", None)?;
+                for c in &counts {
+                    let k = count_key(c.at, seq);
+                    table.insert(k, seal("counts", &k.to_be_bytes(), &encode_count(c)).as_slice())?;
+                    seq += 1;
+                }
+                sequences.insert("counts", seq)?;
+            }
+            let mut hooks = Vec::new();
+            if !labels.is_empty() {
+                let mut table = txn.open_table(LABELS)?;
+                for l in &labels {
+                    if let Some((entry, hook)) = self.put_rule_label(&mut table, l)? {
+                        append_audit(&txn, entry)?;
+                        hooks.push(hook);
+                    }
+                }
+            }
+            queued |= !hooks.is_empty();
+            for hook in hooks {
+                self.queue_webhook(&txn, hook)?;
+            }
+            if let Some(r) = review {
+                let mut t = ReviewTables::open(&txn)?;
+                let mut sequences = txn.open_table(SEQUENCES)?;
+                let mut next_item = next_id(&sequences, "review", t.review.last()?.map(|(k, _)| k.value()))?;
+                let (cap, subject_bytes) =
+                    (self.review_cap.load(Ordering::Relaxed), self.subject_bytes.load(Ordering::Relaxed));
+                if !queue_review(&mut t, r, cap, subject_bytes, &mut next_item, &mut dropped)? {
+                    dropped += 1;
+                }
+                sequences.insert("review", next_item)?;
+            }
+            results.push(None);
         }
         txn.commit()?;
         if queued {
             self.webhooks_committed();
         }
         self.dropped.fetch_add(dropped, Ordering::Relaxed);
-        Ok(None)
+        Ok(results)
     }
 
     /// The decision kept for event `id` of `kind`, if any.

@@ -175,6 +175,10 @@ pub struct Desk {
     webhooks_dropped: AtomicU64,
     /// Woken when an event is queued (the delivery task waits on it).
     pub webhooks_ready: tokio::sync::Notify,
+    /// JSON kinds' decisions committed together ([`Desk::record_decision`]).
+    group: Mutex<decisions::Group>,
+    /// Woken when a group commit ends.
+    group_done: std::sync::Condvar,
 }
 
 impl std::fmt::Debug for Desk {
@@ -237,6 +241,8 @@ impl Desk {
             webhooks_max: AtomicU64::new(0),
             webhooks_dropped: AtomicU64::new(0),
             webhooks_ready: tokio::sync::Notify::new(),
+            group: Mutex::new(decisions::Group::default()),
+            group_done: std::sync::Condvar::new(),
         });
         let weak = Arc::downgrade(&desk);
         let handle = std::thread::Builder::new()

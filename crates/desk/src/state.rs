@@ -750,6 +750,31 @@ pub mod conformance {
             }
         });
         assert_eq!(firsts.into_inner(), 1, "of eight at once, one decides");
+        // Many at once, committed together, ids repeated across threads: each id is decided
+        // once, and what is kept is what its first recorder wrote.
+        let firsts = std::sync::Mutex::new(std::collections::HashMap::new());
+        let id = |t: u64, i: u64| format!("busy-{}", (i * 7 + t * 13) % 200);
+        std::thread::scope(|s| {
+            for t in 0..8u64 {
+                let firsts = &firsts;
+                s.spawn(move || {
+                    for i in 0..100u64 {
+                        let effects = crate::DecisionEffects::default();
+                        if store.record("signup", &id(t, i), 300, &[t as u8], effects).unwrap().is_none() {
+                            let before = firsts.lock().unwrap().insert(id(t, i), t as u8);
+                            assert_eq!(before, None, "{} decided twice", id(t, i));
+                        }
+                    }
+                });
+            }
+        });
+        let firsts = firsts.into_inner().unwrap();
+        let distinct: std::collections::HashSet<String> =
+            (0..8).flat_map(|t| (0..100).map(move |i| id(t, i))).collect();
+        assert_eq!(firsts.len(), distinct.len(), "every id decided once");
+        for (id, t) in &firsts {
+            assert_eq!(store.get("signup", id).unwrap().as_deref(), Some(&[*t][..]), "{id}");
+        }
         assert_eq!(store.expire(150).unwrap(), 2, "the two decided at 100 go");
         assert_eq!(store.get("signup", "s-1").unwrap(), None);
         assert!(store.get("signup", "race").unwrap().is_some());
