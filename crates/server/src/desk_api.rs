@@ -250,8 +250,12 @@ async fn erase(
     let who = person.name.clone();
     let (k, e) = (kind.clone(), id.clone());
     let erased = blocking(move || entities.erase(&k, &e, &who, &reason, now())).await?;
+    // And what the kinds remember of it in memory (a sign-up's place in its cluster).
+    let (k, e) = (kind.to_lowercase(), id.to_lowercase());
+    let served: Vec<_> = state.kind_names().into_iter().filter_map(|n| state.kind(n)).collect();
+    let forgotten: u64 = served.iter().map(|s| s.erase(&k, &e)).sum();
     Ok(Json(
-        serde_json::json!({ "kind": kind.to_lowercase(), "entity": id.to_lowercase(), "erased": erased }),
+        serde_json::json!({ "kind": k, "entity": e, "erased": erased, "forgotten_in_memory": forgotten }),
     ))
 }
 

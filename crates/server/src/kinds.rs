@@ -104,6 +104,12 @@ pub trait JsonKind: Send + Sync + 'static {
     }
     /// Starts the kind's own models afresh, untaught (`warden <kind> train --fresh`).
     fn forget_own_models(&self) {}
+    /// Forgets what the kind remembers in memory of entity `entity` of kind `entity_kind` (an
+    /// erasure through the entity API; the stores' part is the desk's); returns how many things
+    /// it forgot.
+    fn erase(&self, _entity_kind: &str, _entity: &str) -> u64 {
+        0
+    }
     /// The names of the kind's views for analysts (`GET /v1/<kind>/<view>` and
     /// `/v1/<kind>/<view>/<id>` on the controller; sign-ups: `clusters`).
     fn views(&self) -> &'static [&'static str] {
@@ -249,6 +255,8 @@ pub trait Served: Send + Sync {
     fn own_models(&self) -> Vec<(&'static str, Model)>;
     /// [`JsonKind::forget_own_models`].
     fn forget_own_models(&self);
+    /// [`JsonKind::erase`].
+    fn erase(&self, entity_kind: &str, entity: &str) -> u64;
     /// [`JsonKind::views`].
     fn views(&self) -> &'static [&'static str];
     /// [`JsonKind::view`].
@@ -785,6 +793,10 @@ impl<K: JsonKind> Served for Pipeline<K> {
 
     fn forget_own_models(&self) {
         self.kind.forget_own_models();
+    }
+
+    fn erase(&self, entity_kind: &str, entity: &str) -> u64 {
+        self.kind.erase(entity_kind, entity)
     }
 
     fn views(&self) -> &'static [&'static str] {

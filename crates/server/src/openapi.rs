@@ -104,7 +104,7 @@ pub fn spec(plugins: &[std::sync::Arc<dyn crate::Plugin>]) -> Value {
                     "parameters": [{ "name": "kind", "in": "path", "required": true, "schema": { "type": "string" } },
                                    { "name": "id", "in": "path", "required": true, "schema": { "type": "string" } },
                                    { "name": "reason", "in": "query", "required": true, "schema": { "type": "string" }, "description": "Why: an erasure request's reference" }],
-                    "responses": { "200": { "description": "{\"kind\", \"entity\", \"erased\": {\"labels\": n, \"features\": bool}}" }, "400": error_response("No reason"), "403": error_response("A viewer's token") } } },
+                    "responses": { "200": { "description": "{\"kind\", \"entity\", \"erased\": {\"labels\": n, \"features\": bool, \"history\": n}, \"forgotten_in_memory\": n (what the kinds held of it in memory: a sign-up in its cluster)}" }, "400": error_response("No reason"), "403": error_response("A viewer's token") } } },
             "/v1/audit": { "get": { "summary": "The audit log as JSON lines, oldest first: every decision and analyst action, identifiers as keyed hashes (controller; viewer)", "security": bearer,
                 "parameters": [{ "name": "after", "in": "query", "schema": { "type": "integer", "default": 0 }, "description": "Entries after this sequence number: the last `seq` of the previous page" },
                                { "name": "limit", "in": "query", "schema": { "type": "integer", "default": 1000, "minimum": 1, "maximum": 1000 } }],

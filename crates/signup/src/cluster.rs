@@ -607,6 +607,23 @@ impl Clusterer {
         }
     }
 
+    /// Forgets `account` (an erasure): out of its cluster, its links no longer lead to it.
+    /// Whether it was remembered.
+    pub fn forget(&mut self, account: &str) -> bool {
+        let Some(id) = self.by_account.remove(&self.account_key(account)) else { return false };
+        let Some(m) = self.members.remove(&id) else { return false };
+        self.pending.retain(|v| !v.account.eq_ignore_ascii_case(account));
+        if let Some(c) = m.cluster
+            && let Some(cluster) = self.clusters.get_mut(&c)
+        {
+            cluster.members.retain(|x| *x != id);
+            if cluster.members.is_empty() {
+                self.clusters.remove(&c);
+            }
+        }
+        true
+    }
+
     /// The verdicts reached since last asked.
     pub fn take(&mut self) -> Vec<MemberVerdict> {
         std::mem::take(&mut self.pending)

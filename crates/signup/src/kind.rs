@@ -394,6 +394,14 @@ impl JsonKind for Signups {
         vec![("clusters", self.cluster_model())]
     }
 
+    fn erase(&self, entity_kind: &str, entity: &str) -> u64 {
+        if entity_kind != "account" {
+            return 0;
+        }
+        let mut clusters = self.clusters.lock().expect("not poisoned");
+        clusters.as_mut().map_or(0, |c| u64::from(c.forget(entity)))
+    }
+
     fn views(&self) -> &'static [&'static str] {
         &["clusters"]
     }
