@@ -23,7 +23,7 @@ use crate::memory::{Attr, HORIZON, Memory};
 use crate::{SignupAction, SignupKind};
 
 /// What rules read of a sign-up (`warden rules fields --kind signup` will list them).
-static FIELDS: [FieldDef; 15] = {
+static FIELDS: [FieldDef; 16] = {
     let [probability, score] = Catalogue::MODEL_FIELDS;
     [
         FieldDef::new("signup.account", Type::Str, "the service's account id, lower case").naming("account"),
@@ -56,6 +56,11 @@ static FIELDS: [FieldDef; 15] = {
         ),
         FieldDef::new("signup.device", Type::Str, "the service's device id").naming("device"),
         FieldDef::new("signup.captcha", Type::Str, "passed, failed, none or unknown"),
+        FieldDef::new(
+            "signup.network_lists",
+            Type::StrList,
+            "the tags of the operator's network lists the address (or its ASN) is on (`[signup] network_lists`)",
+        ),
         probability,
         score,
     ]
@@ -63,7 +68,7 @@ static FIELDS: [FieldDef; 15] = {
 
 static CATALOGUE: Catalogue = Catalogue {
     kind: "signup",
-    version: 1,
+    version: 2,
     fields: &FIELDS,
     actions: &["allow", "challenge", "review", "block"],
 };
@@ -84,6 +89,8 @@ pub struct Signups {
     horizon: u64,
     /// The model to start from instead of the built-in starter (`[signup] model`).
     model: Option<Model>,
+    /// The operator's network lists (`[signup] network_lists`).
+    lists: crate::networks::NetworkLists,
     /// The clusters of recent sign-ups (made afresh under a new seed).
     clusters: Mutex<Option<Clusterer>>,
     /// The cluster model a new clusterer starts with.
@@ -109,6 +116,7 @@ impl Signups {
             memory: Mutex::new(None),
             horizon,
             model: None,
+            lists: crate::networks::NetworkLists::default(),
             clusters: Mutex::new(None),
             cluster_model: Mutex::new(starter_clusters()),
         }
@@ -129,6 +137,12 @@ impl Signups {
     /// Calls `f` with the clusterer (none before the first sign-up).
     pub fn with_clusters<T>(&self, f: impl FnOnce(Option<&Clusterer>) -> T) -> T {
         f(self.clusters.lock().expect("not poisoned").as_ref())
+    }
+
+    /// Reads `lists` for the network-list features.
+    pub fn with_lists(mut self, lists: crate::networks::NetworkLists) -> Signups {
+        self.lists = lists;
+        self
     }
 
     /// Starts from `model` instead of the built-in starter.
@@ -180,8 +194,8 @@ pub fn network(ip: std::net::IpAddr) -> String {
     }
 }
 
-/// The facts rules read of `s`, measured as `d`.
-pub fn facts(s: &Signup<'_>, d: &Derived) -> Record {
+/// The facts rules read of `s`, measured as `d`, on the network lists `listed`.
+pub fn facts(s: &Signup<'_>, d: &Derived, listed: &[&str]) -> Record {
     let text = |v: Option<String>| v.map_or(warden_rules::Value::Missing, warden_rules::Value::Str);
     let local = d.local.as_ref();
     let agent = d.agent.as_ref().map(|a| a.as_ref().map_or("unparsed".to_owned(), |a| a.category.clone()));
@@ -205,6 +219,7 @@ pub fn facts(s: &Signup<'_>, d: &Derived) -> Record {
         text(Some(agent.unwrap_or_else(|| "none".to_owned()))),
         text(s.device_id.map(str::to_lowercase)),
         text(Some(captcha.to_owned())),
+        warden_rules::Value::StrList(listed.iter().map(|t| (*t).to_owned()).collect()),
     ];
     let mut record = Record::new(&CATALOGUE);
     for (slot, value) in values.into_iter().enumerate() {
@@ -230,6 +245,14 @@ impl JsonKind for Signups {
         let d = Derived::of(&s, &self.own);
         let mut sink = warden_core::HashedSink::new();
         crate::features::door(&s, &d, &mut sink);
+        let listed = self.lists.tags(s.ip, s.asn);
+        for tag in &listed {
+            warden_core::FeatureSink::add(
+                &mut sink,
+                crate::features::NETWORK,
+                format!("list:{tag}").as_bytes(),
+            );
+        }
         let recent = {
             let mut memory = self.memory.lock().expect("not poisoned");
             let m = match &mut *memory {
@@ -251,6 +274,13 @@ impl JsonKind for Signups {
         };
         let mut answer = Map::new();
         let mut signals = Vec::new();
+        if !listed.is_empty() {
+            signals.push(Reason::new(
+                "LISTED_NETWORK",
+                format!("The address is on the operator's network lists: {}.", listed.join(", ")),
+                0.0,
+            ));
+        }
         answer.insert(
             "cluster".into(),
             match joined {
@@ -320,7 +350,7 @@ impl JsonKind for Signups {
             entity: s.account.to_owned(),
             features: sink.finish(),
             signals,
-            facts: Some(facts(&s, &d)),
+            facts: Some(facts(&s, &d, &listed)),
             answer,
         })
     }
@@ -506,6 +536,47 @@ mod tests {
                 m.meta.trained_on
             );
         }
+    }
+
+    #[test]
+    fn listed_networks_give_a_feature_a_reason_and_a_fact_rules_read() {
+        use warden_server::kinds::{Context, Served};
+        let mut lists = crate::networks::NetworkLists::default();
+        lists.add_line("203.0.113.0/24 hosting").unwrap();
+        lists.add_line("AS64500 vpn").unwrap();
+        let kind = Pipeline::new(Signups::default().with_lists(lists));
+        let dir = tempfile::tempdir().unwrap();
+        let rules = dir.path().join("s.rules");
+        std::fs::write(
+            &rules,
+            "rule HOSTED { when: signup.network_lists contains \"hosting\" then: action challenge }\n",
+        )
+        .unwrap();
+        let set = warden_rules::RuleSet::load(&[rules], super::catalogue()).unwrap();
+        kind.set_rules(Some(Arc::new(set)));
+        let geo = warden_geo::Geo::none();
+        let decide = |i: u32, ip: &str, asn: u32| {
+            let e = json!({"kind": "signup", "id": format!("s-{i}"), "time": "2026-03-02T10:00:00Z",
+                "account": format!("a-{i}"), "ip": ip, "asn": asn});
+            let d = kind.decide(&e, 0, u64::MAX, Context { at: 0, geo: &geo, seed: 1 }).unwrap();
+            let names: Vec<String> = d.reasons.iter().map(|r| r.name.clone()).collect();
+            (d.features, names, d.action)
+        };
+        let (listed, names, action) = decide(1, "203.0.113.7", 64501);
+        assert!(
+            names.iter().any(|n| n == "LISTED_NETWORK") && names.iter().any(|n| n == "RULE:HOSTED"),
+            "{names:?}"
+        );
+        assert_eq!(action, "challenge");
+        let (vpn, names, _) = decide(2, "198.51.100.7", 64500);
+        assert!(
+            names.iter().any(|n| n == "LISTED_NETWORK") && !names.iter().any(|n| n == "RULE:HOSTED"),
+            "{names:?}"
+        );
+        let (plain, names, _) = decide(3, "192.0.2.7", 64501);
+        assert!(!names.iter().any(|n| n == "LISTED_NETWORK"), "{names:?}");
+        assert_ne!(listed.hashes(), plain.hashes());
+        assert_ne!(vpn.hashes(), plain.hashes());
     }
 
     #[test]

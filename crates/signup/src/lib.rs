@@ -14,6 +14,7 @@ pub mod event;
 pub mod features;
 pub mod kind;
 pub mod memory;
+pub mod networks;
 pub mod settings;
 pub mod shape;
 pub mod synth;

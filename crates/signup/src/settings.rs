@@ -17,11 +17,14 @@ pub struct SignupSettings {
     /// A sign-up model file (`warden signup train`) to start from instead of the starter model
     /// built into the binary. A server's own checkpoint, when there is one, comes first.
     pub model: Option<PathBuf>,
+    /// Files of the operator's network lists (hosting, VPN, Tor, …; the format is in
+    /// `crates/signup/src/networks.rs`); none by default.
+    pub network_lists: Vec<PathBuf>,
 }
 
 impl Default for SignupSettings {
     fn default() -> Self {
-        SignupSettings { own_domains: Vec::new(), memory_days: 14, model: None }
+        SignupSettings { own_domains: Vec::new(), memory_days: 14, model: None, network_lists: Vec::new() }
     }
 }
 
@@ -57,7 +60,10 @@ impl SignupSettings {
     /// model.
     pub fn kind(&self) -> Result<crate::kind::Signups, warden_server::settings::SettingsError> {
         let own = self.own_domains.iter().map(|d| d.trim_end_matches('.').to_ascii_lowercase()).collect();
-        let mut kind = crate::kind::Signups::with_memory(own, self.memory_days * 86_400);
+        let lists = crate::networks::NetworkLists::read(&self.network_lists).map_err(|e| {
+            warden_server::settings::SettingsError::Invalid(format!("[signup] network_lists: {e}"))
+        })?;
+        let mut kind = crate::kind::Signups::with_memory(own, self.memory_days * 86_400).with_lists(lists);
         if let Some(path) = &self.model {
             let bad = |e: String| {
                 warden_server::settings::SettingsError::Invalid(format!(
@@ -113,6 +119,12 @@ mod tests {
         assert!(e.contains("memory_days") && e.contains("1 to 90"), "{e}");
         let e = read("[signup]\nown_domains = [\"a b\"]\n").unwrap_err();
         assert!(e.contains("not a domain"), "{e}");
+        let e = read("[signup]\nnetwork_lists = [\"/nonexistent/hosting.txt\"]\n")
+            .unwrap()
+            .kind()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[signup] network_lists") && e.contains("/nonexistent/hosting.txt"), "{e}");
         let e = read("[signup]\nown_domain = []\n").unwrap_err();
         assert!(e.contains("own_domain"), "unknown keys are named: {e}");
     }
