@@ -576,20 +576,13 @@ impl<K: JsonKind> Served for Pipeline<K> {
         let field = if body.contains_key(K::ENTITY) { K::ENTITY } else { "entity" };
         let entity = text(body, field, warden_desk::limits::NAME)?.to_lowercase();
         let word = text(body, "label", 64)?;
-        let label = K::Kind::label(word).ok_or_else(|| {
-            KindError::Bad(format!(
-                "`label` is {word:?}: {} takes {}",
-                K::Kind::NAME,
-                K::Kind::LABELS.join(" or ")
-            ))
-        })?;
+        let label = label_of::<K>(word)?;
         let reason = match body.get("reason") {
             None => String::new(),
             Some(_) => text(body, "reason", state.settings().review.max_reason_bytes)?.to_owned(),
         };
-        let by = format!("feedback:{}", K::Kind::NAME);
-        let verdict = verdict::<K>(state, &entity, label, None, &by, &reason, now)?;
-        let learned = self.learn_verdict(&entity, label, || Ok(state.taught().verdict(verdict)?))?;
+        let learned =
+            self.judge(state, &entity, word, &format!("feedback:{}", K::Kind::NAME), &reason, now)?;
         Ok(json!({
             "entity": entity, "label": K::Kind::label_word(label),
             "outcome": if learned { "learned" } else { "not_kept" },
@@ -603,14 +596,7 @@ impl<K: JsonKind> Served for Pipeline<K> {
         features: ReviewFeatures,
         r: Resolution<'_>,
     ) -> Result<(ReviewItem, Value), KindError> {
-        let label = K::Kind::label(r.word).ok_or_else(|| {
-            KindError::Bad(format!(
-                "`label` is {:?}: {} takes {}",
-                r.word,
-                K::Kind::NAME,
-                K::Kind::LABELS.join(" or ")
-            ))
-        })?;
+        let label = label_of::<K>(r.word)?;
         let entity = item
             .entity
             .clone()
@@ -820,13 +806,7 @@ impl<K: JsonKind> Served for Pipeline<K> {
         reason: &str,
         now: u64,
     ) -> Result<bool, KindError> {
-        let label = K::Kind::label(word).ok_or_else(|| {
-            KindError::Bad(format!(
-                "`label` is {word:?}: {} takes {}",
-                K::Kind::NAME,
-                K::Kind::LABELS.join(" or ")
-            ))
-        })?;
+        let label = label_of::<K>(word)?;
         let entity = entity.to_lowercase();
         let verdict = verdict::<K>(state, &entity, label, None, by, reason, now)?;
         self.learn_verdict(&entity, label, || Ok(state.taught().verdict(verdict)?))
@@ -873,6 +853,17 @@ impl<K: JsonKind> Pipeline<K> {
         self.kind.taught(entity, label);
         Ok(true)
     }
+}
+
+/// The label `word` spells in kind `K`'s words, or an error naming the words it has.
+fn label_of<K: JsonKind>(word: &str) -> Result<Label, KindError> {
+    K::Kind::label(word).ok_or_else(|| {
+        KindError::Bad(format!(
+            "`label` is {word:?}: {} takes {}",
+            K::Kind::NAME,
+            K::Kind::LABELS.join(" or ")
+        ))
+    })
 }
 
 /// A verdict of `label` on `entity` of kind `K` by `by`, learned from `features` (`None`: those
