@@ -104,6 +104,8 @@ pub trait JsonKind: Send + Sync + 'static {
     }
     /// Starts the kind's own models afresh, untaught (`warden <kind> train --fresh`).
     fn forget_own_models(&self) {}
+    /// Puts own model `name` in force (a server's checkpoint of it, read at start).
+    fn set_own_model(&self, _name: &str, _model: Model) {}
     /// Forgets what the kind remembers in memory of entity `entity` of kind `entity_kind` (an
     /// erasure through the entity API; the stores' part is the desk's); returns how many things
     /// it forgot.
@@ -624,6 +626,22 @@ impl<K: JsonKind> Served for Pipeline<K> {
     fn restore(&self, state: &AppState) -> Result<u64, KindError> {
         let mut learned = self.learned.lock().expect("not poisoned");
         let (mut model, mut last) = self.start_from(state);
+        let path = checkpoint_path(state, K::Kind::NAME);
+        for (name, _) in self.kind.own_models() {
+            let own = own_model_path(&path, name);
+            if !own.exists() {
+                continue;
+            }
+            match Model::load(&own).map_err(|e| e.to_string()).and_then(|m| {
+                warden_engine::check_kind::<K::Kind>(&m).map_err(|e| e.to_string())?;
+                Ok(m)
+            }) {
+                Ok(m) => self.kind.set_own_model(name, m),
+                Err(why) => {
+                    tracing::warn!(path = %own.display(), "{why}: the {} kind's {name} model starts from its starter", K::Kind::NAME)
+                }
+            }
+        }
         let mut n = 0;
         state
             .taught()
@@ -645,7 +663,13 @@ impl<K: JsonKind> Served for Pipeline<K> {
             (self.model.read().expect("not poisoned").clone(), *learned)
         };
         model.meta.checkpoint = Some(warden_learn::CheckpointMark { store: state.data_id().to_owned(), seq });
-        model.save_private(&checkpoint_path(state, K::Kind::NAME), false).map_err(store)?;
+        let path = checkpoint_path(state, K::Kind::NAME);
+        model.save_private(&path, false).map_err(store)?;
+        // The kind's own models as they stand (lessons after this are not taught again at a
+        // restart: they are not in the labels log's terms).
+        for (name, own) in self.kind.own_models() {
+            own.save_private(&own_model_path(&path, name), false).map_err(store)?;
+        }
         Ok(seq)
     }
 

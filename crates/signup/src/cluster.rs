@@ -305,6 +305,11 @@ impl Clusterer {
         &self.model
     }
 
+    /// Scores clusters with `model` from now on.
+    pub fn set_model(&mut self, model: Model) {
+        self.model = model;
+    }
+
     /// The cluster numbered `id`.
     pub fn cluster(&self, id: u64) -> Option<&Cluster> {
         self.clusters.get(&id)

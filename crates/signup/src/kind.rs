@@ -458,6 +458,15 @@ impl JsonKind for Signups {
         })
     }
 
+    fn set_own_model(&self, name: &str, model: Model) {
+        if name == "clusters" {
+            *self.cluster_model.lock().expect("not poisoned") = model.clone();
+            if let Some(c) = self.clusters.lock().expect("not poisoned").as_mut() {
+                c.set_model(model);
+            }
+        }
+    }
+
     fn forget_own_models(&self) {
         *self.cluster_model.lock().expect("not poisoned") = crate::cluster::empty_model();
         *self.clusters.lock().expect("not poisoned") = None;
@@ -620,6 +629,65 @@ mod tests {
             json!({"kind": "signup", "id": "x-1", "time": now(), "account": "alone", "ip": "198.51.100.1"});
         let (_, reply) = call(scan.clone(), "POST", "/v1/signup/check", body.to_string().as_bytes()).await;
         assert_eq!(serde_json::from_slice::<Value>(&reply).unwrap()["cluster"], Value::Null);
+        // Analysts see the clusters, and one whole, on the controller.
+        use warden_server::testing::{ALICE, VIEWER, get, json as body_json, post};
+        let controller = warden_server::controller_router(state.clone());
+        let (status, list) = get(&controller, "/v1/signup/clusters", VIEWER).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&list));
+        let list = body_json(&list);
+        assert_eq!(list["total"], 1, "{list}");
+        assert_eq!(list["clusters"][0]["id"], id.as_str());
+        let (status, one) = get(&controller, &format!("/v1/signup/clusters/{id}"), VIEWER).await;
+        assert_eq!(status, 200);
+        let one = body_json(&one);
+        assert_eq!(one["members"].as_array().unwrap().len(), 25, "{one}");
+        assert_eq!(one["shared"], json!(["device"]));
+        assert_eq!(one["features"]["devices_per_account"], 1.0 / 25.0);
+        assert_eq!(one["history"][0]["what"], "made");
+        assert_eq!(get(&controller, "/v1/signup/clusters/c-999", VIEWER).await.0, 404);
+        assert_eq!(get(&controller, "/v1/signup/nosuch", VIEWER).await.0, 404);
+        // An analyst labels the whole cluster: every member labelled, audited, learned.
+        let uri = format!("/v1/signup/clusters/{id}/label");
+        let body = r#"{"label": "abusive", "reason": "one phone, 25 accounts"}"#;
+        assert_eq!(post(&controller, &uri, VIEWER, body).await.0, 403, "a viewer may not");
+        let (status, done) = post(&controller, &uri, ALICE, body).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&done));
+        let done = body_json(&done);
+        assert_eq!((done["entities"].as_u64(), done["learned"].as_u64()), (Some(25), Some(25)), "{done}");
+        let labels = state.labels().all(Some("account"), Some("farm-7")).unwrap();
+        let l = labels.iter().find(|l| l.label == "abusive").expect("labelled abusive");
+        assert_eq!(l.by, "alice");
+        assert!(l.reason.contains(&format!("all of {id}")), "{}", l.reason);
+        // The checkpoint keeps the cluster model as the labels left it, and a restart reads it.
+        let taught = state.kind("signup").unwrap().own_models()[0].1.meta.messages;
+        assert!(taught > super::starter_clusters().meta.messages, "the analyst's labels taught it");
+        for (_, done) in state.checkpoint_kinds() {
+            done.unwrap();
+        }
+        assert!(dir.path().join("data/signup.clusters.wdm").exists());
+        use warden_server::kinds::Served;
+        let again = Pipeline::new(Signups::default());
+        again.restore(&state).unwrap();
+        assert_eq!(again.own_models()[0].1.meta.messages, taught);
+        // Erasure through the entity API takes the account out of its cluster too.
+        let bearer = format!("Bearer {ALICE}");
+        let uri = "/v1/entities/account/Farm-3?reason=request%2012";
+        let (status, erased) = warden_server::testing::call_from(
+            controller.clone(),
+            [127, 0, 0, 1],
+            "DELETE",
+            uri,
+            &[("authorization", &bearer)],
+            b"",
+        )
+        .await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&erased));
+        assert_eq!(body_json(&erased)["forgotten_in_memory"], 1);
+        let one = body_json(&get(&controller, &format!("/v1/signup/clusters/{id}"), VIEWER).await.1);
+        let members: Vec<&str> =
+            one["members"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        assert_eq!(members.len(), 24);
+        assert!(!members.contains(&"Farm-3"), "{members:?}");
     }
 
     #[tokio::test]
