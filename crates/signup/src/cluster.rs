@@ -120,6 +120,8 @@ struct Member {
     name_rarity: f32,
     /// The cluster action the member was last given (0 none, 1 review, 2 block).
     verdict: u8,
+    /// Tied to its cluster by a strong link (a device, a recovery address).
+    strong: bool,
 }
 
 const CAPTCHA_FAILED: u8 = 1;
@@ -234,7 +236,15 @@ pub struct Joined {
     pub size: usize,
     /// Its probability.
     pub probability: f64,
+    /// Whether the sign-up joined it by a strong link (only then does the cluster's verdict
+    /// reach it at once; a weak tie waits for its own probability, [`FLOOR`]).
+    pub strong: bool,
 }
+
+/// The sign-up probability at or above which a member tied to its cluster by weak links alone
+/// takes the cluster's verdict: strangers on a carrier's shared addresses who happen to join a
+/// campaign's cluster are not judged by it unless their own sign-up looks doubtful too.
+pub const FLOOR: f64 = 0.3;
 
 /// Where a cluster's probability asks for review, and for a block.
 pub const REVIEW: f64 = 0.8;
@@ -448,11 +458,13 @@ impl Clusterer {
             agent: h(s.user_agent.unwrap_or("").as_bytes()),
             device: s.device_id.map(|d| h(d.to_lowercase().as_bytes())),
             pattern: h(d.local.as_ref().map_or(b"-".as_slice(), |l| l.pattern.as_bytes())),
-            probability: 0.5,
+            // Until decided (`decided`): no verdict reaches a weak tie before its own score.
+            probability: 0.0,
             flags,
             hour,
             name_rarity: name_rarity.unwrap_or(0.0) as f32,
             verdict: 0,
+            strong: false,
         };
         let links = self.links(s, d);
         self.members.insert(id, member);
@@ -486,9 +498,10 @@ impl Clusterer {
         } else {
             strong
         };
+        let strong = chosen.iter().any(|(l, _)| l.is_strong());
         let cluster = self.join(id, &chosen, at);
         let c = &self.clusters[&cluster];
-        Some(Joined { id: c.id, size: c.size(), probability: c.probability })
+        Some(Joined { id: c.id, size: c.size(), probability: c.probability, strong })
     }
 
     /// Puts `id` and every member it is linked to in one cluster; returns its number.
@@ -550,9 +563,19 @@ impl Clusterer {
             s.links |= gone.links;
             s.note(at, format!("merged c-{} ({moved} accounts)", gone.id));
         }
+        let strong = linked.iter().any(|(l, _)| l.is_strong());
         for m in loose.into_iter().chain([id]) {
-            self.members.get_mut(&m).expect("remembered").cluster = Some(survivor);
+            let member = self.members.get_mut(&m).expect("remembered");
+            member.cluster = Some(survivor);
+            member.strong |= strong;
             self.clusters.get_mut(&survivor).expect("kept").members.push(m);
+        }
+        if strong {
+            for &(_, other) in linked {
+                if let Some(m) = self.members.get_mut(&other) {
+                    m.strong = true;
+                }
+            }
         }
         let s = self.clusters.get_mut(&survivor).expect("kept");
         s.links |= bits;
@@ -599,6 +622,9 @@ impl Clusterer {
         let id = cluster.id;
         for m in &cluster.members {
             let Some(member) = self.members.get_mut(m) else { continue };
+            if !member.strong && f64::from(member.probability) < FLOOR {
+                continue;
+            }
             if member.verdict < verdict {
                 member.verdict = verdict;
                 self.pending.push(MemberVerdict {
@@ -946,6 +972,38 @@ mod tests {
         let family = add(&mut c, "h-new-1", t + 5, json!({"ip": "198.51.200.1", "device_id": "home-new", "recovery_email": "x@example.org", "captcha": "passed"})).unwrap();
         c.decided("h-new-1", 0.05, t + 5);
         assert!(c.cluster(family.id).unwrap().probability < REVIEW, "a family of two is let be");
+    }
+
+    #[test]
+    fn a_weak_tie_takes_the_clusters_verdict_only_when_its_own_sign_up_is_doubtful() {
+        let mut c = Clusterer::new(5, empty_model());
+        let t = 2_000_000;
+        let ua = "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0";
+        for (i, a) in ["f-1", "f-2", "f-3"].iter().enumerate() {
+            let j = add(
+                &mut c,
+                a,
+                t + i as u64,
+                json!({"ip": "203.0.113.1", "user_agent": ua, "device_id": "phone"}),
+            );
+            c.decided(a, 0.6, t + i as u64);
+            assert!(i == 0 || j.unwrap().strong, "joined by the device");
+        }
+        // The cluster model learns that this cluster is abusive.
+        for _ in 0..300 {
+            c.taught("f-1", Label::Abusive);
+        }
+        c.decided("f-3", 0.6, t + 3);
+        let strong: HashSet<String> = c.take().into_iter().map(|v| v.account).collect();
+        assert_eq!(strong.len(), 3, "{strong:?}");
+        // Two strangers on the same network and agent: weak ties.
+        let j = add(&mut c, "calm", t + 10, json!({"ip": "203.0.113.2", "user_agent": ua})).unwrap();
+        assert!(!j.strong && j.probability >= REVIEW, "{j:?}");
+        c.decided("calm", 0.05, t + 10);
+        add(&mut c, "doubtful", t + 11, json!({"ip": "203.0.113.3", "user_agent": ua}));
+        c.decided("doubtful", 0.4, t + 11);
+        let told: Vec<String> = c.take().into_iter().map(|v| v.account).collect();
+        assert_eq!(told, ["doubtful"], "the calm stranger keeps its own verdict");
     }
 
     #[test]

@@ -290,6 +290,7 @@ impl JsonKind for Signups {
         );
         if let Some(j) = joined
             && j.probability >= crate::cluster::REVIEW
+            && j.strong
         {
             signals.push(Reason::new(
                 format!("CLUSTER:c-{}", j.id),
