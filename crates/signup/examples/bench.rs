@@ -50,7 +50,7 @@ fn main() {
             let s = parse(o).expect("simulated events read");
             let d = Derived::of(&s, &[]);
             let mut sink = warden_core::HashedSink::new();
-            std::hint::black_box(warden_signup::features::recent(&mut m, &s, &d, *t, &mut sink));
+            std::hint::black_box(warden_signup::features::recent(&mut m, &s, &d, *t, None, &mut sink));
         }
         started.elapsed().as_secs_f64()
     });

@@ -282,7 +282,16 @@ fn network_bytes(ip: IpAddr) -> Vec<u8> {
 }
 
 /// Adds what the sign-ups before `s` (at `at`) say to `sink`, then counts `s` in `m`.
-pub fn recent(m: &mut Memory, s: &Signup<'_>, d: &Derived, at: u64, sink: &mut HashedSink) -> Recent {
+/// `offset` is the sign-up's offset from UTC in minutes when its time zone is known (the city
+/// database's, [`zone_offset`]); else its country's usual one is taken.
+pub fn recent(
+    m: &mut Memory,
+    s: &Signup<'_>,
+    d: &Derived,
+    at: u64,
+    offset: Option<i32>,
+    sink: &mut HashedSink,
+) -> Recent {
     m.sweep(at);
     let attrs = attributes(m, s, d);
     let mut seen = Vec::with_capacity(attrs.len());
@@ -338,10 +347,11 @@ pub fn recent(m: &mut Memory, s: &Signup<'_>, d: &Derived, at: u64, sink: &mut H
         let r = values.iter().map(|v| m.rarity(*token, v)).fold(0.0, f64::max);
         sink.add(RARITY, format!("{name}:{}", bits(r)).as_bytes());
     }
-    let local_hour = s.country.and_then(crate::zones::offset_minutes).map(|off| {
-        let minutes = (at / 60) as i64 + i64::from(off);
-        (minutes.rem_euclid(1_440) / 60) as u8
-    });
+    let local_hour =
+        offset.or_else(|| s.country.and_then(crate::zones::offset_minutes).map(i32::from)).map(|off| {
+            let minutes = (at / 60) as i64 + i64::from(off);
+            (minutes.rem_euclid(1_440) / 60) as u8
+        });
     match local_hour {
         Some(h) => sink.add(HOUR, format!("{h}").as_bytes()),
         None => sink.add(HOUR, b"unknown"),
@@ -365,6 +375,14 @@ pub fn recent(m: &mut Memory, s: &Signup<'_>, d: &Derived, at: u64, sink: &mut H
         }
     }
     Recent { seen, name_rarity, local_hour }
+}
+
+/// The offset from UTC at `at` of IANA time zone `zone` (`Europe/Rome`), minutes, from the tz
+/// database built in; `None` for a name it does not know.
+pub fn zone_offset(zone: &str, at: u64) -> Option<i32> {
+    let tz = jiff::tz::db().get(zone).ok()?;
+    let when = jiff::Timestamp::from_second(i64::try_from(at).ok()?).ok()?;
+    Some(tz.to_offset(when).seconds() / 60)
 }
 
 /// The tokens paired with the country, by kind: the name's words, the first language, the

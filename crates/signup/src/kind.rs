@@ -234,13 +234,16 @@ impl JsonKind for Signups {
 
     fn read(&self, event: &Map<String, Value>, cx: &Context<'_>) -> Result<Read, BadField> {
         let mut s = parse(event)?;
-        // What the edge did not say, the GeoIP databases may.
-        if (s.country.is_none() || s.asn.is_none()) && !cx.geo.is_empty() {
+        // What the edge did not say, the GeoIP databases may; and where the address is, its
+        // time zone (a city database names it).
+        let mut offset = None;
+        if !cx.geo.is_empty() {
             let place = cx.geo.lookup(s.ip);
             if s.country.is_none() {
                 s.country = place.country.as_deref().and_then(|c| <[u8; 2]>::try_from(c.as_bytes()).ok());
             }
             s.asn = s.asn.or(place.asn);
+            offset = place.time_zone.as_deref().and_then(|z| crate::features::zone_offset(z, cx.at));
         }
         let d = Derived::of(&s, &self.own);
         let mut sink = warden_core::HashedSink::new();
@@ -259,7 +262,7 @@ impl JsonKind for Signups {
                 Some(m) if m.seed() == cx.seed => m,
                 other => other.insert(Memory::new(cx.seed, self.horizon)),
             };
-            crate::features::recent(m, &s, &d, cx.at, &mut sink)
+            crate::features::recent(m, &s, &d, cx.at, offset, &mut sink)
         };
         let joined = {
             let mut clusters = self.clusters.lock().expect("not poisoned");
@@ -587,6 +590,37 @@ mod tests {
         assert!(!names.iter().any(|n| n == "LISTED_NETWORK"), "{names:?}");
         assert_ne!(listed.hashes(), plain.hashes());
         assert_ne!(vpn.hashes(), plain.hashes());
+    }
+
+    #[test]
+    fn the_local_hour_comes_from_the_city_databases_time_zone_else_the_countrys() {
+        use warden_geo::write::{Value as V, Writer};
+        use warden_server::kinds::{Context, Served};
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = Writer::v4("dbip-city-ipv4");
+        let place = |cc: &str, tz: &str| V::map([("country_code", V::str(cc)), ("timezone", V::str(tz))]);
+        w.insert("198.51.100.0".parse().unwrap(), 24, &place("NZ", "Pacific/Auckland")).unwrap();
+        let path = dir.path().join("dbip-city-ipv4.mmdb");
+        std::fs::write(&path, w.to_bytes().unwrap()).unwrap();
+        let geo = warden_geo::Geo::open(&[path], &[]).unwrap();
+        let kind = Pipeline::new(Signups::default());
+        // 2026-01-15T00:30Z: 13:30 in Auckland (summer, +13:00); the country's usual offset
+        // table says +12:00 for NZ, so the hour tells which was used.
+        let hour_feature = |h: u32| {
+            let mut sink = warden_core::HashedSink::new();
+            warden_core::FeatureSink::add(&mut sink, crate::features::HOUR, format!("{h}").as_bytes());
+            sink.finish().hashes()[0]
+        };
+        let e = |id: &str, ip: &str| json!({"kind": "signup", "id": id, "time": "2026-01-15T00:30:00Z", "account": id, "ip": ip});
+        let d =
+            kind.decide(&e("a", "198.51.100.7"), 0, u64::MAX, Context { at: 0, geo: &geo, seed: 1 }).unwrap();
+        assert!(d.features.hashes().contains(&hour_feature(13)), "Auckland's own time");
+        let mut with_country = e("b", "192.0.2.7");
+        with_country["country"] = "NZ".into();
+        let d = kind.decide(&with_country, 0, u64::MAX, Context { at: 0, geo: &geo, seed: 1 }).unwrap();
+        assert!(d.features.hashes().contains(&hour_feature(12)), "the country's usual offset");
+        assert_eq!(crate::features::zone_offset("Europe/Rome", 1_768_437_000), Some(60));
+        assert_eq!(crate::features::zone_offset("Mars/Olympus", 1_768_437_000), None);
     }
 
     #[test]
