@@ -1,10 +1,8 @@
 //! Sign-ups on the server's generic routes (`POST /v1/signup/check`, `/v1/signup/feedback`):
-//! what the pipeline asks of a kind — the event read, its features and the facts analysts'
-//! rules read (`signup.*`), the kind's thresholds and its starter model.
-//!
-//! Not served yet (the binary's list of kinds does not name it): the starter model is untrained
-//! until the sign-up simulator trains it, so until then a decision is the rules' and the
-//! thresholds' alone.
+//! what the pipeline asks of a kind — the event read, its features (at the door, and against
+//! the sign-ups before it), the cluster it joins, the facts analysts' rules read (`signup.*`),
+//! the kind's thresholds, its starter models (trained on the simulator, built in), its
+//! `clusters` view and what an erasure forgets.
 
 use std::sync::Mutex;
 

@@ -4,8 +4,9 @@
 //! This crate reads the event ([`event::parse`]: the contract's fields, each checked, hostile
 //! bytes refused with the field named), measures the shapes of the names and addresses in it
 //! ([`shape`]), classes mail domains ([`domain`]) and makes the features at the door
-//! ([`features`], listed in FEATURES.md). The kind's rules, model and clusters, and its place on
-//! the server's routes, build on these.
+//! ([`features`], listed in FEATURES.md), remembers recent sign-ups on event time ([`memory`]),
+//! groups accounts made by one hand ([`cluster`]), and serves all of it on the generic pipeline
+//! ([`kind`], [`settings`]). [`synth`] is the simulator its starter models are trained on.
 #![deny(missing_docs)]
 
 pub mod cluster;

@@ -48,7 +48,7 @@ pub enum Attr {
 }
 
 impl Attr {
-    /// Every attribute, in the order [`Memory::observe`] answers them.
+    /// Every attribute, in the order the features read them.
     pub const ALL: [Attr; 9] = [
         Attr::Network,
         Attr::Asn,
