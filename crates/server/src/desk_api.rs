@@ -280,7 +280,7 @@ async fn view(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Path((kind, view)) = path?;
     let served = kind_view(&state, &kind, &view)?;
-    let v = on_thread(move || served.view(&view, None)).await?;
+    let v = crate::kinds::blocking(move || served.view(&view, None)).await?;
     v.map(Json).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "nothing to show"))
 }
 
@@ -293,7 +293,7 @@ async fn view_item(
     crate::text::check_field("id", &id, 256).map_err(bad)?;
     let served = kind_view(&state, &kind, &view)?;
     let wanted = id.clone();
-    let v = on_thread(move || served.view(&view, Some(&wanted))).await?;
+    let v = crate::kinds::blocking(move || served.view(&view, Some(&wanted))).await?;
     v.map(Json).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no item {id:?}")))
 }
 
@@ -325,7 +325,7 @@ async fn label_view_item(
     let st = state.clone();
     let who = person.name.clone();
     let (item, label) = (id.clone(), b.label.clone());
-    let done = on_thread(move || -> Result<serde_json::Value, ApiError> {
+    let done = crate::kinds::blocking(move || -> Result<serde_json::Value, ApiError> {
         let entities = served
             .view_entities(&view, &item)
             .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no item {item:?}")))?;
@@ -338,11 +338,6 @@ async fn label_view_item(
     })
     .await??;
     Ok(Json(done))
-}
-
-/// Runs `work` off the async threads (a kind's view or labels read and write its stores).
-async fn on_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::internal(format!("view task failed: {e}")))
 }
 
 /// An entity's kind and id as a path gives them: printable, bounded.

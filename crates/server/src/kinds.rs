@@ -968,7 +968,7 @@ impl Registry {
 }
 
 /// Runs `work` off the async workers (a decision writes to the desk).
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, crate::ApiError> {
     tokio::task::spawn_blocking(work)

@@ -101,6 +101,21 @@ fn decide_line(
     kind.decide(&event, 0, ANY_SKEW, Context { at: 0, geo, seed: 0 }).map_err(|e| (id, e))
 }
 
+/// The events' own times with their places, in time order (ties in input order), and how many
+/// have no readable `kind`, `id` and `time`.
+fn time_order(events: &[Value]) -> (Vec<(u64, usize)>, u64) {
+    let mut order = Vec::with_capacity(events.len());
+    let mut unreadable = 0;
+    for (i, e) in events.iter().enumerate() {
+        match common(e) {
+            Ok(c) => order.push((c.claimed(), i)),
+            Err(_) => unreadable += 1,
+        }
+    }
+    order.sort();
+    (order, unreadable)
+}
+
 /// Trains `kind`'s model on `events` (taken in time order, as [`eval`] takes them): each
 /// labelled entity's first event teaches the model its label at once, so that the model
 /// learns what the kind measured of it at that moment (its memory of the events before
@@ -111,9 +126,7 @@ pub fn train(
     labels: &HashMap<String, Label>,
     geo: &warden_geo::Geo,
 ) -> (u64, u64) {
-    let mut order: Vec<(u64, usize)> =
-        events.iter().enumerate().filter_map(|(i, e)| common(e).ok().map(|c| (c.claimed(), i))).collect();
-    order.sort();
+    let (order, _) = time_order(events);
     let mut seen = HashSet::new();
     let (mut decided, mut taught) = (0, 0);
     for (_, i) in order {
@@ -213,15 +226,7 @@ pub fn eval(
     delay: u64,
     geo: &warden_geo::Geo,
 ) -> Value {
-    let mut refused = 0u64;
-    let mut order: Vec<(u64, usize)> = Vec::with_capacity(events.len());
-    for (i, e) in events.iter().enumerate() {
-        match common(e) {
-            Ok(c) => order.push((c.claimed(), i)),
-            Err(_) => refused += 1,
-        }
-    }
-    order.sort();
+    let (order, mut refused) = time_order(events);
     let actions = kind.actions();
     let severity = |a: &str| actions.iter().position(|x| *x == a).unwrap_or(0);
     let mut due: BinaryHeap<std::cmp::Reverse<(u64, String)>> = BinaryHeap::new();

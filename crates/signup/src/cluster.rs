@@ -370,12 +370,8 @@ impl Clusterer {
     }
 
     /// The link keys of a sign-up.
-    fn links(&self, s: &Signup<'_>, d: &Derived) -> Vec<(Link, u64)> {
+    fn links(&self, s: &Signup<'_>, d: &Derived, net: &[u8]) -> Vec<(Link, u64)> {
         let mut out = Vec::new();
-        let net: Vec<u8> = match s.ip {
-            std::net::IpAddr::V4(v4) => v4.octets()[..3].to_vec(),
-            std::net::IpAddr::V6(v6) => v6.octets()[..6].to_vec(),
-        };
         if let Some(dev) = s.device_id {
             out.push((Link::Device, self.key(Link::Device, &[dev.to_lowercase().as_bytes()])));
         }
@@ -387,10 +383,10 @@ impl Clusterer {
             }
         }
         if let Some(l) = &d.local {
-            out.push((Link::NetworkPattern, self.key(Link::NetworkPattern, &[&net, l.pattern.as_bytes()])));
+            out.push((Link::NetworkPattern, self.key(Link::NetworkPattern, &[net, l.pattern.as_bytes()])));
         }
         if let Some(ua) = s.user_agent {
-            out.push((Link::NetworkAgent, self.key(Link::NetworkAgent, &[&net, ua.as_bytes()])));
+            out.push((Link::NetworkAgent, self.key(Link::NetworkAgent, &[net, ua.as_bytes()])));
             if let (Some(asn), Some(l)) = (s.asn, &d.local) {
                 let lang = s.accept_language.unwrap_or("-");
                 let parts: [&[u8]; 4] =
@@ -445,15 +441,13 @@ impl Clusterer {
         {
             flags |= LANGUAGE_ELSEWHERE;
         }
+        let net = crate::features::network_bytes(s.ip);
         let h = |b: &[u8]| xxh3_64_with_seed(b, self.seed);
         let member = Member {
             account: account.to_owned(),
             at,
             cluster: None,
-            network: h(&match s.ip {
-                std::net::IpAddr::V4(v4) => v4.octets()[..3].to_vec(),
-                std::net::IpAddr::V6(v6) => v6.octets()[..6].to_vec(),
-            }),
+            network: h(&net),
             asn: s.asn,
             agent: h(s.user_agent.unwrap_or("").as_bytes()),
             device: s.device_id.map(|d| h(d.to_lowercase().as_bytes())),
@@ -466,7 +460,7 @@ impl Clusterer {
             verdict: 0,
             strong: false,
         };
-        let links = self.links(s, d);
+        let links = self.links(s, d, &net);
         self.members.insert(id, member);
         self.by_account.insert(self.account_key(account), id);
         let mut linked: Vec<(Link, u64)> = Vec::new();

@@ -273,8 +273,8 @@ fn attributes(m: &Memory, s: &Signup<'_>, d: &Derived) -> Vec<(Attr, u64)> {
     out
 }
 
-/// The /24 (IPv6: /48) as bytes.
-fn network_bytes(ip: IpAddr) -> Vec<u8> {
+/// The /24 (IPv6: /48) as bytes: what the memory and the clusters key a network by.
+pub fn network_bytes(ip: IpAddr) -> Vec<u8> {
     match ip {
         IpAddr::V4(v4) => v4.octets()[..3].to_vec(),
         IpAddr::V6(v6) => v6.octets()[..6].to_vec(),

@@ -302,41 +302,37 @@ impl JsonKind for Signups {
                 warden_core::logit(j.probability),
             ));
         }
-        if let Some(dev) = recent.of(Attr::Device)
-            && dev.counts[3] >= 2.5
-        {
-            signals.push(Reason::new(
+        // What an analyst would look at first, each with the count that crossed its line: the
+        // attribute, its window (index into `memory::TAUS`), the line, the reason.
+        const WHAT_STANDS_OUT: [(Attr, usize, f64, &str, &str); 3] = [
+            (
+                Attr::Device,
+                3,
+                2.5,
                 "DEVICE_REUSED",
-                format!(
-                    "About {:.0} other accounts were made on this device in the last week.",
-                    dev.counts[3]
-                ),
-                0.0,
-            ));
-        }
-        if let Some(net) = recent.of(Attr::Network)
-            && net.counts[0] >= 5.0
-        {
-            signals.push(Reason::new(
+                "other accounts were made on this device in the last week",
+            ),
+            (
+                Attr::Network,
+                0,
+                5.0,
                 "NETWORK_BURST",
-                format!(
-                    "About {:.0} sign-ups came from this network in the last ten minutes.",
-                    net.counts[0]
-                ),
-                0.0,
-            ));
-        }
-        if let Some(setup) = recent.of(Attr::Setup)
-            && setup.counts[1] >= 3.0
-        {
-            signals.push(Reason::new(
+                "sign-ups came from this network in the last ten minutes",
+            ),
+            (
+                Attr::Setup,
+                1,
+                3.0,
                 "SETUP_REPEATED",
-                format!(
-                    "About {:.0} sign-ups in the last hour had the same user agent, language and address pattern.",
-                    setup.counts[1]
-                ),
-                0.0,
-            ));
+                "sign-ups in the last hour had the same user agent, language and address pattern",
+            ),
+        ];
+        for (attr, window, line, name, what) in WHAT_STANDS_OUT {
+            if let Some(seen) = recent.of(attr)
+                && seen.counts[window] >= line
+            {
+                signals.push(Reason::new(name, format!("About {:.0} {what}.", seen.counts[window]), 0.0));
+            }
         }
         if s.captcha == Captcha::Failed {
             signals.push(Reason::new("CAPTCHA_FAILED", "The sign-up failed its captcha.", 0.0));
