@@ -127,6 +127,7 @@ impl Desk {
     /// The audit entries after `seq`, oldest first, at most `limit`. Reads only the rows that
     /// hold them; a damaged row is skipped and counted.
     pub fn audit_page(&self, seq: u64, limit: usize) -> Result<Vec<AuditEntry>, DeskError> {
+        self.flush_decisions();
         let mut out = Vec::new();
         self.audit_rows(seq, |e| {
             out.push(e);
@@ -137,6 +138,7 @@ impl Desk {
 
     /// Calls `each` with the audit entries after `seq`, in order.
     pub fn audit_after(&self, seq: u64, mut each: impl FnMut(AuditEntry)) -> Result<(), DeskError> {
+        self.flush_decisions();
         self.audit_rows(seq, |e| {
             each(e);
             true

@@ -60,6 +60,7 @@ impl Desk {
         reason: &str,
         now: u64,
     ) -> Result<Erased, DeskError> {
+        self.flush_decisions();
         let (kind, entity) = (kind.to_lowercase(), entity.to_lowercase());
         let prefix = format!("{kind}\0{entity}\0");
         let txn = write_txn(&self.db)?;

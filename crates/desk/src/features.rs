@@ -76,6 +76,7 @@ impl Desk {
     /// Keeps the features of `events` of `kind` (each by its id; an id kept before is
     /// replaced), durably, in one transaction.
     pub fn keep_features(&self, kind: &str, events: &[(&str, KeptFeatures)]) -> Result<(), DeskError> {
+        self.flush_decisions();
         let txn = write_txn(&self.db)?;
         for (id, f) in events {
             self.keep_in(&txn, kind, id, f)?;
@@ -107,6 +108,7 @@ impl Desk {
     /// The kept features of one event, if kept; a damaged record is counted and taken as
     /// absent.
     pub fn kept_features(&self, kind: &str, id: &str) -> Result<Option<KeptFeatures>, DeskError> {
+        self.flush_decisions();
         let key = self.kept_key(kind, id);
         let txn = self.db.begin_read()?;
         let Some(v) = txn.open_table(KEPT)?.get(key)? else { return Ok(None) };
@@ -120,6 +122,7 @@ impl Desk {
     /// Forgets one event's features (its label was learned, or the entity is erased); `false`
     /// when none were kept.
     pub fn forget_features(&self, kind: &str, id: &str) -> Result<bool, DeskError> {
+        self.flush_decisions();
         let key = self.kept_key(kind, id);
         let txn = write_txn(&self.db)?;
         let found = remove_kept(&txn, key)?;
@@ -129,6 +132,7 @@ impl Desk {
 
     /// Forgets the features of events decided before `before` (Unix seconds); returns how many.
     pub fn expire_features(&self, before: u64) -> Result<u64, DeskError> {
+        self.flush_decisions();
         let txn = write_txn(&self.db)?;
         let n = {
             let mut kept = txn.open_table(KEPT)?;
@@ -152,6 +156,7 @@ impl Desk {
 
     /// Events whose features are kept.
     pub fn kept_events(&self) -> Result<u64, DeskError> {
+        self.flush_decisions();
         Ok(self.db.begin_read()?.open_table(KEPT)?.len()?)
     }
 }

@@ -176,9 +176,7 @@ pub struct Desk {
     /// Woken when an event is queued (the delivery task waits on it).
     pub webhooks_ready: tokio::sync::Notify,
     /// JSON kinds' decisions committed together ([`Desk::record_decision`]).
-    group: Mutex<decisions::Group>,
-    /// Woken when a group commit ends.
-    group_done: std::sync::Condvar,
+    group: Arc<decisions::Committer>,
 }
 
 impl std::fmt::Debug for Desk {
@@ -241,8 +239,7 @@ impl Desk {
             webhooks_max: AtomicU64::new(0),
             webhooks_dropped: AtomicU64::new(0),
             webhooks_ready: tokio::sync::Notify::new(),
-            group: Mutex::new(decisions::Group::default()),
-            group_done: std::sync::Condvar::new(),
+            group: Arc::new(decisions::Committer::default()),
         });
         let weak = Arc::downgrade(&desk);
         let handle = std::thread::Builder::new()
@@ -250,6 +247,11 @@ impl Desk {
             .spawn(move || write_loop(&weak, &rx))
             .expect("a thread can be started");
         *desk.writer.lock().expect("not poisoned") = Some(handle);
+        let (weak, committer) = (Arc::downgrade(&desk), Arc::clone(&desk.group));
+        std::thread::Builder::new()
+            .name("warden-decisions".into())
+            .spawn(move || decisions::hold_loop(&weak, &committer))
+            .expect("a thread can be started");
         Ok(desk)
     }
 

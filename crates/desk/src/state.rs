@@ -228,9 +228,12 @@ impl HistoryStore for Desk {
 
 /// Decisions by event id: the same event sent twice is answered once.
 ///
-/// What callers rely on: [`once`](Self::once) is atomic — of two calls for the same kind and
-/// id, one stores its decision and gets `None`, the other gets that decision back — and durable
-/// when it returns; ids of different kinds are apart; expiry forgets by decision time.
+/// What callers rely on: [`once`](Self::once) and [`record`](Self::record) are atomic — of two
+/// calls for the same kind and id, one stores its decision and gets `None`, the other gets that
+/// decision back — and a decision is answered to [`get`](Self::get) from the moment its call
+/// returns; a record with effects someone waits for (counter updates, label changes, a review
+/// item, `sync`) is durable when it returns, any other within 20 ms; ids of different kinds are
+/// apart; expiry forgets by decision time.
 pub trait DecisionStore: Send + Sync {
     /// Keeps `decision` for `kind`/`id` unless one is kept: then returns that one.
     fn once(&self, kind: &str, id: &str, at: u64, decision: &[u8]) -> Result<Option<Vec<u8>>, DeskError>;
@@ -926,6 +929,8 @@ mod tests {
                 },
                 body: None,
             }),
+            later: vec![label("a-7", LabelSource::Automatic)],
+            sync: false,
         };
         let counted = |d: &crate::Desk| {
             let mut all = Vec::new();
@@ -935,12 +940,13 @@ mod tests {
         let before = audited(&desk);
         assert_eq!(desk.record("probe", "e-9", 500, b"allow", effects()).unwrap(), None);
         assert_eq!(FeatureStore::get(&*desk, "account", "a-9").unwrap(), Some(kept()));
-        assert_eq!(audited(&desk), before + 2, "the decision and the one label kept");
+        assert_eq!(audited(&desk), before + 3, "the decision, the one rule label kept and the later verdict");
         assert_eq!(counted(&desk), [499, 500], "counts in time order");
         assert_eq!(ReviewQueue::open_items(&*desk).unwrap(), 1, "its review item is queued");
         let holds = |entity| LabelStore::all(&*desk, Some("account"), Some(entity)).unwrap()[0].holds(600);
         assert!(holds("a-9"), "the rule's label is kept");
         assert!(!holds("a-8"), "the analyst's word stands");
+        assert!(holds("a-7"), "the kind's later verdict is kept");
         FeatureStore::forget(&*desk, "account", "a-9").unwrap();
         LabelStore::set(&*desk, &cleared).unwrap();
         let before = audited(&desk);
@@ -953,6 +959,47 @@ mod tests {
         // Counts expire with the journal's, by their time.
         assert_eq!(desk.expire(1_000, 10_000, 10_000, 500).unwrap()[3], 1, "the one before 500 goes");
         assert_eq!(counted(&desk), [500]);
+    }
+
+    #[test]
+    fn a_decision_nobody_waits_for_is_read_back_at_once_and_kept_when_the_desk_closes() {
+        use super::{AuditLog, DecisionStore, FeatureStore};
+        use crate::{AuditEntry, DecisionEffects, KeptFeatures};
+        let dir = tempfile::tempdir().unwrap();
+        let desk = crate::datadir::desk_for_test(dir.path());
+        let kept = |f| KeptFeatures { at: 500, extractor: 0, features: vec![f] };
+        let effects = |entity, f| DecisionEffects {
+            keep: Some(("account", entity, kept(f))),
+            audit: Some(AuditEntry {
+                at: 500,
+                kind: "decision".into(),
+                actor: "warden".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let audited = |d: &crate::Desk| AuditLog::page(d, 0, 1_000).unwrap().len();
+        let before = audited(&desk);
+        assert_eq!(desk.record("probe", "e-1", 500, b"allow", effects("a-1", 1)).unwrap(), None);
+        // Held or not, a repeat is answered with the first decision, and records nothing.
+        assert_eq!(DecisionStore::get(&*desk, "probe", "e-1").unwrap().as_deref(), Some(&b"allow"[..]));
+        let again = desk.record("probe", "e-1", 501, b"block", effects("a-2", 2)).unwrap();
+        assert_eq!(again.as_deref(), Some(&b"allow"[..]));
+        // What it wrote is there for the readers of kept features and of the audit log.
+        assert_eq!(FeatureStore::get(&*desk, "account", "a-1").unwrap(), Some(kept(1)));
+        assert_eq!(FeatureStore::get(&*desk, "account", "a-2").unwrap(), None, "a repeat keeps nothing");
+        assert_eq!(audited(&desk), before + 1);
+        // Held when the desk closes: on disk when it opens again.
+        assert_eq!(desk.record("probe", "e-2", 502, b"review", effects("a-3", 3)).unwrap(), None);
+        // The decision thread may hold the desk for a moment while it commits.
+        while std::sync::Arc::strong_count(&desk) > 1 {
+            std::thread::yield_now();
+        }
+        drop(desk);
+        let desk = crate::datadir::desk_for_test(dir.path());
+        assert_eq!(DecisionStore::get(&*desk, "probe", "e-2").unwrap().as_deref(), Some(&b"review"[..]));
+        assert_eq!(FeatureStore::get(&*desk, "account", "a-3").unwrap(), Some(kept(3)));
+        assert_eq!(audited(&desk), before + 2);
     }
 
     #[test]

@@ -82,6 +82,7 @@ impl Desk {
     /// taught. So a crash keeps all of it or none, and a verdict sent again teaches nothing
     /// more: the features it would learn from are gone.
     pub fn record_verdict(&self, verdict: Verdict) -> Result<Option<Taught>, DeskError> {
+        self.flush_decisions();
         let txn = write_txn(&self.db)?;
         let taught = self.verdict_in(&txn, verdict)?;
         txn.commit()?;

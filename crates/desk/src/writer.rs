@@ -172,8 +172,9 @@ impl Desk {
             .map_err(journal_err)
     }
 
-    /// Stops the writer after it has written what is queued.
+    /// Stops the writer after it has written what is queued, and commits the decisions held.
     pub fn stop(&self) {
+        self.flush_decisions();
         self.queue.lock().expect("not poisoned").take();
         if let Some(h) = self.writer.lock().expect("not poisoned").take() {
             let _ = h.join();

@@ -533,26 +533,13 @@ impl<K: JsonKind> Served for Pipeline<K> {
             ),
             None => Default::default(),
         };
-        // The decision, its kept features, its audit entry and what its rules did (counter
-        // updates, label changes) in one write: all or none.
-        let effects = DecisionEffects {
-            keep: Some((K::ENTITY, &entity, kept)),
-            audit: Some(audit),
-            counts,
-            labels,
-            review,
-        };
-        let earlier = state.decisions().record(K::Kind::NAME, id, time.at, &bytes, effects).map_err(store)?;
-        if let Some(earlier) = earlier {
-            return repeated(&earlier);
-        }
-        state.metrics().decided(action, &format!("/v1/{}/check", K::Kind::NAME));
         // What the kind concluded of earlier entities on the way (a cluster's verdict on its
-        // members): labels on them, each audited and posted to the webhooks. The decision is
-        // kept already; a label that cannot be written is logged, and the next verdict on the
-        // entity writes it again.
-        for later in self.kind.later() {
-            let label = EntityLabel {
+        // members): automatic labels on them, each audited and posted to the webhooks.
+        let later = self
+            .kind
+            .later()
+            .into_iter()
+            .map(|later| EntityLabel {
                 kind: K::ENTITY.into(),
                 entity: later.entity,
                 label: later.label,
@@ -562,11 +549,24 @@ impl<K: JsonKind> Served for Pipeline<K> {
                 reason: later.reason,
                 at: later.at,
                 expires: None,
-            };
-            if let Err(e) = state.desk().set_label(&label) {
-                tracing::warn!(kind = K::Kind::NAME, label = %label.label, "a later verdict's label was not written: {e}");
-            }
+            })
+            .collect();
+        // The decision, its kept features, its audit entry, what its rules did (counter updates,
+        // label changes) and the kind's later verdicts in one write: all or none.
+        let effects = DecisionEffects {
+            keep: Some((K::ENTITY, &entity, kept)),
+            audit: Some(audit),
+            counts,
+            labels,
+            review,
+            later,
+            sync: state.settings().audit.sync_decisions,
+        };
+        let earlier = state.decisions().record(K::Kind::NAME, id, time.at, &bytes, effects).map_err(store)?;
+        if let Some(earlier) = earlier {
+            return repeated(&earlier);
         }
+        state.metrics().decided(action, &format!("/v1/{}/check", K::Kind::NAME));
         let mut decision = decision;
         decision["repeated"] = false.into();
         Ok(decision)

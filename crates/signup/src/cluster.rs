@@ -711,7 +711,7 @@ impl Clusterer {
     /// The features of cluster `c`: its [`Summary`] in buckets.
     pub fn features(&self, c: u64) -> FeatureVec {
         let s = self.summary(c);
-        let mut sink = HashedSink::new();
+        let mut sink = HashedSink::small();
         sink.add(CLUSTER, b"cluster");
         sink.add(CLUSTER, format!("size:{}", crate::memory::count_bucket(s.size as f64)).as_bytes());
         sink.add(CLUSTER, format!("span:{}", crate::memory::since_bucket(Some(s.span_secs))).as_bytes());

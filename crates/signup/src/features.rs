@@ -119,7 +119,7 @@ fn bucket(n: usize) -> u32 {
 /// The features of `s` at the door, measured as `d` (what the sign-ups before it say is
 /// [`recent`]'s).
 pub fn features(s: &Signup<'_>, d: &Derived) -> FeatureVec {
-    let mut sink = HashedSink::new();
+    let mut sink = HashedSink::small();
     door(s, d, &mut sink);
     sink.finish()
 }

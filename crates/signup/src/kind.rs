@@ -244,7 +244,7 @@ impl JsonKind for Signups {
             offset = place.time_zone.as_deref().and_then(|z| crate::features::zone_offset(z, cx.at));
         }
         let d = Derived::of(&s, &self.own);
-        let mut sink = warden_core::HashedSink::new();
+        let mut sink = warden_core::HashedSink::small();
         crate::features::door(&s, &d, &mut sink);
         let listed = self.lists.tags(s.ip, s.asn);
         for tag in &listed {
@@ -601,7 +601,7 @@ mod tests {
         // 2026-01-15T00:30Z: 13:30 in Auckland (summer, +13:00); the country's usual offset
         // table says +12:00 for NZ, so the hour tells which was used.
         let hour_feature = |h: u32| {
-            let mut sink = warden_core::HashedSink::new();
+            let mut sink = warden_core::HashedSink::small();
             warden_core::FeatureSink::add(&mut sink, crate::features::HOUR, format!("{h}").as_bytes());
             sink.finish().hashes()[0]
         };
