@@ -603,6 +603,25 @@ fn sign_ups_are_decided_learned_from_and_their_identifiers_are_not_kept() {
     .unwrap();
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("`ip`"), "{body}");
+    // JSON lines are answered line for line, in order, a bad line naming its field; a body past
+    // 64 KiB is refused whole, before any of it is decided.
+    let missing_time = r#"{"kind": "signup", "id": "s-y", "account": "a", "ip": "198.51.100.1"}"#;
+    let batch = format!("{}\n\n{missing_time}\n", event(3, "giuseppina.marchetti1988@example.net"));
+    let (status, body) =
+        request(&server.scan, "POST", "/v1/signup/check", &[("Authorization", &auth)], batch.as_bytes()).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let lines: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{body}");
+    assert_eq!((lines[0]["id"].as_str(), lines[0]["action"].is_string()), (Some("s-3"), true), "{body}");
+    assert_eq!(lines[1]["id"], "s-y");
+    assert!(lines[1]["error"].as_str().unwrap().contains("`time`"), "{body}");
+    let big: Vec<String> = (0..400).map(|i| event(4, &format!("bulk{i}@example.net"))).collect();
+    let big = big.join("\n");
+    assert!(big.len() > 64 << 10);
+    let (status, body) =
+        request(&server.scan, "POST", "/v1/signup/check", &[("Authorization", &auth)], big.as_bytes()).unwrap();
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("65536 bytes"), "{body}");
     // The later verdict, by the kind's word for its entity: durable before it is acknowledged.
     let fb = |account: &str| {
         let body = format!(r#"{{"account": "{account}", "label": "abusive", "reason": "sent spam"}}"#);
