@@ -27,6 +27,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use foldhash::fast::RandomState as Fast;
+
 use warden_core::{FeatureSink, FeatureVec, HashedSink, Label, Namespace, sigmoid};
 use warden_learn::{FtrlParams, LearnerSpec, Model, OnlineLearner, RehearsalParams};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
@@ -257,10 +259,10 @@ pub const CLUSTER: Namespace = Namespace::new("signup_cluster");
 /// The clusterer.
 pub struct Clusterer {
     seed: u64,
-    keys: HashMap<u64, (u64, u64)>,
-    members: HashMap<u64, Member>,
-    by_account: HashMap<u64, u64>,
-    clusters: HashMap<u64, Cluster>,
+    keys: HashMap<u64, (u64, u64), Fast>,
+    members: HashMap<u64, Member, Fast>,
+    by_account: HashMap<u64, u64, Fast>,
+    clusters: HashMap<u64, Cluster, Fast>,
     next_member: u64,
     next_cluster: u64,
     model: Model,
@@ -293,10 +295,10 @@ impl Clusterer {
     pub fn new(seed: u64, model: Model) -> Clusterer {
         Clusterer {
             seed,
-            keys: HashMap::new(),
-            members: HashMap::new(),
-            by_account: HashMap::new(),
-            clusters: HashMap::new(),
+            keys: HashMap::default(),
+            members: HashMap::default(),
+            by_account: HashMap::default(),
+            clusters: HashMap::default(),
             next_member: 0,
             next_cluster: 1,
             model,
@@ -680,8 +682,8 @@ impl Clusterer {
         });
         let per = |k: usize| k as f64 / n;
         let distinct =
-            |f: &dyn Fn(&Member) -> u64| per(members.iter().map(|m| f(m)).collect::<HashSet<_>>().len());
-        let mut patterns: HashMap<u64, usize> = HashMap::new();
+            |f: &dyn Fn(&Member) -> u64| per(members.iter().map(|m| f(m)).collect::<HashSet<_, Fast>>().len());
+        let mut patterns: HashMap<u64, usize, Fast> = HashMap::default();
         for m in &members {
             *patterns.entry(m.pattern).or_default() += 1;
         }
@@ -693,7 +695,7 @@ impl Clusterer {
             networks_per_account: distinct(&|m| m.network),
             asns_per_account: distinct(&|m| u64::from(m.asn.unwrap_or(0))),
             agents_per_account: distinct(&|m| m.agent),
-            devices_per_account: per(members.iter().filter_map(|m| m.device).collect::<HashSet<_>>().len()),
+            devices_per_account: per(members.iter().filter_map(|m| m.device).collect::<HashSet<_, Fast>>().len()),
             top_pattern_share: per(patterns.values().copied().max().unwrap_or(0)),
             mean_probability: members.iter().map(|m| f64::from(m.probability)).sum::<f64>() / n,
             max_probability: members.iter().map(|m| f64::from(m.probability)).fold(0.0, f64::max),
@@ -743,24 +745,41 @@ impl Clusterer {
         sink.finish()
     }
 
-    /// Forgets accounts in no cluster, and clusters, not seen for [`RETAIN`]; at most once an
-    /// hour of event time.
+    /// Forgets accounts in no cluster, and clusters, not seen for [`RETAIN`]. A pass reads every
+    /// link key, so it runs once every 1/64 of [`RETAIN`] of event time (2 h 38 min): 64 keys
+    /// read for each key a sign-up makes, whatever the rate. Until then an old key links nothing
+    /// (each link has its window) and an old account is only held.
     fn sweep(&mut self, at: u64) {
-        if at < self.last_sweep.saturating_add(3_600) {
+        if at < self.last_sweep.saturating_add(RETAIN / 64) {
             return;
         }
         self.last_sweep = at;
         let old = |t: u64| at.saturating_sub(t) > RETAIN;
         let gone: Vec<u64> = self.clusters.iter().filter(|(_, c)| old(c.last)).map(|(id, _)| *id).collect();
+        let mut dropped = Vec::new();
         for id in gone {
             let c = self.clusters.remove(&id).expect("listed");
             for m in c.members {
-                self.members.remove(&m);
+                if let Some(member) = self.members.remove(&m) {
+                    dropped.push((m, member.account));
+                }
             }
         }
-        self.members.retain(|_, m| m.cluster.is_some() || !old(m.at));
-        let members = &self.members;
-        self.by_account.retain(|_, id| members.contains_key(id));
+        self.members.retain(|&id, m| {
+            let keep = m.cluster.is_some() || !old(m.at);
+            if !keep {
+                dropped.push((id, std::mem::take(&mut m.account)));
+            }
+            keep
+        });
+        // Only the dropped members' accounts are looked up: a scan of every account against
+        // the members would cost a cache miss per remembered sign-up each sweep.
+        for (id, account) in dropped {
+            let key = self.account_key(&account);
+            if self.by_account.get(&key) == Some(&id) {
+                self.by_account.remove(&key);
+            }
+        }
         self.keys.retain(|_, (last, _)| !old(*last));
     }
 }
@@ -1009,6 +1028,7 @@ mod tests {
         assert_eq!(c.len(), (3, 1));
         add(&mut c, "a-4", 1_200 + RETAIN + 10, json!({"ip": "192.0.2.200"}));
         assert_eq!(c.len(), (1, 0), "only the newest is left");
+        assert_eq!(c.by_account.len(), 1, "the forgotten accounts are out of the index");
         assert!(c.bytes() > 0);
     }
 }

@@ -170,7 +170,7 @@ const TOKENS: usize = 6;
 pub struct Memory {
     seed: u64,
     horizon: u64,
-    entries: HashMap<u64, Entry>,
+    entries: HashMap<u64, Entry, foldhash::fast::RandomState>,
     rare: [Sketch; TOKENS],
     last_sweep: u64,
 }
@@ -194,7 +194,7 @@ impl Memory {
         Memory {
             seed,
             horizon,
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             rare: std::array::from_fn(|_| Sketch::new()),
             last_sweep: 0,
         }
@@ -230,18 +230,26 @@ impl Memory {
         xxh3_64_with_seed(value, self.seed ^ (token as u64 + 101).wrapping_mul(0x9E37_79B9_7F4A_7C15))
     }
 
-    /// How attribute `key` ([`Memory::key`]) stood at `at`, before the sign-up being read.
+    /// How attribute `key` ([`Memory::key`]) stood at `at`, before the sign-up being read. One
+    /// not seen for the horizon is not there, swept yet or not.
     pub fn seen(&self, key: u64, at: u64) -> Seen {
         match self.entries.get(&key) {
-            None => Seen { counts: [0.0; 4], since: None },
-            Some(e) => Seen { counts: e.at(at), since: Some(at.saturating_sub(e.last)) },
+            Some(e) if at.saturating_sub(e.last) < self.horizon => {
+                Seen { counts: e.at(at), since: Some(at.saturating_sub(e.last)) }
+            }
+            _ => Seen { counts: [0.0; 4], since: None },
         }
     }
 
     /// Counts one sign-up at `at` for attribute `key`. A sign-up older than the attribute's
     /// last is counted as if at the last (event times may come slightly out of order).
     pub fn count(&mut self, key: u64, at: u64) {
+        let horizon = self.horizon;
         let e = self.entries.entry(key).or_insert(Entry { last: at, counts: [0.0; 4] });
+        if at.saturating_sub(e.last) >= horizon {
+            // Forgotten, though not swept yet: begun afresh.
+            *e = Entry { last: at, counts: [0.0; 4] };
+        }
         let now = at.max(e.last);
         let decayed = e.at(now);
         for (c, d) in e.counts.iter_mut().zip(decayed) {
@@ -267,10 +275,12 @@ impl Memory {
         self.rare[token as usize].total
     }
 
-    /// Forgets attributes not seen for the horizon before `at`; at most once every ten
-    /// minutes of event time (a pass reads every entry).
+    /// Frees the attributes not seen for the horizon before `at` (already forgotten: [`Memory::seen`]
+    /// does not read them). A pass reads every entry, so it runs once every 1/64 of the horizon
+    /// of event time (at least ten minutes): 64 entries read for each a sign-up counts, whatever
+    /// the rate, for at most 1/64 more entries held.
     pub fn sweep(&mut self, at: u64) {
-        if at < self.last_sweep.saturating_add(600) {
+        if at < self.last_sweep.saturating_add((self.horizon / 64).max(600)) {
             return;
         }
         self.last_sweep = at;
@@ -349,6 +359,7 @@ mod tests {
         assert_eq!(m.len(), 2, "old is 3500 s old: within the horizon");
         m.sweep(14_000);
         assert_eq!(m.len(), 2, "over the horizon now, but not ten minutes since the last sweep");
+        assert_eq!(m.seen(old, 14_000).since, None, "forgotten before it is swept");
         m.sweep(14_200);
         assert_eq!((m.len(), m.seen(old, 14_200).since), (1, None));
         assert_eq!(m.seen(new, 14_200).since, Some(1_200));
