@@ -681,8 +681,9 @@ impl Clusterer {
             if mean > 0.0 { var.sqrt() / mean } else { 0.0 }
         });
         let per = |k: usize| k as f64 / n;
-        let distinct =
-            |f: &dyn Fn(&Member) -> u64| per(members.iter().map(|m| f(m)).collect::<HashSet<_, Fast>>().len());
+        let distinct = |f: &dyn Fn(&Member) -> u64| {
+            per(members.iter().map(|m| f(m)).collect::<HashSet<_, Fast>>().len())
+        };
         let mut patterns: HashMap<u64, usize, Fast> = HashMap::default();
         for m in &members {
             *patterns.entry(m.pattern).or_default() += 1;
@@ -695,7 +696,11 @@ impl Clusterer {
             networks_per_account: distinct(&|m| m.network),
             asns_per_account: distinct(&|m| u64::from(m.asn.unwrap_or(0))),
             agents_per_account: distinct(&|m| m.agent),
-            devices_per_account: per(members.iter().filter_map(|m| m.device).collect::<HashSet<_, Fast>>().len()),
+            devices_per_account: per(members
+                .iter()
+                .filter_map(|m| m.device)
+                .collect::<HashSet<_, Fast>>()
+                .len()),
             top_pattern_share: per(patterns.values().copied().max().unwrap_or(0)),
             mean_probability: members.iter().map(|m| f64::from(m.probability)).sum::<f64>() / n,
             max_probability: members.iter().map(|m| f64::from(m.probability)).fold(0.0, f64::max),

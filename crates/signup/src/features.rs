@@ -8,7 +8,9 @@
 //! shared its network, ASN, country, device, user agent or set-up lately and how long since the
 //! last, how rare its name, pattern and user agent are among all seen, and its local hour.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::{LazyLock, Mutex};
 
 use warden_core::{FeatureSink, FeatureVec, HashedSink, Namespace};
 
@@ -44,13 +46,37 @@ impl Derived {
             email_class: s.email.as_ref().map(|e| class(&e.domain, own)),
             recovery_class: s.recovery_email.as_ref().map(|r| class(&r.domain, own)),
             agreement: s.display_name.zip(s.email.as_ref()).and_then(|(n, e)| agreement(n, e.local)),
-            agent: s
-                .user_agent
-                .filter(|u| !u.trim().is_empty())
-                .map(|ua| woothee::parser::Parser::new().parse(ua).map(|r| Agent::of(&r))),
+            agent: s.user_agent.filter(|u| !u.trim().is_empty()).map(read_agent),
             language: s.accept_language.and_then(first_language),
         }
     }
+}
+
+type Table = HashMap<Box<str>, Option<Agent>, foldhash::fast::RandomState>;
+/// The user agents read lately ([`read_agent`]).
+static READ: LazyLock<Mutex<Table>> = LazyLock::new(Mutex::default);
+
+/// A user agent as woothee reads it, remembered for the last few thousand distinct strings: a
+/// service sees the same browsers' strings over and over, and each reading runs several regular
+/// expressions (a twentieth of a sign-up's time over HTTP). Bounded: strings over 512 bytes are
+/// not kept, and a full table starts again empty.
+fn read_agent(ua: &str) -> Option<Agent> {
+    const KEPT: usize = 4_096;
+    const LONGEST: usize = 512;
+    let table = || READ.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if ua.len() > LONGEST {
+        return woothee::parser::Parser::new().parse(ua).map(|r| Agent::of(&r));
+    }
+    if let Some(known) = table().get(ua) {
+        return known.clone();
+    }
+    let agent = woothee::parser::Parser::new().parse(ua).map(|r| Agent::of(&r));
+    let mut t = table();
+    if t.len() >= KEPT {
+        t.clear();
+    }
+    t.insert(ua.into(), agent.clone());
+    agent
 }
 
 /// What a user agent says, as woothee reads it.
@@ -419,7 +445,7 @@ pub fn first_language(value: &str) -> Option<(String, Option<String>)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Derived, features, first_language};
+    use super::{Agent, Derived, READ, features, first_language, read_agent};
     use crate::event::parse;
     use serde_json::json;
 
@@ -453,6 +479,23 @@ mod tests {
             read(json!({"account": "a", "ip": "2001:db8::1", "user_agent": "python-requests/2.31"}));
         assert_ne!(bare.hashes(), with_ua.hashes(), "no agent and an unparsed one differ");
         assert!(bare.len() >= 6, "bias, email, recovery, network, agent, language, captcha, device");
+    }
+
+    #[test]
+    fn user_agents_read_from_the_table_as_woothee_reads_them_and_the_table_stays_bounded() {
+        let direct = |ua: &str| woothee::parser::Parser::new().parse(ua).map(|r| Agent::of(&r));
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+        for _ in 0..2 {
+            assert_eq!(read_agent(firefox), direct(firefox));
+            assert_eq!(read_agent(firefox).unwrap().name, "Firefox");
+        }
+        let long = format!("{firefox} {}", "x".repeat(600));
+        assert_eq!(read_agent(&long), direct(&long));
+        assert!(!READ.lock().unwrap().contains_key(long.as_str()), "a long string is read, not kept");
+        for i in 0..5_000 {
+            read_agent(&format!("probe/{i}"));
+        }
+        assert!(READ.lock().unwrap().len() <= 4_096);
     }
 
     #[test]

@@ -608,7 +608,8 @@ fn sign_ups_are_decided_learned_from_and_their_identifiers_are_not_kept() {
     let missing_time = r#"{"kind": "signup", "id": "s-y", "account": "a", "ip": "198.51.100.1"}"#;
     let batch = format!("{}\n\n{missing_time}\n", event(3, "giuseppina.marchetti1988@example.net"));
     let (status, body) =
-        request(&server.scan, "POST", "/v1/signup/check", &[("Authorization", &auth)], batch.as_bytes()).unwrap();
+        request(&server.scan, "POST", "/v1/signup/check", &[("Authorization", &auth)], batch.as_bytes())
+            .unwrap();
     assert_eq!(status, 200, "{body}");
     let lines: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2, "{body}");
@@ -619,7 +620,8 @@ fn sign_ups_are_decided_learned_from_and_their_identifiers_are_not_kept() {
     let big = big.join("\n");
     assert!(big.len() > 64 << 10);
     let (status, body) =
-        request(&server.scan, "POST", "/v1/signup/check", &[("Authorization", &auth)], big.as_bytes()).unwrap();
+        request(&server.scan, "POST", "/v1/signup/check", &[("Authorization", &auth)], big.as_bytes())
+            .unwrap();
     assert_eq!(status, 413, "{body}");
     assert!(body.contains("65536 bytes"), "{body}");
     // The later verdict, by the kind's word for its entity: durable before it is acknowledged.
