@@ -61,6 +61,19 @@ pub trait FeatureSink {
             self.add_u32(ns, t);
         }
     }
+    /// Adds a token written by `format_args!`, as [`FeatureSink::add`] of the same text would,
+    /// without allocating for it: it is formatted into a buffer kept by the thread.
+    fn add_fmt(&mut self, ns: Namespace, token: std::fmt::Arguments<'_>) {
+        thread_local! {
+            static TOKEN: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        TOKEN.with_borrow_mut(|buf| {
+            buf.clear();
+            // Writing into a String fails only if a Display implementation does.
+            let _ = std::fmt::Write::write_fmt(buf, token);
+            self.add(ns, buf.as_bytes());
+        });
+    }
     /// Adds every 4-byte window of `bytes` as a 4-byte token (little-endian, oldest byte
     /// first): the byte 4-grams of a text.
     fn add_ngrams(&mut self, ns: Namespace, bytes: &[u8]) {
@@ -681,6 +694,25 @@ mod tests {
             FeatureVec::from_hashes(vec![distinct[5], low, distinct[5], low, 7]).hashes(),
             &[distinct[5], low, 7]
         );
+    }
+
+    #[test]
+    fn a_formatted_token_is_the_token_of_its_text() {
+        let ns = Namespace::new("fmt_test");
+        let (mut a, mut b) = (HashedSink::new(), HashedSink::new());
+        for i in 0..3 {
+            a.add_fmt(ns, format_args!("size:{i}"));
+            b.add(ns, format!("size:{i}").as_bytes());
+        }
+        // A longer token after shorter ones, then a shorter one: the buffer is cleared each time.
+        a.add_fmt(ns, format_args!("{}", "a much longer token than the others"));
+        a.add_fmt(ns, format_args!("s"));
+        b.add(ns, b"a much longer token than the others");
+        b.add(ns, b"s");
+        let (mut x, mut y) = (a.finish().hashes().to_vec(), b.finish().hashes().to_vec());
+        x.sort_unstable();
+        y.sort_unstable();
+        assert_eq!(x, y);
     }
 
     #[test]

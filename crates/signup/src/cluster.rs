@@ -720,10 +720,10 @@ impl Clusterer {
         let s = self.summary(c);
         let mut sink = HashedSink::small();
         sink.add(CLUSTER, b"cluster");
-        sink.add(CLUSTER, format!("size:{}", crate::memory::count_bucket(s.size as f64)).as_bytes());
-        sink.add(CLUSTER, format!("span:{}", crate::memory::since_bucket(Some(s.span_secs))).as_bytes());
+        sink.add_fmt(CLUSTER, format_args!("size:{}", crate::memory::count_bucket(s.size as f64)));
+        sink.add_fmt(CLUSTER, format_args!("span:{}", crate::memory::since_bucket(Some(s.span_secs))));
         if let Some(cv) = s.gap_cv {
-            sink.add(CLUSTER, format!("gap_cv:{}", ((cv * 4.0) as u32).min(12)).as_bytes());
+            sink.add_fmt(CLUSTER, format_args!("gap_cv:{}", ((cv * 4.0) as u32).min(12)));
         }
         let fifths = |x: f64| (x * 5.0).round() as u32;
         for (name, x) in [
@@ -739,13 +739,13 @@ impl Clusterer {
             ("language_elsewhere", s.language_elsewhere),
             ("night", s.night),
         ] {
-            sink.add(CLUSTER, format!("{name}:{}", fifths(x)).as_bytes());
+            sink.add_fmt(CLUSTER, format_args!("{name}:{}", fifths(x)));
         }
-        sink.add(CLUSTER, format!("mean_p:{}", (s.mean_probability * 10.0) as u32).as_bytes());
-        sink.add(CLUSTER, format!("max_p:{}", (s.max_probability * 10.0) as u32).as_bytes());
-        sink.add(CLUSTER, format!("name_rarity:{}", ((s.name_rarity / 2.0) as u32).min(12)).as_bytes());
+        sink.add_fmt(CLUSTER, format_args!("mean_p:{}", (s.mean_probability * 10.0) as u32));
+        sink.add_fmt(CLUSTER, format_args!("max_p:{}", (s.max_probability * 10.0) as u32));
+        sink.add_fmt(CLUSTER, format_args!("name_rarity:{}", ((s.name_rarity / 2.0) as u32).min(12)));
         for l in s.links {
-            sink.add(CLUSTER, format!("link:{l}").as_bytes());
+            sink.add_fmt(CLUSTER, format_args!("link:{l}"));
         }
         sink.finish()
     }

@@ -157,17 +157,14 @@ pub fn door(s: &Signup<'_>, d: &Derived, sink: &mut HashedSink) {
     if let (Some(sh), Some(email_class)) = (&d.local, d.email_class) {
         sink.add(LOCAL_PATTERN, sh.pattern.as_bytes());
         sink.add(LOCAL_COLLAPSED, sh.collapsed.as_bytes());
-        sink.add(LOCAL_MEASURES, format!("len:{}", bucket(sh.len)).as_bytes());
-        sink.add(LOCAL_MEASURES, format!("digit_run:{}", bucket(sh.digit_run)).as_bytes());
-        sink.add(LOCAL_MEASURES, format!("digit_runs:{}", bucket(sh.digit_runs)).as_bytes());
+        sink.add_fmt(LOCAL_MEASURES, format_args!("len:{}", bucket(sh.len)));
+        sink.add_fmt(LOCAL_MEASURES, format_args!("digit_run:{}", bucket(sh.digit_run)));
+        sink.add_fmt(LOCAL_MEASURES, format_args!("digit_runs:{}", bucket(sh.digit_runs)));
         // Half a bit a step, up to 5 bits a character.
-        sink.add(
-            LOCAL_MEASURES,
-            format!("entropy:{}", (sh.entropy * 2.0).round().min(10.0) as u32).as_bytes(),
-        );
-        sink.add(DOMAINS, format!("email:{}", email_class.as_str()).as_bytes());
+        sink.add_fmt(LOCAL_MEASURES, format_args!("entropy:{}", (sh.entropy * 2.0).round().min(10.0) as u32));
+        sink.add_fmt(DOMAINS, format_args!("email:{}", email_class.as_str()));
         match d.agreement {
-            Some(a) => sink.add(AGREEMENT, format!("{}", (a * 4.0).round() as u32).as_bytes()),
+            Some(a) => sink.add_fmt(AGREEMENT, format_args!("{}", (a * 4.0).round() as u32)),
             None => sink.add(AGREEMENT, b"none"),
         }
     } else {
@@ -175,27 +172,27 @@ pub fn door(s: &Signup<'_>, d: &Derived, sink: &mut HashedSink) {
     }
     match (&s.recovery_email, &s.email, d.recovery_class) {
         (Some(r), Some(e), _) if r.domain == e.domain => sink.add(DOMAINS, b"recovery:same_domain"),
-        (_, _, Some(c)) => sink.add(DOMAINS, format!("recovery:{}", c.as_str()).as_bytes()),
+        (_, _, Some(c)) => sink.add_fmt(DOMAINS, format_args!("recovery:{}", c.as_str())),
         _ => sink.add(DOMAINS, b"recovery:absent"),
     }
     if let Some(name) = s.display_name {
         let sh = shape(name);
         sink.add(NAME_SHAPE, sh.collapsed.as_bytes());
         let words = name.split_whitespace().count();
-        sink.add(NAME_SHAPE, format!("words:{}", bucket(words)).as_bytes());
+        sink.add_fmt(NAME_SHAPE, format_args!("words:{}", bucket(words)));
     }
     match s.ip {
         IpAddr::V4(v4) => {
             let [a, b, c, _] = v4.octets();
-            sink.add(NETWORK, format!("v4/24:{a}.{b}.{c}").as_bytes());
+            sink.add_fmt(NETWORK, format_args!("v4/24:{a}.{b}.{c}"));
         }
         IpAddr::V6(v6) => {
             let seg = v6.segments();
-            sink.add(NETWORK, format!("v6/48:{:x}:{:x}:{:x}", seg[0], seg[1], seg[2]).as_bytes());
+            sink.add_fmt(NETWORK, format_args!("v6/48:{:x}:{:x}:{:x}", seg[0], seg[1], seg[2]));
         }
     }
     if let Some(asn) = s.asn {
-        sink.add(NETWORK, format!("asn:{asn}").as_bytes());
+        sink.add_fmt(NETWORK, format_args!("asn:{asn}"));
     }
     if let Some(c) = s.country {
         sink.add(NETWORK, &[b'c', b':', c[0], c[1]]);
@@ -204,16 +201,16 @@ pub fn door(s: &Signup<'_>, d: &Derived, sink: &mut HashedSink) {
         None => sink.add(AGENT, b"none"),
         Some(None) => sink.add(AGENT, b"unparsed"),
         Some(Some(a)) => {
-            sink.add(AGENT, format!("category:{}", a.category).as_bytes());
-            sink.add(AGENT, format!("name:{}", a.name).as_bytes());
-            sink.add(AGENT, format!("os:{}", a.os).as_bytes());
-            sink.add(AGENT, format!("version:{}:{}", a.name, a.major).as_bytes());
+            sink.add_fmt(AGENT, format_args!("category:{}", a.category));
+            sink.add_fmt(AGENT, format_args!("name:{}", a.name));
+            sink.add_fmt(AGENT, format_args!("os:{}", a.os));
+            sink.add_fmt(AGENT, format_args!("version:{}:{}", a.name, a.major));
         }
     }
     match &d.language {
         None => sink.add(LANGUAGE, b"none"),
         Some((lang, region)) => {
-            sink.add(LANGUAGE, format!("lang:{lang}").as_bytes());
+            sink.add_fmt(LANGUAGE, format_args!("lang:{lang}"));
             let agrees = match (region, s.country) {
                 (Some(r), Some(c)) => {
                     if r.eq_ignore_ascii_case(std::str::from_utf8(&c).unwrap_or("")) {
@@ -224,7 +221,7 @@ pub fn door(s: &Signup<'_>, d: &Derived, sink: &mut HashedSink) {
                 }
                 _ => "unknown",
             };
-            sink.add(LANGUAGE, format!("region_is_country:{agrees}").as_bytes());
+            sink.add_fmt(LANGUAGE, format_args!("region_is_country:{agrees}"));
         }
     }
     let captcha = match s.captcha {
@@ -325,15 +322,15 @@ pub fn recent(
         let st = m.seen(key, at);
         let name = attr.as_str();
         for (w, c) in WINDOWS.iter().zip(st.counts) {
-            sink.add(VELOCITY, format!("{name}:{w}:{}", count_bucket(c)).as_bytes());
+            sink.add_fmt(VELOCITY, format_args!("{name}:{w}:{}", count_bucket(c)));
         }
-        sink.add(VELOCITY, format!("{name}:since:{}", since_bucket(st.since)).as_bytes());
+        sink.add_fmt(VELOCITY, format_args!("{name}:since:{}", since_bucket(st.since)));
         seen.push((attr, st));
     }
     // A country's last hour against its day's hourly mean: a surge from one country.
     if let Some((_, c)) = seen.iter().find(|(a, _)| *a == Attr::Country) {
         let ratio = (c.counts[1] + 1.0) / (c.counts[2] / 24.0 + 1.0);
-        sink.add(VELOCITY, format!("country:surge:{}", count_bucket(ratio)).as_bytes());
+        sink.add_fmt(VELOCITY, format_args!("country:surge:{}", count_bucket(ratio)));
     }
     let words: Vec<String> = s
         .display_name
@@ -344,21 +341,20 @@ pub fn recent(
     let name_rarity = (warm(Token::NameWord) && !words.is_empty())
         .then(|| words.iter().map(|w| m.rarity(Token::NameWord, w.as_bytes())).fold(0.0, f64::max));
     match name_rarity {
-        Some(r) => sink.add(RARITY, format!("name:{}", bits(r)).as_bytes()),
+        Some(r) => sink.add_fmt(RARITY, format_args!("name:{}", bits(r))),
         None => sink.add(RARITY, b"name:unknown"),
     }
     if let Some(l) = &d.local
         && warm(Token::Pattern)
     {
-        sink.add(
-            RARITY,
-            format!("pattern:{}", bits(m.rarity(Token::Pattern, l.pattern.as_bytes()))).as_bytes(),
-        );
+        let r = bits(m.rarity(Token::Pattern, l.pattern.as_bytes()));
+        sink.add_fmt(RARITY, format_args!("pattern:{r}"));
     }
     if let Some(ua) = s.user_agent
         && warm(Token::Agent)
     {
-        sink.add(RARITY, format!("agent:{}", bits(m.rarity(Token::Agent, ua.as_bytes()))).as_bytes());
+        let r = bits(m.rarity(Token::Agent, ua.as_bytes()));
+        sink.add_fmt(RARITY, format_args!("agent:{r}"));
     }
     // Pairs with the country: a name, a language or a mail domain rare where it signs up from.
     let pairs = pairs(s, d, &words);
@@ -367,11 +363,11 @@ pub fn recent(
             continue;
         }
         if !warm(*token) {
-            sink.add(RARITY, format!("{name}:cold").as_bytes());
+            sink.add_fmt(RARITY, format_args!("{name}:cold"));
             continue;
         }
         let r = values.iter().map(|v| m.rarity(*token, v)).fold(0.0, f64::max);
-        sink.add(RARITY, format!("{name}:{}", bits(r)).as_bytes());
+        sink.add_fmt(RARITY, format_args!("{name}:{}", bits(r)));
     }
     let local_hour =
         offset.or_else(|| s.country.and_then(crate::zones::offset_minutes).map(i32::from)).map(|off| {
@@ -379,7 +375,7 @@ pub fn recent(
             (minutes.rem_euclid(1_440) / 60) as u8
         });
     match local_hour {
-        Some(h) => sink.add(HOUR, format!("{h}").as_bytes()),
+        Some(h) => sink.add_fmt(HOUR, format_args!("{h}")),
         None => sink.add(HOUR, b"unknown"),
     }
     // Counted after it was measured: the sign-up against those before it.
