@@ -268,6 +268,9 @@ pub struct Clusterer {
     model: Model,
     pending: Vec<MemberVerdict>,
     last_sweep: u64,
+    /// The latest event time seen: clusters older than [`RETAIN`] before it are gone to
+    /// readers, swept yet or not.
+    latest: u64,
 }
 
 impl std::fmt::Debug for Clusterer {
@@ -304,6 +307,7 @@ impl Clusterer {
             model,
             pending: Vec::new(),
             last_sweep: 0,
+            latest: 0,
         }
     }
 
@@ -324,20 +328,25 @@ impl Clusterer {
 
     /// The cluster numbered `id`.
     pub fn cluster(&self, id: u64) -> Option<&Cluster> {
-        self.clusters.get(&id)
+        self.clusters.get(&id).filter(|c| self.current(c))
+    }
+
+    /// Whether a cluster is within [`RETAIN`] of the latest sign-up (an older one waits only
+    /// for the next sweep).
+    fn current(&self, c: &Cluster) -> bool {
+        self.latest.saturating_sub(c.last) <= RETAIN
     }
 
     /// Every cluster, largest first.
     pub fn clusters(&self) -> Vec<&Cluster> {
-        let mut all: Vec<&Cluster> = self.clusters.values().collect();
+        let mut all: Vec<&Cluster> = self.clusters.values().filter(|c| self.current(c)).collect();
         all.sort_by(|a, b| b.size().cmp(&a.size()).then(a.id.cmp(&b.id)));
         all
     }
 
     /// The accounts of cluster `id`.
     pub fn members(&self, id: u64) -> Vec<&str> {
-        self.clusters
-            .get(&id)
+        self.cluster(id)
             .map(|c| {
                 c.members.iter().filter_map(|m| self.members.get(m)).map(|m| m.account.as_str()).collect()
             })
@@ -423,6 +432,7 @@ impl Clusterer {
         hour: Option<u8>,
     ) -> Option<Joined> {
         self.sweep(at);
+        self.latest = self.latest.max(at);
         let id = self.next_member;
         self.next_member += 1;
         let mut flags = 0;
@@ -1034,6 +1044,16 @@ mod tests {
         add(&mut c, "a-4", 1_200 + RETAIN + 10, json!({"ip": "192.0.2.200"}));
         assert_eq!(c.len(), (1, 0), "only the newest is left");
         assert_eq!(c.by_account.len(), 1, "the forgotten accounts are out of the index");
+        // A cluster past its week between two sweeps is no longer shown.
+        let t = 1_200 + RETAIN + 10;
+        add(&mut c, "b-1", t, json!({"ip": "198.51.100.1", "device_id": "d-2"}));
+        add(&mut c, "b-2", t + 1, json!({"ip": "198.51.100.2", "device_id": "d-2"}));
+        let id = c.clusters()[0].id;
+        add(&mut c, "b-3", t + RETAIN - 100, json!({"ip": "192.0.2.9"}));
+        assert!(c.cluster(id).is_some(), "swept at t + RETAIN - 100: still within its week");
+        add(&mut c, "b-4", t + RETAIN + 10, json!({"ip": "192.0.2.10"}));
+        assert_eq!(c.len().1, 1, "not swept yet");
+        assert!(c.cluster(id).is_none() && c.clusters().is_empty() && c.members(id).is_empty());
         assert!(c.bytes() > 0);
     }
 }
