@@ -11,6 +11,7 @@
 # p50/p99 latency.
 #   bench/signup-load.sh
 #   DURATION=30 CONNECTIONS=16 PIN=1 ARRIVAL=1 bench/signup-load.sh
+#   WARDEN=/path/to/another/warden bench/signup-load.sh   (that binary, not built here: A/B runs)
 # Installs wrk from Debian when missing. Not part of CI. Ports (127.0.0.1): 11396-11398; a port
 # already taken stops the script before it starts anything, and it stops only the server it
 # started, by its PID.
@@ -23,8 +24,12 @@ trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true' EXIT
 . "$here/bench/ports.sh"
 refuse_busy_ports 11396 11397 11398
 command -v wrk >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
-cargo build --release --quiet --manifest-path "$here/Cargo.toml" -p warden --bin warden
-warden=${CARGO_TARGET_DIR:-$here/target}/release/warden
+if [ -n "${WARDEN:-}" ]; then
+  warden=$WARDEN
+else
+  cargo build --release --quiet --manifest-path "$here/Cargo.toml" -p warden --bin warden
+  warden=${CARGO_TARGET_DIR:-$here/target}/release/warden
+fi
 "$warden" signup synth --seed 201 --events 300000 --out "$work/s" 2>/dev/null
 export WARDEN_SIGNUP_EVENTS=$work/s/events.jsonl
 # taskset execs the command: the PID kept is the server's own.
