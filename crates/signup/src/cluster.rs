@@ -27,7 +27,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use foldhash::fast::RandomState as Fast;
+use crate::FastHash as Fast;
 
 use warden_core::{FeatureSink, FeatureVec, HashedSink, Label, Namespace, sigmoid};
 use warden_learn::{FtrlParams, LearnerSpec, Model, OnlineLearner, RehearsalParams};
@@ -334,7 +334,7 @@ impl Clusterer {
     /// Whether a cluster is within [`RETAIN`] of the latest sign-up (an older one waits only
     /// for the next sweep).
     fn current(&self, c: &Cluster) -> bool {
-        self.latest.saturating_sub(c.last) <= RETAIN
+        !outlived(self.latest, c.last)
     }
 
     /// Every cluster, largest first.
@@ -769,7 +769,7 @@ impl Clusterer {
             return;
         }
         self.last_sweep = at;
-        let old = |t: u64| at.saturating_sub(t) > RETAIN;
+        let old = |t: u64| outlived(at, t);
         let gone: Vec<u64> = self.clusters.iter().filter(|(_, c)| old(c.last)).map(|(id, _)| *id).collect();
         let mut dropped = Vec::new();
         for id in gone {
@@ -797,6 +797,11 @@ impl Clusterer {
         }
         self.keys.retain(|_, (last, _)| !old(*last));
     }
+}
+
+/// Whether something last seen at `last` is past [`RETAIN`] at `now`.
+fn outlived(now: u64, last: u64) -> bool {
+    now.saturating_sub(last) > RETAIN
 }
 
 /// The clusters as `GET /v1/signup/clusters` lists them: the `limit` largest, each with its

@@ -52,7 +52,7 @@ impl Derived {
     }
 }
 
-type Table = HashMap<Box<str>, Option<Agent>, foldhash::fast::RandomState>;
+type Table = HashMap<Box<str>, Option<Agent>, crate::FastHash>;
 /// The user agents read lately ([`read_agent`]).
 static READ: LazyLock<Mutex<Table>> = LazyLock::new(Mutex::default);
 
@@ -65,12 +65,12 @@ fn read_agent(ua: &str) -> Option<Agent> {
     const LONGEST: usize = 512;
     let table = || READ.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if ua.len() > LONGEST {
-        return woothee::parser::Parser::new().parse(ua).map(|r| Agent::of(&r));
+        return Agent::read(ua);
     }
     if let Some(known) = table().get(ua) {
         return known.clone();
     }
-    let agent = woothee::parser::Parser::new().parse(ua).map(|r| Agent::of(&r));
+    let agent = Agent::read(ua);
     let mut t = table();
     if t.len() >= KEPT {
         t.clear();
@@ -93,6 +93,11 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// What woothee reads of `ua` (`None`: it does not read), without [`read_agent`]'s table.
+    fn read(ua: &str) -> Option<Agent> {
+        woothee::parser::Parser::new().parse(ua).map(|r| Agent::of(&r))
+    }
+
     fn of(r: &woothee::parser::WootheeResult<'_>) -> Agent {
         Agent {
             category: r.category.to_owned(),
@@ -479,7 +484,7 @@ mod tests {
 
     #[test]
     fn user_agents_read_from_the_table_as_woothee_reads_them_and_the_table_stays_bounded() {
-        let direct = |ua: &str| woothee::parser::Parser::new().parse(ua).map(|r| Agent::of(&r));
+        let direct = Agent::read;
         let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
         for _ in 0..2 {
             assert_eq!(read_agent(firefox), direct(firefox));

@@ -87,6 +87,11 @@ struct Entry {
 }
 
 impl Entry {
+    /// Whether it is remembered at `at`: seen within `horizon` before.
+    fn live(&self, at: u64, horizon: u64) -> bool {
+        at.saturating_sub(self.last) < horizon
+    }
+
     /// The decayed counts as of `at` (not before `last`).
     fn at(&self, at: u64) -> [f64; 4] {
         let dt = at.saturating_sub(self.last) as f64;
@@ -170,7 +175,7 @@ const TOKENS: usize = 6;
 pub struct Memory {
     seed: u64,
     horizon: u64,
-    entries: HashMap<u64, Entry, foldhash::fast::RandomState>,
+    entries: HashMap<u64, Entry, crate::FastHash>,
     rare: [Sketch; TOKENS],
     last_sweep: u64,
 }
@@ -234,7 +239,7 @@ impl Memory {
     /// not seen for the horizon is not there, swept yet or not.
     pub fn seen(&self, key: u64, at: u64) -> Seen {
         match self.entries.get(&key) {
-            Some(e) if at.saturating_sub(e.last) < self.horizon => {
+            Some(e) if e.live(at, self.horizon) => {
                 Seen { counts: e.at(at), since: Some(at.saturating_sub(e.last)) }
             }
             _ => Seen { counts: [0.0; 4], since: None },
@@ -246,7 +251,7 @@ impl Memory {
     pub fn count(&mut self, key: u64, at: u64) {
         let horizon = self.horizon;
         let e = self.entries.entry(key).or_insert(Entry { last: at, counts: [0.0; 4] });
-        if at.saturating_sub(e.last) >= horizon {
+        if !e.live(at, horizon) {
             // Forgotten, though not swept yet: begun afresh.
             *e = Entry { last: at, counts: [0.0; 4] };
         }
@@ -285,7 +290,7 @@ impl Memory {
         }
         self.last_sweep = at;
         let horizon = self.horizon;
-        self.entries.retain(|_, e| at.saturating_sub(e.last) < horizon);
+        self.entries.retain(|_, e| e.live(at, horizon));
     }
 
     /// Bytes held, roughly: the entries' table and the sketches.
